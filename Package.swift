@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "imapscope",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "imapscope", targets: ["imapscope"]),
+        .library(name: "IMAPCore", targets: ["IMAPCore"]),
+        .library(name: "IMAPTranscript", targets: ["IMAPTranscript"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+    ],
+    targets: [
+        .target(
+            name: "IMAPCore",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+            ]
+        ),
+        .target(name: "IMAPTranscript", dependencies: ["IMAPCore"]),
+        .executableTarget(
+            name: "imapscope",
+            dependencies: [
+                "IMAPCore", "IMAPTranscript",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "IMAPCoreTests", dependencies: ["IMAPCore", "IMAPTranscript"]),
+        .testTarget(name: "IMAPTranscriptTests", dependencies: ["IMAPCore", "IMAPTranscript"]),
+    ]
+)

@@ -1,0 +1,79 @@
+/// Short sentences a person wants beside a line. Facts from RFC 9051 §7.1, RFC 5530 and the
+/// extension RFCs; wording ours.
+public enum Annotations {
+    /// What a response code means for the client.
+    public static func responseCode(_ name: String) -> String? {
+        switch name {
+        case "ALERT": return "ALERT: the client must show this text to the user"
+        case "AUTHENTICATIONFAILED": return "authentication failed: wrong credentials or unknown user"
+        case "AUTHORIZATIONFAILED": return "authenticated, but not allowed to act as the requested identity"
+        case "EXPIRED": return "the credentials have expired"
+        case "PRIVACYREQUIRED": return "refused because the connection is not encrypted"
+        case "CONTACTADMIN": return "the user should contact the administrator"
+        case "UNAVAILABLE": return "temporary failure on the server; retry later"
+        case "TRYCREATE": return "the target mailbox does not exist; the client may CREATE it and retry"
+        case "NONEXISTENT": return "the mailbox does not exist"
+        case "ALREADYEXISTS": return "the mailbox already exists"
+        case "NOPERM": return "the ACL does not allow this"
+        case "INUSE": return "someone else holds a lock; retry later"
+        case "OVERQUOTA": return "over quota: the operation would exceed a storage limit"
+        case "LIMIT": return "a server limit was reached (too many messages, too long a command …)"
+        case "CANNOT": return "the server can never do this, whatever the client tries"
+        case "SERVERBUG": return "the server hit a bug"
+        case "CLIENTBUG": return "the server thinks the client has a bug"
+        case "EXPUNGEISSUED": return "a message was expunged by another session meanwhile"
+        case "CORRUPTION": return "the server found corrupted data"
+        case "BADCHARSET": return "the search charset is not supported"
+        case "PARSE": return "the server could not parse a message's headers or MIME structure"
+        case "READ-ONLY": return "the mailbox is selected read-only: flags cannot be changed"
+        case "READ-WRITE": return "the mailbox is selected read-write"
+        case "UIDNOTSTICKY": return "UIDs in this mailbox are not kept across sessions: do not cache them"
+        case "NOMODSEQ": return "this mailbox keeps no mod-sequences: CONDSTORE resync is not possible"
+        case "CLOSED": return "the previously selected mailbox is now closed"
+        case "COMPRESSIONACTIVE": return "compression is already active"
+        case "HASCHILDREN": return "the mailbox has children and cannot be deleted this way"
+        case "NOTSAVED": return "the search result was not saved"
+        case "UNKNOWN-CTE": return "the server cannot decode this content-transfer-encoding"
+        case "USEATTR": return "the special-use attribute is not supported"
+        case "MODIFIED": return "these messages changed since the given mod-sequence and were not stored"
+        case "INPROGRESS": return "the command is still running (progress report)"
+        default: return nil
+        }
+    }
+
+    public static func listAttribute(_ a: String) -> String? {
+        switch a.lowercased() {
+        case "\\noselect": return "cannot be selected"
+        case "\\nonexistent": return "does not exist"
+        case "\\noinferiors": return "cannot have children"
+        case "\\haschildren": return "has children"
+        case "\\hasnochildren": return "no children"
+        case "\\marked": return "marked: may have new mail"
+        case "\\unmarked": return "no new mail"
+        case "\\subscribed": return "subscribed"
+        case "\\remote": return "on another server"
+        case "\\all": return "special-use: all mail"
+        case "\\archive": return "special-use: archive"
+        case "\\drafts": return "special-use: drafts"
+        case "\\flagged": return "special-use: flagged"
+        case "\\junk": return "special-use: junk"
+        case "\\sent": return "special-use: sent"
+        case "\\trash": return "special-use: trash"
+        case "\\important": return "special-use: important"
+        default: return nil
+        }
+    }
+
+    /// "added IDLE, MOVE; removed AUTH=PLAIN" between two capability lists.
+    public static func capabilityChange(from old: [String], to new: [String]) -> String {
+        let o = Set(old.map { $0.uppercased() })
+        let n = Set(new.map { $0.uppercased() })
+        let added = new.filter { !o.contains($0.uppercased()) }
+        let removed = old.filter { !n.contains($0.uppercased()) }
+        if added.isEmpty && removed.isEmpty { return "unchanged" }
+        var parts: [String] = []
+        if !added.isEmpty { parts.append("added " + added.joined(separator: " ")) }
+        if !removed.isEmpty { parts.append("removed " + removed.joined(separator: " ")) }
+        return parts.joined(separator: "; ")
+    }
+}

@@ -1,0 +1,35 @@
+import CompressNIO
+import NIOCore
+
+/// Raw DEFLATE (RFC 1951, as RFC 4978 COMPRESS=DEFLATE uses it) inflated chunk by chunk.
+final class DeflateInflater {
+    struct StreamEnded: Error {}
+    private let decompressor: NIODecompressor
+    private var window = ByteBufferAllocator().buffer(capacity: 64 * 1024)
+
+    init() throws {
+        decompressor = CompressionAlgorithm.deflate().decompressor
+        try decompressor.startStream()
+    }
+
+    deinit { try? decompressor.finishStream() }
+
+    /// Throws `CompressNIOError.corruptData` on a damaged stream, `StreamEnded` when bytes
+    /// follow the end of the DEFLATE stream (which COMPRESS never ends).
+    func inflate(_ bytes: [UInt8]) throws -> [UInt8] {
+        var input = ByteBuffer(bytes: bytes)
+        var out: [UInt8] = []
+        while input.readableBytes > 0 {
+            window.clear()
+            let before = input.readableBytes
+            do {
+                try input.decompressStream(to: &window, with: decompressor)
+            } catch let e as CompressNIOError where e == .bufferOverflow {
+                // The window is full; take it and go on.
+            }
+            out.append(contentsOf: window.readableBytesView)
+            if input.readableBytes == before && window.readableBytes == 0 { throw StreamEnded() }
+        }
+        return out
+    }
+}

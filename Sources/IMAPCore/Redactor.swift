@@ -1,0 +1,153 @@
+import Crypto
+
+/// The one place secrets are removed. Every source's events pass through `redact` before any
+/// sink; a secret becomes a stable, irreversible marker (`‹redacted:1a2b3c4d›`): the same secret
+/// gives the same marker within one run, through an HMAC keyed with a random per-run key.
+public struct Redactor: Sendable {
+    public let showSecrets: Bool
+    private let key: [UInt8]
+
+    /// `key` fixes the markers (tests); by default each run draws a fresh random one.
+    public init(showSecrets: Bool = false, key: [UInt8]? = nil) {
+        self.showSecrets = showSecrets
+        self.key = key ?? SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
+    }
+
+    public func marker<C: Collection>(for secret: C) -> String where C.Element == UInt8 {
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(secret), using: SymmetricKey(data: key))
+        return "‹redacted:\(Array(mac).prefix(4).hexString)›"
+    }
+
+    public func redact(_ e: DecodedEvent, session: String, seq: Int) -> Event {
+        var fields: [(String, JSONValue)] = []
+        var wire: [WirePiece]?
+        var rendered: String?
+        if let line = e.line {
+            let r = render(line, secrets: e.secrets, whole: e.lineIsSecret, labels: e.literalLabels)
+            rendered = r.text
+            wire = r.wire
+        }
+        // `line` goes right after the identifying fields (tag, name, uid / status …).
+        let leading = ["tag", "name", "uid", "status", "number", "mechanism", "step"]
+        var inserted = false
+        for (k, v) in e.fields {
+            if !inserted, rendered != nil, !leading.contains(k) {
+                fields.append(("line", .string(rendered!))); inserted = true
+            }
+            fields.append((k, v))
+        }
+        if !inserted, let r = rendered { fields.append(("line", .string(r))) }
+        if let p = e.payload {
+            fields.append(("payload", .string(showSecrets ? printable(p.bytes) : "\(marker(for: p.bytes)) (\(p.bytes.count) bytes)")))
+        }
+        if e.line != nil || e.bytes > 0 || e.kind == .unparsed { fields.append(("bytes", .int(Int64(e.bytes)))) }
+        return Event(session: session, seq: seq, time: e.time, kind: e.kind, dir: e.dir, fields: fields,
+                     annotation: e.annotation, wire: wire)
+    }
+
+    /// Renders a line for people (`line`) and as redacted wire pieces (fixtures).
+    func render(_ line: RawLine, secrets: [SecretRef], whole: Bool, labels: [Int: String]) -> (text: String, wire: [WirePiece]) {
+        if whole && !showSecrets {
+            let textBytes = line.segments.flatMap(\.text)
+            let m = marker(for: textBytes)
+            var wire: [WirePiece] = [.secret(marker: m, length: textBytes.count)]
+            if let end = line.segments.last?.ending, end != .none { wire.append(.bytes(end == .crlf ? [13, 10] : [10])) }
+            return (m, wire)
+        }
+        var text = ""
+        var wire: [WirePiece] = []
+        for (i, seg) in line.segments.enumerated() {
+            // Secret spans in this segment, in order.
+            var spans = secrets.compactMap { ref -> Span? in
+                if case .span(let s) = ref, s.segment == i, !showSecrets { return s }
+                return nil
+            }.sorted { $0.start < $1.start }
+            var literalSecret = false
+            if seg.literal != nil, !showSecrets {
+                literalSecret = secrets.contains(.literal(segment: i))
+            }
+            var headerStart = seg.text.count
+            if seg.literal != nil, let (_, at) = LiteralHeader.trailing(in: seg.text) { headerStart = at }
+            let body = literalSecret ? Array(seg.text[..<headerStart]) : seg.text
+            var cursor = 0
+            var plain: [UInt8] = []
+            spans = spans.filter { $0.start >= 0 && $0.end <= body.count && $0.start <= $0.end }
+            for s in spans where s.start >= cursor {
+                plain.append(contentsOf: body[cursor..<s.start])
+                text += printable(plain); wire.append(.bytes(plain)); plain = []
+                let m = marker(for: body[s.start..<s.end])
+                text += m
+                wire.append(.secret(marker: m, length: s.end - s.start))
+                cursor = s.end
+            }
+            plain.append(contentsOf: body[cursor...])
+            text += printable(plain)
+            if let lit = seg.literal {
+                if literalSecret {
+                    let secret = lit.content ?? lit.preview
+                    let m = marker(for: secret)
+                    wire.append(.bytes(plain))
+                    wire.append(.secretLiteral(header: lit.header, crlf: seg.ending == .crlf, marker: m))
+                    text += lit.header.text() + " " + m
+                } else {
+                    plain.append(contentsOf: seg.ending == .crlf ? [13, 10] : (seg.ending == .lf ? [10] : []))
+                    if let c = lit.content {
+                        plain.append(contentsOf: c)
+                        wire.append(.bytes(plain))
+                    } else {
+                        wire.append(.bytes(plain))
+                        wire.append(.elidedLiteral(size: lit.header.size, sha256: lit.sha256))
+                    }
+                    text += " " + summary(lit, label: labels[i])
+                }
+            } else {
+                plain.append(contentsOf: seg.ending == .crlf ? [13, 10] : (seg.ending == .lf ? [10] : []))
+                wire.append(.bytes(plain))
+            }
+        }
+        return (text, coalesce(wire))
+    }
+
+    /// `‹342 bytes, header›`, or the text itself for a short printable literal.
+    func summary(_ lit: Literal, label: String?) -> String {
+        if let c = lit.content, c.count <= 64, label == nil || label == "data",
+           c.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) {
+            return "‹\(String(decoding: c, as: UTF8.self))›"
+        }
+        var s = "‹\(lit.header.size) bytes"
+        if let l = label { s += ", \(l)" }
+        if !lit.isComplete { s += ", only \(lit.received) received" }
+        return s + "›"
+    }
+
+    private func coalesce(_ w: [WirePiece]) -> [WirePiece] {
+        var out: [WirePiece] = []
+        for p in w {
+            if case .bytes(let b) = p, b.isEmpty { continue }
+            if case .bytes(let b) = p, case .bytes(let prev)? = out.last {
+                out[out.count - 1] = .bytes(prev + b)
+            } else { out.append(p) }
+        }
+        return out
+    }
+}
+
+/// Bytes as readable text: UTF-8 where valid, control characters as `\xNN`.
+public func printable<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+    var out = ""
+    var run: [UInt8] = []
+    for b in bytes {
+        if b < 0x20 && b != 0x09 || b == 0x7F {
+            if !run.isEmpty { out += String(decoding: run, as: UTF8.self); run = [] }
+            out += "\\x" + String(b, radix: 16, uppercase: true).leftPad(2)
+        } else { run.append(b) }
+    }
+    if !run.isEmpty { out += String(decoding: run, as: UTF8.self) }
+    return out
+}
+
+extension String {
+    func leftPad(_ n: Int, with c: Character = "0") -> String {
+        count >= n ? self : String(repeating: c, count: n - count) + self
+    }
+}

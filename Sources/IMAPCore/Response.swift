@@ -1,0 +1,137 @@
+/// `[CODE args]` at the start of resp-text (RFC 9051 §7.1).
+public struct ResponseCode: Sendable {
+    public var name: String
+    public var arguments: [Node]
+    /// The code as written between the brackets.
+    public var text: String
+}
+
+/// A server line, decoded.
+public struct Response: Sendable {
+    public enum Kind: Sendable, Equatable {
+        /// `tag OK/NO/BAD resp-text`
+        case tagged(tag: String, status: String)
+        /// `* OK/NO/BAD/BYE/PREAUTH resp-text`
+        case status(String)
+        /// `* [number] NAME …` (EXISTS, FETCH, CAPABILITY, LIST, …)
+        case data(name: String, number: UInt64?)
+        /// `+ text-or-base64`
+        case continuation
+    }
+    public var kind: Kind
+    public var code: ResponseCode?
+    /// resp-text, or a continuation's text.
+    public var text: String = ""
+    public var arguments: [Node] = []
+    public var details: [(String, JSONValue)] = []
+    public var problems: [String] = []
+    public var literalLabels: [Int: String] = [:]
+}
+
+/// How much of a literal body goes into events: its size and digest always; then nothing,
+/// a short preview, or the whole body (as far as it was retained).
+public enum BodyMode: String, Sendable { case none, preview, full }
+
+public enum ResponseParser {
+    public enum Failure: Error, Sendable { case notAResponse(String) }
+
+    static let statuses: Set<String> = ["OK", "NO", "BAD", "BYE", "PREAUTH"]
+
+    // response = *(continue-req / response-data) response-done
+    public static func parse(_ line: RawLine, bodies: BodyMode = .preview) throws -> Response {
+        var r = SyntaxReader(line)
+        guard let first = r.word()?.atom else { throw Failure.notAResponse("empty line") }
+        // continue-req = "+" [SP (resp-text / base64)] CRLF
+        if first == "+" {
+            r.space()
+            var resp = Response(kind: .continuation)
+            resp.text = String(decoding: r.rest(), as: UTF8.self)
+            return resp
+        }
+        if first == "*" {
+            guard r.space() else { throw Failure.notAResponse("'*' without a response") }
+            return try untagged(&r, line: line, bodies: bodies)
+        }
+        // response-tagged = tag SP resp-cond-state CRLF
+        guard CommandParser.isValidTag(first) else { throw Failure.notAResponse("'\(first.prefix(40))' is neither '*', '+' nor a tag") }
+        guard r.space(), let status = r.word()?.atom?.uppercased(), ["OK", "NO", "BAD"].contains(status) else {
+            throw Failure.notAResponse("tagged line without OK, NO or BAD")
+        }
+        var resp = Response(kind: .tagged(tag: first, status: status))
+        respText(&r, into: &resp, line: line)
+        return resp
+    }
+
+    static func untagged(_ r: inout SyntaxReader, line: RawLine, bodies: BodyMode) throws -> Response {
+        guard let w = r.word()?.atom else { throw Failure.notAResponse("'*' without a response") }
+        let up = w.uppercased()
+        // resp-cond-state / resp-cond-bye / resp-cond-auth
+        if statuses.contains(up) {
+            var resp = Response(kind: .status(up))
+            respText(&r, into: &resp, line: line)
+            return resp
+        }
+        // message-data = nz-number SP ("EXPUNGE" / ("FETCH" SP msg-att)) ; mailbox-data =/ number SP ("EXISTS" / "RECENT")
+        if let n = UInt64(w) {
+            guard r.space(), let name = r.word()?.atom?.uppercased() else { throw Failure.notAResponse("number without a response name") }
+            var resp = Response(kind: .data(name: name, number: n))
+            if !r.atEnd, r.space() || r.peekByte() == nil {
+                do { resp.arguments = try r.nodes() } catch { resp.problems.append("\(error)") }
+            }
+            ResponseGrammar.decode(&resp, line: line, bodies: bodies)
+            return resp
+        }
+        var resp = Response(kind: .data(name: up, number: nil))
+        if !r.atEnd {
+            r.space()
+            do { resp.arguments = try r.nodes() } catch { resp.problems.append("\(error)") }
+        }
+        ResponseGrammar.decode(&resp, line: line, bodies: bodies)
+        return resp
+    }
+
+    // resp-text = ["[" resp-text-code "]" SP] [text]
+    static func respText(_ r: inout SyntaxReader, into resp: inout Response, line: RawLine) {
+        r.space()
+        if r.peekByte() == UInt8(ascii: "[") {
+            let full = line.segments[0].text
+            // The code ends at the first ']' outside a quoted string.
+            let start = r.position.offset + 1
+            var i = start
+            var inQuote = false
+            while i < full.count {
+                let c = full[i]
+                if inQuote && c == UInt8(ascii: "\\") { i += 2; continue }
+                if c == UInt8(ascii: "\"") { inQuote.toggle() }
+                if !inQuote && c == UInt8(ascii: "]") { break }
+                i += 1
+            }
+            if i < full.count, r.position.segment == 0 {
+                let codeText = String(decoding: full[start..<i], as: UTF8.self)
+                let codeLine = RawLine(segments: [LineSegment(text: Array(full[start..<i]), ending: .none, literal: nil)])
+                var cr = SyntaxReader(codeLine)
+                let name = cr.word()?.atom?.uppercased() ?? ""
+                var args: [Node] = []
+                if cr.space() {
+                    do { args = try cr.nodes() } catch { resp.problems.append("in [\(name)]: \(error)") }
+                }
+                resp.code = ResponseCode(name: name, arguments: args.map { rebase($0, by: start) }, text: codeText)
+                var rest = Array(full[(i + 1)...])
+                if rest.first == 0x20 { rest.removeFirst() }
+                resp.text = String(decoding: rest, as: UTF8.self)
+                return
+            }
+            resp.problems.append("unclosed '[' in response code")
+        }
+        resp.text = String(decoding: r.rest(), as: UTF8.self)
+    }
+
+    /// Moves a node parsed from a sub-line back to its position in segment 0.
+    static func rebase(_ n: Node, by offset: Int) -> Node {
+        var m = n
+        m.span.start += offset
+        m.span.end += offset
+        if case .list(let items) = n.syntax { m.syntax = .list(items.map { rebase($0, by: offset) }) }
+        return m
+    }
+}

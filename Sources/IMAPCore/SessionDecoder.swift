@@ -1,0 +1,893 @@
+public struct DecoderOptions: Sendable {
+    public var limits = FramerLimits()
+    /// Client bytes held while waiting for the server's word (a `+` for a literal, the result of
+    /// STARTTLS or COMPRESS) before deciding without it.
+    public var holdLimit = 64 * 1024
+    public enum AfterStartTLS: Sendable {
+        /// A capture: after STARTTLS's OK the bytes are TLS records, counted but not decoded.
+        case encrypted
+        /// A proxy: it terminates TLS and goes on feeding plaintext after `tlsEstablished()`.
+        case plaintext
+    }
+    public var afterStartTLS = AfterStartTLS.encrypted
+    /// The connection is TLS from its first byte (implicit TLS on 993).
+    public var encryptedTransport = false
+    /// How much of each literal body the events carry.
+    public var bodies = BodyMode.preview
+
+    public init() {}
+}
+
+/// The sans-I/O heart of imapscope: fed `(direction, bytes, time)` by any source, it frames both
+/// directions, matches tags to completions, follows connection state, SASL, IDLE, STARTTLS,
+/// COMPRESS and the selected mailbox, and returns `DecodedEvent`s. It never touches a socket or
+/// a file, and nothing it is fed can make it throw, crash or buffer without bound.
+public final class SessionDecoder {
+    public let options: DecoderOptions
+    public private(set) var state: ConnectionState = .unknown
+    public private(set) var capabilities: [String]?
+    public private(set) var mailbox: MailboxState?
+    public private(set) var encrypted: Bool
+    public private(set) var compressed = false
+    /// Bytes that could not be decoded because they were encrypted, per direction.
+    public private(set) var opaqueBytes: [Direction: Int] = [:]
+
+    private struct InFlight {
+        var name: String
+        var uid: Bool
+        var time: Timestamp
+        var mailbox: String?
+    }
+
+    private enum ClientMode {
+        case commands
+        case sasl(tag: String, mechanism: String)
+        case idle(tag: String, since: Timestamp)
+        case hold(tag: String, reason: HoldReason)
+    }
+    private enum HoldReason { case startTLS, compress }
+
+    private var client: LineFramer
+    private var server: LineFramer
+    private var proxy: LineFramer
+    private var clientMode = ClientMode.commands
+    private var saslStep = 0
+    private var opaque: Set<Direction> = []
+    private var inflaters: [Direction: DeflateInflater] = [:]
+    private var inFlight: [String: InFlight] = [:]
+    private var greetingSeen = false
+    /// The state the connection will be in once every command in flight succeeds; pipelined
+    /// commands are checked against it too.
+    private var expectedState: ConnectionState = .unknown
+    private var selecting: MailboxState?
+    private var uidValidityByMailbox: [String: UInt64] = [:]
+    private var capabilityEpoch = "greeting"
+    private var lintedBareLF: Set<Direction> = []
+    private var lastTime: [Direction: Timestamp] = [:]
+    private var firstTime: Timestamp?
+    private var commandCount = 0
+    private var ended = false
+    private var events: [DecodedEvent] = []
+
+    public init(options: DecoderOptions = DecoderOptions()) {
+        self.options = options
+        self.encrypted = options.encryptedTransport
+        client = LineFramer(limits: options.limits, pausesAtSynchronizingLiterals: true)
+        server = LineFramer(limits: options.limits, pausesAtSynchronizingLiterals: false)
+        proxy = LineFramer(limits: options.limits, pausesAtSynchronizingLiterals: false)
+    }
+
+    /// Tags of commands still waiting for their completion.
+    public var tagsInFlight: [String] { inFlight.keys.sorted() }
+
+    // MARK: - Input
+
+    public func start(client c: String, server s: String, source: String, time: Timestamp,
+                      extra: [(String, JSONValue)] = []) -> [DecodedEvent] {
+        firstTime = firstTime ?? time
+        var f: [(String, JSONValue)] = [("client", .string(c)), ("server", .string(s)), ("source", .string(source)),
+                                        ("transport", .string(encrypted ? "tls" : "plaintext"))]
+        f += extra
+        emit(DecodedEvent(kind: .sessionStart, dir: nil, time: time, fields: f))
+        return take()
+    }
+
+    public func feed<C: Collection>(_ dir: Direction, _ bytes: C, time: Timestamp) -> [DecodedEvent] where C.Element == UInt8 {
+        guard !ended, !bytes.isEmpty else { return take() }
+        firstTime = firstTime ?? time
+        lastTime[dir] = time
+        if opaque.contains(dir) {
+            opaqueBytes[dir, default: 0] += bytes.count
+            return take()
+        }
+        var data = Array(bytes)
+        if let inf = inflaters[dir] {
+            do { data = try inf.inflate(data) } catch {
+                compressionFailed(dir, data.count, error, time)
+                return take()
+            }
+        }
+        framer(dir) { $0.append(data) }
+        pump(dir)
+        return take()
+    }
+
+    /// The capture lost `bytes` bytes of `dir`.
+    public func gap(_ dir: Direction, bytes: Int, time: Timestamp) -> [DecodedEvent] {
+        guard !ended, bytes > 0 else { return take() }
+        lastTime[dir] = time
+        emit(DecodedEvent(kind: .gap, dir: dir, time: time, fields: [("missing", .int(Int64(bytes)))],
+                          annotation: "the capture lost \(bytes) bytes here; decoding resumes at the next line"))
+        if opaque.contains(dir) { return take() }
+        var partial: RawLine?
+        framer(dir) { partial = $0.skip(lost: bytes) }
+        if let p = partial {
+            emitUnparsed(dir, p.segments.flatMap(\.text), bytes: p.wireBytes, reason: "line interrupted by a gap", time: time)
+        }
+        pump(dir)
+        return take()
+    }
+
+    /// The proxy finished the TLS handshakes after STARTTLS: plaintext follows on both legs.
+    public func tlsEstablished(time: Timestamp) -> [DecodedEvent] {
+        encrypted = true
+        client.resume()
+        server.resume()
+        if case .hold = clientMode { clientMode = .commands }
+        pump(.server)
+        pump(.client)
+        return take()
+    }
+
+    /// The connection is over: flushes partial lines and reports what never completed.
+    public func finish(reason: String, time: Timestamp) -> [DecodedEvent] {
+        guard !ended else { return take() }
+        if client.isAwaitingContinuation {
+            // The server never answered the literal: whatever the client sent is its body.
+            client.continueLiteral()
+            pump(.client)
+        }
+        for dir in [Direction.client, .server, .proxy] where !opaque.contains(dir) {
+            var frame: Frame?
+            framer(dir) { frame = $0.finish() }
+            guard let f = frame else { continue }
+            switch f {
+            case .line(let l): handleTruncated(dir, l, time: lastTime[dir] ?? time)
+            case .overlong(let p, let n): emitUnparsed(dir, p, bytes: n, reason: "line longer than \(options.limits.maxLineLength) bytes, cut by the end of the stream", time: time)
+            case .resynchronized(let p, let n): emitUnparsed(dir, p, bytes: n, reason: "bytes after a gap, cut by the end of the stream", time: time)
+            case .needsContinuation: break
+            }
+        }
+        if !inFlight.isEmpty {
+            let tags = inFlight.sorted { $0.value.time < $1.value.time }.map { "\($0.key) \($0.value.name)" }
+            lint(.info, "no-completion", "\(tags.count) command(s) never completed: \(tags.prefix(10).joined(separator: ", "))", dir: nil, time: time)
+        }
+        var f: [(String, JSONValue)] = [("reason", .string(reason)), ("state", .string(state.rawValue)),
+                                        ("commands", .int(Int64(commandCount)))]
+        if let t0 = firstTime { f.append(("duration_ms", .double(time.milliseconds(since: t0)))) }
+        if !opaqueBytes.isEmpty {
+            f.append(("encrypted_bytes", .object(Direction.allCases.compactMap { d in opaqueBytes[d].map { (d.rawValue, .int(Int64($0))) } })))
+        }
+        if let m = mailbox { f.append(("mailbox", m.json)) }
+        emit(DecodedEvent(kind: .sessionEnd, dir: nil, time: time, fields: f))
+        ended = true
+        return take()
+    }
+
+    // MARK: - Framing
+
+    private func framer(_ dir: Direction, _ body: (inout LineFramer) -> Void) {
+        switch dir {
+        case .client: body(&client)
+        case .server: body(&server)
+        case .proxy: body(&proxy)
+        }
+    }
+
+    private func nextFrame(_ dir: Direction) -> Frame? {
+        var f: Frame?
+        framer(dir) { f = $0.nextFrame() }
+        return f
+    }
+
+    private func pump(_ dir: Direction) {
+        while !opaque.contains(dir), let frame = nextFrame(dir) {
+            let time = lastTime[dir] ?? .zero
+            switch frame {
+            case .line(let l):
+                if l.hasBareLF && !lintedBareLF.contains(dir) {
+                    lintedBareLF.insert(dir)
+                    lint(.warning, "bare-lf", "\(dir.rawValue) ends lines with a bare LF instead of CRLF (accepted; linted once)", dir: dir, time: time)
+                }
+                switch dir {
+                case .client: clientLine(l, time: time)
+                case .server: serverLine(l, time: time, from: .server)
+                case .proxy: serverLine(l, time: time, from: .proxy)
+                }
+            case .needsContinuation:
+                break
+            case .overlong(let prefix, let n):
+                overlong(dir, prefix, bytes: n, time: time)
+            case .resynchronized(let prefix, let n):
+                emitUnparsed(dir, prefix, bytes: n, reason: "skipped to the next line after a gap", time: time)
+            }
+        }
+        if opaque.contains(dir) {
+            var held: [UInt8] = []
+            framer(dir) { held = $0.takeHeldBytes() }
+            opaqueBytes[dir, default: 0] += held.count
+        }
+        if dir == .client, client.isPaused, client.heldBytes > options.holdLimit { holdOverflow() }
+    }
+
+    /// The client kept sending while we waited for the server's word.
+    private func holdOverflow() {
+        let time = lastTime[.client] ?? .zero
+        if client.isAwaitingContinuation {
+            lint(.warning, "literal-before-continuation", "client sent more than \(options.holdLimit) bytes of a synchronizing literal without a '+' from the server", dir: .client, time: time)
+            client.continueLiteral()
+            pump(.client)
+        } else if case .hold(let tag, let reason) = clientMode {
+            lint(.error, "pipelined-after-\(reason == .startTLS ? "starttls" : "compress")",
+                 "client sent \(client.heldBytes) bytes after \(tag) \(reason == .startTLS ? "STARTTLS" : "COMPRESS") without waiting for the result", dir: .client, time: time)
+            if reason == .compress {
+                startCompression(.client, time: time)
+            } else {
+                clientMode = .commands
+                client.resume()
+                pump(.client)
+            }
+        }
+    }
+
+    // MARK: - Client
+
+    private func clientLine(_ line: RawLine, time: Timestamp) {
+        switch clientMode {
+        case .sasl(let tag, let mech):
+            saslResponse(line, tag: tag, mechanism: mech, time: time)
+        case .idle(let tag, let since):
+            if line.segments.count == 1, String(decoding: line.segments[0].text, as: UTF8.self).uppercased() == "DONE" {
+                emit(DecodedEvent(kind: .idleDone, dir: .client, time: time, fields: [("tag", .string(tag))], line: line,
+                                  bytes: line.wireBytes, annotation: "IDLE ended by the client after \(Decimal.format(time.milliseconds(since: since) / 1000, 1)) s"))
+                clientMode = .commands
+            } else {
+                lint(.warning, "idle-without-done", "client sent a line other than DONE during IDLE \(tag)", dir: .client, time: time)
+                clientMode = .commands
+                command(line, time: time)
+            }
+        case .commands, .hold:
+            command(line, time: time)
+        }
+    }
+
+    private func saslResponse(_ line: RawLine, tag: String, mechanism: String, time: Timestamp) {
+        saslStep += 1
+        let text = line.segments.flatMap(\.text)
+        var f: [(String, JSONValue)] = [("tag", .string(tag)), ("mechanism", .string(mechanism)), ("step", .int(Int64(saslStep)))]
+        if text == [UInt8(ascii: "*")] {
+            f.append(("cancelled", .bool(true)))
+            emit(DecodedEvent(kind: .sasl, dir: .client, time: time, fields: f, line: line, bytes: line.wireBytes,
+                              annotation: "the client cancels the authentication"))
+            return
+        }
+        let payload = Base64.decode(String(decoding: text, as: UTF8.self))
+        if let p = payload, let u = SASL.user(mechanism: mechanism, step: clientSASLMessages + 1, payload: p) { f.append(("user", .string(u))) }
+        if let p = payload, let z = SASL.authzid(mechanism: mechanism, payload: p) { f.append(("authzid", .string(z))) }
+        if payload == nil { f.append(("base64", .bool(false))) }
+        clientSASLMessages += 1
+        var e = DecodedEvent(kind: .sasl, dir: .client, time: time, fields: f, line: line, bytes: line.wireBytes,
+                             annotation: "SASL \(mechanism) response \(clientSASLMessages)")
+        e.lineIsSecret = true
+        e.payload = SecretPayload(payload ?? text)
+        emit(e)
+    }
+    private var clientSASLMessages = 0
+
+    private func command(_ line: RawLine, time: Timestamp) {
+        let cmd: Command
+        do { cmd = try CommandParser.parse(line) } catch let CommandParser.Failure.notACommand(why) {
+            let text = line.segments.flatMap(\.text)
+            if String(decoding: text, as: UTF8.self).uppercased() == "DONE" {
+                lint(.warning, "done-outside-idle", "DONE sent while no IDLE is running", dir: .client, time: time)
+            }
+            emitUnparsed(.client, text, bytes: line.wireBytes, reason: "not a command: \(why)", time: time)
+            return
+        } catch {
+            emitUnparsed(.client, line.segments.flatMap(\.text), bytes: line.wireBytes, reason: "not a command", time: time)
+            return
+        }
+        commandCount += 1
+        var f: [(String, JSONValue)] = [("tag", .string(cmd.tag)), ("name", .string(cmd.name)), ("uid", .bool(cmd.uid))]
+        f += cmd.details
+        if cmd.name == "AUTHENTICATE", let ir = cmd.initialResponse,
+           let mech = cmd.details.first(where: { $0.0 == "mechanism" })?.1.stringValue,
+           let u = SASL.user(mechanism: mech, step: 1, payload: ir) {
+            f.append(("user", .string(u)))
+        }
+        if line.segments.last?.ending == LineEnding.none { f.append(("truncated", .bool(true))) }
+        var e = DecodedEvent(kind: .command, dir: .client, time: time, fields: f, line: line, bytes: line.wireBytes)
+        e.secrets = cmd.secrets
+        e.literalLabels = cmd.literalLabels
+        e.annotation = commandAnnotation(cmd)
+        if let ir = cmd.initialResponse { e.payload = SecretPayload(ir) }
+        emit(e)
+        commandLints(cmd, line: line, time: time)
+        inFlight[cmd.tag] = InFlight(name: cmd.name, uid: cmd.uid, time: time,
+                                     mailbox: cmd.details.first(where: { $0.0 == "mailbox" })?.1.stringValue)
+        switch cmd.name {
+        case "LOGIN": expectedState = .authenticated
+        case "AUTHENTICATE":
+            expectedState = .authenticated
+            let mech = cmd.details.first(where: { $0.0 == "mechanism" })?.1.stringValue ?? "?"
+            clientMode = .sasl(tag: cmd.tag, mechanism: mech)
+            saslStep = cmd.initialResponse == nil ? 0 : 1
+            clientSASLMessages = cmd.initialResponse == nil ? 0 : 1
+        case "SELECT", "EXAMINE":
+            expectedState = .selected
+            selecting = MailboxState(name: inFlight[cmd.tag]?.mailbox ?? "")
+            selecting?.readOnly = cmd.name == "EXAMINE"
+        case "CLOSE", "UNSELECT": expectedState = .authenticated
+        case "LOGOUT": expectedState = .logout
+        case "IDLE": clientMode = .idle(tag: cmd.tag, since: time)
+        case "STARTTLS":
+            clientMode = .hold(tag: cmd.tag, reason: .startTLS)
+            client.pause()
+        case "COMPRESS":
+            clientMode = .hold(tag: cmd.tag, reason: .compress)
+            client.pause()
+        default: break
+        }
+    }
+
+    private func commandAnnotation(_ cmd: Command) -> String? {
+        func d(_ k: String) -> String? { cmd.details.first(where: { $0.0 == k })?.1.stringValue }
+        switch cmd.name {
+        case "LOGIN": return d("user").map { "log in as \($0) (password redacted)" }
+        case "AUTHENTICATE": return "SASL \(d("mechanism") ?? "?") authentication" + (cmd.initialResponse != nil ? " with an initial response (SASL-IR)" : "")
+        case "SELECT": return "open \(d("mailbox") ?? "?") read-write"
+        case "EXAMINE": return "open \(d("mailbox") ?? "?") read-only"
+        case "IDLE": return "wait for the server to push changes until DONE"
+        case "STARTTLS": return "ask to upgrade this connection to TLS"
+        case "COMPRESS": return "ask to compress both directions with \(d("algorithm") ?? "?")"
+        case "LOGOUT": return "end the session"
+        case "ENABLE": return "turn on extensions that change server behaviour"
+        case "APPEND":
+            if case .array(let m)? = cmd.details.first(where: { $0.0 == "messages" })?.1 {
+                return "upload \(m.count) message(s) to \(d("mailbox") ?? "?")"
+            }
+            return nil
+        default:
+            if cmd.details.contains(where: { $0.0 == "known" }) { return "a command imapscope does not know; shown generically" }
+            return nil
+        }
+    }
+
+    private func commandLints(_ cmd: Command, line: RawLine, time: Timestamp) {
+        if inFlight[cmd.tag] != nil {
+            lint(.error, "tag-reused", "tag \(cmd.tag) reused while \(inFlight[cmd.tag]!.name) \(cmd.tag) is still in flight", dir: .client, time: time)
+        }
+        if let need = CommandStates.violation(cmd.name, uid: cmd.uid, in: state),
+           CommandStates.violation(cmd.name, uid: cmd.uid, in: expectedState) != nil || expectedState == .unknown {
+            lint(.error, "invalid-state", "\(cmd.uid ? "UID " : "")\(cmd.name) is not valid in state \(state.rawValue) (needs \(need))", dir: .client, time: time)
+        }
+        if !cmd.problems.isEmpty {
+            lint(.warning, "malformed-command", "\(cmd.name): " + cmd.problems.prefix(3).joined(separator: "; "), dir: .client, time: time)
+        }
+        let caps = Set((capabilities ?? []).map { $0.uppercased() })
+        if cmd.name == "LOGIN" {
+            if caps.contains("LOGINDISABLED") {
+                lint(.error, "login-disabled", "LOGIN despite LOGINDISABLED in the server's capabilities", dir: .client, time: time)
+            }
+            if !encrypted {
+                lint(.warning, "cleartext-login", "LOGIN sends the password in cleartext: this connection is not encrypted", dir: .client, time: time)
+            }
+        }
+        if cmd.name == "AUTHENTICATE", !encrypted,
+           let m = cmd.details.first(where: { $0.0 == "mechanism" })?.1.stringValue, ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"].contains(m) {
+            lint(.warning, "cleartext-auth", "AUTHENTICATE \(m) sends a reusable credential over an unencrypted connection", dir: .client, time: time)
+        }
+        if capabilities != nil {
+            for lit in line.literals where lit.header.form != .synchronizing {
+                if !(caps.contains("LITERAL+") || (caps.contains("LITERAL-") && lit.header.size <= 4096)) {
+                    lint(.warning, "non-sync-literal", "non-synchronizing literal {\(lit.header.size)+} but the server did not advertise LITERAL+\(caps.contains("LITERAL-") ? " (LITERAL- allows at most 4096 bytes)" : "")", dir: .client, time: time)
+                    break
+                }
+            }
+        }
+    }
+
+    // MARK: - Server
+
+    private func serverLine(_ line: RawLine, time: Timestamp, from dir: Direction) {
+        let resp: Response
+        do { resp = try ResponseParser.parse(line, bodies: options.bodies) } catch let ResponseParser.Failure.notAResponse(why) {
+            emitUnparsed(dir, line.segments.flatMap(\.text), bytes: line.wireBytes, reason: "not a response: \(why)", time: time)
+            return
+        } catch {
+            emitUnparsed(dir, line.segments.flatMap(\.text), bytes: line.wireBytes, reason: "not a response", time: time)
+            return
+        }
+        if dir == .proxy {
+            emit(responseEvent(resp, line: line, time: time, dir: .proxy))
+            return
+        }
+        switch resp.kind {
+        case .continuation: continuation(resp, line: line, time: time)
+        case .tagged(let tag, let status): tagged(tag, status, resp, line: line, time: time)
+        case .status(let name): untaggedStatus(name, resp, line: line, time: time)
+        case .data(let name, let number): untaggedData(name, number, resp, line: line, time: time)
+        }
+        if !resp.problems.isEmpty {
+            lint(.warning, "malformed-response", resp.problems.prefix(3).joined(separator: "; "), dir: .server, time: time)
+        }
+    }
+
+    private func responseEvent(_ resp: Response, line: RawLine, time: Timestamp, dir: Direction = .server) -> DecodedEvent {
+        var f: [(String, JSONValue)] = []
+        var kind = EventKind.untagged
+        switch resp.kind {
+        case .tagged(let tag, let status):
+            kind = .tagged
+            f = [("tag", .string(tag)), ("status", .string(status))]
+        case .status(let name):
+            f = [("name", .string(name))]
+        case .data(let name, let number):
+            f = [("name", .string(name))]
+            if let n = number { f.append(("number", .int(Int64(clamping: n)))) }
+        case .continuation:
+            kind = .continuation
+        }
+        if let c = resp.code {
+            f.append(("code", .string(c.name)))
+            if !c.arguments.isEmpty { f.append(("code_arguments", .array(c.arguments.map { .string(line.sourceText($0)) }))) }
+        }
+        if resp.kind == .continuation || resp.code != nil || { if case .data = resp.kind { return false }; return true }() {
+            f.append(("text", .string(resp.text)))
+        }
+        f += resp.details
+        if line.segments.last?.ending == LineEnding.none { f.append(("truncated", .bool(true))) }
+        var e = DecodedEvent(kind: kind, dir: dir, time: time, fields: f, line: line, bytes: line.wireBytes)
+        e.literalLabels = resp.literalLabels
+        return e
+    }
+
+    private func continuation(_ resp: Response, line: RawLine, time: Timestamp) {
+        if client.isAwaitingContinuation {
+            let early = client.heldBytes
+            var e = responseEvent(resp, line: line, time: time)
+            e.annotation = "the server is ready for the client's literal"
+            emit(e)
+            if early > 0 {
+                lint(.warning, "literal-before-continuation", "client sent \(early) bytes of a synchronizing literal before the server's '+' (no LITERAL+)", dir: .client, time: time)
+            }
+            client.continueLiteral()
+            pump(.client)
+            return
+        }
+        switch clientMode {
+        case .sasl(let tag, let mech):
+            saslStep += 1
+            let raw = Array(resp.text.utf8)
+            let payload = Base64.decode(resp.text) ?? raw
+            var f: [(String, JSONValue)] = [("tag", .string(tag)), ("mechanism", .string(mech)), ("step", .int(Int64(saslStep)))]
+            var e = DecodedEvent(kind: .sasl, dir: .server, time: time, fields: f, line: line, bytes: line.wireBytes)
+            if let shown = SASL.showableChallenge(mechanism: mech, payload: payload) {
+                f.append(("challenge", .string(shown)))
+                e.fields = f
+                e.annotation = "SASL \(mech) challenge"
+            } else if !raw.isEmpty {
+                // Server messages (DIGEST-MD5 rspauth, SCRAM's signature) are derived from the password.
+                e.lineIsSecret = true
+                e.payload = SecretPayload(payload)
+                e.annotation = "SASL \(mech) server message"
+            }
+            emit(e)
+        case .idle(let tag, _):
+            var e = responseEvent(resp, line: line, time: time)
+            e.annotation = "IDLE \(tag) is running: the server will push changes until the client sends DONE"
+            emit(e)
+        default:
+            var e = responseEvent(resp, line: line, time: time)
+            if inFlight.isEmpty {
+                e.annotation = "a continuation request no command asked for"
+                emit(e)
+                lint(.warning, "unexpected-continuation", "continuation request while no command is in flight", dir: .server, time: time)
+            } else {
+                emit(e)
+            }
+        }
+    }
+
+    private func tagged(_ tag: String, _ status: String, _ resp: Response, line: RawLine, time: Timestamp) {
+        if client.isAwaitingContinuation, let partialTag = client.partialLine.segments.first.flatMap({ seg -> String? in
+            seg.text.split(separator: 0x20, maxSplits: 1).first.map { String(decoding: $0, as: UTF8.self) }
+        }), partialTag == tag {
+            // The server refused the literal: the command ends at its header.
+            let partial = client.abandonLiteral()
+            command(partial, time: lastTime[.client] ?? time)
+            if let i = events.lastIndex(where: { $0.kind == .command }) { events[i].fields.append(("literal_refused", .bool(true))) }
+        }
+        var e = responseEvent(resp, line: line, time: time)
+        let cmd = inFlight.removeValue(forKey: tag)
+        var notes: [String] = []
+        if let c = cmd {
+            e.fields.insert(("command", .string(c.uid ? "UID " + c.name : c.name)), at: 2)
+            let ms = time.milliseconds(since: c.time)
+            e.fields.insert(("latency_ms", .double((ms * 1000).rounded() / 1000)), at: 3)
+            notes.append("\(c.uid ? "UID " : "")\(c.name) \(status == "OK" ? "completed" : (status == "NO" ? "failed" : "rejected as invalid")) in \(formatMs(ms))")
+        }
+        if let code = resp.code, let meaning = Annotations.responseCode(code.name) { notes.append(meaning) }
+        if status == "BAD", cmd != nil, resp.code == nil { notes.append("the server could not parse the command or it is not allowed now") }
+        if cmd == nil {
+            emit(e)
+            let level: LintLevel = greetingSeen ? .error : .info
+            lint(level, "unknown-tag", "tagged \(status) for tag \(tag), which no command in this session used", dir: .server, time: time)
+            applyCode(resp, line: line, time: time)
+            return
+        }
+        let c = cmd!
+        // Capabilities sent with the completion ([CAPABILITY …] after LOGIN) belong to the new state.
+        if status == "OK" {
+            switch c.name {
+            case "LOGIN", "AUTHENTICATE":
+                state = .authenticated
+                capabilityEpoch = "after login"
+            case "SELECT", "EXAMINE":
+                state = .selected
+                if var m = selecting {
+                    if resp.code?.name == "READ-ONLY" { m.readOnly = true }
+                    if resp.code?.name == "READ-WRITE" { m.readOnly = false }
+                    mailbox = m
+                    if let v = m.uidValidity { uidValidityByMailbox[m.name] = v }
+                }
+                selecting = nil
+            case "CLOSE", "UNSELECT":
+                state = .authenticated
+                mailbox = nil
+            case "LOGOUT":
+                state = .logout
+            default: break
+            }
+        } else if c.name == "SELECT" || c.name == "EXAMINE" {
+            // A failed SELECT leaves no mailbox selected (RFC 9051 §6.3.2).
+            if state == .selected { state = .authenticated }
+            mailbox = nil
+            selecting = nil
+        }
+        if c.name == "LOGOUT" { state = .logout }
+        expectedState = state
+        e.annotation = notes.joined(separator: "; ")
+        emit(e)
+        applyCode(resp, line: line, time: time)
+        switch c.name {
+        case "AUTHENTICATE":
+            if case .sasl(let t, _) = clientMode, t == tag { clientMode = .commands }
+        case "IDLE":
+            if case .idle(let t, _) = clientMode, t == tag { clientMode = .commands }
+        case "STARTTLS":
+            if case .hold(let t, _) = clientMode, t == tag {
+                if status == "OK" { startTLS(time: time) } else { clientMode = .commands; client.resume(); pump(.client) }
+            }
+        case "COMPRESS":
+            if case .hold(let t, _) = clientMode, t == tag {
+                if status == "OK" { startCompression(.both, time: time) } else { clientMode = .commands; client.resume(); pump(.client) }
+            }
+        default: break
+        }
+    }
+
+    private func formatMs(_ ms: Double) -> String {
+        ms < 10 ? "\(Decimal.format(ms, 2)) ms" : (ms < 10_000 ? "\(Decimal.format(ms, 0)) ms" : "\(Decimal.format(ms / 1000, 1)) s")
+    }
+
+    private func startTLS(time: Timestamp) {
+        encrypted = true
+        let serverHeld = server.takeHeldBytes()
+        let clientHeld = client.takeHeldBytes()
+        capabilityEpoch = "after STARTTLS"
+        capabilities = nil
+        state = .notAuthenticated
+        expectedState = state
+        switch options.afterStartTLS {
+        case .encrypted:
+            emit(DecodedEvent(kind: .tls, dir: nil, time: time, fields: [("leg", .string("client")), ("phase", .string("starttls"))],
+                              annotation: "STARTTLS accepted: the rest of this connection is TLS and cannot be decoded from a capture"))
+            opaque = [.client, .server]
+            opaqueBytes[.client, default: 0] += clientHeld.count
+            opaqueBytes[.server, default: 0] += serverHeld.count
+            if let b = serverHeld.first, b != 0x16 {
+                lint(.error, "plaintext-after-starttls", "server sent \(serverHeld.count) bytes of plaintext after its STARTTLS OK", dir: .server, time: time)
+            }
+            if let b = clientHeld.first, b != 0x16 {
+                lint(.error, "pipelined-after-starttls", "client pipelined \(clientHeld.count) bytes behind STARTTLS before the TLS handshake (command injection)", dir: .client, time: time)
+            }
+        case .plaintext:
+            if !serverHeld.isEmpty {
+                lint(.error, "plaintext-after-starttls", "server sent \(serverHeld.count) bytes of plaintext after its STARTTLS OK", dir: .server, time: time)
+            }
+            if !clientHeld.isEmpty {
+                lint(.error, "pipelined-after-starttls", "client pipelined \(clientHeld.count) bytes behind STARTTLS before the TLS handshake (command injection)", dir: .client, time: time)
+            }
+            client.pause()
+            server.pause()
+        }
+    }
+
+    private enum CompressionSides { case client, both }
+
+    private func startCompression(_ sides: CompressionSides, time: Timestamp) {
+        if sides == .both {
+            compressed = true
+            emit(DecodedEvent(kind: .compress, dir: nil, time: time, fields: [("algorithm", .string("DEFLATE"))],
+                              annotation: "COMPRESS=DEFLATE active: from here both directions are inflated before decoding"))
+            let rest = server.takeHeldBytes()
+            do { inflaters[.server] = try DeflateInflater() } catch { compressionFailed(.server, rest.count, error, time); return }
+            if !rest.isEmpty {
+                do { server.append(try inflaters[.server]!.inflate(rest)) } catch { compressionFailed(.server, rest.count, error, time) }
+            }
+        }
+        let held = client.takeHeldBytes()
+        clientMode = .commands
+        client.resume()
+        do { inflaters[.client] = try DeflateInflater() } catch { compressionFailed(.client, held.count, error, time); return }
+        if !held.isEmpty {
+            do { client.append(try inflaters[.client]!.inflate(held)) } catch { compressionFailed(.client, held.count, error, time); return }
+        }
+        pump(.client)
+    }
+
+    private func compressionFailed(_ dir: Direction, _ count: Int, _ error: Error, _ time: Timestamp) {
+        inflaters[dir] = nil
+        opaque.insert(dir)
+        opaqueBytes[dir, default: 0] += count
+        emit(DecodedEvent(kind: .unparsed, dir: dir, time: time,
+                          fields: [("reason", .string("corrupt DEFLATE stream (\(error)); the rest of this direction cannot be decoded")), ("raw", .string(""))],
+                          bytes: 0))
+    }
+
+    private func untaggedStatus(_ name: String, _ resp: Response, line: RawLine, time: Timestamp) {
+        var e = responseEvent(resp, line: line, time: time)
+        if !greetingSeen {
+            greetingSeen = true
+            switch name {
+            case "OK":
+                if state == .unknown { state = .notAuthenticated }
+                e.annotation = "greeting: the server is ready; the client must authenticate"
+            case "PREAUTH":
+                state = .authenticated
+                e.annotation = "greeting: already authenticated (PREAUTH), e.g. by the connection itself"
+            case "BYE":
+                state = .logout
+                e.annotation = "greeting: the server refuses this connection"
+            default:
+                e.annotation = "the server greets with \(name)"
+            }
+            expectedState = state
+            emit(e)
+            applyCode(resp, line: line, time: time, epoch: "greeting")
+            return
+        }
+        switch name {
+        case "BYE": e.annotation = "the server is closing the connection" + (resp.text.isEmpty ? "" : ": \(resp.text)")
+        case "NO": e.annotation = "warning from the server"
+        case "BAD": e.annotation = "the server reports a protocol error not tied to a command"
+        case "PREAUTH":
+            lint(.warning, "late-preauth", "PREAUTH is only valid as the greeting", dir: .server, time: time)
+        default: break
+        }
+        emit(e)
+        applyCode(resp, line: line, time: time)
+    }
+
+    /// Applies a response code's facts to the session and annotates the last event.
+    private func applyCode(_ resp: Response, line: RawLine, time: Timestamp, epoch: String? = nil) {
+        guard let code = resp.code else { return }
+        let idx = events.count - 1
+        func annotate(_ s: String) {
+            if let a = events[idx].annotation, !a.isEmpty { events[idx].annotation = a + "; " + s } else { events[idx].annotation = s }
+        }
+        func num() -> UInt64? { code.arguments.first?.number }
+        let target = selecting != nil
+        func update(_ body: (inout MailboxState) -> Void) {
+            if selecting != nil { body(&selecting!) } else if mailbox != nil { body(&mailbox!) }
+        }
+        switch code.name {
+        case "CAPABILITY":
+            annotate(capabilityUpdate(code.arguments.map { line.sourceText($0) }, epoch: epoch))
+        case "UIDVALIDITY":
+            guard let v = num() else { break }
+            let name = (selecting ?? mailbox)?.name ?? ""
+            if let old = uidValidityByMailbox[name], old != v {
+                annotate("UIDVALIDITY of \(name) changed from \(old) to \(v): every UID the client cached for it is void")
+                lint(.warning, "uidvalidity-changed", "UIDVALIDITY of \(name) changed from \(old) to \(v)", dir: .server, time: time)
+            } else {
+                annotate("UIDVALIDITY \(v): cached UIDs of this mailbox stay valid only while this number is unchanged")
+            }
+            update { $0.uidValidity = v }
+        case "UIDNEXT":
+            guard let v = num() else { break }
+            annotate("UIDNEXT \(v): the next message added will get a UID of at least \(v); a cache holding UIDs below it has seen all older mail")
+            update { $0.uidNext = v }
+        case "HIGHESTMODSEQ":
+            guard let v = num() else { break }
+            annotate("HIGHESTMODSEQ \(v): a cache synced up to this mod-sequence can fetch just the changes with CHANGEDSINCE \(v)")
+            update { $0.highestModSeq = v }
+        case "UNSEEN":
+            guard let v = num() else { break }
+            annotate("message \(v) is the first unseen one")
+            update { $0.unseen = v }
+        case "PERMANENTFLAGS":
+            let flags = code.arguments.first?.list?.map { line.sourceText($0) } ?? []
+            annotate("flags the server keeps: \(flags.joined(separator: " "))" + (flags.contains("\\*") ? " (\\* : new keywords allowed)" : ""))
+            update { $0.permanentFlags = flags }
+        case "READ-ONLY", "READ-WRITE":
+            if target { selecting?.readOnly = code.name == "READ-ONLY" } else { mailbox?.readOnly = code.name == "READ-ONLY" }
+            if resp.kind != .status("OK") || events[idx].kind != .tagged { if let m = Annotations.responseCode(code.name), events[idx].kind != .tagged { annotate(m) } }
+        case "ALERT":
+            if events[idx].kind != .tagged { annotate("ALERT: the client must show this to the user") }
+        case "APPENDUID":
+            if code.arguments.count == 2 { annotate("stored with UIDVALIDITY \(line.sourceText(code.arguments[0])), UID \(line.sourceText(code.arguments[1]))") }
+        case "COPYUID":
+            if code.arguments.count == 3 { annotate("source UIDs \(line.sourceText(code.arguments[1])) became \(line.sourceText(code.arguments[2])) in the target") }
+        default:
+            if events[idx].kind != .tagged, let m = Annotations.responseCode(code.name) { annotate(m) }
+        }
+    }
+
+    private func capabilityUpdate(_ caps: [String], epoch: String? = nil) -> String {
+        let old = capabilities ?? lastCapabilities
+        let label = epoch ?? capabilityEpoch
+        capabilities = caps
+        lastCapabilities = caps
+        capabilityEpoch = "updated"
+        let auth = caps.filter { $0.uppercased().hasPrefix("AUTH=") }.map { String($0.dropFirst(5)) }
+        if old == nil || label == "greeting" {
+            var s = "server capabilities: \(caps.count)"
+            if !auth.isEmpty { s += "; SASL mechanisms \(auth.joined(separator: " "))" }
+            if caps.contains(where: { $0.uppercased() == "LOGINDISABLED" }) { s += "; LOGIN is disabled until TLS" }
+            if caps.contains(where: { $0.uppercased() == "STARTTLS" }) { s += "; STARTTLS offered" }
+            return s
+        }
+        return "capabilities \(label): " + Annotations.capabilityChange(from: old!, to: caps)
+    }
+    private var lastCapabilities: [String]?
+
+    private func untaggedData(_ name: String, _ number: UInt64?, _ resp: Response, line: RawLine, time: Timestamp) {
+        var e = responseEvent(resp, line: line, time: time)
+        if !greetingSeen { greetingSeen = true }
+        var notes: [String] = []
+        let n = number.map { Int(clamping: $0) }
+        switch name {
+        case "CAPABILITY":
+            notes.append(capabilityUpdate(resp.arguments.map { line.sourceText($0) }))
+        case "EXISTS":
+            if let n = n {
+                let old = (selecting ?? mailbox)?.exists
+                if let o = old, n < o, selecting == nil {
+                    lint(.error, "exists-shrank", "EXISTS went from \(o) to \(n) without EXPUNGE", dir: .server, time: time)
+                }
+                if selecting != nil { selecting?.exists = n; notes.append("\(n) message(s) in the mailbox") }
+                else {
+                    mailbox?.exists = n
+                    if let o = old, n > o { notes.append("\(n - o) new message(s); \(n) now") } else { notes.append("\(n) message(s)") }
+                }
+            }
+        case "RECENT":
+            if let n = n { if selecting != nil { selecting?.recent = n } else { mailbox?.recent = n } }
+        case "EXPUNGE":
+            if let n = n {
+                if let x = mailbox?.exists { mailbox?.exists = max(0, x - 1) }
+                notes.append("message \(n) removed; every later sequence number shifts down by one")
+            }
+        case "VANISHED":
+            let earlier = resp.details.contains { $0.0 == "earlier" }
+            if !earlier, case .int(let c)? = resp.details.first(where: { $0.0 == "count" })?.1, let x = mailbox?.exists {
+                mailbox?.exists = max(0, x - Int(c))
+            }
+            notes.append(earlier ? "UIDs expunged since the client's last sync (QRESYNC)" : "UIDs expunged just now (QRESYNC)")
+        case "FLAGS":
+            let flags = resp.arguments.first?.list?.map { line.sourceText($0) } ?? []
+            if selecting != nil { selecting?.flags = flags } else { mailbox?.flags = flags }
+        case "LIST", "LSUB", "XLIST":
+            if case .array(let attrs)? = resp.details.first(where: { $0.0 == "attributes" })?.1 {
+                let meanings = attrs.compactMap { $0.stringValue.flatMap(Annotations.listAttribute) }
+                if !meanings.isEmpty { notes.append(meanings.joined(separator: ", ")) }
+            }
+        case "ENABLED":
+            notes.append("extensions now active")
+        case "SEARCH", "SORT":
+            if case .int(let c)? = resp.details.first(where: { $0.0 == "count" })?.1 { notes.append("\(c) match(es)") }
+        default: break
+        }
+        if let solicitors = CommandStates.solicitedBy[name] {
+            let running = inFlight.values.sorted { $0.time < $1.time }
+            let asked = running.contains { solicitors.contains($0.name) }
+            if !asked {
+                e.fields.append(("unsolicited", .bool(true)))
+                if case .idle = clientMode { notes.append("pushed during IDLE") }
+                else if let r = running.first, let tag = inFlight.first(where: { $0.value.time == r.time && $0.value.name == r.name })?.key {
+                    notes.append("unsolicited, during \(r.name) \(tag)")
+                } else { notes.append("unsolicited: no command asked for it") }
+            }
+        }
+        if !notes.isEmpty { e.annotation = notes.joined(separator: "; ") }
+        emit(e)
+    }
+
+    // MARK: - Damaged input
+
+    private func overlong(_ dir: Direction, _ prefix: [UInt8], bytes: Int, time: Timestamp) {
+        var f: [(String, JSONValue)] = []
+        var shown = prefix
+        if dir == .client {
+            let words = prefix.split(separator: 0x20, maxSplits: 2, omittingEmptySubsequences: false)
+            if words.count >= 2 {
+                let tag = String(decoding: words[0], as: UTF8.self)
+                let name = String(decoding: words[1], as: UTF8.self).uppercased()
+                if CommandParser.isValidTag(tag), name.utf8.allSatisfy({ $0 >= 65 && $0 <= 90 }) {
+                    f = [("tag", .string(tag)), ("name", .string(name))]
+                    inFlight[tag] = InFlight(name: name, uid: false, time: time, mailbox: nil)
+                    if name == "LOGIN" || name == "AUTHENTICATE" { shown = Array(words[0]) + [0x20] + Array(words[1]) + Array(" ‹arguments hidden›".utf8) }
+                }
+            }
+            if case .sasl = clientMode { shown = Array("‹SASL line hidden›".utf8) }
+        }
+        emitUnparsed(dir, shown, bytes: bytes, reason: "line longer than \(options.limits.maxLineLength) bytes", time: time, extra: f)
+    }
+
+    /// A line cut by the end of the stream: decoded as far as it goes, flagged `truncated`.
+    private func handleTruncated(_ dir: Direction, _ line: RawLine, time: Timestamp) {
+        let lits = line.literals
+        if let l = lits.last, !l.isComplete {
+            lint(.warning, "truncated-literal", "the stream ended inside a {\(l.header.size)} literal after \(l.received) bytes", dir: dir, time: time)
+        } else {
+            lint(.info, "truncated-line", "the stream ended in the middle of a \(dir.rawValue) line", dir: dir, time: time)
+        }
+        switch dir {
+        case .client: clientLine(line, time: time)
+        default: serverLine(line, time: time, from: dir)
+        }
+    }
+
+    private func emitUnparsed(_ dir: Direction, _ raw: [UInt8], bytes: Int, reason: String, time: Timestamp, extra: [(String, JSONValue)] = []) {
+        var shown = raw
+        if dir == .client, case .sasl = clientMode { shown = Array("‹SASL line hidden›".utf8) }
+        else if dir == .client, let hidden = UnparsedSafety.hideCredentials(raw) { shown = hidden }
+        let text = printable(shown.prefix(200)) + (shown.count > 200 ? "…" : "")
+        emit(DecodedEvent(kind: .unparsed, dir: dir, time: time,
+                          fields: extra + [("reason", .string(reason)), ("raw", .string(text))], bytes: bytes))
+    }
+
+    // MARK: - Output
+
+    public enum LintLevel: String { case info, warning, error }
+
+    private func lint(_ level: LintLevel, _ code: String, _ message: String, dir: Direction?, time: Timestamp) {
+        emit(DecodedEvent(kind: .lint, dir: dir, time: time,
+                          fields: [("level", .string(level.rawValue)), ("code", .string(code)), ("message", .string(message))]))
+    }
+
+    private func emit(_ e: DecodedEvent) { events.append(e) }
+
+    private func take() -> [DecodedEvent] {
+        defer { events.removeAll(keepingCapacity: true) }
+        return events
+    }
+}
+
+/// Unparsed client lines are shown raw; one that mentions LOGIN or AUTHENTICATE may carry a
+/// password we failed to delimit, so everything after that word is hidden.
+enum UnparsedSafety {
+    static func hideCredentials(_ raw: [UInt8]) -> [UInt8]? {
+        let upper = raw.map { $0 >= 97 && $0 <= 122 ? $0 - 32 : $0 }
+        for word in ["LOGIN", "AUTHENTICATE"] {
+            let w = Array(word.utf8)
+            guard upper.count >= w.count else { continue }
+            for i in 0...(upper.count - w.count) where Array(upper[i..<i + w.count]) == w {
+                return Array(raw[..<(i + w.count)]) + Array(" ‹arguments hidden›".utf8)
+            }
+        }
+        return nil
+    }
+}

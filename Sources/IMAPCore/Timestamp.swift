@@ -1,0 +1,102 @@
+/// A point in time in microseconds since the Unix epoch. Captures give microsecond
+/// resolution, and the event schema prints exactly that, so we never round-trip via Double.
+public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var microseconds: Int64
+
+    public init(microseconds: Int64) { self.microseconds = microseconds }
+    public init(seconds: Int64, microseconds: Int64 = 0) { self.microseconds = seconds * 1_000_000 + microseconds }
+
+    public static let zero = Timestamp(microseconds: 0)
+
+    public static func < (a: Timestamp, b: Timestamp) -> Bool { a.microseconds < b.microseconds }
+
+    /// Milliseconds from `earlier` to `self`, with microsecond precision.
+    public func milliseconds(since earlier: Timestamp) -> Double {
+        Double(microseconds - earlier.microseconds) / 1000
+    }
+
+    /// RFC 3339 UTC with microseconds, e.g. `1999-11-11T21:55:27.546876Z`.
+    public var rfc3339: String {
+        var secs = microseconds / 1_000_000
+        var micros = microseconds % 1_000_000
+        if micros < 0 { micros += 1_000_000; secs -= 1 }
+        var days = secs / 86_400
+        var rem = secs % 86_400
+        if rem < 0 { rem += 86_400; days -= 1 }
+        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        var y = yoe + era * 400
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        if m <= 2 { y += 1 }
+        func pad(_ v: Int64, _ width: Int) -> String {
+            let s = String(v)
+            return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+        }
+        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(rem / 3600, 2)):\(pad(rem / 60 % 60, 2)):\(pad(rem % 60, 2)).\(pad(micros, 6))Z"
+    }
+
+    /// Parses what `rfc3339` prints (and offsets other than Z, and fewer fraction digits).
+    public init?(rfc3339 s: String) {
+        let b = Array(s.utf8)
+        func num(_ r: Range<Int>) -> Int64? {
+            guard r.upperBound <= b.count else { return nil }
+            var v: Int64 = 0
+            for i in r { guard b[i] >= 48 && b[i] <= 57 else { return nil }; v = v * 10 + Int64(b[i] - 48) }
+            return v
+        }
+        guard b.count >= 20, let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10),
+              let h = num(11..<13), let mi = num(14..<16), let se = num(17..<19) else { return nil }
+        var i = 19
+        var micros: Int64 = 0
+        if i < b.count && b[i] == UInt8(ascii: ".") {
+            i += 1
+            var digits = 0
+            while i < b.count, b[i] >= 48, b[i] <= 57 {
+                if digits < 6 { micros = micros * 10 + Int64(b[i] - 48); digits += 1 }
+                i += 1
+            }
+            while digits < 6 { micros *= 10; digits += 1 }
+        }
+        var offset: Int64 = 0
+        if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
+            guard let oh = num(i + 1..<i + 3), let om = num(i + 4..<i + 6) else { return nil }
+            offset = (oh * 3600 + om * 60) * (b[i] == UInt8(ascii: "-") ? -1 : 1)
+        } else if !(i < b.count && (b[i] == UInt8(ascii: "Z") || b[i] == UInt8(ascii: "z"))) {
+            return nil
+        }
+        // Days from civil (inverse of the above).
+        let yy = mo <= 2 ? y - 1 : y
+        let era = (yy >= 0 ? yy : yy - 399) / 400
+        let yoe = yy - era * 400
+        let mp = mo > 2 ? mo - 3 : mo + 9
+        let doy = (153 * mp + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146_097 + doe - 719_468
+        self.microseconds = (days * 86_400 + h * 3600 + mi * 60 + se - offset) * 1_000_000 + micros
+    }
+
+    public var description: String { rfc3339 }
+}
+
+/// Fixed-point formatting without Foundation.
+public enum Decimal {
+    public static func format(_ v: Double, _ decimals: Int) -> String {
+        guard v.isFinite else { return "\(v)" }
+        var scale = 1.0
+        for _ in 0..<decimals { scale *= 10 }
+        let n = Int64((abs(v) * scale).rounded())
+        let whole = n / Int64(scale)
+        var s = (v < 0 && n != 0 ? "-" : "") + String(whole)
+        if decimals > 0 {
+            let frac = String(n % Int64(scale))
+            s += "." + String(repeating: "0", count: decimals - frac.count) + frac
+        }
+        return s
+    }
+}

@@ -1,0 +1,147 @@
+import IMAPCore
+
+/// Writes the RFC 3501 §8 transcript form: each line of the wire as `S: …` or `C: …`, literal
+/// bodies verbatim with the prefix after each of their line breaks, secrets as markers (a
+/// secret literal's size rewritten to the marker's). Line endings are kept exactly (CRLF), so
+/// `FixtureReader` gives back the same bytes. Lines starting with `#` are comments.
+public final class FixtureWriter: EventSink {
+    private let out: ByteOutput
+    private var atLineStart: [Direction: Bool] = [:]
+
+    public init(_ out: ByteOutput) { self.out = out }
+
+    public func write(_ e: Event) {
+        switch e.kind {
+        case .sessionStart:
+            out.write("# imapscope fixture, session \(e.session): \(e["client"]?.stringValue ?? "?") → \(e["server"]?.stringValue ?? "?")\r\n")
+            return
+        case .gap:
+            out.write("# gap: \(e["missing"]?.intValue ?? 0) \(e.dir?.rawValue ?? "") bytes missing\r\n")
+            return
+        case .tls:
+            out.write("# TLS \(e["phase"]?.stringValue ?? "") (\(e["leg"]?.stringValue ?? ""))\r\n")
+            return
+        default: break
+        }
+        guard let wire = e.wire, let dir = e.dir else { return }
+        let prefix: [UInt8] = Array((dir == .client ? "C: " : "S: ").utf8)
+        var bytes: [UInt8] = []
+        for p in wire {
+            switch p {
+            case .bytes(let b): bytes += b
+            case .secret(let m, _): bytes += Array(m.utf8)
+            case .secretLiteral(let h, let crlf, let m):
+                bytes += Array(h.text(size: m.utf8.count).utf8) + (crlf ? [13, 10] : [10]) + Array(m.utf8)
+            case .elidedLiteral(let size, let sha):
+                // The body was too large to keep; the fixture cannot hold it verbatim.
+                bytes += Array("\r\n# literal body of \(size) bytes not kept (sha256 \(sha))\r\n".utf8)
+            }
+        }
+        var line: [UInt8] = []
+        var start = atLineStart[dir] ?? true
+        for b in bytes {
+            if start { line += prefix; start = false }
+            line.append(b)
+            if b == 0x0A { start = true }
+        }
+        atLineStart[dir] = start
+        out.write(line)
+        if !start {
+            out.write("\r\n# (the stream ended without a line break)\r\n")
+            atLineStart[dir] = true
+        }
+    }
+
+    public func finish() { out.flush() }
+}
+
+/// Reads `S:`/`C:` transcripts: RFC 3501 §8 samples (any spaces after the colon, editorial
+/// continuation lines indented without a prefix, LF line ends taken as CRLF) and fixtures
+/// written by `FixtureWriter` (CRLF kept, literal bodies byte-exact).
+public enum FixtureReader {
+    public struct Chunk: Sendable, Equatable {
+        public var direction: Direction
+        public var bytes: [UInt8]
+        /// 1-based line of the file it came from.
+        public var fileLine: Int
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var line: Int
+        public var message: String
+        public var description: String { "line \(line): \(message)" }
+    }
+
+    /// Whether the text looks like a transcript at all (for format detection).
+    public static func looksLikeTranscript(_ bytes: [UInt8]) -> Bool {
+        for raw in bytes.prefix(4096).split(separator: 0x0A).prefix(20) {
+            let l = raw.drop { $0 == 0x20 || $0 == 0x09 }
+            if l.isEmpty || l.first == UInt8(ascii: "#") { continue }
+            let head = Array(l.prefix(2)).map { $0 | 0x20 }
+            return head == [UInt8(ascii: "s"), UInt8(ascii: ":")] || head == [UInt8(ascii: "c"), UInt8(ascii: ":")]
+        }
+        return false
+    }
+
+    public static func read(_ bytes: [UInt8]) throws -> [Chunk] {
+        let exact = bytes.contains(0x0D)
+        var chunks: [Chunk] = []
+        var remaining: [Direction: Int] = [.client: 0, .server: 0]
+        var lineNo = 0
+        var last: Direction?
+        var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+        if lines.last?.isEmpty == true { lines.removeLast() }
+        for raw in lines {
+            lineNo += 1
+            var body = raw[...]
+            var ending: [UInt8] = [13, 10]
+            if exact {
+                if body.last == 0x0D { body = body.dropLast() } else { ending = [10] }
+            } else if body.last == 0x0D { body = body.dropLast() }
+            let trimmed = body.drop { $0 == 0x20 || $0 == 0x09 }
+            if trimmed.isEmpty && !(last.map { remaining[$0]! > 0 } ?? false) { continue }
+            if trimmed.first == UInt8(ascii: "#") { continue }
+            let head = Array(trimmed.prefix(2)).map { $0 | 0x20 }
+            let dir: Direction
+            if head == [UInt8(ascii: "s"), UInt8(ascii: ":")] { dir = .server }
+            else if head == [UInt8(ascii: "c"), UInt8(ascii: ":")] { dir = .client }
+            else if let prev = last, body.first == 0x20 || body.first == 0x09, remaining[prev]! == 0, !exact {
+                // An editorial continuation (RFC 3501 §8 "broken for editorial clarity").
+                guard var lastChunk = chunks.popLast() else { throw Failure(line: lineNo, message: "continuation line before any S: or C: line") }
+                lastChunk.bytes.removeLast(2)
+                lastChunk.bytes += [0x20] + Array(trimmed) + [13, 10]
+                chunks.append(lastChunk)
+                if let (h, _) = LiteralHeader.trailing(in: Array(lastChunk.bytes.dropLast(2))) { remaining[prev] = h.size }
+                continue
+            } else {
+                throw Failure(line: lineNo, message: "expected 'S:' or 'C:' at the start of the line")
+            }
+            var content = trimmed.dropFirst(2)
+            var out: [UInt8] = []
+            if remaining[dir]! > 0 {
+                if exact { if content.first == 0x20 { content = content.dropFirst() } }
+                else { content = content.drop { $0 == 0x20 } }
+                var full = Array(content) + ending
+                let take = min(remaining[dir]!, full.count)
+                out += full[..<take]
+                remaining[dir]! -= take
+                full.removeFirst(take)
+                if full.isEmpty {
+                    chunks.append(Chunk(direction: dir, bytes: out, fileLine: lineNo))
+                    last = dir
+                    continue
+                }
+                // The literal ended inside this line: the rest continues the command or response.
+                content = full.dropLast(ending.count)[...]
+            } else {
+                content = content.drop { $0 == 0x20 || $0 == 0x09 }
+            }
+            out += content
+            out += ending == [10] && !exact ? [13, 10] : ending
+            if let (h, _) = LiteralHeader.trailing(in: Array(content)) { remaining[dir] = h.size }
+            chunks.append(Chunk(direction: dir, bytes: out, fileLine: lineNo))
+            last = dir
+        }
+        return chunks
+    }
+}
