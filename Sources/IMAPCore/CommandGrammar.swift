@@ -32,6 +32,10 @@ enum CommandGrammar {
                 cmd.initialResponse = text == "=" ? [] : Base64.decode(text)
                 if cmd.initialResponse == nil { a.problem("initial response is not base64") }
                 d.append(("initial_response", .bool(true)))
+                if let ir = cmd.initialResponse, let mech = d.first?.1.stringValue,
+                   let u = SASL.user(mechanism: mech, step: 1, payload: ir) {
+                    d.append(("user", .string(u)))
+                }
             }
         // select = "SELECT" SP mailbox [select-params]; examine likewise (CONDSTORE/QRESYNC params)
         case "SELECT", "EXAMINE":

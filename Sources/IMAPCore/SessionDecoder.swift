@@ -300,11 +300,6 @@ public final class SessionDecoder {
         commandCount += 1
         var f: [(String, JSONValue)] = [("tag", .string(cmd.tag)), ("name", .string(cmd.name)), ("uid", .bool(cmd.uid))]
         f += cmd.details
-        if cmd.name == "AUTHENTICATE", let ir = cmd.initialResponse,
-           let mech = cmd.details.first(where: { $0.0 == "mechanism" })?.1.stringValue,
-           let u = SASL.user(mechanism: mech, step: 1, payload: ir) {
-            f.append(("user", .string(u)))
-        }
         if line.segments.last?.ending == LineEnding.none { f.append(("truncated", .bool(true))) }
         var e = DecodedEvent(kind: .command, dir: .client, time: time, fields: f, line: line, bytes: line.wireBytes)
         e.secrets = cmd.secrets
@@ -802,11 +797,12 @@ public final class SessionDecoder {
         }
         if let solicitors = CommandStates.solicitedBy[name] {
             let running = inFlight.values.sorted { $0.time < $1.time }
-            let asked = running.contains { solicitors.contains($0.name) }
-            if !asked {
+            let asked = running.contains { solicitors.contains($0.name) && $0.name != "IDLE" }
+            if running.contains(where: { $0.name == "IDLE" }) {
+                notes.append("pushed during IDLE")
+            } else if !asked {
                 e.fields.append(("unsolicited", .bool(true)))
-                if case .idle = clientMode { notes.append("pushed during IDLE") }
-                else if let r = running.first, let tag = inFlight.first(where: { $0.value.time == r.time && $0.value.name == r.name })?.key {
+                if let r = running.first, let tag = inFlight.first(where: { $0.value.time == r.time && $0.value.name == r.name })?.key {
                     notes.append("unsolicited, during \(r.name) \(tag)")
                 } else { notes.append("unsolicited: no command asked for it") }
             }
