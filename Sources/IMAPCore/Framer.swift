@@ -257,6 +257,8 @@ public struct LineFramer: Sendable {
             return .overlong(prefix: prefix, wireBytes: wire + rest)
         case .literal(let acc):
             segments[segments.count - 1].literal = acc.finish()
+            // A line always ends in a segment without a literal.
+            segments.append(LineSegment(text: [], ending: .none, literal: nil))
             let line = RawLine(segments: segments)
             resetLine(); state = .text
             return .line(line)
@@ -300,7 +302,7 @@ public struct LineFramer: Sendable {
         var partial: RawLine?
         if case .literal(let acc) = state {
             segments[segments.count - 1].literal = acc.finish()
-            partial = RawLine(segments: segments)
+            partial = RawLine(segments: segments + [LineSegment(text: [], ending: .none, literal: nil)])
         } else {
             let pendingText = text + buffer[position...]
             if !segments.isEmpty || !pendingText.isEmpty {

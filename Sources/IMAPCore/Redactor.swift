@@ -98,7 +98,11 @@ public struct Redactor: Sendable {
                         wire.append(.bytes(plain))
                         wire.append(.elidedLiteral(size: lit.header.size, sha256: lit.sha256))
                     }
-                    text += " " + summary(lit, label: labels[i])
+                    if showSecrets, secrets.contains(.literal(segment: i)), let c = lit.content {
+                        text += " ‹" + printable(c) + "›"
+                    } else {
+                        text += " " + summary(lit, label: labels[i])
+                    }
                 }
             } else {
                 plain.append(contentsOf: seg.ending == .crlf ? [13, 10] : (seg.ending == .lf ? [10] : []))

@@ -54,7 +54,25 @@ public final class SessionDecoder {
     private var saslStep = 0
     private var opaque: Set<Direction> = []
     private var inflaters: [Direction: DeflateInflater] = [:]
-    private var inFlight: [String: InFlight] = [:]
+    /// Commands awaiting completion by tag; a reused tag queues behind the first (completed in order).
+    private struct InFlightTable {
+        private var byTag: [String: [InFlight]] = [:]
+        var isEmpty: Bool { byTag.isEmpty }
+        func contains(_ tag: String) -> Bool { byTag[tag] != nil }
+        func first(_ tag: String) -> InFlight? { byTag[tag]?.first }
+        mutating func add(_ tag: String, _ c: InFlight) { byTag[tag, default: []].append(c) }
+        mutating func complete(_ tag: String) -> InFlight? {
+            guard var q = byTag[tag], !q.isEmpty else { return nil }
+            let c = q.removeFirst()
+            byTag[tag] = q.isEmpty ? nil : q
+            return c
+        }
+        /// Every command in flight, oldest first.
+        var all: [(tag: String, command: InFlight)] {
+            byTag.flatMap { t, q in q.map { (tag: t, command: $0) } }.sorted { $0.command.time < $1.command.time }
+        }
+    }
+    private var inFlight = InFlightTable()
     private var greetingSeen = false
     /// The state the connection will be in once every command in flight succeeds; pipelined
     /// commands are checked against it too.
@@ -78,7 +96,7 @@ public final class SessionDecoder {
     }
 
     /// Tags of commands still waiting for their completion.
-    public var tagsInFlight: [String] { inFlight.keys.sorted() }
+    public var tagsInFlight: [String] { inFlight.all.map(\.tag) }
 
     // MARK: - Input
 
@@ -159,7 +177,7 @@ public final class SessionDecoder {
             }
         }
         if !inFlight.isEmpty {
-            let tags = inFlight.sorted { $0.value.time < $1.value.time }.map { "\($0.key) \($0.value.name)" }
+            let tags = inFlight.all.map { "\($0.tag) \($0.command.name)" }
             lint(.info, "no-completion", "\(tags.count) command(s) never completed: \(tags.prefix(10).joined(separator: ", "))", dir: nil, time: time)
         }
         var f: [(String, JSONValue)] = [("reason", .string(reason)), ("state", .string(state.rawValue)),
@@ -308,8 +326,8 @@ public final class SessionDecoder {
         if let ir = cmd.initialResponse { e.payload = SecretPayload(ir) }
         emit(e)
         commandLints(cmd, line: line, time: time)
-        inFlight[cmd.tag] = InFlight(name: cmd.name, uid: cmd.uid, time: time,
-                                     mailbox: cmd.details.first(where: { $0.0 == "mailbox" })?.1.stringValue)
+        let mailboxArg = cmd.details.first(where: { $0.0 == "mailbox" })?.1.stringValue
+        inFlight.add(cmd.tag, InFlight(name: cmd.name, uid: cmd.uid, time: time, mailbox: mailboxArg))
         switch cmd.name {
         case "LOGIN": expectedState = .authenticated
         case "AUTHENTICATE":
@@ -320,7 +338,7 @@ public final class SessionDecoder {
             clientSASLMessages = cmd.initialResponse == nil ? 0 : 1
         case "SELECT", "EXAMINE":
             expectedState = .selected
-            selecting = MailboxState(name: inFlight[cmd.tag]?.mailbox ?? "")
+            selecting = MailboxState(name: mailboxArg ?? "")
             selecting?.readOnly = cmd.name == "EXAMINE"
         case "CLOSE", "UNSELECT": expectedState = .authenticated
         case "LOGOUT": expectedState = .logout
@@ -359,8 +377,8 @@ public final class SessionDecoder {
     }
 
     private func commandLints(_ cmd: Command, line: RawLine, time: Timestamp) {
-        if inFlight[cmd.tag] != nil {
-            lint(.error, "tag-reused", "tag \(cmd.tag) reused while \(inFlight[cmd.tag]!.name) \(cmd.tag) is still in flight", dir: .client, time: time)
+        if let prior = inFlight.first(cmd.tag) {
+            lint(.error, "tag-reused", "tag \(cmd.tag) reused while \(prior.name) \(cmd.tag) is still in flight", dir: .client, time: time)
         }
         if let need = CommandStates.violation(cmd.name, uid: cmd.uid, in: state),
            CommandStates.violation(cmd.name, uid: cmd.uid, in: expectedState) != nil || expectedState == .unknown {
@@ -504,7 +522,7 @@ public final class SessionDecoder {
             if let i = events.lastIndex(where: { $0.kind == .command }) { events[i].fields.append(("literal_refused", .bool(true))) }
         }
         var e = responseEvent(resp, line: line, time: time)
-        let cmd = inFlight.removeValue(forKey: tag)
+        let cmd = inFlight.complete(tag)
         var notes: [String] = []
         if let c = cmd {
             e.fields.insert(("command", .string(c.uid ? "UID " + c.name : c.name)), at: 2)
@@ -796,14 +814,14 @@ public final class SessionDecoder {
         default: break
         }
         if let solicitors = CommandStates.solicitedBy[name] {
-            let running = inFlight.values.sorted { $0.time < $1.time }
-            let asked = running.contains { solicitors.contains($0.name) && $0.name != "IDLE" }
-            if running.contains(where: { $0.name == "IDLE" }) {
+            let running = inFlight.all
+            let asked = running.contains { solicitors.contains($0.command.name) && $0.command.name != "IDLE" }
+            if running.contains(where: { $0.command.name == "IDLE" }) {
                 notes.append("pushed during IDLE")
             } else if !asked {
                 e.fields.append(("unsolicited", .bool(true)))
-                if let r = running.first, let tag = inFlight.first(where: { $0.value.time == r.time && $0.value.name == r.name })?.key {
-                    notes.append("unsolicited, during \(r.name) \(tag)")
+                if let r = running.first {
+                    notes.append("unsolicited, during \(r.command.name) \(r.tag)")
                 } else { notes.append("unsolicited: no command asked for it") }
             }
         }
@@ -823,7 +841,7 @@ public final class SessionDecoder {
                 let name = String(decoding: words[1], as: UTF8.self).uppercased()
                 if CommandParser.isValidTag(tag), name.utf8.allSatisfy({ $0 >= 65 && $0 <= 90 }) {
                     f = [("tag", .string(tag)), ("name", .string(name))]
-                    inFlight[tag] = InFlight(name: name, uid: false, time: time, mailbox: nil)
+                    inFlight.add(tag, InFlight(name: name, uid: false, time: time, mailbox: nil))
                     if name == "LOGIN" || name == "AUTHENTICATE" { shown = Array(words[0]) + [0x20] + Array(words[1]) + Array(" ‹arguments hidden›".utf8) }
                 }
             }

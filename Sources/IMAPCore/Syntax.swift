@@ -125,8 +125,7 @@ public struct SyntaxReader {
         if (c == UInt8(ascii: "{") || c == UInt8(ascii: "~")) && literalStartsHere() {
             let seg = segment
             let end = text.count
-            segment += 1
-            offset = 0
+            if segment + 1 < line.segments.count { segment += 1; offset = 0 } else { offset = end }
             return Node(syntax: .literal(segment: seg), span: Span(segment: seg, start: start, end: end))
         }
         switch c {
@@ -186,7 +185,7 @@ public struct SyntaxReader {
     }
 
     private func literalStartsHere() -> Bool {
-        guard line.segments[segment].literal != nil || segment < line.segments.count - 1 else { return false }
+        guard line.segments[segment].literal != nil, segment < line.segments.count - 1 else { return false }
         guard let (_, at) = LiteralHeader.trailing(in: text) else { return false }
         return at == offset
     }
