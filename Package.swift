@@ -34,5 +34,6 @@ let package = Package(
         ),
         .testTarget(name: "IMAPCoreTests", dependencies: ["IMAPCore", "IMAPTranscript"]),
         .testTarget(name: "IMAPTranscriptTests", dependencies: ["IMAPCore", "IMAPTranscript"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["IMAPCore", "IMAPTranscript"]),
     ]
 )

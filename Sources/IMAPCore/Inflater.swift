@@ -3,7 +3,6 @@ import NIOCore
 
 /// Raw DEFLATE (RFC 1951, as RFC 4978 COMPRESS=DEFLATE uses it) inflated chunk by chunk.
 final class DeflateInflater {
-    struct StreamEnded: Error {}
     private let decompressor: NIODecompressor
     private var window = ByteBufferAllocator().buffer(capacity: 64 * 1024)
 
@@ -14,9 +13,14 @@ final class DeflateInflater {
 
     deinit { try? decompressor.finishStream() }
 
-    /// Throws `CompressNIOError.corruptData` on a damaged stream, `StreamEnded` when bytes
-    /// follow the end of the DEFLATE stream (which COMPRESS never ends).
+    /// Bytes that arrived after the DEFLATE stream's final block (a peer that ends the stream
+    /// at LOGOUT, then closes); they are not IMAP and are only counted.
+    private(set) var bytesAfterEnd = 0
+    private var ended = false
+
+    /// Throws `CompressNIOError.corruptData` on a damaged stream.
     func inflate(_ bytes: [UInt8]) throws -> [UInt8] {
+        if ended { bytesAfterEnd += bytes.count; return [] }
         var input = ByteBuffer(bytes: bytes)
         var out: [UInt8] = []
         while input.readableBytes > 0 {
@@ -28,7 +32,11 @@ final class DeflateInflater {
                 // The window is full; take it and go on.
             }
             out.append(contentsOf: window.readableBytesView)
-            if input.readableBytes == before && window.readableBytes == 0 { throw StreamEnded() }
+            if input.readableBytes == before && window.readableBytes == 0 {
+                ended = true
+                bytesAfterEnd += input.readableBytes
+                break
+            }
         }
         return out
     }

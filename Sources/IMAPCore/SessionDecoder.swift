@@ -14,6 +14,8 @@ public struct DecoderOptions: Sendable {
     public var encryptedTransport = false
     /// How much of each literal body the events carry.
     public var bodies = BodyMode.preview
+    /// Inflate after COMPRESS=DEFLATE. Off for transcripts written already inflated.
+    public var inflateAfterCompress = true
 
     public init() {}
 }
@@ -187,6 +189,8 @@ public final class SessionDecoder {
             f.append(("encrypted_bytes", .object(Direction.allCases.compactMap { d in opaqueBytes[d].map { (d.rawValue, .int(Int64($0))) } })))
         }
         if let m = mailbox { f.append(("mailbox", m.json)) }
+        let afterEnd = Direction.allCases.compactMap { d in inflaters[d].flatMap { $0.bytesAfterEnd > 0 ? (d.rawValue, JSONValue.int(Int64($0.bytesAfterEnd))) : nil } }
+        if !afterEnd.isEmpty { f.append(("bytes_after_deflate_end", .object(afterEnd))) }
         emit(DecodedEvent(kind: .sessionEnd, dir: nil, time: time, fields: f))
         ended = true
         return take()
@@ -469,7 +473,9 @@ public final class SessionDecoder {
         if client.isAwaitingContinuation {
             let early = client.heldBytes
             var e = responseEvent(resp, line: line, time: time)
-            e.annotation = "the server is ready for the client's literal"
+            let words = client.partialLine.segments.first.map { $0.text.split(separator: 0x20, maxSplits: 2) } ?? []
+            let what = words.count >= 2 ? " of \(String(decoding: words[0], as: UTF8.self)) \(String(decoding: words[1], as: UTF8.self).uppercased())" : ""
+            e.annotation = "the server is ready for the literal\(what); the command's event follows once its body has arrived"
             emit(e)
             if early > 0 {
                 lint(.warning, "literal-before-continuation", "client sent \(early) bytes of a synchronizing literal before the server's '+' (no LITERAL+)", dir: .client, time: time)
@@ -489,7 +495,9 @@ public final class SessionDecoder {
                 f.append(("challenge", .string(shown)))
                 e.fields = f
                 e.annotation = "SASL \(mech) challenge"
-            } else if !raw.isEmpty {
+            } else if raw.isEmpty {
+                e.annotation = "SASL \(mech): the server waits for the client's response"
+            } else {
                 // Server messages (DIGEST-MD5 rspauth, SCRAM's signature) are derived from the password.
                 e.lineIsSecret = true
                 e.payload = SecretPayload(payload)
@@ -634,6 +642,12 @@ public final class SessionDecoder {
             compressed = true
             emit(DecodedEvent(kind: .compress, dir: nil, time: time, fields: [("algorithm", .string("DEFLATE"))],
                               annotation: "COMPRESS=DEFLATE active: from here both directions are inflated before decoding"))
+            if !options.inflateAfterCompress {
+                clientMode = .commands
+                client.resume()
+                pump(.client)
+                return
+            }
             let rest = server.takeHeldBytes()
             do { inflaters[.server] = try DeflateInflater() } catch { compressionFailed(.server, rest.count, error, time); return }
             if !rest.isEmpty {
@@ -655,8 +669,9 @@ public final class SessionDecoder {
         opaque.insert(dir)
         opaqueBytes[dir, default: 0] += count
         emit(DecodedEvent(kind: .unparsed, dir: dir, time: time,
-                          fields: [("reason", .string("corrupt DEFLATE stream (\(error)); the rest of this direction cannot be decoded")), ("raw", .string(""))],
-                          bytes: 0))
+                          fields: [("reason", .string("corrupt DEFLATE stream (\(error)); the rest of this direction cannot be decoded")),
+                                   ("raw", .string("‹\(count) compressed bytes›"))],
+                          bytes: count))
     }
 
     private func untaggedStatus(_ name: String, _ resp: Response, line: RawLine, time: Timestamp) {
@@ -696,7 +711,8 @@ public final class SessionDecoder {
     /// Applies a response code's facts to the session and annotates the last event.
     private func applyCode(_ resp: Response, line: RawLine, time: Timestamp, epoch: String? = nil) {
         guard let code = resp.code else { return }
-        let idx = events.count - 1
+        // The event the code came with (lints raised about it may follow).
+        guard let idx = events.lastIndex(where: { $0.kind != .lint }) else { return }
         func annotate(_ s: String) {
             if let a = events[idx].annotation, !a.isEmpty { events[idx].annotation = a + "; " + s } else { events[idx].annotation = s }
         }

@@ -21,6 +21,10 @@ public final class FixtureWriter: EventSink {
         case .tls:
             out.write("# TLS \(e["phase"]?.stringValue ?? "") (\(e["leg"]?.stringValue ?? ""))\r\n")
             return
+        case .compress:
+            // Below this line the fixture holds inflated data; readers must not inflate it again.
+            out.write("\(FixtureReader.decompressedDirective) COMPRESS=DEFLATE active; the lines below are inflated\r\n")
+            return
         default: break
         }
         guard let wire = e.wire, let dir = e.dir else { return }
@@ -70,6 +74,15 @@ public enum FixtureReader {
         public var line: Int
         public var message: String
         public var description: String { "line \(line): \(message)" }
+    }
+
+    /// A comment line saying the data after COMPRESS was written inflated.
+    public static let decompressedDirective = "# imapscope: decompressed"
+
+    public static func isDecompressed(_ bytes: [UInt8]) -> Bool {
+        let d = Array(decompressedDirective.utf8)
+        for line in bytes.split(separator: 0x0A) where line.starts(with: d) { return true }
+        return false
     }
 
     /// Whether the text looks like a transcript at all (for format detection).
@@ -133,6 +146,9 @@ public enum FixtureReader {
                 }
                 // The literal ended inside this line: the rest continues the command or response.
                 content = full.dropLast(ending.count)[...]
+            } else if exact {
+                // Our own fixtures: exactly one separator space, the rest is the line.
+                if content.first == 0x20 { content = content.dropFirst() }
             } else {
                 content = content.drop { $0 == 0x20 || $0 == 0x09 }
             }

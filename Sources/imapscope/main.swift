@@ -122,6 +122,8 @@ enum TranscriptSource {
         let attrs = try? FileManager.default.attributesOfItem(atPath: path)
         let mtime = (attrs?[.modificationDate] as? Date) ?? Date(timeIntervalSince1970: 0)
         let time = Timestamp(microseconds: Int64(mtime.timeIntervalSince1970 * 1_000_000))
+        var options = options
+        options.inflateAfterCompress = !FixtureReader.isDecompressed(bytes)
         let decoder = SessionDecoder(options: options)
         pipeline.publish(decoder.start(client: "0.0.0.0:0", server: "0.0.0.0:143", source: "transcript", time: time,
                                        extra: [("file", .string(path))]), session: session)

@@ -1,0 +1,1 @@
+// Sink tests live in this target.

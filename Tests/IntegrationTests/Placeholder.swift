@@ -1,0 +1,1 @@
+// Integration tests against real Dovecot and real clients live in this target.
