@@ -32,7 +32,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "IMAPCoreTests", dependencies: ["IMAPCore", "IMAPTranscript"]),
+        .testTarget(
+            name: "IMAPCoreTests",
+            dependencies: [
+                "IMAPCore", "IMAPTranscript",
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "IMAPTranscriptTests", dependencies: ["IMAPCore", "IMAPTranscript"]),
         .testTarget(name: "IntegrationTests", dependencies: ["IMAPCore", "IMAPTranscript"]),
     ]

@@ -1,1 +1,0 @@
-// Sink tests live in this target.

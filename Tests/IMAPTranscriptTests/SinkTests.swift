@@ -1,0 +1,147 @@
+import IMAPCore
+import IMAPTranscript
+import Testing
+
+private let key: [UInt8] = Array(repeating: 9, count: 32)
+
+/// Decodes a script with fixed times (1 ms per chunk) and returns what the given sinks wrote.
+private func decode(_ script: String, sinks: [EventSink], showSecrets: Bool = false, options: DecoderOptions = DecoderOptions()) {
+    let p = EventPipeline(redactor: Redactor(showSecrets: showSecrets, key: key), sinks: sinks)
+    let d = SessionDecoder(options: options)
+    var t = Timestamp(seconds: 1_700_000_000)
+    p.publish(d.start(client: "127.0.0.1:50000", server: "127.0.0.1:143", source: "transcript", time: t), session: "s1")
+    for c in try! FixtureReader.read(Array(script.utf8)) {
+        t = Timestamp(microseconds: t.microseconds + 1000)
+        p.publish(d.feed(c.direction, c.bytes, time: t), session: "s1")
+    }
+    p.publish(d.finish(reason: "closed", time: t), session: "s1")
+    p.finish()
+}
+
+private let session = """
+S: * OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN] ready
+C: a1 LOGIN alice {6+}
+C: hunter
+S: a1 OK [CAPABILITY IMAP4rev1 IDLE] welcome
+C: a2 SELECT INBOX
+S: * 2 EXISTS
+S: * OK [UIDVALIDITY 77] ok
+S: a2 OK [READ-WRITE] done
+C: a3 FETCH 1 (BODY[HEADER])
+S: * 1 FETCH (BODY[HEADER] {12}
+S: Subject: x
+S: )
+S: a3 OK done
+C: a4 LOGOUT
+S: * BYE bye
+S: a4 OK bye
+"""
+
+@Suite("Sinks")
+struct SinkTests {
+    @Test func jsonLinesRoundTrip() throws {
+        let out = MemoryOutput()
+        let collected = CollectingSink()
+        decode(session, sinks: [JSONLinesWriter(out), collected])
+        let back = try JSONLinesReader.read(out.bytes)
+        #expect(back.count == collected.events.count)
+        for (a, b) in zip(back, collected.events) { #expect(a.json == b.json) }
+        // And writing what was read gives the same bytes.
+        let again = MemoryOutput()
+        let w = JSONLinesWriter(again)
+        for e in back { w.write(e) }
+        w.finish()
+        #expect(again.bytes == out.bytes)
+    }
+
+    @Test func jsonLinesReaderNamesTheBadLine() {
+        let text = "{\"session\":\"s\",\"seq\":1,\"time\":\"2024-01-01T00:00:00.000000Z\",\"kind\":\"lint\"}\n{not json\n"
+        #expect { try JSONLinesReader.read(Array(text.utf8)) } throws: { ($0 as? JSONLinesReader.Failure)?.line == 2 }
+    }
+
+    @Test func schemaFieldsPresent() throws {
+        let c = CollectingSink()
+        decode(session, sinks: [c])
+        for e in c.events {
+            let j = e.json
+            for k in ["session", "seq", "time", "kind"] { #expect(j[k] != nil, "\(k) missing in \(j.serialized)") }
+            switch e.kind {
+            case .command: for k in ["tag", "name", "uid", "line", "dir"] { #expect(j[k] != nil) }
+            case .tagged: for k in ["tag", "status", "text", "command", "latency_ms"] { #expect(j[k] != nil) }
+            case .untagged: #expect(j["name"] != nil)
+            case .sessionStart: for k in ["client", "server", "source"] { #expect(j[k] != nil) }
+            case .sessionEnd: #expect(j["reason"] != nil)
+            case .lint: for k in ["level", "message"] { #expect(j[k] != nil) }
+            default: break
+            }
+        }
+        #expect(c.events.map(\.seq) == Array(1...c.events.count))
+        #expect(c.events[1].time.rfc3339 == "2023-11-14T22:13:20.001000Z")
+    }
+
+    @Test func fixtureRoundTripIsByteExact() throws {
+        // With secrets shown, a fixture's bytes are the wire's bytes.
+        let out = MemoryOutput()
+        decode(session, sinks: [FixtureWriter(out)], showSecrets: true)
+        let chunks = try FixtureReader.read(out.bytes)
+        let original = try FixtureReader.read(Array(session.utf8))
+        func stream(_ cs: [FixtureReader.Chunk], _ d: Direction) -> [UInt8] { cs.filter { $0.direction == d }.flatMap(\.bytes) }
+        #expect(stream(chunks, .client) == stream(original, .client))
+        #expect(stream(chunks, .server) == stream(original, .server))
+        // Reading the fixture again and writing it again is a fixed point.
+        let again = MemoryOutput()
+        decode(out.text, sinks: [FixtureWriter(again)], showSecrets: true)
+        #expect(again.text == out.text)
+    }
+
+    @Test func redactedFixtureStaysWellFormed() throws {
+        let out = MemoryOutput()
+        decode(session, sinks: [FixtureWriter(out)])
+        #expect(!out.text.contains("hunter"))
+        // The redacted fixture decodes to the same commands and completions.
+        let a = CollectingSink(), b = CollectingSink()
+        decode(session, sinks: [a])
+        decode(out.text, sinks: [b])
+        let shape: (Event) -> String = { "\($0.kind.rawValue) \($0["tag"]?.stringValue ?? "") \($0["name"]?.stringValue ?? $0["status"]?.stringValue ?? "")" }
+        #expect(a.events.map(shape) == b.events.map(shape))
+    }
+
+    @Test func annotatedText() {
+        let out = MemoryOutput()
+        decode(session, sinks: [TextWriter(out, style: .init(color: false))])
+        let lines = out.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines[0] == "── session s1: 127.0.0.1:50000 → 127.0.0.1:143 (transcript, plaintext), 2023-11-14T22:13:20.000000Z")
+        #expect(lines[1].hasPrefix("    0.001  S  * OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN] ready"))
+        #expect(lines[1].hasSuffix("greeting: the server is ready; the client must authenticate; server capabilities: 3; SASL mechanisms PLAIN"))
+        let login = "    0.003  C  a1 LOGIN alice {6+} \(Redactor(key: key).marker(for: Array("hunter".utf8)))"
+        #expect(lines[2] == login + String(repeating: " ", count: 72 - login.count) + "log in as alice (password redacted)")
+        #expect(lines.contains { $0.contains("* 1 FETCH (BODY[HEADER] {12} ‹12 bytes, header›)") })
+        #expect(lines.contains { $0.hasPrefix("    0.003  !  warning: LOGIN sends the password in cleartext") })
+        // Annotations start in one column.
+        let noted = lines.filter { $0.contains("a2 OK [READ-WRITE] done") }.first!
+        #expect(noted.firstIndex(of: "S").map { noted.distance(from: noted.startIndex, to: $0) } == 11)
+        #expect(String(noted.dropFirst(72)).hasPrefix("SELECT completed in 3.00 ms; the mailbox is selected read-write"))
+        #expect(lines.last(where: { !$0.isEmpty })!.hasPrefix("── end of session s1: closed, 4 command(s)"))
+        #expect(!out.text.contains("\u{1B}["))
+    }
+
+    @Test func colourWhenAsked() {
+        let out = MemoryOutput()
+        decode(session, sinks: [TextWriter(out, style: .init(color: true))])
+        #expect(out.text.contains("\u{1B}[36mC\u{1B}[0m"))
+    }
+
+    @Test func rfc3501StyleTranscript() throws {
+        // Any spaces after the colon; indented editorial continuation lines; LF line ends.
+        let text = "S:   * OK hi\nC:    a1 NOOP\nS: * 1 FETCH (FLAGS (\\Seen)\n     UID 4)\nS: a1 OK done\n"
+        let chunks = try FixtureReader.read(Array(text.utf8))
+        #expect(chunks.map { String(decoding: $0.bytes, as: UTF8.self) } == ["* OK hi\r\n", "a1 NOOP\r\n", "* 1 FETCH (FLAGS (\\Seen) UID 4)\r\n", "a1 OK done\r\n"])
+        #expect(chunks.map(\.direction) == [.server, .client, .server, .server])
+    }
+
+    @Test func readerRejectsNonTranscripts() {
+        #expect { try FixtureReader.read(Array("hello\nworld\n".utf8)) } throws: { ($0 as? FixtureReader.Failure)?.line == 1 }
+        #expect(!FixtureReader.looksLikeTranscript(Array("GET / HTTP/1.1\r\n".utf8)))
+        #expect(FixtureReader.looksLikeTranscript(Array("# comment\nS: * OK\n".utf8)))
+    }
+}
