@@ -536,7 +536,8 @@ public final class SessionDecoder {
             e.fields.insert(("command", .string(c.uid ? "UID " + c.name : c.name)), at: 2)
             let ms = time.milliseconds(since: c.time)
             e.fields.insert(("latency_ms", .double((ms * 1000).rounded() / 1000)), at: 3)
-            notes.append("\(c.uid ? "UID " : "")\(c.name) \(status == "OK" ? "completed" : (status == "NO" ? "failed" : "rejected as invalid")) in \(formatMs(ms))")
+            // Transcripts carry no times: say nothing rather than "0 ms".
+            notes.append("\(c.uid ? "UID " : "")\(c.name) \(status == "OK" ? "completed" : (status == "NO" ? "failed" : "rejected as invalid"))" + (ms == 0 ? "" : " in \(formatMs(ms))"))
         }
         if let code = resp.code, let meaning = Annotations.responseCode(code.name) { notes.append(meaning) }
         if status == "BAD", cmd != nil, resp.code == nil { notes.append("the server could not parse the command or it is not allowed now") }
@@ -553,7 +554,8 @@ public final class SessionDecoder {
             switch c.name {
             case "LOGIN", "AUTHENTICATE":
                 state = .authenticated
-                capabilityEpoch = "after login"
+                // Capabilities in this completion, or in the next CAPABILITY, are the post-login set.
+                if capabilityEpoch != "updated after login" { capabilityEpoch = "after login" }
             case "SELECT", "EXAMINE":
                 state = .selected
                 if var m = selecting {
@@ -766,10 +768,11 @@ public final class SessionDecoder {
 
     private func capabilityUpdate(_ caps: [String], epoch: String? = nil) -> String {
         let old = capabilities ?? lastCapabilities
-        let label = epoch ?? capabilityEpoch
+        let loggingIn = inFlight.all.contains { $0.command.name == "LOGIN" || $0.command.name == "AUTHENTICATE" }
+        let label = epoch ?? (loggingIn ? "after login" : capabilityEpoch)
         capabilities = caps
         lastCapabilities = caps
-        capabilityEpoch = "updated"
+        capabilityEpoch = loggingIn ? "updated after login" : "updated"
         let auth = caps.filter { $0.uppercased().hasPrefix("AUTH=") }.map { String($0.dropFirst(5)) }
         if old == nil || label == "greeting" {
             var s = "server capabilities: \(caps.count)"
@@ -778,7 +781,9 @@ public final class SessionDecoder {
             if caps.contains(where: { $0.uppercased() == "STARTTLS" }) { s += "; STARTTLS offered" }
             return s
         }
-        return "capabilities \(label): " + Annotations.capabilityChange(from: old!, to: caps)
+        let change = Annotations.capabilityChange(from: old!, to: caps)
+        if change == "unchanged" { return "capabilities unchanged" }
+        return "capabilities \(label == "updated" || label == "updated after login" ? "changed" : label): " + change
     }
     private var lastCapabilities: [String]?
 
