@@ -282,9 +282,10 @@ public struct LineFramer: Sendable {
     }
 
     private mutating func becomeOverlong(upTo end: Int) {
-        var prefix = segments.first?.text ?? text
-        if segments.isEmpty { prefix += buffer[position..<min(end, position + limits.overlongPrefix)] }
-        prefix = Array(prefix.prefix(limits.overlongPrefix))
+        // At least maxLineLength bytes have arrived, so a prefix capped by it does not depend on chunking.
+        let cap = min(limits.overlongPrefix, limits.maxLineLength)
+        var prefix = Array((segments.first?.text ?? text).prefix(cap))
+        if segments.isEmpty && prefix.count < cap { prefix += buffer[position..<min(end, position + cap - prefix.count)] }
         let wire = segments.reduce(0) { $0 + $1.text.count + $1.ending.bytes + ($1.literal?.received ?? 0) } + text.count
         resetLine()
         state = .overlong(prefix: prefix, wireBytes: wire, afterGap: false)
