@@ -34,7 +34,7 @@ struct Read: ParsableCommand {
         line as sent; literal bodies follow their {n} header line by line.
 
         Examples:
-          imapscope read Captures/dovecot-fetch.transcript
+          imapscope read Captures/login-select-fetch.transcript
           imapscope read session.txt --format jsonl --output session.jsonl
         """
     )
