@@ -5,8 +5,10 @@
 //
 // MB/s is input bytes (client + server) / wall time, with MB = 1,000,000 bytes.
 //
-//     swift run -c release DecoderThroughput [--seconds S] [--quiet] [filter...]
+//     swift run -c release DecoderThroughput [--seconds S] [--chunk BYTES] [--pipeline ROUNDS] [--quiet] [filter...]
 //
+// --chunk sets the bytes per feed() call (16384); --pipeline the rounds of 8 commands the
+// command-heavy client sends before the server answers (8, so 64 commands in flight).
 // A filter keeps the workloads whose name contains it (e.g. `jsonl`, `literal`).
 import IMAPCore
 import Workloads
@@ -31,6 +33,8 @@ struct Case {
 
 var seconds = 3.0
 var quiet = false
+var chunkSize = Workloads.chunkSize
+var pipeline = 8
 var filters: [String] = []
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
@@ -40,9 +44,19 @@ while let a = args.popFirst() {
             eprint("--seconds needs a positive number"); exit(2)
         }
         seconds = v
+    case "--chunk", "-c":
+        guard let v = args.popFirst().flatMap({ Int($0) }), v > 0 else {
+            eprint("--chunk needs a positive number of bytes"); exit(2)
+        }
+        chunkSize = v
+    case "--pipeline", "-p":
+        guard let v = args.popFirst().flatMap({ Int($0) }), v > 0 else {
+            eprint("--pipeline needs a positive number of rounds"); exit(2)
+        }
+        pipeline = v
     case "--quiet", "-q": quiet = true
     case "--help", "-h":
-        print("usage: DecoderThroughput [--seconds S] [--quiet] [filter...]")
+        print("usage: DecoderThroughput [--seconds S] [--chunk BYTES] [--pipeline ROUNDS] [--quiet] [filter...]")
         exit(0)
     default: filters.append(a)
     }
@@ -69,7 +83,7 @@ if cases.isEmpty {
 
 var built: [String: Workload] = [:]
 for name in Set(cases.map(\.workload)).sorted() {
-    let w = Workloads.named(name)!
+    let w = Workloads.named(name, chunkSize: chunkSize, batch: pipeline)!
     built[name] = w
     if !quiet {
         let c = Pass.census(w)

@@ -14,13 +14,14 @@ public struct Workload: Sendable {
     public let chunks: [Chunk]
     public let clientBytes: Int
     public let serverBytes: Int
+    public let chunkSize: Int
     public var totalBytes: Int { clientBytes + serverBytes }
     public var startTime: Timestamp { chunks.first?.time ?? .zero }
     public var endTime: Timestamp { Timestamp(microseconds: (chunks.last?.time.microseconds ?? 0) + 1_000) }
 
     /// A one-line description for readers of benchmark output.
     public var summary: String {
-        "\(name): \(totalBytes) bytes per iteration (client \(clientBytes), server \(serverBytes), \(chunks.count) chunks of at most \(Workloads.chunkSize) bytes)"
+        "\(name): \(totalBytes) bytes per iteration (client \(clientBytes), server \(serverBytes), \(chunks.count) chunks of at most \(chunkSize) bytes)"
     }
 }
 
@@ -69,21 +70,22 @@ struct SessionBuilder {
                 i = j
             }
         }
-        return Workload(name: name, chunks: chunks, clientBytes: counts[.client] ?? 0, serverBytes: counts[.server] ?? 0)
+        return Workload(name: name, chunks: chunks, clientBytes: counts[.client] ?? 0, serverBytes: counts[.server] ?? 0, chunkSize: chunkSize)
     }
 }
 
 public enum Workloads {
-    /// How many bytes each `feed` call gets at most.
+    /// How many bytes each `feed` call gets at most, by default.
     public static let chunkSize = 16 * 1024
 
     /// The workloads by name, in the order the runners report them.
     public static let names = ["literal-heavy", "command-heavy"]
 
-    public static func named(_ name: String) -> Workload? {
+    /// `batch`: rounds of 8 commands the client pipelines before the server answers (command-heavy).
+    public static func named(_ name: String, chunkSize: Int = chunkSize, batch: Int = 8) -> Workload? {
         switch name {
-        case "literal-heavy": return literalHeavy()
-        case "command-heavy": return commandHeavy()
+        case "literal-heavy": return literalHeavy(chunkSize: chunkSize)
+        case "command-heavy": return commandHeavy(batch: batch, chunkSize: chunkSize)
         default: return nil
         }
     }
@@ -161,7 +163,7 @@ public enum Workloads {
 
     /// `a1 UID FETCH 1:* (BODY.PEEK[])` answered by `messages` FETCH responses, each carrying a
     /// 20–100 KB message as a `{n}` literal.
-    public static func literalHeavy(messages: Int = 64) -> Workload {
+    public static func literalHeavy(messages: Int = 64, chunkSize: Int = chunkSize) -> Workload {
         var rng = SplitMix64(seed: 0x1111)
         var s = SessionBuilder()
         prelude(&s, exists: messages, uidNext: 1001 + messages)
@@ -182,8 +184,9 @@ public enum Workloads {
 
     /// Many small pipelined commands (`UID FETCH 1:100 (FLAGS)`, `NOOP`, `UID STORE`, `SELECT`,
     /// `UID SEARCH`, `STATUS` …) and their untagged responses and tagged OKs. The client writes a
-    /// batch of `batch` rounds at once (pipelining), then the server answers the whole batch.
-    public static func commandHeavy(rounds: Int = 640, batch: Int = 8) -> Workload {
+    /// batch of `batch` rounds of 8 commands at once (pipelining: 64 commands in flight by
+    /// default), then the server answers the whole batch.
+    public static func commandHeavy(rounds: Int = 640, batch: Int = 8, chunkSize: Int = chunkSize) -> Workload {
         let exists = 100
         var s = SessionBuilder()
         prelude(&s, exists: exists, uidNext: exists + 1)
