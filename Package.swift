@@ -25,10 +25,17 @@ let package = Package(
             ]
         ),
         .target(name: "IMAPTranscript", dependencies: ["IMAPCore"]),
+        .systemLibrary(
+            name: "CPcap",
+            path: "Sources/CPcap",
+            pkgConfig: "libpcap",
+            providers: [.apt(["libpcap-dev"]), .brew(["libpcap"])]
+        ),
+        .target(name: "IMAPCapture", dependencies: ["CPcap", "IMAPCore"]),
         .executableTarget(
             name: "imapscope",
             dependencies: [
-                "IMAPCore", "IMAPTranscript",
+                "IMAPCore", "IMAPTranscript", "IMAPCapture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -41,6 +48,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "IMAPTranscriptTests", dependencies: ["IMAPCore", "IMAPTranscript"]),
+        .testTarget(name: "IMAPCaptureTests", dependencies: ["IMAPCapture", "IMAPCore", "IMAPTranscript"]),
         .testTarget(name: "IntegrationTests", dependencies: ["IMAPCore", "IMAPTranscript"]),
     ]
 )

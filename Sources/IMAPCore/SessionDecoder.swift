@@ -59,14 +59,22 @@ public final class SessionDecoder {
     /// Commands awaiting completion by tag; a reused tag queues behind the first (completed in order).
     private struct InFlightTable {
         private var byTag: [String: [InFlight]] = [:]
+        /// How many commands of each name are in flight: the per-response "who asked?" check
+        /// must not walk the table (pipelining clients keep hundreds in flight).
+        private(set) var names: [String: Int] = [:]
         var isEmpty: Bool { byTag.isEmpty }
         func contains(_ tag: String) -> Bool { byTag[tag] != nil }
         func first(_ tag: String) -> InFlight? { byTag[tag]?.first }
-        mutating func add(_ tag: String, _ c: InFlight) { byTag[tag, default: []].append(c) }
+        func running(_ name: String) -> Bool { names[name, default: 0] > 0 }
+        mutating func add(_ tag: String, _ c: InFlight) {
+            byTag[tag, default: []].append(c)
+            names[c.name, default: 0] += 1
+        }
         mutating func complete(_ tag: String) -> InFlight? {
             guard var q = byTag[tag], !q.isEmpty else { return nil }
             let c = q.removeFirst()
             byTag[tag] = q.isEmpty ? nil : q
+            if let n = names[c.name], n > 1 { names[c.name] = n - 1 } else { names[c.name] = nil }
             return c
         }
         /// Every command in flight, oldest first.
@@ -118,6 +126,7 @@ public final class SessionDecoder {
         lastTime[dir] = time
         if opaque.contains(dir) {
             opaqueBytes[dir, default: 0] += bytes.count
+            if dir == .client { watchClientHello(Array(bytes), time: time) }
             return take()
         }
         var data = Array(bytes)
@@ -148,6 +157,42 @@ public final class SessionDecoder {
         return take()
     }
 
+    /// The connection is TLS from its first byte (implicit TLS, port 993): nothing is decoded,
+    /// bytes are counted, and the ClientHello's server name is reported.
+    public func encryptedFromStart(time: Timestamp) -> [DecodedEvent] {
+        encrypted = true
+        opaque = [.client, .server]
+        pendingTLS = (phase: "implicit", time: time, note: "implicit TLS: the whole connection is encrypted and cannot be decoded from a capture")
+        return take()
+    }
+
+    /// A `tls` event waits for the ClientHello (to name the server); emitted when it is read,
+    /// or at the end of the session.
+    private var pendingTLS: (phase: String, time: Timestamp, note: String)?
+    private var helloBytes: [UInt8] = []
+
+    private func watchClientHello(_ bytes: [UInt8], time: Timestamp) {
+        guard pendingTLS != nil else { return }
+        if helloBytes.count < 16_384 { helloBytes += bytes.prefix(16_384 - helloBytes.count) }
+        switch TLSClientHello.parse(helloBytes) {
+        case .needMore where helloBytes.count < 16_384: return
+        case .hello(let h): emitTLS(hello: h, time: time)
+        default: emitTLS(hello: nil, time: time)
+        }
+    }
+
+    private func emitTLS(hello: TLSClientHello?, time: Timestamp) {
+        guard let p = pendingTLS else { return }
+        pendingTLS = nil
+        helloBytes = []
+        var f: [(String, JSONValue)] = [("leg", .string("client")), ("phase", .string(p.phase))]
+        if let h = hello {
+            if let sni = h.serverName { f.append(("sni", .string(sni))) }
+            f.append(("versions_offered", .array(h.versions.map(JSONValue.string))))
+        }
+        emit(DecodedEvent(kind: .tls, dir: nil, time: p.time, fields: f, annotation: p.note))
+    }
+
     /// The proxy finished the TLS handshakes after STARTTLS: plaintext follows on both legs.
     public func tlsEstablished(time: Timestamp) -> [DecodedEvent] {
         encrypted = true
@@ -162,6 +207,7 @@ public final class SessionDecoder {
     /// The connection is over: flushes partial lines and reports what never completed.
     public func finish(reason: String, time: Timestamp) -> [DecodedEvent] {
         guard !ended else { return take() }
+        emitTLS(hello: nil, time: time)
         if client.isAwaitingContinuation {
             // The server never answered the literal: whatever the client sent is its body.
             client.continueLiteral()
@@ -614,9 +660,9 @@ public final class SessionDecoder {
         expectedState = state
         switch options.afterStartTLS {
         case .encrypted:
-            emit(DecodedEvent(kind: .tls, dir: nil, time: time, fields: [("leg", .string("client")), ("phase", .string("starttls"))],
-                              annotation: "STARTTLS accepted: the rest of this connection is TLS and cannot be decoded from a capture"))
+            pendingTLS = (phase: "starttls", time: time, note: "STARTTLS accepted: the rest of this connection is TLS and cannot be decoded from a capture")
             opaque = [.client, .server]
+            watchClientHello(clientHeld, time: time)
             opaqueBytes[.client, default: 0] += clientHeld.count
             opaqueBytes[.server, default: 0] += serverHeld.count
             if let b = serverHeld.first, b != 0x16 {
@@ -768,7 +814,7 @@ public final class SessionDecoder {
 
     private func capabilityUpdate(_ caps: [String], epoch: String? = nil) -> String {
         let old = capabilities ?? lastCapabilities
-        let loggingIn = inFlight.all.contains { $0.command.name == "LOGIN" || $0.command.name == "AUTHENTICATE" }
+        let loggingIn = inFlight.running("LOGIN") || inFlight.running("AUTHENTICATE")
         let label = epoch ?? (loggingIn ? "after login" : capabilityEpoch)
         capabilities = caps
         lastCapabilities = caps
@@ -835,13 +881,12 @@ public final class SessionDecoder {
         default: break
         }
         if let solicitors = CommandStates.solicitedBy[name] {
-            let running = inFlight.all
-            let asked = running.contains { solicitors.contains($0.command.name) && $0.command.name != "IDLE" }
-            if running.contains(where: { $0.command.name == "IDLE" }) {
+            let asked = solicitors.contains { $0 != "IDLE" && inFlight.running($0) }
+            if inFlight.running("IDLE") {
                 notes.append("pushed during IDLE")
             } else if !asked {
                 e.fields.append(("unsolicited", .bool(true)))
-                if let r = running.first {
+                if let r = inFlight.all.first {
                     notes.append("unsolicited, during \(r.command.name) \(r.tag)")
                 } else { notes.append("unsolicited: no command asked for it") }
             }

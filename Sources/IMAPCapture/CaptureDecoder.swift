@@ -1,0 +1,207 @@
+import IMAPCore
+
+/// Turns captured frames into IMAP sessions: a flow table keyed by the endpoint pair, TCP
+/// reassembly per direction, and one `SessionDecoder` per connection. Packets are processed in
+/// capture order, so both directions come out merged by time.
+public final class CaptureDecoder {
+    public struct Options: Sendable {
+        /// Plaintext IMAP ports; streams elsewhere are recognised by their content.
+        public var imapPorts: Set<UInt16> = [143]
+        /// Implicit-TLS ports: the session is reported, its bytes counted, nothing decoded.
+        public var tlsPorts: Set<UInt16> = [993]
+        public var decoder = DecoderOptions()
+        /// Out-of-order bytes held per direction before a hole is declared a gap.
+        public var maxPendingPerDirection = 1 << 20
+        public init() {}
+    }
+
+    public let options: Options
+    /// What the reader should tell the user once (unsupported frames and the like).
+    public private(set) var warnings: [String] = []
+    public private(set) var sessionsStarted = 0
+
+    private let emit: (String, [DecodedEvent]) -> Void
+    private var flows: [FlowKey: Flow] = [:]
+    private var warned: Set<String> = []
+    private var lastTime = Timestamp.zero
+
+    struct FlowKey: Hashable {
+        var a: Endpoint, b: Endpoint
+        init(_ x: Endpoint, _ y: Endpoint) { if x < y { a = x; b = y } else { a = y; b = x } }
+    }
+
+    enum Kind { case undecided, imap, imaps, ignored }
+
+    final class Flow {
+        var client: Endpoint?
+        var kind = Kind.undecided
+        var session = ""
+        var decoder: SessionDecoder?
+        var streams: [Endpoint: StreamReassembler] = [:]
+        var synSeq: [Endpoint: UInt32] = [:]
+        var closed = false
+        var resetBy: Endpoint?
+        var firstTime = Timestamp.zero
+        /// Reassembled bytes held while a flow on an unknown port is classified.
+        var early: [(Endpoint, [UInt8], Timestamp)] = []
+    }
+
+    public init(options: Options = Options(), emit: @escaping (String, [DecodedEvent]) -> Void) {
+        self.options = options
+        self.emit = emit
+    }
+
+    private func warn(_ s: String) {
+        if warned.insert(s).inserted { warnings.append(s) }
+    }
+
+    public func process(_ packet: CapturedPacket, linkType: Int32) {
+        lastTime = packet.time
+        let seg: TCPSegment
+        do {
+            seg = try FrameDecoder.segment(linkType: linkType, frame: packet.data, wireLength: packet.wireLength)
+        } catch {
+            if case .unsupported(let why) = error { warn("packet \(packet.number): \(why)") }
+            return
+        }
+        let key = FlowKey(seg.source, seg.destination)
+        var flow = flows[key]
+        // A new SYN on a pair whose connection ended (or with a different ISN) is a new session.
+        if let f = flow, seg.syn, !seg.ackFlag, f.closed || (f.synSeq[seg.source].map { $0 != seg.seq } ?? (f.decoder != nil)) {
+            end(f, reason: f.closed ? "closed" : "a new connection reused the same addresses and ports", time: packet.time)
+            flows[key] = nil
+            flow = nil
+        }
+        if flow == nil {
+            let f = Flow()
+            f.firstTime = packet.time
+            flows[key] = f
+            flow = f
+        }
+        guard let f = flow, f.kind != .ignored else { return }
+        if f.client == nil { f.client = orient(seg) }
+        if seg.syn { f.synSeq[seg.source] = seg.seq }
+        if f.kind == .undecided, let c = f.client {
+            let server = c == seg.source ? seg.destination : seg.source
+            if options.tlsPorts.contains(server.port) { start(f, key: key, kind: .imaps, time: packet.time) }
+            else if options.imapPorts.contains(server.port) { start(f, key: key, kind: .imap, time: packet.time) }
+        }
+        // The ACK tells what the other direction really sent.
+        let peer = seg.destination
+        if seg.ackFlag, var other = f.streams[peer] {
+            let out = other.acknowledge(seg.ack)
+            f.streams[peer] = other
+            deliver(out, from: peer, flow: f, key: key, time: packet.time)
+        }
+        var stream = f.streams[seg.source] ?? StreamReassembler(maxPending: options.maxPendingPerDirection)
+        let out = stream.accept(seq: seg.seq, syn: seg.syn, fin: seg.fin, payload: seg.payload, missing: seg.missing)
+        f.streams[seg.source] = stream
+        deliver(out, from: seg.source, flow: f, key: key, time: packet.time)
+        if seg.rst { f.resetBy = seg.source }
+        let bothFinished = f.streams.count == 2 && f.streams.values.allSatisfy(\.finished)
+        if seg.rst || bothFinished {
+            f.closed = true
+            if f.kind == .imap || f.kind == .imaps {
+                let who = f.resetBy.map { $0 == f.client ? "client" : "server" }
+                end(f, reason: who.map { "connection reset by the \($0)" } ?? "connection closed by both sides", time: packet.time)
+                f.decoder = nil
+            }
+        }
+    }
+
+    /// At the end of the capture: every open session ends, held bytes are released.
+    public func finish() {
+        for (_, f) in flows.sorted(by: { $0.value.firstTime < $1.value.firstTime }) where !f.closed || f.decoder != nil {
+            for ep in f.streams.keys.sorted() {
+                var s = f.streams[ep]!
+                let out = s.flushAll()
+                f.streams[ep] = s
+                deliver(out, from: ep, flow: f, key: nil, time: lastTime)
+            }
+            if f.kind == .imap || f.kind == .imaps { end(f, reason: "end of capture", time: lastTime) }
+        }
+        flows.removeAll()
+    }
+
+    /// Who is the client: the SYN's sender, the side talking to an IMAP port, or nil (decide by content).
+    private func orient(_ s: TCPSegment) -> Endpoint? {
+        if s.syn && !s.ackFlag { return s.source }
+        if s.syn && s.ackFlag { return s.destination }
+        let ports = options.imapPorts.union(options.tlsPorts)
+        if ports.contains(s.destination.port) && !ports.contains(s.source.port) { return s.source }
+        if ports.contains(s.source.port) && !ports.contains(s.destination.port) { return s.destination }
+        return nil
+    }
+
+    private func start(_ f: Flow, key: FlowKey, kind: Kind, time: Timestamp) {
+        guard let c = f.client else { return }
+        sessionsStarted += 1
+        f.session = "s\(sessionsStarted)"
+        f.kind = kind
+        var opts = options.decoder
+        opts.encryptedTransport = kind == .imaps
+        let d = SessionDecoder(options: opts)
+        f.decoder = d
+        let server = key.a == c ? key.b : key.a
+        emit(f.session, d.start(client: c.description, server: server.description, source: "pcap", time: f.firstTime))
+        if kind == .imaps { emit(f.session, d.encryptedFromStart(time: time)) }
+    }
+
+    private func end(_ f: Flow, reason: String, time: Timestamp) {
+        guard let d = f.decoder else { return }
+        emit(f.session, d.finish(reason: reason, time: time))
+        f.decoder = nil
+    }
+
+    private func deliver(_ out: [StreamReassembler.Output], from ep: Endpoint, flow f: Flow, key: FlowKey?, time: Timestamp) {
+        guard !out.isEmpty, f.kind != .ignored else { return }
+        if f.kind == .undecided {
+            for case .data(let b) in out { f.early.append((ep, b, time)) }
+            classify(f, time: time)
+            return
+        }
+        guard let d = f.decoder, let client = f.client else { return }
+        let dir: Direction = ep == client ? .client : .server
+        for o in out {
+            switch o {
+            case .data(let b): emit(f.session, d.feed(dir, b, time: time))
+            case .gap(let n): if n > 0 { emit(f.session, d.gap(dir, bytes: n, time: time)) }
+            case .conflict(let n):
+                warn("session \(f.session): a retransmission differed from the first copy in \(n) byte(s); the first copy was kept")
+            }
+        }
+    }
+
+    /// A flow on an unknown port is IMAP if its first bytes are a greeting or a tagged command.
+    private func classify(_ f: Flow, time: Timestamp) {
+        guard let (ep, first, _) = f.early.first else { return }
+        let text = String(decoding: first.prefix(64), as: UTF8.self).uppercased()
+        var serverSide: Endpoint?
+        if text.hasPrefix("* OK") || text.hasPrefix("* PREAUTH") || text.hasPrefix("* BYE") { serverSide = ep }
+        else if Self.looksLikeCommand(text) { serverSide = nil; f.client = ep }
+        else { f.kind = .ignored; f.early = []; return }
+        if let s = serverSide {
+            let other = f.streams.keys.first { $0 != s }
+            f.client = f.client ?? other ?? Endpoint(ip: s.ip, port: 0)
+        }
+        guard let client = f.client else { f.kind = .ignored; return }
+        let server = f.streams.keys.first { $0 != client } ?? serverSide ?? client
+        start(f, key: FlowKey(client, server), kind: .imap, time: time)
+        let held = f.early
+        f.early = []
+        for (e, b, t) in held { deliver([.data(b)], from: e, flow: f, key: nil, time: t) }
+    }
+
+    static let commandWords: Set<String> = [
+        "CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "AUTHENTICATE", "LOGIN", "SELECT", "EXAMINE", "CREATE", "DELETE",
+        "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "LIST", "LSUB", "STATUS", "APPEND", "CHECK", "CLOSE", "EXPUNGE", "SEARCH",
+        "FETCH", "STORE", "COPY", "UID", "IDLE", "NAMESPACE", "ID", "ENABLE", "MOVE", "UNSELECT", "COMPRESS",
+    ]
+
+    static func looksLikeCommand(_ upper: String) -> Bool {
+        let words = upper.split(separator: " ", maxSplits: 2)
+        guard words.count >= 2 else { return false }
+        let name = words[1].split(whereSeparator: { $0 == "\r" || $0 == "\n" }).first.map(String.init) ?? ""
+        return CommandParser.isValidTag(String(words[0])) && commandWords.contains(name)
+    }
+}

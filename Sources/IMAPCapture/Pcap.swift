@@ -1,0 +1,146 @@
+import CPcap
+import IMAPCore
+
+/// One captured frame.
+public struct CapturedPacket: Sendable {
+    /// 1-based position in the file (or since the live capture started).
+    public var number: Int
+    public var time: Timestamp
+    /// Bytes on the wire; more than `data.count` when the snap length cut the frame.
+    public var wireLength: Int
+    public var data: [UInt8]
+}
+
+public struct CaptureError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ d: String) { description = d }
+}
+
+private func text(_ p: UnsafePointer<CChar>?) -> String {
+    guard let p else { return "unknown error" }
+    return String(validatingCString: p) ?? "unknown error"
+}
+
+/// libpcap reading, for files (pcap and pcapng) and live interfaces.
+public final class PcapSource {
+    private let handle: OpaquePointer
+    public let name: String
+    public let linkType: Int32
+    public private(set) var packetsRead = 0
+
+    private init(handle: OpaquePointer, name: String) {
+        self.handle = handle
+        self.name = name
+        self.linkType = pcap_datalink(handle)
+    }
+
+    deinit { pcap_close(handle) }
+
+    /// Opens a pcap or pcapng file.
+    public static func open(file path: String) throws -> PcapSource {
+        var err = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
+        guard let h = pcap_open_offline(path, &err) else {
+            throw CaptureError("\(path): \(err.withUnsafeBufferPointer { text($0.baseAddress) })")
+        }
+        return PcapSource(handle: h, name: path)
+    }
+
+    /// Opens a live interface (needs privileges).
+    public static func open(interface: String, snaplen: Int32 = 262_144) throws -> PcapSource {
+        var err = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
+        guard let h = pcap_create(interface, &err) else {
+            throw CaptureError("interface \(interface): \(err.withUnsafeBufferPointer { text($0.baseAddress) })")
+        }
+        pcap_set_snaplen(h, snaplen)
+        pcap_set_promisc(h, 0)
+        pcap_set_timeout(h, 100)
+        pcap_set_immediate_mode(h, 1)
+        let rc = pcap_activate(h)
+        if rc < 0 {
+            let msg = text(pcap_geterr(h))
+            pcap_close(h)
+            throw CaptureError("interface \(interface): \(msg)")
+        }
+        return PcapSource(handle: h, name: interface)
+    }
+
+    public var linkTypeName: String {
+        let n = pcap_datalink_val_to_name(linkType).map { text($0) } ?? "unknown"
+        return "\(n) (\(linkType))"
+    }
+
+    /// Applies a BPF filter expression.
+    public func setFilter(_ expression: String) throws {
+        var prog = bpf_program()
+        guard pcap_compile(handle, &prog, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+            throw CaptureError("filter '\(expression)': \(text(pcap_geterr(handle)))")
+        }
+        defer { pcap_freecode(&prog) }
+        guard pcap_setfilter(handle, &prog) == 0 else {
+            throw CaptureError("filter '\(expression)': \(text(pcap_geterr(handle)))")
+        }
+    }
+
+    public enum Next {
+        case packet(CapturedPacket)
+        /// Live capture: no packet within the timeout.
+        case timeout
+        case end
+    }
+
+    /// The next packet; throws on damage, naming the file and the packet number.
+    public func next() throws -> Next {
+        var header: UnsafeMutablePointer<pcap_pkthdr>?
+        var data: UnsafePointer<UInt8>?
+        let rc = pcap_next_ex(handle, &header, &data)
+        switch rc {
+        case 1:
+            packetsRead += 1
+            let h = header!.pointee
+            let bytes = Array(UnsafeBufferPointer(start: data, count: Int(h.caplen)))
+            let t = Timestamp(seconds: Int64(h.ts.tv_sec), microseconds: Int64(h.ts.tv_usec))
+            return .packet(CapturedPacket(number: packetsRead, time: t, wireLength: Int(h.len), data: bytes))
+        case 0: return .timeout
+        case PCAP_ERROR_BREAK: return .end
+        default:
+            throw CaptureError("\(name): packet \(packetsRead + 1): \(text(pcap_geterr(handle)))")
+        }
+    }
+
+    public func breakLoop() { pcap_breakloop(handle) }
+}
+
+/// Writes pcap files through libpcap (test captures, and the proxy's plaintext pcap).
+public final class PcapWriter {
+    private let dead: OpaquePointer
+    private let dumper: OpaquePointer
+
+    public init(path: String, linkType: Int32 = 1, snaplen: Int32 = 262_144) throws {
+        guard let d = pcap_open_dead(linkType, snaplen) else { throw CaptureError("\(path): cannot create a pcap handle") }
+        guard let dump = pcap_dump_open(d, path) else {
+            let msg = text(pcap_geterr(d))
+            pcap_close(d)
+            throw CaptureError("\(path): \(msg)")
+        }
+        dead = d
+        dumper = dump
+    }
+
+    /// Writes one frame; `wireLength` larger than the data simulates a snap length cut.
+    public func write(_ frame: [UInt8], time: Timestamp, wireLength: Int? = nil) {
+        var h = pcap_pkthdr()
+        h.ts.tv_sec = Int(time.microseconds / 1_000_000)
+        h.ts.tv_usec = Int(time.microseconds % 1_000_000)
+        h.caplen = UInt32(frame.count)
+        h.len = UInt32(wireLength ?? frame.count)
+        frame.withUnsafeBufferPointer { p in
+            pcap_dump(UnsafeMutableRawPointer(dumper).assumingMemoryBound(to: UInt8.self), &h, p.baseAddress)
+        }
+    }
+
+    public func close() {
+        pcap_dump_flush(dumper)
+        pcap_dump_close(dumper)
+        pcap_close(dead)
+    }
+}

@@ -1,0 +1,65 @@
+/// Reads what a TLS ClientHello says in the clear (RFC 8446 §4.1.2): the server name
+/// (RFC 6066 SNI) and the highest version offered. Enough for a capture's `tls` event.
+public struct TLSClientHello: Sendable, Equatable {
+    public var serverName: String?
+    public var versions: [String]
+
+    public enum Parse: Sendable, Equatable {
+        case hello(TLSClientHello)
+        case needMore
+        case notTLS
+    }
+
+    static func versionName(_ v: Int) -> String {
+        switch v {
+        case 0x0304: return "TLSv1.3"
+        case 0x0303: return "TLSv1.2"
+        case 0x0302: return "TLSv1.1"
+        case 0x0301: return "TLSv1.0"
+        case 0x0300: return "SSLv3"
+        default:
+            let h = String(v, radix: 16)
+            return "0x" + String(repeating: "0", count: Swift.max(0, 4 - h.count)) + h
+        }
+    }
+
+    public static func parse(_ b: [UInt8]) -> Parse {
+        guard !b.isEmpty else { return .needMore }
+        guard b[0] == 0x16 else { return .notTLS }
+        guard b.count >= 5 else { return .needMore }
+        let recordLength = Int(b[3]) << 8 | Int(b[4])
+        guard b.count >= 5 + recordLength else { return .needMore }
+        var i = 5
+        func u8() -> Int? { guard i < b.count else { return nil }; defer { i += 1 }; return Int(b[i]) }
+        func u16() -> Int? { guard i + 1 < b.count else { return nil }; defer { i += 2 }; return Int(b[i]) << 8 | Int(b[i + 1]) }
+        guard u8() == 1 else { return .notTLS }
+        i += 3 // handshake length
+        guard let legacy = u16() else { return .notTLS }
+        i += 32 // random
+        guard let sid = u8() else { return .notTLS }
+        i += sid
+        guard let suites = u16() else { return .notTLS }
+        i += suites
+        guard let comp = u8() else { return .notTLS }
+        i += comp
+        var hello = TLSClientHello(serverName: nil, versions: [versionName(legacy)])
+        guard let extLen = u16() else { return .hello(hello) }
+        let end = min(b.count, i + extLen)
+        while i + 4 <= end {
+            guard let type = u16(), let len = u16() else { break }
+            let next = i + len
+            guard next <= end else { break }
+            if type == 0, let _ = u16(), u8() == 0, let n = u16(), i + n <= next {
+                hello.serverName = String(decoding: b[i..<i + n], as: UTF8.self)
+            } else if type == 43, let n = u8() {
+                var vs: [String] = []
+                var k = 0
+                while k + 1 < n, i + 1 < next { if let v = u16() { vs.append(versionName(v)) }; k += 2 }
+                if !vs.isEmpty { hello.versions = vs }
+            }
+            i = next
+        }
+        return .hello(hello)
+    }
+}
+
