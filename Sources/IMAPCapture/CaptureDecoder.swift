@@ -42,6 +42,7 @@ public final class CaptureDecoder {
         var closed = false
         var resetBy: Endpoint?
         var firstTime = Timestamp.zero
+        var lastTime = Timestamp.zero
         /// Reassembled bytes held while a flow on an unknown port is classified.
         var early: [(Endpoint, [UInt8], Timestamp)] = []
     }
@@ -79,6 +80,7 @@ public final class CaptureDecoder {
             flow = f
         }
         guard let f = flow, f.kind != .ignored else { return }
+        f.lastTime = packet.time
         if f.client == nil { f.client = orient(seg) }
         if seg.syn { f.synSeq[seg.source] = seg.seq }
         if f.kind == .undecided, let c = f.client {
@@ -116,9 +118,9 @@ public final class CaptureDecoder {
                 var s = f.streams[ep]!
                 let out = s.flushAll()
                 f.streams[ep] = s
-                deliver(out, from: ep, flow: f, key: nil, time: lastTime)
+                deliver(out, from: ep, flow: f, key: nil, time: f.lastTime)
             }
-            if f.kind == .imap || f.kind == .imaps { end(f, reason: "end of capture", time: lastTime) }
+            if f.kind == .imap || f.kind == .imaps { end(f, reason: "end of capture", time: f.lastTime) }
         }
         flows.removeAll()
     }

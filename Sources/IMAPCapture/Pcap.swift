@@ -108,6 +108,9 @@ public final class PcapSource {
     }
 
     public func breakLoop() { pcap_breakloop(handle) }
+
+    /// How far into the file reading has got (for progress), nil for a live capture.
+    public var fileOffset: Int? { pcap_file(handle).map { Int(ftell($0)) } }
 }
 
 /// Writes pcap files through libpcap (test captures, and the proxy's plaintext pcap).

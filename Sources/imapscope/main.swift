@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import IMAPCapture
 import IMAPCore
 import IMAPTranscript
 
@@ -14,7 +15,7 @@ struct IMAPScope: ParsableCommand {
         responses, annotated for people or as JSON Lines for programs. Credentials are redacted \
         unless you pass --show-secrets.
         """,
-        subcommands: [Read.self]
+        subcommands: [Read.self, Sniff.self]
     )
 }
 
@@ -26,22 +27,8 @@ struct CLIError: Error, CustomStringConvertible {
     var description: String
 }
 
-struct Read: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Decode S:/C: transcripts (RFC 3501 §8 form, or fixtures imapscope wrote).",
-        discussion: """
-        Each FILE becomes one session. A transcript line is 'S:' or 'C:', any spaces, then the \
-        line as sent; literal bodies follow their {n} header line by line.
-
-        Examples:
-          imapscope read Captures/login-select-fetch.transcript
-          imapscope read session.txt --format jsonl --output session.jsonl
-        """
-    )
-
-    @Argument(help: "Transcript files to read.")
-    var files: [String]
-
+/// Options every decoding command shares: where output goes and what it shows.
+struct OutputOptions: ParsableArguments {
     @Option(help: "Output format: text (annotated, for people), jsonl (event schema v1), fixture (S:/C: transcript).")
     var format: OutputFormat = .text
 
@@ -57,47 +44,211 @@ struct Read: ParsableCommand {
     @Option(help: "Colour in text output: auto (when writing to a terminal and NO_COLOR is unset), always, never.")
     var color: ColorOption = .auto
 
-    func run() throws {
-        let out: FileOutput
-        if let path = output {
+    @Flag(help: "After the events, print a summary: sessions, commands by name with latency percentiles, bytes, lints.")
+    var summary = false
+}
+
+/// Options of the capture sources.
+struct CaptureOptions: ParsableArguments {
+    @Option(name: .customLong("port"), help: "A plaintext IMAP port (repeatable; default 143). Streams on other ports are recognised by their content.")
+    var ports: [UInt16] = []
+
+    @Option(help: "A libpcap (BPF) filter expression, e.g. 'host 10.0.0.5 and tcp'.")
+    var filter: String?
+
+    func decoderOptions(_ base: DecoderOptions) -> CaptureDecoder.Options {
+        var o = CaptureDecoder.Options()
+        if !ports.isEmpty { o.imapPorts = Set(ports) }
+        o.decoder = base
+        return o
+    }
+}
+
+/// Builds the pipeline and sinks once for any source.
+final class Output {
+    let pipeline: EventPipeline
+    let summary: SummarySink?
+    let options: DecoderOptions
+    private let out: FileOutput
+
+    init(_ o: OutputOptions) throws {
+        if let path = o.output {
             do { out = try FileOutput(path: path) } catch { throw CLIError(description: "\(error)") }
         } else {
             out = FileOutput.standardOutput()
         }
         let sink: EventSink
-        switch format {
+        switch o.format {
         case .text:
             let env = ProcessInfo.processInfo.environment
             let useColor: Bool
-            switch color {
+            switch o.color {
             case .always: useColor = true
             case .never: useColor = false
-            case .auto: useColor = output == nil && out.isTerminal && env["NO_COLOR"].map { $0.isEmpty } ?? true
+            case .auto: useColor = o.output == nil && out.isTerminal && env["NO_COLOR"].map { $0.isEmpty } ?? true
             }
             sink = TextWriter(out, style: .init(color: useColor))
         case .jsonl: sink = JSONLinesWriter(out)
         case .fixture: sink = FixtureWriter(out)
         }
-        let pipeline = EventPipeline(redactor: Redactor(showSecrets: showSecrets), sinks: [sink])
+        summary = o.summary ? SummarySink() : nil
+        pipeline = EventPipeline(redactor: Redactor(showSecrets: o.showSecrets), sinks: [sink] + (summary.map { [$0] } ?? []))
         var options = DecoderOptions()
-        options.bodies = bodies == .none ? .none : (bodies == .full ? .full : .preview)
-        if format == .fixture || bodies == .full {
+        options.bodies = o.bodies == .none ? .none : (o.bodies == .full ? .full : .preview)
+        if o.format == .fixture || o.bodies == .full {
             options.limits.literalRetainLimit = 64 * 1024 * 1024
             options.limits.maxRetainedPerLine = 256 * 1024 * 1024
         }
+        self.options = options
+    }
+
+    func finish() {
+        pipeline.finish()
+        if let s = summary {
+            let err = FileOutput.standardError()
+            err.write(s.report())
+            err.flush()
+        }
+    }
+}
+
+struct Read: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Decode pcap/pcapng captures of plaintext IMAP, or S:/C: transcripts.",
+        discussion: """
+        Captures are read through libpcap (pcap and pcapng); every TCP connection that is IMAP \
+        becomes a session: one on an IMAP port (--port, default 143), or one whose first bytes \
+        are a greeting or a tagged command. Implicit TLS on 993 is reported, not decoded. \
+        A transcript is one session: lines 'S:' or 'C:', any spaces, then the line as sent; \
+        literal bodies follow their {n} header line by line.
+
+        Examples:
+          imapscope read Captures/login-select-fetch.transcript
+          imapscope read capture.pcapng --format jsonl --output events.jsonl
+          imapscope read capture.pcap --port 1143 --filter 'host 192.0.2.7' --summary
+        """
+    )
+
+    @Argument(help: "Capture or transcript files to read.")
+    var files: [String]
+
+    @OptionGroup var capture: CaptureOptions
+    @OptionGroup var outputOptions: OutputOptions
+
+    func run() throws {
+        let output = try Output(outputOptions)
         var failures: [String] = []
-        for (i, path) in files.enumerated() {
+        var transcripts = 0
+        for path in files {
             do {
-                try TranscriptSource.read(path: path, session: "t\(i + 1)", options: options, pipeline: pipeline)
+                if try CaptureSource.isCapture(path) {
+                    try CaptureSource.read(path: path, capture: capture, output: output)
+                } else {
+                    transcripts += 1
+                    try TranscriptSource.read(path: path, session: "t\(transcripts)", options: output.options, pipeline: output.pipeline)
+                }
             } catch {
                 failures.append("\(error)")
             }
         }
-        pipeline.finish()
+        output.finish()
         if !failures.isEmpty {
             throw CLIError(description: failures.joined(separator: "\n"))
         }
     }
+}
+
+struct Sniff: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Decode plaintext IMAP live from a network interface (needs capture privileges).",
+        discussion: "Stops on SIGINT or SIGTERM, then ends every open session and flushes the output."
+    )
+
+    @Option(help: "The interface to capture on, e.g. lo or eth0.")
+    var interface: String
+
+    @OptionGroup var capture: CaptureOptions
+    @OptionGroup var outputOptions: OutputOptions
+
+    func run() throws {
+        let output = try Output(outputOptions)
+        let source: PcapSource
+        do { source = try PcapSource.open(interface: interface) } catch { throw CLIError(description: "\(error)") }
+        let filter = capture.filter ?? "tcp"
+        StopSignal.install()
+        let result = try CaptureReader.read(source: source, filter: filter, options: capture.decoderOptions(output.options),
+                                            shouldStop: { StopSignal.requested }) { session, events in
+            output.pipeline.publish(events, session: session)
+        }
+        output.finish()
+        for w in result.warnings { FileHandle.standardError.write(Data("imapscope: \(interface): \(w)\n".utf8)) }
+        if let e = result.error { throw CLIError(description: e) }
+    }
+}
+
+/// SIGINT/SIGTERM set a flag the capture loop polls (libpcap's timeout wakes it).
+enum StopSignal {
+    nonisolated(unsafe) static var requested = false
+    static func install() {
+        signal(SIGINT) { _ in StopSignal.requested = true }
+        signal(SIGTERM) { _ in StopSignal.requested = true }
+    }
+}
+
+/// Feeds a pcap or pcapng file through the capture decoder.
+enum CaptureSource {
+    static func isCapture(_ path: String) throws -> Bool {
+        guard let h = FileHandle(forReadingAtPath: path) else {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
+                throw CLIError(description: "\(path): \(isDir.boolValue ? "is a directory" : "cannot be read (permission denied?)")")
+            }
+            throw CLIError(description: "\(path): no such file")
+        }
+        defer { try? h.close() }
+        let head = [UInt8](h.readData(ofLength: 4))
+        return CaptureMagic.kind(of: head) != nil
+    }
+
+    static func read(path: String, capture: CaptureOptions, output: Output) throws {
+        let source: PcapSource
+        do { source = try PcapSource.open(file: path) } catch { throw CLIError(description: "\(error)") }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        let progress = ProgressBar(total: size, label: (path as NSString).lastPathComponent)
+        let result: CaptureReader.Result
+        do {
+            result = try CaptureReader.read(source: source, filter: capture.filter, options: capture.decoderOptions(output.options),
+                                            progress: { _ in progress.update(source.fileOffset ?? 0) }) { session, events in
+                output.pipeline.publish(events, session: "\(session)")
+            }
+        } catch { throw CLIError(description: "\(error)") }
+        progress.done()
+        for w in result.warnings { FileHandle.standardError.write(Data("imapscope: \(path): \(w)\n".utf8)) }
+        if let e = result.error {
+            throw CLIError(description: "\(e) (decoded everything before it: \(result.packets) packets, \(result.sessions) sessions)")
+        }
+    }
+}
+
+/// A one-line progress bar on stderr, only when stderr is a terminal and the file is large.
+final class ProgressBar {
+    let total: Int
+    let label: String
+    let enabled: Bool
+    private var shown = false
+    init(total: Int, label: String) {
+        self.total = total
+        self.label = label
+        enabled = isatty(2) != 0 && total > 8 << 20
+    }
+    func update(_ offset: Int) {
+        guard enabled, total > 0 else { return }
+        shown = true
+        let pct = min(100, offset * 100 / total)
+        let bar = String(repeating: "█", count: pct / 4) + String(repeating: "·", count: 25 - pct / 4)
+        FileHandle.standardError.write(Data("\r\(label) \(bar) \(pct)%".utf8))
+    }
+    func done() { if shown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) } }
 }
 
 /// Feeds an S:/C: transcript file into a session decoder.
@@ -111,9 +262,6 @@ enum TranscriptSource {
             throw CLIError(description: "\(path): no such file")
         }
         let bytes = [UInt8](data)
-        if let kind = CaptureMagic.kind(of: bytes) {
-            throw CLIError(description: "\(path): this is a \(kind) capture; reading captures needs the libpcap source, which this build does not have yet")
-        }
         guard FixtureReader.looksLikeTranscript(bytes) else {
             throw CLIError(description: "\(path): not an S:/C: transcript (expected lines starting with 'S:' or 'C:')")
         }

@@ -1,0 +1,71 @@
+import IMAPCore
+
+/// `--summary`: sessions, commands by name with latency percentiles, bytes per direction,
+/// lints and damage, printed after the events.
+public final class SummarySink: EventSink {
+    private var sessions: [String] = []
+    private var latencies: [String: [Double]] = [:]
+    private var counts: [String: Int] = [:]
+    private var statuses: [String: Int] = [:]
+    private var bytes: [Direction: Int64] = [:]
+    private var lints: [String: Int] = [:]
+    private var unparsed = 0
+    private var gaps = 0
+    private var gapBytes: Int64 = 0
+    private var encrypted = 0
+
+    public init() {}
+
+    public func write(_ e: Event) {
+        if let d = e.dir, let b = e["bytes"]?.intValue { bytes[d, default: 0] += b }
+        switch e.kind {
+        case .sessionStart: sessions.append("\(e.session): \(e["client"]?.stringValue ?? "?") → \(e["server"]?.stringValue ?? "?")")
+        case .command: counts[commandName(e), default: 0] += 1
+        case .tagged:
+            statuses[e["status"]?.stringValue ?? "?", default: 0] += 1
+            if let c = e["command"]?.stringValue, let l = e["latency_ms"]?.doubleValue { latencies[c, default: []].append(l) }
+        case .lint: lints[e["code"]?.stringValue ?? "?", default: 0] += 1
+        case .unparsed: unparsed += 1
+        case .gap: gaps += 1; gapBytes += e["missing"]?.intValue ?? 0
+        case .tls: encrypted += 1
+        default: break
+        }
+    }
+
+    private func commandName(_ e: Event) -> String {
+        (e["uid"]?.boolValue == true ? "UID " : "") + (e["name"]?.stringValue ?? "?")
+    }
+
+    public func finish() {}
+
+    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
+        return sorted[max(0, min(sorted.count - 1, rank))]
+    }
+
+    public func report() -> String {
+        var out = "\n── summary\n"
+        out += "sessions: \(sessions.count)" + (encrypted > 0 ? " (\(encrypted) encrypted)" : "") + "\n"
+        for s in sessions.prefix(20) { out += "  \(s)\n" }
+        if sessions.count > 20 { out += "  … and \(sessions.count - 20) more\n" }
+        out += "bytes: client \(bytes[.client] ?? 0), server \(bytes[.server] ?? 0)\n"
+        out += "completions: " + statuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n"
+        out += "commands:\n"
+        out += "  " + "name".padding(18) + "count".leftPad(7) + "p50 ms".leftPad(10) + "p95 ms".leftPad(10) + "max ms".leftPad(10) + "\n"
+        for (name, n) in counts.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
+            let l = (latencies[name] ?? []).sorted()
+            let cols = l.isEmpty ? ["-", "-", "-"] : [Self.percentile(l, 50), Self.percentile(l, 95), l.last!].map { Decimal.format($0, 2) }
+            out += "  " + name.padding(18) + String(n).leftPad(7) + cols.map { $0.leftPad(10) }.joined() + "\n"
+        }
+        if !lints.isEmpty { out += "lints: " + lints.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n" }
+        if unparsed > 0 { out += "unparsed lines: \(unparsed)\n" }
+        if gaps > 0 { out += "capture gaps: \(gaps) (\(gapBytes) bytes lost)\n" }
+        return out
+    }
+}
+
+extension String {
+    func padding(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
+    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+}
