@@ -23,6 +23,7 @@ import imaplib
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -33,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "scripts"))
 
 from dovecot_fixture import Dovecot, USER, PASSWORD, seed_message  # noqa: E402
-from imap_tee import ImapTee, read_transcript  # noqa: E402
+from imap_tee import ImapTee, read_transcript_parts  # noqa: E402
 
 HOST = "127.0.0.1"
 TIMEOUT = 20
@@ -305,12 +306,29 @@ SCENARIOS = [
 
 
 def verify(tee, path):
-    """The transcript must parse back to exactly the bytes the tee relayed."""
-    scenario, c, s = read_transcript(path)
-    check(scenario == tee.scenario, "%s: header names %r" % (path, scenario))
-    for name, got, rec in (("client", c, tee.client), ("server", s, tee.server)):
+    """The transcript must parse back to exactly the bytes the tee relayed (after COMPRESS:
+    to exactly those bytes inflated, here independently of the tee)."""
+    t = read_transcript_parts(path)
+    check(t.scenario == tee.scenario, "%s: header names %r" % (path, t.scenario))
+    check((t.decompressed_at is not None) == tee.compress_started,
+          "%s: decompressed directive %s, but COMPRESS %s" % (
+              path, "present" if t.decompressed_at else "missing",
+              "started" if tee.compress_started else "did not start"))
+    for i, (name, got, rec) in enumerate((("client", t.client, tee.client),
+                                          ("server", t.server, tee.server))):
         raw = bytes(rec.raw)
-        want = raw if raw.endswith(b"\n") or not raw else raw + b"\r\n"
+        check(rec.inflate_error is None, "%s: %s stream: %s" % (path, name, rec.inflate_error))
+        if rec.inflate_from is not None:
+            d = zlib.decompressobj(wbits=-15)
+            want = raw[:rec.inflate_from] + d.decompress(raw[rec.inflate_from:]) + d.flush()
+            check(not d.unused_data, "%s: %s: %d bytes after the end of the DEFLATE stream"
+                  % (path, name, len(d.unused_data)))
+            check(t.decompressed_at[i] == rec.inflate_from,
+                  "%s: %s: directive after %d bytes, compression began after %d"
+                  % (path, name, t.decompressed_at[i], rec.inflate_from))
+        else:
+            want = raw
+        want = want if want.endswith(b"\n") or not want else want + b"\r\n"
         check(got == want, "%s: %s bytes differ from relayed bytes (%d vs %d)"
               % (path, name, len(got), len(want)))
     check(tee.refused == 0, "%s: client opened %d extra connection(s)" % (path, tee.refused))
@@ -356,6 +374,10 @@ def main(argv=None):
     ap.add_argument("--out", default=HERE, help="output directory (default: Captures/)")
     ap.add_argument("--list", action="store_true", help="list scenarios and exit")
     args = ap.parse_args(argv)
+    # Whoever started us may have left signals blocked (started by `swift test` through
+    # Foundation's Process, we inherit a mask blocking SIGINT and SIGTERM): unblock them,
+    # so Ctrl-C, or the SIGINT a test sends on timeout, still stops the Dovecots cleanly.
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
     if args.list:
         for group, names, seed, fn in SCENARIOS:
             print("%-24s -> %s" % (group, ", ".join(n + ".transcript" for n in names)))

@@ -19,6 +19,7 @@ CLI:
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -319,7 +320,7 @@ class Dovecot:
         # The daemonised master inherits stdout/stderr: give it a file, not a
         # pipe, or waiting for EOF would wait for the master to exit.
         out_path = os.path.join(self.dir, "dovecot-start.out")
-        with open(out_path, "wb") as out:
+        with open(out_path, "wb") as out, _signals_unblocked():
             try:
                 rc = subprocess.run(["dovecot", "-c", self.conf_path], stdin=subprocess.DEVNULL,
                                     stdout=out, stderr=subprocess.STDOUT,
@@ -388,6 +389,19 @@ class Dovecot:
             self.dir = None
         elif self.dir and self.keep:
             print("kept Dovecot directory %s" % self.dir, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _signals_unblocked():
+    """Run the block with this thread's signal mask empty, so that a child started in it
+    (the Dovecot master) gets an empty mask. A blocked mask survives fork and exec: run from
+    `swift test` (Foundation's Process), the master inherited a mask blocking SIGTERM and
+    SIGINT, never saw the SIGTERM that stops it, and stop() waited 10 s and SIGKILLed it."""
+    old = signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _alive(pid):

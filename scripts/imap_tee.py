@@ -12,6 +12,15 @@ followed by b"\\r\\n". The first line of the file is
 Each direction's line is recorded *before* its bytes are forwarded, so a reply
 can never be recorded ahead of the line that caused it.
 
+COMPRESS DEFLATE (RFC 4978): once the tee has recorded the server's tagged OK
+to a client's `tag COMPRESS DEFLATE`, it writes the line
+
+    # imapscope: decompressed COMPRESS=DEFLATE active; the lines below are inflated\\r\\n
+
+and from then on inflates each direction's copy (zlib, raw DEFLATE) before
+cutting it into lines. The relayed bytes stay compressed and untouched. imapscope
+reads such a transcript without inflating again (FixtureReader.isDecompressed).
+
 One tee records one TCP connection (the first one accepted); later
 connections are refused by closing them, and counted in `.refused`.
 
@@ -27,46 +36,149 @@ CLI (records one connection, then exits):
 """
 
 import argparse
+import re
 import socket
 import sys
 import threading
+import zlib
 
 HEADER = b"# recorded by scripts/imap_tee.py: %s\r\n"
 
 
+# Written into the transcript once COMPRESS DEFLATE has taken effect; the decoder
+# (FixtureReader.isDecompressed) then reads what follows as plain IMAP.
+DECOMPRESSED_DIRECTIVE = b"# imapscope: decompressed COMPRESS=DEFLATE active; the lines below are inflated\r\n"
+DIRECTIVE_PREFIX = b"# imapscope: decompressed"
+
+_LITERAL_AT_END = re.compile(rb"~?\{([0-9]+)[+-]?\}\r?\n\Z")
+_COMPRESS_CMD = re.compile(rb"([^ \r\n]+) COMPRESS DEFLATE\r?\n\Z", re.IGNORECASE)
+_TAGGED = re.compile(rb"([^ \r\n]+) (OK|NO|BAD)\b", re.IGNORECASE)
+
+
 class _LineRecorder:
-    """Buffers one direction's bytes and writes complete lines to the shared file."""
+    """Buffers one direction's bytes and writes complete lines to the shared file.
+
+    It also follows just enough IMAP to see COMPRESS DEFLATE take effect: the
+    client's `tag COMPRESS DEFLATE` line and then the server's `tag OK`, neither
+    inside a literal. From the byte after that OK line on, both directions are
+    inflated (raw DEFLATE, RFC 4978) before being cut into lines, so the
+    transcript holds the conversation in order. The relay forwards the
+    compressed bytes untouched; only the recorded copy is inflated.
+    """
 
     def __init__(self, tee, prefix, keep_raw):
         self.tee = tee
         self.prefix = prefix
         self.pending = bytearray()
-        self.bytes = 0
+        self.bytes = 0                    # wire bytes seen (compressed, after COMPRESS)
         self.raw = bytearray() if keep_raw else None
+        self.literal_left = 0             # literal bytes still to come (no detection inside)
+        self.at_line_start = True
+        self.inflater = None
+        self.inflate_from = None          # offset in the wire bytes where inflation began
+        self.inflate_error = None
+        self.trailing = 0                 # wire bytes after the end of the DEFLATE stream
+        self._mu = threading.Lock()
 
     def feed(self, data):
-        self.bytes += len(data)
-        if self.raw is not None:
-            self.raw += data
-        self.pending += data
+        with self._mu:
+            self.bytes += len(data)
+            if self.raw is not None:
+                self.raw += data
+            self.pending += self._inflate(data) if self.inflater else data
+            self._drain()
+
+    def finish(self):
+        with self._mu:
+            if self.inflater is not None and self.inflate_error is None:
+                try:
+                    self.pending += self.inflater.flush()
+                except zlib.error as e:
+                    self._fail(e)
+            if self.pending:
+                line = bytes(self.pending) + b"\r\n"
+                self.pending.clear()
+                self.tee._write(self.prefix, [line])
+            if self.trailing:
+                self.tee._write(b"", [], then=b"# imap_tee: %d %s bytes came after the end of "
+                                b"the DEFLATE stream; they are not in this transcript\r\n"
+                                % (self.trailing, self.prefix.rstrip(b": ")))
+
+    # -- COMPRESS ----------------------------------------------------------
+
+    def start_inflating(self, leftover=b""):
+        """Inflate from now on; leftover: wire bytes already received past the switch."""
+        if self.inflater is not None:
+            return
+        self.inflater = zlib.decompressobj(wbits=-15)
+        self.inflate_from = self.bytes - len(leftover)
+        if leftover:
+            self.pending += self._inflate(leftover)
+
+    def _inflate(self, data):
+        if self.inflate_error is not None:
+            return b""
+        if self.inflater.eof:
+            self.trailing += len(data)
+            return b""
+        try:
+            out = self.inflater.decompress(data)
+        except zlib.error as e:
+            self._fail(e)
+            return b""
+        if self.inflater.eof and self.inflater.unused_data:
+            self.trailing += len(self.inflater.unused_data)
+        return out
+
+    def _fail(self, e):
+        self.inflate_error = e
+        self.tee._write(b"", [], then=(b"# imap_tee: cannot inflate the %s stream (%s); "
+                              b"its remaining bytes are not in this transcript\r\n"
+                              % (self.prefix.rstrip(b": "), str(e).encode())))
+
+    # -- lines -------------------------------------------------------------
+
+    def _drain(self):
         lines = []
         start = 0
         while True:
             nl = self.pending.find(b"\n", start)
             if nl < 0:
                 break
-            lines.append(bytes(self.pending[start:nl + 1]))
+            line = bytes(self.pending[start:nl + 1])
+            lines.append(line)
             start = nl + 1
+            if self.inflater is None and self._watch(line):
+                # COMPRESS took effect after this line: whatever follows it in the
+                # buffer is already compressed.
+                leftover = bytes(self.pending[start:])
+                del self.pending[:]
+                start = 0
+                self.tee._write(self.prefix, lines, then=DECOMPRESSED_DIRECTIVE)
+                lines = []
+                self.tee._compress_started(self, leftover)
         if start:
             del self.pending[:start]
         if lines:
             self.tee._write(self.prefix, lines)
 
-    def finish(self):
-        if self.pending:
-            line = bytes(self.pending) + b"\r\n"
-            self.pending.clear()
-            self.tee._write(self.prefix, [line])
+    def _watch(self, line):
+        """Follow literals and COMPRESS for one line; True when COMPRESS starts after it."""
+        at_start = self.at_line_start
+        if self.literal_left:
+            if len(line) <= self.literal_left:
+                self.literal_left -= len(line)
+                return False
+            line = line[self.literal_left:]
+            self.literal_left = 0
+            at_start = False
+        m = _LITERAL_AT_END.search(line)
+        self.at_line_start = m is None
+        if m:
+            self.literal_left = int(m.group(1))
+        if not at_start:
+            return False
+        return self.tee._line_seen(self, line)
 
 
 class ImapTee:
@@ -89,6 +201,9 @@ class ImapTee:
         self._accepted = threading.Event()
         self._done = threading.Event()
         self._closed = False
+        self._tags_lock = threading.Lock()
+        self._compress_tags = set()     # tags of COMPRESS DEFLATE commands awaiting their result
+        self.compress_started = False
         # keep_raw=True also keeps each direction's bytes (.client.raw, .server.raw)
         # so a caller can check the transcript against what was relayed.
         self.client = _LineRecorder(self, b"C: ", keep_raw)
@@ -147,14 +262,45 @@ class ImapTee:
 
     # -- internals ---------------------------------------------------------
 
-    def _write(self, prefix, lines):
+    def _write(self, prefix, lines, then=b""):
+        """Write prefixed lines, then an unprefixed line (a # comment) if given, in one go."""
         with self._lock:
             if self._file.closed:
                 return
             for line in lines:
                 self._file.write(prefix)
                 self._file.write(line)
+            if then:
+                self._file.write(then)
             self._file.flush()
+
+    def _line_seen(self, rec, line):
+        """A line that starts outside a literal. True when COMPRESS takes effect after it:
+        the server's tagged OK to a client's `tag COMPRESS DEFLATE`."""
+        if rec is self.client:
+            m = _COMPRESS_CMD.match(line)
+            if m:
+                with self._tags_lock:
+                    self._compress_tags.add(m.group(1))
+            return False
+        m = _TAGGED.match(line)
+        if not m:
+            return False
+        with self._tags_lock:
+            if m.group(1) not in self._compress_tags:
+                return False
+            self._compress_tags.discard(m.group(1))
+        return m.group(2).upper() == b"OK"
+
+    def _compress_started(self, server_rec, leftover):
+        """Called by the server recorder (holding its lock) right after it wrote the OK line
+        and the directive: both directions inflate from here on."""
+        server_rec.start_inflating(leftover)
+        self.compress_started = True
+        with self.client._mu:
+            # A client sends compressed bytes only after it has this OK, which is relayed
+            # only after this returns, so nothing compressed is in the client buffer yet.
+            self.client.start_inflating()
 
     def _accept_loop(self):
         while not self._closed:
@@ -217,8 +363,25 @@ def read_transcript(path):
     """Parse a transcript back into (scenario, client_bytes, server_bytes).
 
     Inverse of the recording, except that a line pending at close carries the
-    b"\r\n" the recorder appended.
+    b"\r\n" the recorder appended, and that after the decompressed directive
+    the bytes are the inflated ones (see read_transcript_parts).
     """
+    t = read_transcript_parts(path)
+    return t.scenario, t.client, t.server
+
+
+class Transcript:
+    """scenario; client and server bytes; decompressed_at: (client offset, server offset)
+    in those bytes where the decompressed directive stood, or None."""
+
+    def __init__(self, scenario, client, server, decompressed_at):
+        self.scenario = scenario
+        self.client = client
+        self.server = server
+        self.decompressed_at = decompressed_at
+
+
+def read_transcript_parts(path):
     with open(path, "rb") as f:
         data = f.read()
     lines = _split_lf(data)  # split on LF only; CR and binary bytes stay
@@ -226,14 +389,21 @@ def read_transcript(path):
         raise ValueError("%s: missing header line" % path)
     scenario = lines[0][len(b"# recorded by scripts/imap_tee.py: "):].rstrip(b"\r\n").decode()
     c, s = bytearray(), bytearray()
+    at = None
     for n, line in enumerate(lines[1:], start=2):
         if line.startswith(b"C: "):
             c += line[3:]
         elif line.startswith(b"S: "):
             s += line[3:]
+        elif line.startswith(DIRECTIVE_PREFIX):
+            if at is not None:
+                raise ValueError("%s:%d: second decompressed directive" % (path, n))
+            at = (len(c), len(s))
+        elif line.startswith(b"# imap_tee: "):
+            pass
         else:
             raise ValueError("%s:%d: line without C:/S: prefix: %r" % (path, n, line[:40]))
-    return scenario, bytes(c), bytes(s)
+    return Transcript(scenario, bytes(c), bytes(s), at)
 
 
 def _split_lf(data):

@@ -1,1 +1,0 @@
-// Integration tests against real Dovecot and real clients live in this target.
