@@ -1,1 +1,0 @@
-// Capture tests live here.
