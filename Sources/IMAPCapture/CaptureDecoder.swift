@@ -180,7 +180,7 @@ public final class CaptureDecoder {
         let text = String(decoding: first.prefix(64), as: UTF8.self).uppercased()
         var serverSide: Endpoint?
         if text.hasPrefix("* OK") || text.hasPrefix("* PREAUTH") || text.hasPrefix("* BYE") { serverSide = ep }
-        else if Self.looksLikeCommand(text) { serverSide = nil; f.client = ep }
+        else if Self.looksLikeCommand(first.prefix(64)) { serverSide = nil; f.client = ep }
         else { f.kind = .ignored; f.early = []; return }
         if let s = serverSide {
             let other = f.streams.keys.first { $0 != s }
@@ -200,10 +200,12 @@ public final class CaptureDecoder {
         "FETCH", "STORE", "COPY", "UID", "IDLE", "NAMESPACE", "ID", "ENABLE", "MOVE", "UNSELECT", "COMPRESS",
     ]
 
-    static func looksLikeCommand(_ upper: String) -> Bool {
-        let words = upper.split(separator: " ", maxSplits: 2)
-        guard words.count >= 2 else { return false }
-        let name = words[1].split(whereSeparator: { $0 == "\r" || $0 == "\n" }).first.map(String.init) ?? ""
-        return CommandParser.isValidTag(String(words[0])) && commandWords.contains(name)
+    /// `tag SP command-name` at the start of the bytes (bytes, not Characters: "\r\n" is one Character).
+    static func looksLikeCommand(_ bytes: ArraySlice<UInt8>) -> Bool {
+        let words = bytes.split(whereSeparator: { $0 == 0x20 || $0 == 0x0D || $0 == 0x0A }).prefix(2)
+        guard words.count == 2 else { return false }
+        let tag = String(decoding: words[words.startIndex], as: UTF8.self)
+        let name = String(decoding: words[words.startIndex + 1], as: UTF8.self).uppercased()
+        return CommandParser.isValidTag(tag) && commandWords.contains(name)
     }
 }

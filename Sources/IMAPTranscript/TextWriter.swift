@@ -64,7 +64,12 @@ public final class TextWriter: EventSink {
             body = paint("‹\(e["missing"]?.intValue ?? 0) \(e.dir?.rawValue ?? "") bytes missing from the capture›", "31")
         case .tls:
             dirMark = paint("*", "35")
-            body = paint("‹TLS \(e["phase"]?.stringValue ?? "") on the \(e["leg"]?.stringValue ?? "") leg›", "35")
+            var t = "‹TLS \(e["phase"]?.stringValue ?? "") on the \(e["leg"]?.stringValue ?? "") leg"
+            if let sni = e["sni"]?.stringValue { t += ", server name \(sni)" }
+            if let v = e["versions_offered"]?.arrayValue?.compactMap(\.stringValue), !v.isEmpty { t += ", client offers \(v.joined(separator: " "))" }
+            if let v = e["version"]?.stringValue { t += ", \(v)" }
+            if let c = e["cipher"]?.stringValue { t += " \(c)" }
+            body = paint(t + "›", "35")
         case .compress:
             dirMark = paint("*", "35")
             body = paint("‹COMPRESS \(e["algorithm"]?.stringValue ?? "") active›", "35")
