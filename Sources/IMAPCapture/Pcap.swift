@@ -53,8 +53,9 @@ public final class PcapSource {
         }
         pcap_set_snaplen(h, snaplen)
         pcap_set_promisc(h, 0)
+        // A buffer timeout (not immediate mode) so pcap_next_ex returns regularly and a stop
+        // request is seen within 100 ms even on an idle interface.
         pcap_set_timeout(h, 100)
-        pcap_set_immediate_mode(h, 1)
         let rc = pcap_activate(h)
         if rc < 0 {
             let msg = text(pcap_geterr(h))

@@ -175,7 +175,7 @@ struct Sniff: ParsableCommand {
         let source: PcapSource
         do { source = try PcapSource.open(interface: interface) } catch { throw CLIError(description: "\(error)") }
         let filter = capture.filter ?? "tcp"
-        StopSignal.install()
+        StopSignal.install(source)
         let result = try CaptureReader.read(source: source, filter: filter, options: capture.decoderOptions(output.options),
                                             shouldStop: { StopSignal.requested }) { session, events in
             output.pipeline.publish(events, session: session)
@@ -189,9 +189,12 @@ struct Sniff: ParsableCommand {
 /// SIGINT/SIGTERM set a flag the capture loop polls (libpcap's timeout wakes it).
 enum StopSignal {
     nonisolated(unsafe) static var requested = false
-    static func install() {
-        signal(SIGINT) { _ in StopSignal.requested = true }
-        signal(SIGTERM) { _ in StopSignal.requested = true }
+    /// pcap_breakloop wakes a blocked read (libpcap documents it as callable from a signal handler).
+    nonisolated(unsafe) static var source: PcapSource?
+    static func install(_ s: PcapSource) {
+        source = s
+        signal(SIGINT) { _ in StopSignal.requested = true; StopSignal.source?.breakLoop() }
+        signal(SIGTERM) { _ in StopSignal.requested = true; StopSignal.source?.breakLoop() }
     }
 }
 
