@@ -1,5 +1,8 @@
 import CPcap
 import IMAPCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One captured frame.
 public struct CapturedPacket: Sendable {
@@ -62,7 +65,12 @@ public final class PcapSource {
             pcap_close(h)
             throw CaptureError("interface \(interface): \(msg)")
         }
-        return PcapSource(handle: h, name: interface)
+        // Non-blocking, and we poll the descriptor ourselves: on Linux the buffer timeout does
+        // not wake an idle read, and a stop request must be seen promptly.
+        _ = pcap_setnonblock(h, 1, &err)
+        let source = PcapSource(handle: h, name: interface)
+        source.selectableFD = pcap_get_selectable_fd(h)
+        return source
     }
 
     public var linkTypeName: String {
@@ -90,10 +98,18 @@ public final class PcapSource {
     }
 
     /// The next packet; throws on damage, naming the file and the packet number.
+    /// Set for live captures: the descriptor to wait on.
+    private var selectableFD: Int32 = -1
+
     public func next() throws -> Next {
         var header: UnsafeMutablePointer<pcap_pkthdr>?
         var data: UnsafePointer<UInt8>?
-        let rc = pcap_next_ex(handle, &header, &data)
+        var rc = pcap_next_ex(handle, &header, &data)
+        if rc == 0 && selectableFD >= 0 {
+            var p = pollfd(fd: selectableFD, events: Int16(POLLIN), revents: 0)
+            _ = poll(&p, 1, 100)
+            rc = pcap_next_ex(handle, &header, &data)
+        }
         switch rc {
         case 1:
             packetsRead += 1
