@@ -72,8 +72,8 @@ struct LiveSniffTests {
         stop.set()
         #expect(done.wait(timeout: .now() + 5) == .success, "the capture did not stop within 5 s of the request")
         let names = sink.events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" }
-        // imaplib takes the capabilities from Dovecot's greeting, so it sends no CAPABILITY.
-        #expect(names == ["LOGIN", "SELECT", "FETCH", "LOGOUT"], "\(names)")
+        // imaplib asks for CAPABILITY itself before logging in.
+        #expect(names == ["CAPABILITY", "LOGIN", "SELECT", "FETCH", "LOGOUT"], "\(names)")
         let tagged = sink.events.filter { $0.kind == .tagged }
         #expect(tagged.allSatisfy { $0["status"]?.stringValue == "OK" && $0["command"] != nil })
         #expect(sink.events.filter { $0.kind == .untagged && $0["name"]?.stringValue == "FETCH" }.count == 2)
