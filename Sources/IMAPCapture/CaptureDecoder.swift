@@ -169,7 +169,9 @@ public final class CaptureDecoder {
             case .data(let b): emit(f.session, d.feed(dir, b, time: time))
             case .gap(let n): if n > 0 { emit(f.session, d.gap(dir, bytes: n, time: time)) }
             case .conflict(let n):
-                warn("session \(f.session): a retransmission differed from the first copy in \(n) byte(s); the first copy was kept")
+                emit(f.session, d.sourceLint(code: "retransmission-differs",
+                                             message: "a retransmitted \(dir.rawValue) segment differs from the first copy in \(n) byte(s); the first copy was kept",
+                                             dir: dir, time: time))
             }
         }
     }

@@ -193,6 +193,13 @@ public final class SessionDecoder {
         emit(DecodedEvent(kind: .tls, dir: nil, time: p.time, fields: f, annotation: p.note))
     }
 
+    /// A source's own finding about this session (a capture's differing retransmission, say),
+    /// reported as a lint in the session's event stream.
+    public func sourceLint(code: String, message: String, dir: Direction?, time: Timestamp) -> [DecodedEvent] {
+        lint(.warning, code, message, dir: dir, time: time)
+        return take()
+    }
+
     /// The proxy finished the TLS handshakes after STARTTLS: plaintext follows on both legs.
     public func tlsEstablished(time: Timestamp) -> [DecodedEvent] {
         encrypted = true
