@@ -15,6 +15,8 @@ the tee relayed.
 Deterministic where we control it: message contents, dates, Maildir file
 names, tags (imaplib's random tag prefix is seeded; raw clients use fixed
 tags). Dovecot's UIDVALIDITY and its timing will differ between runs.
+
+Packet captures (tcpdump, no tee) of similar scenarios: Captures/record_pcaps.py.
 """
 
 import argparse

@@ -3,7 +3,7 @@
 
 Standard library only. Must run as root (Dovecot drops privileges itself).
 
-    with Dovecot() as dc:
+    with Dovecot() as dc:                   # Dovecot(ipv6=True): also on ::1
         dc.seed("alice", 5)                 # 5 fixed messages in INBOX (before login)
         print(dc.imap_port, dc.imaps_port, dc.dir)
         dc.deliver("alice", b"From: ...\\r\\n\\r\\nbody\\r\\n")   # appears for IDLE
@@ -14,7 +14,7 @@ can run in parallel. The config follows the "Real components" section of
 /work/shared/DESIGN.md.
 
 CLI:
-    python3 scripts/dovecot_fixture.py [--seed N] [--keep]    # run until Ctrl-C
+    python3 scripts/dovecot_fixture.py [--seed N] [--keep] [--ipv6]   # run until Ctrl-C
     python3 scripts/dovecot_fixture.py --check                # start, probe, stop
 """
 
@@ -41,7 +41,7 @@ state_dir = {dir}/state
 log_path = {dir}/dovecot.log
 instance_name = imapscope-{tag}
 protocols = imap
-listen = 127.0.0.1
+listen = {listen}
 ssl = yes
 ssl_cert = <{dir}/server.crt
 ssl_key = <{dir}/server.key
@@ -63,11 +63,11 @@ userdb {{
 }}
 service imap-login {{
   inet_listener imap {{
-    address = 127.0.0.1
+    address = {listen}
     port = {imap_port}
   }}
   inet_listener imaps {{
-    address = 127.0.0.1
+    address = {listen}
     port = {imaps_port}
     ssl = yes
   }}
@@ -100,7 +100,10 @@ def dovecot_version():
 
 
 def free_ports(n):
-    """Return n distinct free TCP ports on 127.0.0.1 (bind port 0, read, close)."""
+    """Return n distinct free TCP ports on 127.0.0.1 (bind port 0, read, close).
+
+    With ipv6=True Dovecot also binds them on ::1; a port taken there makes the
+    start fail with "in use", and start() retries with new ports."""
     socks, ports = [], []
     try:
         for _ in range(n):
@@ -141,8 +144,10 @@ def seed_message(i, lines=None):
 class Dovecot:
     """A private Dovecot instance on 127.0.0.1. Use as a context manager."""
 
-    def __init__(self, keep=False, start_timeout=15.0, verbose=False):
+    def __init__(self, keep=False, start_timeout=15.0, verbose=False, ipv6=False):
         self.keep = keep
+        # ipv6=True: Dovecot listens on ::1 as well as 127.0.0.1 (same ports).
+        self.ipv6 = ipv6
         self.start_timeout = start_timeout
         self.verbose = verbose
         self.dir = None
@@ -310,8 +315,9 @@ class Dovecot:
 
     def _write_config(self):
         tag = os.path.basename(self.dir).replace("imapscope-dovecot-", "")
+        listen = "127.0.0.1, ::1" if self.ipv6 else "127.0.0.1"
         conf = CONFIG_TEMPLATE.format(dir=self.dir, tag=tag, imap_port=self.imap_port,
-                                      imaps_port=self.imaps_port)
+                                      imaps_port=self.imaps_port, listen=listen)
         self.conf_path = os.path.join(self.dir, "dovecot.conf")
         with open(self.conf_path, "w") as f:
             f.write(conf)
@@ -344,7 +350,8 @@ class Dovecot:
             if self.pid is not None:
                 if not _alive(self.pid):
                     raise DovecotError("dovecot master %d exited during startup" % self.pid)
-                if _probe(self.imap_port) and _probe(self.imaps_port, tls=True):
+                if (_probe(self.imap_port) and _probe(self.imaps_port, tls=True)
+                        and (not self.ipv6 or _probe(self.imap_port, host="::1"))):
                     if self.verbose:
                         print("dovecot %s up in %s (imap %d, imaps %d)" % (
                             self.version, self.dir, self.imap_port, self.imaps_port),
@@ -420,10 +427,10 @@ def _alive(pid):
         return False
 
 
-def _probe(port, tls=False):
-    """True if something on 127.0.0.1:port answers with an IMAP greeting."""
+def _probe(port, tls=False, host="127.0.0.1"):
+    """True if something on host:port answers with an IMAP greeting."""
     try:
-        s = socket.create_connection(("127.0.0.1", port), timeout=2)
+        s = socket.create_connection((host, port), timeout=2)
     except OSError:
         return False
     try:
@@ -450,10 +457,11 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0, metavar="N",
                     help="put N fixed messages into alice's INBOX")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir after stopping")
+    ap.add_argument("--ipv6", action="store_true", help="listen on ::1 as well as 127.0.0.1")
     ap.add_argument("--check", action="store_true",
                     help="start, log in once over imap and imaps, stop; exit 0 on success")
     args = ap.parse_args(argv)
-    with Dovecot(keep=args.keep) as dc:
+    with Dovecot(keep=args.keep, ipv6=args.ipv6) as dc:
         if args.seed:
             dc.seed(USER, args.seed)
         info = {"version": dc.version, "dir": dc.dir, "host": "127.0.0.1",
