@@ -19,9 +19,16 @@ public final class CaptureDecoder {
     /// What the reader should tell the user once (unsupported frames and the like).
     public private(set) var warnings: [String] = []
     public private(set) var sessionsStarted = 0
+    /// Connections being tracked right now (memory grows with these, not with the capture).
+    public var trackedFlows: Int { flows.count }
 
     private let emit: (String, [DecodedEvent]) -> Void
     private var flows: [FlowKey: Flow] = [:]
+    /// Connections that ended, by when: their late ACKs and retransmitted FINs are dropped
+    /// instead of starting sessions. Only the key is kept, so memory stays flat over millions of
+    /// short connections; entries older than two minutes of capture time are purged.
+    private var closed: [FlowKey: Timestamp] = [:]
+    private var packetsSincePurge = 0
     private var warned: Set<String> = []
     private var lastTime = Timestamp.zero
 
@@ -66,6 +73,11 @@ public final class CaptureDecoder {
             return
         }
         let key = FlowKey(seg.source, seg.destination)
+        purgeClosed(now: packet.time)
+        if flows[key] == nil, closed[key] != nil {
+            guard seg.syn && !seg.ackFlag else { return }
+            closed[key] = nil
+        }
         var flow = flows[key]
         // A new SYN on a pair whose connection ended (or with a different ISN) is a new session.
         if let f = flow, seg.syn, !seg.ackFlag, f.closed || (f.synSeq[seg.source].map { $0 != seg.seq } ?? (f.decoder != nil)) {
@@ -79,7 +91,12 @@ public final class CaptureDecoder {
             flows[key] = f
             flow = f
         }
-        guard let f = flow, f.kind != .ignored else { return }
+        guard let f = flow else { return }
+        if f.kind == .ignored {
+            // Not IMAP: only remember it until it closes.
+            if seg.fin || seg.rst { flows[key] = nil; closed[key] = packet.time }
+            return
+        }
         f.lastTime = packet.time
         if f.client == nil { f.client = orient(seg) }
         if seg.syn { f.synSeq[seg.source] = seg.seq }
@@ -108,6 +125,8 @@ public final class CaptureDecoder {
                 end(f, reason: who.map { "connection reset by the \($0)" } ?? "connection closed by both sides", time: packet.time)
                 f.decoder = nil
             }
+            flows[key] = nil
+            closed[key] = packet.time
         }
     }
 
@@ -123,6 +142,22 @@ public final class CaptureDecoder {
             if f.kind == .imap || f.kind == .imaps { end(f, reason: "end of capture", time: f.lastTime) }
         }
         flows.removeAll()
+    }
+
+    /// Not IMAP: forget its bytes, keep only the entry that says so.
+    private func ignore(_ f: Flow) {
+        f.kind = .ignored
+        f.early = []
+        f.streams = [:]
+    }
+
+    private func purgeClosed(now: Timestamp) {
+        packetsSincePurge += 1
+        guard packetsSincePurge >= 4096 || closed.count > 65_536 else { return }
+        packetsSincePurge = 0
+        let horizon = Timestamp(microseconds: now.microseconds - 120_000_000)
+        closed = closed.filter { $0.value > horizon }
+        if closed.count > 65_536 { closed.removeAll() }
     }
 
     /// Who is the client: the SYN's sender, the side talking to an IMAP port, or nil (decide by content).
@@ -183,12 +218,12 @@ public final class CaptureDecoder {
         var serverSide: Endpoint?
         if text.hasPrefix("* OK") || text.hasPrefix("* PREAUTH") || text.hasPrefix("* BYE") { serverSide = ep }
         else if Self.looksLikeCommand(first.prefix(64)) { serverSide = nil; f.client = ep }
-        else { f.kind = .ignored; f.early = []; return }
+        else { ignore(f); return }
         if let s = serverSide {
             let other = f.streams.keys.first { $0 != s }
             f.client = f.client ?? other ?? Endpoint(ip: s.ip, port: 0)
         }
-        guard let client = f.client else { f.kind = .ignored; return }
+        guard let client = f.client else { ignore(f); return }
         let server = f.streams.keys.first { $0 != client } ?? serverSide ?? client
         start(f, key: FlowKey(client, server), kind: .imap, time: time)
         let held = f.early

@@ -12,6 +12,10 @@ public struct CapturedPacket: Sendable {
     /// Bytes on the wire; more than `data.count` when the snap length cut the frame.
     public var wireLength: Int
     public var data: [UInt8]
+
+    public init(number: Int, time: Timestamp, wireLength: Int, data: [UInt8]) {
+        self.number = number; self.time = time; self.wireLength = wireLength; self.data = data
+    }
 }
 
 public struct CaptureError: Error, CustomStringConvertible, Sendable {

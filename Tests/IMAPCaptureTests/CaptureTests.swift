@@ -237,6 +237,25 @@ struct CaptureTests {
         #expect { try CaptureHarness.read(path) } throws: { "\($0)".contains("link type") && "\($0)".contains("147") }
     }
 
+    @Test func closedConnectionsAreForgotten() throws {
+        var events = 0
+        let d = CaptureDecoder { _, e in events += e.count }
+        var number = 0
+        for i in 0..<500 {
+            var c = Conversation.basic { $0.clientPort = UInt16(20_000 + i) }
+            // A late, duplicate ACK after the close must not start a session.
+            c.packet(fromClient: false, flags: .ack)
+            for p in c.packets {
+                number += 1
+                d.process(CapturedPacket(number: number, time: p.time, wireLength: p.frame.count, data: p.frame), linkType: 1)
+            }
+            #expect(d.trackedFlows == 0)
+        }
+        d.finish()
+        #expect(d.sessionsStarted == 500)
+        #expect(events == 500 * Conversation.basicSummary.count)
+    }
+
     @Test func passwordNeverShown() throws {
         let events = try CaptureHarness.decode(.basic())
         let text = events.map { $0.json.serialized }.joined()
