@@ -39,16 +39,18 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Helpers every test target shares (event summaries, the secret scan).
+        .target(name: "IMAPTestSupport", dependencies: ["IMAPCore"], path: "Tests/IMAPTestSupport"),
         .testTarget(
             name: "IMAPCoreTests",
             dependencies: [
-                "IMAPCore", "IMAPTranscript",
+                "IMAPCore", "IMAPTranscript", "IMAPTestSupport",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "IMAPTranscriptTests", dependencies: ["IMAPCore", "IMAPTranscript"]),
-        .testTarget(name: "IMAPCaptureTests", dependencies: ["IMAPCapture", "IMAPCore", "IMAPTranscript"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["IMAPCore", "IMAPTranscript"]),
+        .testTarget(name: "IMAPTranscriptTests", dependencies: ["IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
+        .testTarget(name: "IMAPCaptureTests", dependencies: ["IMAPCapture", "IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
     ]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import IMAPCapture
 import IMAPCore
+import IMAPTestSupport
 import IMAPTranscript
 import Testing
 
@@ -252,7 +253,7 @@ struct OwnCapturesTests {
     func noPassword(_ name: String) throws {
         let d = try Self.decode(name)
         #expect(!d.jsonl.isEmpty)
-        let leaks = OwnCapturesSecretScan.leaks(in: d.jsonl)
+        let leaks = SecretScan("password").leaks(in: d.jsonl)
         #expect(leaks.isEmpty, "\(name): the JSON Lines hold alice's password: \(leaks)")
         // Every capture but the STARTTLS one logs in, and names the user.
         if name != "pcap-starttls" {
@@ -329,41 +330,5 @@ struct OwnCapturesTests {
         let digits = value.dropFirst(host.count + 1)
         guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), let p = Int(digits), p > 0, p < 65536 else { return nil }
         return p
-    }
-}
-
-/// Ways alice's password could leak into an output: the word itself (outside imapscope's own
-/// prose about passwords) and its base64 encodings at each of the three alignments (SASL PLAIN
-/// and LOGIN carry it base64-encoded, PLAIN at offset 7 of `\0alice\0password`). The approach of
-/// Tests/IntegrationTests/Support.swift's `SecretScan`, copied: test targets cannot import each other.
-private enum OwnCapturesSecretScan {
-    static let password = "password"
-
-    /// Phrases imapscope itself writes that contain the word (annotations and lint messages);
-    /// they describe a password, they do not contain one.
-    static let prose = ["(password redacted)", "sends the password in cleartext", "bytes, password›"]
-
-    static var base64Forms: [String] {
-        let secret = Array(password.utf8)
-        var forms: [String] = []
-        for k in 0..<3 {
-            let padded = [UInt8](repeating: 0, count: k) + secret
-            let b64 = Array(Data(padded).base64EncodedString().utf8)
-            // Characters that depend only on secret bytes: whole 3-byte groups inside the secret.
-            let first = (k + 2) / 3 * 3, end = (k + secret.count) / 3 * 3
-            guard end > first else { continue }
-            forms.append(String(decoding: b64[(first / 3 * 4)..<(end / 3 * 4)], as: UTF8.self))
-        }
-        return forms
-    }
-
-    /// Every leak found in `output`: empty when there is none.
-    static func leaks(in output: String) -> [String] {
-        var rest = output
-        for p in prose { rest = rest.replacingOccurrences(of: p, with: "") }
-        var found: [String] = []
-        if rest.contains(password) { found.append(password) }
-        for f in base64Forms where output.contains(f) { found.append("base64 \(f)") }
-        return found
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import IMAPCapture
 import IMAPCore
+import IMAPTestSupport
 import IMAPTranscript
 
 /// Builds frames byte by byte (RFC 791/8200/9293 layouts) for synthetic test captures.
@@ -161,24 +162,7 @@ enum CaptureHarness {
         return try read(path).events
     }
 
-    static func summary(_ e: Event) -> String {
-        func s(_ k: String) -> String { e[k]?.stringValue ?? "" }
-        switch e.kind {
-        case .command: return "C \(s("tag")) \(e["uid"]?.boolValue == true ? "UID " : "")\(s("name"))"
-        case .tagged: return "S \(s("tag")) \(s("status"))" + (e["command"] != nil ? " \(s("command"))" : "")
-        case .untagged: return "S * " + (e["number"]?.intValue.map { "\($0) " } ?? "") + s("name")
-        case .continuation: return "S +"
-        case .sasl: return "\(e.dir == .client ? "C" : "S") sasl \(s("mechanism")) \(e["step"]?.intValue ?? 0)"
-        case .idleDone: return "C DONE"
-        case .lint: return "lint \(s("code"))"
-        case .unparsed: return "\(e.dir == .client ? "C" : "S") unparsed"
-        case .gap: return "gap \(e.dir?.rawValue ?? "") \(e["missing"]?.intValue ?? 0)"
-        case .tls: return "tls \(s("phase"))" + (e["sni"].map { " \($0.stringValue ?? "")" } ?? "")
-        case .compress: return "compress"
-        case .sessionStart: return "start"
-        case .sessionEnd: return "end"
-        }
-    }
+    static func summary(_ e: Event) -> String { EventSummary.line(e) }
 
     static func summaries(_ events: [Event]) -> [String] { events.map(summary) }
 }

@@ -1,4 +1,5 @@
 import IMAPCore
+import IMAPTestSupport
 import IMAPTranscript
 
 /// Drives a SessionDecoder with an S:/C: script and returns the redacted events.
@@ -57,26 +58,7 @@ enum Harness {
         return sink.events
     }
 
-    /// One short line per event: the shape tests assert on.
-    static func summary(_ e: Event) -> String {
-        func s(_ k: String) -> String { e[k]?.stringValue ?? "" }
-        switch e.kind {
-        case .command: return "C \(s("tag")) \(e["uid"]?.boolValue == true ? "UID " : "")\(s("name"))"
-        case .tagged: return "S \(s("tag")) \(s("status"))" + (e["command"] != nil ? " \(s("command"))" : "")
-        case .untagged: return "S * " + (e["number"]?.intValue.map { "\($0) " } ?? "") + s("name")
-        case .continuation: return "S +"
-        case .sasl: return "\(e.dir == .client ? "C" : "S") sasl \(s("mechanism")) \(e["step"]?.intValue ?? 0)"
-        case .idleDone: return "C DONE"
-        case .lint: return "lint \(s("code"))"
-        case .unparsed: return "\(e.dir == .client ? "C" : "S") unparsed"
-        case .gap: return "gap \(e.dir?.rawValue ?? "")"
-        case .tls: return "tls"
-        case .compress: return "compress"
-        case .sessionStart: return "start"
-        case .sessionEnd: return "end"
-        }
-    }
-
+    static func summary(_ e: Event) -> String { EventSummary.line(e) }
     static func summaries(_ events: [Event]) -> [String] { events.map(summary) }
 
     /// Events as JSON text, without the time field (chunking changes times).

@@ -158,7 +158,7 @@ struct SessionDecoderTests {
         S: a1 OK Begin TLS negotiation now
         C: \u{16}\u{03}\u{01}binary
         S: \u{16}\u{03}\u{03}more
-        """, expected: ["start", "S * OK", "C a1 STARTTLS", "S a1 OK STARTTLS", "tls", "end"]),
+        """, expected: ["start", "S * OK", "C a1 STARTTLS", "S a1 OK STARTTLS", "tls starttls", "end"]),
         .init(name: "unsolicited EXPUNGE during FETCH", script: """
         S: * PREAUTH hi
         C: a1 SELECT INBOX

@@ -1,5 +1,6 @@
 import Foundation
 import IMAPCore
+import IMAPTestSupport
 import IMAPTranscript
 import Testing
 
@@ -63,26 +64,7 @@ struct Decoded {
     }
 }
 
-/// One short line per event (the same shape as Tests/IMAPCoreTests/Harness.swift's summary,
-/// copied: test targets cannot import each other).
-func summary(_ e: Event) -> String {
-    func s(_ k: String) -> String { e[k]?.stringValue ?? "" }
-    switch e.kind {
-    case .command: return "C \(s("tag")) \(e["uid"]?.boolValue == true ? "UID " : "")\(s("name"))"
-    case .tagged: return "S \(s("tag")) \(s("status"))" + (e["command"] != nil ? " \(s("command"))" : "")
-    case .untagged: return "S * " + (e["number"]?.intValue.map { "\($0) " } ?? "") + s("name")
-    case .continuation: return "S +"
-    case .sasl: return "\(e.dir == .client ? "C" : "S") sasl \(s("mechanism")) \(e["step"]?.intValue ?? 0)"
-    case .idleDone: return "C DONE"
-    case .lint: return "lint \(s("code"))"
-    case .unparsed: return "\(e.dir == .client ? "C" : "S") unparsed"
-    case .gap: return "gap \(e.dir?.rawValue ?? "")"
-    case .tls: return "tls"
-    case .compress: return "compress"
-    case .sessionStart: return "start"
-    case .sessionEnd: return "end"
-    }
-}
+func summary(_ e: Event) -> String { EventSummary.line(e) }
 
 func summaries(_ events: [Event]) -> [String] { events.map(summary) }
 
@@ -133,38 +115,8 @@ func eventBytes(_ events: [Event], _ dir: Direction, untilCompress: Bool = false
     return sum
 }
 
-/// Ways alice's password could leak into an output: the word itself (outside the tool's own
-/// prose about passwords) and its base64 encodings at each of the three alignments (SASL PLAIN
-/// and LOGIN carry it base64-encoded, PLAIN at offset 7 of `\0alice\0password`).
-enum SecretScan {
-    /// Phrases imapscope itself writes that contain the word (annotations and lint messages);
-    /// they describe a password, they do not contain one.
-    static let prose = ["(password redacted)", "sends the password in cleartext", "bytes, password›"]
-
-    static var base64Forms: [String] {
-        let secret = Array(Fixture.password.utf8)
-        var forms: [String] = []
-        for k in 0..<3 {
-            let padded = [UInt8](repeating: 0, count: k) + secret
-            let b64 = Array(Data(padded).base64EncodedString().utf8)
-            // Characters that depend only on secret bytes: whole 3-byte groups inside the secret.
-            let first = (k + 2) / 3 * 3, end = (k + secret.count) / 3 * 3
-            guard end > first else { continue }
-            forms.append(String(decoding: b64[(first / 3 * 4)..<(end / 3 * 4)], as: UTF8.self))
-        }
-        return forms
-    }
-
-    /// Every leak found in `output`: empty when there is none.
-    static func leaks(in output: String) -> [String] {
-        var rest = output
-        for p in prose { rest = rest.replacingOccurrences(of: p, with: "") }
-        var found: [String] = []
-        if rest.contains(Fixture.password) { found.append(Fixture.password) }
-        for f in base64Forms where output.contains(f) { found.append("base64 \(f)") }
-        return found
-    }
-}
+/// Alice's password, searched for in every output (see IMAPTestSupport's SecretScan).
+let SecretScanForAlice = SecretScan(Fixture.password)
 
 /// The expected summary of every transcript `Captures/record.py` writes, one row per command
 /// with what answers it. Read against the transcripts line by line: every client line is a
@@ -272,7 +224,7 @@ enum Expected {
 func expectRedacted(_ d: Decoded, _ name: String, sourceLocation: SourceLocation = #_sourceLocation) {
     for (output, text) in [("JSON Lines", d.jsonl), ("text", d.text), ("fixture", d.fixture)] {
         #expect(!text.isEmpty, "\(name): \(output) output is empty", sourceLocation: sourceLocation)
-        let leaks = SecretScan.leaks(in: text)
+        let leaks = SecretScanForAlice.leaks(in: text)
         #expect(leaks.isEmpty, "\(name): the \(output) output holds alice's password: \(leaks)", sourceLocation: sourceLocation)
     }
     #expect(d.jsonl.contains(Fixture.user), "\(name): no \(Fixture.user) in the JSON Lines", sourceLocation: sourceLocation)
