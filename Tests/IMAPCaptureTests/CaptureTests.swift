@@ -276,3 +276,42 @@ enum TLSBytes {
         return [0x16, 3, 1] + Build.be16(hs.count) + hs
     }
 }
+
+@Suite("Mutated frames")
+struct FrameMutationTests {
+    /// SplitMix64, so a failing round can be replayed.
+    struct Rng: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test("damaged frames never crash the capture decoder, and every session ends")
+    func damagedFrames() {
+        var rng = Rng(state: 7)
+        let bases: [Conversation] = [.basic(), .basic(link: .sll2, v6: true) { $0.ipv6ExtensionHeaders = true }, .basic(link: .vlan)]
+        for round in 0..<400 {
+            let c = bases[round % bases.count]
+            var starts = 0, ends = 0
+            let d = CaptureDecoder { _, events in
+                for e in events { if e.kind == .sessionStart { starts += 1 } else if e.kind == .sessionEnd { ends += 1 } }
+            }
+            for (i, p) in c.packets.enumerated() {
+                var f = p.frame
+                if Int.random(in: 0..<3, using: &rng) == 0, !f.isEmpty {
+                    for _ in 0..<Int.random(in: 1...4, using: &rng) { f[Int.random(in: 0..<f.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
+                }
+                if Int.random(in: 0..<8, using: &rng) == 0 { f = Array(f.prefix(Int.random(in: 0...f.count, using: &rng))) }
+                d.process(CapturedPacket(number: i + 1, time: p.time, wireLength: p.frame.count, data: f), linkType: Build.linkType(c.link))
+            }
+            d.finish()
+            #expect(starts == ends, "round \(round)")
+            #expect(d.trackedFlows == 0)
+        }
+    }
+}
