@@ -171,7 +171,6 @@ public struct LineFramer: Sendable {
                     let lit = acc.finish()
                     if lit.content != nil { retainedInLine += lit.header.size }
                     segments[segments.count - 1].literal = lit
-                    lineLength += 0
                     state = .text
                 } else {
                     state = .literal(acc)

@@ -772,7 +772,6 @@ public final class SessionDecoder {
             if let a = events[idx].annotation, !a.isEmpty { events[idx].annotation = a + "; " + s } else { events[idx].annotation = s }
         }
         func num() -> UInt64? { code.arguments.first?.number }
-        let target = selecting != nil
         func update(_ body: (inout MailboxState) -> Void) {
             if selecting != nil { body(&selecting!) } else if mailbox != nil { body(&mailbox!) }
         }
@@ -806,8 +805,9 @@ public final class SessionDecoder {
             annotate("flags the server keeps: \(flags.joined(separator: " "))" + (flags.contains("\\*") ? " (\\* : new keywords allowed)" : ""))
             update { $0.permanentFlags = flags }
         case "READ-ONLY", "READ-WRITE":
-            if target { selecting?.readOnly = code.name == "READ-ONLY" } else { mailbox?.readOnly = code.name == "READ-ONLY" }
-            if resp.kind != .status("OK") || events[idx].kind != .tagged { if let m = Annotations.responseCode(code.name), events[idx].kind != .tagged { annotate(m) } }
+            update { $0.readOnly = code.name == "READ-ONLY" }
+            // A tagged completion already names the code's meaning.
+            if events[idx].kind != .tagged, let m = Annotations.responseCode(code.name) { annotate(m) }
         case "ALERT":
             if events[idx].kind != .tagged { annotate("ALERT: the client must show this to the user") }
         case "APPENDUID":
