@@ -6,9 +6,10 @@
     sudo python3 Captures/record_pcaps.py pcap-starttls --out /tmp/caps
 
 The packet-capture counterpart of Captures/record.py (which writes S:/C:
-transcripts through a tee). Here every scenario gets a fresh Dovecot
-(scripts/dovecot_fixture.py) with a fixed seeded INBOX, and the client talks
-to Dovecot DIRECTLY, while
+transcripts through a tee); the client scenarios and the command line both
+share are in scripts/imap_scenarios.py. Here every scenario gets a fresh
+Dovecot (scripts/dovecot_fixture.py) with a fixed seeded INBOX, and the client
+talks to Dovecot DIRECTLY, while
 
     tcpdump -i lo -U --immediate-mode -s 0 -w <out>/<name>.pcap 'tcp port <imap port>'
 
@@ -34,10 +35,7 @@ ports, timestamps, TCP sequence numbers, UIDVALIDITY, Dovecot's timings,
 the CRAM-MD5 challenge, the TLS handshake and the DEFLATE bytes' timing.
 """
 
-import argparse
-import imaplib
 import os
-import random
 import re
 import select
 import shutil
@@ -48,19 +46,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
+from functools import partial
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "scripts"))
 
-from dovecot_fixture import Dovecot, USER, PASSWORD, seed_message  # noqa: E402
-from record import (RawLines, ScenarioError, SkipScenario, check, fixed_message, ok,  # noqa: E402
-                    read_until_tag)
+from dovecot_fixture import USER, PASSWORD, seed_message  # noqa: E402
+from imap_scenarios import (TIMEOUT, V4, V6, RawClient, ScenarioError,  # noqa: E402
+                            append_literals, authenticate, check, compress_deflate, curl_fetch,
+                            fetch_summaries, idle_delivery, logged_in, login_select_fetch, logout,
+                            recorder_main, require, seeded_dovecot, select_inbox)
 
-V4 = "127.0.0.1"
-V6 = "::1"
-TIMEOUT = 20
 SETTLE = 0.5          # seconds between the client's end and tcpdump's SIGINT
 
 
@@ -76,9 +72,7 @@ class Tcpdump:
         self.stderr = b""
 
     def start(self, timeout=10):
-        tcpdump = shutil.which("tcpdump")
-        if not tcpdump:
-            raise SkipScenario("tcpdump not installed")
+        tcpdump = require("tcpdump")
         if os.path.exists(self.path):
             os.unlink(self.path)
         # -Z root: Debian's tcpdump otherwise drops to user tcpdump before it opens the
@@ -236,162 +230,17 @@ def verify_pcap(path, connections, v6, client_bytes):
     return packets
 
 
-# -- clients -------------------------------------------------------------------
-
-def imaplib_client(host, port, tag_seed):
-    """imaplib.IMAP4 with a reproducible tag prefix (imaplib draws it from `random`)."""
-    state = random.getstate()
-    random.seed(tag_seed)
-    try:
-        return imaplib.IMAP4(host, port, timeout=TIMEOUT)
-    finally:
-        random.setstate(state)
-
-
-class RawClient(RawLines):
-    """RawLines that also keeps every byte it sent (before DEFLATE: after it, what went out)."""
-
-    def __init__(self, host, port):
-        super().__init__(socket.create_connection((host, port), timeout=TIMEOUT))
-        self.sent = bytearray()
-        greeting = self.readline()
-        check(greeting.startswith(b"* OK"), "greeting %r" % greeting)
-
-    def send(self, data):
-        if self.deflate:
-            data = self.deflate.compress(data) + self.deflate.flush(zlib.Z_SYNC_FLUSH)
-        self.sent += data
-        self.sock.sendall(data)
-
-    def cmd(self, line):
-        """Send `tag rest` and read up to the tagged OK; returns the lines."""
-        self.send(line + b"\r\n")
-        return self.until_tag(line.split(b" ", 1)[0])
-
-    def close_after_logout(self):
-        check(self.readline() == b"", "data after LOGOUT")
-        self.sock.close()
-
-
 # -- scenarios -----------------------------------------------------------------
 #
-# Each function runs the client against dc (tcpdump already capturing) and returns
-# the list of client byte streams it sent when it knows them exactly (raw sockets),
-# else None.
+# Client drivers, run against dc's imap port (tcpdump already capturing), each
+# `driver(dc, host, port)`: those record.py runs too are in scripts/imap_scenarios.py,
+# the ones below only here. A driver returns the list of client byte streams it sent
+# when it knows them exactly (raw sockets), else None.
 
-def sc_login_select_fetch(dc):
-    m = imaplib_client(V4, dc.imap_port, 2001)
-    ok(m.login(USER, PASSWORD), "LOGIN")
-    data = ok(m.select("INBOX"), "SELECT")
-    check(data == [b"5"], "SELECT INBOX: expected 5 messages, got %r" % data)
-    data = ok(m.fetch("1:5", "(FLAGS UID RFC822.SIZE)"), "FETCH")
-    check(len(data) == 5, "FETCH 1:5 returned %r" % data)
-    data = ok(m.uid("FETCH", "3", "(BODY.PEEK[HEADER.FIELDS (DATE FROM SUBJECT)] BODY[])"), "UID FETCH")
-    bodies = [d[1] for d in data if isinstance(d, tuple)]
-    check(seed_message(3) in bodies, "UID FETCH 3 BODY[] is not seed message 3")
-    check(any(b"Subject: Seed message 3" in b for b in bodies), "header fields missing")
-    ok(m.store("1", "+FLAGS", "(\\Seen)"), "STORE")
-    check(m.logout()[0] == "BYE", "LOGOUT")
-
-
-def sc_append_literals(dc):
-    m = imaplib_client(V4, dc.imap_port, 2002)
-    ok(m.login(USER, PASSWORD), "LOGIN")
-    caps = ok(m.capability(), "CAPABILITY")[0].split()
-    check(b"LITERAL+" in caps, "server does not advertise LITERAL+: %r" % caps)
-    # imaplib: synchronizing literal {n}; it waits for the server's "+ OK".
-    msg1 = fixed_message("Appended with a synchronizing literal")
-    ok(m.append("INBOX", "(\\Seen)", '"15-Jan-2024 10:00:00 +0000"', msg1), "APPEND {n}")
-    # raw, same connection: non-synchronizing {n+}; the literal follows at once.
-    msg2 = fixed_message("Appended with a non-synchronizing literal", date="Mon, 15 Jan 2024 10:05:00 +0000")
-    m.send(b'n1 APPEND INBOX (\\Flagged) "15-Jan-2024 10:05:00 +0000" {%d+}\r\n' % len(msg2))
-    m.send(msg2 + b"\r\n")
-    lines = read_until_tag(m, b"n1")
-    check(not any(l.startswith(b"+") for l in lines), "server sent a continuation for {n+}")
-    data = ok(m.select("INBOX"), "SELECT")
-    check(data == [b"4"], "expected 2 seeded + 2 appended, got %r" % data)
-    check(m.logout()[0] == "BYE", "LOGOUT")
-
-
-def sc_idle_delivery(dc):
-    m = imaplib_client(V4, dc.imap_port, 2003)
-    ok(m.login(USER, PASSWORD), "LOGIN")
-    data = ok(m.select("INBOX"), "SELECT")
-    check(data == [b"3"], "SELECT: %r" % data)
-    m.send(b"a3 IDLE\r\n")
-    line = m.readline()
-    check(line.startswith(b"+"), "IDLE: expected continuation, got %r" % line)
-    time.sleep(0.3)  # let Dovecot settle into IDLE before the delivery
-    dc.deliver(USER, fixed_message("Delivered while idling", date="Mon, 15 Jan 2024 11:00:00 +0000"),
-               mtime=1705316400)
-    deadline = time.monotonic() + 15
-    while True:
-        check(time.monotonic() < deadline, "no EXISTS within 15s of delivery")
-        line = m.readline()
-        check(line, "connection closed during IDLE")
-        if line.startswith(b"* ") and line.rstrip().endswith(b"EXISTS"):
-            check(line == b"* 4 EXISTS\r\n", "unexpected %r" % line)
-            break
-    time.sleep(0.2)  # let the companion RECENT arrive inside IDLE
-    m.send(b"DONE\r\n")
-    read_until_tag(m, b"a3")
-    check(m.logout()[0] == "BYE", "LOGOUT")
-
-
-def sc_auth_plain(dc):
-    m = imaplib_client(V4, dc.imap_port, 2004)
-    challenges = []
-
-    def plain(challenge):
-        challenges.append(challenge)
-        return b"\0" + USER.encode() + b"\0" + PASSWORD.encode()
-
-    ok(m.authenticate("PLAIN", plain), "AUTHENTICATE PLAIN")
-    check(challenges == [b""], "PLAIN challenges: %r" % challenges)
-    ok(m.noop(), "NOOP")
-    check(m.logout()[0] == "BYE", "LOGOUT")
-
-
-def sc_auth_login(dc):
-    m = imaplib_client(V4, dc.imap_port, 2005)
-    challenges = []
-
-    def login(challenge):
-        challenges.append(challenge)
-        return USER.encode() if challenge.lower().startswith(b"user") else PASSWORD.encode()
-
-    ok(m.authenticate("LOGIN", login), "AUTHENTICATE LOGIN")
-    check(challenges == [b"Username:", b"Password:"], "LOGIN challenges: %r" % challenges)
-    ok(m.noop(), "NOOP")
-    check(m.logout()[0] == "BYE", "LOGOUT")
-
-
-def sc_auth_cram_md5(dc):
-    m = imaplib_client(V4, dc.imap_port, 2006)
-    ok(m.login_cram_md5(USER, PASSWORD), "AUTHENTICATE CRAM-MD5")
-    ok(m.noop(), "NOOP")
-    check(m.logout()[0] == "BYE", "LOGOUT")
-
-
-def sc_compress(dc):
-    c = RawClient(V4, dc.imap_port)
-    caps = b"".join(c.cmd(b"c1 LOGIN alice password"))
-    check(b"COMPRESS=DEFLATE" in caps, "no COMPRESS=DEFLATE after login: %r" % caps)
-    c.cmd(b"c2 COMPRESS DEFLATE")
-    c.start_compression()
-    check(b"* 3 EXISTS\r\n" in c.cmd(b"c3 SELECT INBOX"), "SELECT over DEFLATE")
-    check(any(l.startswith(b"* 1 FETCH") for l in c.cmd(b"c4 FETCH 1 (FLAGS)")), "FETCH over DEFLATE")
-    check(any(l.startswith(b"* BYE") for l in c.cmd(b"c5 LOGOUT")), "LOGOUT over DEFLATE")
-    c.close_after_logout()
-    return [bytes(c.sent)]
-
-
-def sc_starttls(dc):
-    openssl = shutil.which("openssl")
-    if not openssl:
-        raise SkipScenario("openssl not installed")
+def sc_starttls(dc, host, port):
+    openssl = require("openssl")
     # -ign_eof: after sending our LOGOUT, keep reading until Dovecot closes.
-    r = subprocess.run([openssl, "s_client", "-starttls", "imap", "-connect", "%s:%d" % (V4, dc.imap_port),
+    r = subprocess.run([openssl, "s_client", "-starttls", "imap", "-connect", "%s:%d" % (host, port),
                         "-servername", "imap.test", "-crlf", "-ign_eof", "-quiet"],
                        input=b"a1 LOGOUT\n", capture_output=True, timeout=TIMEOUT)
     out = r.stdout
@@ -399,14 +248,11 @@ def sc_starttls(dc):
     check(b"* BYE" in out and b"a1 OK" in out, "no BYE / a1 OK over TLS: %r" % out)
 
 
-def sc_ipv6(dc):
-    m = imaplib_client(V6, dc.imap_port, 2007)
-    ok(m.login(USER, PASSWORD), "LOGIN")
-    data = ok(m.select("INBOX"), "SELECT")
-    check(data == [b"3"], "SELECT: %r" % data)
-    data = ok(m.fetch("1:3", "(FLAGS UID RFC822.SIZE)"), "FETCH")
-    check(len(data) == 3, "FETCH 1:3 returned %r" % data)
-    check(m.logout()[0] == "BYE", "LOGOUT")
+def sc_ipv6(dc, host, port, tag_seed):
+    m = logged_in(host, port, tag_seed)
+    select_inbox(m, 3)
+    fetch_summaries(m, 3)
+    logout(m)
 
 
 def _code(lines, name):
@@ -417,9 +263,9 @@ def _code(lines, name):
     raise ScenarioError("no [%s n] in %r" % (name.decode(), lines))
 
 
-def sc_condstore_qresync(dc):
+def sc_condstore_qresync(dc, host, port):
     # Connection 1: note UIDVALIDITY and HIGHESTMODSEQ, flag UID 2, expunge UID 4.
-    c = RawClient(V4, dc.imap_port)
+    c = RawClient(host, port)
     caps = b"".join(c.cmd(b"q1 LOGIN alice password"))
     check(b"QRESYNC" in caps, "no QRESYNC after login: %r" % caps)
     check(any(l.startswith(b"* ENABLED") and b"QRESYNC" in l for l in c.cmd(b"q2 ENABLE QRESYNC")), "ENABLE")
@@ -433,7 +279,7 @@ def sc_condstore_qresync(dc):
     c.cmd(b"q7 LOGOUT")
     c.close_after_logout()
     # Connection 2: resynchronise from the old modseq.
-    d = RawClient(V4, dc.imap_port)
+    d = RawClient(host, port)
     d.cmd(b"r1 LOGIN alice password")
     d.cmd(b"r2 ENABLE QRESYNC")
     lines = d.cmd(b"r3 SELECT INBOX (QRESYNC (%d %d))" % (uidvalidity, modseq))
@@ -446,20 +292,9 @@ def sc_condstore_qresync(dc):
     return [bytes(c.sent), bytes(d.sent)]
 
 
-def sc_curl(dc):
-    curl = shutil.which("curl")
-    if not curl:
-        raise SkipScenario("curl not installed")
-    url = "imap://%s:%d/INBOX;UID=1" % (V4, dc.imap_port)
-    r = subprocess.run([curl, "-sS", "--max-time", str(TIMEOUT), "--user", "%s:%s" % (USER, PASSWORD), url],
-                       capture_output=True)
-    check(r.returncode == 0, "curl exited %d: %s" % (r.returncode, r.stderr.decode(errors="replace")))
-    check(r.stdout == seed_message(1), "curl output is not seed message 1 (%d bytes)" % len(r.stdout))
-
-
 MBSYNC_CONFIG = """\
 IMAPAccount fixture
-Host 127.0.0.1
+Host {host}
 Port {port}
 User {user}
 Pass {password}
@@ -482,17 +317,15 @@ SyncState *
 """
 
 
-def sc_mbsync(dc):
-    mbsync = shutil.which("mbsync")
-    if not mbsync:
-        raise SkipScenario("mbsync not installed (apt-get install isync)")
+def sc_mbsync(dc, host, port):
+    mbsync = require("mbsync", "isync")
     tmp = tempfile.mkdtemp(prefix="imapscope-mbsync-")
     try:
         local = os.path.join(tmp, "local")
         os.makedirs(local)
         conf = os.path.join(tmp, "mbsyncrc")
         with open(conf, "w") as f:
-            f.write(MBSYNC_CONFIG.format(port=dc.imap_port, user=USER, password=PASSWORD, local=local))
+            f.write(MBSYNC_CONFIG.format(host=host, port=port, user=USER, password=PASSWORD, local=local))
         os.chmod(conf, 0o600)
         r = subprocess.run([mbsync, "-c", conf, "fixture-inbox"], capture_output=True, timeout=60,
                            env=dict(os.environ, HOME=tmp))
@@ -512,38 +345,37 @@ def sc_mbsync(dc):
 
 
 SCENARIOS = [
-    # (pcap name, seeded messages, TCP connections, IPv6, function)
-    ("pcap-login-select-fetch", 5, 1, False, sc_login_select_fetch),
-    ("pcap-append-literals", 2, 1, False, sc_append_literals),
-    ("pcap-idle-delivery", 3, 1, False, sc_idle_delivery),
-    ("pcap-auth-plain", 0, 1, False, sc_auth_plain),
-    ("pcap-auth-login", 0, 1, False, sc_auth_login),
-    ("pcap-auth-cram-md5", 0, 1, False, sc_auth_cram_md5),
-    ("pcap-compress", 3, 1, False, sc_compress),
+    # (pcap name, seeded messages, TCP connections, IPv6, client driver)
+    ("pcap-login-select-fetch", 5, 1, False, partial(login_select_fetch, tag_seed=2001)),
+    ("pcap-append-literals", 2, 1, False, partial(append_literals, tag_seed=2002)),
+    ("pcap-idle-delivery", 3, 1, False, partial(idle_delivery, tag_seed=2003)),
+    ("pcap-auth-plain", 0, 1, False, partial(authenticate, tag_seed=2004, mechanism="PLAIN")),
+    ("pcap-auth-login", 0, 1, False, partial(authenticate, tag_seed=2005, mechanism="LOGIN")),
+    ("pcap-auth-cram-md5", 0, 1, False, partial(authenticate, tag_seed=2006, mechanism="CRAM-MD5")),
+    ("pcap-compress", 3, 1, False, compress_deflate),
     ("pcap-starttls", 0, 1, False, sc_starttls),
-    ("pcap-ipv6", 3, 1, True, sc_ipv6),
+    ("pcap-ipv6", 3, 1, True, partial(sc_ipv6, tag_seed=2007)),
     ("pcap-condstore-qresync", 5, 2, False, sc_condstore_qresync),
-    ("pcap-curl", 3, 1, False, sc_curl),
+    ("pcap-curl", 3, 1, False, curl_fetch),
     ("pcap-mbsync", 5, 1, False, sc_mbsync),
 ]
 
 
-# Programs a scenario's client needs besides python3 (checked before Dovecot starts).
-NEEDS = {"pcap-starttls": "openssl", "pcap-curl": "curl", "pcap-mbsync": "mbsync"}
+# Programs a scenario's client needs besides python3 (checked before Dovecot starts),
+# with the package that has it when its name is not the program's.
+NEEDS = {"pcap-starttls": ("openssl",), "pcap-curl": ("curl",), "pcap-mbsync": ("mbsync", "isync")}
 
 
-def run(name, seed, connections, v6, fn, out_dir, versions):
+def run(entry, out_dir, versions):
+    name, seed, connections, v6, driver = entry
     path = os.path.join(out_dir, name + ".pcap")
-    for prog in ("tcpdump", NEEDS.get(name)):
-        if prog and not shutil.which(prog):
-            raise SkipScenario("%s not installed%s" % (prog, " (apt-get install isync)" if prog == "mbsync" else ""))
-    with Dovecot(ipv6=v6) as dc:
-        versions.add(dc.version)
-        if seed:
-            dc.seed(USER, seed)
+    require("tcpdump")
+    if name in NEEDS:
+        require(*NEEDS[name])
+    with seeded_dovecot(seed, versions, ipv6=v6) as dc:
         dump = Tcpdump(path, dc.imap_port).start()
         try:
-            sent = fn(dc)
+            sent = driver(dc, V6 if v6 else V4, dc.imap_port)
         except BaseException:
             dump.stop(settle=0)
             raise  # Dovecot's __exit__ prints its log
@@ -551,44 +383,19 @@ def run(name, seed, connections, v6, fn, out_dir, versions):
     check(dropped == 0, "%s: tcpdump: %d packets dropped by kernel" % (name, dropped))
     packets = verify_pcap(path, connections, v6, sent)
     check(packets == captured, "%s: tcpdump captured %d packets, the file holds %d" % (name, captured, packets))
-    return packets, os.path.getsize(path)
+    return ["%-24s %4d packets %8d B" % (name + ".pcap", packets, os.path.getsize(path))]
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Record real-client <-> Dovecot packet captures with tcpdump")
-    ap.add_argument("scenarios", nargs="*", help="pcap names (default: all)")
-    ap.add_argument("--out", default=HERE, help="output directory (default: Captures/)")
-    ap.add_argument("--list", action="store_true", help="list scenarios and exit")
-    args = ap.parse_args(argv)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])  # see record.py
-    if args.list:
-        for name, seed, conns, v6, fn in SCENARIOS:
-            print("%-26s %s, %d seeded, %d connection(s)" % (name + ".pcap", "::1" if v6 else "127.0.0.1", seed, conns))
-        return 0
-    known = {s[0] for s in SCENARIOS}
-    wanted = {w[:-5] if w.endswith(".pcap") else w for w in args.scenarios}
-    if wanted - known:
-        ap.error("unknown scenario(s): %s (see --list)" % ", ".join(sorted(wanted - known)))
-    if os.geteuid() != 0:
-        ap.error("must run as root (it starts Dovecot and tcpdump)")
-    os.makedirs(args.out, exist_ok=True)
-    failed, versions = [], set()
-    for name, seed, conns, v6, fn in SCENARIOS:
-        if wanted and name not in wanted:
-            continue
-        try:
-            packets, size = run(name, seed, conns, v6, fn, args.out, versions)
-            print("ok    %-24s %4d packets %8d B" % (name + ".pcap", packets, size))
-        except SkipScenario as e:
-            print("skip  %-24s %s" % (name, e))
-        except Exception as e:
-            failed.append(name)
-            print("FAIL  %-24s %s: %s" % (name, type(e).__name__, e))
-    print("Dovecot %s" % ", ".join(sorted(versions)))
-    if failed:
-        print("failed: %s" % ", ".join(failed))
-        return 1
-    return 0
+    return recorder_main(
+        argv, "Record real-client <-> Dovecot packet captures with tcpdump",
+        "pcap names (default: all)", SCENARIOS,
+        names=lambda entry: {entry[0]},
+        list_line=lambda entry: "%-26s %s, %d seeded, %d connection(s)" % (
+            entry[0] + ".pcap", "::1" if entry[3] else "127.0.0.1", entry[1], entry[2]),
+        record=run, width=24,
+        normalize=lambda arg: arg[:-5] if arg.endswith(".pcap") else arg,
+        root_for="it starts Dovecot and tcpdump")
 
 
 if __name__ == "__main__":
