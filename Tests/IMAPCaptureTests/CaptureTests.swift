@@ -1,6 +1,7 @@
 import Foundation
 import IMAPCapture
 import IMAPCore
+import IMAPTestSupport
 import IMAPTranscript
 import Testing
 
@@ -273,21 +274,9 @@ enum TLSBytes {
 
 @Suite("Mutated frames")
 struct FrameMutationTests {
-    /// SplitMix64, so a failing round can be replayed.
-    struct Rng: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test("damaged frames never crash the capture decoder, and every session ends")
     func damagedFrames() {
-        var rng = Rng(state: 7)
+        var rng = SeededRandom(state: 7)
         let bases: [Conversation] = [.basic(), .basic(link: .sll2, v6: true) { $0.ipv6ExtensionHeaders = true }, .basic(link: .vlan)]
         for round in 0..<400 {
             let c = bases[round % bases.count]
