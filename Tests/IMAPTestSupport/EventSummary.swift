@@ -8,10 +8,12 @@ import IMAPCore
 public enum EventSummary {
     public static func line(_ e: Event) -> String {
         func s(_ k: String) -> String { e[k]?.stringValue ?? "" }
+        // Responses from the server are "S", ones imapscope's proxy wrote itself "P".
+        let from = e.dir == .proxy ? "P" : "S"
         switch e.kind {
         case .command: return "C \(s("tag")) \(e["uid"]?.boolValue == true ? "UID " : "")\(s("name"))"
-        case .tagged: return "S \(s("tag")) \(s("status"))" + (e["command"] != nil ? " \(s("command"))" : "")
-        case .untagged: return "S * " + (e["number"]?.intValue.map { "\($0) " } ?? "") + s("name")
+        case .tagged: return "\(from) \(s("tag")) \(s("status"))" + (e["command"] != nil ? " \(s("command"))" : "")
+        case .untagged: return "\(from) * " + (e["number"]?.intValue.map { "\($0) " } ?? "") + s("name")
         case .continuation: return "S +"
         case .sasl: return "\(e.dir == .client ? "C" : "S") sasl \(s("mechanism")) \(e["step"]?.intValue ?? 0)"
         case .idleDone: return "C DONE"

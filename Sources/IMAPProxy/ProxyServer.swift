@@ -1,0 +1,207 @@
+import IMAPCore
+import NIOCore
+import NIOPosix
+import NIOSSL
+import NIOTLS
+
+/// `imaps://host:port`, `imap://host:port` or (upstream only) `imap+starttls://host:port`.
+public struct ProxyURL: Sendable, Equatable, CustomStringConvertible {
+    public enum Scheme: String, Sendable { case imap, imaps, imapStartTLS = "imap+starttls" }
+    public var scheme: Scheme
+    public var host: String
+    public var port: Int
+
+    public init(scheme: Scheme, host: String, port: Int) { self.scheme = scheme; self.host = host; self.port = port }
+
+    public struct Invalid: Error, CustomStringConvertible { public var description: String }
+
+    public init(parsing s: String) throws {
+        guard let sep = s.range(of: "://"), let scheme = Scheme(rawValue: String(s[..<sep.lowerBound]).lowercased()) else {
+            throw Invalid(description: "'\(s)': expected imap://, imaps:// or imap+starttls://host:port")
+        }
+        var rest = String(s[sep.upperBound...])
+        if rest.hasSuffix("/") { rest.removeLast() }
+        var host: String
+        var portText: String?
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { throw Invalid(description: "'\(s)': unclosed '[' in IPv6 address") }
+            host = String(rest[rest.index(after: rest.startIndex)..<close])
+            let after = rest[rest.index(after: close)...]
+            if after.hasPrefix(":") { portText = String(after.dropFirst()) } else if !after.isEmpty { throw Invalid(description: "'\(s)': junk after ']'") }
+        } else if let colon = rest.lastIndex(of: ":") {
+            host = String(rest[..<colon]); portText = String(rest[rest.index(after: colon)...])
+        } else {
+            host = rest
+        }
+        guard !host.isEmpty else { throw Invalid(description: "'\(s)': no host") }
+        let port = portText.map { Int($0) } ?? (scheme == .imaps ? 993 : 143)
+        guard let p = port, (0...65535).contains(p) else { throw Invalid(description: "'\(s)': invalid port") }
+        self.init(scheme: scheme, host: host, port: p)
+    }
+
+    public var description: String {
+        "\(scheme.rawValue)://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+    }
+}
+
+/// The TLS-terminating relay: listeners, an upstream connection per client, taps into a
+/// `SessionDecoder` per session. Relaying is byte-exact; decoding only watches.
+public final class ProxyServer: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var listen: [ProxyURL]
+        public var upstream: ProxyURL
+        /// Our side of TLS toward clients (from the CA); needed for imaps listeners.
+        public var serverTLS: TLSConfiguration?
+        /// Verification of the real server (system trust, an added anchor, or none).
+        public var upstreamTLS: TLSConfiguration
+        public var insecureUpstream: Bool
+        public var decoder: DecoderOptions
+
+        public init(listen: [ProxyURL], upstream: ProxyURL, serverTLS: TLSConfiguration?, upstreamTLS: TLSConfiguration,
+                    insecureUpstream: Bool = false, decoder: DecoderOptions = DecoderOptions()) {
+            self.listen = listen; self.upstream = upstream; self.serverTLS = serverTLS; self.upstreamTLS = upstreamTLS
+            self.insecureUpstream = insecureUpstream; self.decoder = decoder
+        }
+    }
+
+    public let configuration: Configuration
+    private let group: MultiThreadedEventLoopGroup
+    private let publisher: EventPublisher
+    private let serverContext: NIOSSLContext?
+    private let clientContext: NIOSSLContext?
+    private var listeners: [Channel] = []
+
+    public init(configuration: Configuration, publisher: EventPublisher, threads: Int = System.coreCount) throws {
+        self.configuration = configuration
+        self.publisher = publisher
+        group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        serverContext = try configuration.serverTLS.map { try NIOSSLContext(configuration: $0) }
+        clientContext = configuration.upstream.scheme == .imap ? nil : try NIOSSLContext(configuration: configuration.upstreamTLS)
+    }
+
+    /// Binds every listener; returns the bound `host:port`s (port 0 picks a free port).
+    @discardableResult
+    public func start() throws -> [String] {
+        var bound: [String] = []
+        for l in configuration.listen {
+            if l.scheme == .imaps && serverContext == nil { throw ProxyURL.Invalid(description: "\(l): an imaps listener needs the CA") }
+            if l.scheme == .imapStartTLS { throw ProxyURL.Invalid(description: "\(l): imap+starttls is for the upstream only") }
+            let tlsFirst = l.scheme == .imaps
+            let ch = try ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.allowRemoteHalfClosure, value: true)
+                .childChannelInitializer { [self] channel in
+                    channel.eventLoop.makeCompletedFuture { try self.accept(channel, tlsFirst: tlsFirst) }
+                }
+                .bind(host: l.host, port: l.port).wait()
+            listeners.append(ch)
+            if let a = ch.localAddress { bound.append(Self.endpoint(a)) }
+        }
+        return bound
+    }
+
+    public func shutdown() {
+        for l in listeners { try? l.close().wait() }
+        listeners.removeAll()
+        try? group.syncShutdownGracefully()
+    }
+
+    private func accept(_ client: Channel, tlsFirst: Bool) throws {
+        var options = configuration.decoder
+        options.afterStartTLS = .plaintext
+        options.encryptedTransport = tlsFirst
+        let tap = SessionTap(publisher: publisher, options: options)
+        let (toUpstream, toClient) = RelayHandler.pair()
+        let sync = client.pipeline.syncOperations
+        if tlsFirst, let ctx = serverContext {
+            try sync.addHandler(NIOSSLServerHandler(context: ctx))
+            try sync.addHandler(TLSEventHandler(tap: tap, leg: "client"))
+        }
+        try sync.addHandler(TapHandler(direction: .client, tap: tap))
+        try sync.addHandler(toUpstream)
+        let up = configuration.upstream
+        let clientAddress = client.remoteAddress.map(Self.endpoint) ?? "?"
+        let insecure = configuration.insecureUpstream
+        ClientBootstrap(group: client.eventLoop)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .connectTimeout(.seconds(10))
+            .channelInitializer { [clientContext] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let s = channel.pipeline.syncOperations
+                    if up.scheme == .imaps, let ctx = clientContext {
+                        try s.addHandler(try NIOSSLClientHandler(context: ctx, serverHostname: Self.isIPAddress(up.host) ? nil : up.host))
+                        try s.addHandler(TLSEventHandler(tap: tap, leg: "server", insecure: insecure))
+                    }
+                    try s.addHandler(TapHandler(direction: .server, tap: tap) { upstream in
+                        // The session starts once the real server is connected, before any byte.
+                        tap.start(client: clientAddress, server: upstream.remoteAddress.map(Self.endpoint) ?? "\(up.host):\(up.port)",
+                                  extra: [("upstream", .string(up.description))] + (insecure ? [("upstream_verification", .string("disabled"))] : []))
+                    })
+                    try s.addHandler(toClient)
+                }
+            }
+            .connect(host: up.host, port: up.port)
+            .whenComplete { result in
+                switch result {
+                case .success:
+                    break
+                case .failure(let error):
+                    tap.start(client: clientAddress, server: "\(up.host):\(up.port)", extra: [("upstream", .string(up.description))])
+                    let bye = "* BYE [UNAVAILABLE] imapscope: cannot reach \(up): \(error)\r\n"
+                    tap.proxySent(bye)
+                    var buf = client.allocator.buffer(capacity: bye.utf8.count)
+                    buf.writeString(bye)
+                    // Written below the relay so it goes to the client as is.
+                    client.writeAndFlush(buf).whenComplete { _ in
+                        tap.finish(reason: "upstream unreachable: \(error)")
+                        client.close(promise: nil)
+                    }
+                }
+            }
+    }
+
+    static func endpoint(_ a: SocketAddress) -> String {
+        switch a {
+        case .v6: return "[\(a.ipAddress ?? "?")]:\(a.port ?? 0)"
+        default: return "\(a.ipAddress ?? "?"):\(a.port ?? 0)"
+        }
+    }
+
+    static func isIPAddress(_ h: String) -> Bool {
+        (try? SocketAddress(ipAddress: h, port: 0)) != nil
+    }
+}
+
+/// Reports each leg's TLS handshake (version, cipher where known) as a `tls` event.
+final class TLSEventHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    private let tap: SessionTap
+    private let leg: String
+    private let insecure: Bool
+
+    init(tap: SessionTap, leg: String, insecure: Bool = false) {
+        self.tap = tap; self.leg = leg; self.insecure = insecure
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? TLSUserEvent, case .handshakeCompleted = e {
+            var f: [(String, JSONValue)] = [("phase", .string("established"))]
+            if let h = try? context.pipeline.syncOperations.handler(type: NIOSSLHandler.self), let v = h.tlsVersion {
+                f.append(("version", .string("\(v)")))
+            }
+            if leg == "server" { f.append(("verification", .string(insecure ? "disabled (--insecure-upstream)" : "ok"))) }
+            tap.tls(leg: leg, fields: f, annotation: leg == "client" ? "TLS with the client, using a certificate from imapscope's CA" : "TLS with the real server")
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        tap.tls(leg: leg, fields: [("phase", .string("failed")), ("error", .string("\(error)"))],
+                annotation: leg == "server" ? "the real server's certificate or handshake was refused" : "the client's TLS handshake failed")
+        context.fireErrorCaught(error)
+    }
+}

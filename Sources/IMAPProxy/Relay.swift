@@ -1,0 +1,110 @@
+import NIOCore
+
+/// Copies bytes from one channel to its partner untouched, with backpressure both ways: a side
+/// reads only while its partner can take more, so a slow client slows the server's reads and no
+/// buffer grows without bound. Half-close is passed on (allowRemoteHalfClosure must be set).
+final class RelayHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var partner: RelayHandler?
+    private var context: ChannelHandlerContext?
+    private var readPending = false
+
+    static func pair() -> (RelayHandler, RelayHandler) {
+        let a = RelayHandler(), b = RelayHandler()
+        a.partner = b
+        b.partner = a
+        return (a, b)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        // The client side waits (its reads pend) until the upstream side exists and is connected.
+        if context.channel.isActive { partner?.partnerBecameWritable() }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        partner?.partnerBecameWritable()
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        partner = nil
+    }
+
+    // Called by the partner, on the same event loop.
+    private func partnerWrite(_ data: NIOAny) { context?.write(data, promise: nil) }
+    private func partnerFlush() { context?.flush() }
+    private func partnerWriteEOF() { context?.close(mode: .output, promise: nil) }
+    private func partnerClosed() { context?.close(promise: nil) }
+    private var writable: Bool { context?.channel.isWritable ?? false }
+    private func partnerBecameWritable() {
+        if readPending {
+            readPending = false
+            context?.read()
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { partner?.partnerWrite(data) }
+    func channelReadComplete(context: ChannelHandlerContext) { partner?.partnerFlush() }
+    func channelInactive(context: ChannelHandlerContext) { partner?.partnerClosed() }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? ChannelEvent, e == .inputClosed { partner?.partnerWriteEOF() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) { context.close(promise: nil) }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { partner?.partnerBecameWritable() }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if partner?.writable ?? false { context.read() } else { readPending = true }
+    }
+}
+
+/// Hands the decoder a copy of what a channel receives, after the bytes went on to the relay
+/// and were flushed: decoding never delays, changes or drops a relayed byte.
+final class TapHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let direction: IMAPDirection
+    private let tap: SessionTap
+    private var received: [ByteBuffer] = []
+    private let onActive: ((Channel) -> Void)?
+
+    init(direction: IMAPDirection, tap: SessionTap, onActive: ((Channel) -> Void)? = nil) {
+        self.direction = direction
+        self.tap = tap
+        self.onActive = onActive
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        onActive?(context.channel)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        received.append(unwrapInboundIn(data))
+        context.fireChannelRead(data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.fireChannelReadComplete()
+        for b in received { tap.feed(direction, b) }
+        received.removeAll(keepingCapacity: true)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        for b in received { tap.feed(direction, b) }
+        received.removeAll()
+        tap.closed(direction)
+        context.fireChannelInactive()
+    }
+}

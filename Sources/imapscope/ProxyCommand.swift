@@ -1,0 +1,109 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import IMAPCore
+import IMAPProxy
+import IMAPTranscript
+import NIOSSL
+
+struct ProxyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "proxy",
+        abstract: "Relay a mail client to an IMAP server and decode everything that crosses.",
+        discussion: """
+        Point the client at a --listen address; imapscope connects to --upstream for each \\
+        client, relays every byte untouched and decodes both directions. Runs until SIGINT or \\
+        SIGTERM, then flushes every output and exits 0.
+
+        URLs: imaps://host:port (implicit TLS, certificates minted from imapscope's CA), \\
+        imap://host:port (plaintext).
+
+        Examples:
+          imapscope proxy --listen imap://127.0.0.1:1143 --upstream imap://127.0.0.1:143 --transcript -
+          imapscope proxy --listen imaps://127.0.0.1:1993 --upstream imaps://mail.example.org:993 --log session.jsonl
+        """
+    )
+
+    @Option(help: "Where to listen (repeatable): imap://host:port or imaps://host:port.")
+    var listen: [String]
+
+    @Option(help: "The real server: imap://host:port or imaps://host:port.")
+    var upstream: String
+
+    @Option(help: "The certificate authority's directory (default ~/.imapscope).")
+    var caDir: String?
+
+    @Option(help: "A PEM file of certificates to trust for the upstream, besides the system's.")
+    var upstreamCa: String?
+
+    @Flag(help: "Do not verify the upstream's certificate (says so in every session's events).")
+    var insecureUpstream = false
+
+    @Option(help: "Write JSON Lines events to this file.")
+    var log: String?
+
+    @Option(help: "Write the annotated transcript to this file, or - for standard output.")
+    var transcript: String?
+
+    @Option(help: "Write an S:/C: fixture to this file.")
+    var fixture: String?
+
+    @Flag(help: "Show passwords, tokens and SASL payloads instead of redaction markers.")
+    var showSecrets = false
+
+    func run() throws {
+        let listeners = try listen.map { try ProxyURL(parsing: $0) }
+        let up = try ProxyURL(parsing: upstream)
+        var sinks: [EventSink] = []
+        var outputs: [FileOutput] = []
+        func open(_ path: String) throws -> FileOutput {
+            do { let o = path == "-" ? FileOutput.standardOutput() : try FileOutput(path: path); outputs.append(o); return o }
+            catch { throw CLIError(description: "\(error)") }
+        }
+        if let p = log { sinks.append(JSONLinesWriter(try open(p))) }
+        if let p = transcript {
+            let o = try open(p)
+            sinks.append(TextWriter(o, style: .init(color: p == "-" && o.isTerminal && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)))
+        }
+        if let p = fixture { sinks.append(FixtureWriter(try open(p))) }
+        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(showSecrets: showSecrets), sinks: sinks))
+
+        var upstreamTLS = TLSConfiguration.makeClientConfiguration()
+        if insecureUpstream {
+            upstreamTLS.certificateVerification = .none
+        } else if let file = upstreamCa {
+            do { upstreamTLS.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(file))] }
+            catch { throw CLIError(description: "--upstream-ca \(file): \(error)") }
+        }
+        var serverTLS: TLSConfiguration?
+        if listeners.contains(where: { $0.scheme == .imaps }) {
+            serverTLS = try ProxyTLS.serverConfiguration(caDir: caDir, fallbackHost: up.host)
+        }
+        let config = ProxyServer.Configuration(listen: listeners, upstream: up, serverTLS: serverTLS, upstreamTLS: upstreamTLS,
+                                               insecureUpstream: insecureUpstream)
+        let server = try ProxyServer(configuration: config, publisher: publisher)
+        let bound: [String]
+        do { bound = try server.start() } catch { throw CLIError(description: "cannot listen: \(error)") }
+        let err = FileOutput.standardError()
+        for (l, a) in zip(listeners, bound) { err.write("imapscope: listening on \(l.scheme.rawValue)://\(a) → \(up)\(insecureUpstream ? " (upstream certificate NOT verified)" : "")\n") }
+        err.flush()
+
+        let stop = DispatchSemaphore(value: 0)
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler { stop.signal() }
+            s.resume()
+            return s
+        }
+        stop.wait()
+        sources.forEach { $0.cancel() }
+        server.shutdown()
+        publisher.finish()
+        for o in outputs { o.flush() }
+        err.write("imapscope: stopped\n")
+        err.flush()
+    }
+}
+

@@ -1,0 +1,138 @@
+import Foundation
+import IMAPCore
+import IMAPProxy
+import IMAPTestSupport
+import IMAPTranscript
+import NIOSSL
+import Testing
+
+/// A plaintext proxy in front of a real Dovecot, driven by Python's imaplib.
+@Suite("Proxy", .serialized)
+struct ProxyTests {
+    static func proxy(upstreamPort: Int, sinks: [EventSink]) throws -> (ProxyServer, EventPublisher, Int) {
+        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: sinks))
+        let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
+                                               upstream: ProxyURL(scheme: .imap, host: "127.0.0.1", port: upstreamPort),
+                                               serverTLS: nil, upstreamTLS: .makeClientConfiguration())
+        let server = try ProxyServer(configuration: config, publisher: publisher, threads: 2)
+        let bound = try server.start()
+        let port = Int(bound[0].split(separator: ":").last!)!
+        return (server, publisher, port)
+    }
+
+    @Test func imaplibThroughThePlaintextProxy() throws {
+        let dovecot = try DovecotProcess(seed: 3)
+        defer { dovecot.stop() }
+        let sink = CollectingSink()
+        let jsonl = MemoryOutput()
+        let (server, publisher, port) = try Self.proxy(upstreamPort: dovecot.imapPort, sinks: [sink, JSONLinesWriter(jsonl)])
+        let out = try runPython("""
+        import imaplib
+        m = imaplib.IMAP4('127.0.0.1', \(port))
+        m.login('alice', 'password')
+        typ, data = m.select('INBOX')
+        typ, msgs = m.fetch('1:3', '(FLAGS BODY.PEEK[HEADER])')
+        m.logout()
+        print(data[0].decode(), len([x for x in msgs if isinstance(x, tuple)]))
+        """)
+        // Both legs close asynchronously after LOGOUT; wait for the session's end.
+        for _ in 0..<50 where !sink.events.contains(where: { $0.kind == .sessionEnd }) { Thread.sleep(forTimeInterval: 0.05) }
+        server.shutdown()
+        publisher.finish()
+        #expect(out == "3 3\n")
+        let lines = EventSummary.lines(sink.events).filter { !$0.hasPrefix("S * ") }
+        #expect(lines.first == "start")
+        #expect(lines.last == "end")
+        let commands = sink.events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" }
+        #expect(commands == ["CAPABILITY", "LOGIN", "SELECT", "FETCH", "LOGOUT"])
+        #expect(sink.events.filter { $0.kind == .tagged }.allSatisfy { $0["status"]?.stringValue == "OK" && ($0["latency_ms"]?.doubleValue ?? -1) > 0 })
+        #expect(sink.events.filter { $0.kind == .untagged && $0["name"]?.stringValue == "FETCH" }.count == 3)
+        #expect(sink.events.first?["source"]?.stringValue == "proxy")
+        #expect(sink.events.first?["server"]?.stringValue == "127.0.0.1:\(dovecot.imapPort)")
+        #expect(SecretScan("password").leaks(in: jsonl.text).isEmpty)
+    }
+
+    /// Byte-exactness: a Python upstream and client exchange 512 KB of random bytes each way
+    /// through the proxy; each side's SHA-256 of what it received equals the other's of what it sent.
+    @Test func relaysEveryByteUntouched() throws {
+        let sink = CollectingSink()
+        let script = """
+        import hashlib, os, socket, sys, threading
+        srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(1)
+        print(srv.getsockname()[1], flush=True)
+        proxy_port = int(sys.stdin.readline())
+        up_data = os.urandom(1 << 19); cl_data = b"a1 NOOP\\r\\n" + os.urandom(1 << 19)
+        res = {}
+        def upstream():
+            c, _ = srv.accept()
+            c.sendall(b'* OK fake\\r\\n' + up_data); c.shutdown(socket.SHUT_WR)
+            got = b''
+            while True:
+                b = c.recv(65536)
+                if not b: break
+                got += b
+            res['up_got'] = hashlib.sha256(got).hexdigest()
+        t = threading.Thread(target=upstream); t.start()
+        s = socket.create_connection(('127.0.0.1', proxy_port))
+        def send():
+            s.sendall(cl_data); s.shutdown(socket.SHUT_WR)
+        w = threading.Thread(target=send); w.start()
+        got = b''
+        while True:
+            b = s.recv(65536)
+            if not b: break
+            got += b
+        w.join(); t.join()
+        print(hashlib.sha256(b'* OK fake\\r\\n' + up_data).hexdigest() == hashlib.sha256(got).hexdigest(),
+              hashlib.sha256(cl_data).hexdigest() == res['up_got'], len(got), flush=True)
+        """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script]
+        let input = Pipe(), output = Pipe()
+        p.standardInput = input
+        p.standardOutput = output
+        try p.run()
+        var first = Data()
+        while !first.contains(0x0A) { let d = output.fileHandleForReading.availableData; if d.isEmpty { break }; first += d }
+        let upstreamPort = Int(String(decoding: first, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))!
+        let (server, publisher, port) = try Self.proxy(upstreamPort: upstreamPort, sinks: [sink])
+        input.fileHandleForWriting.write(Data("\(port)\n".utf8))
+        let rest = output.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        for _ in 0..<50 where !sink.events.contains(where: { $0.kind == .sessionEnd }) { Thread.sleep(forTimeInterval: 0.05) }
+        server.shutdown()
+        publisher.finish()
+        #expect(String(decoding: rest, as: UTF8.self) == "True True \((1 << 19) + 11)\n")
+        // The tap saw every byte of both directions, whatever it made of the random ones.
+        var seen: [Direction: Int64] = [:]
+        for e in sink.events { if let d = e.dir, let b = e["bytes"]?.intValue { seen[d, default: 0] += b } }
+        #expect(seen[.server] == Int64((1 << 19) + 11))
+        #expect(seen[.client] == Int64((1 << 19) + 9))
+        #expect(sink.events.last?.kind == .sessionEnd)
+    }
+
+    @Test func unreachableUpstreamGetsABye() throws {
+        let sink = CollectingSink()
+        // A port nothing listens on: bind, note it, close.
+        let probe = try runPython("import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+        let dead = Int(probe.trimmingCharacters(in: .whitespacesAndNewlines))!
+        let (server, publisher, port) = try Self.proxy(upstreamPort: dead, sinks: [sink])
+        let reply = try runPython("""
+        import socket
+        s = socket.create_connection(('127.0.0.1', \(port)))
+        data = b''
+        while True:
+            b = s.recv(4096)
+            if not b: break
+            data += b
+        print(data.decode().split(':')[0])
+        """)
+        for _ in 0..<50 where !sink.events.contains(where: { $0.kind == .sessionEnd }) { Thread.sleep(forTimeInterval: 0.05) }
+        server.shutdown()
+        publisher.finish()
+        #expect(reply == "* BYE [UNAVAILABLE] imapscope\n")
+        #expect(EventSummary.lines(sink.events) == ["start", "P * BYE", "end"])
+        #expect(sink.events.last?["reason"]?.stringValue?.hasPrefix("upstream unreachable") == true)
+    }
+}
