@@ -131,7 +131,9 @@ public final class ProxyServer: @unchecked Sendable {
                     let s = channel.pipeline.syncOperations
                     if up.scheme == .imaps, let ctx = clientContext {
                         try s.addHandler(try NIOSSLClientHandler(context: ctx, serverHostname: Self.isIPAddress(up.host) ? nil : up.host))
-                        try s.addHandler(TLSEventHandler(tap: tap, leg: "server", insecure: insecure))
+                        try s.addHandler(TLSEventHandler(tap: tap, leg: "server", insecure: insecure) { error in
+                            Self.refuse(client, tap: tap, reason: "TLS with the real server failed: \(error)")
+                        })
                     }
                     try s.addHandler(TapHandler(direction: .server, tap: tap) { upstream in
                         // The session starts once the real server is connected, before any byte.
@@ -148,17 +150,21 @@ public final class ProxyServer: @unchecked Sendable {
                     break
                 case .failure(let error):
                     tap.start(client: clientAddress, server: "\(up.host):\(up.port)", extra: [("upstream", .string(up.description))])
-                    let bye = "* BYE [UNAVAILABLE] imapscope: cannot reach \(up): \(error)\r\n"
-                    tap.proxySent(bye)
-                    var buf = client.allocator.buffer(capacity: bye.utf8.count)
-                    buf.writeString(bye)
-                    // Written below the relay so it goes to the client as is.
-                    client.writeAndFlush(buf).whenComplete { _ in
-                        tap.finish(reason: "upstream unreachable: \(error)")
-                        client.close(promise: nil)
-                    }
+                    Self.refuse(client, tap: tap, reason: "cannot reach \(up): \(error)", end: "upstream unreachable: \(error)")
                 }
             }
+    }
+
+    /// Tells the client why there is no server (`* BYE [UNAVAILABLE] …`), then closes.
+    static func refuse(_ client: Channel, tap: SessionTap, reason: String, end: String? = nil) {
+        let bye = "* BYE [UNAVAILABLE] imapscope: \(reason)\r\n"
+        tap.proxySent(bye)
+        var buf = client.allocator.buffer(capacity: bye.utf8.count)
+        buf.writeString(bye)
+        client.writeAndFlush(buf).whenComplete { _ in
+            if let e = end { tap.finish(reason: e) }
+            client.close(promise: nil)
+        }
     }
 
     static func endpoint(_ a: SocketAddress) -> String {
@@ -180,9 +186,11 @@ final class TLSEventHandler: ChannelInboundHandler {
     private let tap: SessionTap
     private let leg: String
     private let insecure: Bool
+    private let onFailure: ((Error) -> Void)?
+    private var failed = false
 
-    init(tap: SessionTap, leg: String, insecure: Bool = false) {
-        self.tap = tap; self.leg = leg; self.insecure = insecure
+    init(tap: SessionTap, leg: String, insecure: Bool = false, onFailure: ((Error) -> Void)? = nil) {
+        self.tap = tap; self.leg = leg; self.insecure = insecure; self.onFailure = onFailure
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
@@ -200,8 +208,12 @@ final class TLSEventHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        tap.tls(leg: leg, fields: [("phase", .string("failed")), ("error", .string("\(error)"))],
-                annotation: leg == "server" ? "the real server's certificate or handshake was refused" : "the client's TLS handshake failed")
+        if !failed {
+            failed = true
+            tap.tls(leg: leg, fields: [("phase", .string("failed")), ("error", .string("\(error)"))],
+                    annotation: leg == "server" ? "the real server's certificate or handshake was refused" : "the client's TLS handshake failed")
+            onFailure?(error)
+        }
         context.fireErrorCaught(error)
     }
 }

@@ -15,7 +15,7 @@ struct IMAPScope: ParsableCommand {
         responses, annotated for people or as JSON Lines for programs. Credentials are redacted \
         unless you pass --show-secrets.
         """,
-        subcommands: [Read.self, Sniff.self, ProxyCommand.self]
+        subcommands: [Read.self, Sniff.self, ProxyCommand.self, CACommand.self]
     )
 }
 

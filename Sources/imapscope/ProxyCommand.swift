@@ -66,6 +66,7 @@ struct ProxyCommand: ParsableCommand {
             sinks.append(TextWriter(o, style: .init(color: p == "-" && o.isTerminal && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)))
         }
         if let p = fixture { sinks.append(FixtureWriter(try open(p))) }
+        sinks.append(ProblemReporter(FileOutput.standardError()))
         let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(showSecrets: showSecrets), sinks: sinks))
 
         var upstreamTLS = TLSConfiguration.makeClientConfiguration()
@@ -107,3 +108,15 @@ struct ProxyCommand: ParsableCommand {
     }
 }
 
+
+/// Says on stderr what a person running the proxy must know at once: a TLS leg that failed.
+final class ProblemReporter: EventSink {
+    private let out: FileOutput
+    init(_ out: FileOutput) { self.out = out }
+    func write(_ e: Event) {
+        guard e.kind == .tls, e["phase"]?.stringValue == "failed" else { return }
+        out.write("imapscope: session \(e.session): TLS with the \(e["leg"]?.stringValue == "server" ? "real server" : "client") failed: \(e["error"]?.stringValue ?? "?")\n")
+        out.flush()
+    }
+    func finish() { out.flush() }
+}

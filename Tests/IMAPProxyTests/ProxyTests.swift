@@ -112,6 +112,78 @@ struct ProxyTests {
         #expect(sink.events.last?.kind == .sessionEnd)
     }
 
+    /// imaps → imaps: Python's IMAP4_SSL trusts imapscope's CA; the proxy verifies Dovecot's
+    /// certificate through an added trust anchor.
+    @Test func implicitTLSBothLegs() throws {
+        let dovecot = try DovecotProcess(seed: 1)
+        defer { dovecot.stop() }
+        let caDir = NSTemporaryDirectory() + "imapscope-ca-\(UUID().uuidString)"
+        let ca = try CertificateAuthority.load(directory: caDir)
+        var upstreamTLS = TLSConfiguration.makeClientConfiguration()
+        upstreamTLS.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(dovecot.directory + "/server.crt"))]
+        let sink = CollectingSink()
+        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
+        let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imaps, host: "127.0.0.1", port: 0)],
+                                               upstream: ProxyURL(scheme: .imaps, host: "localhost", port: dovecot.imapsPort),
+                                               serverTLS: try ca.serverTLSConfiguration(fallbackHost: "localhost"), upstreamTLS: upstreamTLS)
+        let server = try ProxyServer(configuration: config, publisher: publisher, threads: 2)
+        let port = Int(try server.start()[0].split(separator: ":").last!)!
+        let out = try runPython("""
+        import imaplib, ssl
+        ctx = ssl.create_default_context(cafile='\(ca.certificatePath)')
+        s = ctx.wrap_socket(__import__('socket').create_connection(('127.0.0.1', \(port))), server_hostname='mail.example.test')
+        f = s.makefile('rb')
+        greeting = f.readline()
+        s.sendall(b'a1 LOGIN alice password\\r\\na2 LOGOUT\\r\\n')
+        lines = [f.readline() for _ in range(4)]
+        print(s.version(), greeting[:4].decode(), [l.split(b' ')[1].decode() for l in lines if l.startswith(b'a')])
+        """)
+        for _ in 0..<50 where !sink.events.contains(where: { $0.kind == .sessionEnd }) { Thread.sleep(forTimeInterval: 0.05) }
+        server.shutdown()
+        publisher.finish()
+        #expect(out == "TLSv1.3 * OK ['OK', 'OK']\n")
+        let tls = sink.events.filter { $0.kind == .tls }
+        #expect(Set(tls.compactMap { $0["leg"]?.stringValue }) == ["client", "server"])
+        #expect(tls.first { $0["leg"]?.stringValue == "server" }?["verification"]?.stringValue == "ok")
+        #expect(sink.events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" } == ["LOGIN", "LOGOUT"])
+        // Over TLS on both legs, LOGIN is not linted as cleartext.
+        #expect(!sink.events.contains { $0["code"]?.stringValue == "cleartext-login" })
+        try? FileManager.default.removeItem(atPath: caDir)
+    }
+
+    @Test func untrustedUpstreamIsRefused() throws {
+        let dovecot = try DovecotProcess(seed: 0)
+        defer { dovecot.stop() }
+        let sink = CollectingSink()
+        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
+        // No extra trust anchor: Dovecot's self-signed certificate is not trusted.
+        let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
+                                               upstream: ProxyURL(scheme: .imaps, host: "localhost", port: dovecot.imapsPort),
+                                               serverTLS: nil, upstreamTLS: .makeClientConfiguration())
+        let server = try ProxyServer(configuration: config, publisher: publisher, threads: 2)
+        let port = Int(try server.start()[0].split(separator: ":").last!)!
+        let out = try runPython("""
+        import socket
+        s = socket.create_connection(('127.0.0.1', \(port)))
+        s.settimeout(10)
+        data = b''
+        while True:
+            b = s.recv(4096)
+            if not b: break
+            data += b
+        print(data.decode())
+        """)
+        for _ in 0..<50 where !sink.events.contains(where: { $0.kind == .sessionEnd }) { Thread.sleep(forTimeInterval: 0.05) }
+        server.shutdown()
+        publisher.finish()
+        #expect(out.hasPrefix("* BYE [UNAVAILABLE] imapscope: TLS with the real server failed"), "\(out)")
+        let failed = sink.events.first { $0.kind == .tls && $0["phase"]?.stringValue == "failed" }
+        #expect(failed?["leg"]?.stringValue == "server")
+        // Nothing from the real server was relayed; imapscope's own BYE is the only response.
+        #expect(!sink.events.contains { $0.kind == .command || $0.dir == .server })
+        #expect(sink.events.filter { $0.dir == .proxy }.map(EventSummary.line) == ["P * BYE"])
+    }
+
     @Test func unreachableUpstreamGetsABye() throws {
         let sink = CollectingSink()
         // A port nothing listens on: bind, note it, close.
