@@ -69,6 +69,7 @@ public final class ProxyServer: @unchecked Sendable {
     private let publisher: EventPublisher
     private let serverContext: NIOSSLContext?
     private let clientContext: NIOSSLContext?
+    private let starttlsClientContext: NIOSSLContext?
     private var listeners: [Channel] = []
 
     public init(configuration: Configuration, publisher: EventPublisher, threads: Int = System.coreCount) throws {
@@ -77,6 +78,9 @@ public final class ProxyServer: @unchecked Sendable {
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         serverContext = try configuration.serverTLS.map { try NIOSSLContext(configuration: $0) }
         clientContext = configuration.upstream.scheme == .imap ? nil : try NIOSSLContext(configuration: configuration.upstreamTLS)
+        // For STARTTLS on the server leg of a plaintext upstream.
+        starttlsClientContext = configuration.upstream.scheme == .imap && configuration.serverTLS != nil
+            ? try NIOSSLContext(configuration: configuration.upstreamTLS) : nil
     }
 
     /// Binds every listener; returns the bound `host:port`s (port 0 picks a free port).
@@ -118,9 +122,18 @@ public final class ProxyServer: @unchecked Sendable {
             try sync.addHandler(NIOSSLServerHandler(context: ctx))
             try sync.addHandler(TLSEventHandler(tap: tap, leg: "client"))
         }
+        let up = configuration.upstream
+        // A plaintext client leg in front of a plaintext server: intercept STARTTLS on both legs.
+        var startTLS: StartTLSCoordinator?
+        if !tlsFirst, up.scheme == .imap, let server = serverContext, let clientTLS = starttlsClientContext {
+            let c = StartTLSCoordinator(tap: tap, serverContext: server, clientContext: clientTLS,
+                                        upstreamHost: Self.isIPAddress(up.host) ? nil : up.host)
+            c.clientChannel = client
+            try sync.addHandler(StartTLSWatcher(direction: .client, coordinator: c))
+            startTLS = c
+        }
         try sync.addHandler(TapHandler(direction: .client, tap: tap))
         try sync.addHandler(toUpstream)
-        let up = configuration.upstream
         let clientAddress = client.remoteAddress.map(Self.endpoint) ?? "?"
         let insecure = configuration.insecureUpstream
         ClientBootstrap(group: client.eventLoop)
@@ -131,9 +144,13 @@ public final class ProxyServer: @unchecked Sendable {
                     let s = channel.pipeline.syncOperations
                     if up.scheme == .imaps, let ctx = clientContext {
                         try s.addHandler(try NIOSSLClientHandler(context: ctx, serverHostname: Self.isIPAddress(up.host) ? nil : up.host))
-                        try s.addHandler(TLSEventHandler(tap: tap, leg: "server", insecure: insecure) { error in
+                        try s.addHandler(TLSEventHandler(tap: tap, leg: "server", insecure: insecure, onFailure: { error in
                             Self.refuse(client, tap: tap, reason: "TLS with the real server failed: \(error)")
-                        })
+                        }))
+                    }
+                    if let c = startTLS {
+                        c.upstreamChannel = channel
+                        try s.addHandler(StartTLSWatcher(direction: .server, coordinator: c))
                     }
                     try s.addHandler(TapHandler(direction: .server, tap: tap) { upstream in
                         // The session starts once the real server is connected, before any byte.
@@ -187,10 +204,11 @@ final class TLSEventHandler: ChannelInboundHandler {
     private let leg: String
     private let insecure: Bool
     private let onFailure: ((Error) -> Void)?
+    private let onEstablished: (() -> Void)?
     private var failed = false
 
-    init(tap: SessionTap, leg: String, insecure: Bool = false, onFailure: ((Error) -> Void)? = nil) {
-        self.tap = tap; self.leg = leg; self.insecure = insecure; self.onFailure = onFailure
+    init(tap: SessionTap, leg: String, insecure: Bool = false, onEstablished: (() -> Void)? = nil, onFailure: ((Error) -> Void)? = nil) {
+        self.tap = tap; self.leg = leg; self.insecure = insecure; self.onFailure = onFailure; self.onEstablished = onEstablished
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
@@ -203,6 +221,7 @@ final class TLSEventHandler: ChannelInboundHandler {
             }
             if leg == "server" { f.append(("verification", .string(insecure ? "disabled (--insecure-upstream)" : "ok"))) }
             tap.tls(leg: leg, fields: f, annotation: leg == "client" ? "TLS with the client, using a certificate from imapscope's CA" : "TLS with the real server")
+            onEstablished?()
         }
         context.fireUserInboundEventTriggered(event)
     }

@@ -68,6 +68,11 @@ final class SessionTap: @unchecked Sendable {
         publisher.publish([e], session: id)
     }
 
+    /// Both legs finished their TLS handshakes after STARTTLS: plaintext decoding resumes.
+    func tlsEstablished() {
+        publisher.publish(decoder.tlsEstablished(time: Self.now()), session: id)
+    }
+
     func lint(_ code: String, _ message: String) {
         publisher.publish(decoder.sourceLint(code: code, message: message, dir: nil, time: Self.now()), session: id)
     }

@@ -77,7 +77,8 @@ struct ProxyCommand: ParsableCommand {
             catch { throw CLIError(description: "--upstream-ca \(file): \(error)") }
         }
         var serverTLS: TLSConfiguration?
-        if listeners.contains(where: { $0.scheme == .imaps }) {
+        // imaps listeners need the CA; so does intercepting STARTTLS between plaintext legs.
+        if listeners.contains(where: { $0.scheme == .imaps }) || (up.scheme == .imap && listeners.contains { $0.scheme == .imap }) {
             serverTLS = try ProxyTLS.serverConfiguration(caDir: caDir, fallbackHost: up.host)
         }
         let config = ProxyServer.Configuration(listen: listeners, upstream: up, serverTLS: serverTLS, upstreamTLS: upstreamTLS,

@@ -184,6 +184,46 @@ struct ProxyTests {
         #expect(sink.events.filter { $0.dir == .proxy }.map(EventSummary.line) == ["P * BYE"])
     }
 
+    /// imap → imap with STARTTLS intercepted on both legs: imaplib's starttls() trusts our CA;
+    /// the proxy upgrades Dovecot's leg itself (trusting Dovecot's certificate).
+    @Test func startTLSOnBothLegs() throws {
+        let dovecot = try DovecotProcess(seed: 1)
+        defer { dovecot.stop() }
+        let caDir = NSTemporaryDirectory() + "imapscope-ca-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: caDir) }
+        let ca = try CertificateAuthority.load(directory: caDir)
+        var upstreamTLS = TLSConfiguration.makeClientConfiguration()
+        upstreamTLS.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(dovecot.directory + "/server.crt"))]
+        let sink = CollectingSink()
+        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
+        let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
+                                               upstream: ProxyURL(scheme: .imap, host: "localhost", port: dovecot.imapPort),
+                                               serverTLS: try ca.serverTLSConfiguration(fallbackHost: "localhost"), upstreamTLS: upstreamTLS)
+        let server = try ProxyServer(configuration: config, publisher: publisher, threads: 2)
+        let port = Int(try server.start()[0].split(separator: ":").last!)!
+        let out = try runPython("""
+        import imaplib, ssl
+        ctx = ssl.create_default_context(cafile='\(ca.certificatePath)')
+        m = imaplib.IMAP4('127.0.0.1', \(port))
+        m.starttls(ssl_context=ctx)
+        m.login('alice', 'password')
+        typ, data = m.select('INBOX')
+        m.logout()
+        print(m.sock.version() if hasattr(m.sock, 'version') else 'closed', data[0].decode())
+        """)
+        for _ in 0..<60 where !sink.events.contains(where: { $0.kind == .sessionEnd }) { Thread.sleep(forTimeInterval: 0.05) }
+        server.shutdown()
+        publisher.finish()
+        #expect(out.hasSuffix(" 1\n"), "\(out)")
+        let names = sink.events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" }
+        #expect(names == ["CAPABILITY", "STARTTLS", "CAPABILITY", "LOGIN", "SELECT", "LOGOUT"], "\(names)")
+        let tls = sink.events.filter { $0.kind == .tls && $0["phase"]?.stringValue == "established" }
+        #expect(Set(tls.compactMap { $0["leg"]?.stringValue }) == ["client", "server"])
+        #expect(!sink.events.contains { $0["code"]?.stringValue == "cleartext-login" })
+        #expect(!sink.events.contains { $0.kind == .unparsed })
+        #expect(sink.events.filter { $0.kind == .tagged }.allSatisfy { $0["status"]?.stringValue == "OK" })
+    }
+
     @Test func unreachableUpstreamGetsABye() throws {
         let sink = CollectingSink()
         // A port nothing listens on: bind, note it, close.

@@ -1,0 +1,161 @@
+import IMAPCore
+import NIOCore
+import NIOSSL
+
+/// STARTTLS on both legs (RFC 9051 §6.2.1). The relay itself must act on it, not the tap: the
+/// server's OK goes to the client in plaintext, then the server leg is upgraded (we are its TLS
+/// client) and the client leg (we are its TLS server, with a leaf from our CA). Bytes either side
+/// sends between STARTTLS and the handshake — the command-injection class — are never relayed:
+/// the session is closed with a lint.
+final class StartTLSCoordinator: @unchecked Sendable {
+    enum Phase { case plaintext, requested(tag: String), upgrading, done, refused }
+
+    private(set) var phase = Phase.plaintext
+    private let tap: SessionTap
+    private let serverContext: NIOSSLContext
+    private let clientContext: NIOSSLContext
+    private let upstreamHost: String?
+    var clientChannel: Channel?
+    var upstreamChannel: Channel?
+    private var encryptedLegs: Set<IMAPDirection> = []
+
+    init(tap: SessionTap, serverContext: NIOSSLContext, clientContext: NIOSSLContext, upstreamHost: String?) {
+        self.tap = tap
+        self.serverContext = serverContext
+        self.clientContext = clientContext
+        self.upstreamHost = upstreamHost
+    }
+
+    /// The client sent `tag STARTTLS`.
+    func clientRequested(tag: String) { if case .plaintext = phase { phase = .requested(tag: tag) } }
+
+    /// The server answered the STARTTLS tag; `ok` says whether it agreed.
+    func serverAnswered(ok: Bool) {
+        guard case .requested = phase else { return }
+        guard ok else { phase = .plaintext; return }
+        phase = .upgrading
+        guard let up = upstreamChannel, let client = clientChannel else { return }
+        do {
+            // Server leg first (we are its TLS client), then the client leg: the OK itself has
+            // already been written to the client in plaintext by the relay.
+            let s = try NIOSSLClientHandler(context: clientContext, serverHostname: upstreamHost)
+            try up.pipeline.syncOperations.addHandler(s, position: .first)
+            try up.pipeline.syncOperations.addHandler(
+                TLSEventHandler(tap: tap, leg: "server", onEstablished: { [weak self] in self?.handshakeCompleted(.server) },
+                                onFailure: { [weak self] _ in self?.abort("TLS with the real server failed after STARTTLS") }),
+                position: .after(s))
+            let c = NIOSSLServerHandler(context: serverContext)
+            try client.pipeline.syncOperations.addHandler(c, position: .first)
+            try client.pipeline.syncOperations.addHandler(
+                TLSEventHandler(tap: tap, leg: "client", onEstablished: { [weak self] in self?.handshakeCompleted(.client) },
+                                onFailure: { [weak self] _ in self?.abort("the client's TLS handshake after STARTTLS failed") }),
+                position: .after(c))
+        } catch {
+            abort("could not start TLS: \(error)")
+        }
+    }
+
+    /// Whether this direction's bytes now arrive decrypted by our TLS handler.
+    func isEncrypted(_ dir: IMAPDirection) -> Bool { encryptedLegs.contains(dir) }
+
+    /// A TLS handshake after STARTTLS finished; once both have, decoding resumes on plaintext.
+    func handshakeCompleted(_ leg: IMAPDirection) {
+        guard case .upgrading = phase else { return }
+        encryptedLegs.insert(leg)
+        if encryptedLegs.count == 2 {
+            phase = .done
+            tap.tlsEstablished()
+        }
+    }
+
+    /// Plaintext arrived where only TLS may follow: never relay it.
+    func injected(_ dir: IMAPDirection, bytes: Int) {
+        tap.lint("starttls-injection", "\(bytes) plaintext byte(s) from the \(dir.rawValue) after STARTTLS were not relayed; the session is closed")
+        abort("plaintext after STARTTLS")
+    }
+
+    func abort(_ reason: String) {
+        phase = .refused
+        tap.finish(reason: reason)
+        clientChannel?.close(promise: nil)
+        upstreamChannel?.close(promise: nil)
+    }
+}
+
+/// Watches one direction's plaintext, line by line (the decoder's own framer), for what
+/// STARTTLS needs: the client's command, the server's answer. Sits before the relay, so it can
+/// hold back bytes that must not be relayed.
+final class StartTLSWatcher: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let direction: IMAPDirection
+    private let coordinator: StartTLSCoordinator
+    private var framer: LineFramer
+
+    init(direction: IMAPDirection, coordinator: StartTLSCoordinator) {
+        self.direction = direction
+        self.coordinator = coordinator
+        framer = LineFramer(pausesAtSynchronizingLiterals: false)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        switch coordinator.phase {
+        case .done, .refused:
+            context.fireChannelRead(data)
+            return
+        case .upgrading where coordinator.isEncrypted(direction):
+            context.fireChannelRead(data)
+            return
+        case .upgrading:
+            // Before this leg's handshake, anything that reaches us was sent in plaintext.
+            coordinator.injected(direction, bytes: buffer.readableBytes)
+            return
+        case .requested where direction == .client:
+            // The client must wait for the answer to STARTTLS before sending anything.
+            coordinator.injected(.client, bytes: buffer.readableBytes)
+            return
+        default: break
+        }
+        // Relay line by line; after the server's OK to STARTTLS nothing more goes through.
+        var start = buffer.readerIndex
+        var forwarded = 0
+        let bytes = Array(buffer.readableBytesView)
+        framer.append(bytes)
+        var consumed = 0
+        while let frame = framer.nextFrame() {
+            guard case .line(let line) = frame else { continue }
+            consumed += line.wireBytes
+            let text = line.segments.first.map { String(decoding: $0.text, as: UTF8.self) } ?? ""
+            let words = text.split(separator: " ", maxSplits: 2).map(String.init)
+            if direction == .client, words.count == 2, words[1].uppercased() == "STARTTLS" {
+                coordinator.clientRequested(tag: words[0])
+                // Anything after the command in this read is pipelined behind STARTTLS.
+                let rest = bytes.count - consumed
+                forward(context, &buffer, start: start, count: consumed - forwarded)
+                if rest > 0 { coordinator.injected(.client, bytes: rest) }
+                return
+            }
+            if direction == .server, case .requested(let tag) = coordinator.phase, words.count >= 2, words[0] == tag {
+                let ok = words[1].uppercased() == "OK"
+                forward(context, &buffer, start: start, count: consumed - forwarded)
+                start += consumed - forwarded
+                forwarded = consumed
+                context.fireChannelReadComplete()
+                coordinator.serverAnswered(ok: ok)
+                if ok {
+                    let rest = bytes.count - consumed
+                    if rest > 0 { coordinator.injected(.server, bytes: rest) }
+                    return
+                }
+            }
+        }
+        forward(context, &buffer, start: start, count: bytes.count - forwarded)
+    }
+
+    private func forward(_ context: ChannelHandlerContext, _ buffer: inout ByteBuffer, start: Int, count: Int) {
+        guard count > 0, let slice = buffer.getSlice(at: start, length: count) else { return }
+        context.fireChannelRead(wrapInboundOut(slice))
+    }
+}
