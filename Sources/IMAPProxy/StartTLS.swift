@@ -134,7 +134,11 @@ final class StartTLSWatcher: ChannelInboundHandler {
                 // Anything after the command in this read is pipelined behind STARTTLS.
                 let rest = bytes.count - consumed
                 forward(context, &buffer, start: start, count: consumed - forwarded)
-                if rest > 0 { coordinator.injected(.client, bytes: rest) }
+                if rest > 0 {
+                    // Let the STARTTLS itself reach the relay and the tap before closing.
+                    context.fireChannelReadComplete()
+                    coordinator.injected(.client, bytes: rest)
+                }
                 return
             }
             if direction == .server, case .requested(let tag) = coordinator.phase, words.count >= 2, words[0] == tag {

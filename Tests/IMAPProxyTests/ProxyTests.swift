@@ -224,6 +224,40 @@ struct ProxyTests {
         #expect(sink.events.filter { $0.kind == .tagged }.allSatisfy { $0["status"]?.stringValue == "OK" })
     }
 
+    /// The command-injection class: bytes pipelined behind STARTTLS are never relayed.
+    @Test func plaintextPipelinedBehindStartTLSIsNotRelayed() throws {
+        let dovecot = try DovecotProcess(seed: 0)
+        defer { dovecot.stop() }
+        let caDir = NSTemporaryDirectory() + "imapscope-ca-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: caDir) }
+        let ca = try CertificateAuthority.load(directory: caDir)
+        let sink = CollectingSink()
+        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
+        let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
+                                               upstream: ProxyURL(scheme: .imap, host: "127.0.0.1", port: dovecot.imapPort),
+                                               serverTLS: try ca.serverTLSConfiguration(fallbackHost: "localhost"),
+                                               upstreamTLS: .makeClientConfiguration())
+        let server = try ProxyServer(configuration: config, publisher: publisher, threads: 2)
+        let port = Int(try server.start()[0].split(separator: ":").last!)!
+        let out = try runPython("""
+        import socket
+        s = socket.create_connection(('127.0.0.1', \(port)))
+        s.settimeout(10)
+        f = s.makefile('rb')
+        f.readline()
+        s.sendall(b'a1 STARTTLS\\r\\na2 LOGIN alice password\\r\\n')
+        rest = f.read()
+        print(b'a2' in rest, len(rest) < 200)
+        """)
+        for _ in 0..<60 where !sink.events.contains(where: { $0.kind == .sessionEnd }) { Thread.sleep(forTimeInterval: 0.05) }
+        server.shutdown()
+        publisher.finish()
+        #expect(out == "False True\n")
+        #expect(sink.events.filter { $0.kind == .command }.map { $0["tag"]?.stringValue ?? "" } == ["a1"])
+        #expect(sink.events.contains { $0["code"]?.stringValue == "starttls-injection" })
+        #expect(sink.events.last?["reason"]?.stringValue == "plaintext after STARTTLS")
+    }
+
     @Test func unreachableUpstreamGetsABye() throws {
         let sink = CollectingSink()
         // A port nothing listens on: bind, note it, close.
