@@ -206,6 +206,7 @@ final class TLSEventHandler: ChannelInboundHandler {
     private let onFailure: ((Error) -> Void)?
     private let onEstablished: (() -> Void)?
     private var failed = false
+    private var established = false
 
     init(tap: SessionTap, leg: String, insecure: Bool = false, onEstablished: (() -> Void)? = nil, onFailure: ((Error) -> Void)? = nil) {
         self.tap = tap; self.leg = leg; self.insecure = insecure; self.onFailure = onFailure; self.onEstablished = onEstablished
@@ -221,12 +222,19 @@ final class TLSEventHandler: ChannelInboundHandler {
             }
             if leg == "server" { f.append(("verification", .string(insecure ? "disabled (--insecure-upstream)" : "ok"))) }
             tap.tls(leg: leg, fields: f, annotation: leg == "client" ? "TLS with the client, using a certificate from imapscope's CA" : "TLS with the real server")
+            established = true
             onEstablished?()
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A peer that closes without close_notify after a finished session (imaplib does) is
+        // not a TLS failure worth an alarm.
+        if established, let e = error as? NIOSSLError, case .uncleanShutdown = e {
+            context.fireErrorCaught(error)
+            return
+        }
         if !failed {
             failed = true
             tap.tls(leg: leg, fields: [("phase", .string("failed")), ("error", .string("\(error)"))],

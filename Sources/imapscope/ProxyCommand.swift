@@ -48,6 +48,9 @@ struct ProxyCommand: ParsableCommand {
     @Option(help: "Write an S:/C: fixture to this file.")
     var fixture: String?
 
+    @Option(help: "Write the TLS session keys of both legs to this file (NSS key log format) so Wireshark can decrypt a parallel capture.")
+    var keylog: String?
+
     @Flag(help: "Show passwords, tokens and SASL payloads instead of redaction markers.")
     var showSecrets = false
 
@@ -80,6 +83,11 @@ struct ProxyCommand: ParsableCommand {
         // imaps listeners need the CA; so does intercepting STARTTLS between plaintext legs.
         if listeners.contains(where: { $0.scheme == .imaps }) || (up.scheme == .imap && listeners.contains { $0.scheme == .imap }) {
             serverTLS = try ProxyTLS.serverConfiguration(caDir: caDir, fallbackHost: up.host)
+        }
+        if let path = keylog {
+            let file = try KeyLogFile(path: path)
+            upstreamTLS.keyLogCallback = file.callback
+            serverTLS?.keyLogCallback = file.callback
         }
         let config = ProxyServer.Configuration(listen: listeners, upstream: up, serverTLS: serverTLS, upstreamTLS: upstreamTLS,
                                                insecureUpstream: insecureUpstream)
@@ -120,4 +128,22 @@ final class ProblemReporter: EventSink {
         out.flush()
     }
     func finish() { out.flush() }
+}
+
+/// `--keylog`: NSS key-log lines from every TLS connection of both legs, in one file.
+final class KeyLogFile: @unchecked Sendable {
+    private let lock = NSLock()
+    private let out: FileOutput
+
+    init(path: String) throws {
+        do { out = try FileOutput(path: path) } catch { throw CLIError(description: "--keylog: \(error)") }
+    }
+
+    var callback: NIOSSLKeyLogCallback {
+        { [self] line in
+            lock.lock(); defer { lock.unlock() }
+            out.write(Array(line.readableBytesView))
+            out.flush()
+        }
+    }
 }
