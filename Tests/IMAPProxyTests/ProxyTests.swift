@@ -258,6 +258,48 @@ struct ProxyTests {
         #expect(sink.events.last?["reason"]?.stringValue == "plaintext after STARTTLS")
     }
 
+    /// Real clients other than imaplib: curl over imaps:// with --cacert, and openssl s_client
+    /// -starttls imap, both through the proxy to Dovecot.
+    @Test func curlAndOpensslThroughTheProxy() throws {
+        let dovecot = try DovecotProcess(seed: 2)
+        defer { dovecot.stop() }
+        let caDir = NSTemporaryDirectory() + "imapscope-ca-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: caDir) }
+        let ca = try CertificateAuthority.load(directory: caDir)
+        // The server leg of STARTTLS is verified too: trust Dovecot's self-signed certificate.
+        var upstreamTLS = TLSConfiguration.makeClientConfiguration()
+        upstreamTLS.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(dovecot.directory + "/server.crt"))]
+        let sink = CollectingSink()
+        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
+        let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imaps, host: "127.0.0.1", port: 0),
+                                                        ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
+                                               upstream: ProxyURL(scheme: .imap, host: "localhost", port: dovecot.imapPort),
+                                               serverTLS: try ca.serverTLSConfiguration(fallbackHost: "localhost"),
+                                               upstreamTLS: upstreamTLS)
+        let server = try ProxyServer(configuration: config, publisher: publisher, threads: 2)
+        let ports = try server.start().map { Int($0.split(separator: ":").last!)! }
+        let out = try runPython("""
+        import subprocess
+        r = subprocess.run(['curl', '-s', '--cacert', '\(ca.certificatePath)', '--user', 'alice:password',
+                            'imaps://localhost:\(ports[0])/INBOX;UID=1'], capture_output=True, timeout=30)
+        print(r.returncode, b'Subject: Seed message 1' in r.stdout)
+        r = subprocess.run(['openssl', 's_client', '-quiet', '-starttls', 'imap', '-connect', '127.0.0.1:\(ports[1])',
+                            '-servername', 'imap.example.test', '-CAfile', '\(ca.certificatePath)', '-verify_return_error'],
+                           input=b'a1 LOGIN alice password\\r\\na2 LOGOUT\\r\\n', capture_output=True, timeout=30)
+        print(b'a1 OK' in r.stdout, b'a2 OK' in r.stdout)
+        """)
+        for _ in 0..<60 where sink.events.filter({ $0.kind == .sessionEnd }).count < 2 { Thread.sleep(forTimeInterval: 0.05) }
+        server.shutdown()
+        publisher.finish()
+        #expect(out == "0 True\nTrue True\n", "\(out)")
+        let sessions = Dictionary(grouping: sink.events, by: \.session)
+        #expect(sessions.count == 2)
+        let starttls = sessions.values.first { $0.contains { $0["name"]?.stringValue == "STARTTLS" } }
+        #expect(starttls?.filter { $0.kind == .tls && $0["phase"]?.stringValue == "established" }.count == 2)
+        #expect(starttls?.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" }.suffix(2) == ["LOGIN", "LOGOUT"])
+        #expect(!sink.events.contains { $0.kind == .unparsed })
+    }
+
     @Test func unreachableUpstreamGetsABye() throws {
         let sink = CollectingSink()
         // A port nothing listens on: bind, note it, close.
