@@ -214,6 +214,19 @@ final class TLSEventHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
 
+    /// Closed before the handshake finished (the TLS handler may close before or after it
+    /// reports the error): fail here, before the relay behind us closes the other leg, so a BYE
+    /// still reaches the client.
+    func channelInactive(context: ChannelHandlerContext) {
+        if !established && !failed {
+            failed = true
+            tap.tls(leg: leg, fields: [("phase", .string("failed")), ("error", .string("connection closed during the TLS handshake"))],
+                    annotation: leg == "server" ? "the real server's certificate or handshake was refused" : "the client's TLS handshake failed")
+            onFailure?(ChannelError.eof)
+        }
+        context.fireChannelInactive()
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let e = event as? TLSUserEvent, case .handshakeCompleted = e {
             var f: [(String, JSONValue)] = [("phase", .string("established"))]

@@ -1,6 +1,7 @@
 import Foundation
 import IMAPCapture
 import IMAPCore
+import IMAPTestSupport
 import IMAPTranscript
 import Testing
 
@@ -8,38 +9,10 @@ import Testing
 /// talks to a real Dovecot started for the test.
 @Suite("Live capture", .serialized)
 struct LiveSniffTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    /// Starts `scripts/dovecot_fixture.py` and returns the process and its IMAP port.
-    static func startDovecot() throws -> (Process, Int) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        // The test runner blocks SIGINT in its children's signal mask; clear it so the fixture's
-        // Ctrl-C handling can stop Dovecot when the test interrupts it.
-        p.arguments = ["python3", "-c", """
-        import signal, sys
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        sys.path.insert(0, '\(root.appendingPathComponent("scripts").path)')
-        import dovecot_fixture
-        sys.exit(dovecot_fixture.main(['--seed', '2']))
-        """]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        var line = Data()
-        while !line.contains(0x0A) {
-            let d = out.fileHandleForReading.availableData
-            if d.isEmpty { throw CaptureError("dovecot_fixture.py ended without starting Dovecot (is dovecot-imapd installed?)") }
-            line += d
-        }
-        let json = try JSONParser.parse([UInt8](line.prefix { $0 != 0x0A }))
-        guard let port = json["imap_port"]?.intValue else { throw CaptureError("no port in \(String(decoding: line, as: UTF8.self))") }
-        return (p, Int(port))
-    }
-
     @Test func decodesTrafficAsItHappens() throws {
-        let (dovecot, port) = try Self.startDovecot()
-        defer { dovecot.interrupt(); dovecot.waitUntilExit() }
+        let dovecot = try DovecotProcess(seed: 2)
+        defer { dovecot.stop() }
+        let port = dovecot.imapPort
         let source = try PcapSource.open(interface: "lo")
         let sink = CollectingSink()
         let pipeline = EventPipeline(redactor: Redactor(), sinks: [sink])

@@ -20,6 +20,44 @@ struct ProxyTests {
         return (server, publisher, port)
     }
 
+    /// A proxy with a fresh CA in a temporary directory, trusting Dovecot's own certificate
+    /// for the upstream leg. Returns what a test needs and a cleanup to defer.
+    struct TLSProxy {
+        let server: ProxyServer
+        let publisher: EventPublisher
+        let sink: CollectingSink
+        let ca: CertificateAuthority
+        let ports: [Int]
+        let caDir: String
+        func stop() {
+            server.shutdown()
+            publisher.finish()
+            try? FileManager.default.removeItem(atPath: caDir)
+        }
+        /// Waits (up to 3 s) until `n` sessions have ended.
+        func waitForSessions(_ n: Int = 1) {
+            for _ in 0..<60 where sink.events.filter({ $0.kind == .sessionEnd }).count < n { Thread.sleep(forTimeInterval: 0.05) }
+        }
+    }
+
+    static func tlsProxy(_ dovecot: DovecotProcess, listen: [ProxyURL.Scheme], upstream: ProxyURL.Scheme, trustDovecot: Bool = true) throws -> TLSProxy {
+        let caDir = NSTemporaryDirectory() + "imapscope-ca-\(UUID().uuidString)"
+        let ca = try CertificateAuthority.load(directory: caDir)
+        var upstreamTLS = TLSConfiguration.makeClientConfiguration()
+        if trustDovecot {
+            upstreamTLS.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(dovecot.directory + "/server.crt"))]
+        }
+        let sink = CollectingSink()
+        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
+        let config = ProxyServer.Configuration(listen: listen.map { ProxyURL(scheme: $0, host: "127.0.0.1", port: 0) },
+                                               upstream: ProxyURL(scheme: upstream, host: "localhost",
+                                                                  port: upstream == .imaps ? dovecot.imapsPort : dovecot.imapPort),
+                                               serverTLS: try ca.serverTLSConfiguration(fallbackHost: "localhost"), upstreamTLS: upstreamTLS)
+        let server = try ProxyServer(configuration: config, publisher: publisher, threads: 2)
+        let ports = try server.start().map { Int($0.split(separator: ":").last!)! }
+        return TLSProxy(server: server, publisher: publisher, sink: sink, ca: ca, ports: ports, caDir: caDir)
+    }
+
     @Test func imaplibThroughThePlaintextProxy() throws {
         let dovecot = try DovecotProcess(seed: 3)
         defer { dovecot.stop() }
@@ -117,17 +155,9 @@ struct ProxyTests {
     @Test func implicitTLSBothLegs() throws {
         let dovecot = try DovecotProcess(seed: 1)
         defer { dovecot.stop() }
-        let caDir = NSTemporaryDirectory() + "imapscope-ca-\(UUID().uuidString)"
-        let ca = try CertificateAuthority.load(directory: caDir)
-        var upstreamTLS = TLSConfiguration.makeClientConfiguration()
-        upstreamTLS.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(dovecot.directory + "/server.crt"))]
-        let sink = CollectingSink()
-        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
-        let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imaps, host: "127.0.0.1", port: 0)],
-                                               upstream: ProxyURL(scheme: .imaps, host: "localhost", port: dovecot.imapsPort),
-                                               serverTLS: try ca.serverTLSConfiguration(fallbackHost: "localhost"), upstreamTLS: upstreamTLS)
-        let server = try ProxyServer(configuration: config, publisher: publisher, threads: 2)
-        let port = Int(try server.start()[0].split(separator: ":").last!)!
+        let p = try Self.tlsProxy(dovecot, listen: [.imaps], upstream: .imaps)
+        defer { p.stop() }
+        let (ca, sink, port) = (p.ca, p.sink, p.ports[0])
         let out = try runPython("""
         import imaplib, ssl
         ctx = ssl.create_default_context(cafile='\(ca.certificatePath)')
@@ -138,9 +168,7 @@ struct ProxyTests {
         lines = [f.readline() for _ in range(4)]
         print(s.version(), greeting[:4].decode(), [l.split(b' ')[1].decode() for l in lines if l.startswith(b'a')])
         """)
-        for _ in 0..<50 where !sink.events.contains(where: { $0.kind == .sessionEnd }) { Thread.sleep(forTimeInterval: 0.05) }
-        server.shutdown()
-        publisher.finish()
+        p.waitForSessions()
         #expect(out == "TLSv1.3 * OK ['OK', 'OK']\n")
         let tls = sink.events.filter { $0.kind == .tls }
         #expect(Set(tls.compactMap { $0["leg"]?.stringValue }) == ["client", "server"])
@@ -148,7 +176,6 @@ struct ProxyTests {
         #expect(sink.events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" } == ["LOGIN", "LOGOUT"])
         // Over TLS on both legs, LOGIN is not linted as cleartext.
         #expect(!sink.events.contains { $0["code"]?.stringValue == "cleartext-login" })
-        try? FileManager.default.removeItem(atPath: caDir)
     }
 
     @Test func untrustedUpstreamIsRefused() throws {
@@ -189,18 +216,9 @@ struct ProxyTests {
     @Test func startTLSOnBothLegs() throws {
         let dovecot = try DovecotProcess(seed: 1)
         defer { dovecot.stop() }
-        let caDir = NSTemporaryDirectory() + "imapscope-ca-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: caDir) }
-        let ca = try CertificateAuthority.load(directory: caDir)
-        var upstreamTLS = TLSConfiguration.makeClientConfiguration()
-        upstreamTLS.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(dovecot.directory + "/server.crt"))]
-        let sink = CollectingSink()
-        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
-        let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
-                                               upstream: ProxyURL(scheme: .imap, host: "localhost", port: dovecot.imapPort),
-                                               serverTLS: try ca.serverTLSConfiguration(fallbackHost: "localhost"), upstreamTLS: upstreamTLS)
-        let server = try ProxyServer(configuration: config, publisher: publisher, threads: 2)
-        let port = Int(try server.start()[0].split(separator: ":").last!)!
+        let p = try Self.tlsProxy(dovecot, listen: [.imap], upstream: .imap)
+        defer { p.stop() }
+        let (ca, sink, port) = (p.ca, p.sink, p.ports[0])
         let out = try runPython("""
         import imaplib, ssl
         ctx = ssl.create_default_context(cafile='\(ca.certificatePath)')
@@ -211,9 +229,7 @@ struct ProxyTests {
         m.logout()
         print(m.sock.version() if hasattr(m.sock, 'version') else 'closed', data[0].decode())
         """)
-        for _ in 0..<60 where !sink.events.contains(where: { $0.kind == .sessionEnd }) { Thread.sleep(forTimeInterval: 0.05) }
-        server.shutdown()
-        publisher.finish()
+        p.waitForSessions()
         #expect(out.hasSuffix(" 1\n"), "\(out)")
         let names = sink.events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" }
         #expect(names == ["CAPABILITY", "STARTTLS", "CAPABILITY", "LOGIN", "SELECT", "LOGOUT"], "\(names)")
@@ -228,17 +244,9 @@ struct ProxyTests {
     @Test func plaintextPipelinedBehindStartTLSIsNotRelayed() throws {
         let dovecot = try DovecotProcess(seed: 0)
         defer { dovecot.stop() }
-        let caDir = NSTemporaryDirectory() + "imapscope-ca-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: caDir) }
-        let ca = try CertificateAuthority.load(directory: caDir)
-        let sink = CollectingSink()
-        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
-        let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
-                                               upstream: ProxyURL(scheme: .imap, host: "127.0.0.1", port: dovecot.imapPort),
-                                               serverTLS: try ca.serverTLSConfiguration(fallbackHost: "localhost"),
-                                               upstreamTLS: .makeClientConfiguration())
-        let server = try ProxyServer(configuration: config, publisher: publisher, threads: 2)
-        let port = Int(try server.start()[0].split(separator: ":").last!)!
+        let p = try Self.tlsProxy(dovecot, listen: [.imap], upstream: .imap)
+        defer { p.stop() }
+        let (sink, port) = (p.sink, p.ports[0])
         let out = try runPython("""
         import socket
         s = socket.create_connection(('127.0.0.1', \(port)))
@@ -249,9 +257,7 @@ struct ProxyTests {
         rest = f.read()
         print(b'a2' in rest, len(rest) < 200)
         """)
-        for _ in 0..<60 where !sink.events.contains(where: { $0.kind == .sessionEnd }) { Thread.sleep(forTimeInterval: 0.05) }
-        server.shutdown()
-        publisher.finish()
+        p.waitForSessions()
         #expect(out == "False True\n")
         #expect(sink.events.filter { $0.kind == .command }.map { $0["tag"]?.stringValue ?? "" } == ["a1"])
         #expect(sink.events.contains { $0["code"]?.stringValue == "starttls-injection" })
@@ -263,21 +269,9 @@ struct ProxyTests {
     @Test func curlAndOpensslThroughTheProxy() throws {
         let dovecot = try DovecotProcess(seed: 2)
         defer { dovecot.stop() }
-        let caDir = NSTemporaryDirectory() + "imapscope-ca-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: caDir) }
-        let ca = try CertificateAuthority.load(directory: caDir)
-        // The server leg of STARTTLS is verified too: trust Dovecot's self-signed certificate.
-        var upstreamTLS = TLSConfiguration.makeClientConfiguration()
-        upstreamTLS.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(dovecot.directory + "/server.crt"))]
-        let sink = CollectingSink()
-        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
-        let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imaps, host: "127.0.0.1", port: 0),
-                                                        ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
-                                               upstream: ProxyURL(scheme: .imap, host: "localhost", port: dovecot.imapPort),
-                                               serverTLS: try ca.serverTLSConfiguration(fallbackHost: "localhost"),
-                                               upstreamTLS: upstreamTLS)
-        let server = try ProxyServer(configuration: config, publisher: publisher, threads: 2)
-        let ports = try server.start().map { Int($0.split(separator: ":").last!)! }
+        let p = try Self.tlsProxy(dovecot, listen: [.imaps, .imap], upstream: .imap)
+        defer { p.stop() }
+        let (ca, sink, ports) = (p.ca, p.sink, p.ports)
         let out = try runPython("""
         import subprocess
         r = subprocess.run(['curl', '-s', '--cacert', '\(ca.certificatePath)', '--user', 'alice:password',
@@ -288,9 +282,7 @@ struct ProxyTests {
                            input=b'a1 LOGIN alice password\\r\\na2 LOGOUT\\r\\n', capture_output=True, timeout=30)
         print(b'a1 OK' in r.stdout, b'a2 OK' in r.stdout)
         """)
-        for _ in 0..<60 where sink.events.filter({ $0.kind == .sessionEnd }).count < 2 { Thread.sleep(forTimeInterval: 0.05) }
-        server.shutdown()
-        publisher.finish()
+        p.waitForSessions(2)
         #expect(out == "0 True\nTrue True\n", "\(out)")
         let sessions = Dictionary(grouping: sink.events, by: \.session)
         #expect(sessions.count == 2)
