@@ -142,6 +142,11 @@ public final class ProxyServer: @unchecked Sendable {
             .channelInitializer { [clientContext] channel in
                 channel.eventLoop.makeCompletedFuture {
                     let s = channel.pipeline.syncOperations
+                    if up.scheme == .imapStartTLS, let ctx = clientContext {
+                        try s.addHandler(UpstreamStartTLSHandler(tap: tap, context: ctx, host: Self.isIPAddress(up.host) ? nil : up.host, insecure: insecure) { why in
+                            Self.refuse(client, tap: tap, reason: why)
+                        })
+                    }
                     if up.scheme == .imaps, let ctx = clientContext {
                         try s.addHandler(try NIOSSLClientHandler(context: ctx, serverHostname: Self.isIPAddress(up.host) ? nil : up.host))
                         try s.addHandler(TLSEventHandler(tap: tap, leg: "server", insecure: insecure, onFailure: { error in

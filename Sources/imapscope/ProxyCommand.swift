@@ -27,7 +27,7 @@ struct ProxyCommand: ParsableCommand {
     @Option(help: "Where to listen (repeatable): imap://host:port or imaps://host:port.")
     var listen: [String]
 
-    @Option(help: "The real server: imap://host:port or imaps://host:port.")
+    @Option(help: "The real server: imap://, imaps:// or imap+starttls://host:port.")
     var upstream: String
 
     @Option(help: "The certificate authority's directory (default ~/.imapscope).")

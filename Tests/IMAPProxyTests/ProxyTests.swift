@@ -292,6 +292,32 @@ struct ProxyTests {
         #expect(!sink.events.contains { $0.kind == .unparsed })
     }
 
+    /// `imap+starttls://` upstream: the proxy performs STARTTLS with Dovecot itself before any
+    /// client byte reaches it; a plaintext imaplib client works as usual.
+    @Test func proxyUpgradesTheUpstreamItself() throws {
+        let dovecot = try DovecotProcess(seed: 2)
+        defer { dovecot.stop() }
+        let p = try Self.tlsProxy(dovecot, listen: [.imap], upstream: .imapStartTLS)
+        defer { p.stop() }
+        let out = try runPython("""
+        import imaplib
+        m = imaplib.IMAP4('127.0.0.1', \(p.ports[0]))
+        m.login('alice', 'password')
+        typ, data = m.select('INBOX')
+        m.logout()
+        print(data[0].decode())
+        """)
+        p.waitForSessions()
+        #expect(out == "2\n")
+        let tls = p.sink.events.filter { $0.kind == .tls }
+        #expect(tls.map { $0["phase"]?.stringValue ?? "" } == ["starttls-upstream"])
+        #expect(tls.first?["verification"]?.stringValue == "ok")
+        #expect(p.sink.events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" } == ["CAPABILITY", "LOGIN", "SELECT", "LOGOUT"])
+        // The greeting reached the client; the STARTTLS exchange stayed between proxy and server.
+        #expect(p.sink.events.first { $0.kind == .untagged }?["name"]?.stringValue == "OK")
+        #expect(!p.sink.events.contains { $0["tag"]?.stringValue == "imapscope0" })
+    }
+
     @Test func unreachableUpstreamGetsABye() throws {
         let sink = CollectingSink()
         // A port nothing listens on: bind, note it, close.
