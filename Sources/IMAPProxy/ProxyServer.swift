@@ -223,12 +223,7 @@ final class TLSEventHandler: ChannelInboundHandler {
     /// reports the error): fail here, before the relay behind us closes the other leg, so a BYE
     /// still reaches the client.
     func channelInactive(context: ChannelHandlerContext) {
-        if !established && !failed {
-            failed = true
-            tap.tls(leg: leg, fields: [("phase", .string("failed")), ("error", .string("connection closed during the TLS handshake"))],
-                    annotation: leg == "server" ? "the real server's certificate or handshake was refused" : "the client's TLS handshake failed")
-            onFailure?(ChannelError.eof)
-        }
+        if !established { fail(ChannelError.eof, reason: "connection closed during the TLS handshake") }
         context.fireChannelInactive()
     }
 
@@ -253,12 +248,16 @@ final class TLSEventHandler: ChannelInboundHandler {
             context.fireErrorCaught(error)
             return
         }
-        if !failed {
-            failed = true
-            tap.tls(leg: leg, fields: [("phase", .string("failed")), ("error", .string("\(error)"))],
-                    annotation: leg == "server" ? "the real server's certificate or handshake was refused" : "the client's TLS handshake failed")
-            onFailure?(error)
-        }
+        fail(error, reason: "\(error)")
         context.fireErrorCaught(error)
+    }
+
+    /// Reports this leg's failure once, as a `tls` event, and lets the owner react (a BYE).
+    private func fail(_ error: Error, reason: String) {
+        guard !failed else { return }
+        failed = true
+        tap.tls(leg: leg, fields: [("phase", .string("failed")), ("error", .string(reason))],
+                annotation: leg == "server" ? "the real server's certificate or handshake was refused" : "the client's TLS handshake failed")
+        onFailure?(error)
     }
 }
