@@ -119,7 +119,7 @@ public final class ProxyServer: @unchecked Sendable {
         let (toUpstream, toClient) = RelayHandler.pair()
         let sync = client.pipeline.syncOperations
         if tlsFirst, let ctx = serverContext {
-            try sync.addHandler(NIOSSLServerHandler(context: ctx))
+            try sync.addTLSHandler(NIOSSLServerHandler(context: ctx))
             try sync.addHandler(TLSEventHandler(tap: tap, leg: "client"))
         }
         let up = configuration.upstream
@@ -148,7 +148,7 @@ public final class ProxyServer: @unchecked Sendable {
                         })
                     }
                     if up.scheme == .imaps, let ctx = clientContext {
-                        try s.addHandler(try NIOSSLClientHandler(context: ctx, serverHostname: Self.isIPAddress(up.host) ? nil : up.host))
+                        try s.addTLSHandler(try NIOSSLClientHandler(context: ctx, serverHostname: Self.isIPAddress(up.host) ? nil : up.host))
                         try s.addHandler(TLSEventHandler(tap: tap, leg: "server", insecure: insecure, onFailure: { error in
                             Self.refuse(client, tap: tap, reason: "TLS with the real server failed: \(error)")
                         }))
@@ -229,10 +229,7 @@ final class TLSEventHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let e = event as? TLSUserEvent, case .handshakeCompleted = e {
-            var f: [(String, JSONValue)] = [("phase", .string("established"))]
-            if let h = try? context.pipeline.syncOperations.handler(type: NIOSSLHandler.self), let v = h.tlsVersion {
-                f.append(("version", .string("\(v)")))
-            }
+            var f: [(String, JSONValue)] = [("phase", .string("established"))] + TLSHelloObserver.details(context.pipeline.syncOperations)
             if leg == "server" { f.append(("verification", .string(insecure ? "disabled (--insecure-upstream)" : "ok"))) }
             tap.tls(leg: leg, fields: f, annotation: leg == "client" ? "TLS with the client, using a certificate from imapscope's CA" : "TLS with the real server")
             established = true

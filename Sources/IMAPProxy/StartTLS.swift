@@ -39,13 +39,13 @@ final class StartTLSCoordinator: @unchecked Sendable {
             // Server leg first (we are its TLS client), then the client leg: the OK itself has
             // already been written to the client in plaintext by the relay.
             let s = try NIOSSLClientHandler(context: clientContext, serverHostname: upstreamHost)
-            try up.pipeline.syncOperations.addHandler(s, position: .first)
+            try up.pipeline.syncOperations.addTLSHandler(s)
             try up.pipeline.syncOperations.addHandler(
                 TLSEventHandler(tap: tap, leg: "server", onEstablished: { [weak self] in self?.handshakeCompleted(.server) },
                                 onFailure: { [weak self] _ in self?.abort("TLS with the real server failed after STARTTLS") }),
                 position: .after(s))
             let c = NIOSSLServerHandler(context: serverContext)
-            try client.pipeline.syncOperations.addHandler(c, position: .first)
+            try client.pipeline.syncOperations.addTLSHandler(c)
             try client.pipeline.syncOperations.addHandler(
                 TLSEventHandler(tap: tap, leg: "client", onEstablished: { [weak self] in self?.handshakeCompleted(.client) },
                                 onFailure: { [weak self] _ in self?.abort("the client's TLS handshake after STARTTLS failed") }),

@@ -172,7 +172,15 @@ struct ProxyTests {
         #expect(out == "TLSv1.3 * OK ['OK', 'OK']\n")
         let tls = sink.events.filter { $0.kind == .tls }
         #expect(Set(tls.compactMap { $0["leg"]?.stringValue }) == ["client", "server"])
-        #expect(tls.first { $0["leg"]?.stringValue == "server" }?["verification"]?.stringValue == "ok")
+        let client = tls.first { $0["leg"]?.stringValue == "client" }, server = tls.first { $0["leg"]?.stringValue == "server" }
+        #expect(server?["verification"]?.stringValue == "ok")
+        // Version, cipher (read off each leg's ServerHello) and SNI (off its ClientHello) per leg.
+        #expect(client?["version"]?.stringValue == "TLSv1.3")
+        #expect(client?["sni"]?.stringValue == "mail.example.test")
+        #expect(["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"].contains(client?["cipher"]?.stringValue ?? ""), "\(client?.json.serialized ?? "")")
+        #expect(server?["sni"]?.stringValue == "localhost")
+        #expect(server?["version"]?.stringValue == "TLSv1.3")
+        #expect(server?["cipher"]?.stringValue?.hasPrefix("TLS_") == true)
         #expect(sink.events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" } == ["LOGIN", "LOGOUT"])
         // Over TLS on both legs, LOGIN is not linted as cleartext.
         #expect(!sink.events.contains { $0["code"]?.stringValue == "cleartext-login" })
@@ -235,6 +243,7 @@ struct ProxyTests {
         #expect(names == ["CAPABILITY", "STARTTLS", "CAPABILITY", "LOGIN", "SELECT", "LOGOUT"], "\(names)")
         let tls = sink.events.filter { $0.kind == .tls && $0["phase"]?.stringValue == "established" }
         #expect(Set(tls.compactMap { $0["leg"]?.stringValue }) == ["client", "server"])
+        #expect(tls.allSatisfy { $0["cipher"]?.stringValue?.hasPrefix("TLS_") == true && $0["version"]?.stringValue == "TLSv1.3" })
         #expect(!sink.events.contains { $0["code"]?.stringValue == "cleartext-login" })
         #expect(!sink.events.contains { $0.kind == .unparsed })
         #expect(sink.events.filter { $0.kind == .tagged }.allSatisfy { $0["status"]?.stringValue == "OK" })
