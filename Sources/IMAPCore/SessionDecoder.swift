@@ -8,6 +8,8 @@ public struct DecoderOptions: Sendable {
         case encrypted
         /// A proxy: it terminates TLS and goes on feeding plaintext after `tlsEstablished()`.
         case plaintext
+        /// A capture the proxy wrote (`--pcap`): it terminated TLS, so plaintext follows at once.
+        case decrypted
     }
     public var afterStartTLS = AfterStartTLS.encrypted
     /// The connection is TLS from its first byte (implicit TLS on 993).
@@ -687,7 +689,29 @@ public final class SessionDecoder {
             }
             client.pause()
             server.pause()
+        case .decrypted:
+            client.resume()
+            if case .hold = clientMode { clientMode = .commands }
+            server.append(serverHeld)
+            client.append(clientHeld)
+            emit(DecodedEvent(kind: .tls, dir: nil, time: time, fields: [("leg", .string("client")), ("phase", .string("starttls-decrypted"))],
+                              annotation: "STARTTLS accepted; imapscope's proxy terminated the TLS, so this capture goes on in plaintext"))
+            pump(.server)
+            pump(.client)
         }
+    }
+
+    /// Whether the unfinished line arriving in `dir` may turn out to hold a secret (a LOGIN or
+    /// AUTHENTICATE command, or a SASL response). A source that must pass raw bytes on before
+    /// the line ends (the proxy's pcap, inside a long literal) fills them instead.
+    public func pendingMayHoldSecret(_ dir: Direction) -> Bool {
+        guard dir == .client else { return false }
+        if case .sasl = clientMode { return true }
+        let text = client.partialLine.segments.first?.text ?? []
+        let words = text.prefix(256).split(separator: 0x20, maxSplits: 2, omittingEmptySubsequences: false)
+        guard words.count >= 2 else { return true }
+        let name = String(decoding: words[1], as: UTF8.self).uppercased()
+        return name == "LOGIN" || name == "AUTHENTICATE"
     }
 
     private enum CompressionSides { case client, both }
@@ -942,8 +966,10 @@ public final class SessionDecoder {
         if dir == .client, case .sasl = clientMode { shown = Array("‹SASL line hidden›".utf8) }
         else if dir == .client, let hidden = UnparsedSafety.hideCredentials(raw) { shown = hidden }
         let text = printable(shown.prefix(200)) + (shown.count > 200 ? "…" : "")
-        emit(DecodedEvent(kind: .unparsed, dir: dir, time: time,
-                          fields: extra + [("reason", .string(reason)), ("raw", .string(text))], bytes: bytes))
+        var e = DecodedEvent(kind: .unparsed, dir: dir, time: time,
+                             fields: extra + [("reason", .string(reason)), ("raw", .string(text))], bytes: bytes)
+        e.rawIsSecret = shown != raw
+        emit(e)
     }
 
     // MARK: - Output

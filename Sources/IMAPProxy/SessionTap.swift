@@ -14,8 +14,10 @@ public final class EventPublisher: @unchecked Sendable {
     private let lock = NIOLock()
     private let pipeline: EventPipeline
     private var sessions = 0
+    /// `--pcap`: also one of the pipeline's sinks; fed the raw bytes here as well.
+    let pcap: PcapRecorder?
 
-    public init(pipeline: EventPipeline) { self.pipeline = pipeline }
+    public init(pipeline: EventPipeline, pcap: PcapRecorder? = nil) { self.pipeline = pipeline; self.pcap = pcap }
 
     func nextSessionID() -> String { lock.withLock { sessions += 1; return "p\(sessions)" } }
 
@@ -55,11 +57,14 @@ final class SessionTap: @unchecked Sendable {
 
     func feed(_ dir: IMAPDirection, _ buffer: ByteBuffer) {
         guard !ended else { return }
+        publisher.pcap?.raw(session: id, dir, buffer.readableBytesView)
         publisher.publish(decoder.feed(dir, buffer.readableBytesView, time: Self.now()), session: id)
+        publisher.pcap?.trim(session: id, mayHoldSecret: decoder.pendingMayHoldSecret)
     }
 
     /// Bytes imapscope itself sent (a BYE when the upstream is unreachable).
     func proxySent(_ text: String) {
+        publisher.pcap?.raw(session: id, .proxy, Array(text.utf8))
         publisher.publish(decoder.feed(.proxy, Array(text.utf8), time: Self.now()), session: id)
     }
 

@@ -40,7 +40,8 @@ struct ProxyTests {
         }
     }
 
-    static func tlsProxy(_ dovecot: DovecotProcess, listen: [ProxyURL.Scheme], upstream: ProxyURL.Scheme, trustDovecot: Bool = true) throws -> TLSProxy {
+    static func tlsProxy(_ dovecot: DovecotProcess, listen: [ProxyURL.Scheme], upstream: ProxyURL.Scheme, trustDovecot: Bool = true,
+                         showSecrets: Bool = false, pcap: PcapRecorder? = nil, sinks extra: [EventSink] = []) throws -> TLSProxy {
         let caDir = NSTemporaryDirectory() + "imapscope-ca-\(UUID().uuidString)"
         let ca = try CertificateAuthority.load(directory: caDir)
         var upstreamTLS = TLSConfiguration.makeClientConfiguration()
@@ -48,7 +49,7 @@ struct ProxyTests {
             upstreamTLS.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(dovecot.directory + "/server.crt"))]
         }
         let sink = CollectingSink()
-        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
+        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(showSecrets: showSecrets), sinks: [sink] + extra + (pcap.map { [$0] } ?? [])), pcap: pcap)
         let config = ProxyServer.Configuration(listen: listen.map { ProxyURL(scheme: $0, host: "127.0.0.1", port: 0) },
                                                upstream: ProxyURL(scheme: upstream, host: "localhost",
                                                                   port: upstream == .imaps ? dovecot.imapsPort : dovecot.imapPort),
