@@ -101,6 +101,11 @@ final class TapHandler: ChannelInboundHandler {
         received.removeAll(keepingCapacity: true)
     }
 
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        tap.legFailed(direction, error)
+        context.fireErrorCaught(error)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         for b in received { tap.feed(direction, b) }
         received.removeAll()

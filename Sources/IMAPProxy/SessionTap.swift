@@ -37,6 +37,8 @@ final class SessionTap: @unchecked Sendable {
     private let decoder: SessionDecoder
     private let publisher: EventPublisher
     private var closedLegs: Set<IMAPDirection> = []
+    private var firstClosed: IMAPDirection?
+    private var legErrors: [IMAPDirection: String] = [:]
     private var ended = false
 
     init(publisher: EventPublisher, options: DecoderOptions) {
@@ -82,9 +84,20 @@ final class SessionTap: @unchecked Sendable {
         publisher.publish(decoder.sourceLint(code: code, message: message, dir: nil, time: Self.now()), session: id)
     }
 
+    /// A leg's socket error (a reset, say), kept for the session-end reason.
+    func legFailed(_ dir: IMAPDirection, _ error: Error) {
+        guard legErrors[dir] == nil else { return }
+        if let io = error as? IOError { legErrors[dir] = String(cString: strerror(io.errnoCode)) } else { legErrors[dir] = "\(error)" }
+    }
+
+    /// A leg closed. The relay closes the other one in turn; the reason names who went first.
     func closed(_ dir: IMAPDirection) {
+        if closedLegs.isEmpty { firstClosed = dir }
         closedLegs.insert(dir)
-        if closedLegs.count == 2 { finish(reason: "both sides closed") }
+        guard closedLegs.count == 2, let first = firstClosed else { return }
+        let (who, other) = first == .client ? ("client", "server") : ("server", "client")
+        let how = legErrors[first].map { "the \(who)'s connection failed: \($0)" } ?? "the \(who) closed the connection"
+        finish(reason: "\(how); imapscope closed the \(other) leg")
     }
 
     func finish(reason: String) {

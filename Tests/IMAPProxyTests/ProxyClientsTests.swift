@@ -187,3 +187,118 @@ struct ProxyClientsTests {
         #expect(!events.contains { $0.kind == .unparsed })
     }
 }
+
+extension ProxyClientsTests {
+    static let mbsyncConfig = """
+    IMAPAccount acct
+    Host localhost
+    Port {port}
+    User alice
+    Pass password
+    SSLType IMAPS
+    CertificateFile {cafile}
+    AuthMechs LOGIN
+
+    IMAPStore remote
+    Account acct
+
+    MaildirStore local
+    Path {dir}/
+    Inbox {dir}/INBOX
+
+    Channel inbox
+    Far :remote:INBOX
+    Near :local:INBOX
+    Create Near
+    Sync Pull
+    SyncState *
+
+    """
+
+    /// Runs mbsync once into a fresh Maildir; returns the messages' contents, sorted (mbsync's
+    /// own X-TUID header removed: it differs per run).
+    static func mbsync(port: Int, cafile: String) throws -> [String] {
+        let dir = NSTemporaryDirectory() + "imapscope-mbsync-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let conf = mbsyncConfig.replacingOccurrences(of: "{port}", with: "\(port)")
+            .replacingOccurrences(of: "{cafile}", with: cafile).replacingOccurrences(of: "{dir}", with: dir)
+        try conf.write(toFile: dir + "/mbsyncrc", atomically: true, encoding: .utf8)
+        let out = try runPython("""
+        import os, re, subprocess
+        r = subprocess.run(['mbsync', '-c', '\(dir)/mbsyncrc', 'inbox'], capture_output=True, timeout=120, env=dict(os.environ, HOME='\(dir)'))
+        if r.returncode != 0: raise SystemExit('mbsync exited %d: %s %s' % (r.returncode, r.stdout, r.stderr))
+        msgs = []
+        for sub in ('cur', 'new'):
+            d = '\(dir)/INBOX/' + sub
+            for n in os.listdir(d):
+                msgs.append(re.sub(rb'(?m)^X-TUID: .*\\n', b'', open(os.path.join(d, n), 'rb').read()).hex())
+        print('\\n'.join(sorted(msgs)))
+        """)
+        return out.split(separator: "\n").map(String.init)
+    }
+
+    /// mbsync (isync 1.4.4) syncs 200 messages over implicit TLS through the proxy (trusting
+    /// imapscope's CA) into a Maildir identical to a direct sync from Dovecot.
+    @Test func mbsyncThroughTheProxyEqualsADirectSync() throws {
+        let dovecot = try DovecotProcess(seed: 200)
+        defer { dovecot.stop() }
+        let direct = try Self.mbsync(port: dovecot.imapsPort, cafile: dovecot.directory + "/server.crt")
+        let p = try ProxyTests.tlsProxy(dovecot, listen: [.imaps], upstream: .imaps)
+        defer { p.stop() }
+        let proxied = try Self.mbsync(port: p.ports[0], cafile: p.ca.certificatePath)
+        p.waitForSessions()
+        #expect(direct.count == 200)
+        #expect(proxied == direct)
+        let events = p.sink.events
+        #expect(Set(events.map(\.session)).count == 1)
+        #expect(events.filter { $0.kind == .tls && $0["phase"]?.stringValue == "established" }.count == 2)
+        // mbsync negotiates COMPRESS=DEFLATE with Dovecot; the tap inflates it.
+        #expect(events.contains { $0.kind == .compress })
+        let fetched = events.filter { $0.kind == .untagged && $0["name"]?.stringValue == "FETCH" }
+        #expect(fetched.count >= 200)
+        #expect(!events.contains { $0.kind == .unparsed })
+        #expect(events.filter { $0.kind == .tagged }.allSatisfy { $0["status"]?.stringValue == "OK" })
+        #expect(events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" }.last == "LOGOUT")
+    }
+
+    /// A client that disappears (RST) in the middle of an APPEND literal: the proxy closes the
+    /// server leg and ends the session with a reason; Dovecot sees the disconnect in APPEND.
+    @Test func clientVanishingMidAppendEndsTheSession() throws {
+        let dovecot = try DovecotProcess(seed: 1)
+        defer { dovecot.stop() }
+        let sink = CollectingSink()
+        let (server, publisher, port) = try ProxyTests.proxy(upstreamPort: dovecot.imapPort, sinks: [sink])
+        let out = try runPython("""
+        import socket, struct
+        s = socket.create_connection(('127.0.0.1', \(port))); f = s.makefile('rb')
+        f.readline()
+        s.sendall(b'a1 LOGIN alice password\\r\\n')
+        while not f.readline().startswith(b'a1 '): pass
+        s.sendall(b'a2 APPEND INBOX {100000}\\r\\n')
+        print(f.readline().decode().strip())
+        s.sendall(b'x' * 5000)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+        s.close()
+        """)
+        Self.waitFor(sink, sessions: 1)
+        server.shutdown()
+        publisher.finish()
+        #expect(out.hasPrefix("+ "))
+        let end = sink.events.last
+        #expect(end?.kind == .sessionEnd)
+        #expect(end?["reason"]?.stringValue == "the client's connection failed: Connection reset by peer; imapscope closed the server leg", "\(end?.json.serialized ?? "")")
+        // The decoder says what was cut short: the literal, and the APPEND that never completed.
+        #expect(EventSummary.lines(sink.events) == ["start", "S * OK", "C a1 LOGIN", "lint cleartext-login", "S a1 OK LOGIN", "S +",
+                                                    "lint truncated-literal", "C a2 APPEND", "lint no-completion", "end"])
+        #expect(sink.events.first { $0["code"]?.stringValue == "truncated-literal" }?["message"]?.stringValue?.contains("5000") == true)
+        // Dovecot noticed the disconnect in the middle of the APPEND.
+        var log = ""
+        for _ in 0..<40 {
+            log = (try? String(contentsOfFile: dovecot.directory + "/dovecot.log", encoding: .utf8)) ?? ""
+            if log.contains("Disconnected") { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(log.contains("Disconnected") && log.contains("APPEND"), "\(log.suffix(400))")
+    }
+}
