@@ -149,8 +149,8 @@ public final class ProxyServer: @unchecked Sendable {
                     }
                     if up.scheme == .imaps, let ctx = clientContext {
                         try s.addTLSHandler(try NIOSSLClientHandler(context: ctx, serverHostname: Self.isIPAddress(up.host) ? nil : up.host))
-                        try s.addHandler(TLSEventHandler(tap: tap, leg: "server", insecure: insecure, onFailure: { error in
-                            Self.refuse(client, tap: tap, reason: "TLS with the real server failed: \(error)")
+                        try s.addHandler(TLSEventHandler(tap: tap, leg: "server", host: up.host, insecure: insecure, onFailure: { why in
+                            Self.refuse(client, tap: tap, reason: "TLS with the real server failed: \(why)")
                         }))
                     }
                     if let c = startTLS {
@@ -208,13 +208,15 @@ final class TLSEventHandler: ChannelInboundHandler {
     private let tap: SessionTap
     private let leg: String
     private let insecure: Bool
-    private let onFailure: ((Error) -> Void)?
+    private let onFailure: ((String) -> Void)?
     private let onEstablished: (() -> Void)?
+    /// The name the server leg's certificate must carry (for the failure's explanation).
+    private let host: String?
     private var failed = false
     private var established = false
 
-    init(tap: SessionTap, leg: String, insecure: Bool = false, onEstablished: (() -> Void)? = nil, onFailure: ((Error) -> Void)? = nil) {
-        self.tap = tap; self.leg = leg; self.insecure = insecure; self.onFailure = onFailure; self.onEstablished = onEstablished
+    init(tap: SessionTap, leg: String, host: String? = nil, insecure: Bool = false, onEstablished: (() -> Void)? = nil, onFailure: ((String) -> Void)? = nil) {
+        self.tap = tap; self.leg = leg; self.host = host; self.insecure = insecure; self.onFailure = onFailure; self.onEstablished = onEstablished
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
@@ -245,7 +247,7 @@ final class TLSEventHandler: ChannelInboundHandler {
             context.fireErrorCaught(error)
             return
         }
-        fail(error, reason: "\(error)")
+        fail(error, reason: leg == "server" ? CertificateDiagnosis.explain(error, pipeline: context.pipeline.syncOperations, host: host) : "\(error)")
         context.fireErrorCaught(error)
     }
 
@@ -255,6 +257,6 @@ final class TLSEventHandler: ChannelInboundHandler {
         failed = true
         tap.tls(leg: leg, fields: [("phase", .string("failed")), ("error", .string(reason))],
                 annotation: leg == "server" ? "the real server's certificate or handshake was refused" : "the client's TLS handshake failed")
-        onFailure?(error)
+        onFailure?(reason)
     }
 }

@@ -41,8 +41,8 @@ final class StartTLSCoordinator: @unchecked Sendable {
             let s = try NIOSSLClientHandler(context: clientContext, serverHostname: upstreamHost)
             try up.pipeline.syncOperations.addTLSHandler(s)
             try up.pipeline.syncOperations.addHandler(
-                TLSEventHandler(tap: tap, leg: "server", onEstablished: { [weak self] in self?.handshakeCompleted(.server) },
-                                onFailure: { [weak self] _ in self?.abort("TLS with the real server failed after STARTTLS") }),
+                TLSEventHandler(tap: tap, leg: "server", host: upstreamHost, onEstablished: { [weak self] in self?.handshakeCompleted(.server) },
+                                onFailure: { [weak self] why in self?.abort("TLS with the real server failed after STARTTLS: \(why)") }),
                 position: .after(s))
             let c = NIOSSLServerHandler(context: serverContext)
             try client.pipeline.syncOperations.addTLSHandler(c)

@@ -88,7 +88,7 @@ final class UpstreamStartTLSHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func errorCaught(context ctx: ChannelHandlerContext, error: Error) {
-        if state != .ready { fail(ctx, "TLS with the real server failed: \(error)") }
+        if state != .ready { fail(ctx, "TLS with the real server failed: \(CertificateDiagnosis.explain(error, pipeline: ctx.pipeline.syncOperations, host: host))") }
         ctx.fireErrorCaught(error)
     }
 

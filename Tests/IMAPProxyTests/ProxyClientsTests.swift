@@ -3,6 +3,7 @@ import IMAPCore
 import IMAPProxy
 import IMAPTestSupport
 import IMAPTranscript
+import NIOSSL
 import Testing
 
 /// A Python process that prints one line when it is ready (a port), then runs to its end.
@@ -300,5 +301,101 @@ extension ProxyClientsTests {
             Thread.sleep(forTimeInterval: 0.05)
         }
         #expect(log.contains("Disconnected") && log.contains("APPEND"), "\(log.suffix(400))")
+    }
+}
+
+extension ProxyClientsTests {
+    /// A test CA and server certificates made with openssl: one for the wrong host, one expired,
+    /// one good (for localhost and 127.0.0.1).
+    static func makeCertificates(in dir: String) throws {
+        _ = try runPython("""
+        import subprocess
+        def run(*a): subprocess.run(a, check=True, capture_output=True, cwd='\(dir)')
+        run('openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key',
+            '-out', 'ca.pem', '-subj', '/CN=imapscope test upstream CA', '-days', '2')
+        for name, san, days in [('wronghost', 'DNS:wrong.example', '2'), ('expired', 'DNS:localhost,IP:127.0.0.1', '-1'),
+                                ('good', 'DNS:localhost,IP:127.0.0.1', '2')]:
+            run('openssl', 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', name + '.key',
+                '-out', name + '.csr', '-subj', '/CN=' + name)
+            open('\(dir)/' + name + '.ext', 'w').write('subjectAltName=' + san + '\\n')
+            run('openssl', 'x509', '-req', '-in', name + '.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-days', days,
+                '-extfile', name + '.ext', '-out', name + '.pem')
+        """)
+    }
+
+    /// openssl s_server as the upstream with a given certificate; the proxy trusts the test CA.
+    /// Returns what the client received and the proxy's events.
+    static func connectThroughProxy(toServerWith cert: String, dir: String) throws -> (reply: String, events: [Event]) {
+        let probe = try runPython("import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+        let upstreamPort = Int(probe.trimmingCharacters(in: .whitespacesAndNewlines))!
+        let s_server = Process()
+        s_server.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        s_server.arguments = ["s_server", "-quiet", "-accept", "127.0.0.1:\(upstreamPort)", "-cert", "\(dir)/\(cert).pem", "-key", "\(dir)/\(cert).key", "-naccept", "1"]
+        s_server.standardOutput = FileHandle.nullDevice
+        s_server.standardError = FileHandle.nullDevice
+        try s_server.run()
+        defer { s_server.terminate(); s_server.waitUntilExit() }
+        _ = try runPython("""
+        import socket, time
+        for _ in range(100):
+            try: socket.create_connection(('127.0.0.1', \(upstreamPort))).close(); break
+            except OSError: time.sleep(0.05)
+        """)
+        // That probe used s_server's one accept: start it again for the proxy.
+        s_server.waitUntilExit()
+        let again = Process()
+        again.executableURL = s_server.executableURL
+        again.arguments = s_server.arguments
+        again.standardOutput = FileHandle.nullDevice
+        again.standardError = FileHandle.nullDevice
+        try again.run()
+        defer { again.terminate(); again.waitUntilExit() }
+        Thread.sleep(forTimeInterval: 0.3)
+
+        let sink = CollectingSink()
+        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
+        var upstreamTLS = TLSConfiguration.makeClientConfiguration()
+        upstreamTLS.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(dir + "/ca.pem"))]
+        let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
+                                               upstream: ProxyURL(scheme: .imaps, host: "localhost", port: upstreamPort),
+                                               serverTLS: nil, upstreamTLS: upstreamTLS)
+        let server = try ProxyServer(configuration: config, publisher: publisher, threads: 1)
+        let port = Int(try server.start()[0].split(separator: ":").last!)!
+        let reply = try runPython("""
+        import socket
+        s = socket.create_connection(('127.0.0.1', \(port))); s.settimeout(10)
+        data = b''
+        while True:
+            b = s.recv(4096)
+            if not b: break
+            data += b
+        print(data.decode().strip())
+        """)
+        waitFor(sink, sessions: 1)
+        server.shutdown()
+        publisher.finish()
+        return (reply.trimmingCharacters(in: .whitespacesAndNewlines), sink.events)
+    }
+
+    /// A server certificate for another host, or one that has expired, is refused with a BYE to
+    /// the client and a `tls` event naming the reason; a good one from the same CA passes.
+    @Test func wrongHostAndExpiredUpstreamCertificatesAreRefused() throws {
+        let dir = NSTemporaryDirectory() + "imapscope-certs-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.makeCertificates(in: dir)
+        for (cert, why) in [("wronghost", "certificate is not valid for localhost"), ("expired", "certificate has expired")] {
+            let (reply, events) = try Self.connectThroughProxy(toServerWith: cert, dir: dir)
+            let failed = events.first { $0.kind == .tls && $0["phase"]?.stringValue == "failed" }
+            #expect(failed?["leg"]?.stringValue == "server")
+            #expect(failed?["error"]?.stringValue?.contains(why) == true, "\(cert): \(failed?["error"]?.stringValue ?? "no tls event")")
+            #expect(reply.hasPrefix("* BYE [UNAVAILABLE] imapscope: TLS with the real server failed"), "\(reply)")
+            #expect(reply.contains(why), "\(reply)")
+            #expect(!events.contains { $0.dir == .server })
+        }
+        // The same CA's good certificate: TLS is established (s_server sends no greeting, so the
+        // session is ended by the test's client only).
+        let (_, events) = try Self.connectThroughProxy(toServerWith: "good", dir: dir)
+        #expect(events.contains { $0.kind == .tls && $0["leg"]?.stringValue == "server" && $0["phase"]?.stringValue == "established" })
     }
 }

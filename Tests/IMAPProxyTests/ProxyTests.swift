@@ -212,7 +212,8 @@ struct ProxyTests {
         for _ in 0..<50 where !sink.events.contains(where: { $0.kind == .sessionEnd }) { Thread.sleep(forTimeInterval: 0.05) }
         server.shutdown()
         publisher.finish()
-        #expect(out.hasPrefix("* BYE [UNAVAILABLE] imapscope: TLS with the real server failed"), "\(out)")
+        #expect(out.hasPrefix("* BYE [UNAVAILABLE] imapscope: TLS with the real server failed: the server's certificate is self-signed by "), "\(out)")
+        #expect(out.contains("and not trusted (add it with --upstream-ca FILE, or --insecure-upstream)"), "\(out)")
         let failed = sink.events.first { $0.kind == .tls && $0["phase"]?.stringValue == "failed" }
         #expect(failed?["leg"]?.stringValue == "server")
         // Nothing from the real server was relayed; imapscope's own BYE is the only response.
