@@ -399,3 +399,84 @@ extension ProxyClientsTests {
         #expect(events.contains { $0.kind == .tls && $0["leg"]?.stringValue == "server" && $0["phase"]?.stringValue == "established" })
     }
 }
+
+extension ProxyClientsTests {
+    /// Every listen × upstream pairing with imaplib and Dovecot: imaps→imaps, imap with
+    /// STARTTLS→imap with STARTTLS, imap→imaps, imaps→imap+starttls.
+    @Test(arguments: [
+        (ProxyURL.Scheme.imaps, ProxyURL.Scheme.imaps), (.imap, .imap), (.imap, .imaps), (.imaps, .imapStartTLS),
+    ])
+    func everyListenUpstreamPairing(listen: ProxyURL.Scheme, upstream: ProxyURL.Scheme) throws {
+        let dovecot = try DovecotProcess(seed: 2)
+        defer { dovecot.stop() }
+        let p = try ProxyTests.tlsProxy(dovecot, listen: [listen], upstream: upstream)
+        defer { p.stop() }
+        let connect = listen == .imaps
+            ? "m = imaplib.IMAP4_SSL('127.0.0.1', \(p.ports[0]), ssl_context=ctx)"
+            : (upstream == .imap ? "m = imaplib.IMAP4('127.0.0.1', \(p.ports[0])); m.starttls(ssl_context=ctx)" : "m = imaplib.IMAP4('127.0.0.1', \(p.ports[0]))")
+        let out = try runPython("""
+        import imaplib, ssl
+        ctx = ssl.create_default_context(cafile='\(p.ca.certificatePath)')
+        \(connect)
+        m.login('alice', 'password')
+        typ, data = m.select('INBOX')
+        m.logout()
+        print(typ, data[0].decode())
+        """)
+        p.waitForSessions()
+        #expect(out == "OK 2\n")
+        let tls = p.sink.events.filter { $0.kind == .tls }
+        let legs = tls.filter { ($0["phase"]?.stringValue ?? "") != "failed" }.compactMap { $0["leg"]?.stringValue }
+        // Which legs are TLS: the client leg when it listens on imaps or upgrades with STARTTLS,
+        // the server leg whenever the upstream is not plain imap without a client STARTTLS.
+        let expected: [String] = switch (listen, upstream) {
+        case (.imap, .imaps): ["server"]
+        default: ["client", "server"]
+        }
+        #expect(legs.sorted() == expected, "\(tls.map { $0.json.serialized })")
+        #expect(tls.allSatisfy { $0["phase"]?.stringValue != "failed" })
+        #expect(p.sink.events.filter { $0.kind == .tagged }.allSatisfy { $0["status"]?.stringValue == "OK" })
+        #expect(p.sink.events.last?.kind == .sessionEnd)
+    }
+
+    /// 200 imaplib sessions at once through one proxy: each gets its own session id and its
+    /// complete, correct conversation.
+    @Test func hundredsOfConcurrentSessions() throws {
+        let dovecot = try DovecotProcess(seed: 3)
+        defer { dovecot.stop() }
+        let sink = CollectingSink()
+        let (server, publisher, port) = try ProxyTests.proxy(upstreamPort: dovecot.imapPort, sinks: [sink])
+        let n = 200
+        let out = try runPython("""
+        import imaplib, threading
+        n = \(n); barrier = threading.Barrier(n); results = [None] * n
+        def client(i):
+            try:
+                m = imaplib.IMAP4('127.0.0.1', \(port))
+                m.login('alice', 'password')
+                barrier.wait(timeout=60)       # all logged in at the same time
+                typ, data = m.select('INBOX')
+                typ2, msg = m.fetch('%d' % (i % 3 + 1), '(BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+                m.noop(); m.logout()
+                results[i] = '%s %s %s' % (typ, data[0].decode(), typ2)
+            except Exception as e:
+                results[i] = repr(e)
+        ts = [threading.Thread(target=client, args=(i,)) for i in range(n)]
+        [t.start() for t in ts]; [t.join() for t in ts]
+        print(sum(r == 'OK 3 OK' for r in results), [r for r in results if r != 'OK 3 OK'][:3])
+        """)
+        Self.waitFor(sink, sessions: n, seconds: 20)
+        server.shutdown()
+        publisher.finish()
+        #expect(out == "\(n) []\n")
+        let sessions = Self.sessions(sink.events)
+        #expect(sessions.count == n)
+        for (_, evs) in sessions {
+            #expect(evs.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" }.suffix(5) == ["LOGIN", "SELECT", "FETCH", "NOOP", "LOGOUT"])
+            #expect(evs.first?.kind == .sessionStart && evs.last?.kind == .sessionEnd)
+            #expect(evs.filter { $0.kind == .tagged }.allSatisfy { $0["status"]?.stringValue == "OK" })
+        }
+        // Session ids are unique and events are numbered once across the whole output.
+        #expect(Set(sink.events.map(\.seq)).count == sink.events.count)
+    }
+}
