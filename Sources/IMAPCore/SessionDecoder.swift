@@ -213,6 +213,15 @@ public final class SessionDecoder {
         return take()
     }
 
+    /// The proxy upgraded the server leg itself (`imap+starttls://`) while the client leg stays
+    /// as it is: what the server announces from now on are its capabilities under TLS, which
+    /// the next CAPABILITY response is compared against the greeting's for.
+    public func upstreamUpgraded(time: Timestamp) -> [DecodedEvent] {
+        capabilities = nil
+        capabilityEpoch = "after imapscope's STARTTLS with the server"
+        return take()
+    }
+
     /// The connection is over: flushes partial lines and reports what never completed.
     public func finish(reason: String, time: Timestamp) -> [DecodedEvent] {
         guard !ended else { return take() }

@@ -75,6 +75,11 @@ final class SessionTap: @unchecked Sendable {
         publisher.publish([e], session: id)
     }
 
+    /// imapscope upgraded the server leg itself (`imap+starttls://`).
+    func upstreamUpgraded() {
+        publisher.publish(decoder.upstreamUpgraded(time: Self.now()), session: id)
+    }
+
     /// Both legs finished their TLS handshakes after STARTTLS: plaintext decoding resumes.
     func tlsEstablished() {
         publisher.publish(decoder.tlsEstablished(time: Self.now()), session: id)

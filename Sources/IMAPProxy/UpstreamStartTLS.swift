@@ -80,6 +80,7 @@ final class UpstreamStartTLSHandler: ChannelDuplexHandler, RemovableChannelHandl
             let f: [(String, JSONValue)] = [("phase", .string("starttls-upstream"))] + TLSHelloObserver.details(ctx.pipeline.syncOperations)
                 + [("verification", .string(insecure ? "disabled (--insecure-upstream)" : "ok"))]
             tap.tls(leg: "server", fields: f, annotation: "imapscope upgraded the server leg with its own STARTTLS; the client's commands go out encrypted")
+            tap.upstreamUpgraded()
             for (d, p) in held { ctx.write(d, promise: p) }
             held.removeAll()
             ctx.flush()

@@ -327,6 +327,10 @@ struct ProxyTests {
         // The greeting reached the client; the STARTTLS exchange stayed between proxy and server.
         #expect(p.sink.events.first { $0.kind == .untagged }?["name"]?.stringValue == "OK")
         #expect(!p.sink.events.contains { $0["tag"]?.stringValue == "imapscope0" })
+        // The greeting's capabilities were the plaintext ones; the client's CAPABILITY got the
+        // server's under TLS, and the annotation says why they differ.
+        let caps = p.sink.events.filter { $0.kind == .untagged && $0["name"]?.stringValue == "CAPABILITY" }
+        #expect(caps.first?.annotation == "capabilities after imapscope's STARTTLS with the server: removed STARTTLS", "\(caps.map { $0.annotation ?? "" })")
     }
 
     @Test func unreachableUpstreamGetsABye() throws {
