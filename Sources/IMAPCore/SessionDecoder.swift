@@ -490,7 +490,12 @@ public final class SessionDecoder {
             return
         }
         if dir == .proxy {
-            emit(responseEvent(resp, line: line, time: time, dir: .proxy))
+            // imapscope itself answered a client's command (STARTTLS for an upgraded upstream).
+            if case .tagged(let tag, let status) = resp.kind, tagsInFlight.contains(tag) {
+                tagged(tag, status, resp, line: line, time: time, dir: .proxy)
+            } else {
+                emit(responseEvent(resp, line: line, time: time, dir: .proxy))
+            }
             return
         }
         switch resp.kind {
@@ -584,7 +589,7 @@ public final class SessionDecoder {
         }
     }
 
-    private func tagged(_ tag: String, _ status: String, _ resp: Response, line: RawLine, time: Timestamp) {
+    private func tagged(_ tag: String, _ status: String, _ resp: Response, line: RawLine, time: Timestamp, dir: Direction = .server) {
         if client.isAwaitingContinuation, let partialTag = client.partialLine.segments.first.flatMap({ seg -> String? in
             seg.text.split(separator: 0x20, maxSplits: 1).first.map { String(decoding: $0, as: UTF8.self) }
         }), partialTag == tag {
@@ -593,7 +598,7 @@ public final class SessionDecoder {
             command(partial, time: lastTime[.client] ?? time)
             if let i = events.lastIndex(where: { $0.kind == .command }) { events[i].fields.append(("literal_refused", .bool(true))) }
         }
-        var e = responseEvent(resp, line: line, time: time)
+        var e = responseEvent(resp, line: line, time: time, dir: dir)
         let cmd = inFlight.complete(tag)
         var notes: [String] = []
         if let c = cmd {

@@ -132,6 +132,11 @@ public final class ProxyServer: @unchecked Sendable {
             try sync.addHandler(StartTLSWatcher(direction: .client, coordinator: c))
             startTLS = c
         }
+        // A plaintext client leg in front of a server leg imapscope upgrades itself: answer the
+        // client's STARTTLS here.
+        if !tlsFirst, up.scheme == .imapStartTLS, let server = serverContext {
+            try sync.addHandler(LocalStartTLSResponder(tap: tap, context: server))
+        }
         try sync.addHandler(TapHandler(direction: .client, tap: tap))
         try sync.addHandler(toUpstream)
         let clientAddress = client.remoteAddress.map(Self.endpoint) ?? "?"
@@ -243,7 +248,9 @@ final class TLSEventHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // A peer that closes without close_notify after a finished session (imaplib does) is
         // not a TLS failure worth an alarm.
-        if established, let e = error as? NIOSSLError, case .uncleanShutdown = e {
+        // Once the handshake is done, a socket error (a reset) is the connection's end, not a
+        // TLS failure; the session-end reason tells it.
+        if established {
             context.fireErrorCaught(error)
             return
         }

@@ -89,8 +89,9 @@ struct ProxyCommand: ParsableCommand {
             catch { throw CLIError(description: "--upstream-ca \(file): \(error)") }
         }
         var serverTLS: TLSConfiguration?
-        // imaps listeners need the CA; so does intercepting STARTTLS between plaintext legs.
-        if listeners.contains(where: { $0.scheme == .imaps }) || (up.scheme == .imap && listeners.contains { $0.scheme == .imap }) {
+        // imaps listeners need the CA; so does a client's STARTTLS on a plaintext listener
+        // (intercepted on both legs, or answered by imapscope for an imap+starttls upstream).
+        if listeners.contains(where: { $0.scheme == .imaps }) || (up.scheme != .imaps && listeners.contains { $0.scheme == .imap }) {
             serverTLS = try ProxyTLS.serverConfiguration(caDir: caDir, fallbackHost: up.host)
         }
         if let path = keylog {

@@ -404,7 +404,7 @@ extension ProxyClientsTests {
     /// Every listen × upstream pairing with imaplib and Dovecot: imaps→imaps, imap with
     /// STARTTLS→imap with STARTTLS, imap→imaps, imaps→imap+starttls.
     @Test(arguments: [
-        (ProxyURL.Scheme.imaps, ProxyURL.Scheme.imaps), (.imap, .imap), (.imap, .imaps), (.imaps, .imapStartTLS),
+        (ProxyURL.Scheme.imaps, ProxyURL.Scheme.imaps), (.imap, .imap), (.imap, .imaps), (.imaps, .imapStartTLS), (.imap, .imapStartTLS),
     ])
     func everyListenUpstreamPairing(listen: ProxyURL.Scheme, upstream: ProxyURL.Scheme) throws {
         let dovecot = try DovecotProcess(seed: 2)
@@ -413,11 +413,34 @@ extension ProxyClientsTests {
         defer { p.stop() }
         let connect = listen == .imaps
             ? "m = imaplib.IMAP4_SSL('127.0.0.1', \(p.ports[0]), ssl_context=ctx)"
-            : (upstream == .imap ? "m = imaplib.IMAP4('127.0.0.1', \(p.ports[0])); m.starttls(ssl_context=ctx)" : "m = imaplib.IMAP4('127.0.0.1', \(p.ports[0]))")
+            : (upstream != .imaps ? "m = imaplib.IMAP4('127.0.0.1', \(p.ports[0])); m.starttls(ssl_context=ctx)" : "m = imaplib.IMAP4('127.0.0.1', \(p.ports[0]))")
+        // imap → imap+starttls: the greeting is the server's plaintext one (it offers STARTTLS)
+        // while CAPABILITY answers come from the upgraded server leg (they do not): a client
+        // that acts on the greeting's STARTTLS, as this raw one does, is answered by imapscope.
+        let raw = """
+        import socket, ssl
+        class M:
+            def __init__(self, port):
+                self.s = socket.create_connection(('127.0.0.1', port)); self.f = self.s.makefile('rb')
+                assert b'STARTTLS' in self.f.readline()
+                self.cmd('a1 STARTTLS')
+                self.s = ctx.wrap_socket(self.s, server_hostname='localhost'); self.f = self.s.makefile('rb')
+            def cmd(self, c):
+                self.s.sendall(c.encode() + b'\\r\\n'); out = []
+                while True:
+                    l = self.f.readline(); out.append(l)
+                    if l.startswith(c.split()[0].encode() + b' '): return l.split()[1].decode(), out
+            def login(self, u, p): return self.cmd('a2 LOGIN %s %s' % (u, p))
+            def select(self, mb):
+                typ, out = self.cmd('a3 SELECT ' + mb)
+                return typ, [next(l.split()[1] for l in out if l.endswith(b'EXISTS\\r\\n'))]
+            def logout(self): self.cmd('a4 LOGOUT')
+        m = M(\(p.ports[0]))
+        """
         let out = try runPython("""
         import imaplib, ssl
         ctx = ssl.create_default_context(cafile='\(p.ca.certificatePath)')
-        \(connect)
+        \(listen == .imap && upstream == .imapStartTLS ? raw : connect)
         m.login('alice', 'password')
         typ, data = m.select('INBOX')
         m.logout()
@@ -437,6 +460,13 @@ extension ProxyClientsTests {
         #expect(tls.allSatisfy { $0["phase"]?.stringValue != "failed" })
         #expect(p.sink.events.filter { $0.kind == .tagged }.allSatisfy { $0["status"]?.stringValue == "OK" })
         #expect(p.sink.events.last?.kind == .sessionEnd)
+        if listen == .imap && upstream == .imapStartTLS {
+            // The client's STARTTLS was answered by imapscope (the server leg was TLS already).
+            #expect(p.sink.events.contains { $0.dir == .proxy && $0.kind == .tagged && $0["command"]?.stringValue == "STARTTLS" && $0["status"]?.stringValue == "OK" },
+                    "\(p.sink.events.filter { $0.dir == .proxy }.map { $0.json.serialized })")
+            #expect(p.sink.events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" } == ["STARTTLS", "LOGIN", "SELECT", "LOGOUT"])
+            #expect(!p.sink.events.contains { $0.kind == .unparsed || $0.kind == .lint && $0["level"]?.stringValue == "error" })
+        }
     }
 
     /// 200 imaplib sessions at once through one proxy: each gets its own session id and its
