@@ -510,3 +510,64 @@ extension ProxyClientsTests {
         #expect(Set(sink.events.map(\.seq)).count == sink.events.count)
     }
 }
+
+extension ProxyClientsTests {
+    /// Backpressure end to end: an upstream blasts 256 MB at a client that reads nothing for two
+    /// seconds. The upstream can only get as far as the socket buffers and the proxy's bounded
+    /// write buffer allow, and makes no progress while the client stalls; then the client reads
+    /// every byte.
+    @Test func aStalledClientStallsTheServer() throws {
+        let script = """
+        import socket, sys, threading, time
+        srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(1)
+        print(srv.getsockname()[1], flush=True)
+        proxy_port = int(sys.stdin.readline())
+        total = 256 << 20
+        sent = [0]
+        def upstream():
+            c, _ = srv.accept()
+            c.sendall(b'* OK fake\\r\\n')
+            chunk = b'x' * 65536
+            while sent[0] < total:
+                sent[0] += c.send(chunk[:min(65536, total - sent[0])])
+            c.shutdown(socket.SHUT_WR)
+        threading.Thread(target=upstream, daemon=True).start()
+        s = socket.create_connection(('127.0.0.1', proxy_port))
+        time.sleep(2.0)
+        stalled = sent[0]
+        time.sleep(0.5)
+        later = sent[0]
+        got = 0
+        while True:
+            b = s.recv(1 << 20)
+            if not b: break
+            got += len(b)
+        print(stalled, later, got, flush=True)
+        """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script]
+        let input = Pipe(), output = Pipe()
+        p.standardInput = input
+        p.standardOutput = output
+        try p.run()
+        var first = Data()
+        while !first.contains(0x0A) { let d = output.fileHandleForReading.availableData; if d.isEmpty { break }; first += d }
+        let upstreamPort = Int(String(decoding: first, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))!
+        let sink = CollectingSink()
+        let (server, publisher, port) = try ProxyTests.proxy(upstreamPort: upstreamPort, sinks: [sink])
+        input.fileHandleForWriting.write(Data("\(port)\n".utf8))
+        let numbers = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        p.waitUntilExit()
+        Self.waitFor(sink, sessions: 1)
+        server.shutdown()
+        publisher.finish()
+        #expect(numbers.count == 3)
+        guard numbers.count == 3 else { return }
+        // Loopback socket buffers take a few MB each way; nothing like the 256 MB on offer.
+        #expect(numbers[0] < 48 << 20, "the upstream sent \(numbers[0]) bytes to a client that read nothing")
+        #expect(numbers[1] - numbers[0] < 1 << 20, "the upstream kept sending while the client stalled: \(numbers[0]) → \(numbers[1])")
+        #expect(numbers[2] == (256 << 20) + 11)
+    }
+}
