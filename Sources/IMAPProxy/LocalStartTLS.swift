@@ -13,9 +13,11 @@ final class LocalStartTLSResponder: ChannelInboundHandler {
     typealias InboundOut = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private enum Phase { case plaintext, handshaking, done, refused }
+    /// `authenticated`: the client sent LOGIN or AUTHENTICATE, after which STARTTLS is not
+    /// allowed (RFC 9051 §6.2.1): bytes only pass on.
+    private enum Phase { case plaintext, handshaking, done, authenticated, refused }
     private var phase = Phase.plaintext
-    private var framer = LineFramer(pausesAtSynchronizingLiterals: false)
+    private var framer = LineFramer(limits: .linesOnly, pausesAtSynchronizingLiterals: false)
     private let tap: SessionTap
     private let context: NIOSSLContext
 
@@ -26,7 +28,7 @@ final class LocalStartTLSResponder: ChannelInboundHandler {
 
     func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
         switch phase {
-        case .done, .refused:
+        case .done, .refused, .authenticated:
             ctx.fireChannelRead(data)
             return
         case .handshaking:
@@ -45,6 +47,10 @@ final class LocalStartTLSResponder: ChannelInboundHandler {
             consumed += line.wireBytes
             let text = line.segments.first.map { String(decoding: $0.text, as: UTF8.self) } ?? ""
             let words = text.split(separator: " ", omittingEmptySubsequences: false)
+            if words.count >= 2, ["LOGIN", "AUTHENTICATE"].contains(words[1].uppercased()) {
+                phase = .authenticated
+                break
+            }
             guard line.segments.count == 1, words.count == 2, words[1].uppercased() == "STARTTLS" else { continue }
             // What came before the command goes on (and is tapped) first.
             if lineStart > forwarded, let s = buffer.getSlice(at: buffer.readerIndex + forwarded, length: lineStart - forwarded) {

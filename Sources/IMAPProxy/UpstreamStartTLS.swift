@@ -16,7 +16,7 @@ final class UpstreamStartTLSHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     private enum State { case greeting, awaitingOK, handshaking, ready, failed }
     private var state = State.greeting
-    private var framer = LineFramer(pausesAtSynchronizingLiterals: false)
+    private var framer = LineFramer(limits: .linesOnly, pausesAtSynchronizingLiterals: false)
     private var held: [(NIOAny, EventLoopPromise<Void>?)] = []
     private let tap: SessionTap
     private let context: NIOSSLContext
