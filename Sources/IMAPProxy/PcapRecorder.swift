@@ -48,7 +48,7 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
 
     /// Bytes a leg received, called before the decoder sees them. `.proxy` is imapscope's own
     /// words to the client: no secret, written in turn.
-    func raw(session: String, _ dir: IMAPDirection, _ bytes: some Collection<UInt8>) {
+    func raw(session: String, _ dir: IMAPDirection, _ bytes: some Collection<UInt8>, time: Timestamp) {
         lock.withLock {
             let c = connection(session)
             let start = c.received[dir, default: 0]
@@ -58,12 +58,12 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
             c.queue.append(chunk)
             c.queued += chunk.bytes.count
             if dir == .proxy || c.passthrough { c.accounted[dir] = c.received[dir] }
-            drain(c, time: SessionTap.now())
+            drain(c, time: time)
         }
     }
 
     /// After the decoder ran: no more than `holdLimit` bytes stay queued.
-    func trim(session: String, mayHoldSecret: (IMAPDirection) -> Bool) {
+    func trim(session: String, time: Timestamp, mayHoldSecret: (IMAPDirection) -> Bool) {
         lock.withLock {
             guard let c = connections[session], c.queued > Self.holdLimit else { return }
             while c.queued > Self.holdLimit / 2, c.head < c.queue.count {
@@ -72,7 +72,7 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
                     filledBytes += chunk.bytes.count
                     chunk.bytes = [UInt8](repeating: Self.filler, count: chunk.bytes.count)
                 }
-                pop(c, chunk, time: SessionTap.now())
+                pop(c, chunk, time: time)
             }
         }
     }

@@ -116,7 +116,7 @@ public final class ProxyServer: @unchecked Sendable {
         options.afterStartTLS = .plaintext
         options.encryptedTransport = tlsFirst
         let tap = SessionTap(publisher: publisher, options: options)
-        let (toUpstream, toClient) = RelayHandler.pair()
+        let (toUpstream, toClient) = RelayHandler.pair(tap: tap, on: client.eventLoop)
         let sync = client.pipeline.syncOperations
         if tlsFirst, let ctx = serverContext {
             try sync.addTLSHandler(NIOSSLServerHandler(context: ctx))
