@@ -131,14 +131,16 @@ public final class SessionDecoder {
             if dir == .client { watchClientHello(Array(bytes), time: time) }
             return take()
         }
-        var data = Array(bytes)
         if let inf = inflaters[dir] {
-            do { data = try inf.inflate(data) } catch {
-                compressionFailed(dir, data.count, error, time)
+            let data: [UInt8]
+            do { data = try inf.inflate(Array(bytes)) } catch {
+                compressionFailed(dir, bytes.count, error, time)
                 return take()
             }
+            framer(dir) { $0.append(data) }
+        } else {
+            framer(dir) { $0.append(bytes) }  // one copy, into the framer
         }
-        framer(dir) { $0.append(data) }
         pump(dir)
         return take()
     }
