@@ -15,7 +15,8 @@ public struct ProxyURL: Sendable, Equatable, CustomStringConvertible {
 
     public struct Invalid: Error, CustomStringConvertible { public var description: String }
 
-    public init(parsing s: String) throws {
+    /// `defaultHost` stands in for an empty host (`imaps://:1993`): listeners default to loopback.
+    public init(parsing s: String, defaultHost: String? = nil) throws {
         guard let sep = s.range(of: "://"), let scheme = Scheme(rawValue: String(s[..<sep.lowerBound]).lowercased()) else {
             throw Invalid(description: "'\(s)': expected imap://, imaps:// or imap+starttls://host:port")
         }
@@ -33,6 +34,7 @@ public struct ProxyURL: Sendable, Equatable, CustomStringConvertible {
         } else {
             host = rest
         }
+        if host.isEmpty, let d = defaultHost { host = d }
         guard !host.isEmpty else { throw Invalid(description: "'\(s)': no host") }
         let port = portText.map { Int($0) } ?? (scheme == .imaps ? 993 : 143)
         guard let p = port, (0...65535).contains(p) else { throw Invalid(description: "'\(s)': invalid port") }

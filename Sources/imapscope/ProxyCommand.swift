@@ -25,7 +25,7 @@ struct ProxyCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "Where to listen (repeatable): imap://host:port or imaps://host:port.")
+    @Option(help: "Where to listen (repeatable): imap://host:port or imaps://host:port; imaps://:1993 listens on 127.0.0.1.")
     var listen: [String]
 
     @Option(help: "The real server: imap://, imaps:// or imap+starttls://host:port.")
@@ -59,7 +59,7 @@ struct ProxyCommand: ParsableCommand {
     var showSecrets = false
 
     func run() throws {
-        let listeners = try listen.map { try ProxyURL(parsing: $0) }
+        let listeners = try listen.map { try ProxyURL(parsing: $0, defaultHost: "127.0.0.1") }
         let up = try ProxyURL(parsing: upstream)
         var sinks: [EventSink] = []
         var outputs: [FileOutput] = []

@@ -571,3 +571,36 @@ extension ProxyClientsTests {
         #expect(numbers[2] == (256 << 20) + 11)
     }
 }
+
+extension ProxyClientsTests {
+    /// `--insecure-upstream`: Dovecot's self-signed certificate is accepted, and every session
+    /// says that it was not verified.
+    @Test func insecureUpstreamSaysSoInEverySession() throws {
+        let dovecot = try DovecotProcess(seed: 1)
+        defer { dovecot.stop() }
+        let sink = CollectingSink()
+        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
+        var upstreamTLS = TLSConfiguration.makeClientConfiguration()
+        upstreamTLS.certificateVerification = .none
+        let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
+                                               upstream: ProxyURL(scheme: .imaps, host: "localhost", port: dovecot.imapsPort),
+                                               serverTLS: nil, upstreamTLS: upstreamTLS, insecureUpstream: true)
+        let server = try ProxyServer(configuration: config, publisher: publisher, threads: 1)
+        let port = Int(try server.start()[0].split(separator: ":").last!)!
+        let out = try runPython("""
+        import imaplib
+        for _ in range(2):
+            m = imaplib.IMAP4('127.0.0.1', \(port)); m.login('alice', 'password'); print(m.select('INBOX')[1][0].decode()); m.logout()
+        """)
+        Self.waitFor(sink, sessions: 2)
+        server.shutdown()
+        publisher.finish()
+        #expect(out == "1\n1\n")
+        let sessions = Self.sessions(sink.events)
+        #expect(sessions.count == 2)
+        for (_, evs) in sessions {
+            #expect(evs.first?["upstream_verification"]?.stringValue == "disabled")
+            #expect(evs.first { $0.kind == .tls }?["verification"]?.stringValue == "disabled (--insecure-upstream)")
+        }
+    }
+}
