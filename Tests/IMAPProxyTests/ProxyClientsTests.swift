@@ -1,4 +1,5 @@
 import Foundation
+import IMAPCapture
 import IMAPCore
 import IMAPProxy
 import IMAPTestSupport
@@ -121,7 +122,9 @@ struct ProxyClientsTests {
         """)
         let relayPort = Int(relay.firstLine)!
         let sink = CollectingSink()
-        let (server, publisher, port) = try ProxyTests.proxy(upstreamPort: relayPort, sinks: [sink])
+        let pcapPath = NSTemporaryDirectory() + "imapscope-compress-\(UUID().uuidString).pcapng"
+        defer { try? FileManager.default.removeItem(atPath: pcapPath) }
+        let (server, publisher, port) = try ProxyTests.proxy(upstreamPort: relayPort, sinks: [sink], pcap: try PcapRecorder(path: pcapPath))
         let maildir = dovecot.directory + "/mail/alice"
         let out = try runPython("""
         import hashlib, os, socket, time, zlib
@@ -186,6 +189,13 @@ struct ProxyClientsTests {
         #expect(events.filter { $0.kind == .tagged }.map { "\($0["command"]?.stringValue ?? "") \($0["status"]?.stringValue ?? "")" } ==
                 ["LOGIN OK", "COMPRESS OK", "SELECT OK", "IDLE OK", "LOGOUT OK"])
         #expect(!events.contains { $0.kind == .unparsed })
+        // The --pcap copy holds the compressed stream as relayed; reading it inflates it again.
+        let read = CollectingSink()
+        let pipeline = EventPipeline(redactor: Redactor(), sinks: [read])
+        _ = try CaptureReader.read(source: try PcapSource.open(file: pcapPath), filter: nil, options: CaptureDecoder.Options()) { pipeline.publish($1, session: $0) }
+        #expect(read.events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" } == ["LOGIN", "COMPRESS", "SELECT", "IDLE", "LOGOUT"])
+        #expect(read.events.contains { $0.kind == .untagged && $0["name"]?.stringValue == "EXISTS" && $0["number"]?.intValue == 3 })
+        #expect(!read.events.contains { $0.kind == .unparsed || $0.kind == .gap })
     }
 }
 
