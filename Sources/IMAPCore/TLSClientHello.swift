@@ -23,12 +23,26 @@ public struct TLSClientHello: Sendable, Equatable {
         }
     }
 
-    public static func parse(_ b: [UInt8]) -> Parse {
+    /// A whole first handshake record: `.complete(end)` (where the record ends), or why not.
+    enum Record { case complete(Int), needMore, notTLS }
+
+    //   struct { ContentType type = handshake(22); ProtocolVersion legacy_record_version;
+    //            uint16 length; opaque fragment[length]; } TLSPlaintext;     (RFC 8446 §5.1)
+    static func handshakeRecord(_ b: [UInt8]) -> Record {
         guard !b.isEmpty else { return .needMore }
         guard b[0] == 0x16 else { return .notTLS }
         guard b.count >= 5 else { return .needMore }
         let recordLength = Int(b[3]) << 8 | Int(b[4])
         guard b.count >= 5 + recordLength else { return .needMore }
+        return .complete(5 + recordLength)
+    }
+
+    public static func parse(_ b: [UInt8]) -> Parse {
+        switch handshakeRecord(b) {
+        case .needMore: return .needMore
+        case .notTLS: return .notTLS
+        case .complete: break
+        }
         var i = 5
         func u8() -> Int? { guard i < b.count else { return nil }; defer { i += 1 }; return Int(b[i]) }
         func u16() -> Int? { guard i + 1 < b.count else { return nil }; defer { i += 2 }; return Int(b[i]) << 8 | Int(b[i + 1]) }

@@ -23,12 +23,12 @@ public struct TLSServerHello: Sendable, Equatable {
     //       Extension extensions<6..2^16-1>;
     //   } ServerHello;
     public static func parse(_ b: [UInt8]) -> Parse {
-        guard !b.isEmpty else { return .needMore }
-        guard b[0] == 0x16 else { return .notTLS }
-        guard b.count >= 5 else { return .needMore }
-        let recordLength = Int(b[3]) << 8 | Int(b[4])
-        guard b.count >= 5 + recordLength else { return .needMore }
-        let end = 5 + recordLength
+        let end: Int
+        switch TLSClientHello.handshakeRecord(b) {
+        case .needMore: return .needMore
+        case .notTLS: return .notTLS
+        case .complete(let e): end = e
+        }
         var i = 5
         func u8() -> Int? { guard i < end else { return nil }; defer { i += 1 }; return Int(b[i]) }
         func u16() -> Int? { guard i + 1 < end else { return nil }; defer { i += 2 }; return Int(b[i]) << 8 | Int(b[i + 1]) }

@@ -7,36 +7,6 @@ import IMAPTranscript
 import NIOSSL
 import Testing
 
-/// A Python process that prints one line when it is ready (a port), then runs to its end.
-final class PythonProcess {
-    private let process = Process()
-    private let out = Pipe()
-    let firstLine: String
-
-    init(_ code: String) throws {
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", code]
-        process.standardOutput = out
-        try process.run()
-        var line = Data()
-        while !line.contains(0x0A) {
-            let d = out.fileHandleForReading.availableData
-            if d.isEmpty { break }
-            line += d
-        }
-        firstLine = String(decoding: line.prefix { $0 != 0x0A }, as: UTF8.self)
-        rest = Data(line.drop { $0 != 0x0A }.dropFirst())
-    }
-    private var rest: Data
-
-    /// Waits for the end; returns what it printed after the first line.
-    func finish() -> String {
-        let d = rest + out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: d, as: UTF8.self)
-    }
-}
-
 /// Real clients through the proxy to a real Dovecot: SASL mechanisms, COMPRESS with IDLE,
 /// mbsync, a client that vanishes, a refused upstream certificate, many sessions at once.
 @Suite("Proxy with real clients", .serialized)
@@ -554,22 +524,11 @@ extension ProxyClientsTests {
             got += len(b)
         print(stalled, later, got, flush=True)
         """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", script]
-        let input = Pipe(), output = Pipe()
-        p.standardInput = input
-        p.standardOutput = output
-        try p.run()
-        var first = Data()
-        while !first.contains(0x0A) { let d = output.fileHandleForReading.availableData; if d.isEmpty { break }; first += d }
-        let upstreamPort = Int(String(decoding: first, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))!
+        let python = try PythonProcess(script)
         let sink = CollectingSink()
-        let (server, publisher, port) = try ProxyTests.proxy(upstreamPort: upstreamPort, sinks: [sink])
-        input.fileHandleForWriting.write(Data("\(port)\n".utf8))
-        let numbers = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            .split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        p.waitUntilExit()
+        let (server, publisher, port) = try ProxyTests.proxy(upstreamPort: Int(python.firstLine)!, sinks: [sink])
+        python.send("\(port)")
+        let numbers = python.finish().split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         Self.waitFor(sink, sessions: 1)
         server.shutdown()
         publisher.finish()

@@ -125,24 +125,14 @@ struct ProxyTests {
         print(hashlib.sha256(b'* OK fake\\r\\n' + up_data).hexdigest() == hashlib.sha256(got).hexdigest(),
               hashlib.sha256(cl_data).hexdigest() == res['up_got'], len(got), flush=True)
         """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", script]
-        let input = Pipe(), output = Pipe()
-        p.standardInput = input
-        p.standardOutput = output
-        try p.run()
-        var first = Data()
-        while !first.contains(0x0A) { let d = output.fileHandleForReading.availableData; if d.isEmpty { break }; first += d }
-        let upstreamPort = Int(String(decoding: first, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))!
-        let (server, publisher, port) = try Self.proxy(upstreamPort: upstreamPort, sinks: [sink])
-        input.fileHandleForWriting.write(Data("\(port)\n".utf8))
-        let rest = output.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
+        let python = try PythonProcess(script)
+        let (server, publisher, port) = try Self.proxy(upstreamPort: Int(python.firstLine)!, sinks: [sink])
+        python.send("\(port)")
+        let rest = python.finish()
         for _ in 0..<50 where !sink.events.contains(where: { $0.kind == .sessionEnd }) { Thread.sleep(forTimeInterval: 0.05) }
         server.shutdown()
         publisher.finish()
-        #expect(String(decoding: rest, as: UTF8.self) == "True True \((1 << 19) + 11)\n")
+        #expect(rest == "True True \((1 << 19) + 11)\n")
         // The tap saw every byte of both directions, whatever it made of the random ones.
         var seen: [Direction: Int64] = [:]
         for e in sink.events { if let d = e.dir, let b = e["bytes"]?.intValue { seen[d, default: 0] += b } }

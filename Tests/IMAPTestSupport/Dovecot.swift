@@ -66,3 +66,39 @@ public func runPython(_ code: String) throws -> String {
     }
     return String(decoding: o, as: UTF8.self)
 }
+
+/// A Python process that prints one line when it is ready (a port), may be sent lines on its
+/// standard input, and then runs to its end.
+public final class PythonProcess {
+    private let process = Process()
+    private let out = Pipe()
+    private let input = Pipe()
+    private var rest: Data
+    public let firstLine: String
+
+    public init(_ code: String) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", code]
+        process.standardOutput = out
+        process.standardInput = input
+        try process.run()
+        var line = Data()
+        while !line.contains(0x0A) {
+            let d = out.fileHandleForReading.availableData
+            if d.isEmpty { break }
+            line += d
+        }
+        firstLine = String(decoding: line.prefix { $0 != 0x0A }, as: UTF8.self)
+        rest = Data(line.drop { $0 != 0x0A }.dropFirst())
+    }
+
+    /// Writes one line to its standard input.
+    public func send(_ line: String) { input.fileHandleForWriting.write(Data((line + "\n").utf8)) }
+
+    /// Waits for the end; returns what it printed after the first line.
+    public func finish() -> String {
+        let d = rest + out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: d, as: UTF8.self)
+    }
+}
