@@ -138,15 +138,25 @@ public enum LineMatcher {
         return nil
     }
 
-    /// A line for messages: one line of text, literal bodies shortened, control bytes escaped.
-    public static func display(_ line: RawLine, dropTag: Bool = false, limit: Int = 200) -> String {
+    /// A line for messages: one line of text, literal bodies shortened, control bytes escaped,
+    /// `secrets` (from `CommandParser`) shown as `‹redacted›` so a received password never
+    /// reaches stderr or the client's BAD.
+    public static func display(_ line: RawLine, dropTag: Bool = false, secrets: [SecretRef] = [], limit: Int = 200) -> String {
+        let hidden = "‹redacted›"
         var s = ""
         for (i, seg) in line.segments.enumerated() {
-            var text = seg.text[...]
+            var bytes = seg.text
+            // Replace secret spans from the end so earlier offsets stay valid.
+            let spans = secrets.compactMap { r -> Span? in if case .span(let sp) = r, sp.segment == i { return sp }; return nil }
+                .filter { $0.start >= 0 && $0.end <= bytes.count && $0.start <= $0.end }
+                .sorted { $0.start > $1.start }
+            for sp in spans { bytes.replaceSubrange(sp.start..<sp.end, with: Array(hidden.utf8)) }
+            var text = bytes[...]
             if i == 0, dropTag, let sp = text.firstIndex(of: 0x20) { text = text[(sp + 1)...] }
             if i > 0, let f = text.first, f != 0x20, f != UInt8(ascii: ")") { s += " " }
             s += printable(text)
             if let lit = seg.literal {
+                if secrets.contains(.literal(segment: i)) { s += " " + hidden; continue }
                 let body = lit.content ?? lit.preview
                 s += " " + printable(body.prefix(60)) + (body.count > 60 ? "…" : "")
             }

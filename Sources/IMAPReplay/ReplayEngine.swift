@@ -150,14 +150,20 @@ public final class ReplayEngine {
     }
 
     private func handle(_ line: RawLine, into out: inout [Action]) {
-        let receivedTag = (try? CommandParser.parse(line))?.tag
+        let next = nextExpected()
+        // Inside AUTHENTICATE a line is a SASL response: never parse or show it.
+        let inSASL: Bool = { if case .sasl? = next?.kind { return true }; return false }()
+        let parsed = inSASL ? nil : try? CommandParser.parse(line)
+        let receivedTag = parsed?.tag
         guard let (index, expected) = candidate(for: line) else {
-            // Commands are compared modulo tag, so messages show them without one.
-            record(mismatch(expected: nextExpected(), received: LineMatcher.display(line, dropTag: receivedTag != nil)), tag: badTag(receivedTag), into: &out)
+            // Commands are compared modulo tag, so messages show them without one; secrets hidden.
+            let shown = inSASL ? "‹redacted SASL line›" : LineMatcher.display(line, dropTag: receivedTag != nil, secrets: parsed?.secrets ?? [])
+            record(mismatch(expected: next, received: shown), tag: badTag(receivedTag), into: &out)
             return
         }
         done[index] = true
-        matchedDisplay.append(LineMatcher.display(line, dropTag: receivedTag != nil))
+        // Context for later diffs: the recorded line (already redacted).
+        matchedDisplay.append(LineMatcher.display(expected.line, dropTag: expected.isCommand))
         if case .command(let t, let name) = expected.kind, let rt = receivedTag {
             tagMap[t] = rt
             commandNames[t] = name

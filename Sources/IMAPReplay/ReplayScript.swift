@@ -79,6 +79,10 @@ public struct ReplayScript: Sendable {
         enum Mode { case commands, sasl(String), idle(String) }
         var mode = Mode.commands
         var pendingContinuations: [[UInt8]] = []
+        // A decoder emits a command once its last literal has arrived, so a recording can hold
+        // the `+` for a synchronizing literal before the command it answers. Outside IDLE and
+        // AUTHENTICATE a `+` can only be that; it waits here for the next literal header.
+        var earlyContinuations: [[UInt8]] = []
         var clientLineStart: Int?
 
         func pumpClient(_ fileLine: Int) throws {
@@ -86,6 +90,12 @@ public struct ReplayScript: Sendable {
                 switch f {
                 case .needsContinuation:
                     if clientLineStart == nil { clientLineStart = fileLine }
+                    if !earlyContinuations.isEmpty {
+                        // Its `+` was written before it (see `earlyContinuations`).
+                        pendingContinuations.append(earlyContinuations.removeFirst())
+                        client.continueLiteral()
+                        continue
+                    }
                     return
                 case .line(let l):
                     let kind: ClientKind
@@ -129,6 +139,10 @@ public struct ReplayScript: Sendable {
                         pendingContinuations.append(wire)
                         client.continueLiteral()
                         try pumpClient(chunk.fileLine)
+                        continue
+                    }
+                    if s.isContinuation, case .commands = mode {
+                        earlyContinuations.append(wire)
                         continue
                     }
                     if let t = s.tag {

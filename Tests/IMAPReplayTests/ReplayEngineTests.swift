@@ -106,7 +106,18 @@ struct ReplayEngineTests {
         let r = try Self.run(Self.literalLogin, ["b LOGIN \"alice\" {6+}\r\nsecret\r\n"])
         #expect(r.output == "* OK ready\r\nb OK logged in\r\n")
         let wrong = try Self.run(Self.literalLogin, ["b LOGIN {3}\r\n", "bob x\r\n"])
-        #expect(wrong.output == "* OK ready\r\n+ go on\r\nb BAD [CLIENTBUG] imapscope replay: expected \"LOGIN {5} alice ‹redacted:0123abcd›\" but got \"LOGIN {3} bob x\"\r\n")
+        #expect(wrong.output == "* OK ready\r\n+ go on\r\nb BAD [CLIENTBUG] imapscope replay: expected \"LOGIN {5} alice ‹redacted:0123abcd›\" but got \"LOGIN {3} bob ‹redacted›\"\r\n")
+    }
+
+    /// Recordings put a synchronizing literal's `+` before the command (the decoder emits the
+    /// command once its literal is complete); the replay still sends it at the literal.
+    @Test func continuationRecordedBeforeItsCommand() throws {
+        let lines = ["S: * OK ready", "S: + OK", "C: a1 APPEND INBOX {5}", "C: hello", "S: a1 OK appended"]
+        let engine = ReplayEngine(script: try ReplayScript(fixture: Self.fixture(lines)))
+        #expect(engine.start() == [.send(Array("* OK ready\r\n".utf8))])
+        #expect(engine.feed(Array("q APPEND INBOX {5}\r\n".utf8)) == [.send(Array("+ OK\r\n".utf8))])
+        #expect(engine.feed(Array("hello\r\n".utf8)) == [.send(Array("q OK appended\r\n".utf8))])
+        #expect(engine.finish().isEmpty && engine.succeeded)
     }
 
     @Test func appendBodyMustMatch() throws {
