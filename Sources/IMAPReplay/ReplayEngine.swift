@@ -31,6 +31,8 @@ public final class ReplayEngine {
         public var context: [String]
         /// One line naming the divergence (what stderr shows first).
         public var description: String {
+            // Index 0: not a client line but the connection itself (TLS, DEFLATE, a reset).
+            if index == 0 && expected == nil { return "imapscope replay: \(received)" }
             let where_ = fileLine.map { " (fixture line \($0))" } ?? ""
             guard let e = expected else {
                 return "imapscope replay: client line \(index) has no counterpart: the fixture ended\(where_), but the client sent \(received)"
