@@ -3,10 +3,22 @@ import IMAPCore
 /// Makes fixtures of the same conversation byte-identical across recordings: each tag is
 /// renumbered `a1`, `a2`, … in order of first use, the same in commands and in the tagged
 /// responses that complete them (RFC 9051 §2.2.1: tags only pair a completion with its
-/// command, so their spelling carries no meaning). Fixtures carry no times, and secrets are
-/// already markers (the `Redactor`), so tags are what is left to normalise.
+/// command, so their spelling carries no meaning). Redaction markers are numbered the same way
+/// (`‹redacted:00000001›` is the session's first distinct secret): the `Redactor`'s markers come
+/// from a per-run key, so they would differ between two recordings of the same password.
+/// Fixtures carry no times.
 public struct FixtureNormalizer {
     private var tags: [String: String] = [:]
+    private var markers: [String: String] = [:]
+
+    /// The normalized marker for a `Redactor` marker.
+    public mutating func marker(_ m: String) -> String {
+        if let n = markers[m] { return n }
+        let hex = String(markers.count + 1, radix: 16)
+        let n = "‹redacted:\(String(repeating: "0", count: max(0, 8 - hex.count)) + hex)›"
+        markers[m] = n
+        return n
+    }
 
     public init() {}
 
@@ -18,8 +30,19 @@ public struct FixtureNormalizer {
         return n
     }
 
-    /// Rewrites the tag at the start of a command's or a tagged response's wire bytes.
+    /// Rewrites the tag at the start of a command's or a tagged response's wire bytes, and
+    /// every redaction marker in them.
     public mutating func renumber(_ e: inout Event) {
+        if var wire = e.wire {
+            for i in wire.indices {
+                switch wire[i] {
+                case .secret(let m, let length): wire[i] = .secret(marker: marker(m), length: length)
+                case .secretLiteral(let h, let crlf, let m): wire[i] = .secretLiteral(header: h, crlf: crlf, marker: marker(m))
+                default: break
+                }
+            }
+            e.wire = wire
+        }
         guard e.kind == .command || e.kind == .tagged, let t = e["tag"]?.stringValue,
               var wire = e.wire, case .bytes(let first)? = wire.first else { return }
         let old = Array(t.utf8)

@@ -1,4 +1,6 @@
+import Foundation
 import IMAPCore
+import IMAPTestSupport
 @testable import IMAPReplay
 import IMAPTranscript
 import Testing
@@ -10,7 +12,7 @@ struct FixtureHygieneTests {
     static func normalized(_ lines: [String], client: String = "192.0.2.1:50123") throws -> String {
         let bytes = Array(lines.map { $0 + "\r\n" }.joined().utf8)
         let out = MemoryOutput()
-        let pipeline = EventPipeline(redactor: Redactor(key: Array(repeating: 7, count: 32)), sinks: [FixtureWriter(out, normalize: true)])
+        let pipeline = EventPipeline(redactor: Redactor(), sinks: [FixtureWriter(out, normalize: true)])
         let decoder = SessionDecoder()
         let t = Timestamp(seconds: 1_700_000_000)
         pipeline.publish(decoder.start(client: client, server: "192.0.2.2:143", source: "proxy", time: t), session: "s1")
@@ -42,7 +44,8 @@ struct FixtureHygieneTests {
         let a = try Self.normalized(Self.recording(tags: ["A0001", "A0002", "A0003", "A0004"]))
         let b = try Self.normalized(Self.recording(tags: ["x7", "x8", "x9", "x10"]), client: "192.0.2.9:61000")
         #expect(a == b)
-        let marker = Redactor(key: Array(repeating: 7, count: 32)).marker(for: Array("secret".utf8))
+        // Markers are numbered too: a per-run key would make them differ between recordings.
+        let marker = "‹redacted:00000001›"
         #expect(a == """
         # imapscope fixture (normalized: tags renumbered, secrets redacted)\r
         S: * OK ready\r
@@ -73,5 +76,37 @@ struct FixtureHygieneTests {
         let bytes = out.compactMap { if case .send(let b) = $0 { return b }; return nil }.joined()
         #expect(String(decoding: Array(bytes), as: UTF8.self) == "* OK ready\r\nt1 OK logged in\r\n* 2 EXISTS\r\nt2 OK [READ-WRITE] selected\r\n* 1 FETCH (FLAGS (\\Flagged))\r\nt3 OK done\r\n* BYE bye\r\nt4 OK bye\r\n")
         #expect(engine.finish().isEmpty && engine.succeeded)
+    }
+}
+
+/// `imapscope read --format fixture --normalize` from the command line.
+@Suite("read --normalize")
+struct ReadNormalizeTests {
+    @Test func sameCaptureGivesTheSameFixtureEveryRun() throws {
+        let pcap = DovecotProcess.repository.appendingPathComponent("Captures/pcap-auth-plain.pcap").path
+        let a = try run(Binary.imapscope, ["read", pcap, "--format", "fixture", "--normalize"])
+        let b = try run(Binary.imapscope, ["read", pcap, "--format", "fixture", "--normalize"])
+        #expect(a.status == 0 && b.status == 0)
+        #expect(a.stdout == b.stdout)
+        #expect(a.stdout.hasPrefix("# imapscope fixture (normalized: tags renumbered, secrets redacted)\r\nS: * OK "))
+        #expect(a.stdout.contains("\r\nC: a1 CAPABILITY\r\n"))
+        #expect(a.stdout.contains("‹redacted:00000001›"))
+        #expect(!a.stdout.contains("password"))
+        // Without --normalize the per-run marker key makes two runs differ.
+        let plain1 = try run(Binary.imapscope, ["read", pcap, "--format", "fixture"])
+        let plain2 = try run(Binary.imapscope, ["read", pcap, "--format", "fixture"])
+        #expect(plain1.stdout != plain2.stdout)
+        // Reading a normalized fixture and normalizing again changes nothing.
+        let path = NSTemporaryDirectory() + "imapscope-normalized-\(UUID().uuidString).fixture"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try a.stdout.write(toFile: path, atomically: true, encoding: .utf8)
+        let again = try run(Binary.imapscope, ["read", path, "--format", "fixture", "--normalize"])
+        #expect(again.stdout == a.stdout)
+    }
+
+    @Test func normalizeNeedsFixtureFormat() throws {
+        let r = try run(Binary.imapscope, ["read", "x.pcap", "--normalize"])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("Error: --normalize applies to --format fixture only"))
     }
 }
