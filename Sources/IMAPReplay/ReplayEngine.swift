@@ -57,6 +57,8 @@ public final class ReplayEngine {
     private var tagMap: [String: String] = [:]
     /// Recorded tag → command name (to act on STARTTLS, COMPRESS and LOGOUT completions).
     private var commandNames: [String: String] = [:]
+    /// Recorded tags of commands received whose completion has not been sent yet.
+    private var openTags: Set<String> = []
     private var continuationsSent = 0
     private var clientLinesSeen = 0
     private var matchedDisplay: [String] = []
@@ -169,6 +171,7 @@ public final class ReplayEngine {
         if case .command(let t, let name) = expected.kind, let rt = receivedTag {
             tagMap[t] = rt
             commandNames[t] = name
+            openTags.insert(t)
         }
         emitFollowing(from: index, into: &out)
     }
@@ -221,25 +224,64 @@ public final class ReplayEngine {
         var i = index + 1
         while i < script.steps.count {
             if done[i] { i += 1; continue }
-            guard case .server(let s) = script.steps[i] else { break }
-            done[i] = true
-            out.append(.send(substituteTag(s)))
-            if let t = s.tag, s.status == "OK" {
-                switch commandNames[t] {
-                case "STARTTLS": out.append(.startTLS); isPaused = true
-                case "COMPRESS": out.append(.startCompression); isPaused = true
-                case "LOGOUT": loggedOut = true
-                default: break
-                }
-            }
+            guard case .server = script.steps[i] else { break }
+            emit(i, into: &out)
             i += 1
             if isPaused { break }
         }
-        if loggedOut && !isPaused {
+        closeAfterLogout(into: &out)
+    }
+
+    private func emit(_ i: Int, into out: inout [Action]) {
+        guard case .server(let s) = script.steps[i] else { return }
+        done[i] = true
+        out.append(.send(substituteTag(s)))
+        guard let t = s.tag else { return }
+        openTags.remove(t)
+        if s.status == "OK" {
+            switch commandNames[t] {
+            case "STARTTLS": out.append(.startTLS); isPaused = true
+            case "COMPRESS": out.append(.startCompression); isPaused = true
+            case "LOGOUT": loggedOut = true
+            default: break
+            }
+        }
+    }
+
+    private func closeAfterLogout(into out: inout [Action]) {
+        if loggedOut && !isPaused && !closed {
             // Anything after the LOGOUT completion is the server closing (RFC 9051 §6.1.3).
             out.append(.close)
             closed = true
         }
+    }
+
+    /// The client has gone quiet before sending the next recorded line: it may be waiting for
+    /// responses that the recording shows after that line (when recorded, it had pipelined
+    /// further). Sends ahead, in recorded order, the server lines up to the last completion of a
+    /// command already received; never past a continuation request or the completion of a
+    /// command not yet received, which could only answer a line still to come.
+    public func clientIdle() -> [Action] {
+        guard !closed, !isPaused, !openTags.isEmpty, framer.isAtLineStart else { return [] }
+        var candidates: [Int] = []
+        var last: Int?
+        for i in script.steps.indices where !done[i] {
+            guard case .server(let s) = script.steps[i] else { continue }
+            if s.isContinuation { break }
+            if let t = s.tag {
+                guard openTags.contains(t) else { break }
+                last = candidates.count
+            }
+            candidates.append(i)
+        }
+        guard let end = last else { return [] }
+        var out: [Action] = []
+        for i in candidates[...end] {
+            emit(i, into: &out)
+            if isPaused { break }
+        }
+        closeAfterLogout(into: &out)
+        return out
     }
 
     private func substituteTag(_ s: ReplayScript.ServerLine) -> [UInt8] {

@@ -148,6 +148,21 @@ final class ReplayHandler: ChannelInboundHandler {
         context.fireChannelActive()
     }
 
+    /// How long the client may stay quiet before `ReplayEngine.clientIdle()` sends ahead.
+    static let idleDelay = TimeAmount.milliseconds(200)
+    private var idleTask: Scheduled<Void>?
+
+    /// (Re)arms the quiet-client timer after each read.
+    private func armIdleTimer(_ context: ChannelHandlerContext) {
+        idleTask?.cancel()
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        idleTask = context.eventLoop.scheduleTask(in: Self.idleDelay) {
+            let (handler, ctx) = loopBound.value
+            guard !handler.finished else { return }
+            handler.perform(handler.engine.clientIdle(), context: ctx)
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buf = unwrapInboundIn(data)
         var bytes = buf.readBytes(length: buf.readableBytes) ?? []
@@ -158,6 +173,7 @@ final class ReplayHandler: ChannelInboundHandler {
             }
         }
         perform(engine.feed(bytes), context: context)
+        armIdleTimer(context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -176,6 +192,7 @@ final class ReplayHandler: ChannelInboundHandler {
     private func end(_ context: ChannelHandlerContext, extra: String?) {
         guard !finished else { return }
         finished = true
+        idleTask?.cancel()
         var m = engine.finish()
         if let x = extra { m.append(ReplayEngine.Mismatch(index: 0, fileLine: nil, expected: nil, received: x, context: [])) }
         context.close(promise: nil)

@@ -249,6 +249,31 @@ struct ReplayEngineTests {
         #expect(r.output.hasSuffix("* BYE imapscope replay: too many commands differ from the fixture\r\n"))
     }
 
+    /// Recorded with B pipelined behind A; now the client waits for A's completion first.
+    @Test func quietClientGetsTheResponsesOfWhatItSent() throws {
+        let lines = [
+            "S: * OK ready",
+            "C: a1 SELECT INBOX",
+            "C: a2 FETCH 1 (FLAGS)",
+            "S: * 1 EXISTS",
+            "S: a1 OK selected",
+            "S: * 1 FETCH (FLAGS (\\Seen))",
+            "S: a2 OK fetched",
+        ]
+        let engine = ReplayEngine(script: try ReplayScript(fixture: Self.fixture(lines)))
+        _ = engine.start()
+        #expect(engine.feed(Array("s SELECT INBOX\r\n".utf8)) == [])
+        #expect(engine.clientIdle() == [.send(Array("* 1 EXISTS\r\n".utf8)), .send(Array("s OK selected\r\n".utf8))])
+        // Nothing more to send ahead: FETCH's completion needs FETCH first.
+        #expect(engine.clientIdle() == [])
+        #expect(engine.feed(Array("f FETCH 1 (FLAGS)\r\n".utf8)) == [.send(Array("* 1 FETCH (FLAGS (\\Seen))\r\n".utf8)), .send(Array("f OK fetched\r\n".utf8))])
+        #expect(engine.finish().isEmpty && engine.succeeded)
+        // A quiet client with nothing in flight gets nothing.
+        let fresh = ReplayEngine(script: try ReplayScript(fixture: Self.fixture(lines)))
+        _ = fresh.start()
+        #expect(fresh.clientIdle() == [])
+    }
+
     @Test func unsolicitedResponsesReplayInPlace() throws {
         let lines = [
             "S: * OK ready",
