@@ -9,7 +9,9 @@ import IMAPCore
 /// tagged completion names its command instead (`S: (SELECT) OK …`, or `(#n)` by the tag's
 /// position when the decoder could not pair it), so one extra command does not make every later
 /// tag differ; times and latencies are gone (Dovecot's `(0.001 + 0.000 secs)` too), and any two
-/// redaction markers are equal, flag lists are sorted. `Mask`s hide values that differ between servers on purpose.
+/// redaction markers are equal, flag lists and FETCH items are sorted, and each command is
+/// followed by its own responses whatever the pipelining timing (`sessionLines`). `Mask`s hide
+/// values that differ between servers on purpose.
 /// The two line lists are then compared with Myers' O(ND) difference algorithm.
 public enum ConversationDiff {
     /// Values `--ignore` can hide.
@@ -67,6 +69,23 @@ public enum ConversationDiff {
         return out
     }
 
+    /// A command in flight, for attributing responses to it.
+    struct InFlight {
+        var tag: String
+        var block: Int
+        var name: String
+        var uid: Bool
+        var sequenceSet: String?
+    }
+
+    /// The conversation as blocks, one per command: the command, then the server lines that
+    /// answer it (untagged data, continuations, its completion) and the client lines inside it
+    /// (SASL, DONE), each in its own order. How a pipelining client's commands interleave with
+    /// the responses depends on timing, and how a server batches the responses to pipelined
+    /// commands on its implementation; neither is meaning, so the same conversation reads the
+    /// same however the bytes raced. Untagged data goes to the oldest command in flight (a
+    /// server answers in order), FETCH data to the FETCH or STORE whose set holds its message
+    /// (or UID); lines with no command in flight stand between the blocks.
     static func sessionLines(_ events: [Event], masks: Set<Mask>) -> [String] {
         var tags: [String: Int] = [:]
         func position(_ t: String) -> String {
@@ -74,19 +93,35 @@ public enum ConversationDiff {
             tags[t] = tags.count + 1
             return "#\(tags.count)"
         }
-        var out: [String] = []
+        // The output order: standalone lines, and blocks by number.
+        enum Slot { case line(String), block(Int) }
+        var slots: [Slot] = []
+        var blocks: [[String]] = []
+        var inFlight: [InFlight] = []
         var sawGreeting = false
         for e in events {
             let line = e["line"]?.stringValue ?? ""
             var text: String
+            var target: Int?
             switch e.kind {
             case .command:
-                _ = position(e["tag"]?.stringValue ?? "?")
+                let tag = e["tag"]?.stringValue ?? "?"
+                _ = position(tag)
+                blocks.append([])
+                inFlight.append(InFlight(tag: tag, block: blocks.count - 1, name: e["name"]?.stringValue ?? "",
+                                         uid: e["uid"]?.boolValue ?? false, sequenceSet: e["sequence_set"]?.stringValue))
+                slots.append(.block(blocks.count - 1))
                 text = "C: " + afterFirstToken(line)
+                target = blocks.count - 1
             case .tagged:
-                let command = e["command"]?.stringValue ?? position(e["tag"]?.stringValue ?? "?")
+                let tag = e["tag"]?.stringValue ?? "?"
+                let command = e["command"]?.stringValue ?? position(tag)
                 text = "S: (\(command)) " + afterFirstToken(line)
                 if masks.contains(.text) { text = maskText(text) }
+                if let k = inFlight.firstIndex(where: { $0.tag == tag }) {
+                    target = inFlight[k].block
+                    inFlight.remove(at: k)
+                }
             case .untagged:
                 text = "S: " + line
                 let name = e["name"]?.stringValue ?? ""
@@ -97,26 +132,105 @@ public enum ConversationDiff {
                     text = maskText(text)
                 }
                 if name == "ID", masks.contains(.id) { text = "S: * ID …" }
-            case .continuation:
-                text = "S: " + line
-            case .sasl:
-                text = (e.dir == .client ? "C: " : "S: ") + line
-            case .idleDone:
-                text = "C: DONE"
-            case .compress:
-                text = "-- COMPRESS=\(e["algorithm"]?.stringValue ?? "DEFLATE") active"
-            case .gap:
-                text = "-- gap: \(e["missing"]?.intValue ?? 0) \(e.dir?.rawValue ?? "") bytes missing"
-            case .unparsed:
-                text = "\(e.dir == .client ? "C" : "S"): (unparsed) \(e["raw"]?.stringValue ?? "")"
+                if name == "FETCH" {
+                    text = sortFetchItems(text)
+                    target = fetchOwner(e, inFlight)?.block
+                }
+                if target == nil { target = inFlight.first?.block }
+            case .continuation, .sasl, .idleDone, .compress, .gap, .unparsed:
+                // Part of the latest command's exchange (a literal, SASL, IDLE), if one runs.
+                switch e.kind {
+                case .continuation: text = "S: " + line
+                case .sasl: text = (e.dir == .client ? "C: " : "S: ") + line
+                case .idleDone: text = "C: DONE"
+                case .compress: text = "-- COMPRESS=\(e["algorithm"]?.stringValue ?? "DEFLATE") active"
+                case .gap: text = "-- gap: \(e["missing"]?.intValue ?? 0) \(e.dir?.rawValue ?? "") bytes missing"
+                default: text = "\(e.dir == .client ? "C" : "S"): (unparsed) \(e["raw"]?.stringValue ?? "")"
+                }
+                target = inFlight.last?.block
             case .sessionStart, .sessionEnd, .tls, .lint:
                 // Addresses, ports, TLS details and imapscope's own opinions are not the conversation.
                 continue
             }
-            out.append(normalize(text, masks: masks))
+            let normalized = normalize(text, masks: masks)
+            if let b = target { blocks[b].append(normalized) } else { slots.append(.line(normalized)) }
             if e.kind == .untagged { sawGreeting = true }
         }
-        return out
+        return slots.flatMap { slot -> [String] in
+            switch slot {
+            case .line(let l): return [l]
+            case .block(let b): return blocks[b]
+            }
+        }
+    }
+
+    /// The FETCH, UID FETCH, STORE or UID STORE in flight whose sequence set holds this FETCH
+    /// response's message number (or its UID, for the UID forms).
+    static func fetchOwner(_ e: Event, _ inFlight: [InFlight]) -> InFlight? {
+        let number = e["number"]?.intValue
+        let uid: Int64? = {
+            if case .object(let attrs)? = e["attributes"] { return attrs.first { $0.0 == "UID" }?.1.intValue }
+            return nil
+        }()
+        return inFlight.first { c in
+            guard ["FETCH", "STORE"].contains(c.name), let set = c.sequenceSet, let n = c.uid ? uid : number else { return false }
+            return sequenceSet(set, contains: n)
+        }
+    }
+
+    /// sequence-set = (seq-number / seq-range) *("," sequence-set), `*` the largest (RFC 9051 §9).
+    static func sequenceSet(_ set: String, contains n: Int64) -> Bool {
+        for part in set.split(separator: ",") {
+            let ends = part.split(separator: ":").map { $0 == "*" ? Int64.max : Int64($0) }
+            guard !ends.isEmpty, !ends.contains(where: { $0 == nil }) else { continue }
+            let values = ends.compactMap { $0 }
+            if values.min()! <= n && n <= values.max()! { return true }
+        }
+        return false
+    }
+
+    /// `* 1 FETCH (UID 1 FLAGS (\Seen))` and `* 1 FETCH (FLAGS (\Seen) UID 1)` are the same
+    /// response (RFC 9051 §7.5.2: msg-att items in any order): items sorted by name.
+    static func sortFetchItems(_ line: String) -> String {
+        guard let open = line.range(of: " FETCH ("), line.hasSuffix(")") else { return line }
+        let inner = line[open.upperBound..<line.index(before: line.endIndex)]
+        var tokens: [String] = []
+        var current = ""
+        var depth = 0, bracket = 0
+        var quoted = false, escaped = false, summary = false
+        for c in inner {
+            if quoted {
+                current.append(c)
+                if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" { quoted = false }
+                continue
+            }
+            if summary { current.append(c); if c == "›" { summary = false }; continue }
+            switch c {
+            case "\"": quoted = true
+            case "(": depth += 1
+            case ")": depth -= 1
+            case "[": bracket += 1
+            case "]": bracket -= 1
+            case "‹": summary = true
+            default: break
+            }
+            if c == " ", depth == 0, bracket == 0 {
+                // `{27} ‹27 bytes, header›`: a literal and its summary are one value.
+                if !current.isEmpty { tokens.append(current) }
+                current = ""
+                continue
+            }
+            current.append(c)
+        }
+        if !current.isEmpty { tokens.append(current) }
+        var merged: [String] = []
+        for t in tokens {
+            if t.hasPrefix("‹"), let last = merged.last, last.hasPrefix("{") { merged[merged.count - 1] += " " + t } else { merged.append(t) }
+        }
+        guard merged.count % 2 == 0, depth == 0, !quoted else { return line }
+        let pairs = stride(from: 0, to: merged.count, by: 2).map { (merged[$0], merged[$0 + 1]) }
+            .sorted { $0.0.uppercased() < $1.0.uppercased() }
+        return line[..<open.upperBound] + pairs.map { "\($0.0) \($0.1)" }.joined(separator: " ") + ")"
     }
 
     private static func afterFirstToken(_ s: String) -> String {
@@ -124,16 +238,28 @@ public enum ConversationDiff {
         return String(s[s.index(after: sp)...])
     }
 
-    /// `S: #3 OK [READ-WRITE] Select completed.` → `S: #3 OK [READ-WRITE] …`
+    /// `S: (SELECT) OK [READ-WRITE] Select completed.` → `S: (SELECT) OK [READ-WRITE] …`
     private static func maskText(_ line: String) -> String {
-        let parts = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
-        // "S:", "(COMMAND)" or "*", status, rest
-        guard parts.count >= 3, ["OK", "NO", "BAD", "BYE", "PREAUTH"].contains(parts[2].uppercased()) else { return line }
-        let head = parts[0...2].joined(separator: " ")
-        guard parts.count == 4 else { return head }
-        let rest = parts[3]
-        if rest.hasPrefix("["), let close = codeEnd(rest) {
-            return head + " " + rest[...close] + " …"
+        // "S: ", then "(COMMAND)" (which may hold a space: "(UID FETCH)") or "*", status, rest.
+        var rest = Substring(line.dropFirst(3))
+        let who: Substring
+        if rest.hasPrefix("("), let close = rest.firstIndex(of: ")") {
+            who = rest[...close]
+            rest = rest[rest.index(after: close)...].drop { $0 == " " }
+        } else {
+            let sp = rest.firstIndex(of: " ") ?? rest.endIndex
+            who = rest[..<sp]
+            rest = rest[sp...].drop { $0 == " " }
+        }
+        let sp = rest.firstIndex(of: " ") ?? rest.endIndex
+        let status = rest[..<sp]
+        guard ["OK", "NO", "BAD", "BYE", "PREAUTH"].contains(status.uppercased()) else { return line }
+        let head = "S: \(who) \(status)"
+        let text = rest[sp...].drop { $0 == " " }
+        if text.isEmpty { return head }
+        let t = String(text)
+        if t.hasPrefix("["), let close = codeEnd(t) {
+            return head + " " + t[...close] + " …"
         }
         return head + " …"
     }
@@ -149,8 +275,8 @@ public enum ConversationDiff {
     }
 
     private static let always: [(NSRegularExpression, String)] = [
-        // Dovecot's timing in completions: "(0.001 + 0.000 + 0.002 secs)".
-        (try! NSRegularExpression(pattern: #" ?\(\d+\.\d+ \+ \d+\.\d+(?: \+ \d+\.\d+)? secs\)"#), ""),
+        // Timing in completions: Dovecot's "(0.001 + 0.000 + 0.002 secs)", Cyrus's "(0.000 sec)".
+        (try! NSRegularExpression(pattern: #" ?\(\d+\.\d+(?: \+ \d+\.\d+)* secs?\)"#), ""),
         // Any redaction marker equals any other.
         (try! NSRegularExpression(pattern: "‹redacted:[0-9a-f]{8}›"), "‹redacted›"),
     ]

@@ -5,7 +5,7 @@ import IMAPTranscript
 import Testing
 
 /// `imapscope diff` on real conversations: a capture with itself, two Dovecot runs, and the
-/// same client against Dovecot and Cyrus.
+/// same client (imaplib, mbsync) against Dovecot and against Cyrus.
 @Suite("Diff of real sessions", .serialized)
 struct DiffLiveTests {
     static func script(port: Int) -> String {
@@ -30,6 +30,14 @@ struct DiffLiveTests {
 
     static func diff(_ args: [String]) throws -> ProcessResult {
         try run(Binary.imapscope, ["diff"] + args + ["--color", "never"])
+    }
+
+    /// The `-`/`+` lines of a diff, capability lists and Cyrus's random MAILBOXID shortened.
+    static func changedLines(_ diff: String) -> [String] {
+        diff.split(separator: "\n").map(String.init)
+            .filter { ($0.hasPrefix("-") || $0.hasPrefix("+")) && !$0.hasPrefix("---") && !$0.hasPrefix("+++") }
+            .map { $0.replacingOccurrences(of: #"CAPABILITY IMAP4rev1[^\]]*"#, with: "CAPABILITY …", options: .regularExpression)
+                     .replacingOccurrences(of: #"MAILBOXID \([a-z0-9]+\)"#, with: "MAILBOXID (…)", options: .regularExpression) }
     }
 
     @Test func captureWithItselfIsEmpty() throws {
@@ -89,11 +97,7 @@ struct DiffLiveTests {
         // The changed lines, capability lists and Cyrus's random MAILBOXID shortened: what the
         // two servers really say differently. Commands, FETCH data, SEARCH and the STORE result
         // (flags in another order) are equal; tags, times and the password marker never differ.
-        let changed = r.stdout.split(separator: "\n").map(String.init)
-            .filter { ($0.hasPrefix("-") || $0.hasPrefix("+")) && !$0.hasPrefix("---") && !$0.hasPrefix("+++") }
-            .map { $0.replacingOccurrences(of: #"CAPABILITY IMAP4rev1[^\]]*"#, with: "CAPABILITY …", options: .regularExpression)
-                     .replacingOccurrences(of: #"MAILBOXID \([a-z0-9]+\)"#, with: "MAILBOXID (…)", options: .regularExpression) }
-        #expect(changed == [
+        #expect(Self.changedLines(r.stdout) == [
             "-S: * OK [CAPABILITY …] …",
             "+S: * OK [CAPABILITY …] …",
             "-S: * CAPABILITY …",
@@ -111,5 +115,64 @@ struct DiffLiveTests {
             "+S: * OK [ANNOTATIONS 65536] …",
         ])
         #expect(!r.stdout.contains("C: "))
+    }
+
+    /// Records `mbsync -a` (20 messages pulled into an empty Maildir) through the proxy.
+    static func recordMbsync(upstream port: Int, name: String) throws -> (path: String, status: Int32, output: String) {
+        let recorder = try FixtureRecorder(upstreamPort: port)
+        let r = try MbsyncReplayTests.sync(port: recorder.port, name: name)
+        return (try recorder.finish(name: name).path, r.status, r.output)
+    }
+
+    @Test func mbsyncAgainstDovecotAndCyrus() throws {
+        let dovecot = try DovecotProcess(seed: 20)
+        let a: (path: String, status: Int32, output: String)
+        do {
+            defer { dovecot.stop() }
+            a = try Self.recordMbsync(upstream: dovecot.imapPort, name: "mbsync-dovecot")
+        }
+        let cyrus = try CyrusProcess()
+        let b: (path: String, status: Int32, output: String)
+        do {
+            defer { cyrus.stop() }
+            try cyrus.seed(20)
+            b = try Self.recordMbsync(upstream: cyrus.port, name: "mbsync-cyrus")
+        }
+        defer { try? FileManager.default.removeItem(atPath: a.path); try? FileManager.default.removeItem(atPath: b.path) }
+        #expect(a.status == 0, "\(a.output)")
+        #expect(b.status == 0, "\(b.output)")
+        let r = try Self.diff([a.path, b.path, "--ignore", "uidvalidity,modseq,dates,greeting,text", "--context", "0"])
+        #expect(r.status == 1)
+        // mbsync's 20 pipelined UID FETCHes, their bodies, COMPRESS and the completions race
+        // differently against each server; none of that shows, only what the servers say differently.
+        #expect(Self.changedLines(r.stdout) == [
+            "-S: * OK [CAPABILITY …] …",
+            "+S: * OK [CAPABILITY …] …",
+            "-S: (LOGIN) OK [CAPABILITY …] …",
+            "+S: (LOGIN) OK [CAPABILITY …] …",
+            "-S: * NAMESPACE ((\"\" \".\")) NIL NIL",
+            "+S: * NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\")) ((\"Shared Folders/\" \"/\"))",
+            "-S: * LIST (\\HasNoChildren) \".\" INBOX",
+            "+S: * LIST (\\HasNoChildren) \"/\" INBOX",
+            "-S: * FLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen)",
+            "-S: * OK [PERMANENTFLAGS (\\* \\Answered \\Deleted \\Draft \\Flagged \\Seen)] …",
+            "+S: * FLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen)",
+            "+S: * OK [PERMANENTFLAGS (\\* \\Answered \\Deleted \\Draft \\Flagged \\Seen)] …",
+            "+S: * OK [HIGHESTMODSEQ …] …",
+            "+S: * OK [MAILBOXID (…)] …",
+            "+S: * OK [URLMECH INTERNAL] …",
+            "+S: * OK [ANNOTATIONS 65536] …",
+        ])
+        // Two mbsync runs against the same kind of server are equal once UIDVALIDITY is masked.
+        let dovecot2 = try DovecotProcess(seed: 20)
+        let c: (path: String, status: Int32, output: String)
+        do {
+            defer { dovecot2.stop() }
+            c = try Self.recordMbsync(upstream: dovecot2.imapPort, name: "mbsync-dovecot2")
+        }
+        defer { try? FileManager.default.removeItem(atPath: c.path) }
+        let same = try Self.diff([a.path, c.path, "--ignore", "uidvalidity,dates"])
+        #expect(same.status == 0)
+        #expect(same.stdout == "")
     }
 }
