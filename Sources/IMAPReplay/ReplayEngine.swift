@@ -64,6 +64,8 @@ public final class ReplayEngine {
     private var matchedDisplay: [String] = []
     public private(set) var mismatches: [Mismatch] = []
     public private(set) var loggedOut = false
+    /// Recorded client lines skipped because the client logged out before them.
+    public private(set) var skippedByLogout = 0
     /// Set once STARTTLS/COMPRESS or close is pending: no more client bytes are framed until
     /// the driver has acted and called `resume()`.
     public private(set) var isPaused = false
@@ -182,12 +184,27 @@ public final class ReplayEngine {
         let clientSteps = script.steps.indices.filter { !done[$0] && isClientStep($0) }
         guard let first = clientSteps.first, case .client(let c) = script.steps[first] else { return nil }
         if Self.matches(c, line) { return (first, c) }
-        guard order == .relaxed, case .command = c.kind else { return nil }
+        guard case .command = c.kind else { return nil }
+        if let logout = earlyLogout(line, among: clientSteps) { return logout }
+        guard order == .relaxed else { return nil }
         var skippedAllIndependent = isIndependent(first)
         for j in clientSteps.dropFirst() {
             guard case .client(let cj) = script.steps[j], case .command = cj.kind else { break }
             if Self.matches(cj, line), skippedAllIndependent || isIndependent(j) { return (j, cj) }
             skippedAllIndependent = skippedAllIndependent && isIndependent(j)
+        }
+        return nil
+    }
+
+    /// A client may stop early: its LOGOUT gets the recorded LOGOUT's answer, and the rest of
+    /// the fixture is skipped (the session still succeeds; `skippedByLogout` says how much).
+    private func earlyLogout(_ line: RawLine, among clientSteps: [Int]) -> (Int, ReplayScript.ClientLine)? {
+        guard (try? CommandParser.parse(line))?.name == "LOGOUT" else { return nil }
+        for (n, j) in clientSteps.enumerated() {
+            if case .client(let c) = script.steps[j], case .command(_, "LOGOUT") = c.kind, Self.matches(c, line) {
+                skippedByLogout = n
+                return (j, c)
+            }
         }
         return nil
     }

@@ -27,6 +27,8 @@ public final class ReplayServer: @unchecked Sendable {
         public var mismatches: [ReplayEngine.Mismatch]
         public var succeeded: Bool
         public var client: String
+        /// Recorded client lines the client skipped by logging out early.
+        public var skipped: Int
     }
 
     public let script: ReplayScript
@@ -103,7 +105,8 @@ public final class ReplayServer: @unchecked Sendable {
         let client = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
         let engine = ReplayEngine(script: script, order: configuration.order)
         try sync.addHandler(ReplayHandler(engine: engine, tlsContext: tlsContext, tlsFirst: tlsFirst) { [self] engine, mismatches in
-            let r = SessionResult(mismatches: mismatches, succeeded: mismatches.isEmpty && engine.succeeded, client: client)
+            let r = SessionResult(mismatches: mismatches, succeeded: mismatches.isEmpty && engine.succeeded, client: client,
+                                  skipped: engine.skippedByLogout)
             state.withLockedValue { s in
                 s.results.append(r)
                 s.active = false

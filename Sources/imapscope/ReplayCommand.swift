@@ -81,7 +81,8 @@ struct ReplayCommand: ParsableCommand {
     private func report(_ r: ReplayServer.SessionResult) {
         let err = FileOutput.standardError()
         if r.succeeded {
-            err.write("imapscope replay: session from \(r.client) ran the fixture\n")
+            err.write("imapscope replay: session from \(r.client) ran the fixture"
+                      + (r.skipped > 0 ? " (logged out with \(r.skipped) recorded client lines left)" : "") + "\n")
         }
         for m in r.mismatches {
             err.write(m.description + "\n")

@@ -91,4 +91,42 @@ struct ImaplibReplayTests {
             " CAPABILITY", " LOGIN alice \(marker)", "-SELECT INBOX", "+SELECT Archive",
         ])
     }
+
+    @Test func badArgumentsAreClearErrors() throws {
+        let missing = try run(Binary.imapscope, ["replay", "/nonexistent.fixture", "--listen", "imap://127.0.0.1:0"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr == "Error: /nonexistent.fixture: cannot be read\n")
+        let path = NSTemporaryDirectory() + "imapscope-bad-\(UUID().uuidString).fixture"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "garbage\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let bad = try run(Binary.imapscope, ["replay", path, "--listen", "imap://127.0.0.1:0"])
+        #expect(bad.status == 1)
+        #expect(bad.stderr == "Error: \(path): line 1: expected 'S:' or 'C:' at the start of the line\n")
+        let good = DovecotProcess.repository.appendingPathComponent("Captures/idle-delivery.transcript").path
+        let url = try run(Binary.imapscope, ["replay", good, "--listen", "ftp://127.0.0.1"])
+        #expect(url.status == 1)
+        #expect(url.stderr == "Error: 'ftp://127.0.0.1': expected imap://, imaps:// or imap+starttls://host:port\n")
+        let starttls = try run(Binary.imapscope, ["replay", good, "--listen", "imap+starttls://127.0.0.1:0"])
+        #expect(starttls.status == 1)
+        #expect(starttls.stderr == "Error: imap+starttls://127.0.0.1:0: replay listens on imap:// or imaps://\n")
+    }
+
+    @Test func earlyLogoutExitsZero() throws {
+        let path = NSTemporaryDirectory() + "imapscope-early-\(UUID().uuidString).fixture"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try [
+            "S: * OK [CAPABILITY IMAP4rev1] ready", "C: a1 CAPABILITY", "S: * CAPABILITY IMAP4rev1", "S: a1 OK done",
+            "C: a2 NOOP", "S: a2 OK done", "C: a3 LOGOUT", "S: * BYE bye", "S: a3 OK bye",
+        ].map { $0 + "\r\n" }.joined().write(toFile: path, atomically: true, encoding: .utf8)
+        let replay = try ReplayProcess(fixture: path)
+        let out = try runPython("""
+        import imaplib
+        m = imaplib.IMAP4('127.0.0.1', \(replay.port))
+        print(m.logout())
+        """)
+        let (status, stderr) = replay.wait()
+        #expect(out == "('BYE', [b'bye'])\n")
+        #expect(status == 0)
+        #expect(stderr.hasSuffix(" ran the fixture (logged out with 1 recorded client lines left)\n"))
+    }
 }

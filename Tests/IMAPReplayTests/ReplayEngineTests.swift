@@ -67,6 +67,16 @@ struct ReplayEngineTests {
         #expect(!r.engine.succeeded)
     }
 
+    @Test func earlyLogoutSucceeds() throws {
+        let lines = ["S: * OK hi", "C: a1 NOOP", "S: a1 OK", "C: a2 CHECK", "S: a2 OK", "C: a3 LOGOUT", "S: * BYE bye", "S: a3 OK bye"]
+        let r = try Self.run(lines, ["n NOOP\r\n", "q LOGOUT\r\n"])
+        #expect(r.output == "* OK hi\r\nn OK\r\n* BYE bye\r\nq OK bye\r\n")
+        #expect(r.actions.last == .close)
+        #expect(r.engine.finish().isEmpty && r.engine.succeeded)
+        #expect(r.engine.skippedByLogout == 1)
+        #expect(!r.engine.isComplete)
+    }
+
     @Test func clientStoppingEarlyIsReported() throws {
         let r = try Self.run(Self.simple, ["X1 CAPABILITY\r\n"])
         let m = r.engine.finish()
@@ -240,6 +250,14 @@ struct ReplayEngineTests {
         let r = try Self.run(Self.simple, [junk])
         #expect(r.output == "* OK [CAPABILITY IMAP4rev1] ready\r\n* BAD [CLIENTBUG] imapscope replay: expected \"CAPABILITY\" but got \"a line of 300002 bytes starting \(String(repeating: "x", count: 60))\"\r\n")
         #expect(r.engine.finish().count == 1)
+    }
+
+    @Test func badFixtureIsAClearError() {
+        #expect {
+            try ReplayScript(fixture: Array("hello\r\n".utf8))
+        } throws: { error in
+            "\(error)" == "line 1: expected 'S:' or 'C:' at the start of the line"
+        }
     }
 
     @Test func tooManyMismatchesCloses() throws {
