@@ -1,3 +1,4 @@
+import Foundation
 import IMAPCore
 import IMAPTranscript
 
@@ -66,6 +67,11 @@ public struct ReplayScript: Sendable {
 
     /// Parses fixture bytes (`S:`/`C:` lines as `FixtureWriter` writes them).
     public init(fixture bytes: [UInt8]) throws {
+        // FixtureWriter's note for a literal too large to keep: the bytes a client would need are gone.
+        let elided = Array("# literal body of ".utf8)
+        for (n, line) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where line.starts(with: elided) {
+            throw Failure(description: "line \(n + 1): \(String(decoding: line.dropFirst(2).prefix(120), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)): this fixture cannot be replayed (record it with whole literal bodies, e.g. imapscope read --format fixture)")
+        }
         let chunks: [FixtureReader.Chunk]
         do { chunks = try FixtureReader.read(bytes) } catch { throw Failure(description: "\(error)") }
         try self.init(chunks: chunks)
@@ -131,7 +137,7 @@ public struct ReplayScript: Sendable {
                 server.append(chunk.bytes)
                 while let f = server.nextFrame() {
                     guard case .line(let l) = f, let wire = l.wire else {
-                        throw Failure(description: "line \(chunk.fileLine): a server line is too long to replay")
+                        throw Failure(description: "line \(chunk.fileLine): a server line is too long to replay (over 256 KiB, or a literal over 64 MiB)")
                     }
                     var s = Self.classify(wire, fileLine: chunk.fileLine)
                     if s.isContinuation, client.isAwaitingContinuation {

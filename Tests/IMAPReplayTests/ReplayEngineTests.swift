@@ -260,6 +260,16 @@ struct ReplayEngineTests {
         }
     }
 
+    @Test func fixtureWithoutALiteralBodyIsRefused() {
+        let lines = ["S: * OK hi", "C: a1 UID FETCH 1 BODY[]", "S: * 1 FETCH (UID 1 BODY[] {90000000}",
+                     "# literal body of 90000000 bytes not kept (sha256 ab12)", "S: )", "S: a1 OK"]
+        #expect {
+            try ReplayScript(fixture: Self.fixture(lines))
+        } throws: { error in
+            "\(error)" == "line 4: literal body of 90000000 bytes not kept (sha256 ab12): this fixture cannot be replayed (record it with whole literal bodies, e.g. imapscope read --format fixture)"
+        }
+    }
+
     @Test func tooManyMismatchesCloses() throws {
         let r = try Self.run(Self.simple, Array(repeating: "z NOOP\r\n", count: 25))
         #expect(r.actions.filter { if case .send(let b) = $0 { return b.starts(with: Array("z BAD".utf8)) }; return false }.count == ReplayEngine.mismatchLimit)
