@@ -85,9 +85,7 @@ public final class ReplayEngine {
     }
 
     /// Whether every recorded client line has been received.
-    public var isComplete: Bool {
-        !script.steps.indices.contains { !done[$0] && isClientStep($0) }
-    }
+    public var isComplete: Bool { pendingClientSteps().first == nil }
 
     /// The session succeeded: no mismatch, and the client ran the whole fixture or logged out.
     public var succeeded: Bool { mismatches.isEmpty && (isComplete || loggedOut) }
@@ -118,7 +116,8 @@ public final class ReplayEngine {
     /// What to report when the connection ends: the mismatches, plus an early end.
     public func finish() -> [Mismatch] {
         if case .line(let l)? = framer.finish(), !(l.segments.count == 1 && l.segments[0].text.isEmpty) {
-            mismatches.append(mismatch(expected: nextExpected(), received: LineMatcher.display(l) + " (cut off by the end of the connection)"))
+            let secrets = (try? CommandParser.parse(l))?.secrets ?? []
+            mismatches.append(mismatch(expected: nextExpected(), received: LineMatcher.display(l, secrets: secrets) + " (cut off by the end of the connection)"))
         }
         if mismatches.isEmpty && !isComplete && !loggedOut, let next = nextExpected() {
             mismatches.append(Mismatch(index: clientLinesSeen + 1, fileLine: next.fileLine,
@@ -181,14 +180,14 @@ public final class ReplayEngine {
     /// The step this line is: the next client step, or in relaxed order a later one it may
     /// overtake. Nil when the line matches none.
     private func candidate(for line: RawLine) -> (Int, ReplayScript.ClientLine)? {
-        let clientSteps = script.steps.indices.filter { !done[$0] && isClientStep($0) }
+        let clientSteps = pendingClientSteps()
         guard let first = clientSteps.first, case .client(let c) = script.steps[first] else { return nil }
         if Self.matches(c, line) { return (first, c) }
         guard case .command = c.kind else { return nil }
         if let logout = earlyLogout(line, among: clientSteps) { return logout }
         guard order == .relaxed else { return nil }
         var skippedAllIndependent = isIndependent(first)
-        for j in clientSteps.dropFirst() {
+        for j in clientSteps.dropFirst().prefix(Self.relaxedLookahead) {
             guard case .client(let cj) = script.steps[j], case .command = cj.kind else { break }
             if Self.matches(cj, line), skippedAllIndependent || isIndependent(j) { return (j, cj) }
             skippedAllIndependent = skippedAllIndependent && isIndependent(j)
@@ -198,7 +197,7 @@ public final class ReplayEngine {
 
     /// A client may stop early: its LOGOUT gets the recorded LOGOUT's answer, and the rest of
     /// the fixture is skipped (the session still succeeds; `skippedByLogout` says how much).
-    private func earlyLogout(_ line: RawLine, among clientSteps: [Int]) -> (Int, ReplayScript.ClientLine)? {
+    private func earlyLogout<S: Sequence>(_ line: RawLine, among clientSteps: S) -> (Int, ReplayScript.ClientLine)? where S.Element == Int {
         guard (try? CommandParser.parse(line))?.name == "LOGOUT" else { return nil }
         for (n, j) in clientSteps.enumerated() {
             if case .client(let c) = script.steps[j], case .command(_, "LOGOUT") = c.kind, Self.matches(c, line) {
@@ -207,6 +206,18 @@ public final class ReplayEngine {
             }
         }
         return nil
+    }
+
+    /// How far ahead (in recorded client lines) relaxed order looks for an overtaking command.
+    public static let relaxedLookahead = 64
+
+    /// Steps before `cursor` are all done; it only moves forward, so each step is passed once.
+    private var cursor = 0
+
+    /// Client steps not yet received, in recorded order (lazily, from the cursor).
+    private func pendingClientSteps() -> LazyFilterSequence<Range<Int>> {
+        while cursor < done.count && done[cursor] { cursor += 1 }
+        return (cursor..<script.steps.count).lazy.filter { !self.done[$0] && self.isClientStep($0) }
     }
 
     private func isClientStep(_ i: Int) -> Bool {
@@ -282,7 +293,8 @@ public final class ReplayEngine {
         guard !closed, !isPaused, !openTags.isEmpty, framer.isAtLineStart else { return [] }
         var candidates: [Int] = []
         var last: Int?
-        for i in script.steps.indices where !done[i] {
+        while cursor < done.count && done[cursor] { cursor += 1 }
+        for i in cursor..<script.steps.count where !done[i] {
             guard case .server(let s) = script.steps[i] else { continue }
             if s.isContinuation { break }
             if let t = s.tag {
@@ -307,10 +319,8 @@ public final class ReplayEngine {
     }
 
     private func nextExpected() -> ReplayScript.ClientLine? {
-        for i in script.steps.indices where !done[i] {
-            if case .client(let c) = script.steps[i] { return c }
-        }
-        return nil
+        guard let i = pendingClientSteps().first, case .client(let c) = script.steps[i] else { return nil }
+        return c
     }
 
     /// The tag a BAD goes to: the client's, or for a SASL line or DONE the running command's.

@@ -337,32 +337,40 @@ public enum ConversationDiff {
         return a[..<prefix].map { .same($0) } + myers(x, y) + a[(a.count - suffix)...].map { .same($0) }
     }
 
+    /// Beyond this many differing lines the edit script is no longer searched for (its trace
+    /// costs O(D²) memory): the differing middle is shown as removed, then added.
+    public static let maxEditDistance = 2000
+
     private static func myers(_ a: [String], _ b: [String]) -> [Op] {
         let n = a.count, m = b.count
         if n == 0 { return b.map { .added($0) } }
         if m == 0 { return a.map { .removed($0) } }
         let max = n + m
         var v = [Int](repeating: 0, count: 2 * max + 2)
+        // trace[d]: v for diagonals -d…d before step d (only those are read back).
         var trace: [[Int]] = []
-        outer: for d in 0...max {
-            trace.append(v)
+        var found = false
+        outer: for d in 0...min(max, maxEditDistance) {
+            trace.append(Array(v[(max - d)...(max + d)]))
             for k in stride(from: -d, through: d, by: 2) {
                 var x: Int
                 if k == -d || (k != d && v[max + k - 1] < v[max + k + 1]) { x = v[max + k + 1] } else { x = v[max + k - 1] + 1 }
                 var y = x - k
                 while x < n, y < m, a[x] == b[y] { x += 1; y += 1 }
                 v[max + k] = x
-                if x >= n && y >= m { trace.append(v); break outer }
+                if x >= n && y >= m { found = true; break outer }
             }
         }
+        guard found else { return a.map { .removed($0) } + b.map { .added($0) } }
         // Walk the trace back from (n, m).
         var ops: [Op] = []
         var x = n, y = m
-        for d in stride(from: trace.count - 2, through: 0, by: -1) {
-            let v = trace[d]
+        for d in stride(from: trace.count - 1, through: 0, by: -1) {
+            let row = trace[d]
+            func at(_ k: Int) -> Int { row[k + d] }
             let k = x - y
-            let prevK = (k == -d || (k != d && v[max + k - 1] < v[max + k + 1])) ? k + 1 : k - 1
-            let prevX = v[max + prevK], prevY = prevX - prevK
+            let prevK = (k == -d || (k != d && at(k - 1) < at(k + 1))) ? k + 1 : k - 1
+            let prevX = d == 0 ? 0 : at(prevK), prevY = prevX - prevK
             while x > prevX, y > prevY { ops.append(.same(a[x - 1])); x -= 1; y -= 1 }
             if d > 0 {
                 if x == prevX { ops.append(.added(b[y - 1])); y -= 1 } else { ops.append(.removed(a[x - 1])); x -= 1 }

@@ -110,6 +110,19 @@ struct ConversationDiffTests {
         #expect(ConversationDiff.unified(ConversationDiff.diff(a, a), nameA: "a", nameB: "b") == "")
     }
 
+    @Test func largeInputsStayBounded() {
+        // Similar: 5 000 lines with every 100th changed is found exactly.
+        let a = (0..<5000).map { "S: * \($0) FETCH (FLAGS ())" }
+        var b = a
+        for i in stride(from: 0, to: 5000, by: 100) { b[i] = "S: * \(i) FETCH (FLAGS (\\Seen))" }
+        let ops = ConversationDiff.diff(a, b)
+        #expect(ops.filter { if case .removed = $0 { return true }; return false }.count == 50)
+        #expect(ops.filter { if case .added = $0 { return true }; return false }.count == 50)
+        // Entirely different beyond the bound: everything removed, then everything added.
+        let x = (0..<1500).map { "C: NOOP \($0)" }, y = (0..<1500).map { "C: CHECK \($0)" }
+        #expect(ConversationDiff.diff(x, y) == x.map { .removed($0) } + y.map { .added($0) })
+    }
+
     @Test func colourAndSideBySide() {
         let ops = ConversationDiff.diff(["C: NOOP", "S: (NOOP) OK"], ["C: NOOP", "S: (NOOP) NO"])
         #expect(ConversationDiff.unified(ops, nameA: "a", nameB: "b", style: .init(color: true)) ==

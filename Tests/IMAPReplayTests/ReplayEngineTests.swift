@@ -270,6 +270,20 @@ struct ReplayEngineTests {
         }
     }
 
+    /// Each recorded step is passed once: a 20 000-command fixture replays in one go.
+    @Test func longFixtureReplaysLinearly() throws {
+        let n = 20_000
+        var lines = ["S: * OK hi"]
+        for i in 1...n { lines += ["C: a\(i) NOOP", "S: a\(i) OK"] }
+        let engine = ReplayEngine(script: try ReplayScript(fixture: Self.fixture(lines)), order: .relaxed)
+        _ = engine.start()
+        let input = (1...n).map { "t\($0) NOOP\r\n" }.joined()
+        let out = engine.feed(Array(input.utf8))
+        #expect(out.count == n)
+        #expect(out.last == .send(Array("t\(n) OK\r\n".utf8)))
+        #expect(engine.finish().isEmpty && engine.isComplete)
+    }
+
     @Test func tooManyMismatchesCloses() throws {
         let r = try Self.run(Self.simple, Array(repeating: "z NOOP\r\n", count: 25))
         #expect(r.actions.filter { if case .send(let b) = $0 { return b.starts(with: Array("z BAD".utf8)) }; return false }.count == ReplayEngine.mismatchLimit)
