@@ -22,7 +22,8 @@ public final class ReplayEngine {
     }
 
     public struct Mismatch: Sendable, Equatable, CustomStringConvertible {
-        /// 1-based number of the client line in the fixture (commands, SASL lines, DONE).
+        /// Which line of the session the client sent diverged (1-based; commands, SASL lines and
+        /// DONE count; 0 for a connection problem).
         public var index: Int
         public var fileLine: Int?
         public var expected: String?
