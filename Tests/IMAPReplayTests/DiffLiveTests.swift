@@ -48,6 +48,36 @@ struct DiffLiveTests {
         #expect(r.stderr == "")
     }
 
+    /// A transcript and the JSON Lines `read` makes of it are the same conversation.
+    @Test func transcriptAgainstItsJSONLines() throws {
+        let transcript = DovecotProcess.repository.appendingPathComponent("Captures/idle-delivery.transcript").path
+        let jsonl = NSTemporaryDirectory() + "imapscope-idle-\(UUID().uuidString).jsonl"
+        defer { try? FileManager.default.removeItem(atPath: jsonl) }
+        let read = try run(Binary.imapscope, ["read", transcript, "--format", "jsonl", "--output", jsonl])
+        #expect(read.status == 0)
+        let r = try Self.diff([transcript, jsonl])
+        #expect(r.status == 0)
+        #expect(r.stdout == "")
+    }
+
+    /// `--color auto` colours on a terminal (a pty from script(1)) unless NO_COLOR is set.
+    @Test func colourOnATerminalUnlessNoColor() throws {
+        let a = DovecotProcess.repository.appendingPathComponent("Captures/idle-delivery.transcript").path
+        let b = DovecotProcess.repository.appendingPathComponent("Captures/auth-plain.transcript").path
+        let command = "\(Binary.imapscope) diff \(a) \(b) --context 0"
+        var env = ProcessInfo.processInfo.environment
+        env["NO_COLOR"] = nil
+        let tty = try run("/usr/bin/script", ["-qc", command, "/dev/null"], environment: env)
+        #expect(tty.stdout.hasPrefix("\u{1B}[1m--- \(a)\u{1B}[0m\r\n\u{1B}[1m+++ \(b)\u{1B}[0m\r\n\u{1B}[36m@@ -5,1 +5,3 @@\u{1B}[0m\r\n"))
+        env["NO_COLOR"] = "1"
+        let noColor = try run("/usr/bin/script", ["-qc", command, "/dev/null"], environment: env)
+        #expect(noColor.stdout.hasPrefix("--- \(a)\r\n+++ \(b)\r\n@@ -5,1 +5,3 @@\r\n"))
+        #expect(!noColor.stdout.contains("\u{1B}["))
+        // A pipe gets no colour either; --color always forces it.
+        #expect(!(try Self.diff([a, b])).stdout.contains("\u{1B}["))
+        #expect(try run(Binary.imapscope, ["diff", a, b, "--color", "always"]).stdout.hasPrefix("\u{1B}[1m--- "))
+    }
+
     @Test func unreadableInputExitsTwo() throws {
         let r = try Self.diff(["/nonexistent/a.pcap", "/nonexistent/b.pcap"])
         #expect(r.status == 2)
