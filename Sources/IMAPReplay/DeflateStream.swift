@@ -40,20 +40,26 @@ final class DeflateStream {
 
     /// Inflated bytes for compressed input; throws on a corrupt stream.
     func decompress(_ bytes: [UInt8]) throws -> [UInt8] {
-        guard let d = decompressor else { return bytes }
-        var input = ByteBuffer(bytes: bytes)
         var out: [UInt8] = []
+        try decompress(bytes) { out += $0 }
+        return out
+    }
+
+    /// Inflates window by window (64 KiB), handing each to `body`, so a small input that
+    /// inflates to gigabytes never sits in memory at once.
+    func decompress(_ bytes: [UInt8], _ body: ([UInt8]) throws -> Void) throws {
+        guard let d = decompressor else { return try body(bytes) }
+        var input = ByteBuffer(bytes: bytes)
         while input.readableBytes > 0 {
             window.clear()
             let before = input.readableBytes
             do {
                 try d.streamInflate(from: &input, to: &window)
             } catch let e as CompressNIOError where e == .bufferOverflow {
-                // The window is full; take it and go on.
+                // The window is full; hand it on and go on.
             }
-            out.append(contentsOf: window.readableBytesView)
+            if window.readableBytes > 0 { try body(Array(window.readableBytesView)) }
             if input.readableBytes == before && window.readableBytes == 0 { break }
         }
-        return out
     }
 }

@@ -168,14 +168,19 @@ final class ReplayHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buf = unwrapInboundIn(data)
-        var bytes = buf.readBytes(length: buf.readableBytes) ?? []
+        let bytes = buf.readBytes(length: buf.readableBytes) ?? []
         if let inf = inflater {
-            do { bytes = try inf.decompress(bytes) } catch {
+            do {
+                try inf.decompress(bytes) { chunk in
+                    if !finished { perform(engine.feed(chunk), context: context) }
+                }
+            } catch {
                 end(context, extra: "the client's DEFLATE stream is corrupt: \(error)")
                 return
             }
+        } else {
+            perform(engine.feed(bytes), context: context)
         }
-        perform(engine.feed(bytes), context: context)
         armIdleTimer(context)
     }
 
@@ -246,10 +251,11 @@ final class ReplayHandler: ChannelInboundHandler {
                 do {
                     deflater = try DeflateStream(.compress)
                     inflater = try DeflateStream(.decompress)
-                    let held = try inflater!.decompress(engine.takeHeldBytes())
-                    var next = engine.resume()
-                    if !held.isEmpty { next += engine.feed(held) }
-                    perform(next, context: context)
+                    let held = engine.takeHeldBytes()
+                    perform(engine.resume(), context: context)
+                    try inflater!.decompress(held) { chunk in
+                        if !finished { perform(engine.feed(chunk), context: context) }
+                    }
                 } catch {
                     end(context, extra: "cannot start DEFLATE: \(error)")
                 }

@@ -20,6 +20,16 @@ struct DeflateStreamTests {
         #expect(String(decoding: got, as: UTF8.self) == "a2 OK bye\r\n")
     }
 
+    @Test func largeInflationComesInWindows() throws {
+        let out = try DeflateStream(.compress), back = try DeflateStream(.decompress)
+        let packed = try out.compress([UInt8](repeating: 0x41, count: 4 << 20))
+        #expect(packed.count < 8192)
+        var sizes: [Int] = []
+        try back.decompress(packed) { sizes.append($0.count) }
+        #expect(sizes.reduce(0, +) == 4 << 20)
+        #expect(sizes.allSatisfy { $0 <= 64 * 1024 })
+    }
+
     @Test func corruptInputThrows() throws {
         let back = try DeflateStream(.decompress)
         #expect(throws: (any Error).self) { try back.decompress([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]) }
