@@ -17,8 +17,11 @@ public final class ReplayServer: @unchecked Sendable {
         /// Server TLS (from imapscope's CA): needed for imaps:// and for a fixture with STARTTLS.
         public var tls: TLSConfiguration?
         public var order: ReplayEngine.Order
-        public init(listen: ProxyURL, tls: TLSConfiguration?, order: ReplayEngine.Order = .strict) {
-            self.listen = listen; self.tls = tls; self.order = order
+        /// Called on the event loop as soon as a mismatch happens (the session goes on).
+        public var onMismatch: (@Sendable (ReplayEngine.Mismatch) -> Void)?
+        public init(listen: ProxyURL, tls: TLSConfiguration?, order: ReplayEngine.Order = .strict,
+                    onMismatch: (@Sendable (ReplayEngine.Mismatch) -> Void)? = nil) {
+            self.listen = listen; self.tls = tls; self.order = order; self.onMismatch = onMismatch
         }
     }
 
@@ -104,7 +107,8 @@ public final class ReplayServer: @unchecked Sendable {
         }
         let client = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
         let engine = ReplayEngine(script: script, order: configuration.order)
-        try sync.addHandler(ReplayHandler(engine: engine, tlsContext: tlsContext, tlsFirst: tlsFirst) { [self] engine, mismatches in
+        try sync.addHandler(ReplayHandler(engine: engine, tlsContext: tlsContext, tlsFirst: tlsFirst,
+                                          onMismatch: configuration.onMismatch) { [self] engine, mismatches in
             let r = SessionResult(mismatches: mismatches, succeeded: mismatches.isEmpty && engine.succeeded, client: client,
                                   skipped: engine.skippedByLogout)
             state.withLockedValue { s in
@@ -137,9 +141,14 @@ final class ReplayHandler: ChannelInboundHandler {
     private var deflater: DeflateStream?
     private var inflater: DeflateStream?
     private let onEnd: (ReplayEngine, [ReplayEngine.Mismatch]) -> Void
+    private let onMismatch: ((ReplayEngine.Mismatch) -> Void)?
+    /// Mismatches already handed to `onMismatch`.
+    private var reported = 0
     private var finished = false
 
-    init(engine: ReplayEngine, tlsContext: NIOSSLContext?, tlsFirst: Bool, onEnd: @escaping (ReplayEngine, [ReplayEngine.Mismatch]) -> Void) {
+    init(engine: ReplayEngine, tlsContext: NIOSSLContext?, tlsFirst: Bool, onMismatch: ((ReplayEngine.Mismatch) -> Void)? = nil,
+         onEnd: @escaping (ReplayEngine, [ReplayEngine.Mismatch]) -> Void) {
+        self.onMismatch = onMismatch
         self.engine = engine
         self.tlsContext = tlsContext
         self.encrypted = tlsFirst
@@ -204,6 +213,7 @@ final class ReplayHandler: ChannelInboundHandler {
         var m = engine.finish()
         if let x = extra { m.append(ReplayEngine.Mismatch(index: 0, fileLine: nil, expected: nil, received: x, context: [])) }
         context.close(promise: nil)
+        report(m)
         onEnd(engine, m)
     }
 
@@ -215,7 +225,14 @@ final class ReplayHandler: ChannelInboundHandler {
         context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: out)), promise: nil)
     }
 
+    /// Hands new mismatches to `onMismatch` at once, so a person watching sees them live.
+    private func report(_ all: [ReplayEngine.Mismatch]) {
+        guard let f = onMismatch else { return }
+        while reported < all.count { f(all[reported]); reported += 1 }
+    }
+
     private func perform(_ actions: [ReplayEngine.Action], context: ChannelHandlerContext) {
+        report(engine.mismatches)
         for a in actions {
             switch a {
             case .send(let b):

@@ -56,7 +56,13 @@ struct ReplayCommand: ParsableCommand {
         let server: ReplayServer
         let bound: String
         do {
-            server = try ReplayServer(script: script, configuration: .init(listen: url, tls: tls, order: order))
+            // Mismatches go to stderr as they happen; the session's outcome when it ends.
+            server = try ReplayServer(script: script, configuration: .init(listen: url, tls: tls, order: order) { m in
+                let err = FileOutput.standardError()
+                err.write(m.description + "\n")
+                if m.index > 0 { err.write(m.diff) }
+                err.flush()
+            })
             bound = try server.start()
         } catch { throw CLIError(description: "\(error)") }
         let out = FileOutput.standardOutput()
@@ -83,10 +89,8 @@ struct ReplayCommand: ParsableCommand {
         if r.succeeded {
             err.write("imapscope replay: session from \(r.client) ran the fixture"
                       + (r.skipped > 0 ? " (logged out with \(r.skipped) recorded client lines left)" : "") + "\n")
-        }
-        for m in r.mismatches {
-            err.write(m.description + "\n")
-            if m.index > 0 { err.write(m.diff) }
+        } else {
+            err.write("imapscope replay: session from \(r.client) failed: \(r.mismatches.count) mismatch\(r.mismatches.count == 1 ? "" : "es")\n")
         }
         err.flush()
     }
