@@ -99,6 +99,15 @@ public enum LineMatcher {
     static let markerStart = Array("‹redacted:".utf8)
     static let markerEnd = Array("›".utf8)
 
+    static func containsMarker(_ bytes: [UInt8]) -> Bool {
+        var i = 0
+        while i + markerStart.count <= bytes.count {
+            if bytes[i] == markerStart[0], bytes[i...].starts(with: markerStart) { return true }
+            i += 1
+        }
+        return false
+    }
+
     /// Splits the pattern at redaction markers; each marker matches any bytes (a `*` glob).
     static func globMatch(pattern: [UInt8], text: [UInt8]) -> Bool {
         var parts: [ArraySlice<UInt8>] = []

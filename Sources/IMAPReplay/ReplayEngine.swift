@@ -133,6 +133,15 @@ public final class ReplayEngine {
         while !isPaused, !closed, let frame = framer.nextFrame() {
             switch frame {
             case .needsContinuation:
+                if var m = literalRefusal() {
+                    // RFC 9051 §7.5: a tagged BAD instead of `+`; the client sends no literal.
+                    let partial = framer.abandonLiteral()
+                    clientLinesSeen += 1
+                    m.index = clientLinesSeen
+                    continuationsSent = 0
+                    record(m, tag: badTag((try? CommandParser.parse(partial))?.tag), into: &out)
+                    continue
+                }
                 // A synchronizing literal: answer with the `+` recorded for it (or a plain one).
                 let recorded = nextExpected()?.continuations
                 if let r = recorded, continuationsSent < r.count {
@@ -176,6 +185,31 @@ public final class ReplayEngine {
             openTags.insert(t)
         }
         emitFollowing(from: index, into: &out)
+    }
+
+    /// Before sending `+` for a synchronizing literal: if the command so far already differs
+    /// from every recorded line it could be, the mismatch (the literal is refused); nil to go on.
+    /// A recorded line with a redaction marker is given the benefit of the doubt.
+    private func literalRefusal() -> Mismatch? {
+        var line = framer.partialLine
+        guard let last = line.segments.indices.last, let (_, at) = LiteralHeader.trailing(in: line.segments[last].text) else { return nil }
+        line.segments[last].text = Array(line.segments[last].text[..<at])
+        line.segments[last].ending = .none
+        let parsed = try? CommandParser.parse(line)
+        guard let next = nextExpected(), next.isCommand, parsed != nil else { return nil }
+        let prefix = LineMatcher.canonical(line, dropTag: true)
+        var candidates = [next]
+        if order == .relaxed {
+            for j in pendingClientSteps().dropFirst().prefix(Self.relaxedLookahead) {
+                if case .client(let c) = script.steps[j], c.isCommand { candidates.append(c) }
+            }
+        }
+        for c in candidates {
+            let expected = LineMatcher.canonical(c.line, dropTag: true)
+            if expected.starts(with: prefix) || LineMatcher.containsMarker(expected) { return nil }
+        }
+        let shown = LineMatcher.display(line, dropTag: true, secrets: parsed?.secrets ?? []) + " " + (LiteralHeader.trailing(in: framer.partialLine.segments[last].text)?.0.text() ?? "")
+        return mismatch(expected: next, received: shown)
     }
 
     /// The step this line is: the next client step, or in relaxed order a later one it may

@@ -130,6 +130,18 @@ struct ReplayEngineTests {
         #expect(engine.finish().isEmpty && engine.succeeded)
     }
 
+    /// A synchronizing literal of a command that already differs is refused before its body.
+    @Test func differingCommandGetsNoContinuation() throws {
+        let lines = ["S: * OK ready", "C: a1 APPEND INBOX {5}", "S: + OK", "C: hello", "S: a1 OK appended", "C: a2 NOOP", "S: a2 OK"]
+        let engine = ReplayEngine(script: try ReplayScript(fixture: Self.fixture(lines)))
+        _ = engine.start()
+        #expect(engine.feed(Array("q APPEND Drafts {5}\r\n".utf8)) == [.send(Array("q BAD [CLIENTBUG] imapscope replay: expected \"APPEND INBOX {5} hello\" but got \"APPEND Drafts {5}\"\r\n".utf8))])
+        // The client sends no literal; its next line is a new command, still compared.
+        #expect(engine.feed(Array("r APPEND INBOX {5}\r\n".utf8)) == [.send(Array("+ OK\r\n".utf8))])
+        #expect(engine.feed(Array("hello\r\n".utf8)) == [.send(Array("r OK appended\r\n".utf8))])
+        #expect(engine.finish().map(\.description) == ["imapscope replay: client line 1 differs from the fixture (fixture line 2): expected APPEND INBOX {5} hello but got APPEND Drafts {5}"])
+    }
+
     @Test func appendBodyMustMatch() throws {
         let r = try Self.run(Self.literalLogin, ["b LOGIN alice pw\r\n", "c APPEND INBOX (\\Seen) {13+}\r\nSubject: ho\r\n\r\n"])
         #expect(r.output == "* OK ready\r\nb OK logged in\r\nc BAD [CLIENTBUG] imapscope replay: expected \"APPEND INBOX (\\Seen) {13+} Subject: hi\\x0D\\x0A\" but got \"APPEND INBOX (\\Seen) {13+} Subject: ho\\x0D\\x0A\"\r\n")
