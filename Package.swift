@@ -38,7 +38,7 @@ let package = Package(
         .target(
             name: "IMAPProxy",
             dependencies: [
-                "IMAPCore", "IMAPTranscript",
+                "IMAPCore", "IMAPTranscript", "IMAPCapture",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
@@ -79,7 +79,7 @@ let package = Package(
         ),
         .testTarget(name: "IMAPTranscriptTests", dependencies: ["IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
         .testTarget(name: "IMAPCaptureTests", dependencies: ["IMAPCapture", "IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
-        .testTarget(name: "IMAPProxyTests", dependencies: ["IMAPProxy", "IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
+        .testTarget(name: "IMAPProxyTests", dependencies: ["IMAPProxy", "IMAPCapture", "IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
         .testTarget(name: "IMAPReplayTests", dependencies: ["IMAPReplay", "IMAPProxy", "IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
     ]

@@ -53,6 +53,12 @@ default_internal_user = dovenull
 default_login_user = dovenull
 # notice Maildir deliveries quickly while a client IDLEs (inotify usually beats this)
 mailbox_idle_check_interval = 1 secs
+# hundreds of concurrent sessions of one user from 127.0.0.1 (proxy tests and benchmarks)
+default_process_limit = 1000
+default_client_limit = 2000
+service anvil {{
+  client_limit = 4000
+}}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {dir}/users
@@ -74,6 +80,7 @@ service imap-login {{
 }}
 protocol imap {{
   mail_plugins = $mail_plugins imap_zlib
+  mail_max_userip_connections = 1000
 }}
 """
 

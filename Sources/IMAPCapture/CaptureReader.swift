@@ -17,6 +17,12 @@ public enum CaptureReader {
         guard FrameDecoder.supportedLinkTypes[source.linkType] != nil else {
             throw CaptureError("\(source.name): link type \(source.linkTypeName) is not supported (Ethernet, Linux cooked v1/v2, BSD loopback and raw IP are)")
         }
+        var options = options
+        if source.writtenByProxy {
+            // The proxy decrypted these sessions: nothing in the file is TLS.
+            options.tlsPorts = []
+            options.decoder.afterStartTLS = .decrypted
+        }
         let decoder = CaptureDecoder(options: options, emit: emit)
         var damage: String?
         loop: while true {

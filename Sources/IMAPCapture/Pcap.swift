@@ -34,6 +34,8 @@ public final class PcapSource {
     public let name: String
     public let linkType: Int32
     public private(set) var packetsRead = 0
+    /// Written by `imapscope proxy --pcap`: plaintext throughout, STARTTLS included.
+    public private(set) var writtenByProxy = false
 
     private init(handle: OpaquePointer, name: String) {
         self.handle = handle
@@ -49,7 +51,9 @@ public final class PcapSource {
         guard let h = pcap_open_offline(path, &err) else {
             throw CaptureError("\(path): \(err.withUnsafeBufferPointer { text($0.baseAddress) })")
         }
-        return PcapSource(handle: h, name: path)
+        let source = PcapSource(handle: h, name: path)
+        source.writtenByProxy = PcapNGWriter.application(ofFile: path) == PcapNGWriter.proxyApplication
+        return source
     }
 
     /// Opens a live interface (needs privileges).

@@ -26,6 +26,8 @@ public struct DecodedEvent: Sendable {
     public var secrets: [SecretRef] = []
     /// The whole line is secret (a SASL response): it renders as one marker.
     public var lineIsSecret = false
+    /// An unparsed line whose `raw` had credentials hidden: its wire bytes are secret too.
+    public var rawIsSecret = false
     public var literalLabels: [Int: String] = [:]
     /// A secret rendered as a `payload` summary field.
     public var payload: SecretPayload?
@@ -51,6 +53,16 @@ public enum WirePiece: Sendable, Hashable {
     case secretLiteral(header: LiteralHeader, crlf: Bool, marker: String)
     /// A literal too large to keep: only its size and digest are known.
     case elidedLiteral(size: Int, sha256: String)
+
+    /// How many wire bytes this piece stands for.
+    public var wireLength: Int {
+        switch self {
+        case .bytes(let b): return b.count
+        case .secret(_, let n): return n
+        case .secretLiteral(let h, let crlf, _): return h.text().utf8.count + (crlf ? 2 : 1) + h.size
+        case .elidedLiteral(let n, _): return n
+        }
+    }
 }
 
 /// A redacted, schema v1 event: the only thing a sink ever sees.

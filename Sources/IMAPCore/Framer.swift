@@ -48,10 +48,23 @@ public struct FramerLimits: Sendable {
     /// Budget of retained literal bytes per logical line; later literals stream as digests.
     public var maxRetainedPerLine: Int = 1024 * 1024
     public var previewLength: Int = 64
+    /// SHA-256 of every literal body (events carry it). Off for framers that only look for
+    /// command and response lines (the proxy's STARTTLS watchers), where it would be wasted work.
+    public var digestLiterals = true
     /// Prefix of an over-long line kept for the `unparsed` event.
     public var overlongPrefix: Int = 200
 
     public init() {}
+
+    /// For a framer that only needs the lines: literal bodies are skipped, not kept or hashed.
+    public static var linesOnly: FramerLimits {
+        var l = FramerLimits()
+        l.literalRetainLimit = 0
+        l.maxRetainedPerLine = 0
+        l.previewLength = 0
+        l.digestLiterals = false
+        return l
+    }
 }
 
 /// What the framer hands the decoder.
@@ -277,7 +290,7 @@ public struct LineFramer: Sendable {
     private mutating func startLiteral(_ header: LiteralHeader) {
         var retain = limits.literalRetainLimit
         if retainedInLine + header.size > limits.maxRetainedPerLine { retain = 0 }
-        state = .literal(LiteralAccumulator(header: header, retainLimit: retain, previewLength: limits.previewLength))
+        state = .literal(LiteralAccumulator(header: header, retainLimit: retain, previewLength: limits.previewLength, digests: limits.digestLiterals))
     }
 
     private mutating func becomeOverlong(upTo end: Int) {

@@ -86,21 +86,23 @@ struct LiteralAccumulator: @unchecked Sendable {  // SHA256 is a value type with
     let header: LiteralHeader
     let retainLimit: Int
     let previewLength: Int
+    let digests: Bool
     var received = 0
     var content: [UInt8] = []
     var hasher = SHA256()
 
-    init(header: LiteralHeader, retainLimit: Int, previewLength: Int) {
+    init(header: LiteralHeader, retainLimit: Int, previewLength: Int, digests: Bool = true) {
         self.header = header
         self.retainLimit = retainLimit
         self.previewLength = previewLength
+        self.digests = digests
         if header.size <= retainLimit { content.reserveCapacity(header.size) }
     }
 
     var remaining: Int { header.size - received }
 
     mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        hasher.update(bufferPointer: bytes)
+        if digests { hasher.update(bufferPointer: bytes) }
         if header.size <= retainLimit {
             content.append(contentsOf: bytes)
         } else if content.count < previewLength {
@@ -117,12 +119,12 @@ struct LiteralAccumulator: @unchecked Sendable {  // SHA256 is a value type with
     }
 
     func finish() -> Literal {
-        let digest = hasher.finalize()
+        let digest = digests ? hasher.finalize().hexString : ""
         let full = header.size <= retainLimit && received == header.size && lost == 0
         return Literal(header: header, received: received, lost: lost,
                        content: full ? content : nil,
                        preview: Array(content.prefix(previewLength)),
-                       sha256: digest.hexString)
+                       sha256: digest)
     }
 }
 

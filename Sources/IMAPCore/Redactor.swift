@@ -41,6 +41,8 @@ public struct Redactor: Sendable {
             fields.append(("payload", .string(showSecrets ? printable(p.bytes) : "\(marker(for: p.bytes)) (\(p.bytes.count) bytes)")))
         }
         if e.line != nil || e.bytes > 0 || e.kind == .unparsed { fields.append(("bytes", .int(Int64(e.bytes)))) }
+        // Sinks that write wire bytes (the proxy's pcap) must not copy a hidden unparsed line.
+        if e.rawIsSecret && !showSecrets { wire = [.secret(marker: "‹unparsed, hidden›", length: e.bytes)] }
         return Event(session: session, seq: seq, time: e.time, kind: e.kind, dir: e.dir, fields: fields,
                      annotation: e.annotation, wire: wire)
     }

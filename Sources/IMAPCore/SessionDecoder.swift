@@ -8,6 +8,8 @@ public struct DecoderOptions: Sendable {
         case encrypted
         /// A proxy: it terminates TLS and goes on feeding plaintext after `tlsEstablished()`.
         case plaintext
+        /// A capture the proxy wrote (`--pcap`): it terminated TLS, so plaintext follows at once.
+        case decrypted
     }
     public var afterStartTLS = AfterStartTLS.encrypted
     /// The connection is TLS from its first byte (implicit TLS on 993).
@@ -129,14 +131,16 @@ public final class SessionDecoder {
             if dir == .client { watchClientHello(Array(bytes), time: time) }
             return take()
         }
-        var data = Array(bytes)
         if let inf = inflaters[dir] {
-            do { data = try inf.inflate(data) } catch {
-                compressionFailed(dir, data.count, error, time)
+            let data: [UInt8]
+            do { data = try inf.inflate(Array(bytes)) } catch {
+                compressionFailed(dir, bytes.count, error, time)
                 return take()
             }
+            framer(dir) { $0.append(data) }
+        } else {
+            framer(dir) { $0.append(bytes) }  // one copy, into the framer
         }
-        framer(dir) { $0.append(data) }
         pump(dir)
         return take()
     }
@@ -208,6 +212,15 @@ public final class SessionDecoder {
         if case .hold = clientMode { clientMode = .commands }
         pump(.server)
         pump(.client)
+        return take()
+    }
+
+    /// The proxy upgraded the server leg itself (`imap+starttls://`) while the client leg stays
+    /// as it is: what the server announces from now on are its capabilities under TLS, which
+    /// the next CAPABILITY response is compared against the greeting's for.
+    public func upstreamUpgraded(time: Timestamp) -> [DecodedEvent] {
+        capabilities = nil
+        capabilityEpoch = "after imapscope's STARTTLS with the server"
         return take()
     }
 
@@ -479,7 +492,12 @@ public final class SessionDecoder {
             return
         }
         if dir == .proxy {
-            emit(responseEvent(resp, line: line, time: time, dir: .proxy))
+            // imapscope itself answered a client's command (STARTTLS for an upgraded upstream).
+            if case .tagged(let tag, let status) = resp.kind, tagsInFlight.contains(tag) {
+                tagged(tag, status, resp, line: line, time: time, dir: .proxy)
+            } else {
+                emit(responseEvent(resp, line: line, time: time, dir: .proxy))
+            }
             return
         }
         switch resp.kind {
@@ -573,7 +591,7 @@ public final class SessionDecoder {
         }
     }
 
-    private func tagged(_ tag: String, _ status: String, _ resp: Response, line: RawLine, time: Timestamp) {
+    private func tagged(_ tag: String, _ status: String, _ resp: Response, line: RawLine, time: Timestamp, dir: Direction = .server) {
         if client.isAwaitingContinuation, let partialTag = client.partialLine.segments.first.flatMap({ seg -> String? in
             seg.text.split(separator: 0x20, maxSplits: 1).first.map { String(decoding: $0, as: UTF8.self) }
         }), partialTag == tag {
@@ -582,7 +600,7 @@ public final class SessionDecoder {
             command(partial, time: lastTime[.client] ?? time)
             if let i = events.lastIndex(where: { $0.kind == .command }) { events[i].fields.append(("literal_refused", .bool(true))) }
         }
-        var e = responseEvent(resp, line: line, time: time)
+        var e = responseEvent(resp, line: line, time: time, dir: dir)
         let cmd = inFlight.complete(tag)
         var notes: [String] = []
         if let c = cmd {
@@ -687,7 +705,29 @@ public final class SessionDecoder {
             }
             client.pause()
             server.pause()
+        case .decrypted:
+            client.resume()
+            if case .hold = clientMode { clientMode = .commands }
+            server.append(serverHeld)
+            client.append(clientHeld)
+            emit(DecodedEvent(kind: .tls, dir: nil, time: time, fields: [("leg", .string("client")), ("phase", .string("starttls-decrypted"))],
+                              annotation: "STARTTLS accepted; imapscope's proxy terminated the TLS, so this capture goes on in plaintext"))
+            pump(.server)
+            pump(.client)
         }
+    }
+
+    /// Whether the unfinished line arriving in `dir` may turn out to hold a secret (a LOGIN or
+    /// AUTHENTICATE command, or a SASL response). A source that must pass raw bytes on before
+    /// the line ends (the proxy's pcap, inside a long literal) fills them instead.
+    public func pendingMayHoldSecret(_ dir: Direction) -> Bool {
+        guard dir == .client else { return false }
+        if case .sasl = clientMode { return true }
+        let text = client.partialLine.segments.first?.text ?? []
+        let words = text.prefix(256).split(separator: 0x20, maxSplits: 2, omittingEmptySubsequences: false)
+        guard words.count >= 2 else { return true }
+        let name = String(decoding: words[1], as: UTF8.self).uppercased()
+        return name == "LOGIN" || name == "AUTHENTICATE"
     }
 
     private enum CompressionSides { case client, both }
@@ -942,8 +982,10 @@ public final class SessionDecoder {
         if dir == .client, case .sasl = clientMode { shown = Array("‹SASL line hidden›".utf8) }
         else if dir == .client, let hidden = UnparsedSafety.hideCredentials(raw) { shown = hidden }
         let text = printable(shown.prefix(200)) + (shown.count > 200 ? "…" : "")
-        emit(DecodedEvent(kind: .unparsed, dir: dir, time: time,
-                          fields: extra + [("reason", .string(reason)), ("raw", .string(text))], bytes: bytes))
+        var e = DecodedEvent(kind: .unparsed, dir: dir, time: time,
+                             fields: extra + [("reason", .string(reason)), ("raw", .string(text))], bytes: bytes)
+        e.rawIsSecret = shown != raw
+        emit(e)
     }
 
     // MARK: - Output

@@ -15,7 +15,8 @@ public struct ProxyURL: Sendable, Equatable, CustomStringConvertible {
 
     public struct Invalid: Error, CustomStringConvertible { public var description: String }
 
-    public init(parsing s: String) throws {
+    /// `defaultHost` stands in for an empty host (`imaps://:1993`): listeners default to loopback.
+    public init(parsing s: String, defaultHost: String? = nil) throws {
         guard let sep = s.range(of: "://"), let scheme = Scheme(rawValue: String(s[..<sep.lowerBound]).lowercased()) else {
             throw Invalid(description: "'\(s)': expected imap://, imaps:// or imap+starttls://host:port")
         }
@@ -33,6 +34,7 @@ public struct ProxyURL: Sendable, Equatable, CustomStringConvertible {
         } else {
             host = rest
         }
+        if host.isEmpty, let d = defaultHost { host = d }
         guard !host.isEmpty else { throw Invalid(description: "'\(s)': no host") }
         let port = portText.map { Int($0) } ?? (scheme == .imaps ? 993 : 143)
         guard let p = port, (0...65535).contains(p) else { throw Invalid(description: "'\(s)': invalid port") }
@@ -116,10 +118,10 @@ public final class ProxyServer: @unchecked Sendable {
         options.afterStartTLS = .plaintext
         options.encryptedTransport = tlsFirst
         let tap = SessionTap(publisher: publisher, options: options)
-        let (toUpstream, toClient) = RelayHandler.pair()
+        let (toUpstream, toClient) = RelayHandler.pair(tap: tap, on: client.eventLoop)
         let sync = client.pipeline.syncOperations
         if tlsFirst, let ctx = serverContext {
-            try sync.addHandler(NIOSSLServerHandler(context: ctx))
+            try sync.addTLSHandler(NIOSSLServerHandler(context: ctx))
             try sync.addHandler(TLSEventHandler(tap: tap, leg: "client"))
         }
         let up = configuration.upstream
@@ -131,6 +133,11 @@ public final class ProxyServer: @unchecked Sendable {
             c.clientChannel = client
             try sync.addHandler(StartTLSWatcher(direction: .client, coordinator: c))
             startTLS = c
+        }
+        // A plaintext client leg in front of a server leg imapscope upgrades itself: answer the
+        // client's STARTTLS here.
+        if !tlsFirst, up.scheme == .imapStartTLS, let server = serverContext {
+            try sync.addHandler(LocalStartTLSResponder(tap: tap, context: server))
         }
         try sync.addHandler(TapHandler(direction: .client, tap: tap))
         try sync.addHandler(toUpstream)
@@ -148,9 +155,9 @@ public final class ProxyServer: @unchecked Sendable {
                         })
                     }
                     if up.scheme == .imaps, let ctx = clientContext {
-                        try s.addHandler(try NIOSSLClientHandler(context: ctx, serverHostname: Self.isIPAddress(up.host) ? nil : up.host))
-                        try s.addHandler(TLSEventHandler(tap: tap, leg: "server", insecure: insecure, onFailure: { error in
-                            Self.refuse(client, tap: tap, reason: "TLS with the real server failed: \(error)")
+                        try s.addTLSHandler(try NIOSSLClientHandler(context: ctx, serverHostname: Self.isIPAddress(up.host) ? nil : up.host))
+                        try s.addHandler(TLSEventHandler(tap: tap, leg: "server", host: up.host, insecure: insecure, onFailure: { why in
+                            Self.refuse(client, tap: tap, reason: "TLS with the real server failed: \(why)")
                         }))
                     }
                     if let c = startTLS {
@@ -208,13 +215,15 @@ final class TLSEventHandler: ChannelInboundHandler {
     private let tap: SessionTap
     private let leg: String
     private let insecure: Bool
-    private let onFailure: ((Error) -> Void)?
+    private let onFailure: ((String) -> Void)?
     private let onEstablished: (() -> Void)?
+    /// The name the server leg's certificate must carry (for the failure's explanation).
+    private let host: String?
     private var failed = false
     private var established = false
 
-    init(tap: SessionTap, leg: String, insecure: Bool = false, onEstablished: (() -> Void)? = nil, onFailure: ((Error) -> Void)? = nil) {
-        self.tap = tap; self.leg = leg; self.insecure = insecure; self.onFailure = onFailure; self.onEstablished = onEstablished
+    init(tap: SessionTap, leg: String, host: String? = nil, insecure: Bool = false, onEstablished: (() -> Void)? = nil, onFailure: ((String) -> Void)? = nil) {
+        self.tap = tap; self.leg = leg; self.host = host; self.insecure = insecure; self.onFailure = onFailure; self.onEstablished = onEstablished
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
@@ -229,10 +238,7 @@ final class TLSEventHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let e = event as? TLSUserEvent, case .handshakeCompleted = e {
-            var f: [(String, JSONValue)] = [("phase", .string("established"))]
-            if let h = try? context.pipeline.syncOperations.handler(type: NIOSSLHandler.self), let v = h.tlsVersion {
-                f.append(("version", .string("\(v)")))
-            }
+            var f: [(String, JSONValue)] = [("phase", .string("established"))] + TLSHelloObserver.details(context.pipeline.syncOperations)
             if leg == "server" { f.append(("verification", .string(insecure ? "disabled (--insecure-upstream)" : "ok"))) }
             tap.tls(leg: leg, fields: f, annotation: leg == "client" ? "TLS with the client, using a certificate from imapscope's CA" : "TLS with the real server")
             established = true
@@ -244,11 +250,13 @@ final class TLSEventHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // A peer that closes without close_notify after a finished session (imaplib does) is
         // not a TLS failure worth an alarm.
-        if established, let e = error as? NIOSSLError, case .uncleanShutdown = e {
+        // Once the handshake is done, a socket error (a reset) is the connection's end, not a
+        // TLS failure; the session-end reason tells it.
+        if established {
             context.fireErrorCaught(error)
             return
         }
-        fail(error, reason: "\(error)")
+        fail(error, reason: leg == "server" ? CertificateDiagnosis.explain(error, pipeline: context.pipeline.syncOperations, host: host) : "\(error)")
         context.fireErrorCaught(error)
     }
 
@@ -258,6 +266,6 @@ final class TLSEventHandler: ChannelInboundHandler {
         failed = true
         tap.tls(leg: leg, fields: [("phase", .string("failed")), ("error", .string(reason))],
                 annotation: leg == "server" ? "the real server's certificate or handshake was refused" : "the client's TLS handshake failed")
-        onFailure?(error)
+        onFailure?(reason)
     }
 }

@@ -2,7 +2,8 @@ import NIOCore
 
 /// Copies bytes from one channel to its partner untouched, with backpressure both ways: a side
 /// reads only while its partner can take more, so a slow client slows the server's reads and no
-/// buffer grows without bound. Half-close is passed on (allowRemoteHalfClosure must be set).
+/// buffer grows without bound; and only while the session's decode queue is not too far behind
+/// (`SessionTap.accepting`). Half-close is passed on (allowRemoteHalfClosure must be set).
 final class RelayHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -11,11 +12,21 @@ final class RelayHandler: ChannelDuplexHandler {
     private var partner: RelayHandler?
     private var context: ChannelHandlerContext?
     private var readPending = false
+    private let tap: SessionTap
 
-    static func pair() -> (RelayHandler, RelayHandler) {
-        let a = RelayHandler(), b = RelayHandler()
+    private init(tap: SessionTap) { self.tap = tap }
+
+    /// Both ends of one session's relay. The tap's `onDrained` resumes them (on this loop).
+    static func pair(tap: SessionTap, on loop: EventLoop) -> (RelayHandler, RelayHandler) {
+        let a = RelayHandler(tap: tap), b = RelayHandler(tap: tap)
         a.partner = b
         b.partner = a
+        tap.onDrained = { [weak a, weak b] in
+            loop.execute {
+                a?.resumeReading()
+                b?.resumeReading()
+            }
+        }
         return (a, b)
     }
 
@@ -41,11 +52,13 @@ final class RelayHandler: ChannelDuplexHandler {
     private func partnerWriteEOF() { context?.close(mode: .output, promise: nil) }
     private func partnerClosed() { context?.close(promise: nil) }
     private var writable: Bool { context?.channel.isWritable ?? false }
-    private func partnerBecameWritable() {
-        if readPending {
-            readPending = false
-            context?.read()
-        }
+    private func partnerBecameWritable() { resumeReading() }
+
+    /// A read that waited (for the partner or the decoder) goes ahead once both can take more.
+    private func resumeReading() {
+        guard readPending, partner?.writable ?? false, tap.accepting else { return }
+        readPending = false
+        context?.read()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) { partner?.partnerWrite(data) }
@@ -64,7 +77,7 @@ final class RelayHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if partner?.writable ?? false { context.read() } else { readPending = true }
+        if partner?.writable ?? false, tap.accepting { context.read() } else { readPending = true }
     }
 }
 
@@ -99,6 +112,11 @@ final class TapHandler: ChannelInboundHandler {
         context.fireChannelReadComplete()
         for b in received { tap.feed(direction, b) }
         received.removeAll(keepingCapacity: true)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        tap.legFailed(direction, error)
+        context.fireErrorCaught(error)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

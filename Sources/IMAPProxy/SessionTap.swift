@@ -1,3 +1,4 @@
+import Dispatch
 import IMAPCore
 import IMAPTranscript
 import NIOConcurrencyHelpers
@@ -9,13 +10,17 @@ import Glibc
 public typealias IMAPDirection = IMAPCore.Direction
 
 /// The one place proxied sessions meet the shared outputs: sinks are not thread-safe, and
-/// sessions run on different event loops.
+/// sessions decode on different threads.
 public final class EventPublisher: @unchecked Sendable {
     private let lock = NIOLock()
     private let pipeline: EventPipeline
     private var sessions = 0
+    /// `--pcap`: also one of the pipeline's sinks; fed the raw bytes here as well.
+    let pcap: PcapRecorder?
+    /// Decoding still queued in some session; `finish` waits for it.
+    let work = DispatchGroup()
 
-    public init(pipeline: EventPipeline) { self.pipeline = pipeline }
+    public init(pipeline: EventPipeline, pcap: PcapRecorder? = nil) { self.pipeline = pipeline; self.pcap = pcap }
 
     func nextSessionID() -> String { lock.withLock { sessions += 1; return "p\(sessions)" } }
 
@@ -24,23 +29,42 @@ public final class EventPublisher: @unchecked Sendable {
         lock.withLock { pipeline.publish(events, session: session) }
     }
 
-    /// Flushes every sink (at shutdown).
-    public func finish() { lock.withLock { pipeline.finish() } }
+    /// Waits for every queued decoding, then flushes every sink (at shutdown).
+    public func finish() {
+        work.wait()
+        lock.withLock { pipeline.finish() }
+    }
 }
 
-/// One proxied connection's decoder. Lives on the connection's event loop (both legs share
-/// it), which is what makes the unchecked Sendable true.
+/// One proxied connection's decoder. The relay hands it copies on the connection's event loop;
+/// decoding runs on a serial queue of its own, so a slow decode (SHA-256 of a large body) never
+/// holds up the relay. Every call is queued in order and the decoder is only touched there,
+/// which is what makes the unchecked Sendable true. The queue is bounded: once more than
+/// `lagLimit` bytes wait, the relay stops reading both legs until decoding is back under
+/// `resumeBelow` (`accepting`, `onDrained`), so a decoder that falls behind slows the session
+/// instead of growing a buffer. Arrival times are taken on the event loop.
 final class SessionTap: @unchecked Sendable {
+    static let lagLimit = 4 << 20
+    static let resumeBelow = 1 << 20
+
     let id: String
     private let decoder: SessionDecoder
     private let publisher: EventPublisher
+    private let queue: DispatchQueue
+    private let lag = NIOLockedValueBox(0)
+    /// Set by the proxy: resumes the relay's reads (scheduled on the connection's event loop).
+    var onDrained: (() -> Void)?
+    // Touched on the queue only:
     private var closedLegs: Set<IMAPDirection> = []
+    private var firstClosed: IMAPDirection?
+    private var legErrors: [IMAPDirection: String] = [:]
     private var ended = false
 
     init(publisher: EventPublisher, options: DecoderOptions) {
         self.publisher = publisher
         self.id = publisher.nextSessionID()
         self.decoder = SessionDecoder(options: options)
+        self.queue = DispatchQueue(label: "imapscope.decode.\(id)")
     }
 
     static func now() -> Timestamp {
@@ -49,42 +73,96 @@ final class SessionTap: @unchecked Sendable {
         return Timestamp(seconds: Int64(ts.tv_sec), microseconds: Int64(ts.tv_nsec / 1000))
     }
 
+    /// Whether the relay may read more (the decode queue is not too far behind).
+    var accepting: Bool { lag.withLockedValue { $0 } < Self.lagLimit }
+
+    private func async(_ body: @escaping @Sendable () -> Void) {
+        publisher.work.enter()
+        queue.async { [publisher] in
+            body()
+            publisher.work.leave()
+        }
+    }
+
     func start(client: String, server: String, extra: [(String, JSONValue)]) {
-        publisher.publish(decoder.start(client: client, server: server, source: "proxy", time: Self.now(), extra: extra), session: id)
+        let t = Self.now()
+        async { [self] in publisher.publish(decoder.start(client: client, server: server, source: "proxy", time: t, extra: extra), session: id) }
     }
 
     func feed(_ dir: IMAPDirection, _ buffer: ByteBuffer) {
-        guard !ended else { return }
-        publisher.publish(decoder.feed(dir, buffer.readableBytesView, time: Self.now()), session: id)
+        let t = Self.now()
+        let n = buffer.readableBytes
+        lag.withLockedValue { $0 += n }
+        async { [self] in
+            if !ended {
+                publisher.pcap?.raw(session: id, dir, buffer.readableBytesView, time: t)
+                publisher.publish(decoder.feed(dir, buffer.readableBytesView, time: t), session: id)
+                publisher.pcap?.trim(session: id, time: t, mayHoldSecret: decoder.pendingMayHoldSecret)
+            }
+            let (before, after) = lag.withLockedValue { v -> (Int, Int) in let b = v; v -= n; return (b, v) }
+            if before >= Self.resumeBelow && after < Self.resumeBelow, let resume = onDrained { resume() }
+        }
     }
 
-    /// Bytes imapscope itself sent (a BYE when the upstream is unreachable).
+    /// Bytes imapscope itself sent (a BYE when the upstream is unreachable, an answer to STARTTLS).
     func proxySent(_ text: String) {
-        publisher.publish(decoder.feed(.proxy, Array(text.utf8), time: Self.now()), session: id)
+        let t = Self.now()
+        async { [self] in
+            publisher.pcap?.raw(session: id, .proxy, Array(text.utf8), time: t)
+            publisher.publish(decoder.feed(.proxy, Array(text.utf8), time: t), session: id)
+        }
     }
 
     func tls(leg: String, fields: [(String, JSONValue)], annotation: String) {
         let e = DecodedEvent(kind: .tls, dir: nil, time: Self.now(), fields: [("leg", .string(leg))] + fields, annotation: annotation)
-        publisher.publish([e], session: id)
+        async { [self] in publisher.publish([e], session: id) }
+    }
+
+    /// imapscope upgraded the server leg itself (`imap+starttls://`).
+    func upstreamUpgraded() {
+        let t = Self.now()
+        async { [self] in publisher.publish(decoder.upstreamUpgraded(time: t), session: id) }
     }
 
     /// Both legs finished their TLS handshakes after STARTTLS: plaintext decoding resumes.
     func tlsEstablished() {
-        publisher.publish(decoder.tlsEstablished(time: Self.now()), session: id)
+        let t = Self.now()
+        async { [self] in publisher.publish(decoder.tlsEstablished(time: t), session: id) }
     }
 
     func lint(_ code: String, _ message: String) {
-        publisher.publish(decoder.sourceLint(code: code, message: message, dir: nil, time: Self.now()), session: id)
+        let t = Self.now()
+        async { [self] in publisher.publish(decoder.sourceLint(code: code, message: message, dir: nil, time: t), session: id) }
     }
 
+    /// A leg's socket error (a reset, say), kept for the session-end reason.
+    func legFailed(_ dir: IMAPDirection, _ error: Error) {
+        let text: String
+        if let io = error as? IOError { text = String(cString: strerror(io.errnoCode)) } else { text = "\(error)" }
+        async { [self] in if legErrors[dir] == nil { legErrors[dir] = text } }
+    }
+
+    /// A leg closed. The relay closes the other one in turn; the reason names who went first.
     func closed(_ dir: IMAPDirection) {
-        closedLegs.insert(dir)
-        if closedLegs.count == 2 { finish(reason: "both sides closed") }
+        let t = Self.now()
+        async { [self] in
+            if closedLegs.isEmpty { firstClosed = dir }
+            closedLegs.insert(dir)
+            guard closedLegs.count == 2, let first = firstClosed else { return }
+            let (who, other) = first == .client ? ("client", "server") : ("server", "client")
+            let how = legErrors[first].map { "the \(who)'s connection failed: \($0)" } ?? "the \(who) closed the connection"
+            end(reason: "\(how); imapscope closed the \(other) leg", time: t)
+        }
     }
 
     func finish(reason: String) {
+        let t = Self.now()
+        async { [self] in end(reason: reason, time: t) }
+    }
+
+    private func end(reason: String, time: Timestamp) {
         guard !ended else { return }
         ended = true
-        publisher.publish(decoder.finish(reason: reason, time: Self.now()), session: id)
+        publisher.publish(decoder.finish(reason: reason, time: time), session: id)
     }
 }

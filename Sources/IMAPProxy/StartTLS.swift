@@ -8,7 +8,9 @@ import NIOSSL
 /// sends between STARTTLS and the handshake — the command-injection class — are never relayed:
 /// the session is closed with a lint.
 final class StartTLSCoordinator: @unchecked Sendable {
-    enum Phase { case plaintext, requested(tag: String), upgrading, done, refused }
+    /// `authenticated`: STARTTLS is no longer possible (RFC 9051 §6.2.1 allows it only before
+    /// authentication), so the watchers stop reading lines and only pass bytes on.
+    enum Phase { case plaintext, requested(tag: String), upgrading, done, authenticated, refused }
 
     private(set) var phase = Phase.plaintext
     private let tap: SessionTap
@@ -26,6 +28,17 @@ final class StartTLSCoordinator: @unchecked Sendable {
         self.upstreamHost = upstreamHost
     }
 
+    private var authenticationTags: Set<String> = []
+
+    /// The client sent `tag LOGIN …` or `tag AUTHENTICATE …`.
+    func clientAuthenticating(tag: String) { authenticationTags.insert(tag) }
+
+    /// A tagged response went by: an OK to LOGIN or AUTHENTICATE ends the watching.
+    func serverCompleted(tag: String, ok: Bool) {
+        guard authenticationTags.remove(tag) != nil, ok, case .plaintext = phase else { return }
+        phase = .authenticated
+    }
+
     /// The client sent `tag STARTTLS`.
     func clientRequested(tag: String) { if case .plaintext = phase { phase = .requested(tag: tag) } }
 
@@ -39,13 +52,13 @@ final class StartTLSCoordinator: @unchecked Sendable {
             // Server leg first (we are its TLS client), then the client leg: the OK itself has
             // already been written to the client in plaintext by the relay.
             let s = try NIOSSLClientHandler(context: clientContext, serverHostname: upstreamHost)
-            try up.pipeline.syncOperations.addHandler(s, position: .first)
+            try up.pipeline.syncOperations.addTLSHandler(s)
             try up.pipeline.syncOperations.addHandler(
-                TLSEventHandler(tap: tap, leg: "server", onEstablished: { [weak self] in self?.handshakeCompleted(.server) },
-                                onFailure: { [weak self] _ in self?.abort("TLS with the real server failed after STARTTLS") }),
+                TLSEventHandler(tap: tap, leg: "server", host: upstreamHost, onEstablished: { [weak self] in self?.handshakeCompleted(.server) },
+                                onFailure: { [weak self] why in self?.abort("TLS with the real server failed after STARTTLS: \(why)") }),
                 position: .after(s))
             let c = NIOSSLServerHandler(context: serverContext)
-            try client.pipeline.syncOperations.addHandler(c, position: .first)
+            try client.pipeline.syncOperations.addTLSHandler(c)
             try client.pipeline.syncOperations.addHandler(
                 TLSEventHandler(tap: tap, leg: "client", onEstablished: { [weak self] in self?.handshakeCompleted(.client) },
                                 onFailure: { [weak self] _ in self?.abort("the client's TLS handshake after STARTTLS failed") }),
@@ -96,13 +109,13 @@ final class StartTLSWatcher: ChannelInboundHandler {
     init(direction: IMAPDirection, coordinator: StartTLSCoordinator) {
         self.direction = direction
         self.coordinator = coordinator
-        framer = LineFramer(pausesAtSynchronizingLiterals: false)
+        framer = LineFramer(limits: .linesOnly, pausesAtSynchronizingLiterals: false)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
         switch coordinator.phase {
-        case .done, .refused:
+        case .done, .refused, .authenticated:
             context.fireChannelRead(data)
             return
         case .upgrading where coordinator.isEncrypted(direction):
@@ -129,6 +142,12 @@ final class StartTLSWatcher: ChannelInboundHandler {
             consumed += line.wireBytes
             let text = line.segments.first.map { String(decoding: $0.text, as: UTF8.self) } ?? ""
             let words = text.split(separator: " ", maxSplits: 2).map(String.init)
+            if direction == .client, words.count >= 2, ["LOGIN", "AUTHENTICATE"].contains(words[1].uppercased()) {
+                coordinator.clientAuthenticating(tag: words[0])
+            }
+            if direction == .server, words.count >= 2, words[0] != "*", words[0] != "+" {
+                coordinator.serverCompleted(tag: words[0], ok: words[1].uppercased() == "OK")
+            }
             if direction == .client, words.count == 2, words[1].uppercased() == "STARTTLS" {
                 coordinator.clientRequested(tag: words[0])
                 // Anything after the command in this read is pipelined behind STARTTLS.

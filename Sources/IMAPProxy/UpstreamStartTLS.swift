@@ -16,7 +16,7 @@ final class UpstreamStartTLSHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     private enum State { case greeting, awaitingOK, handshaking, ready, failed }
     private var state = State.greeting
-    private var framer = LineFramer(pausesAtSynchronizingLiterals: false)
+    private var framer = LineFramer(limits: .linesOnly, pausesAtSynchronizingLiterals: false)
     private var held: [(NIOAny, EventLoopPromise<Void>?)] = []
     private let tap: SessionTap
     private let context: NIOSSLContext
@@ -67,7 +67,7 @@ final class UpstreamStartTLSHandler: ChannelDuplexHandler, RemovableChannelHandl
                 state = .handshaking
                 do {
                     let tls = try NIOSSLClientHandler(context: context, serverHostname: host)
-                    try ctx.pipeline.syncOperations.addHandler(tls, position: .first)
+                    try ctx.pipeline.syncOperations.addTLSHandler(tls)
                 } catch { fail(ctx, "could not start TLS: \(error)") }
                 return
             }
@@ -77,9 +77,10 @@ final class UpstreamStartTLSHandler: ChannelDuplexHandler, RemovableChannelHandl
     func userInboundEventTriggered(context ctx: ChannelHandlerContext, event: Any) {
         if state == .handshaking, let e = event as? TLSUserEvent, case .handshakeCompleted = e {
             state = .ready
-            var f: [(String, JSONValue)] = [("phase", .string("starttls-upstream")), ("verification", .string(insecure ? "disabled (--insecure-upstream)" : "ok"))]
-            if let h = try? ctx.pipeline.syncOperations.handler(type: NIOSSLHandler.self), let v = h.tlsVersion { f.append(("version", .string("\(v)"))) }
+            let f: [(String, JSONValue)] = [("phase", .string("starttls-upstream"))] + TLSHelloObserver.details(ctx.pipeline.syncOperations)
+                + [("verification", .string(insecure ? "disabled (--insecure-upstream)" : "ok"))]
             tap.tls(leg: "server", fields: f, annotation: "imapscope upgraded the server leg with its own STARTTLS; the client's commands go out encrypted")
+            tap.upstreamUpgraded()
             for (d, p) in held { ctx.write(d, promise: p) }
             held.removeAll()
             ctx.flush()
@@ -88,7 +89,7 @@ final class UpstreamStartTLSHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func errorCaught(context ctx: ChannelHandlerContext, error: Error) {
-        if state != .ready { fail(ctx, "TLS with the real server failed: \(error)") }
+        if state != .ready { fail(ctx, "TLS with the real server failed: \(CertificateDiagnosis.explain(error, pipeline: ctx.pipeline.syncOperations, host: host))") }
         ctx.fireErrorCaught(error)
     }
 

@@ -38,6 +38,8 @@ public final class FixtureWriter: EventSink {
             // Below this line the fixture holds inflated data; readers must not inflate it again.
             out.write("\(FixtureReader.decompressedDirective) COMPRESS=DEFLATE active; the lines below are inflated\r\n")
             return
+        case .unparsed:
+            return // no line to replay (its wire pieces, if any, only say it was hidden)
         default:
             normalizer?.renumber(&e)
         }

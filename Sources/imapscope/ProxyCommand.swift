@@ -16,7 +16,8 @@ struct ProxyCommand: ParsableCommand {
         SIGTERM, then flushes every output and exits 0.
 
         URLs: imaps://host:port (implicit TLS, certificates minted from imapscope's CA), \\
-        imap://host:port (plaintext).
+        imap://host:port (plaintext; a client's STARTTLS is intercepted on both legs), and for \
+        the upstream imap+starttls://host:port (imapscope upgrades the server leg itself).
 
         Examples:
           imapscope proxy --listen imap://127.0.0.1:1143 --upstream imap://127.0.0.1:143 --transcript -
@@ -24,7 +25,7 @@ struct ProxyCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "Where to listen (repeatable): imap://host:port or imaps://host:port.")
+    @Option(help: "Where to listen (repeatable): imap://host:port or imaps://host:port; imaps://:1993 listens on 127.0.0.1.")
     var listen: [String]
 
     @Option(help: "The real server: imap://, imaps:// or imap+starttls://host:port.")
@@ -51,11 +52,14 @@ struct ProxyCommand: ParsableCommand {
     @Option(help: "Write the TLS session keys of both legs to this file (NSS key log format) so Wireshark can decrypt a parallel capture.")
     var keylog: String?
 
+    @Option(help: "Write the decrypted sessions as a pcapng of TCP on their real endpoints (secrets overwritten with same-length '*' filler unless --show-secrets); imapscope read and tshark open it.")
+    var pcap: String?
+
     @Flag(help: "Show passwords, tokens and SASL payloads instead of redaction markers.")
     var showSecrets = false
 
     func run() throws {
-        let listeners = try listen.map { try ProxyURL(parsing: $0) }
+        let listeners = try listen.map { try ProxyURL(parsing: $0, defaultHost: "127.0.0.1") }
         let up = try ProxyURL(parsing: upstream)
         var sinks: [EventSink] = []
         var outputs: [FileOutput] = []
@@ -69,8 +73,13 @@ struct ProxyCommand: ParsableCommand {
             sinks.append(TextWriter(o, style: .init(color: p == "-" && o.isTerminal && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)))
         }
         if let p = fixture { sinks.append(FixtureWriter(try open(p))) }
+        var recorder: PcapRecorder?
+        if let p = pcap {
+            do { recorder = try PcapRecorder(path: p) } catch { throw CLIError(description: "--pcap: \(error)") }
+            sinks.append(recorder!)
+        }
         sinks.append(ProblemReporter(FileOutput.standardError()))
-        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(showSecrets: showSecrets), sinks: sinks))
+        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(showSecrets: showSecrets), sinks: sinks), pcap: recorder)
 
         var upstreamTLS = TLSConfiguration.makeClientConfiguration()
         if insecureUpstream {
@@ -80,8 +89,9 @@ struct ProxyCommand: ParsableCommand {
             catch { throw CLIError(description: "--upstream-ca \(file): \(error)") }
         }
         var serverTLS: TLSConfiguration?
-        // imaps listeners need the CA; so does intercepting STARTTLS between plaintext legs.
-        if listeners.contains(where: { $0.scheme == .imaps }) || (up.scheme == .imap && listeners.contains { $0.scheme == .imap }) {
+        // imaps listeners need the CA; so does a client's STARTTLS on a plaintext listener
+        // (intercepted on both legs, or answered by imapscope for an imap+starttls upstream).
+        if listeners.contains(where: { $0.scheme == .imaps }) || (up.scheme != .imaps && listeners.contains { $0.scheme == .imap }) {
             serverTLS = try ProxyTLS.serverConfiguration(caDir: caDir, fallbackHost: up.host)
         }
         if let path = keylog {

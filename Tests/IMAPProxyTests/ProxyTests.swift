@@ -9,8 +9,8 @@ import Testing
 /// A plaintext proxy in front of a real Dovecot, driven by Python's imaplib.
 @Suite("Proxy", .serialized)
 struct ProxyTests {
-    static func proxy(upstreamPort: Int, sinks: [EventSink]) throws -> (ProxyServer, EventPublisher, Int) {
-        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: sinks))
+    static func proxy(upstreamPort: Int, sinks: [EventSink], pcap: PcapRecorder? = nil) throws -> (ProxyServer, EventPublisher, Int) {
+        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: sinks + (pcap.map { [$0] } ?? [])), pcap: pcap)
         let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
                                                upstream: ProxyURL(scheme: .imap, host: "127.0.0.1", port: upstreamPort),
                                                serverTLS: nil, upstreamTLS: .makeClientConfiguration())
@@ -40,7 +40,8 @@ struct ProxyTests {
         }
     }
 
-    static func tlsProxy(_ dovecot: DovecotProcess, listen: [ProxyURL.Scheme], upstream: ProxyURL.Scheme, trustDovecot: Bool = true) throws -> TLSProxy {
+    static func tlsProxy(_ dovecot: DovecotProcess, listen: [ProxyURL.Scheme], upstream: ProxyURL.Scheme, trustDovecot: Bool = true,
+                         showSecrets: Bool = false, pcap: PcapRecorder? = nil, sinks extra: [EventSink] = []) throws -> TLSProxy {
         let caDir = NSTemporaryDirectory() + "imapscope-ca-\(UUID().uuidString)"
         let ca = try CertificateAuthority.load(directory: caDir)
         var upstreamTLS = TLSConfiguration.makeClientConfiguration()
@@ -48,7 +49,7 @@ struct ProxyTests {
             upstreamTLS.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(dovecot.directory + "/server.crt"))]
         }
         let sink = CollectingSink()
-        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
+        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(showSecrets: showSecrets), sinks: [sink] + extra + (pcap.map { [$0] } ?? [])), pcap: pcap)
         let config = ProxyServer.Configuration(listen: listen.map { ProxyURL(scheme: $0, host: "127.0.0.1", port: 0) },
                                                upstream: ProxyURL(scheme: upstream, host: "localhost",
                                                                   port: upstream == .imaps ? dovecot.imapsPort : dovecot.imapPort),
@@ -172,7 +173,15 @@ struct ProxyTests {
         #expect(out == "TLSv1.3 * OK ['OK', 'OK']\n")
         let tls = sink.events.filter { $0.kind == .tls }
         #expect(Set(tls.compactMap { $0["leg"]?.stringValue }) == ["client", "server"])
-        #expect(tls.first { $0["leg"]?.stringValue == "server" }?["verification"]?.stringValue == "ok")
+        let client = tls.first { $0["leg"]?.stringValue == "client" }, server = tls.first { $0["leg"]?.stringValue == "server" }
+        #expect(server?["verification"]?.stringValue == "ok")
+        // Version, cipher (read off each leg's ServerHello) and SNI (off its ClientHello) per leg.
+        #expect(client?["version"]?.stringValue == "TLSv1.3")
+        #expect(client?["sni"]?.stringValue == "mail.example.test")
+        #expect(["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"].contains(client?["cipher"]?.stringValue ?? ""), "\(client?.json.serialized ?? "")")
+        #expect(server?["sni"]?.stringValue == "localhost")
+        #expect(server?["version"]?.stringValue == "TLSv1.3")
+        #expect(server?["cipher"]?.stringValue?.hasPrefix("TLS_") == true)
         #expect(sink.events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" } == ["LOGIN", "LOGOUT"])
         // Over TLS on both legs, LOGIN is not linted as cleartext.
         #expect(!sink.events.contains { $0["code"]?.stringValue == "cleartext-login" })
@@ -203,7 +212,8 @@ struct ProxyTests {
         for _ in 0..<50 where !sink.events.contains(where: { $0.kind == .sessionEnd }) { Thread.sleep(forTimeInterval: 0.05) }
         server.shutdown()
         publisher.finish()
-        #expect(out.hasPrefix("* BYE [UNAVAILABLE] imapscope: TLS with the real server failed"), "\(out)")
+        #expect(out.hasPrefix("* BYE [UNAVAILABLE] imapscope: TLS with the real server failed: the server's certificate is self-signed by "), "\(out)")
+        #expect(out.contains("and not trusted (add it with --upstream-ca FILE, or --insecure-upstream)"), "\(out)")
         let failed = sink.events.first { $0.kind == .tls && $0["phase"]?.stringValue == "failed" }
         #expect(failed?["leg"]?.stringValue == "server")
         // Nothing from the real server was relayed; imapscope's own BYE is the only response.
@@ -235,6 +245,7 @@ struct ProxyTests {
         #expect(names == ["CAPABILITY", "STARTTLS", "CAPABILITY", "LOGIN", "SELECT", "LOGOUT"], "\(names)")
         let tls = sink.events.filter { $0.kind == .tls && $0["phase"]?.stringValue == "established" }
         #expect(Set(tls.compactMap { $0["leg"]?.stringValue }) == ["client", "server"])
+        #expect(tls.allSatisfy { $0["cipher"]?.stringValue?.hasPrefix("TLS_") == true && $0["version"]?.stringValue == "TLSv1.3" })
         #expect(!sink.events.contains { $0["code"]?.stringValue == "cleartext-login" })
         #expect(!sink.events.contains { $0.kind == .unparsed })
         #expect(sink.events.filter { $0.kind == .tagged }.allSatisfy { $0["status"]?.stringValue == "OK" })
@@ -316,6 +327,10 @@ struct ProxyTests {
         // The greeting reached the client; the STARTTLS exchange stayed between proxy and server.
         #expect(p.sink.events.first { $0.kind == .untagged }?["name"]?.stringValue == "OK")
         #expect(!p.sink.events.contains { $0["tag"]?.stringValue == "imapscope0" })
+        // The greeting's capabilities were the plaintext ones; the client's CAPABILITY got the
+        // server's under TLS, and the annotation says why they differ.
+        let caps = p.sink.events.filter { $0.kind == .untagged && $0["name"]?.stringValue == "CAPABILITY" }
+        #expect(caps.first?.annotation == "capabilities after imapscope's STARTTLS with the server: removed STARTTLS", "\(caps.map { $0.annotation ?? "" })")
     }
 
     @Test func unreachableUpstreamGetsABye() throws {

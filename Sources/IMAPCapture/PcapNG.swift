@@ -1,0 +1,208 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import IMAPCore
+
+/// Writes pcapng (draft-ietf-opsawg-pcapng): one section, one Ethernet interface, enhanced packet
+/// blocks with microsecond times. pcapng rather than pcap because its section header can say
+/// who wrote the file: `imapscope read` sees `PcapNGWriter.proxyApplication` there and knows
+/// the bytes after STARTTLS are decrypted plaintext, not TLS.
+public final class PcapNGWriter {
+    /// The `shb_userappl` of files the proxy writes (`--pcap`).
+    public static let proxyApplication = "imapscope proxy (decrypted plaintext)"
+
+    private let file: UnsafeMutablePointer<FILE>
+    public let path: String
+
+    public init(path: String, application: String, comment: String? = nil) throws {
+        guard let f = fopen(path, "wb") else { throw CaptureError("\(path): \(String(cString: strerror(errno)))") }
+        file = f
+        self.path = path
+        var options: [UInt8] = []
+        if let c = comment { options += Self.option(1, Array(c.utf8)) }
+        options += Self.option(4, Array(application.utf8)) + Self.option(0, [])
+        // Section header: byte-order magic, version 1.0, section length unknown (-1).
+        let shb = Self.le32(0x1A2B_3C4D) + Self.le16(1) + Self.le16(0) + [UInt8](repeating: 0xFF, count: 8) + options
+        block(0x0A0D_0D0A, shb)
+        // Interface description: LINKTYPE_ETHERNET, no snap length limit.
+        block(1, Self.le16(1) + Self.le16(0) + Self.le32(0))
+    }
+
+    /// Writes one Ethernet frame as an enhanced packet block.
+    public func write(_ frame: [UInt8], time: Timestamp) {
+        let us = UInt64(max(0, time.microseconds))
+        var body = Self.le32(0) + Self.le32(UInt32(us >> 32)) + Self.le32(UInt32(us & 0xFFFF_FFFF))
+        body += Self.le32(UInt32(frame.count)) + Self.le32(UInt32(frame.count)) + frame
+        body += [UInt8](repeating: 0, count: (4 - frame.count % 4) % 4)
+        block(6, body)
+    }
+
+    public func flush() { fflush(file) }
+
+    public func close() { fclose(file) }
+
+    private func block(_ type: UInt32, _ body: [UInt8]) {
+        let total = UInt32(12 + body.count)
+        let bytes = Self.le32(type) + Self.le32(total) + body + Self.le32(total)
+        _ = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, file) }
+    }
+
+    static func option(_ code: UInt16, _ value: [UInt8]) -> [UInt8] {
+        le16(code) + le16(UInt16(value.count)) + value + [UInt8](repeating: 0, count: (4 - value.count % 4) % 4)
+    }
+    static func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 255), UInt8(v >> 8)] }
+    static func le32(_ v: UInt32) -> [UInt8] { [UInt8(v & 255), UInt8(v >> 8 & 255), UInt8(v >> 16 & 255), UInt8(v >> 24)] }
+
+    /// The `shb_userappl` of a pcapng file's first section, if it has one (nil for classic pcap).
+    public static func application(ofFile path: String) -> String? {
+        guard let f = fopen(path, "rb") else { return nil }
+        defer { fclose(f) }
+        var head = [UInt8](repeating: 0, count: 4096)
+        let n = head.withUnsafeMutableBufferPointer { fread($0.baseAddress, 1, $0.count, f) }
+        head.removeLast(head.count - n)
+        func u16(_ i: Int) -> Int { Int(head[i]) | Int(head[i + 1]) << 8 }
+        func u32(_ i: Int) -> Int { u16(i) | u16(i + 2) << 16 }
+        // Only little-endian sections (ours, and most others) are looked at.
+        guard n >= 28, u32(0) == 0x0A0D_0D0A, u32(8) == 0x1A2B_3C4D else { return nil }
+        let end = min(n, u32(4) - 4)
+        var i = 24
+        while i + 4 <= end {
+            let code = u16(i), len = u16(i + 2)
+            guard code != 0, i + 4 + len <= end else { break }
+            if code == 4 { return String(decoding: head[(i + 4)..<(i + 4 + len)], as: UTF8.self) }
+            i += 4 + len + (4 - len % 4) % 4
+        }
+        return nil
+    }
+}
+
+/// One TCP connection made up after the fact: a handshake, data segments with consistent
+/// sequence and acknowledgement numbers, and FINs, as Ethernet frames with valid IPv4/IPv6 and
+/// TCP checksums. The proxy uses it to write what it decrypted on the session's real endpoints.
+public struct SyntheticTCPConnection {
+    public let client: Endpoint
+    public let server: Endpoint
+    private var next: [Bool: UInt32]   // keyed by "from client"
+    private var finished: [Bool: Bool] = [true: false, false: false]
+    public static let maxSegment = 32 * 1024
+
+    public init(client: Endpoint, server: Endpoint, clientISN: UInt32 = 0x1000_0000, serverISN: UInt32 = 0x2000_0000) {
+        self.client = client
+        self.server = server
+        next = [true: clientISN, false: serverISN]
+    }
+
+    /// SYN, SYN-ACK, ACK.
+    public mutating func handshake() -> [[UInt8]] {
+        var out = [frame(fromClient: true, flags: 0x02, payload: [])]
+        next[true]! &+= 1
+        out.append(frame(fromClient: false, flags: 0x12, payload: []))
+        next[false]! &+= 1
+        out.append(frame(fromClient: true, flags: 0x10, payload: []))
+        return out
+    }
+
+    /// Data from one side, cut into segments.
+    public mutating func data(fromClient: Bool, _ bytes: [UInt8]) -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        var i = 0
+        while i < bytes.count {
+            let chunk = Array(bytes[i..<min(bytes.count, i + Self.maxSegment)])
+            out.append(frame(fromClient: fromClient, flags: 0x18, payload: chunk))
+            next[fromClient]! &+= UInt32(chunk.count)
+            i += chunk.count
+        }
+        return out
+    }
+
+    /// FIN from one side (once).
+    public mutating func fin(fromClient: Bool) -> [[UInt8]] {
+        guard finished[fromClient] == false else { return [] }
+        finished[fromClient] = true
+        let f = frame(fromClient: fromClient, flags: 0x11, payload: [])
+        next[fromClient]! &+= 1
+        return [f]
+    }
+
+    private func frame(fromClient: Bool, flags: UInt8, payload: [UInt8]) -> [UInt8] {
+        let (src, dst) = fromClient ? (client, server) : (server, client)
+        let ack: UInt32 = flags & 0x10 != 0 ? next[!fromClient]! : 0
+        var tcp = be16(Int(src.port)) + be16(Int(dst.port)) + be32(next[fromClient]!) + be32(ack)
+        tcp += [0x50, flags] + be16(65535) + [0, 0, 0, 0] + payload
+        let pseudo: [UInt8]
+        let ip: [UInt8]
+        switch (src.ip, dst.ip) {
+        case let (.v4(s), .v4(d)):
+            pseudo = be32(s) + be32(d) + [0, 6] + be16(tcp.count)
+            var h: [UInt8] = [0x45, 0] + be16(20 + tcp.count) + [0, 0, 0x40, 0, 64, 6, 0, 0] + be32(s) + be32(d)
+            let c = checksum(h)
+            h[10] = UInt8(c >> 8); h[11] = UInt8(c & 255)
+            ip = h
+        default:
+            let s = Self.v6Bytes(src.ip), d = Self.v6Bytes(dst.ip)
+            pseudo = s + d + be32(UInt32(tcp.count)) + [0, 0, 0, 6]
+            ip = [0x60, 0, 0, 0] + be16(tcp.count) + [6, 64] + s + d
+        }
+        let c = checksum(pseudo + tcp)
+        tcp[16] = UInt8(c >> 8); tcp[17] = UInt8(c & 255)
+        let etherType: [UInt8] = ip[0] >> 4 == 6 ? [0x86, 0xDD] : [0x08, 0x00]
+        let macs: [UInt8] = fromClient ? [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1] : [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2]
+        return macs + etherType + ip + tcp
+    }
+
+    static func v6Bytes(_ a: IPAddress) -> [UInt8] {
+        switch a {
+        case .v6(let b): return b
+        case .v4(let v): return [UInt8](repeating: 0, count: 10) + [0xFF, 0xFF] + be32(v) // v4-mapped
+        }
+    }
+}
+
+private func be16(_ v: Int) -> [UInt8] { [UInt8(v >> 8 & 255), UInt8(v & 255)] }
+private func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 255), UInt8(v >> 8 & 255), UInt8(v & 255)] }
+
+/// RFC 1071 Internet checksum.
+private func checksum(_ b: [UInt8]) -> UInt16 {
+    var sum: UInt32 = 0
+    var i = 0
+    while i + 1 < b.count { sum &+= UInt32(b[i]) << 8 | UInt32(b[i + 1]); i += 2 }
+    if i < b.count { sum &+= UInt32(b[i]) << 8 }
+    while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
+    return ~UInt16(sum)
+}
+
+extension Endpoint {
+    /// Parses the event schema's endpoint form: `127.0.0.1:143` or `[::1]:143`.
+    public init?(parsing s: String) {
+        var host: Substring, port: Substring
+        if s.hasPrefix("[") {
+            guard let close = s.firstIndex(of: "]"), s[s.index(after: close)...].hasPrefix(":") else { return nil }
+            host = s[s.index(after: s.startIndex)..<close]
+            port = s[s.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = s.lastIndex(of: ":") else { return nil }
+            host = s[..<colon]
+            port = s[s.index(after: colon)...]
+        }
+        guard let p = UInt16(port) else { return nil }
+        if let v4 = Self.ipv4(host) {
+            self.init(ip: .v4(v4), port: p)
+            return
+        }
+        var a6 = in6_addr()
+        guard inet_pton(AF_INET6, String(host), &a6) == 1 else { return nil }
+        let bytes = withUnsafeBytes(of: &a6) { Array($0) }
+        self.init(ip: .v6(bytes), port: p)
+    }
+
+    private static func ipv4(_ s: Substring) -> UInt32? {
+        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var v: UInt32 = 0
+        for p in parts {
+            guard let o = UInt8(p) else { return nil }
+            v = v << 8 | UInt32(o)
+        }
+        return v
+    }
+}

@@ -1,0 +1,70 @@
+/// Reads what a TLS ServerHello says in the clear (RFC 8446 §4.1.3): the cipher suite the
+/// server chose and the version it selected (the supported_versions extension for TLS 1.3).
+/// The proxy sees both hellos of each leg, so its `tls` events can name the cipher.
+public struct TLSServerHello: Sendable, Equatable {
+    public var cipherSuite: UInt16
+    public var version: String
+
+    /// The IANA name of the cipher suite (TLS Cipher Suites registry), or its hex value.
+    public var cipherName: String { Self.cipherNames[cipherSuite] ?? "0x" + hex(cipherSuite) }
+
+    public enum Parse: Sendable, Equatable {
+        case hello(TLSServerHello)
+        case needMore
+        case notTLS
+    }
+
+    //   struct {
+    //       ProtocolVersion legacy_version = 0x0303;
+    //       Random random;
+    //       opaque legacy_session_id_echo<0..32>;
+    //       CipherSuite cipher_suite;
+    //       uint8 legacy_compression_method = 0;
+    //       Extension extensions<6..2^16-1>;
+    //   } ServerHello;
+    public static func parse(_ b: [UInt8]) -> Parse {
+        guard !b.isEmpty else { return .needMore }
+        guard b[0] == 0x16 else { return .notTLS }
+        guard b.count >= 5 else { return .needMore }
+        let recordLength = Int(b[3]) << 8 | Int(b[4])
+        guard b.count >= 5 + recordLength else { return .needMore }
+        let end = 5 + recordLength
+        var i = 5
+        func u8() -> Int? { guard i < end else { return nil }; defer { i += 1 }; return Int(b[i]) }
+        func u16() -> Int? { guard i + 1 < end else { return nil }; defer { i += 2 }; return Int(b[i]) << 8 | Int(b[i + 1]) }
+        guard u8() == 2 else { return .notTLS }
+        i += 3 // handshake length
+        guard let legacy = u16() else { return .notTLS }
+        i += 32 // random
+        guard let sid = u8() else { return .notTLS }
+        i += sid
+        guard let suite = u16(), u8() != nil else { return .notTLS }
+        var hello = TLSServerHello(cipherSuite: UInt16(suite), version: TLSClientHello.versionName(legacy))
+        guard let extLen = u16() else { return .hello(hello) }
+        let extEnd = min(end, i + extLen)
+        while i + 4 <= extEnd {
+            guard let type = u16(), let len = u16() else { break }
+            let next = i + len
+            guard next <= extEnd else { break }
+            if type == 43, len == 2, let v = u16() { hello.version = TLSClientHello.versionName(v) }
+            i = next
+        }
+        return .hello(hello)
+    }
+
+    static let cipherNames: [UInt16: String] = [
+        0x1301: "TLS_AES_128_GCM_SHA256", 0x1302: "TLS_AES_256_GCM_SHA384", 0x1303: "TLS_CHACHA20_POLY1305_SHA256",
+        0xC02B: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", 0xC02C: "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        0xC02F: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", 0xC030: "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        0xCCA8: "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", 0xCCA9: "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        0xC009: "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", 0xC00A: "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+        0xC013: "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", 0xC014: "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+        0x009C: "TLS_RSA_WITH_AES_128_GCM_SHA256", 0x009D: "TLS_RSA_WITH_AES_256_GCM_SHA384",
+        0x002F: "TLS_RSA_WITH_AES_128_CBC_SHA", 0x0035: "TLS_RSA_WITH_AES_256_CBC_SHA",
+    ]
+}
+
+private func hex(_ v: UInt16) -> String {
+    let h = String(v, radix: 16, uppercase: true)
+    return String(repeating: "0", count: max(0, 4 - h.count)) + h
+}

@@ -1,0 +1,74 @@
+import IMAPCore
+import NIOCore
+import NIOSSL
+
+/// Sits at the socket end of a TLS leg, in front of the TLS handler, and reads the two hellos
+/// as they pass (both directions, unchanged): the ClientHello's server name and the
+/// ServerHello's cipher suite and version. NIOSSL does not expose the negotiated cipher; the
+/// ServerHello states it in the clear. Gives up after 16 KiB per direction; it stays in the
+/// pipeline (a pass-through) so the `tls` event can ask it after the handshake.
+final class TLSHelloObserver: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private static let limit = 16 * 1024
+    private var inbound: [UInt8] = [], outbound: [UInt8] = []
+    private var inboundDone = false, outboundDone = false
+    private(set) var clientHello: TLSClientHello?
+    private(set) var serverHello: TLSServerHello?
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if !inboundDone { inboundDone = look(unwrapInboundIn(data), into: &inbound) }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if !outboundDone { outboundDone = look(unwrapOutboundIn(data), into: &outbound) }
+        context.write(data, promise: promise)
+    }
+
+    /// Appends and tries both hello parsers; true once this direction is settled.
+    private func look(_ buffer: ByteBuffer, into acc: inout [UInt8]) -> Bool {
+        acc += buffer.readableBytesView
+        if case .hello(let h) = TLSClientHello.parse(acc) { clientHello = h; acc = []; return true }
+        switch TLSServerHello.parse(acc) {
+        case .hello(let h): serverHello = h; acc = []; return true
+        case .notTLS: acc = []; return true
+        case .needMore:
+            if acc.count > Self.limit { acc = []; return true }
+            return false
+        }
+    }
+
+    /// What a `tls` event says of a leg once its handshake is done: version, cipher, SNI.
+    static func details(_ pipeline: ChannelPipeline.SynchronousOperations) -> [(String, JSONValue)] {
+        var f: [(String, JSONValue)] = []
+        if let h = try? pipeline.handler(type: NIOSSLHandler.self), let v = h.tlsVersion { f.append(("version", .string(versionName(v)))) }
+        if let o = try? pipeline.handler(type: TLSHelloObserver.self) {
+            if let s = o.serverHello { f.append(("cipher", .string(s.cipherName))) }
+            if let sni = o.clientHello?.serverName { f.append(("sni", .string(sni))) }
+        }
+        return f
+    }
+
+    static func versionName(_ v: TLSVersion) -> String {
+        switch v {
+        case .tlsv13: return "TLSv1.3"
+        case .tlsv12: return "TLSv1.2"
+        case .tlsv11: return "TLSv1.1"
+        case .tlsv1: return "TLSv1.0"
+        }
+    }
+}
+
+extension ChannelPipeline.SynchronousOperations {
+    /// Adds a TLS handler at the socket end of the pipeline with a hello observer in front of it.
+    func addTLSHandler(_ tls: NIOSSLHandler) throws {
+        // The observer goes in first: the TLS handler may write its ClientHello as it is added.
+        let observer = TLSHelloObserver()
+        try addHandler(observer, position: .first)
+        try addHandler(tls, position: .after(observer))
+    }
+}

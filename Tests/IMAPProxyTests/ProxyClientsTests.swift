@@ -1,0 +1,616 @@
+import Foundation
+import IMAPCapture
+import IMAPCore
+import IMAPProxy
+import IMAPTestSupport
+import IMAPTranscript
+import NIOSSL
+import Testing
+
+/// A Python process that prints one line when it is ready (a port), then runs to its end.
+final class PythonProcess {
+    private let process = Process()
+    private let out = Pipe()
+    let firstLine: String
+
+    init(_ code: String) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", code]
+        process.standardOutput = out
+        try process.run()
+        var line = Data()
+        while !line.contains(0x0A) {
+            let d = out.fileHandleForReading.availableData
+            if d.isEmpty { break }
+            line += d
+        }
+        firstLine = String(decoding: line.prefix { $0 != 0x0A }, as: UTF8.self)
+        rest = Data(line.drop { $0 != 0x0A }.dropFirst())
+    }
+    private var rest: Data
+
+    /// Waits for the end; returns what it printed after the first line.
+    func finish() -> String {
+        let d = rest + out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: d, as: UTF8.self)
+    }
+}
+
+/// Real clients through the proxy to a real Dovecot: SASL mechanisms, COMPRESS with IDLE,
+/// mbsync, a client that vanishes, a refused upstream certificate, many sessions at once.
+@Suite("Proxy with real clients", .serialized)
+struct ProxyClientsTests {
+    static func waitFor(_ sink: CollectingSink, sessions n: Int, seconds: Double = 5) {
+        for _ in 0..<Int(seconds * 20) where sink.events.filter({ $0.kind == .sessionEnd }).count < n { Thread.sleep(forTimeInterval: 0.05) }
+    }
+
+    static func sessions(_ events: [Event]) -> [String: [Event]] { Dictionary(grouping: events, by: \.session) }
+
+    /// AUTHENTICATE PLAIN, AUTHENTICATE LOGIN, CRAM-MD5 and LOGIN from imaplib; the password is
+    /// in none of the JSON Lines, transcript and fixture outputs.
+    @Test func saslMechanismsThroughTheProxy() throws {
+        let dovecot = try DovecotProcess(seed: 1)
+        defer { dovecot.stop() }
+        let sink = CollectingSink()
+        let (jsonl, text, fixture) = (MemoryOutput(), MemoryOutput(), MemoryOutput())
+        let (server, publisher, port) = try ProxyTests.proxy(upstreamPort: dovecot.imapPort, sinks: [
+            sink, JSONLinesWriter(jsonl), TextWriter(text, style: .init(color: false)), FixtureWriter(fixture)])
+        let out = try runPython("""
+        import imaplib
+        def run(auth):
+            m = imaplib.IMAP4('127.0.0.1', \(port))
+            typ, _ = auth(m)
+            m.select('INBOX'); m.logout()
+            return typ
+        steps = iter([b'alice', b'password'])
+        print(run(lambda m: m.authenticate('PLAIN', lambda _: b'\\0alice\\0password')),
+              run(lambda m: m.authenticate('LOGIN', lambda _: next(steps))),
+              run(lambda m: m.login_cram_md5('alice', 'password')),
+              run(lambda m: m.login('alice', 'password')))
+        """)
+        Self.waitFor(sink, sessions: 4)
+        server.shutdown()
+        publisher.finish()
+        #expect(out == "OK OK OK OK\n")
+        let bySession = Self.sessions(sink.events).values.sorted { $0[0].seq < $1[0].seq }
+        #expect(bySession.count == 4)
+        let auth = bySession.map { s in s.first { $0.kind == .command && ["AUTHENTICATE", "LOGIN"].contains($0["name"]?.stringValue ?? "") } }
+        #expect(auth.map { $0?["mechanism"]?.stringValue ?? $0?["name"]?.stringValue ?? "" } == ["PLAIN", "LOGIN", "CRAM-MD5", "LOGIN"])
+        // SASL steps: PLAIN answers one empty challenge, LOGIN two, CRAM-MD5 one.
+        let steps = bySession.map { s in s.filter { $0.kind == .sasl }.count }
+        #expect(steps[0] >= 1 && steps[1] >= 2 && steps[2] >= 1 && steps[3] == 0, "\(steps)")
+        for s in bySession {
+            let done = s.first { $0.kind == .tagged && ["AUTHENTICATE", "LOGIN"].contains($0["command"]?.stringValue ?? "") }
+            #expect(done?["status"]?.stringValue == "OK")
+            #expect(s.contains { $0.kind == .tagged && $0["command"]?.stringValue == "SELECT" && $0["status"]?.stringValue == "OK" })
+        }
+        let scan = SecretScan("password")
+        #expect(scan.leaks(in: jsonl.text).isEmpty, "\(scan.leaks(in: jsonl.text))")
+        #expect(scan.leaks(in: text.text).isEmpty, "\(scan.leaks(in: text.text))")
+        #expect(scan.leaks(in: fixture.text).isEmpty, "\(scan.leaks(in: fixture.text))")
+        #expect(!jsonl.text.contains("AGFsaWNlAHBhc3N3b3Jk") && !jsonl.text.contains("cGFzc3dvcmQ="))
+        #expect(fixture.text.contains("AUTHENTICATE PLAIN\r\n"))
+    }
+
+    /// Python's zlib client through the proxy and a raw recording relay in front of Dovecot:
+    /// LOGIN, COMPRESS DEFLATE, SELECT, IDLE while a message is delivered, DONE, LOGOUT.
+    /// The proxy inflates both directions in its tap; each direction's SHA-256 is the same at
+    /// the client and at the server end.
+    @Test func compressAndIdleAreDecodedAndRelayedExactly() throws {
+        let dovecot = try DovecotProcess(seed: 2)
+        defer { dovecot.stop() }
+        // The recording relay: one connection to Dovecot, SHA-256 of each direction's raw bytes.
+        let relay = try PythonProcess("""
+        import hashlib, socket, threading
+        srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(1)
+        print(srv.getsockname()[1], flush=True)
+        c, _ = srv.accept(); u = socket.create_connection(('127.0.0.1', \(dovecot.imapPort)))
+        h = {}
+        def pump(a, b, name):
+            d = hashlib.sha256()
+            while True:
+                x = a.recv(65536)
+                if not x: break
+                d.update(x); b.sendall(x)
+            h[name] = d.hexdigest()
+            try: b.shutdown(socket.SHUT_WR)
+            except OSError: pass
+        t = [threading.Thread(target=pump, args=(c, u, 'c2s')), threading.Thread(target=pump, args=(u, c, 's2c'))]
+        [x.start() for x in t]; [x.join() for x in t]
+        print(h['c2s'], h['s2c'])
+        """)
+        let relayPort = Int(relay.firstLine)!
+        let sink = CollectingSink()
+        let pcapPath = NSTemporaryDirectory() + "imapscope-compress-\(UUID().uuidString).pcapng"
+        defer { try? FileManager.default.removeItem(atPath: pcapPath) }
+        let (server, publisher, port) = try ProxyTests.proxy(upstreamPort: relayPort, sinks: [sink], pcap: try PcapRecorder(path: pcapPath))
+        let maildir = dovecot.directory + "/mail/alice"
+        let out = try runPython("""
+        import hashlib, os, socket, time, zlib
+        s = socket.create_connection(('127.0.0.1', \(port))); s.settimeout(20)
+        sent, recv = hashlib.sha256(), hashlib.sha256()
+        buf = b''
+        comp = decomp = None
+        def send(b):
+            if comp: b = comp.compress(b) + comp.flush(zlib.Z_SYNC_FLUSH)
+            sent.update(b); s.sendall(b)
+        def line():
+            global buf
+            while b'\\n' not in buf:
+                d = s.recv(65536)
+                if not d: raise EOFError(buf)
+                recv.update(d)
+                buf += decomp.decompress(d) if decomp else d
+            l, buf = buf.split(b'\\n', 1)
+            return l + b'\\n'
+        def until(prefix):
+            while True:
+                l = line()
+                if l.startswith(prefix): return l
+        line()
+        send(b'a1 LOGIN alice password\\r\\n'); until(b'a1 ')
+        send(b'a2 COMPRESS DEFLATE\\r\\n'); ok = until(b'a2 ')
+        comp, decomp = zlib.compressobj(wbits=-15), zlib.decompressobj(wbits=-15)
+        send(b'a3 SELECT INBOX\\r\\n'); until(b'a3 OK')
+        send(b'a4 IDLE\\r\\n'); until(b'+')
+        tmp = '\(maildir)/tmp/idle.1'
+        with open(tmp, 'wb') as f: f.write(b'From: bob@example.test\\r\\nSubject: during IDLE\\r\\n\\r\\nhello\\r\\n')
+        os.rename(tmp, '\(maildir)/new/1.idle.imapscope')
+        exists = until(b'* 3 EXISTS')
+        send(b'DONE\\r\\n'); until(b'a4 OK')
+        send(b'a5 LOGOUT\\r\\n'); until(b'a5 OK')
+        s.shutdown(socket.SHUT_WR)
+        while True:
+            d = s.recv(65536)
+            if not d: break
+            recv.update(d)
+        s.close()
+        print(ok.split()[1].decode(), exists.strip().decode(), sent.hexdigest(), recv.hexdigest())
+        """)
+        let hashes = relay.finish().split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        Self.waitFor(sink, sessions: 1)
+        server.shutdown()
+        publisher.finish()
+        let fields = out.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        #expect(fields.count == 6, "\(out)")
+        guard fields.count == 6, hashes.count == 2 else { return }
+        #expect(fields[0] == "OK")
+        #expect(fields[1] + " " + fields[2] + " " + fields[3] == "* 3 EXISTS")
+        // What the client sent is what Dovecot received, and the other way round.
+        #expect(fields[4] == hashes[0])
+        #expect(fields[5] == hashes[1])
+        let events = sink.events
+        #expect(events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" } == ["LOGIN", "COMPRESS", "SELECT", "IDLE", "LOGOUT"])
+        #expect(events.filter { $0.kind == .compress }.count == 1)
+        let idle = events.firstIndex { $0.kind == .command && $0["name"]?.stringValue == "IDLE" }!
+        let done = events.firstIndex { $0.kind == .idleDone }!
+        #expect(events[idle..<done].contains { $0.kind == .untagged && $0["name"]?.stringValue == "EXISTS" && $0["number"]?.intValue == 3 })
+        #expect(events.filter { $0.kind == .tagged }.map { "\($0["command"]?.stringValue ?? "") \($0["status"]?.stringValue ?? "")" } ==
+                ["LOGIN OK", "COMPRESS OK", "SELECT OK", "IDLE OK", "LOGOUT OK"])
+        #expect(!events.contains { $0.kind == .unparsed })
+        // The --pcap copy holds the compressed stream as relayed; reading it inflates it again.
+        let read = CollectingSink()
+        let pipeline = EventPipeline(redactor: Redactor(), sinks: [read])
+        _ = try CaptureReader.read(source: try PcapSource.open(file: pcapPath), filter: nil, options: CaptureDecoder.Options()) { pipeline.publish($1, session: $0) }
+        #expect(read.events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" } == ["LOGIN", "COMPRESS", "SELECT", "IDLE", "LOGOUT"])
+        #expect(read.events.contains { $0.kind == .untagged && $0["name"]?.stringValue == "EXISTS" && $0["number"]?.intValue == 3 })
+        #expect(!read.events.contains { $0.kind == .unparsed || $0.kind == .gap })
+    }
+}
+
+extension ProxyClientsTests {
+    static let mbsyncConfig = """
+    IMAPAccount acct
+    Host localhost
+    Port {port}
+    User alice
+    Pass password
+    SSLType IMAPS
+    CertificateFile {cafile}
+    AuthMechs LOGIN
+
+    IMAPStore remote
+    Account acct
+
+    MaildirStore local
+    Path {dir}/
+    Inbox {dir}/INBOX
+
+    Channel inbox
+    Far :remote:INBOX
+    Near :local:INBOX
+    Create Near
+    Sync Pull
+    SyncState *
+
+    """
+
+    /// Runs mbsync once into a fresh Maildir; returns the messages' contents, sorted (mbsync's
+    /// own X-TUID header removed: it differs per run).
+    static func mbsync(port: Int, cafile: String) throws -> [String] {
+        let dir = NSTemporaryDirectory() + "imapscope-mbsync-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let conf = mbsyncConfig.replacingOccurrences(of: "{port}", with: "\(port)")
+            .replacingOccurrences(of: "{cafile}", with: cafile).replacingOccurrences(of: "{dir}", with: dir)
+        try conf.write(toFile: dir + "/mbsyncrc", atomically: true, encoding: .utf8)
+        let out = try runPython("""
+        import os, re, subprocess
+        r = subprocess.run(['mbsync', '-c', '\(dir)/mbsyncrc', 'inbox'], capture_output=True, timeout=120, env=dict(os.environ, HOME='\(dir)'))
+        if r.returncode != 0: raise SystemExit('mbsync exited %d: %s %s' % (r.returncode, r.stdout, r.stderr))
+        msgs = []
+        for sub in ('cur', 'new'):
+            d = '\(dir)/INBOX/' + sub
+            for n in os.listdir(d):
+                msgs.append(re.sub(rb'(?m)^X-TUID: .*\\n', b'', open(os.path.join(d, n), 'rb').read()).hex())
+        print('\\n'.join(sorted(msgs)))
+        """)
+        return out.split(separator: "\n").map(String.init)
+    }
+
+    /// mbsync (isync 1.4.4) syncs 200 messages over implicit TLS through the proxy (trusting
+    /// imapscope's CA) into a Maildir identical to a direct sync from Dovecot.
+    @Test func mbsyncThroughTheProxyEqualsADirectSync() throws {
+        let dovecot = try DovecotProcess(seed: 200)
+        defer { dovecot.stop() }
+        let direct = try Self.mbsync(port: dovecot.imapsPort, cafile: dovecot.directory + "/server.crt")
+        let p = try ProxyTests.tlsProxy(dovecot, listen: [.imaps], upstream: .imaps)
+        defer { p.stop() }
+        let proxied = try Self.mbsync(port: p.ports[0], cafile: p.ca.certificatePath)
+        p.waitForSessions()
+        #expect(direct.count == 200)
+        #expect(proxied == direct)
+        let events = p.sink.events
+        #expect(Set(events.map(\.session)).count == 1)
+        #expect(events.filter { $0.kind == .tls && $0["phase"]?.stringValue == "established" }.count == 2)
+        // mbsync negotiates COMPRESS=DEFLATE with Dovecot; the tap inflates it.
+        #expect(events.contains { $0.kind == .compress })
+        let fetched = events.filter { $0.kind == .untagged && $0["name"]?.stringValue == "FETCH" }
+        #expect(fetched.count >= 200)
+        #expect(!events.contains { $0.kind == .unparsed })
+        #expect(events.filter { $0.kind == .tagged }.allSatisfy { $0["status"]?.stringValue == "OK" })
+        #expect(events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" }.last == "LOGOUT")
+    }
+
+    /// A client that disappears (RST) in the middle of an APPEND literal: the proxy closes the
+    /// server leg and ends the session with a reason; Dovecot sees the disconnect in APPEND.
+    @Test func clientVanishingMidAppendEndsTheSession() throws {
+        let dovecot = try DovecotProcess(seed: 1)
+        defer { dovecot.stop() }
+        let sink = CollectingSink()
+        let (server, publisher, port) = try ProxyTests.proxy(upstreamPort: dovecot.imapPort, sinks: [sink])
+        let out = try runPython("""
+        import socket, struct
+        s = socket.create_connection(('127.0.0.1', \(port))); f = s.makefile('rb')
+        f.readline()
+        s.sendall(b'a1 LOGIN alice password\\r\\n')
+        while not f.readline().startswith(b'a1 '): pass
+        s.sendall(b'a2 APPEND INBOX {100000}\\r\\n')
+        print(f.readline().decode().strip())
+        s.sendall(b'x' * 5000)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+        s.close()
+        """)
+        Self.waitFor(sink, sessions: 1)
+        server.shutdown()
+        publisher.finish()
+        #expect(out.hasPrefix("+ "))
+        let end = sink.events.last
+        #expect(end?.kind == .sessionEnd)
+        #expect(end?["reason"]?.stringValue == "the client's connection failed: Connection reset by peer; imapscope closed the server leg", "\(end?.json.serialized ?? "")")
+        // The decoder says what was cut short: the literal, and the APPEND that never completed.
+        #expect(EventSummary.lines(sink.events) == ["start", "S * OK", "C a1 LOGIN", "lint cleartext-login", "S a1 OK LOGIN", "S +",
+                                                    "lint truncated-literal", "C a2 APPEND", "lint no-completion", "end"])
+        #expect(sink.events.first { $0["code"]?.stringValue == "truncated-literal" }?["message"]?.stringValue?.contains("5000") == true)
+        // Dovecot noticed the disconnect in the middle of the APPEND.
+        var log = ""
+        for _ in 0..<40 {
+            log = (try? String(contentsOfFile: dovecot.directory + "/dovecot.log", encoding: .utf8)) ?? ""
+            if log.contains("Disconnected") { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(log.contains("Disconnected") && log.contains("APPEND"), "\(log.suffix(400))")
+    }
+}
+
+extension ProxyClientsTests {
+    /// A test CA and server certificates made with openssl: one for the wrong host, one expired,
+    /// one good (for localhost and 127.0.0.1).
+    static func makeCertificates(in dir: String) throws {
+        _ = try runPython("""
+        import subprocess
+        def run(*a): subprocess.run(a, check=True, capture_output=True, cwd='\(dir)')
+        run('openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key',
+            '-out', 'ca.pem', '-subj', '/CN=imapscope test upstream CA', '-days', '2')
+        for name, san, days in [('wronghost', 'DNS:wrong.example', '2'), ('expired', 'DNS:localhost,IP:127.0.0.1', '-1'),
+                                ('good', 'DNS:localhost,IP:127.0.0.1', '2')]:
+            run('openssl', 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', name + '.key',
+                '-out', name + '.csr', '-subj', '/CN=' + name)
+            open('\(dir)/' + name + '.ext', 'w').write('subjectAltName=' + san + '\\n')
+            run('openssl', 'x509', '-req', '-in', name + '.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-days', days,
+                '-extfile', name + '.ext', '-out', name + '.pem')
+        """)
+    }
+
+    /// openssl s_server as the upstream with a given certificate; the proxy trusts the test CA.
+    /// Returns what the client received and the proxy's events.
+    static func connectThroughProxy(toServerWith cert: String, dir: String) throws -> (reply: String, events: [Event]) {
+        let probe = try runPython("import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+        let upstreamPort = Int(probe.trimmingCharacters(in: .whitespacesAndNewlines))!
+        let s_server = Process()
+        s_server.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        s_server.arguments = ["s_server", "-quiet", "-accept", "127.0.0.1:\(upstreamPort)", "-cert", "\(dir)/\(cert).pem", "-key", "\(dir)/\(cert).key", "-naccept", "1"]
+        s_server.standardOutput = FileHandle.nullDevice
+        s_server.standardError = FileHandle.nullDevice
+        try s_server.run()
+        defer { s_server.terminate(); s_server.waitUntilExit() }
+        _ = try runPython("""
+        import socket, time
+        for _ in range(100):
+            try: socket.create_connection(('127.0.0.1', \(upstreamPort))).close(); break
+            except OSError: time.sleep(0.05)
+        """)
+        // That probe used s_server's one accept: start it again for the proxy.
+        s_server.waitUntilExit()
+        let again = Process()
+        again.executableURL = s_server.executableURL
+        again.arguments = s_server.arguments
+        again.standardOutput = FileHandle.nullDevice
+        again.standardError = FileHandle.nullDevice
+        try again.run()
+        defer { again.terminate(); again.waitUntilExit() }
+        Thread.sleep(forTimeInterval: 0.3)
+
+        let sink = CollectingSink()
+        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
+        var upstreamTLS = TLSConfiguration.makeClientConfiguration()
+        upstreamTLS.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(dir + "/ca.pem"))]
+        let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
+                                               upstream: ProxyURL(scheme: .imaps, host: "localhost", port: upstreamPort),
+                                               serverTLS: nil, upstreamTLS: upstreamTLS)
+        let server = try ProxyServer(configuration: config, publisher: publisher, threads: 1)
+        let port = Int(try server.start()[0].split(separator: ":").last!)!
+        let reply = try runPython("""
+        import socket
+        s = socket.create_connection(('127.0.0.1', \(port))); s.settimeout(10)
+        data = b''
+        while True:
+            b = s.recv(4096)
+            if not b: break
+            data += b
+        print(data.decode().strip())
+        """)
+        waitFor(sink, sessions: 1)
+        server.shutdown()
+        publisher.finish()
+        return (reply.trimmingCharacters(in: .whitespacesAndNewlines), sink.events)
+    }
+
+    /// A server certificate for another host, or one that has expired, is refused with a BYE to
+    /// the client and a `tls` event naming the reason; a good one from the same CA passes.
+    @Test func wrongHostAndExpiredUpstreamCertificatesAreRefused() throws {
+        let dir = NSTemporaryDirectory() + "imapscope-certs-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.makeCertificates(in: dir)
+        for (cert, why) in [("wronghost", "certificate is not valid for localhost"), ("expired", "certificate has expired")] {
+            let (reply, events) = try Self.connectThroughProxy(toServerWith: cert, dir: dir)
+            let failed = events.first { $0.kind == .tls && $0["phase"]?.stringValue == "failed" }
+            #expect(failed?["leg"]?.stringValue == "server")
+            #expect(failed?["error"]?.stringValue?.contains(why) == true, "\(cert): \(failed?["error"]?.stringValue ?? "no tls event")")
+            #expect(reply.hasPrefix("* BYE [UNAVAILABLE] imapscope: TLS with the real server failed"), "\(reply)")
+            #expect(reply.contains(why), "\(reply)")
+            #expect(!events.contains { $0.dir == .server })
+        }
+        // The same CA's good certificate: TLS is established (s_server sends no greeting, so the
+        // session is ended by the test's client only).
+        let (_, events) = try Self.connectThroughProxy(toServerWith: "good", dir: dir)
+        #expect(events.contains { $0.kind == .tls && $0["leg"]?.stringValue == "server" && $0["phase"]?.stringValue == "established" })
+    }
+}
+
+extension ProxyClientsTests {
+    /// Every listen × upstream pairing with imaplib and Dovecot: imaps→imaps, imap with
+    /// STARTTLS→imap with STARTTLS, imap→imaps, imaps→imap+starttls.
+    @Test(arguments: [
+        (ProxyURL.Scheme.imaps, ProxyURL.Scheme.imaps), (.imap, .imap), (.imap, .imaps), (.imaps, .imapStartTLS), (.imap, .imapStartTLS),
+    ])
+    func everyListenUpstreamPairing(listen: ProxyURL.Scheme, upstream: ProxyURL.Scheme) throws {
+        let dovecot = try DovecotProcess(seed: 2)
+        defer { dovecot.stop() }
+        let p = try ProxyTests.tlsProxy(dovecot, listen: [listen], upstream: upstream)
+        defer { p.stop() }
+        let connect = listen == .imaps
+            ? "m = imaplib.IMAP4_SSL('127.0.0.1', \(p.ports[0]), ssl_context=ctx)"
+            : (upstream != .imaps ? "m = imaplib.IMAP4('127.0.0.1', \(p.ports[0])); m.starttls(ssl_context=ctx)" : "m = imaplib.IMAP4('127.0.0.1', \(p.ports[0]))")
+        // imap → imap+starttls: the greeting is the server's plaintext one (it offers STARTTLS)
+        // while CAPABILITY answers come from the upgraded server leg (they do not): a client
+        // that acts on the greeting's STARTTLS, as this raw one does, is answered by imapscope.
+        let raw = """
+        import socket, ssl
+        class M:
+            def __init__(self, port):
+                self.s = socket.create_connection(('127.0.0.1', port)); self.f = self.s.makefile('rb')
+                assert b'STARTTLS' in self.f.readline()
+                self.cmd('a1 STARTTLS')
+                self.s = ctx.wrap_socket(self.s, server_hostname='localhost'); self.f = self.s.makefile('rb')
+            def cmd(self, c):
+                self.s.sendall(c.encode() + b'\\r\\n'); out = []
+                while True:
+                    l = self.f.readline(); out.append(l)
+                    if l.startswith(c.split()[0].encode() + b' '): return l.split()[1].decode(), out
+            def login(self, u, p): return self.cmd('a2 LOGIN %s %s' % (u, p))
+            def select(self, mb):
+                typ, out = self.cmd('a3 SELECT ' + mb)
+                return typ, [next(l.split()[1] for l in out if l.endswith(b'EXISTS\\r\\n'))]
+            def logout(self): self.cmd('a4 LOGOUT')
+        m = M(\(p.ports[0]))
+        """
+        let out = try runPython("""
+        import imaplib, ssl
+        ctx = ssl.create_default_context(cafile='\(p.ca.certificatePath)')
+        \(listen == .imap && upstream == .imapStartTLS ? raw : connect)
+        m.login('alice', 'password')
+        typ, data = m.select('INBOX')
+        m.logout()
+        print(typ, data[0].decode())
+        """)
+        p.waitForSessions()
+        #expect(out == "OK 2\n")
+        let tls = p.sink.events.filter { $0.kind == .tls }
+        let legs = tls.filter { ($0["phase"]?.stringValue ?? "") != "failed" }.compactMap { $0["leg"]?.stringValue }
+        // Which legs are TLS: the client leg when it listens on imaps or upgrades with STARTTLS,
+        // the server leg whenever the upstream is not plain imap without a client STARTTLS.
+        let expected: [String] = switch (listen, upstream) {
+        case (.imap, .imaps): ["server"]
+        default: ["client", "server"]
+        }
+        #expect(legs.sorted() == expected, "\(tls.map { $0.json.serialized })")
+        #expect(tls.allSatisfy { $0["phase"]?.stringValue != "failed" })
+        #expect(p.sink.events.filter { $0.kind == .tagged }.allSatisfy { $0["status"]?.stringValue == "OK" })
+        #expect(p.sink.events.last?.kind == .sessionEnd)
+        if listen == .imap && upstream == .imapStartTLS {
+            // The client's STARTTLS was answered by imapscope (the server leg was TLS already).
+            #expect(p.sink.events.contains { $0.dir == .proxy && $0.kind == .tagged && $0["command"]?.stringValue == "STARTTLS" && $0["status"]?.stringValue == "OK" },
+                    "\(p.sink.events.filter { $0.dir == .proxy }.map { $0.json.serialized })")
+            #expect(p.sink.events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" } == ["STARTTLS", "LOGIN", "SELECT", "LOGOUT"])
+            #expect(!p.sink.events.contains { $0.kind == .unparsed || $0.kind == .lint && $0["level"]?.stringValue == "error" })
+        }
+    }
+
+    /// 200 imaplib sessions at once through one proxy: each gets its own session id and its
+    /// complete, correct conversation.
+    @Test func hundredsOfConcurrentSessions() throws {
+        let dovecot = try DovecotProcess(seed: 3)
+        defer { dovecot.stop() }
+        let sink = CollectingSink()
+        let (server, publisher, port) = try ProxyTests.proxy(upstreamPort: dovecot.imapPort, sinks: [sink])
+        let n = 200
+        let out = try runPython("""
+        import imaplib, threading
+        n = \(n); barrier = threading.Barrier(n); results = [None] * n
+        def client(i):
+            try:
+                m = imaplib.IMAP4('127.0.0.1', \(port))
+                m.login('alice', 'password')
+                barrier.wait(timeout=60)       # all logged in at the same time
+                typ, data = m.select('INBOX')
+                typ2, msg = m.fetch('%d' % (i % 3 + 1), '(BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+                m.noop(); m.logout()
+                results[i] = '%s %s %s' % (typ, data[0].decode(), typ2)
+            except Exception as e:
+                results[i] = repr(e)
+        ts = [threading.Thread(target=client, args=(i,)) for i in range(n)]
+        [t.start() for t in ts]; [t.join() for t in ts]
+        print(sum(r == 'OK 3 OK' for r in results), [r for r in results if r != 'OK 3 OK'][:3])
+        """)
+        Self.waitFor(sink, sessions: n, seconds: 20)
+        server.shutdown()
+        publisher.finish()
+        #expect(out == "\(n) []\n")
+        let sessions = Self.sessions(sink.events)
+        #expect(sessions.count == n)
+        for (_, evs) in sessions {
+            #expect(evs.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" }.suffix(5) == ["LOGIN", "SELECT", "FETCH", "NOOP", "LOGOUT"])
+            #expect(evs.first?.kind == .sessionStart && evs.last?.kind == .sessionEnd)
+            #expect(evs.filter { $0.kind == .tagged }.allSatisfy { $0["status"]?.stringValue == "OK" })
+        }
+        // Session ids are unique and events are numbered once across the whole output.
+        #expect(Set(sink.events.map(\.seq)).count == sink.events.count)
+    }
+}
+
+extension ProxyClientsTests {
+    /// Backpressure end to end: an upstream blasts 256 MB at a client that reads nothing for two
+    /// seconds. The upstream can only get as far as the socket buffers and the proxy's bounded
+    /// write buffer allow, and makes no progress while the client stalls; then the client reads
+    /// every byte.
+    @Test func aStalledClientStallsTheServer() throws {
+        let script = """
+        import socket, sys, threading, time
+        srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(1)
+        print(srv.getsockname()[1], flush=True)
+        proxy_port = int(sys.stdin.readline())
+        total = 256 << 20
+        sent = [0]
+        def upstream():
+            c, _ = srv.accept()
+            c.sendall(b'* OK fake\\r\\n')
+            chunk = b'x' * 65536
+            while sent[0] < total:
+                sent[0] += c.send(chunk[:min(65536, total - sent[0])])
+            c.shutdown(socket.SHUT_WR)
+        threading.Thread(target=upstream, daemon=True).start()
+        s = socket.create_connection(('127.0.0.1', proxy_port))
+        time.sleep(2.0)
+        stalled = sent[0]
+        time.sleep(0.5)
+        later = sent[0]
+        got = 0
+        while True:
+            b = s.recv(1 << 20)
+            if not b: break
+            got += len(b)
+        print(stalled, later, got, flush=True)
+        """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script]
+        let input = Pipe(), output = Pipe()
+        p.standardInput = input
+        p.standardOutput = output
+        try p.run()
+        var first = Data()
+        while !first.contains(0x0A) { let d = output.fileHandleForReading.availableData; if d.isEmpty { break }; first += d }
+        let upstreamPort = Int(String(decoding: first, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))!
+        let sink = CollectingSink()
+        let (server, publisher, port) = try ProxyTests.proxy(upstreamPort: upstreamPort, sinks: [sink])
+        input.fileHandleForWriting.write(Data("\(port)\n".utf8))
+        let numbers = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        p.waitUntilExit()
+        Self.waitFor(sink, sessions: 1)
+        server.shutdown()
+        publisher.finish()
+        #expect(numbers.count == 3)
+        guard numbers.count == 3 else { return }
+        // Loopback socket buffers take a few MB each way; nothing like the 256 MB on offer.
+        #expect(numbers[0] < 48 << 20, "the upstream sent \(numbers[0]) bytes to a client that read nothing")
+        #expect(numbers[1] - numbers[0] < 1 << 20, "the upstream kept sending while the client stalled: \(numbers[0]) → \(numbers[1])")
+        #expect(numbers[2] == (256 << 20) + 11)
+    }
+}
+
+extension ProxyClientsTests {
+    /// `--insecure-upstream`: Dovecot's self-signed certificate is accepted, and every session
+    /// says that it was not verified.
+    @Test func insecureUpstreamSaysSoInEverySession() throws {
+        let dovecot = try DovecotProcess(seed: 1)
+        defer { dovecot.stop() }
+        let sink = CollectingSink()
+        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
+        var upstreamTLS = TLSConfiguration.makeClientConfiguration()
+        upstreamTLS.certificateVerification = .none
+        let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
+                                               upstream: ProxyURL(scheme: .imaps, host: "localhost", port: dovecot.imapsPort),
+                                               serverTLS: nil, upstreamTLS: upstreamTLS, insecureUpstream: true)
+        let server = try ProxyServer(configuration: config, publisher: publisher, threads: 1)
+        let port = Int(try server.start()[0].split(separator: ":").last!)!
+        let out = try runPython("""
+        import imaplib
+        for _ in range(2):
+            m = imaplib.IMAP4('127.0.0.1', \(port)); m.login('alice', 'password'); print(m.select('INBOX')[1][0].decode()); m.logout()
+        """)
+        Self.waitFor(sink, sessions: 2)
+        server.shutdown()
+        publisher.finish()
+        #expect(out == "1\n1\n")
+        let sessions = Self.sessions(sink.events)
+        #expect(sessions.count == 2)
+        for (_, evs) in sessions {
+            #expect(evs.first?["upstream_verification"]?.stringValue == "disabled")
+            #expect(evs.first { $0.kind == .tls }?["verification"]?.stringValue == "disabled (--insecure-upstream)")
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import IMAPCore
+import IMAPTestSupport
+import IMAPTranscript
+import Testing
+
+/// The built `imapscope` executable (beside the test bundle, as `swift build` places it).
+enum Binary {
+    static var imapscope: String {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("imapscope").path
+        if FileManager.default.isExecutableFile(atPath: beside) { return beside }
+        return Repo.root.appendingPathComponent(".build/debug/imapscope").path
+    }
+}
+
+/// `imapscope proxy` as a user runs it: two listeners, every output at once, real clients,
+/// SIGTERM; every output is flushed, the exit status is 0, and the password is in no file.
+@Suite("imapscope proxy command", .serialized)
+struct ProxyCommandTests {
+    struct Run {
+        var dir: String
+        var stderr: String
+        var status: Int32
+        var clientOutput: String
+        func file(_ name: String) -> String { String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: dir + "/" + name))) ?? Data(), as: UTF8.self) }
+    }
+
+    static func run(showSecrets: Bool) throws -> Run {
+        let dovecot = try DovecotProcess(seed: 2)
+        defer { dovecot.stop() }
+        let dir = NSTemporaryDirectory() + "imapscope-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Binary.imapscope)
+        p.arguments = ["proxy", "--listen", "imap://127.0.0.1:0", "--listen", "imaps://127.0.0.1:0",
+                       "--upstream", "imap://localhost:\(dovecot.imapPort)", "--upstream-ca", dovecot.directory + "/server.crt",
+                       "--ca-dir", dir + "/ca", "--log", dir + "/log.jsonl", "--transcript", dir + "/transcript.txt",
+                       "--fixture", dir + "/fixture.txt", "--pcap", dir + "/decrypted.pcapng", "--keylog", dir + "/keys.log"]
+            + (showSecrets ? ["--show-secrets"] : [])
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        var seen = Data()
+        while String(decoding: seen, as: UTF8.self).components(separatedBy: "listening on").count < 3 {
+            let d = err.fileHandleForReading.availableData
+            if d.isEmpty { break }
+            seen += d
+        }
+        let text = String(decoding: seen, as: UTF8.self)
+        let ports = text.split(separator: "\n").compactMap { l -> Int? in
+            guard let r = l.range(of: "127.0.0.1:") else { return nil }
+            return Int(l[r.upperBound...].prefix { $0.isNumber })
+        }
+        #expect(ports.count == 2, "\(text)")
+        guard ports.count == 2 else { p.terminate(); p.waitUntilExit(); return Run(dir: dir, stderr: text, status: -1, clientOutput: "") }
+        let out = try runPython("""
+        import imaplib, ssl
+        ctx = ssl.create_default_context(cafile='\(dir)/ca/ca.pem')
+        m = imaplib.IMAP4('127.0.0.1', \(ports[0])); m.starttls(ssl_context=ctx)
+        m.login('alice', 'password'); a = m.select('INBOX')[1][0].decode(); m.logout()
+        m = imaplib.IMAP4_SSL('127.0.0.1', \(ports[1]), ssl_context=ctx)
+        m.authenticate('PLAIN', lambda _: b'\\0alice\\0password'); b = m.select('INBOX')[1][0].decode(); m.logout()
+        print(a, b)
+        """)
+        Thread.sleep(forTimeInterval: 0.3)
+        p.terminate()   // SIGTERM
+        p.waitUntilExit()
+        let rest = err.fileHandleForReading.readDataToEndOfFile()
+        return Run(dir: dir, stderr: text + String(decoding: rest, as: UTF8.self), status: p.terminationStatus, clientOutput: out)
+    }
+
+    @Test func everyOutputIsWrittenAndRedacted() throws {
+        let run = try Self.run(showSecrets: false)
+        defer { try? FileManager.default.removeItem(atPath: run.dir) }
+        #expect(run.clientOutput == "2 2\n")
+        #expect(run.status == 0)
+        #expect(run.stderr.contains("listening on imap://127.0.0.1:") && run.stderr.contains("listening on imaps://127.0.0.1:"))
+        #expect(run.stderr.hasSuffix("imapscope: stopped\n"), "\(run.stderr)")
+        let log = run.file("log.jsonl")
+        let events = try log.split(separator: "\n").map { try Event(json: JSONParser.parse(Array($0.utf8))) }
+        #expect(Set(events.map(\.session)).count == 2)
+        #expect(events.filter { $0.kind == .sessionStart }.allSatisfy { $0["source"]?.stringValue == "proxy" })
+        #expect(events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" } ==
+                ["CAPABILITY", "STARTTLS", "CAPABILITY", "LOGIN", "SELECT", "LOGOUT", "CAPABILITY", "AUTHENTICATE", "SELECT", "LOGOUT"])
+        #expect(events.filter { $0.kind == .tls && $0["phase"]?.stringValue == "established" }.count == 3)
+        #expect(run.file("transcript.txt").contains("LOGIN alice ‹redacted:"))
+        #expect(run.file("fixture.txt").contains("C: ") && run.file("fixture.txt").contains("S: "))
+        // Three TLS 1.3 connections (both STARTTLS legs, the imaps client leg) in the key log.
+        #expect(run.file("keys.log").split(separator: "\n").filter { $0.hasPrefix("CLIENT_TRAFFIC_SECRET_0 ") }.count == 3)
+        // The decrypted pcap decodes with `imapscope read` to the same commands.
+        let read = try runPython("""
+        import subprocess
+        r = subprocess.run(['\(Binary.imapscope)', 'read', '\(run.dir)/decrypted.pcapng', '--format', 'jsonl'], capture_output=True, text=True, check=True)
+        print(sum('"kind":"command"' in l for l in r.stdout.splitlines()))
+        """)
+        #expect(read == "10\n")
+        let scan = SecretScan("password")
+        for name in ["log.jsonl", "transcript.txt", "fixture.txt", "decrypted.pcapng", "keys.log"] {
+            #expect(scan.leaks(in: run.file(name)).isEmpty, "\(name): \(scan.leaks(in: run.file(name)))")
+        }
+        #expect(scan.leaks(in: run.stderr).isEmpty)
+    }
+
+    @Test func showSecretsPutsThePasswordInTheOutputs() throws {
+        let run = try Self.run(showSecrets: true)
+        defer { try? FileManager.default.removeItem(atPath: run.dir) }
+        #expect(run.status == 0)
+        #expect(run.file("transcript.txt").contains("LOGIN alice \"password\""))
+        #expect(run.file("decrypted.pcapng").contains("LOGIN alice \"password\"\r\n"))
+        #expect(run.file("log.jsonl").contains("password"))
+    }
+}
