@@ -49,10 +49,21 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        .target(
+            name: "IMAPReplay",
+            dependencies: [
+                "IMAPCore", "IMAPTranscript", "IMAPProxy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+            ]
+        ),
         .executableTarget(
             name: "imapscope",
             dependencies: [
-                "IMAPCore", "IMAPTranscript", "IMAPCapture", "IMAPProxy",
+                "IMAPCore", "IMAPTranscript", "IMAPCapture", "IMAPProxy", "IMAPReplay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -69,6 +80,7 @@ let package = Package(
         .testTarget(name: "IMAPTranscriptTests", dependencies: ["IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
         .testTarget(name: "IMAPCaptureTests", dependencies: ["IMAPCapture", "IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
         .testTarget(name: "IMAPProxyTests", dependencies: ["IMAPProxy", "IMAPCapture", "IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
+        .testTarget(name: "IMAPReplayTests", dependencies: ["IMAPReplay", "IMAPProxy", "IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
     ]
 )

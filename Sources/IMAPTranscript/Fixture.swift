@@ -4,15 +4,28 @@ import IMAPCore
 /// bodies verbatim with the prefix after each of their line breaks, secrets as markers (a
 /// secret literal's size rewritten to the marker's). Line endings are kept exactly (CRLF), so
 /// `FixtureReader` gives back the same bytes. Lines starting with `#` are comments.
+///
+/// With `normalize`, the fixture is stable across recordings of the same conversation (see
+/// `FixtureNormalizer`): tags renumbered, no session id or addresses in the header comment.
 public final class FixtureWriter: EventSink {
     private let out: ByteOutput
     private var atLineStart: [Direction: Bool] = [:]
+    private var normalizer: FixtureNormalizer?
 
-    public init(_ out: ByteOutput) { self.out = out }
+    public init(_ out: ByteOutput, normalize: Bool = false) {
+        self.out = out
+        normalizer = normalize ? FixtureNormalizer() : nil
+    }
 
     public func write(_ e: Event) {
+        var e = e
         switch e.kind {
         case .sessionStart:
+            if normalizer != nil {
+                normalizer = FixtureNormalizer()
+                out.write("# imapscope fixture (normalized: tags renumbered, secrets redacted)\r\n")
+                return
+            }
             out.write("# imapscope fixture, session \(e.session): \(e["client"]?.stringValue ?? "?") → \(e["server"]?.stringValue ?? "?")\r\n")
             return
         case .gap:
@@ -27,7 +40,8 @@ public final class FixtureWriter: EventSink {
             return
         case .unparsed:
             return // no line to replay (its wire pieces, if any, only say it was hidden)
-        default: break
+        default:
+            normalizer?.renumber(&e)
         }
         guard let wire = e.wire, let dir = e.dir else { return }
         let prefix: [UInt8] = Array((dir == .client ? "C: " : "S: ").utf8)

@@ -15,7 +15,7 @@ struct IMAPScope: ParsableCommand {
         responses, annotated for people or as JSON Lines for programs. Credentials are redacted \
         unless you pass --show-secrets.
         """,
-        subcommands: [Read.self, Sniff.self, ProxyCommand.self, CACommand.self]
+        subcommands: [Read.self, Sniff.self, ProxyCommand.self, CACommand.self, ReplayCommand.self, DiffCommand.self]
     )
 }
 
@@ -71,7 +71,7 @@ final class Output {
     let options: DecoderOptions
     private let out: FileOutput
 
-    init(_ o: OutputOptions) throws {
+    init(_ o: OutputOptions, normalize: Bool = false) throws {
         if let path = o.output {
             do { out = try FileOutput(path: path) } catch { throw CLIError(description: "\(error)") }
         } else {
@@ -89,7 +89,7 @@ final class Output {
             }
             sink = TextWriter(out, style: .init(color: useColor))
         case .jsonl: sink = JSONLinesWriter(out)
-        case .fixture: sink = FixtureWriter(out)
+        case .fixture: sink = FixtureWriter(out, normalize: normalize)
         }
         summary = o.summary ? SummarySink() : nil
         pipeline = EventPipeline(redactor: Redactor(showSecrets: o.showSecrets), sinks: [sink] + (summary.map { [$0] } ?? []))
@@ -126,6 +126,7 @@ struct Read: ParsableCommand {
           imapscope read Captures/login-select-fetch.transcript
           imapscope read capture.pcapng --format jsonl --output events.jsonl
           imapscope read capture.pcap --port 1143 --filter 'host 192.0.2.7' --summary
+          imapscope read capture.pcap --format fixture --normalize --output session.fixture
         """
     )
 
@@ -135,8 +136,17 @@ struct Read: ParsableCommand {
     @OptionGroup var capture: CaptureOptions
     @OptionGroup var outputOptions: OutputOptions
 
+    @Flag(help: "With --format fixture: renumber tags a1, a2, … and leave addresses out, so fixtures of the same conversation are identical (for `imapscope replay`).")
+    var normalize = false
+
+    func validate() throws {
+        if normalize && outputOptions.format != .fixture {
+            throw ValidationError("--normalize applies to --format fixture only")
+        }
+    }
+
     func run() throws {
-        let output = try Output(outputOptions)
+        let output = try Output(outputOptions, normalize: normalize)
         var failures: [String] = []
         var transcripts = 0
         for path in files {
@@ -214,15 +224,19 @@ enum CaptureSource {
     }
 
     static func read(path: String, capture: CaptureOptions, output: Output) throws {
+        try read(path: path, capture: capture, options: output.options, pipeline: output.pipeline)
+    }
+
+    static func read(path: String, capture: CaptureOptions, options: DecoderOptions, pipeline: EventPipeline) throws {
         let source: PcapSource
         do { source = try PcapSource.open(file: path) } catch { throw CLIError(description: "\(error)") }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         let progress = ProgressBar(total: size, label: (path as NSString).lastPathComponent)
         let result: CaptureReader.Result
         do {
-            result = try CaptureReader.read(source: source, filter: capture.filter, options: capture.decoderOptions(output.options),
+            result = try CaptureReader.read(source: source, filter: capture.filter, options: capture.decoderOptions(options),
                                             progress: { _ in progress.update(source.fileOffset ?? 0) }) { session, events in
-                output.pipeline.publish(events, session: "\(session)")
+                pipeline.publish(events, session: "\(session)")
             }
         } catch { throw CLIError(description: "\(error)") }
         progress.done()

@@ -1,0 +1,202 @@
+import Foundation
+import IMAPCore
+import IMAPTranscript
+
+/// A fixture cut into what the replay server must see and say, in recorded order.
+///
+/// Each client logical line (RFC 9051 §2.2: a command with its literals, a SASL response
+/// line, or IDLE's `DONE`) is one step; each server logical line (a response with its
+/// literals) is one step. A `+` that answered a client's synchronizing literal belongs to the
+/// command that waited for it, not to the step list.
+public struct ReplayScript: Sendable {
+    public enum ClientKind: Sendable, Equatable {
+        /// `tag name …`: compared modulo tag.
+        case command(tag: String, name: String)
+        /// A line inside an AUTHENTICATE exchange (RFC 9051 §6.2.2), compared whole.
+        case sasl(tag: String)
+        /// `DONE` ending IDLE (RFC 2177).
+        case done(tag: String)
+        /// A line that does not parse as a command; compared whole.
+        case other
+    }
+
+    public struct ClientLine: Sendable {
+        public var kind: ClientKind
+        public var line: RawLine
+        /// Server `+` lines sent for this line's synchronizing literals, in order.
+        public var continuations: [[UInt8]]
+        public var fileLine: Int
+        public var isCommand: Bool { if case .command = kind { return true }; return false }
+    }
+
+    public struct ServerLine: Sendable {
+        /// The whole line as recorded, literals included.
+        public var bytes: [UInt8]
+        /// The tag of a tagged response (RFC 9051 `response-tagged`), for substitution.
+        public var tag: String?
+        /// `OK` / `NO` / `BAD` of a tagged response.
+        public var status: String?
+        public var isContinuation: Bool
+        /// The name of an untagged response (`FETCH`, `CAPABILITY`, `OK` …).
+        public var untaggedName: String?
+        public var fileLine: Int
+    }
+
+    public enum Step: Sendable {
+        case client(ClientLine)
+        case server(ServerLine)
+    }
+
+    public var steps: [Step]
+    /// Whether the recorded session went through STARTTLS (the replay offers it only then).
+    public var usesStartTLS: Bool {
+        steps.contains { if case .client(let c) = $0, case .command(_, "STARTTLS") = c.kind { return true }; return false }
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Fixtures hold whole literal bodies; keep them (up to a bound) for comparison and replay.
+    static var limits: FramerLimits {
+        var l = FramerLimits()
+        l.literalRetainLimit = 64 * 1024 * 1024
+        l.maxRetainedPerLine = 256 * 1024 * 1024
+        return l
+    }
+
+    /// Parses fixture bytes (`S:`/`C:` lines as `FixtureWriter` writes them).
+    public init(fixture bytes: [UInt8]) throws {
+        // FixtureWriter's note for a literal too large to keep: the bytes a client would need are gone.
+        let elided = Array("# literal body of ".utf8)
+        for (n, line) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where line.starts(with: elided) {
+            throw Failure(description: "line \(n + 1): \(String(decoding: line.dropFirst(2).prefix(120), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)): this fixture cannot be replayed (record it with whole literal bodies, e.g. imapscope read --format fixture)")
+        }
+        let chunks: [FixtureReader.Chunk]
+        do { chunks = try FixtureReader.read(bytes) } catch { throw Failure(description: "\(error)") }
+        try self.init(chunks: chunks)
+    }
+
+    public init(chunks: [FixtureReader.Chunk]) throws {
+        var client = LineFramer(limits: Self.limits, pausesAtSynchronizingLiterals: true)
+        var server = LineFramer(limits: Self.limits, pausesAtSynchronizingLiterals: false)
+        var steps: [Step] = []
+        // Client mode: inside AUTHENTICATE or IDLE, client lines are not commands.
+        enum Mode { case commands, sasl(String), idle(String) }
+        var mode = Mode.commands
+        var pendingContinuations: [[UInt8]] = []
+        // A decoder emits a command once its last literal has arrived, so a recording can hold
+        // the `+` for a synchronizing literal before the command it answers. Outside IDLE and
+        // AUTHENTICATE a `+` can only be that; it waits here for the next literal header.
+        var earlyContinuations: [[UInt8]] = []
+        var clientLineStart: Int?
+
+        func pumpClient(_ fileLine: Int) throws {
+            while let f = client.nextFrame() {
+                switch f {
+                case .needsContinuation:
+                    if clientLineStart == nil { clientLineStart = fileLine }
+                    if !earlyContinuations.isEmpty {
+                        // Its `+` was written before it (see `earlyContinuations`).
+                        pendingContinuations.append(earlyContinuations.removeFirst())
+                        client.continueLiteral()
+                        continue
+                    }
+                    return
+                case .line(let l):
+                    let kind: ClientKind
+                    switch mode {
+                    case .sasl(let t): kind = .sasl(tag: t)
+                    case .idle(let t): kind = .done(tag: t)
+                    case .commands:
+                        if let c = try? CommandParser.parse(l) {
+                            kind = .command(tag: c.tag, name: c.name)
+                            if c.name == "AUTHENTICATE" { mode = .sasl(c.tag) }
+                            if c.name == "IDLE" { mode = .idle(c.tag) }
+                        } else {
+                            kind = .other
+                        }
+                    }
+                    steps.append(.client(ClientLine(kind: kind, line: l, continuations: pendingContinuations,
+                                                    fileLine: clientLineStart ?? fileLine)))
+                    pendingContinuations = []
+                    clientLineStart = nil
+                case .overlong(_, let n), .resynchronized(_, let n):
+                    throw Failure(description: "line \(fileLine): a client line of \(n) bytes is too long to replay")
+                }
+            }
+        }
+
+        for chunk in chunks {
+            switch chunk.direction {
+            case .client:
+                if clientLineStart == nil, client.isAtLineStart { clientLineStart = chunk.fileLine }
+                client.append(chunk.bytes)
+                try pumpClient(chunk.fileLine)
+            case .server, .proxy:
+                server.append(chunk.bytes)
+                while let f = server.nextFrame() {
+                    guard case .line(let l) = f, let wire = l.wire else {
+                        throw Failure(description: "line \(chunk.fileLine): a server line is too long to replay (over 256 KiB, or a literal over 64 MiB)")
+                    }
+                    var s = Self.classify(wire, fileLine: chunk.fileLine)
+                    if s.isContinuation, client.isAwaitingContinuation {
+                        // The `+` the client's synchronizing literal waited for.
+                        pendingContinuations.append(wire)
+                        client.continueLiteral()
+                        try pumpClient(chunk.fileLine)
+                        continue
+                    }
+                    if s.isContinuation, case .commands = mode {
+                        earlyContinuations.append(wire)
+                        continue
+                    }
+                    if let t = s.tag {
+                        switch mode {
+                        case .sasl(let m) where m == t, .idle(let m) where m == t: mode = .commands
+                        default: break
+                        }
+                        if client.isAwaitingContinuation {
+                            // The server refused the literal: the command ends at its header.
+                            let partial = client.abandonLiteral()
+                            steps.append(.client(ClientLine(kind: (try? CommandParser.parse(partial)).map { .command(tag: $0.tag, name: $0.name) } ?? .other,
+                                                            line: partial, continuations: pendingContinuations, fileLine: clientLineStart ?? chunk.fileLine)))
+                            pendingContinuations = []
+                            clientLineStart = nil
+                        }
+                    }
+                    s.fileLine = chunk.fileLine
+                    steps.append(.server(s))
+                }
+            }
+        }
+        if case .line(let l)? = client.finish(), !l.segments.allSatisfy({ $0.text.isEmpty && $0.literal == nil }) {
+            steps.append(.client(ClientLine(kind: .other, line: l, continuations: pendingContinuations, fileLine: clientLineStart ?? 0)))
+        }
+        if case .line(let l)? = server.finish(), let w = l.wire, !w.isEmpty {
+            steps.append(.server(Self.classify(w, fileLine: chunks.last?.fileLine ?? 0)))
+        }
+        self.steps = steps
+    }
+
+    /// response = continue-req / response-data / response-tagged  (RFC 9051 §7)
+    static func classify(_ wire: [UInt8], fileLine: Int) -> ServerLine {
+        var s = ServerLine(bytes: wire, tag: nil, status: nil, isContinuation: false, untaggedName: nil, fileLine: fileLine)
+        let words = wire.prefix(200).split(separator: 0x20, maxSplits: 3, omittingEmptySubsequences: false)
+            .map { String(decoding: $0.filter { $0 != 0x0D && $0 != 0x0A }, as: UTF8.self) }
+        guard let first = words.first else { return s }
+        if first == "+" || wire.first == UInt8(ascii: "+") { s.isContinuation = true; return s }
+        if first == "*" {
+            // `* 3 EXISTS` names the response after its number.
+            if words.count > 1 {
+                s.untaggedName = (words.count > 2 && UInt64(words[1]) != nil ? words[2] : words[1]).uppercased()
+            }
+            return s
+        }
+        if CommandParser.isValidTag(first) {
+            s.tag = first
+            if words.count > 1 { s.status = words[1].uppercased() }
+        }
+        return s
+    }
+}

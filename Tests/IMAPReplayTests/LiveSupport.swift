@@ -1,0 +1,123 @@
+import Foundation
+import IMAPCore
+import IMAPProxy
+import IMAPTestSupport
+import IMAPTranscript
+
+/// The built `imapscope` binary (swift build puts it beside the test bundle).
+enum Binary {
+    static var imapscope: String {
+        let candidates = [
+            Bundle.main.bundleURL.appendingPathComponent("imapscope").path,
+            DovecotProcess.repository.appendingPathComponent(".build/debug/imapscope").path,
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[1]
+    }
+}
+
+struct ProcessResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs a program to completion.
+func run(_ path: String, _ args: [String], environment: [String: String]? = nil) throws -> ProcessResult {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    if let e = environment { p.environment = e }
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    // Read both pipes concurrently so neither fills up.
+    nonisolated(unsafe) var errData = Data()
+    let t = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+    t.start()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    while !t.isFinished { usleep(1000) }
+    return ProcessResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// `imapscope replay FIXTURE --listen imap://127.0.0.1:0` in a child process.
+final class ReplayProcess: @unchecked Sendable {
+    let port: Int
+    private let process: Process
+    private let err: Pipe
+    private let out: Pipe
+
+    init(fixture: String, extra: [String] = []) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Binary.imapscope)
+        p.arguments = ["replay", fixture, "--listen", "imap://127.0.0.1:0"] + extra
+        out = Pipe()
+        err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        var line = Data()
+        while !line.contains(0x0A) {
+            let d = out.fileHandleForReading.availableData
+            if d.isEmpty { throw TestFailure(description: "imapscope replay printed no address: \(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))") }
+            line += d
+        }
+        // "imapscope replay: listening on imap://127.0.0.1:PORT"
+        let text = String(decoding: line.prefix { $0 != 0x0A }, as: UTF8.self)
+        guard text.hasPrefix("imapscope replay: listening on imap://127.0.0.1:"), let p2 = Int(text.split(separator: ":").last ?? "") else {
+            throw TestFailure(description: "unexpected replay output: \(text)")
+        }
+        port = p2
+        process = p
+    }
+
+    /// Waits (up to `seconds`) for the replay to exit; returns its status and stderr.
+    func wait(seconds: Double = 30) -> (status: Int32, stderr: String) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { process.terminate(); process.waitUntilExit() }
+        return (process.terminationStatus, String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+}
+
+/// Records one session through an in-process plaintext proxy into a normalized fixture.
+final class FixtureRecorder {
+    let server: ProxyServer
+    let publisher: EventPublisher
+    let sink = CollectingSink()
+    let fixture = MemoryOutput()
+    let port: Int
+
+    init(upstreamPort: Int) throws {
+        publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink, FixtureWriter(fixture, normalize: true)]))
+        var decoder = DecoderOptions()
+        // A fixture needs whole literal bodies.
+        decoder.limits.literalRetainLimit = 64 * 1024 * 1024
+        decoder.limits.maxRetainedPerLine = 256 * 1024 * 1024
+        let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
+                                               upstream: ProxyURL(scheme: .imap, host: "127.0.0.1", port: upstreamPort),
+                                               serverTLS: nil, upstreamTLS: .makeClientConfiguration(), decoder: decoder)
+        server = try ProxyServer(configuration: config, publisher: publisher, threads: 1)
+        port = Int(try server.start()[0].split(separator: ":").last!)!
+    }
+
+    /// Waits for the session's end, stops the proxy, writes the fixture to a temporary file.
+    func finish(name: String) throws -> (path: String, text: String, events: [Event]) {
+        for _ in 0..<100 where !sink.events.contains(where: { $0.kind == .sessionEnd }) { usleep(50_000) }
+        server.shutdown()
+        publisher.finish()
+        let path = NSTemporaryDirectory() + "imapscope-\(name)-\(UUID().uuidString).fixture"
+        try Data(fixture.bytes).write(to: URL(fileURLWithPath: path))
+        return (path, fixture.text, sink.events)
+    }
+}
+
+/// A fresh temporary directory.
+func temporaryDirectory(_ name: String) throws -> String {
+    let d = NSTemporaryDirectory() + "imapscope-\(name)-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    return d
+}
+
+struct TestFailure: Error, CustomStringConvertible { var description: String }
