@@ -37,3 +37,33 @@ public final class CollectingSink: EventSink {
     public func write(_ event: Event) { events.append(event) }
     public func finish() {}
 }
+
+/// One sink per session, made when the session starts and finished when it ends: the proxy's
+/// `--fixture` writes each session to a file of its own, since concurrent sessions would
+/// interleave in one and a fixture replays one conversation.
+public final class PerSessionSink: EventSink {
+    private let make: (_ session: String, _ index: Int) -> EventSink?
+    private var open: [String: EventSink] = [:]
+    private var started = 0
+
+    /// `make` gets the session id and its number (0 for the first); nil skips the session.
+    public init(make: @escaping (_ session: String, _ index: Int) -> EventSink?) { self.make = make }
+
+    public func write(_ e: Event) {
+        if e.kind == .sessionStart, open[e.session] == nil {
+            if let s = make(e.session, started) { open[e.session] = s }
+            started += 1
+        }
+        guard let s = open[e.session] else { return }
+        s.write(e)
+        if e.kind == .sessionEnd {
+            s.finish()
+            open[e.session] = nil
+        }
+    }
+
+    public func finish() {
+        for (_, s) in open { s.finish() }
+        open.removeAll()
+    }
+}

@@ -46,7 +46,7 @@ struct ProxyCommand: ParsableCommand {
     @Option(help: "Write the annotated transcript to this file, or - for standard output.")
     var transcript: String?
 
-    @Option(help: "Write an S:/C: fixture to this file.")
+    @Option(help: "Write each session as a normalized S:/C: fixture (for imapscope replay): the first to this file, later ones beside it (x.fixture → x.p2.fixture).")
     var fixture: String?
 
     @Option(help: "Write the TLS session keys of both legs to this file (NSS key log format) so Wireshark can decrypt a parallel capture.")
@@ -72,7 +72,23 @@ struct ProxyCommand: ParsableCommand {
             let o = try open(p)
             sinks.append(TextWriter(o, style: .init(color: p == "-" && o.isTerminal && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)))
         }
-        if let p = fixture { sinks.append(FixtureWriter(try open(p))) }
+        if let p = fixture {
+            // One normalized fixture per session (replay plays one conversation): the first in
+            // FILE, later ones beside it as FILE's name with the session id (x.fixture → x.p2.fixture).
+            let first = try open(p)
+            let err = FileOutput.standardError()
+            sinks.append(PerSessionSink { session, index in
+                let path = index == 0 ? p : Self.sessionPath(p, session)
+                do {
+                    let out = index == 0 ? first : try FileOutput(path: path)
+                    if index > 0 { err.write("imapscope: session \(session): fixture \(path)\n"); err.flush() }
+                    return FixtureWriter(out, normalize: true)
+                } catch {
+                    err.write("imapscope: session \(session): no fixture: \(error)\n"); err.flush()
+                    return nil
+                }
+            })
+        }
         var recorder: PcapRecorder?
         if let p = pcap {
             do { recorder = try PcapRecorder(path: p) } catch { throw CLIError(description: "--pcap: \(error)") }
@@ -99,8 +115,14 @@ struct ProxyCommand: ParsableCommand {
             upstreamTLS.keyLogCallback = file.callback
             serverTLS?.keyLogCallback = file.callback
         }
+        var decoder = DecoderOptions()
+        if fixture != nil {
+            // A fixture must hold literal bodies whole to replay (as `read --format fixture`).
+            decoder.limits.literalRetainLimit = 64 * 1024 * 1024
+            decoder.limits.maxRetainedPerLine = 256 * 1024 * 1024
+        }
         let config = ProxyServer.Configuration(listen: listeners, upstream: up, serverTLS: serverTLS, upstreamTLS: upstreamTLS,
-                                               insecureUpstream: insecureUpstream)
+                                               insecureUpstream: insecureUpstream, decoder: decoder)
         let server = try ProxyServer(configuration: config, publisher: publisher)
         let bound: [String]
         do { bound = try server.start() } catch { throw CLIError(description: "cannot listen: \(error)") }
@@ -127,6 +149,17 @@ struct ProxyCommand: ParsableCommand {
     }
 }
 
+
+extension ProxyCommand {
+    /// `dir/x.fixture` → `dir/x.p2.fixture` for session p2.
+    static func sessionPath(_ path: String, _ session: String) -> String {
+        let slash = path.lastIndex(of: "/").map { path.index(after: $0) } ?? path.startIndex
+        if let dot = path[slash...].lastIndex(of: "."), dot != slash {
+            return String(path[..<dot]) + ".\(session)" + String(path[dot...])
+        }
+        return path + ".\(session)"
+    }
+}
 
 /// Says on stderr what a person running the proxy must know at once: a TLS leg that failed.
 final class ProblemReporter: EventSink {

@@ -85,7 +85,12 @@ struct ProxyCommandTests {
                 ["CAPABILITY", "STARTTLS", "CAPABILITY", "LOGIN", "SELECT", "LOGOUT", "CAPABILITY", "AUTHENTICATE", "SELECT", "LOGOUT"])
         #expect(events.filter { $0.kind == .tls && $0["phase"]?.stringValue == "established" }.count == 3)
         #expect(run.file("transcript.txt").contains("LOGIN alice ‹redacted:"))
-        #expect(run.file("fixture.txt").contains("C: ") && run.file("fixture.txt").contains("S: "))
+        // One normalized fixture per session: tags renumbered, the second session beside the first.
+        let first = run.file("fixture.txt"), second = run.file("fixture.p2.txt")
+        #expect(first.hasPrefix("# imapscope fixture (normalized"), "\(first.prefix(200))")
+        #expect(first.contains("\r\nC: a1 CAPABILITY\r\n") && first.contains("\r\nC: a2 STARTTLS\r\n") && !first.contains("AUTHENTICATE"))
+        #expect(second.contains("\r\nC: a2 AUTHENTICATE PLAIN\r\n") && !second.contains("STARTTLS\r\n"), "\(second.prefix(600))")
+        #expect(run.stderr.contains("imapscope: session p2: fixture \(run.dir)/fixture.p2.txt\n"))
         // Three TLS 1.3 connections (both STARTTLS legs, the imaps client leg) in the key log.
         #expect(run.file("keys.log").split(separator: "\n").filter { $0.hasPrefix("CLIENT_TRAFFIC_SECRET_0 ") }.count == 3)
         // The decrypted pcap decodes with `imapscope read` to the same commands.
@@ -96,7 +101,7 @@ struct ProxyCommandTests {
         """)
         #expect(read == "10\n")
         let scan = SecretScan("password")
-        for name in ["log.jsonl", "transcript.txt", "fixture.txt", "decrypted.pcapng", "keys.log"] {
+        for name in ["log.jsonl", "transcript.txt", "fixture.txt", "fixture.p2.txt", "decrypted.pcapng", "keys.log"] {
             #expect(scan.leaks(in: run.file(name)).isEmpty, "\(name): \(scan.leaks(in: run.file(name)))")
         }
         #expect(scan.leaks(in: run.stderr).isEmpty)
