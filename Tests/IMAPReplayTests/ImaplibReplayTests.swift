@@ -132,3 +132,29 @@ struct ImaplibReplayTests {
         #expect(stderr.hasSuffix(" ran the fixture (logged out with 1 recorded client lines left)\n"))
     }
 }
+
+extension ImaplibReplayTests {
+    /// The whole loop with the binaries a user runs: `imapscope proxy --fixture` records imaplib
+    /// against Dovecot, `imapscope replay` plays that fixture back, the same script gives the
+    /// same results and the replay exits 0.
+    @Test func theProxysFixtureReplays() throws {
+        let dir = NSTemporaryDirectory() + "imapscope-loop-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let recorded: String
+        do {
+            let dovecot = try DovecotProcess(seed: 3)
+            defer { dovecot.stop() }
+            let proxy = try ProxyBinaryProcess(["--listen", "imap://127.0.0.1:0", "--upstream", "imap://127.0.0.1:\(dovecot.imapPort)",
+                                                "--ca-dir", dir + "/ca", "--fixture", dir + "/session.fixture"])
+            recorded = try runPython(Self.script(port: proxy.ports[0]))
+            #expect(proxy.stop().status == 0)
+        }
+        #expect(recorded.hasPrefix("select OK [b'3']\n") && !recorded.contains("error"))
+        let replay = try ReplayProcess(fixture: dir + "/session.fixture")
+        let replayed = try runPython(Self.script(port: replay.port))
+        let (status, stderr) = replay.wait()
+        #expect(replayed == recorded)
+        #expect(status == 0, "\(stderr)")
+    }
+}

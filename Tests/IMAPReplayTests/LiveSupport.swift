@@ -4,17 +4,6 @@ import IMAPProxy
 import IMAPTestSupport
 import IMAPTranscript
 
-/// The built `imapscope` binary (swift build puts it beside the test bundle).
-enum Binary {
-    static var imapscope: String {
-        let candidates = [
-            Bundle.main.bundleURL.appendingPathComponent("imapscope").path,
-            DovecotProcess.repository.appendingPathComponent(".build/debug/imapscope").path,
-        ]
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[1]
-    }
-}
-
 struct ProcessResult {
     var status: Int32
     var stdout: String

@@ -4,15 +4,6 @@ import IMAPTestSupport
 import IMAPTranscript
 import Testing
 
-/// The built `imapscope` executable (beside the test bundle, as `swift build` places it).
-enum Binary {
-    static var imapscope: String {
-        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("imapscope").path
-        if FileManager.default.isExecutableFile(atPath: beside) { return beside }
-        return Repo.root.appendingPathComponent(".build/debug/imapscope").path
-    }
-}
-
 /// `imapscope proxy` as a user runs it: two listeners, every output at once, real clients,
 /// SIGTERM; every output is flushed, the exit status is 0, and the password is in no file.
 @Suite("imapscope proxy command", .serialized)
@@ -30,30 +21,12 @@ struct ProxyCommandTests {
         defer { dovecot.stop() }
         let dir = NSTemporaryDirectory() + "imapscope-cli-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Binary.imapscope)
-        p.arguments = ["proxy", "--listen", "imap://127.0.0.1:0", "--listen", "imaps://127.0.0.1:0",
+        let proxy = try ProxyBinaryProcess(["--listen", "imap://127.0.0.1:0", "--listen", "imaps://127.0.0.1:0",
                        "--upstream", "imap://localhost:\(dovecot.imapPort)", "--upstream-ca", dovecot.directory + "/server.crt",
                        "--ca-dir", dir + "/ca", "--log", dir + "/log.jsonl", "--transcript", dir + "/transcript.txt",
                        "--fixture", dir + "/fixture.txt", "--pcap", dir + "/decrypted.pcapng", "--keylog", dir + "/keys.log"]
-            + (showSecrets ? ["--show-secrets"] : [])
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        var seen = Data()
-        while String(decoding: seen, as: UTF8.self).components(separatedBy: "listening on").count < 3 {
-            let d = err.fileHandleForReading.availableData
-            if d.isEmpty { break }
-            seen += d
-        }
-        let text = String(decoding: seen, as: UTF8.self)
-        let ports = text.split(separator: "\n").compactMap { l -> Int? in
-            guard let r = l.range(of: "127.0.0.1:") else { return nil }
-            return Int(l[r.upperBound...].prefix { $0.isNumber })
-        }
-        #expect(ports.count == 2, "\(text)")
-        guard ports.count == 2 else { p.terminate(); p.waitUntilExit(); return Run(dir: dir, stderr: text, status: -1, clientOutput: "") }
+            + (showSecrets ? ["--show-secrets"] : []))
+        let ports = proxy.ports
         let out = try runPython("""
         import imaplib, ssl
         ctx = ssl.create_default_context(cafile='\(dir)/ca/ca.pem')
@@ -63,11 +36,8 @@ struct ProxyCommandTests {
         m.authenticate('PLAIN', lambda _: b'\\0alice\\0password'); b = m.select('INBOX')[1][0].decode(); m.logout()
         print(a, b)
         """)
-        Thread.sleep(forTimeInterval: 0.3)
-        p.terminate()   // SIGTERM
-        p.waitUntilExit()
-        let rest = err.fileHandleForReading.readDataToEndOfFile()
-        return Run(dir: dir, stderr: text + String(decoding: rest, as: UTF8.self), status: p.terminationStatus, clientOutput: out)
+        let (status, stderr) = proxy.stop()
+        return Run(dir: dir, stderr: stderr, status: status, clientOutput: out)
     }
 
     @Test func everyOutputIsWrittenAndRedacted() throws {

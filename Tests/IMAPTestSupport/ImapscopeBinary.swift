@@ -1,0 +1,55 @@
+import Foundation
+
+/// The built `imapscope` executable (swift build puts it beside the test bundle).
+public enum Binary {
+    public static var imapscope: String {
+        let candidates = [
+            Bundle.main.bundleURL.appendingPathComponent("imapscope").path,
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("imapscope").path,
+            DovecotProcess.repository.appendingPathComponent(".build/debug/imapscope").path,
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[2]
+    }
+}
+
+/// `imapscope proxy …` in a child process, as a user runs it: waits for its "listening on"
+/// lines, and stops it with SIGTERM.
+public final class ProxyBinaryProcess {
+    private let process = Process()
+    private let err = Pipe()
+    /// The ports it listens on, in the order of the `--listen` options.
+    public private(set) var ports: [Int] = []
+    private var seen = Data()
+
+    public init(_ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: Binary.imapscope)
+        process.arguments = ["proxy"] + arguments
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let listeners = arguments.filter { $0 == "--listen" }.count
+        while String(decoding: seen, as: UTF8.self).components(separatedBy: "listening on").count <= listeners {
+            let d = err.fileHandleForReading.availableData
+            if d.isEmpty { break }
+            seen += d
+        }
+        ports = String(decoding: seen, as: UTF8.self).split(separator: "\n").compactMap { l -> Int? in
+            guard l.contains("listening on"), let r = l.range(of: "127.0.0.1:") else { return nil }
+            return Int(l[r.upperBound...].prefix { $0.isNumber })
+        }
+        guard ports.count == listeners else {
+            process.terminate()
+            process.waitUntilExit()
+            throw DovecotProcess.Failure(description: "imapscope proxy did not start: \(String(decoding: seen + err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
+        }
+    }
+
+    /// SIGTERM; returns the exit status and everything it wrote on stderr.
+    public func stop() -> (status: Int32, stderr: String) {
+        Thread.sleep(forTimeInterval: 0.3)   // let the last session's events reach the outputs
+        process.terminate()
+        process.waitUntilExit()
+        let rest = err.fileHandleForReading.readDataToEndOfFile()
+        return (process.terminationStatus, String(decoding: seen + rest, as: UTF8.self))
+    }
+}
