@@ -13,10 +13,10 @@ struct DiffCommand: ParsableCommand {
         commandName: "diff",
         abstract: "Compare two IMAP conversations by meaning: tags, times and redacted values aside.",
         discussion: """
-        A and B may each be a pcap/pcapng capture, a JSON Lines event log or an S:/C: \\
-        transcript or fixture. Each becomes its commands and responses in order, with tags \\
-        replaced by their position, times and latencies dropped and redaction markers equal; \\
-        --ignore hides values that always differ between servers. Exits 0 when the \\
+        A and B may each be a pcap/pcapng capture, a JSON Lines event log or an S:/C: \
+        transcript or fixture. Each becomes its commands and responses in order, with tags \
+        dropped (a completion names its command), times and latencies dropped and redaction markers equal; \
+        --ignore hides values that always differ between servers. Exits 0 when the \
         conversations are the same, 1 when they differ, 2 when an input cannot be read.
 
         --ignore values: \(ConversationDiff.Mask.allCases.map(\.rawValue).joined(separator: ", ")).

@@ -11,11 +11,11 @@ struct ProxyCommand: ParsableCommand {
         commandName: "proxy",
         abstract: "Relay a mail client to an IMAP server and decode everything that crosses.",
         discussion: """
-        Point the client at a --listen address; imapscope connects to --upstream for each \\
-        client, relays every byte untouched and decodes both directions. Runs until SIGINT or \\
+        Point the client at a --listen address; imapscope connects to --upstream for each \
+        client, relays every byte untouched and decodes both directions. Runs until SIGINT or \
         SIGTERM, then flushes every output and exits 0.
 
-        URLs: imaps://host:port (implicit TLS, certificates minted from imapscope's CA), \\
+        URLs: imaps://host:port (implicit TLS, certificates minted from imapscope's CA), \
         imap://host:port (plaintext; a client's STARTTLS is intercepted on both legs), and for \
         the upstream imap+starttls://host:port (imapscope upgrades the server leg itself).
 

@@ -12,12 +12,12 @@ struct ReplayCommand: ParsableCommand {
         commandName: "replay",
         abstract: "Play a recorded fixture back as a mock IMAP server, and check the client against it.",
         discussion: """
-        Sends the recorded greeting; each command the client sends must match the recorded one \\
-        (tags aside; a redaction marker in the fixture matches any value; literals compare by \\
-        content); the recorded responses follow with the client's tag. On a mismatch the client \\
-        gets 'TAG BAD [CLIENTBUG] imapscope replay: expected … but got …' and stderr a diff. \\
-        Prints the address it listens on (port 0 picks one), serves one session at a time, and \\
-        exits when the first session ends: 0 when the client ran the whole fixture or logged out \\
+        Sends the recorded greeting; each command the client sends must match the recorded one \
+        (tags aside; a redaction marker in the fixture matches any value; literals compare by \
+        content); the recorded responses follow with the client's tag. On a mismatch the client \
+        gets 'TAG BAD [CLIENTBUG] imapscope replay: expected … but got …' and stderr a diff. \
+        Prints the address it listens on (port 0 picks one), serves one session at a time, and \
+        exits when the first session ends: 0 when the client ran the whole fixture or logged out \
         with no mismatch, 1 otherwise.
 
         Examples:
