@@ -7,10 +7,16 @@ import IMAPCore
 ///
 /// With `normalize`, the fixture is stable across recordings of the same conversation (see
 /// `FixtureNormalizer`): tags renumbered, no session id or addresses in the header comment.
+///
+/// A synchronizing literal's `+` reaches the decoder before the command it continues (the
+/// command is complete only with its literal); the writer puts it back where it was on the wire,
+/// after the line that ends in the literal's header, as RFC 3501 §8 shows it.
 public final class FixtureWriter: EventSink {
     private let out: ByteOutput
     private var atLineStart: [Direction: Bool] = [:]
     private var normalizer: FixtureNormalizer?
+    /// Continuation requests waiting for the command whose literal they answered.
+    private var continuations: [[UInt8]] = []
 
     public init(_ out: ByteOutput, normalize: Bool = false) {
         self.out = out
@@ -19,6 +25,11 @@ public final class FixtureWriter: EventSink {
 
     public func write(_ e: Event) {
         var e = e
+        if e.kind == .continuation, e.dir == .server, let wire = e.wire {
+            continuations.append(render(wire))
+            return
+        }
+        if !(e.kind == .command && e.dir == .client) { flushContinuations() }
         switch e.kind {
         case .sessionStart:
             if normalizer != nil {
@@ -44,7 +55,46 @@ public final class FixtureWriter: EventSink {
             normalizer?.renumber(&e)
         }
         guard let wire = e.wire, let dir = e.dir else { return }
-        let prefix: [UInt8] = Array((dir == .client ? "C: " : "S: ").utf8)
+        let bytes = render(wire)
+        guard dir == .client, !continuations.isEmpty else { emit(bytes, dir); return }
+        // Each `+` goes after the line that ends in its synchronizing literal's header; any more
+        // than the command has literals came before it.
+        let cuts = Self.syncLiteralHeaderEnds(bytes)
+        while continuations.count > cuts.count { emit(continuations.removeFirst(), .server) }
+        var from = 0
+        for cut in cuts where !continuations.isEmpty {
+            emit(Array(bytes[from..<cut]), .client)
+            emit(continuations.removeFirst(), .server)
+            from = cut
+        }
+        emit(Array(bytes[from...]), .client)
+    }
+
+    private func flushContinuations() {
+        for c in continuations { emit(c, .server) }
+        continuations.removeAll()
+    }
+
+    /// Offsets just after each line break that ends a synchronizing literal's header line
+    /// (literal bodies skipped, so a body line ending in `{5}` is not one).
+    static func syncLiteralHeaderEnds(_ b: [UInt8]) -> [Int] {
+        var ends: [Int] = []
+        var lineStart = 0, i = 0
+        while i < b.count {
+            guard b[i] == 0x0A else { i += 1; continue }
+            var text = Array(b[lineStart..<i])
+            if text.last == 0x0D { text.removeLast() }
+            i += 1
+            if let (h, _) = LiteralHeader.trailing(in: text) {
+                if h.waitsForContinuation { ends.append(i) }
+                i = min(b.count, i + h.size)
+            }
+            lineStart = i
+        }
+        return ends
+    }
+
+    private func render(_ wire: [WirePiece]) -> [UInt8] {
         var bytes: [UInt8] = []
         for p in wire {
             switch p {
@@ -57,6 +107,12 @@ public final class FixtureWriter: EventSink {
                 bytes += Array("\r\n# literal body of \(size) bytes not kept (sha256 \(sha))\r\n".utf8)
             }
         }
+        return bytes
+    }
+
+    private func emit(_ bytes: [UInt8], _ dir: Direction) {
+        guard !bytes.isEmpty else { return }
+        let prefix: [UInt8] = Array((dir == .client ? "C: " : "S: ").utf8)
         var line: [UInt8] = []
         var start = atLineStart[dir] ?? true
         for b in bytes {
@@ -72,7 +128,10 @@ public final class FixtureWriter: EventSink {
         }
     }
 
-    public func finish() { out.flush() }
+    public func finish() {
+        flushContinuations()
+        out.flush()
+    }
 }
 
 /// Reads `S:`/`C:` transcripts: RFC 3501 §8 samples (any spaces after the colon, editorial
