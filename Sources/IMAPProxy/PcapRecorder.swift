@@ -39,6 +39,7 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
     private let lock = NIOLock()
     private let writer: PcapNGWriter
     private var connections: [String: Connection] = [:]
+    private var closed = false
     public private(set) var filledBytes = 0
 
     public init(path: String) throws {
@@ -50,6 +51,7 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
     /// words to the client: no secret, written in turn.
     func raw(session: String, _ dir: IMAPDirection, _ bytes: some Collection<UInt8>, time: Timestamp) {
         lock.withLock {
+            guard !closed else { return }
             let c = connection(session)
             let start = c.received[dir, default: 0]
             let chunk = Chunk(dir: dir, start: start, bytes: Array(bytes))
@@ -65,7 +67,7 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
     /// After the decoder ran: no more than `holdLimit` bytes stay queued.
     func trim(session: String, time: Timestamp, mayHoldSecret: (IMAPDirection) -> Bool) {
         lock.withLock {
-            guard let c = connections[session], c.queued > Self.holdLimit else { return }
+            guard !closed, let c = connections[session], c.queued > Self.holdLimit else { return }
             while c.queued > Self.holdLimit / 2, c.head < c.queue.count {
                 var chunk = c.queue[c.head]
                 if mayHoldSecret(chunk.dir) {
@@ -79,6 +81,7 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
 
     public func write(_ e: Event) {
         lock.withLock {
+            guard !closed else { return }
             let c = connection(e.session)
             switch e.kind {
             case .sessionStart:
@@ -108,6 +111,8 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
 
     public func finish() {
         lock.withLock {
+            guard !closed else { return }
+            closed = true
             for (_, c) in connections {
                 c.accounted = c.received
                 drain(c, time: SessionTap.now())
