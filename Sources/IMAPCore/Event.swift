@@ -50,7 +50,8 @@ public enum WirePiece: Sendable, Hashable {
     /// A secret token; fixtures print `marker`, a pcap writes `length` filler bytes.
     case secret(marker: String, length: Int)
     /// A literal whose body is secret: header, line break and body together.
-    case secretLiteral(header: LiteralHeader, crlf: Bool, marker: String)
+    /// `headerLength`: the header's bytes as sent (`{08}` is longer than `header.text()`).
+    case secretLiteral(header: LiteralHeader, headerLength: Int, crlf: Bool, marker: String)
     /// A literal too large to keep: only its size and digest are known.
     case elidedLiteral(size: Int, sha256: String)
 
@@ -59,7 +60,7 @@ public enum WirePiece: Sendable, Hashable {
         switch self {
         case .bytes(let b): return b.count
         case .secret(_, let n): return n
-        case .secretLiteral(let h, let crlf, _): return h.text().utf8.count + (crlf ? 2 : 1) + h.size
+        case .secretLiteral(let h, let n, let crlf, _): return n + (crlf ? 2 : 1) + h.size
         case .elidedLiteral(let n, _): return n
         }
     }

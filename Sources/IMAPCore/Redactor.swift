@@ -89,7 +89,7 @@ public struct Redactor: Sendable {
                     let secret = lit.content ?? lit.preview
                     let m = marker(for: secret)
                     wire.append(.bytes(plain))
-                    wire.append(.secretLiteral(header: lit.header, crlf: seg.ending == .crlf, marker: m))
+                    wire.append(.secretLiteral(header: lit.header, headerLength: seg.text.count - headerStart, crlf: seg.ending == .crlf, marker: m))
                     text += lit.header.text() + " " + m
                 } else {
                     plain.append(contentsOf: seg.ending == .crlf ? [13, 10] : (seg.ending == .lf ? [10] : []))

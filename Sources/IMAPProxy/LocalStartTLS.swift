@@ -17,7 +17,10 @@ final class LocalStartTLSResponder: ChannelInboundHandler {
     /// allowed (RFC 9051 §6.2.1): bytes only pass on.
     private enum Phase { case plaintext, handshaking, done, authenticated, refused }
     private var phase = Phase.plaintext
-    private var framer = LineFramer(limits: .linesOnly, pausesAtSynchronizingLiterals: false)
+    private var cutter = LineCutter()
+    /// A short unfinished line, not relayed yet: it may be a STARTTLS still arriving.
+    private var held: [UInt8] = []
+    private static let holdLimit = 64
     private let tap: SessionTap
     private let context: NIOSSLContext
 
@@ -28,7 +31,11 @@ final class LocalStartTLSResponder: ChannelInboundHandler {
 
     func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
         switch phase {
-        case .done, .refused, .authenticated:
+        case .done, .refused:
+            ctx.fireChannelRead(data)
+            return
+        case .authenticated:
+            if !held.isEmpty { relay(ctx, held[...]); held = [] }
             ctx.fireChannelRead(data)
             return
         case .handshaking:
@@ -37,34 +44,59 @@ final class LocalStartTLSResponder: ChannelInboundHandler {
         case .plaintext:
             break
         }
-        let buffer = unwrapInboundIn(data)
-        let bytes = Array(buffer.readableBytesView)
-        framer.append(bytes)
-        var consumed = 0, forwarded = 0
-        while let frame = framer.nextFrame() {
-            guard case .line(let line) = frame else { continue }
-            let lineStart = consumed
-            consumed += line.wireBytes
-            let text = line.segments.first.map { String(decoding: $0.text, as: UTF8.self) } ?? ""
-            let words = text.split(separator: " ", omittingEmptySubsequences: false)
+        let fresh = Array(unwrapInboundIn(data).readableBytesView)
+        // Not relayed yet: what was held, then this read. The cutter's offsets are in `fresh`.
+        let bytes = held + fresh, base = held.count
+        held = []
+        var forwarded = 0
+        for line in cutter.lines(in: fresh) {
+            let end = base + line.end, start = end - line.wireBytes
+            let words = line.words
             if words.count >= 2, ["LOGIN", "AUTHENTICATE"].contains(words[1].uppercased()) {
+                // STARTTLS is not allowed after authentication (RFC 9051 §6.2.1): stop looking.
                 phase = .authenticated
                 break
             }
-            guard line.segments.count == 1, words.count == 2, words[1].uppercased() == "STARTTLS" else { continue }
-            // What came before the command goes on (and is tapped) first.
-            if lineStart > forwarded, let s = buffer.getSlice(at: buffer.readerIndex + forwarded, length: lineStart - forwarded) {
-                ctx.fireChannelRead(wrapInboundOut(s))
-                ctx.fireChannelReadComplete()
-            }
-            tap.feed(.client, ByteBuffer(bytes: bytes[lineStart..<consumed]))
+            guard start >= forwarded, words.count == 2, words[1].uppercased() == "STARTTLS" else { continue }
+            if start > forwarded { relay(ctx, bytes[forwarded..<start]) }
+            // The tap gets what the relay passed it before the command, then the command.
+            ctx.fireChannelReadComplete()
+            tap.feed(.client, ByteBuffer(bytes: bytes[start..<end]))
             upgrade(ctx, tag: String(words[0]))
-            if bytes.count > consumed { injected(ctx, bytes: bytes.count - consumed) }
+            if bytes.count > end { injected(ctx, bytes: bytes.count - end) }
             return
         }
-        if bytes.count > forwarded, let s = buffer.getSlice(at: buffer.readerIndex + forwarded, length: bytes.count - forwarded) {
-            ctx.fireChannelRead(wrapInboundOut(s))
+        // Hold a short unfinished line whose every byte is still here; relay the rest.
+        let unfinished = cutter.carried
+        if phase == .plaintext, unfinished > 0, unfinished <= Self.holdLimit, unfinished <= bytes.count - forwarded {
+            held = Array(bytes[(bytes.count - unfinished)...])
+            relay(ctx, bytes[forwarded..<(bytes.count - unfinished)])
+        } else {
+            relay(ctx, bytes[forwarded...])
         }
+    }
+
+    // A held partial line still goes on when the client stops sending.
+    func userInboundEventTriggered(context ctx: ChannelHandlerContext, event: Any) {
+        if let e = event as? ChannelEvent, e == .inputClosed { releaseHeld(ctx) }
+        ctx.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context ctx: ChannelHandlerContext) {
+        releaseHeld(ctx)
+        ctx.fireChannelInactive()
+    }
+
+    private func releaseHeld(_ ctx: ChannelHandlerContext) {
+        guard !held.isEmpty else { return }
+        relay(ctx, held[...])
+        held = []
+        ctx.fireChannelReadComplete()
+    }
+
+    private func relay(_ ctx: ChannelHandlerContext, _ bytes: ArraySlice<UInt8>) {
+        guard !bytes.isEmpty else { return }
+        ctx.fireChannelRead(wrapInboundOut(ByteBuffer(bytes: bytes)))
     }
 
     /// Answers the client's STARTTLS and starts TLS on its leg in the same tick.

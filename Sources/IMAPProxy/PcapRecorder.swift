@@ -23,6 +23,7 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
         var dir: IMAPDirection
         var start: Int      // offset of bytes[0] in its direction's stream
         var bytes: [UInt8]
+        var time: Timestamp // when it arrived (packets carry this, not when they were released)
     }
 
     private final class Connection {
@@ -54,7 +55,7 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
             guard !closed else { return }
             let c = connection(session)
             let start = c.received[dir, default: 0]
-            let chunk = Chunk(dir: dir, start: start, bytes: Array(bytes))
+            let chunk = Chunk(dir: dir, start: start, bytes: Array(bytes), time: time)
             guard !chunk.bytes.isEmpty else { return }
             c.received[dir] = start + chunk.bytes.count
             c.queue.append(chunk)
@@ -69,7 +70,7 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
         lock.withLock {
             guard !closed, let c = connections[session], c.queued > Self.holdLimit else { return }
             while c.queued > Self.holdLimit / 2, c.head < c.queue.count {
-                var chunk = c.queue[c.head]
+                var chunk = fillSecrets(c, c.queue[c.head])
                 if mayHoldSecret(chunk.dir) {
                     filledBytes += chunk.bytes.count
                     chunk.bytes = [UInt8](repeating: Self.filler, count: chunk.bytes.count)
@@ -131,7 +132,7 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
             let len = piece.wireLength
             switch piece {
             case .secret: c.secrets[dir, default: []].append(at..<(at + len))
-            case .secretLiteral(let h, _, _): c.secrets[dir, default: []].append((at + len - h.size)..<(at + len))
+            case .secretLiteral(let h, _, _, _): c.secrets[dir, default: []].append((at + len - h.size)..<(at + len))
             case .bytes, .elidedLiteral: break
             }
             at += len
@@ -146,7 +147,7 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
             let done = c.accounted[chunk.dir, default: 0] - chunk.start
             guard done > 0 else { break }
             if done < chunk.bytes.count {
-                let rest = Chunk(dir: chunk.dir, start: chunk.start + done, bytes: Array(chunk.bytes[done...]))
+                let rest = Chunk(dir: chunk.dir, start: chunk.start + done, bytes: Array(chunk.bytes[done...]), time: chunk.time)
                 chunk.bytes.removeLast(chunk.bytes.count - done)
                 c.queue[c.head] = rest
                 c.queued -= chunk.bytes.count
@@ -193,7 +194,7 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
     private func emit(_ c: Connection, _ chunk: Chunk, time: Timestamp) {
         if c.tcp == nil { open(c, client: nil, server: nil, time: time) }
         guard var tcp = c.tcp else { return }
-        for f in tcp.data(fromClient: chunk.dir == .client, chunk.bytes) { writer.write(f, time: time) }
+        for f in tcp.data(fromClient: chunk.dir == .client, chunk.bytes) { writer.write(f, time: chunk.time) }
         c.tcp = tcp
     }
 

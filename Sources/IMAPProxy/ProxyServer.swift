@@ -129,7 +129,7 @@ public final class ProxyServer: @unchecked Sendable {
         var startTLS: StartTLSCoordinator?
         if !tlsFirst, up.scheme == .imap, let server = serverContext, let clientTLS = starttlsClientContext {
             let c = StartTLSCoordinator(tap: tap, serverContext: server, clientContext: clientTLS,
-                                        upstreamHost: Self.isIPAddress(up.host) ? nil : up.host)
+                                        upstreamHost: Self.isIPAddress(up.host) ? nil : up.host, insecure: configuration.insecureUpstream)
             c.clientChannel = client
             try sync.addHandler(StartTLSWatcher(direction: .client, coordinator: c))
             startTLS = c

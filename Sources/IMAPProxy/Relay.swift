@@ -21,10 +21,12 @@ final class RelayHandler: ChannelDuplexHandler {
         let a = RelayHandler(tap: tap), b = RelayHandler(tap: tap)
         a.partner = b
         b.partner = a
-        tap.onDrained = { [weak a, weak b] in
+        // Touched on the loop only; the references go when a channel closes (onDrained = nil).
+        let handlers = NIOLoopBound((a, b), eventLoop: loop)
+        tap.onDrained = {
             loop.execute {
-                a?.resumeReading()
-                b?.resumeReading()
+                handlers.value.0.resumeReading()
+                handlers.value.1.resumeReading()
             }
         }
         return (a, b)
@@ -63,7 +65,10 @@ final class RelayHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) { partner?.partnerWrite(data) }
     func channelReadComplete(context: ChannelHandlerContext) { partner?.partnerFlush() }
-    func channelInactive(context: ChannelHandlerContext) { partner?.partnerClosed() }
+    func channelInactive(context: ChannelHandlerContext) {
+        tap.onDrained = nil
+        partner?.partnerClosed()
+    }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let e = event as? ChannelEvent, e == .inputClosed { partner?.partnerWriteEOF() }

@@ -51,9 +51,10 @@ final class SessionTap: @unchecked Sendable {
     private let decoder: SessionDecoder
     private let publisher: EventPublisher
     private let queue: DispatchQueue
-    private let lag = NIOLockedValueBox(0)
-    /// Set by the proxy: resumes the relay's reads (scheduled on the connection's event loop).
-    var onDrained: (() -> Void)?
+    /// Bytes queued for decoding, and what resumes the relay's reads once they are few again
+    /// (set by the relay, cleared when its channels close: the event loop may be gone then).
+    private struct Lag { var bytes = 0; var onDrained: (@Sendable () -> Void)? }
+    private let lag = NIOLockedValueBox(Lag())
     // Touched on the queue only:
     private var closedLegs: Set<IMAPDirection> = []
     private var firstClosed: IMAPDirection?
@@ -74,7 +75,13 @@ final class SessionTap: @unchecked Sendable {
     }
 
     /// Whether the relay may read more (the decode queue is not too far behind).
-    var accepting: Bool { lag.withLockedValue { $0 } < Self.lagLimit }
+    var accepting: Bool { lag.withLockedValue { $0.bytes } < Self.lagLimit }
+
+    /// Called (from the decode queue) when the queue drains below `resumeBelow`.
+    var onDrained: (@Sendable () -> Void)? {
+        get { lag.withLockedValue { $0.onDrained } }
+        set { lag.withLockedValue { $0.onDrained = newValue } }
+    }
 
     private func async(_ body: @escaping @Sendable () -> Void) {
         publisher.work.enter()
@@ -91,16 +98,21 @@ final class SessionTap: @unchecked Sendable {
 
     func feed(_ dir: IMAPDirection, _ buffer: ByteBuffer) {
         let t = Self.now()
-        let n = buffer.readableBytes
-        lag.withLockedValue { $0 += n }
+        // A queued buffer pins its whole storage, not just its readable bytes.
+        let n = max(buffer.readableBytes, buffer.capacity) + 64
+        lag.withLockedValue { $0.bytes += n }
         async { [self] in
             if !ended {
                 publisher.pcap?.raw(session: id, dir, buffer.readableBytesView, time: t)
                 publisher.publish(decoder.feed(dir, buffer.readableBytesView, time: t), session: id)
                 publisher.pcap?.trim(session: id, time: t, mayHoldSecret: decoder.pendingMayHoldSecret)
             }
-            let (before, after) = lag.withLockedValue { v -> (Int, Int) in let b = v; v -= n; return (b, v) }
-            if before >= Self.resumeBelow && after < Self.resumeBelow, let resume = onDrained { resume() }
+            let resume = lag.withLockedValue { v -> (@Sendable () -> Void)? in
+                let before = v.bytes
+                v.bytes -= n
+                return before >= Self.resumeBelow && v.bytes < Self.resumeBelow ? v.onDrained : nil
+            }
+            resume?()
         }
     }
 

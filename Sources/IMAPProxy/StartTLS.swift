@@ -21,8 +21,12 @@ final class StartTLSCoordinator: @unchecked Sendable {
     var upstreamChannel: Channel?
     private var encryptedLegs: Set<IMAPDirection> = []
 
-    init(tap: SessionTap, serverContext: NIOSSLContext, clientContext: NIOSSLContext, upstreamHost: String?) {
+    /// `--insecure-upstream`: the server leg's `tls` event says verification was off.
+    private let insecure: Bool
+
+    init(tap: SessionTap, serverContext: NIOSSLContext, clientContext: NIOSSLContext, upstreamHost: String?, insecure: Bool) {
         self.tap = tap
+        self.insecure = insecure
         self.serverContext = serverContext
         self.clientContext = clientContext
         self.upstreamHost = upstreamHost
@@ -54,7 +58,7 @@ final class StartTLSCoordinator: @unchecked Sendable {
             let s = try NIOSSLClientHandler(context: clientContext, serverHostname: upstreamHost)
             try up.pipeline.syncOperations.addTLSHandler(s)
             try up.pipeline.syncOperations.addHandler(
-                TLSEventHandler(tap: tap, leg: "server", host: upstreamHost, onEstablished: { [weak self] in self?.handshakeCompleted(.server) },
+                TLSEventHandler(tap: tap, leg: "server", host: upstreamHost, insecure: insecure, onEstablished: { [weak self] in self?.handshakeCompleted(.server) },
                                 onFailure: { [weak self] why in self?.abort("TLS with the real server failed after STARTTLS: \(why)") }),
                 position: .after(s))
             let c = NIOSSLServerHandler(context: serverContext)
@@ -104,16 +108,15 @@ final class StartTLSWatcher: ChannelInboundHandler {
 
     private let direction: IMAPDirection
     private let coordinator: StartTLSCoordinator
-    private var framer: LineFramer
+    private var cutter = LineCutter()
 
     init(direction: IMAPDirection, coordinator: StartTLSCoordinator) {
         self.direction = direction
         self.coordinator = coordinator
-        framer = LineFramer(limits: .linesOnly, pausesAtSynchronizingLiterals: false)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var buffer = unwrapInboundIn(data)
+        let buffer = unwrapInboundIn(data)
         switch coordinator.phase {
         case .done, .refused, .authenticated:
             context.fireChannelRead(data)
@@ -131,54 +134,46 @@ final class StartTLSWatcher: ChannelInboundHandler {
             return
         default: break
         }
-        // Relay line by line; after the server's OK to STARTTLS nothing more goes through.
-        var start = buffer.readerIndex
-        var forwarded = 0
+        // Relay as it comes; after the server's OK to STARTTLS nothing more goes through.
         let bytes = Array(buffer.readableBytesView)
-        framer.append(bytes)
-        var consumed = 0
-        while let frame = framer.nextFrame() {
-            guard case .line(let line) = frame else { continue }
-            consumed += line.wireBytes
-            let text = line.segments.first.map { String(decoding: $0.text, as: UTF8.self) } ?? ""
-            let words = text.split(separator: " ", maxSplits: 2).map(String.init)
+        var forwarded = 0
+        for line in cutter.lines(in: bytes) {
+            let words = line.words
             if direction == .client, words.count >= 2, ["LOGIN", "AUTHENTICATE"].contains(words[1].uppercased()) {
-                coordinator.clientAuthenticating(tag: words[0])
+                coordinator.clientAuthenticating(tag: String(words[0]))
             }
             if direction == .server, words.count >= 2, words[0] != "*", words[0] != "+" {
-                coordinator.serverCompleted(tag: words[0], ok: words[1].uppercased() == "OK")
+                coordinator.serverCompleted(tag: String(words[0]), ok: words[1].uppercased() == "OK")
             }
             if direction == .client, words.count == 2, words[1].uppercased() == "STARTTLS" {
-                coordinator.clientRequested(tag: words[0])
+                coordinator.clientRequested(tag: String(words[0]))
+                forward(context, buffer, from: forwarded, to: line.end)
                 // Anything after the command in this read is pipelined behind STARTTLS.
-                let rest = bytes.count - consumed
-                forward(context, &buffer, start: start, count: consumed - forwarded)
-                if rest > 0 {
+                if bytes.count > line.end {
                     // Let the STARTTLS itself reach the relay and the tap before closing.
                     context.fireChannelReadComplete()
-                    coordinator.injected(.client, bytes: rest)
+                    coordinator.injected(.client, bytes: bytes.count - line.end)
                 }
                 return
             }
             if direction == .server, case .requested(let tag) = coordinator.phase, words.count >= 2, words[0] == tag {
                 let ok = words[1].uppercased() == "OK"
-                forward(context, &buffer, start: start, count: consumed - forwarded)
-                start += consumed - forwarded
-                forwarded = consumed
+                forward(context, buffer, from: forwarded, to: line.end)
+                forwarded = line.end
                 context.fireChannelReadComplete()
                 coordinator.serverAnswered(ok: ok)
                 if ok {
-                    let rest = bytes.count - consumed
-                    if rest > 0 { coordinator.injected(.server, bytes: rest) }
+                    if bytes.count > line.end { coordinator.injected(.server, bytes: bytes.count - line.end) }
                     return
                 }
             }
         }
-        forward(context, &buffer, start: start, count: bytes.count - forwarded)
+        forward(context, buffer, from: forwarded, to: bytes.count)
     }
 
-    private func forward(_ context: ChannelHandlerContext, _ buffer: inout ByteBuffer, start: Int, count: Int) {
-        guard count > 0, let slice = buffer.getSlice(at: start, length: count) else { return }
+    /// Relays bytes `from..<to` of this read.
+    private func forward(_ context: ChannelHandlerContext, _ buffer: ByteBuffer, from: Int, to: Int) {
+        guard to > from, let slice = buffer.getSlice(at: buffer.readerIndex + from, length: to - from) else { return }
         context.fireChannelRead(wrapInboundOut(slice))
     }
 }

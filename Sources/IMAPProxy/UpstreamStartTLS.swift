@@ -16,8 +16,14 @@ final class UpstreamStartTLSHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     private enum State { case greeting, awaitingOK, handshaking, ready, failed }
     private var state = State.greeting
-    private var framer = LineFramer(limits: .linesOnly, pausesAtSynchronizingLiterals: false)
+    private var cutter = LineCutter()
+    /// Server bytes of an unfinished greeting line (the client gets it whole).
+    private var greeting: [UInt8] = []
+    /// The client's bytes, waiting for TLS with the server; bounded by `heldLimit`.
     private var held: [(NIOAny, EventLoopPromise<Void>?)] = []
+    private var heldBytes = 0
+    static let heldLimit = 1 << 20
+    static let greetingLimit = 64 * 1024
     private let tap: SessionTap
     private let context: NIOSSLContext
     private let host: String?
@@ -40,18 +46,17 @@ final class UpstreamStartTLSHandler: ChannelDuplexHandler, RemovableChannelHandl
         case .greeting, .awaitingOK:
             break
         }
-        let buffer = unwrapInboundIn(data)
-        framer.append(Array(buffer.readableBytesView))
-        while let frame = framer.nextFrame() {
-            guard case .line(let line) = frame, let wire = line.wire else { continue }
-            let text = String(decoding: line.segments[0].text, as: UTF8.self)
+        let fresh = Array(unwrapInboundIn(data).readableBytesView)
+        let base = greeting.count
+        var bytes = greeting + fresh
+        greeting = []
+        for line in cutter.lines(in: fresh) {
+            let end = base + line.end
             if state == .greeting {
-                // The greeting is the client's too.
-                var out = ctx.channel.allocator.buffer(capacity: wire.count)
-                out.writeBytes(wire)
-                ctx.fireChannelRead(wrapInboundOut(out))
+                // The greeting is the client's too, literals and all.
+                ctx.fireChannelRead(wrapInboundOut(ByteBuffer(bytes: bytes[..<end])))
                 ctx.fireChannelReadComplete()
-                guard text.hasPrefix("* OK") else { fail(ctx, "the server's greeting is not * OK: \(text.prefix(80))"); return }
+                guard line.text.hasPrefix("* OK") else { fail(ctx, "the server's greeting is not * OK: \(line.text.prefix(80))"); return }
                 state = .awaitingOK
                 var cmd = ctx.channel.allocator.buffer(capacity: 32)
                 cmd.writeString("\(Self.tag) STARTTLS\r\n")
@@ -59,11 +64,11 @@ final class UpstreamStartTLSHandler: ChannelDuplexHandler, RemovableChannelHandl
                 continue
             }
             // Our own STARTTLS's answer (and anything untagged before it) stays between us and the server.
-            if text.hasPrefix(Self.tag + " ") {
-                guard text.dropFirst(Self.tag.count + 1).uppercased().hasPrefix("OK") else {
-                    fail(ctx, "the server refused STARTTLS: \(text.prefix(120))"); return
+            if line.text.hasPrefix(Self.tag + " ") {
+                guard line.text.dropFirst(Self.tag.count + 1).uppercased().hasPrefix("OK") else {
+                    fail(ctx, "the server refused STARTTLS: \(line.text.prefix(120))"); return
                 }
-                if framer.heldBytes > 0 { fail(ctx, "the server sent plaintext after its STARTTLS OK"); return }
+                if bytes.count > end { fail(ctx, "the server sent plaintext after its STARTTLS OK"); return }
                 state = .handshaking
                 do {
                     let tls = try NIOSSLClientHandler(context: context, serverHostname: host)
@@ -71,6 +76,11 @@ final class UpstreamStartTLSHandler: ChannelDuplexHandler, RemovableChannelHandl
                 } catch { fail(ctx, "could not start TLS: \(error)") }
                 return
             }
+        }
+        if state == .greeting {
+            bytes.removeFirst(max(0, bytes.count - cutter.carried))
+            guard bytes.count <= Self.greetingLimit else { fail(ctx, "the server's greeting is longer than \(Self.greetingLimit) bytes"); return }
+            greeting = bytes
         }
     }
 
@@ -95,7 +105,13 @@ final class UpstreamStartTLSHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     // The client's bytes wait until the server leg is encrypted.
     func write(context ctx: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if state == .ready { ctx.write(data, promise: promise) } else { held.append((data, promise)) }
+        if state == .ready { ctx.write(data, promise: promise); return }
+        if state == .failed { promise?.fail(ChannelError.ioOnClosedChannel); return }
+        held.append((data, promise))
+        heldBytes += unwrapOutboundIn(data).readableBytes
+        if heldBytes > Self.heldLimit, state != .failed {
+            fail(ctx, "the client sent more than \(Self.heldLimit) bytes before TLS with the server was up")
+        }
     }
 
     func flush(context ctx: ChannelHandlerContext) { if state == .ready { ctx.flush() } }
@@ -105,6 +121,7 @@ final class UpstreamStartTLSHandler: ChannelDuplexHandler, RemovableChannelHandl
         state = .failed
         for (_, p) in held { p?.fail(ChannelError.ioOnClosedChannel) }
         held.removeAll()
+        heldBytes = 0
         tap.tls(leg: "server", fields: [("phase", .string("failed")), ("error", .string(why))], annotation: "the server leg could not be upgraded")
         onFailure(why)
         ctx.close(promise: nil)

@@ -15,8 +15,10 @@ public final class FixtureWriter: EventSink {
     private let out: ByteOutput
     private var atLineStart: [Direction: Bool] = [:]
     private var normalizer: FixtureNormalizer?
-    /// Continuation requests waiting for the command whose literal they answered.
-    private var continuations: [[UInt8]] = []
+    /// A continuation request waiting for the command whose literal it answered, and the server
+    /// lines that came after it (a pipelining client's earlier completions); bounded.
+    private var held: [(bytes: [UInt8], isContinuation: Bool)] = []
+    private static let heldLimit = 64
 
     public init(_ out: ByteOutput, normalize: Bool = false) {
         self.out = out
@@ -25,11 +27,13 @@ public final class FixtureWriter: EventSink {
 
     public func write(_ e: Event) {
         var e = e
-        if e.kind == .continuation, e.dir == .server, let wire = e.wire {
-            continuations.append(render(wire))
+        if e.dir == .server, e.wire != nil,
+           e.kind == .continuation || (!held.isEmpty && held.count < Self.heldLimit && (e.kind == .tagged || e.kind == .untagged)) {
+            normalizer?.renumber(&e)
+            held.append((render(e.wire!), e.kind == .continuation))
             return
         }
-        if !(e.kind == .command && e.dir == .client) { flushContinuations() }
+        if !(e.kind == .command && e.dir == .client) { flushHeld() }
         switch e.kind {
         case .sessionStart:
             if normalizer != nil {
@@ -56,23 +60,28 @@ public final class FixtureWriter: EventSink {
         }
         guard let wire = e.wire, let dir = e.dir else { return }
         let bytes = render(wire)
-        guard dir == .client, !continuations.isEmpty else { emit(bytes, dir); return }
-        // Each `+` goes after the line that ends in its synchronizing literal's header; any more
-        // than the command has literals came before it.
-        let cuts = Self.syncLiteralHeaderEnds(bytes)
-        while continuations.count > cuts.count { emit(continuations.removeFirst(), .server) }
+        guard dir == .client, !held.isEmpty else { emit(bytes, dir); return }
+        // Each `+` goes after the line that ends in its synchronizing literal's header, the server
+        // lines held with it in their order; `+`s beyond the command's literals came before it.
+        var cuts = Self.syncLiteralHeaderEnds(bytes)[...]
+        var extra = held.filter(\.isContinuation).count - cuts.count
         var from = 0
-        for cut in cuts where !continuations.isEmpty {
-            emit(Array(bytes[from..<cut]), .client)
-            emit(continuations.removeFirst(), .server)
-            from = cut
+        for h in held {
+            if h.isContinuation {
+                if extra > 0 { extra -= 1 } else if let cut = cuts.popFirst() {
+                    emit(Array(bytes[from..<cut]), .client)
+                    from = cut
+                }
+            }
+            emit(h.bytes, .server)
         }
+        held.removeAll()
         emit(Array(bytes[from...]), .client)
     }
 
-    private func flushContinuations() {
-        for c in continuations { emit(c, .server) }
-        continuations.removeAll()
+    private func flushHeld() {
+        for h in held { emit(h.bytes, .server) }
+        held.removeAll()
     }
 
     /// Offsets just after each line break that ends a synchronizing literal's header line
@@ -100,7 +109,7 @@ public final class FixtureWriter: EventSink {
             switch p {
             case .bytes(let b): bytes += b
             case .secret(let m, _): bytes += Array(m.utf8)
-            case .secretLiteral(let h, let crlf, let m):
+            case .secretLiteral(let h, _, let crlf, let m):
                 bytes += Array(h.text(size: m.utf8.count).utf8) + (crlf ? [13, 10] : [10]) + Array(m.utf8)
             case .elidedLiteral(let size, let sha):
                 // The body was too large to keep; the fixture cannot hold it verbatim.
@@ -129,7 +138,7 @@ public final class FixtureWriter: EventSink {
     }
 
     public func finish() {
-        flushContinuations()
+        flushHeld()
         out.flush()
     }
 }

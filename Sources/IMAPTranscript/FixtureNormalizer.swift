@@ -37,7 +37,7 @@ public struct FixtureNormalizer {
             for i in wire.indices {
                 switch wire[i] {
                 case .secret(let m, let length): wire[i] = .secret(marker: marker(m), length: length)
-                case .secretLiteral(let h, let crlf, let m): wire[i] = .secretLiteral(header: h, crlf: crlf, marker: marker(m))
+                case .secretLiteral(let h, let n, let crlf, let m): wire[i] = .secretLiteral(header: h, headerLength: n, crlf: crlf, marker: marker(m))
                 default: break
                 }
             }

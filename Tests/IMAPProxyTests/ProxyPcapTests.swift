@@ -25,7 +25,7 @@ struct ProxyPcapTests {
     m.append('INBOX', None, None, body); m.logout()
     s = socket.create_connection(('127.0.0.1', port)); f = s.makefile('rb')
     f.readline()
-    s.sendall(b'a1 LOGIN alice {8}\\r\\n'); f.readline()
+    s.sendall(b'a1 LOGIN alice {08}\\r\\n'); f.readline()
     s.sendall(b'password\\r\\n'); print(f.readline().split()[1].decode())
     s.sendall(b'a2 LOGOUT\\r\\n'); f.readline(); f.readline(); s.close()
     """
@@ -89,9 +89,9 @@ struct ProxyPcapTests {
         #expect(SecretScan("password").leaks(in: text).isEmpty)
         #expect(!text.contains("AGFsaWNlAHBhc3N3b3Jk"))
         // Filler of the same length where each secret was.
-        // (a quoted string keeps its quotes; the literal's body is its own segment, after the `+`).
+        // (a quoted string keeps its quotes; the literal's body, after a zero-padded size, is its own segment, after the `+`).
         #expect(text.contains("LOGIN alice \"********\"\r\n"))
-        #expect(text.contains("a1 LOGIN alice {8}\r\n") && text.contains("********\r\n"))
+        #expect(text.contains("a1 LOGIN alice {08}\r\n") && text.contains("********\r\n"))
         #expect(text.contains(String(repeating: "*", count: 20)))  // the 20-byte SASL PLAIN response
 
         // tshark opens it too, and sees the plaintext commands before STARTTLS on Dovecot's port.
@@ -101,7 +101,7 @@ struct ProxyPcapTests {
                            capture_output=True, text=True, check=True)
         print('\\n'.join(l for l in r.stdout.splitlines() if 'LOGIN' in l or 'AUTHENTICATE' in l))
         """)
-        #expect(tshark.contains("a1 LOGIN alice {8}"), "\(tshark)")
+        #expect(tshark.contains("a1 LOGIN alice {08}"), "\(tshark)")
         #expect(!tshark.contains("password"))
     }
 
@@ -110,7 +110,7 @@ struct ProxyPcapTests {
         defer { try? FileManager.default.removeItem(atPath: run.pcapPath) }
         let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: run.pcapPath)), as: UTF8.self)
         #expect(text.contains("LOGIN alice \"password\"\r\n"))
-        #expect(text.contains("a1 LOGIN alice {8}\r\n") && text.contains("password\r\n"))
+        #expect(text.contains("a1 LOGIN alice {08}\r\n") && text.contains("password\r\n"))
         #expect(text.contains("AGFsaWNlAHBhc3N3b3Jk"))
     }
 }

@@ -1,4 +1,4 @@
-import IMAPProxy
+@testable import IMAPProxy
 import Testing
 
 @Suite("ProxyURL")
@@ -37,5 +37,26 @@ struct ProxyURLTests {
 
     @Test func anUpstreamNeedsAHost() {
         #expect(throws: ProxyURL.Invalid.self) { try ProxyURL(parsing: "imaps://:993") }
+    }
+}
+
+@Suite("LineCutter")
+struct LineCutterTests {
+    /// Reads → (text, end offset in that read, began in that read) of each line completed.
+    static let vectors: [(reads: [String], lines: [[String]])] = [
+        (["a1 NOOP\r\nb"], [["a1 NOOP|9|true"]]),
+        (["a1 STAR", "TTLS\r\n"], [[], ["a1 STARTTLS|6|false"]]),
+        (["a1 STARTTLS", "\r", "\n* OK\r\n"], [[], [], ["a1 STARTTLS|1|false", "* OK|7|true"]]),
+        // a literal body's line is not a line of its own
+        (["a1 LOGIN {12}\r\nb STARTTLS\r\n", "\r\nc NOOP\r\n"], [[], ["a1 LOGIN {12}|2|false", "c NOOP|10|true"]]),
+    ]
+
+    @Test(arguments: vectors.indices)
+    func linesEndWhereTheyEnd(_ i: Int) {
+        var cutter = LineCutter()
+        for (read, expected) in zip(Self.vectors[i].reads, Self.vectors[i].lines) {
+            let got = cutter.lines(in: Array(read.utf8)).map { "\($0.text)|\($0.end)|\($0.startsHere)" }
+            #expect(got == expected, "read \(read.debugDescription)")
+        }
     }
 }

@@ -145,3 +145,35 @@ struct SinkTests {
         #expect(FixtureReader.looksLikeTranscript(Array("# comment\nS: * OK\n".utf8)))
     }
 }
+
+@Suite("Fixture continuation order")
+struct FixtureContinuationOrderTests {
+    /// Transcripts as they were on the wire → the fixture FixtureWriter writes. The decoder emits
+    /// a command only with its literal, after the `+`; the writer puts the `+` (and server lines
+    /// that came with it) back after the literal's header line.
+    static let vectors: [(String, [String])] = [
+        ("C: a1 APPEND INBOX {5}\nS: + go\nC: hello\nS: a1 OK appended\n",
+         ["C: a1 APPEND INBOX {5}", "S: + go", "C: hello", "S: a1 OK appended"]),
+        // a pipelined completion between the + and the body stays after the +
+        ("C: a0 NOOP\nC: a1 APPEND INBOX {5}\nS: + go\nS: a0 OK done\nC: hello\nS: a1 OK appended\n",
+         ["C: a0 NOOP", "C: a1 APPEND INBOX {5}", "S: + go", "S: a0 OK done", "C: hello", "S: a1 OK appended"]),
+        // two synchronizing literals in one command, a body line that looks like a header
+        ("C: a1 LOGIN {5}\nS: + one\nC: alice {3}\nS: + two\nC: pwd\nS: a1 OK in\n",
+         ["C: a1 LOGIN {5}", "S: + one", "C: alice {3}", "S: + two", "C: pwd", "S: a1 OK in"]),
+        // IDLE's + and what came during it stay before DONE
+        ("C: a1 IDLE\nS: + idling\nS: * 3 EXISTS\nC: DONE\nS: a1 OK done\n",
+         ["C: a1 IDLE", "S: + idling", "S: * 3 EXISTS", "C: DONE", "S: a1 OK done"]),
+        // AUTHENTICATE's challenge stays before the response
+        ("C: a1 AUTHENTICATE PLAIN\nS: + \nC: AGFsaWNlAHB3\nS: a1 OK in\n",
+         ["C: a1 AUTHENTICATE PLAIN", "S: + ", "C: AGFsaWNlAHB3", "S: a1 OK in"]),
+    ]
+
+    @Test(arguments: vectors.indices)
+    func continuationGoesBackInPlace(_ i: Int) {
+        let (script, expected) = Self.vectors[i]
+        let out = MemoryOutput()
+        decode("S: * OK ready\n" + script, sinks: [FixtureWriter(out)], showSecrets: true)
+        let lines = out.text.components(separatedBy: "\r\n").filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        #expect(Array(lines.dropFirst()) == expected, "\(lines)")
+    }
+}
