@@ -119,6 +119,8 @@ public final class ProxyServer: @unchecked Sendable {
         options.encryptedTransport = tlsFirst
         let tap = SessionTap(publisher: publisher, options: options)
         let (toUpstream, toClient) = RelayHandler.pair(tap: tap, on: client.eventLoop)
+        // The client's bytes wait until the server leg's TLS (implicit or imapscope's STARTTLS) is up.
+        toClient.ready = configuration.upstream.scheme == .imap
         let sync = client.pipeline.syncOperations
         if tlsFirst, let ctx = serverContext {
             try sync.addTLSHandler(NIOSSLServerHandler(context: ctx))
@@ -150,13 +152,14 @@ public final class ProxyServer: @unchecked Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let s = channel.pipeline.syncOperations
                     if up.scheme == .imapStartTLS, let ctx = clientContext {
-                        try s.addHandler(UpstreamStartTLSHandler(tap: tap, context: ctx, host: Self.isIPAddress(up.host) ? nil : up.host, insecure: insecure) { why in
+                        try s.addHandler(UpstreamStartTLSHandler(tap: tap, context: ctx, host: Self.isIPAddress(up.host) ? nil : up.host, insecure: insecure,
+                                                                 onReady: { toClient.becameReady() }) { why in
                             Self.refuse(client, tap: tap, reason: why)
                         })
                     }
                     if up.scheme == .imaps, let ctx = clientContext {
                         try s.addTLSHandler(try NIOSSLClientHandler(context: ctx, serverHostname: Self.isIPAddress(up.host) ? nil : up.host))
-                        try s.addHandler(TLSEventHandler(tap: tap, leg: "server", host: up.host, insecure: insecure, onFailure: { why in
+                        try s.addHandler(TLSEventHandler(tap: tap, leg: "server", host: up.host, insecure: insecure, onEstablished: { toClient.becameReady() }, onFailure: { why in
                             Self.refuse(client, tap: tap, reason: "TLS with the real server failed: \(why)")
                         }))
                     }

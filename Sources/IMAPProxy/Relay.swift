@@ -13,6 +13,10 @@ final class RelayHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var readPending = false
     private let tap: SessionTap
+    /// False on the server side while imapscope is still setting up TLS with the server: the
+    /// client's bytes are not read until they can go out (else they would pile up in front of
+    /// the TLS handler). `becameReady()` lifts it.
+    var ready = true
 
     private init(tap: SessionTap) { self.tap = tap }
 
@@ -53,8 +57,14 @@ final class RelayHandler: ChannelDuplexHandler {
     private func partnerFlush() { context?.flush() }
     private func partnerWriteEOF() { context?.close(mode: .output, promise: nil) }
     private func partnerClosed() { context?.close(promise: nil) }
-    private var writable: Bool { context?.channel.isWritable ?? false }
+    private var writable: Bool { ready && (context?.channel.isWritable ?? false) }
     private func partnerBecameWritable() { resumeReading() }
+
+    /// TLS with the server is up: the client's reads may go ahead.
+    func becameReady() {
+        ready = true
+        partner?.partnerBecameWritable()
+    }
 
     /// A read that waited (for the partner or the decoder) goes ahead once both can take more.
     private func resumeReading() {

@@ -30,7 +30,10 @@ final class UpstreamStartTLSHandler: ChannelDuplexHandler, RemovableChannelHandl
     private let onFailure: (String) -> Void
     private let insecure: Bool
 
-    init(tap: SessionTap, context: NIOSSLContext, host: String?, insecure: Bool, onFailure: @escaping (String) -> Void) {
+    private let onReady: () -> Void
+
+    init(tap: SessionTap, context: NIOSSLContext, host: String?, insecure: Bool, onReady: @escaping () -> Void, onFailure: @escaping (String) -> Void) {
+        self.onReady = onReady
         self.insecure = insecure
         self.tap = tap
         self.context = context
@@ -94,6 +97,7 @@ final class UpstreamStartTLSHandler: ChannelDuplexHandler, RemovableChannelHandl
             for (d, p) in held { ctx.write(d, promise: p) }
             held.removeAll()
             ctx.flush()
+            onReady()
         }
         ctx.fireUserInboundEventTriggered(event)
     }

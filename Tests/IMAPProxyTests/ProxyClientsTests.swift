@@ -605,3 +605,39 @@ extension ProxyClientsTests {
         #expect(!p.sink.events.contains { $0.kind == .unparsed || $0["code"]?.stringValue == "starttls-injection" })
     }
 }
+
+extension ProxyClientsTests {
+    /// An `imaps://` upstream that accepts TCP but never answers the TLS handshake: a client
+    /// that streams meanwhile is not read (its bytes would pile up in front of the TLS handler),
+    /// so it gets no further than the socket buffers.
+    @Test func aClientIsNotReadBeforeTheServersTLSIsUp() throws {
+        let tarpit = try PythonProcess("""
+        import socket, time
+        srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(1)
+        print(srv.getsockname()[1], flush=True)
+        c, _ = srv.accept()
+        time.sleep(4)
+        """)
+        let sink = CollectingSink()
+        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
+        let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
+                                               upstream: ProxyURL(scheme: .imaps, host: "127.0.0.1", port: Int(tarpit.firstLine)!),
+                                               serverTLS: nil, upstreamTLS: .makeClientConfiguration())
+        let server = try ProxyServer(configuration: config, publisher: publisher, threads: 1)
+        let port = Int(try server.start()[0].split(separator: ":").last!)!
+        let out = try runPython("""
+        import socket, time
+        s = socket.create_connection(('127.0.0.1', \(port))); s.setblocking(False)
+        chunk = b'x' * 65536; sent = 0; end = time.time() + 2
+        while time.time() < end:
+            try: sent += s.send(chunk)
+            except BlockingIOError: time.sleep(0.01)
+        print(sent)
+        """)
+        server.shutdown()
+        publisher.finish()
+        _ = tarpit.finish()
+        let sent = Int(out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        #expect(sent > 0 && sent < 48 << 20, "the client got \(sent) bytes in while the server's TLS was not up")
+    }
+}
