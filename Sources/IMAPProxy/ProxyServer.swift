@@ -58,6 +58,8 @@ public final class ProxyServer: @unchecked Sendable {
         public var upstreamTLS: TLSConfiguration
         public var insecureUpstream: Bool
         public var decoder: DecoderOptions
+        /// How long either leg's TLS handshake may take.
+        public var tlsHandshakeTimeout: TimeAmount = .seconds(30)
 
         public init(listen: [ProxyURL], upstream: ProxyURL, serverTLS: TLSConfiguration?, upstreamTLS: TLSConfiguration,
                     insecureUpstream: Bool = false, decoder: DecoderOptions = DecoderOptions()) {
@@ -124,7 +126,7 @@ public final class ProxyServer: @unchecked Sendable {
         let sync = client.pipeline.syncOperations
         if tlsFirst, let ctx = serverContext {
             try sync.addTLSHandler(NIOSSLServerHandler(context: ctx))
-            try sync.addHandler(TLSEventHandler(tap: tap, leg: "client"))
+            try sync.addHandler(TLSEventHandler(tap: tap, leg: "client", timeout: configuration.tlsHandshakeTimeout))
         }
         let up = configuration.upstream
         // A plaintext client leg in front of a plaintext server: intercept STARTTLS on both legs.
@@ -145,6 +147,7 @@ public final class ProxyServer: @unchecked Sendable {
         try sync.addHandler(toUpstream)
         let clientAddress = client.remoteAddress.map(Self.endpoint) ?? "?"
         let insecure = configuration.insecureUpstream
+        let handshakeTimeout = configuration.tlsHandshakeTimeout
         ClientBootstrap(group: client.eventLoop)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .connectTimeout(.seconds(10))
@@ -159,7 +162,7 @@ public final class ProxyServer: @unchecked Sendable {
                     }
                     if up.scheme == .imaps, let ctx = clientContext {
                         try s.addTLSHandler(try NIOSSLClientHandler(context: ctx, serverHostname: Self.isIPAddress(up.host) ? nil : up.host))
-                        try s.addHandler(TLSEventHandler(tap: tap, leg: "server", host: up.host, insecure: insecure, onEstablished: { toClient.becameReady() }, onFailure: { why in
+                        try s.addHandler(TLSEventHandler(tap: tap, leg: "server", host: up.host, insecure: insecure, timeout: handshakeTimeout, onEstablished: { toClient.becameReady() }, onFailure: { why in
                             Self.refuse(client, tap: tap, reason: "TLS with the real server failed: \(why)")
                         }))
                     }
@@ -224,12 +227,37 @@ final class TLSEventHandler: ChannelInboundHandler {
     private let host: String?
     private var failed = false
     private var established = false
+    /// A handshake that has not finished by then fails (a tarpit would hold the session forever).
+    private let timeout: TimeAmount
+    private var timer: Scheduled<Void>?
+    static let defaultTimeout = TimeAmount.seconds(30)
 
-    init(tap: SessionTap, leg: String, host: String? = nil, insecure: Bool = false, onEstablished: (() -> Void)? = nil, onFailure: ((String) -> Void)? = nil) {
+    init(tap: SessionTap, leg: String, host: String? = nil, insecure: Bool = false, timeout: TimeAmount = TLSEventHandler.defaultTimeout,
+         onEstablished: (() -> Void)? = nil, onFailure: ((String) -> Void)? = nil) {
         self.tap = tap; self.leg = leg; self.host = host; self.insecure = insecure; self.onFailure = onFailure; self.onEstablished = onEstablished
+        self.timeout = timeout
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
+
+    func handlerAdded(context: ChannelHandlerContext) { if context.channel.isActive { armTimer(context) } }
+
+    func channelActive(context: ChannelHandlerContext) {
+        armTimer(context)
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { timer?.cancel() }
+
+    private func armTimer(_ context: ChannelHandlerContext) {
+        guard timer == nil, !established else { return }
+        let seconds = Double(timeout.nanoseconds) / 1e9
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            guard !established, !failed else { return }
+            fail(ChannelError.connectTimeout(timeout), reason: "no TLS handshake within \(Decimal.format(seconds, seconds < 10 ? 1 : 0)) s")
+            context.close(promise: nil)
+        }
+    }
 
     /// Closed before the handshake finished (the TLS handler may close before or after it
     /// reports the error): fail here, before the relay behind us closes the other leg, so a BYE
@@ -245,6 +273,7 @@ final class TLSEventHandler: ChannelInboundHandler {
             if leg == "server" { f.append(("verification", .string(insecure ? "disabled (--insecure-upstream)" : "ok"))) }
             tap.tls(leg: leg, fields: f, annotation: leg == "client" ? "TLS with the client, using a certificate from imapscope's CA" : "TLS with the real server")
             established = true
+            timer?.cancel()
             onEstablished?()
         }
         context.fireUserInboundEventTriggered(event)
