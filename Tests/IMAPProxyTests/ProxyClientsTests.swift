@@ -4,6 +4,7 @@ import IMAPCore
 import IMAPProxy
 import IMAPTestSupport
 import IMAPTranscript
+import NIOCore
 import NIOSSL
 import Testing
 
@@ -607,24 +608,34 @@ extension ProxyClientsTests {
 }
 
 extension ProxyClientsTests {
-    /// An `imaps://` upstream that accepts TCP but never answers the TLS handshake: a client
-    /// that streams meanwhile is not read (its bytes would pile up in front of the TLS handler),
-    /// so it gets no further than the socket buffers.
-    @Test func aClientIsNotReadBeforeTheServersTLSIsUp() throws {
+    /// A plaintext proxy in front of an `imaps://` "server" that accepts TCP and then says
+    /// nothing for `holding` seconds (no TLS handshake).
+    static func proxyInFrontOfATLSTarpit(holding seconds: Int, handshakeTimeout: TimeAmount = .seconds(30))
+        throws -> (PythonProcess, CollectingSink, EventPublisher, ProxyServer, Int) {
         let tarpit = try PythonProcess("""
         import socket, time
         srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(1)
         print(srv.getsockname()[1], flush=True)
         c, _ = srv.accept()
-        time.sleep(4)
+        time.sleep(\(seconds))
         """)
         let sink = CollectingSink()
         let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
-        let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
+        var config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
                                                upstream: ProxyURL(scheme: .imaps, host: "127.0.0.1", port: Int(tarpit.firstLine)!),
                                                serverTLS: nil, upstreamTLS: .makeClientConfiguration())
+        config.tlsHandshakeTimeout = handshakeTimeout
         let server = try ProxyServer(configuration: config, publisher: publisher, threads: 1)
         let port = Int(try server.start()[0].split(separator: ":").last!)!
+        return (tarpit, sink, publisher, server, port)
+    }
+
+    /// An `imaps://` upstream that accepts TCP but never answers the TLS handshake: a client
+    /// that streams meanwhile is not read (its bytes would pile up in front of the TLS handler),
+    /// so it gets no further than the socket buffers.
+    @Test func aClientIsNotReadBeforeTheServersTLSIsUp() throws {
+        let (tarpit, sink, publisher, server, port) = try Self.proxyInFrontOfATLSTarpit(holding: 4)
+        _ = sink
         let out = try runPython("""
         import socket, time
         s = socket.create_connection(('127.0.0.1', \(port))); s.setblocking(False)
@@ -646,21 +657,7 @@ extension ProxyClientsTests {
     /// A server that never answers the TLS handshake: after the handshake timeout the client
     /// gets a BYE saying so, and the session ends.
     @Test func aStalledServerHandshakeTimesOut() throws {
-        let tarpit = try PythonProcess("""
-        import socket, time
-        srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(1)
-        print(srv.getsockname()[1], flush=True)
-        c, _ = srv.accept()
-        time.sleep(2)
-        """)
-        let sink = CollectingSink()
-        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
-        var config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
-                                               upstream: ProxyURL(scheme: .imaps, host: "127.0.0.1", port: Int(tarpit.firstLine)!),
-                                               serverTLS: nil, upstreamTLS: .makeClientConfiguration())
-        config.tlsHandshakeTimeout = .seconds(1)
-        let server = try ProxyServer(configuration: config, publisher: publisher, threads: 1)
-        let port = Int(try server.start()[0].split(separator: ":").last!)!
+        let (tarpit, sink, publisher, server, port) = try Self.proxyInFrontOfATLSTarpit(holding: 2, handshakeTimeout: .seconds(1))
         let out = try runPython("""
         import socket, time
         s = socket.create_connection(('127.0.0.1', \(port))); s.settimeout(10)
