@@ -155,7 +155,7 @@ public final class ProxyServer: @unchecked Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let s = channel.pipeline.syncOperations
                     if up.scheme == .imapStartTLS, let ctx = clientContext {
-                        try s.addHandler(UpstreamStartTLSHandler(tap: tap, context: ctx, host: Self.isIPAddress(up.host) ? nil : up.host, insecure: insecure,
+                        try s.addHandler(UpstreamStartTLSHandler(tap: tap, context: ctx, host: Self.isIPAddress(up.host) ? nil : up.host, insecure: insecure, timeout: handshakeTimeout,
                                                                  onReady: { toClient.becameReady() }) { why in
                             Self.refuse(client, tap: tap, reason: why)
                         })

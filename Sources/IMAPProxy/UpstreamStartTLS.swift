@@ -32,7 +32,13 @@ final class UpstreamStartTLSHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     private let onReady: () -> Void
 
-    init(tap: SessionTap, context: NIOSSLContext, host: String?, insecure: Bool, onReady: @escaping () -> Void, onFailure: @escaping (String) -> Void) {
+    /// Greeting, STARTTLS and handshake must be done by then (a tarpit would hold the session).
+    private let timeout: TimeAmount
+    private var timer: Scheduled<Void>?
+
+    init(tap: SessionTap, context: NIOSSLContext, host: String?, insecure: Bool, timeout: TimeAmount = TLSEventHandler.defaultTimeout,
+         onReady: @escaping () -> Void, onFailure: @escaping (String) -> Void) {
+        self.timeout = timeout
         self.onReady = onReady
         self.insecure = insecure
         self.tap = tap
@@ -87,9 +93,28 @@ final class UpstreamStartTLSHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
     }
 
+    func handlerAdded(context ctx: ChannelHandlerContext) { if ctx.channel.isActive { armTimer(ctx) } }
+
+    func channelActive(context ctx: ChannelHandlerContext) {
+        armTimer(ctx)
+        ctx.fireChannelActive()
+    }
+
+    func handlerRemoved(context ctx: ChannelHandlerContext) { timer?.cancel() }
+
+    private func armTimer(_ ctx: ChannelHandlerContext) {
+        guard timer == nil, state != .ready else { return }
+        let seconds = Double(timeout.nanoseconds) / 1e9
+        timer = ctx.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            guard state != .ready, state != .failed else { return }
+            fail(ctx, "the server leg was not upgraded within \(Decimal.format(seconds, seconds < 10 ? 1 : 0)) s")
+        }
+    }
+
     func userInboundEventTriggered(context ctx: ChannelHandlerContext, event: Any) {
         if state == .handshaking, let e = event as? TLSUserEvent, case .handshakeCompleted = e {
             state = .ready
+            timer?.cancel()
             let f: [(String, JSONValue)] = [("phase", .string("starttls-upstream"))] + TLSHelloObserver.details(ctx.pipeline.syncOperations)
                 + [("verification", .string(insecure ? "disabled (--insecure-upstream)" : "ok"))]
             tap.tls(leg: "server", fields: f, annotation: "imapscope upgraded the server leg with its own STARTTLS; the client's commands go out encrypted")
