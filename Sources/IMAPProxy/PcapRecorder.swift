@@ -41,7 +41,6 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
     private let writer: PcapNGWriter
     private var connections: [String: Connection] = [:]
     private var closed = false
-    public private(set) var filledBytes = 0
 
     public init(path: String) throws {
         writer = try PcapNGWriter(path: path, application: PcapNGWriter.proxyApplication,
@@ -72,7 +71,6 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
             while c.queued > Self.holdLimit / 2, c.head < c.queue.count {
                 var chunk = fillSecrets(c, c.queue[c.head])
                 if mayHoldSecret(chunk.dir) {
-                    filledBytes += chunk.bytes.count
                     chunk.bytes = [UInt8](repeating: Self.filler, count: chunk.bytes.count)
                 }
                 pop(c, chunk, time: time)
@@ -176,7 +174,6 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
             if r.count >= 2, lo == r.lowerBound, out.bytes[lo - chunk.start] == 0x22 { lo += 1 }
             if r.count >= 2, hi == r.upperBound, out.bytes[hi - 1 - chunk.start] == 0x22 { hi -= 1 }
             for i in lo..<max(lo, hi) { out.bytes[i - chunk.start] = Self.filler }
-            filledBytes += max(0, hi - lo)
         }
         ranges.removeAll { $0.upperBound <= end }
         c.secrets[chunk.dir] = ranges
