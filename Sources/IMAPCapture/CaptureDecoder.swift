@@ -177,6 +177,8 @@ public final class CaptureDecoder {
         f.kind = kind
         var opts = options.decoder
         opts.encryptedTransport = kind == .imaps
+        // Without the handshake the first bytes may sit inside a literal or a SASL exchange.
+        opts.clientStreamFromStart = !f.synSeq.isEmpty
         let d = SessionDecoder(options: opts)
         f.decoder = d
         let server = key.a == c ? key.b : key.a

@@ -20,6 +20,12 @@ public struct Command: Sendable {
     public var initialResponse: [UInt8]?
     /// What each literal holds, for summaries ("message", "header", …).
     public var literalLabels: [Int: String] = [:]
+    /// Everything after the name is secret (a command imapscope does not know, or arguments it
+    /// could not parse).
+    public var argumentsHidden = false
+
+    /// A command the grammar knows (an unknown one carries `known: false`).
+    public var isKnown: Bool { !details.contains { $0.0 == "known" } }
 }
 
 /// Turns a client line into a `Command`. Never throws for an unknown command: it yields a
@@ -29,41 +35,98 @@ public enum CommandParser {
 
     public static func parse(_ line: RawLine) throws -> Command {
         var r = SyntaxReader(line)
+        // Failure reasons never quote the line: a line that is not a command may be a secret.
         guard let tagNode = r.word(), let tag = tagNode.atom else { throw Failure.notACommand("empty line") }
-        guard isValidTag(tag) else { throw Failure.notACommand("'\(tag.prefix(40))' is not a valid tag") }
-        guard r.space(), let nameNode = r.word(), var name = nameNode.atom?.uppercased() else {
-            throw Failure.notACommand("tag \(tag.prefix(40)) without a command")
+        guard isValidTag(tag) else { throw Failure.notACommand("the first word is not a valid tag") }
+        guard r.space(), var nameNode = r.word(), var name = nameNode.atom?.uppercased() else {
+            throw Failure.notACommand("a tag without a command")
         }
         var uid = false
         if name == "UID" {
-            guard r.space(), let sub = r.word()?.atom?.uppercased() else { throw Failure.notACommand("UID without a command") }
-            name = sub
+            guard r.space(), let sub = r.word(), let subName = sub.atom?.uppercased() else {
+                throw Failure.notACommand("UID without a command")
+            }
+            name = subName
+            nameNode = sub
             uid = true
         }
         // Literal headers glued to the command name (`LOGIN{5}`) are not valid either.
         guard name.utf8.allSatisfy({ SyntaxReader.isAtomByte($0) && $0 != UInt8(ascii: "{") }) else {
-            throw Failure.notACommand("'\(name.prefix(40))' is not a command name")
+            throw Failure.notACommand("the second word is not a command name")
         }
         var cmd = Command(tag: tag, name: name, uid: uid, arguments: [])
         do {
-            if r.atEnd || r.space() || r.peekByte() == nil {
-                // AUTHENTICATE's initial response and SASL-like arguments are parsed as atoms too.
-                cmd.arguments = try r.nodes()
-            } else {
-                cmd.problems.append("expected a space after \(name)")
-                cmd.arguments = try r.nodes()
-            }
+            if !(r.atEnd || r.space() || r.peekByte() == nil) { cmd.problems.append("expected a space after \(name)") }
+            // AUTHENTICATE's initial response and SASL-like arguments are parsed as atoms too.
+            cmd.arguments = try r.nodes()
         } catch {
-            cmd.problems.append("\(error)")
-            if name == "LOGIN" || name == "AUTHENTICATE" {
-                // An argument we cannot delimit could be a password: hide everything after the name.
-                cmd.secrets.append(.span(Span(segment: nameNode.span.segment, start: nameNode.span.end, end: line.segments[0].text.count)))
-                for (i, s) in line.segments.enumerated() where s.literal != nil { cmd.secrets.append(.literal(segment: i)) }
-            }
+            // Arguments that cannot even be tokenized are not classified: all of them are hidden.
+            cmd.problems.append(hidesArguments(cmd) ? "its arguments could not be parsed" : "\(error)")
+            cmd.secrets = secrets(after: nameNode, in: line)
+            cmd.argumentsHidden = true
             return cmd
         }
         CommandGrammar.decode(&cmd, line: line)
+        if let anchor = visiblePrefixEnd(cmd, name: nameNode) {
+            cmd.secrets = secrets(after: anchor, in: line)
+            cmd.argumentsHidden = anchor.span == nameNode.span
+        }
         return cmd
+    }
+
+    /// Deny by default: of LOGIN only the user name is shown, of AUTHENTICATE the mechanism,
+    /// of a command imapscope does not know nothing after its name; the rest is secret
+    /// whatever its syntax (two words, junk after a quoted string, literals, an initial response).
+    /// Returns the last node shown, or nil when every argument is harmless.
+    static func visiblePrefixEnd(_ cmd: Command, name: Node) -> Node? {
+        switch cmd.name {
+        case "LOGIN":
+            guard let user = cmd.arguments.first else { return name }
+            switch user.syntax {
+            case .atom, .quoted, .literal, .number: return user
+            default: return name
+            }
+        case "AUTHENTICATE":
+            guard let mech = cmd.arguments.first, mech.atom != nil else { return name }
+            return mech
+        default:
+            return cmd.isKnown ? nil : name
+        }
+    }
+
+    /// Whether a command's arguments are hidden when they cannot be tokenized (its problems
+    /// then say so without quoting them).
+    static func hidesArguments(_ cmd: Command) -> Bool {
+        cmd.name == "LOGIN" || cmd.name == "AUTHENTICATE" || !isKnownName(cmd.name)
+    }
+
+    /// Whether the grammar decodes commands of this (upper-case) name.
+    public static func isKnownName(_ name: String) -> Bool {
+        var probe = Command(tag: "a", name: name, uid: false, arguments: [])
+        CommandGrammar.decode(&probe, line: RawLine(segments: []))
+        return probe.isKnown
+    }
+
+    /// Everything of `line` after `anchor`: the text of each segment (spaces around it aside)
+    /// and every literal body.
+    static func secrets(after anchor: Node, in line: RawLine) -> [SecretRef] {
+        var out: [SecretRef] = []
+        var segment = anchor.span.segment, from = anchor.span.end
+        // A literal token ends with its body: what follows starts in the next segment.
+        if case .literal(let s) = anchor.syntax { segment = s + 1; from = 0 }
+        while segment < line.segments.count {
+            let seg = line.segments[segment]
+            var end = seg.text.count
+            if seg.literal != nil, let (_, at) = LiteralHeader.trailing(in: seg.text) { end = at }
+            var a = min(from, end), b = end
+            while a < b, seg.text[a] == 0x20 { a += 1 }
+            while b > a, seg.text[b - 1] == 0x20 { b -= 1 }
+            if a < b { out.append(.span(Span(segment: segment, start: a, end: b))) }
+            if seg.literal != nil { out.append(.literal(segment: segment)) }
+            segment += 1
+            from = 0
+        }
+        return out
     }
 
     /// tag = 1*<any ASTRING-CHAR except "+">

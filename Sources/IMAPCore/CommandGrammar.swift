@@ -16,18 +16,16 @@ enum CommandGrammar {
         // login = "LOGIN" SP userid SP password
         case "LOGIN":
             if let u = a.node(), let user = line.string(u) { d.append(("user", .string(user))) } else { a.problem("LOGIN needs a user name") }
+            // The password and whatever follows it are hidden by CommandParser (deny by default).
             if let p = a.node() {
-                switch p.syntax {
-                case .literal(let seg): cmd.secrets.append(.literal(segment: seg))
-                default: cmd.secrets.append(.span(p.span))
-                }
                 if case .literal(let seg) = p.syntax { cmd.literalLabels[seg] = "password" }
             } else { a.problem("LOGIN needs a password") }
+            if !a.done { a.problem("LOGIN has more than two arguments") }
+            _ = a.rest()
         // authenticate = "AUTHENTICATE" SP auth-type [SP (base64 / "=")]   (RFC 9051, SASL-IR RFC 4959)
         case "AUTHENTICATE":
             if let m = a.atom("AUTHENTICATE needs a mechanism") { d.append(("mechanism", .string(m.uppercased()))) }
             if let ir = a.node() {
-                cmd.secrets.append(.span(ir.span))
                 let text = line.string(ir) ?? ""
                 cmd.initialResponse = text == "=" ? [] : Base64.decode(text)
                 if cmd.initialResponse == nil { a.problem("initial response is not base64") }
@@ -37,6 +35,8 @@ enum CommandGrammar {
                     d.append(("user", .string(u)))
                 }
             }
+            if !a.done { a.problem("AUTHENTICATE has more than one initial response") }
+            _ = a.rest()
         // select = "SELECT" SP mailbox [select-params]; examine likewise (CONDSTORE/QRESYNC params)
         case "SELECT", "EXAMINE":
             mailbox(&a, &d, "mailbox")
@@ -193,7 +193,8 @@ enum CommandGrammar {
             if let who = a.node() { d.append(("identifier", .string(line.string(who) ?? ""))) }
             if let rights = a.node() { d.append(("rights", .string(line.string(rights) ?? ""))) }
         default:
-            d.append(("arguments", .array(a.rest().map { .string(line.sourceText($0)) })))
+            // Not classified, so not shown (CommandParser hides them): only how many there are.
+            d.append(("argument_count", .int(Int64(a.rest().count))))
             d.append(("known", .bool(false)))
         }
         if !a.done && cmd.name != "SEARCH" {

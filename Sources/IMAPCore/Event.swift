@@ -26,8 +26,10 @@ public struct DecodedEvent: Sendable {
     public var secrets: [SecretRef] = []
     /// The whole line is secret (a SASL response): it renders as one marker.
     public var lineIsSecret = false
-    /// An unparsed line whose `raw` had credentials hidden: its wire bytes are secret too.
-    public var rawIsSecret = false
+    /// Deny by default: a client line is shown (its `secrets` hidden) only once the decoder has
+    /// classified it (a command in a synchronized stream, DONE, a SASL response); otherwise it
+    /// renders as `‹hidden client line: N bytes›`. Unparsed client lines are never classified.
+    public var clientLineClassified = false
     public var literalLabels: [Int: String] = [:]
     /// A secret rendered as a `payload` summary field.
     public var payload: SecretPayload?

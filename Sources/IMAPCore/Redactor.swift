@@ -22,19 +22,32 @@ public struct Redactor: Sendable {
         var fields: [(String, JSONValue)] = []
         var wire: [WirePiece]?
         var rendered: String?
+        let hideClient = !showSecrets && e.dir == .client
         if let line = e.line {
-            let r = render(line, secrets: e.secrets, whole: e.lineIsSecret, labels: e.literalLabels)
-            rendered = r.text
-            wire = r.wire
+            if hideClient && !e.clientLineClassified {
+                let r = hiddenLine(bytes: e.bytes)
+                rendered = r.text
+                wire = r.wire
+            } else {
+                let r = render(line, secrets: e.secrets, whole: e.lineIsSecret, labels: e.literalLabels)
+                rendered = r.text
+                wire = r.wire
+            }
         }
         // `line` goes right after the identifying fields (tag, name, uid / status …).
         let leading = ["tag", "name", "uid", "status", "number", "mechanism", "step"]
         var inserted = false
+        let unparsedClient = hideClient && e.kind == .unparsed
         for (k, v) in e.fields {
-            if !inserted, rendered != nil, !leading.contains(k) {
-                fields.append(("line", .string(rendered!))); inserted = true
+            if !inserted, let r = rendered, !leading.contains(k) {
+                fields.append(("line", .string(r))); inserted = true
             }
-            fields.append((k, v))
+            // An unparsed client line may be a secret the decoder could not delimit.
+            if unparsedClient && k == "raw" {
+                fields.append((k, .string(hiddenLine(bytes: e.bytes).text)))
+            } else {
+                fields.append((k, v))
+            }
         }
         if !inserted, let r = rendered { fields.append(("line", .string(r))) }
         if let p = e.payload {
@@ -42,9 +55,16 @@ public struct Redactor: Sendable {
         }
         if e.line != nil || e.bytes > 0 || e.kind == .unparsed { fields.append(("bytes", .int(Int64(e.bytes)))) }
         // Sinks that write wire bytes (the proxy's pcap) must not copy a hidden unparsed line.
-        if e.rawIsSecret && !showSecrets { wire = [.secret(marker: "‹unparsed, hidden›", length: e.bytes)] }
+        if unparsedClient { wire = hiddenLine(bytes: e.bytes).wire }
         return Event(session: session, seq: seq, time: e.time, kind: e.kind, dir: e.dir, fields: fields,
                      annotation: e.annotation, wire: wire)
+    }
+
+    /// A client line the decoder could not classify: only its size is shown, and a sink that
+    /// writes wire bytes writes filler of that length.
+    func hiddenLine(bytes: Int) -> (text: String, wire: [WirePiece]) {
+        let text = "‹hidden client line: \(bytes) bytes›"
+        return (text, [.secret(marker: text, length: bytes)])
     }
 
     /// Renders a line for people (`line`) and as redacted wire pieces (fixtures).

@@ -18,6 +18,10 @@ public struct DecoderOptions: Sendable {
     public var bodies = BodyMode.preview
     /// Inflate after COMPRESS=DEFLATE. Off for transcripts written already inflated.
     public var inflateAfterCompress = true
+    /// The source saw the client's stream from its first byte (a proxy, a transcript, a capture
+    /// with the SYN). When false, client lines are hidden until a server completion confirms
+    /// where a command starts: the capture may begin inside a literal or a SASL exchange.
+    public var clientStreamFromStart = true
 
     public init() {}
 }
@@ -96,12 +100,21 @@ public final class SessionDecoder {
     private var lastTime: [Direction: Timestamp] = [:]
     private var firstTime: Timestamp?
     private var commandCount = 0
+    /// Whether client line boundaries are known to be command boundaries. Lost once the
+    /// framing may be off (mid-stream start, a gap, a refused literal or AUTHENTICATE): lines
+    /// are then hidden until the server completes a tag one of them carried.
+    private var clientSynchronized: Bool
+    private var unsynchronizedWhy = ""
+    /// Tags of the hidden lines, the candidates for that confirmation (bounded).
+    private var unconfirmedTags: [String] = []
     private var ended = false
     private var events: [DecodedEvent] = []
 
     public init(options: DecoderOptions = DecoderOptions()) {
         self.options = options
         self.encrypted = options.encryptedTransport
+        clientSynchronized = options.clientStreamFromStart
+        if !clientSynchronized { unsynchronizedWhy = "the capture started in the middle of the connection" }
         client = LineFramer(limits: options.limits, pausesAtSynchronizingLiterals: true)
         server = LineFramer(limits: options.limits, pausesAtSynchronizingLiterals: false)
         proxy = LineFramer(limits: options.limits, pausesAtSynchronizingLiterals: false)
@@ -152,6 +165,7 @@ public final class SessionDecoder {
         emit(DecodedEvent(kind: .gap, dir: dir, time: time, fields: [("missing", .int(Int64(bytes)))],
                           annotation: "the capture lost \(bytes) bytes here; decoding resumes at the next line"))
         if opaque.contains(dir) { return take() }
+        if dir == .client { loseClientSync("bytes were lost from the client's stream") }
         var partial: RawLine?
         framer(dir) { partial = $0.skip(lost: bytes) }
         if let p = partial {
@@ -336,8 +350,10 @@ public final class SessionDecoder {
             saslResponse(line, tag: tag, mechanism: mech, time: time)
         case .idle(let tag, let since):
             if line.segments.count == 1, String(decoding: line.segments[0].text, as: UTF8.self).uppercased() == "DONE" {
-                emit(DecodedEvent(kind: .idleDone, dir: .client, time: time, fields: [("tag", .string(tag))], line: line,
-                                  bytes: line.wireBytes, annotation: "IDLE ended by the client after \(Decimal.format(time.milliseconds(since: since) / 1000, 1)) s"))
+                var e = DecodedEvent(kind: .idleDone, dir: .client, time: time, fields: [("tag", .string(tag))], line: line,
+                                 bytes: line.wireBytes, annotation: "IDLE ended by the client after \(Decimal.format(time.milliseconds(since: since) / 1000, 1)) s")
+            e.clientLineClassified = true
+            emit(e)
                 clientMode = .commands
             } else {
                 lint(.warning, "idle-without-done", "client sent a line other than DONE during IDLE \(tag)", dir: .client, time: time)
@@ -351,12 +367,15 @@ public final class SessionDecoder {
 
     private func saslResponse(_ line: RawLine, tag: String, mechanism: String, time: Timestamp) {
         saslStep += 1
+        saslClientOwes = false
         let text = line.segments.flatMap(\.text)
         var f: [(String, JSONValue)] = [("tag", .string(tag)), ("mechanism", .string(mechanism)), ("step", .int(Int64(saslStep)))]
         if text == [UInt8(ascii: "*")] {
             f.append(("cancelled", .bool(true)))
-            emit(DecodedEvent(kind: .sasl, dir: .client, time: time, fields: f, line: line, bytes: line.wireBytes,
-                              annotation: "the client cancels the authentication"))
+            var e = DecodedEvent(kind: .sasl, dir: .client, time: time, fields: f, line: line, bytes: line.wireBytes,
+                                 annotation: "the client cancels the authentication")
+            e.clientLineClassified = true
+            emit(e)
             return
         }
         let payload = Base64.decode(String(decoding: text, as: UTF8.self))
@@ -366,17 +385,26 @@ public final class SessionDecoder {
         clientSASLMessages += 1
         var e = DecodedEvent(kind: .sasl, dir: .client, time: time, fields: f, line: line, bytes: line.wireBytes,
                              annotation: "SASL \(mechanism) response \(clientSASLMessages)")
+        e.clientLineClassified = true
         e.lineIsSecret = true
         e.payload = SecretPayload(payload ?? text)
         emit(e)
     }
     private var clientSASLMessages = 0
+    /// The server's last SASL message is still unanswered.
+    private var saslClientOwes = false
+
+    private func loseClientSync(_ why: String) {
+        clientSynchronized = false
+        unsynchronizedWhy = why
+        unconfirmedTags = []
+    }
 
     private func command(_ line: RawLine, time: Timestamp) {
         let cmd: Command
         do { cmd = try CommandParser.parse(line) } catch let CommandParser.Failure.notACommand(why) {
             let text = line.segments.flatMap(\.text)
-            if String(decoding: text, as: UTF8.self).uppercased() == "DONE" {
+            if clientSynchronized, String(decoding: text, as: UTF8.self).uppercased() == "DONE" {
                 lint(.warning, "done-outside-idle", "DONE sent while no IDLE is running", dir: .client, time: time)
             }
             emitUnparsed(.client, text, bytes: line.wireBytes, reason: "not a command: \(why)", time: time)
@@ -385,11 +413,21 @@ public final class SessionDecoder {
             emitUnparsed(.client, line.segments.flatMap(\.text), bytes: line.wireBytes, reason: "not a command", time: time)
             return
         }
+        guard clientSynchronized else {
+            // It parses as a command, but it may as well be a literal's body or a SASL response.
+            if unconfirmedTags.count >= 64 { unconfirmedTags.removeFirst() }
+            unconfirmedTags.append(cmd.tag)
+            emitUnparsed(.client, line.segments.flatMap(\.text), bytes: line.wireBytes,
+                         reason: "hidden until a server completion shows where commands start (\(unsynchronizedWhy))",
+                         time: time)
+            return
+        }
         commandCount += 1
         var f: [(String, JSONValue)] = [("tag", .string(cmd.tag)), ("name", .string(cmd.name)), ("uid", .bool(cmd.uid))]
         f += cmd.details
         if line.segments.last?.ending == LineEnding.none { f.append(("truncated", .bool(true))) }
         var e = DecodedEvent(kind: .command, dir: .client, time: time, fields: f, line: line, bytes: line.wireBytes)
+        e.clientLineClassified = true
         e.secrets = cmd.secrets
         e.literalLabels = cmd.literalLabels
         e.annotation = commandAnnotation(cmd)
@@ -558,6 +596,7 @@ public final class SessionDecoder {
         switch clientMode {
         case .sasl(let tag, let mech):
             saslStep += 1
+            saslClientOwes = true
             let raw = Array(resp.text.utf8)
             let payload = Base64.decode(resp.text) ?? raw
             var f: [(String, JSONValue)] = [("tag", .string(tag)), ("mechanism", .string(mech)), ("step", .int(Int64(saslStep)))]
@@ -599,6 +638,15 @@ public final class SessionDecoder {
             let partial = client.abandonLiteral()
             command(partial, time: lastTime[.client] ?? time)
             if let i = events.lastIndex(where: { $0.kind == .command }) { events[i].fields.append(("literal_refused", .bool(true))) }
+            // A client that sends the body anyway sends it as lines of their own.
+            loseClientSync("the server refused a literal, whose body the client may still send")
+        }
+        // The server completed a tag a hidden line carried: that line was a command, and
+        // client lines start where commands start again.
+        let confirmsHiddenLine = !clientSynchronized && unconfirmedTags.contains(tag)
+        if confirmsHiddenLine {
+            clientSynchronized = true
+            unconfirmedTags = []
         }
         var e = responseEvent(resp, line: line, time: time, dir: dir)
         let cmd = inFlight.complete(tag)
@@ -613,6 +661,12 @@ public final class SessionDecoder {
         if let code = resp.code, let meaning = Annotations.responseCode(code.name) { notes.append(meaning) }
         if status == "BAD", cmd != nil, resp.code == nil { notes.append("the server could not parse the command or it is not allowed now") }
         if cmd == nil {
+            if confirmsHiddenLine {
+                e.annotation = "completes a client line that was hidden; client lines are shown again from here"
+                emit(e)
+                applyCode(resp, line: line, time: time)
+                return
+            }
             emit(e)
             let level: LintLevel = greetingSeen ? .error : .info
             lint(level, "unknown-tag", "tagged \(status) for tag \(tag), which no command in this session used", dir: .server, time: time)
@@ -656,7 +710,14 @@ public final class SessionDecoder {
         applyCode(resp, line: line, time: time)
         switch c.name {
         case "AUTHENTICATE":
-            if case .sasl(let t, _) = clientMode, t == tag { clientMode = .commands }
+            if case .sasl(let t, _) = clientMode, t == tag {
+                clientMode = .commands
+                // Refused while the client owed a response: it may still send it, maybe not as base64.
+                if status != "OK", saslClientOwes {
+                    loseClientSync("the server ended an AUTHENTICATE the client may still answer")
+                }
+                saslClientOwes = false
+            }
         case "IDLE":
             if case .idle(let t, _) = clientMode, t == tag { clientMode = .commands }
         case "STARTTLS":
@@ -717,17 +778,26 @@ public final class SessionDecoder {
         }
     }
 
-    /// Whether the unfinished line arriving in `dir` may turn out to hold a secret (a LOGIN or
-    /// AUTHENTICATE command, or a SASL response). A source that must pass raw bytes on before
-    /// the line ends (the proxy's pcap, inside a long literal) fills them instead.
+    /// Whether the unfinished line arriving in `dir` may turn out to hold a secret. A source
+    /// that must pass raw bytes on before the line ends (the proxy's pcap, inside a long
+    /// literal) fills them instead. Deny by default: false only for a client line whose tag and
+    /// command name have arrived whole, in a synchronized stream, naming neither LOGIN nor
+    /// AUTHENTICATE nor a command imapscope does not know.
     public func pendingMayHoldSecret(_ dir: Direction) -> Bool {
         guard dir == .client else { return false }
-        if case .sasl = clientMode { return true }
+        guard clientSynchronized, case .commands = clientMode else { return true }
         let text = client.partialLine.segments.first?.text ?? []
-        let words = text.prefix(256).split(separator: 0x20, maxSplits: 2, omittingEmptySubsequences: false)
-        guard words.count >= 2 else { return true }
-        let name = String(decoding: words[1], as: UTF8.self).uppercased()
-        return name == "LOGIN" || name == "AUTHENTICATE"
+        // Tags are at most 256 bytes (CommandParser.isValidTag), names a few dozen.
+        let words = text.prefix(512).split(separator: 0x20, maxSplits: 3, omittingEmptySubsequences: false)
+        guard words.count >= 3 else { return true }  // the name is whole only once a space follows it
+        let tag = String(decoding: words[0], as: UTF8.self)
+        var name = String(decoding: words[1], as: UTF8.self).uppercased()
+        if name == "UID" {
+            guard words.count >= 4 else { return true }
+            name = String(decoding: words[2], as: UTF8.self).uppercased()
+        }
+        guard CommandParser.isValidTag(tag), !name.isEmpty, name != "LOGIN", name != "AUTHENTICATE" else { return true }
+        return !CommandParser.isKnownName(name)
     }
 
     private enum CompressionSides { case client, both }
@@ -946,8 +1016,9 @@ public final class SessionDecoder {
 
     private func overlong(_ dir: Direction, _ prefix: [UInt8], bytes: Int, time: Timestamp) {
         var f: [(String, JSONValue)] = []
-        var shown = prefix
-        if dir == .client {
+        if dir == .client, clientSynchronized, case .commands = clientMode {
+            // Its tag and name are a command's (the line starts where a command starts); the
+            // Redactor hides the rest, as every unparsed client line.
             let words = prefix.split(separator: 0x20, maxSplits: 2, omittingEmptySubsequences: false)
             if words.count >= 2 {
                 let tag = String(decoding: words[0], as: UTF8.self)
@@ -955,12 +1026,10 @@ public final class SessionDecoder {
                 if CommandParser.isValidTag(tag), name.utf8.allSatisfy({ $0 >= 65 && $0 <= 90 }) {
                     f = [("tag", .string(tag)), ("name", .string(name))]
                     inFlight.add(tag, InFlight(name: name, uid: false, time: time, mailbox: nil))
-                    if name == "LOGIN" || name == "AUTHENTICATE" { shown = Array(words[0]) + [0x20] + Array(words[1]) + Array(" ‹arguments hidden›".utf8) }
                 }
             }
-            if case .sasl = clientMode { shown = Array("‹SASL line hidden›".utf8) }
         }
-        emitUnparsed(dir, shown, bytes: bytes, reason: "line longer than \(options.limits.maxLineLength) bytes", time: time, extra: f)
+        emitUnparsed(dir, prefix, bytes: bytes, reason: "line longer than \(options.limits.maxLineLength) bytes", time: time, extra: f)
     }
 
     /// A line cut by the end of the stream: decoded as far as it goes, flagged `truncated`.
@@ -977,15 +1046,13 @@ public final class SessionDecoder {
         }
     }
 
-    private func emitUnparsed(_ dir: Direction, _ raw: [UInt8], bytes: Int, reason: String, time: Timestamp, extra: [(String, JSONValue)] = []) {
-        var shown = raw
-        if dir == .client, case .sasl = clientMode { shown = Array("‹SASL line hidden›".utf8) }
-        else if dir == .client, let hidden = UnparsedSafety.hideCredentials(raw) { shown = hidden }
-        let text = printable(shown.prefix(200)) + (shown.count > 200 ? "…" : "")
-        var e = DecodedEvent(kind: .unparsed, dir: dir, time: time,
-                             fields: extra + [("reason", .string(reason)), ("raw", .string(text))], bytes: bytes)
-        e.rawIsSecret = shown != raw
-        emit(e)
+    /// `raw` is shown for server lines only: the Redactor hides every unparsed client line,
+    /// which may be a secret the decoder failed to delimit. Reasons never quote client bytes.
+    private func emitUnparsed(_ dir: Direction, _ raw: [UInt8], bytes: Int, reason: String, time: Timestamp,
+                              extra: [(String, JSONValue)] = []) {
+        let text = printable(raw.prefix(200)) + (raw.count > 200 ? "…" : "")
+        emit(DecodedEvent(kind: .unparsed, dir: dir, time: time,
+                          fields: extra + [("reason", .string(reason)), ("raw", .string(text))], bytes: bytes))
     }
 
     // MARK: - Output
@@ -1002,21 +1069,5 @@ public final class SessionDecoder {
     private func take() -> [DecodedEvent] {
         defer { events.removeAll(keepingCapacity: true) }
         return events
-    }
-}
-
-/// Unparsed client lines are shown raw; one that mentions LOGIN or AUTHENTICATE may carry a
-/// password we failed to delimit, so everything after that word is hidden.
-enum UnparsedSafety {
-    static func hideCredentials(_ raw: [UInt8]) -> [UInt8]? {
-        let upper = raw.map { $0 >= 97 && $0 <= 122 ? $0 - 32 : $0 }
-        for word in ["LOGIN", "AUTHENTICATE"] {
-            let w = Array(word.utf8)
-            guard upper.count >= w.count else { continue }
-            for i in 0...(upper.count - w.count) where Array(upper[i..<i + w.count]) == w {
-                return Array(raw[..<(i + w.count)]) + Array(" ‹arguments hidden›".utf8)
-            }
-        }
-        return nil
     }
 }
