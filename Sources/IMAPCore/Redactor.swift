@@ -169,7 +169,28 @@ public func printable<C: Collection>(_ bytes: C) -> String where C.Element == UI
         } else { run.append(b) }
     }
     if !run.isEmpty { out += String(decoding: run, as: UTF8.self) }
-    return out
+    return terminalSafe(out)
+}
+
+/// Text that cannot drive a terminal: C0 controls but tab, DEL, C1 controls (U+0080–U+009F,
+/// 8-bit CSI among them) and the bidirectional overrides that reorder what is shown
+/// (U+202A–U+202E, U+2066–U+2069) are escaped as `\xNN` / `\u{NNNN}`. Every text sink applies
+/// it to whatever came off the wire: user and mailbox names, server text, reasons, annotations.
+public func terminalSafe(_ s: String) -> String {
+    func unsafe(_ u: Unicode.Scalar) -> Bool {
+        let v = u.value
+        return (v < 0x20 && v != 0x09) || (v >= 0x7F && v <= 0x9F) || (0x202A...0x202E).contains(v)
+            || (0x2066...0x2069).contains(v)
+    }
+    guard s.unicodeScalars.contains(where: unsafe) else { return s }
+    var out = String.UnicodeScalarView()
+    for u in s.unicodeScalars {
+        guard unsafe(u) else { out.append(u); continue }
+        let esc = u.value < 0x80 ? "\\x" + String(u.value, radix: 16, uppercase: true).leftPad(2)
+            : "\\u{" + String(u.value, radix: 16, uppercase: true).leftPad(4) + "}"
+        out.append(contentsOf: esc.unicodeScalars)
+    }
+    return String(out)
 }
 
 extension String {

@@ -358,6 +358,8 @@ public final class SessionDecoder {
             } else {
                 lint(.warning, "idle-without-done", "client sent a line other than DONE during IDLE \(tag)", dir: .client, time: time)
                 clientMode = .commands
+                // Nothing but DONE belongs here: what came instead is not known to be a command.
+                loseClientSync("the client sent a line other than DONE during IDLE")
                 command(line, time: time)
             }
         case .commands, .hold:

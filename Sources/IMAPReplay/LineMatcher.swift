@@ -147,10 +147,20 @@ public enum LineMatcher {
         return nil
     }
 
-    /// A line for messages: one line of text, literal bodies shortened, control bytes escaped,
-    /// `secrets` (from `CommandParser`) shown as `‹redacted›` so a received password never
-    /// reaches stderr or the client's BAD.
-    public static func display(_ line: RawLine, dropTag: Bool = false, secrets: [SecretRef] = [], limit: Int = 200) -> String {
+    /// A line for messages: one line of text, literal bodies shortened, control bytes escaped.
+    /// Deny by default, as the Redactor: a line is shown only as a command (`asCommand`, and
+    /// it parses as one), its secrets (`CommandParser`'s: a password, an initial response,
+    /// arguments of unknown commands) as `‹redacted›`; a DONE as itself; anything else, and a
+    /// command imapscope does not know (after a refused literal or AUTHENTICATE its words may be
+    /// a secret), only by its size. So neither a received password nor one a hand-written
+    /// fixture holds in clear reaches stderr or the client's BAD.
+    public static func display(_ line: RawLine, dropTag: Bool = false, asCommand: Bool = true, limit: Int = 200) -> String {
+        guard asCommand, let parsed = try? CommandParser.parse(line), parsed.isKnown else {
+            if line.segments.count == 1, line.segments[0].text.count == 4,
+               String(decoding: line.segments[0].text, as: UTF8.self).uppercased() == "DONE" { return "DONE" }
+            return "‹hidden client line: \(line.wireBytes) bytes›"
+        }
+        let secrets = parsed.secrets
         let hidden = "‹redacted›"
         var s = ""
         for (i, seg) in line.segments.enumerated() {

@@ -117,12 +117,13 @@ public final class ReplayEngine {
     /// What to report when the connection ends: the mismatches, plus an early end.
     public func finish() -> [Mismatch] {
         if case .line(let l)? = framer.finish(), !(l.segments.count == 1 && l.segments[0].text.isEmpty) {
-            let secrets = (try? CommandParser.parse(l))?.secrets ?? []
-            mismatches.append(mismatch(expected: nextExpected(), received: LineMatcher.display(l, secrets: secrets) + " (cut off by the end of the connection)"))
+            let inSASL: Bool = { if case .sasl? = nextExpected()?.kind { return true }; return false }()
+            let shown = LineMatcher.display(l, asCommand: !inSASL)
+            mismatches.append(mismatch(expected: nextExpected(), received: shown + " (cut off by the end of the connection)"))
         }
         if mismatches.isEmpty && !isComplete && !loggedOut, let next = nextExpected() {
             mismatches.append(Mismatch(index: clientLinesSeen + 1, fileLine: next.fileLine,
-                                       expected: LineMatcher.display(next.line, dropTag: next.isCommand),
+                                       expected: LineMatcher.display(next.line, dropTag: next.isCommand, asCommand: next.isCommand),
                                        received: "the end of the connection", context: Array(matchedDisplay.suffix(3))))
         }
         return mismatches
@@ -155,9 +156,9 @@ public final class ReplayEngine {
                 continuationsSent = 0
                 clientLinesSeen += 1
                 handle(line, into: &out)
-            case .overlong(let prefix, let n), .resynchronized(let prefix, let n):
+            case .overlong(_, let n), .resynchronized(_, let n):
                 clientLinesSeen += 1
-                let m = mismatch(expected: nextExpected(), received: "a line of \(n) bytes starting \(printable(prefix.prefix(60)))")
+                let m = mismatch(expected: nextExpected(), received: "a line of \(n) bytes (too long to compare; not shown)")
                 record(m, tag: nil, into: &out)
             }
         }
@@ -172,13 +173,13 @@ public final class ReplayEngine {
         let receivedTag = parsed?.tag
         guard let (index, expected) = candidate(for: line) else {
             // Commands are compared modulo tag, so messages show them without one; secrets hidden.
-            let shown = inSASL ? "‹redacted SASL line›" : LineMatcher.display(line, dropTag: receivedTag != nil, secrets: parsed?.secrets ?? [])
+            let shown = inSASL ? "‹redacted SASL line›" : LineMatcher.display(line, dropTag: receivedTag != nil)
             record(mismatch(expected: next, received: shown), tag: badTag(receivedTag), into: &out)
             return
         }
         done[index] = true
         // Context for later diffs: the recorded line (already redacted).
-        matchedDisplay.append(LineMatcher.display(expected.line, dropTag: expected.isCommand))
+        matchedDisplay.append(LineMatcher.display(expected.line, dropTag: expected.isCommand, asCommand: expected.isCommand))
         if case .command(let t, let name) = expected.kind, let rt = receivedTag {
             tagMap[t] = rt
             commandNames[t] = name
@@ -208,7 +209,7 @@ public final class ReplayEngine {
             let expected = LineMatcher.canonical(c.line, dropTag: true)
             if expected.starts(with: prefix) || LineMatcher.containsMarker(expected) { return nil }
         }
-        let shown = LineMatcher.display(line, dropTag: true, secrets: parsed?.secrets ?? []) + " " + (LiteralHeader.trailing(in: framer.partialLine.segments[last].text)?.0.text() ?? "")
+        let shown = LineMatcher.display(line, dropTag: true) + " " + (LiteralHeader.trailing(in: framer.partialLine.segments[last].text)?.0.text() ?? "")
         return mismatch(expected: next, received: shown)
     }
 
@@ -370,7 +371,7 @@ public final class ReplayEngine {
     }
 
     private func mismatch(expected: ReplayScript.ClientLine?, received: String) -> Mismatch {
-        Mismatch(index: clientLinesSeen, fileLine: expected?.fileLine, expected: expected.map { LineMatcher.display($0.line, dropTag: $0.isCommand) },
+        Mismatch(index: clientLinesSeen, fileLine: expected?.fileLine, expected: expected.map { LineMatcher.display($0.line, dropTag: $0.isCommand, asCommand: $0.isCommand) },
                  received: received, context: Array(matchedDisplay.suffix(3)))
     }
 

@@ -152,7 +152,7 @@ public enum ConversationDiff {
                 // Addresses, ports, TLS details and imapscope's own opinions are not the conversation.
                 continue
             }
-            let normalized = normalize(text, masks: masks)
+            let normalized = terminalSafe(normalize(text, masks: masks))
             if let b = target { blocks[b].append(normalized) } else { slots.append(.line(normalized)) }
             if e.kind == .untagged { sawGreeting = true }
         }

@@ -47,7 +47,7 @@ public final class SummarySink: EventSink {
     public func report() -> String {
         var out = "\n── summary\n"
         out += "sessions: \(sessions.count)" + (encrypted > 0 ? " (\(encrypted) encrypted)" : "") + "\n"
-        for s in sessions.prefix(20) { out += "  \(s)\n" }
+        for s in sessions.prefix(20) { out += "  \(terminalSafe(s))\n" }
         if sessions.count > 20 { out += "  … and \(sessions.count - 20) more\n" }
         out += "bytes: client \(bytes[.client] ?? 0), server \(bytes[.server] ?? 0)\n"
         out += "completions: " + statuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n"
@@ -56,7 +56,7 @@ public final class SummarySink: EventSink {
         for (name, n) in counts.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
             let l = (latencies[name] ?? []).sorted()
             let cols = l.isEmpty ? ["-", "-", "-"] : [Self.percentile(l, 50), Self.percentile(l, 95), l.last!].map { Decimal.format($0, 2) }
-            out += "  " + name.padding(18) + String(n).leftPad(7) + cols.map { $0.leftPad(10) }.joined() + "\n"
+            out += "  " + terminalSafe(name).padding(18) + String(n).leftPad(7) + cols.map { $0.leftPad(10) }.joined() + "\n"
         }
         if !lints.isEmpty { out += "lints: " + lints.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n" }
         if unparsed > 0 { out += "unparsed lines: \(unparsed)\n" }

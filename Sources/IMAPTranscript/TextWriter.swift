@@ -27,7 +27,13 @@ public final class TextWriter: EventSink {
         style.color ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s
     }
 
-    public func write(_ e: Event) {
+    public func write(_ event: Event) {
+        // Wire text (names, server text, reasons, annotations) must not reach the terminal raw.
+        var e = event
+        e.fields = e.fields.map { (key: String, value: JSONValue) -> (String, JSONValue) in
+            (key, Self.safe(value))
+        }
+        if let a = e.annotation { e.annotation = terminalSafe(a) }
         let start = starts[e.session] ?? e.time
         if e.kind == .sessionStart {
             starts[e.session] = e.time
@@ -96,6 +102,15 @@ public final class TextWriter: EventSink {
     }
 
     public func finish() { out.flush() }
+
+    static func safe(_ v: JSONValue) -> JSONValue {
+        switch v {
+        case .string(let s): return .string(terminalSafe(s))
+        case .array(let a): return .array(a.map(safe))
+        case .object(let o): return .object(o.map { (key: String, value: JSONValue) -> (String, JSONValue) in (key, safe(value)) })
+        default: return v
+        }
+    }
 
     private func visibleWidth(_ s: String) -> Int {
         var n = 0

@@ -116,7 +116,7 @@ struct ReplayEngineTests {
         let r = try Self.run(Self.literalLogin, ["b LOGIN \"alice\" {6+}\r\nsecret\r\n"])
         #expect(r.output == "* OK ready\r\nb OK logged in\r\n")
         let wrong = try Self.run(Self.literalLogin, ["b LOGIN {3}\r\n", "bob x\r\n"])
-        #expect(wrong.output == "* OK ready\r\n+ go on\r\nb BAD [CLIENTBUG] imapscope replay: expected \"LOGIN {5} alice ‹redacted:0123abcd›\" but got \"LOGIN {3} bob ‹redacted›\"\r\n")
+        #expect(wrong.output == "* OK ready\r\n+ go on\r\nb BAD [CLIENTBUG] imapscope replay: expected \"LOGIN {5} alice ‹redacted›\" but got \"LOGIN {3} bob ‹redacted›\"\r\n")
     }
 
     /// Recordings put a synchronizing literal's `+` before the command (the decoder emits the
@@ -260,7 +260,7 @@ struct ReplayEngineTests {
     @Test func garbageIsBoundedAndAnsweredOnce() throws {
         let junk = String(repeating: "x", count: 300_000) + "\r\n"
         let r = try Self.run(Self.simple, [junk])
-        #expect(r.output == "* OK [CAPABILITY IMAP4rev1] ready\r\n* BAD [CLIENTBUG] imapscope replay: expected \"CAPABILITY\" but got \"a line of 300002 bytes starting \(String(repeating: "x", count: 60))\"\r\n")
+        #expect(r.output == "* OK [CAPABILITY IMAP4rev1] ready\r\n* BAD [CLIENTBUG] imapscope replay: expected \"CAPABILITY\" but got \"a line of 300002 bytes (too long to compare; not shown)\"\r\n")
         #expect(r.engine.finish().count == 1)
     }
 
