@@ -663,8 +663,11 @@ public final class SessionDecoder {
         if let code = resp.code, let meaning = Annotations.responseCode(code.name) { notes.append(meaning) }
         if status == "BAD", cmd != nil, resp.code == nil { notes.append("the server could not parse the command or it is not allowed now") }
         if cmd == nil {
-            if confirmsHiddenLine {
-                e.annotation = "completes a client line that was hidden; client lines are shown again from here"
+            if confirmsHiddenLine || !clientSynchronized {
+                // Hidden client lines carried tags: a completion of one of them is no anomaly.
+                e.annotation = confirmsHiddenLine
+                    ? "completes a client line that was hidden; client lines are shown again from here"
+                    : "completes a command whose line was hidden or not captured"
                 emit(e)
                 applyCode(resp, line: line, time: time)
                 return
