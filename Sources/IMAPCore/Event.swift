@@ -30,6 +30,9 @@ public struct DecodedEvent: Sendable {
     /// classified it (a command in a synchronized stream, DONE, a SASL response); otherwise it
     /// renders as `‹hidden client line: N bytes›`. Unparsed client lines are never classified.
     public var clientLineClassified = false
+    /// String fields that hold secret bytes (a tag the server echoed that no command carried):
+    /// each becomes its marker.
+    public var secretFields: [String] = []
     public var literalLabels: [Int: String] = [:]
     /// A secret rendered as a `payload` summary field.
     public var payload: SecretPayload?

@@ -45,6 +45,8 @@ public struct Redactor: Sendable {
             // An unparsed client line may be a secret the decoder could not delimit.
             if unparsedClient && k == "raw" {
                 fields.append((k, .string(hiddenLine(bytes: e.bytes).text)))
+            } else if !showSecrets, e.secretFields.contains(k), case .string(let secret) = v {
+                fields.append((k, .string(marker(for: Array(secret.utf8)))))
             } else {
                 fields.append((k, v))
             }

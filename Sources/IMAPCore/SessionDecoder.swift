@@ -672,9 +672,13 @@ public final class SessionDecoder {
                 applyCode(resp, line: line, time: time)
                 return
             }
+            // No command carried this tag: the server may be echoing client bytes that were no
+            // command (a literal's body it took for one, a SASL line), so the tag is hidden.
+            e.secrets = [.span(Span(segment: 0, start: 0, end: tag.utf8.count))]
+            e.secretFields = ["tag"]
             emit(e)
             let level: LintLevel = greetingSeen ? .error : .info
-            lint(level, "unknown-tag", "tagged \(status) for tag \(tag), which no command in this session used", dir: .server, time: time)
+            lint(level, "unknown-tag", "tagged \(status) for a tag no command in this session used", dir: .server, time: time)
             applyCode(resp, line: line, time: time)
             return
         }
