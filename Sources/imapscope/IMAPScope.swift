@@ -191,7 +191,7 @@ struct Sniff: ParsableCommand {
             output.pipeline.publish(events, session: session)
         }
         output.finish()
-        for w in result.warnings { FileHandle.standardError.write(Data("imapscope: \(interface): \(w)\n".utf8)) }
+        for w in result.warnings { FileHandle.standardError.write(Data("imapscope: \(interface): \(terminalSafe(w))\n".utf8)) }
         if let e = result.error { throw CLIError(description: e) }
     }
 }
@@ -240,7 +240,7 @@ enum CaptureSource {
             }
         } catch { throw CLIError(description: "\(error)") }
         progress.done()
-        for w in result.warnings { FileHandle.standardError.write(Data("imapscope: \(path): \(w)\n".utf8)) }
+        for w in result.warnings { FileHandle.standardError.write(Data("imapscope: \(path): \(terminalSafe(w))\n".utf8)) }
         if let e = result.error {
             throw CLIError(description: "\(e) (decoded everything before it: \(result.packets) packets, \(result.sessions) sessions)")
         }

@@ -167,7 +167,7 @@ final class ProblemReporter: EventSink {
     init(_ out: FileOutput) { self.out = out }
     func write(_ e: Event) {
         guard e.kind == .tls, e["phase"]?.stringValue == "failed" else { return }
-        out.write("imapscope: session \(e.session): TLS with the \(e["leg"]?.stringValue == "server" ? "real server" : "client") failed: \(e["error"]?.stringValue ?? "?")\n")
+        out.write("imapscope: session \(e.session): TLS with the \(e["leg"]?.stringValue == "server" ? "real server" : "client") failed: \(terminalSafe(e["error"]?.stringValue ?? "?"))\n")
         out.flush()
     }
     func finish() { out.flush() }

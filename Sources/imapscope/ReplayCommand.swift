@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import IMAPCore
 import IMAPProxy
 import IMAPReplay
 import IMAPTranscript
@@ -59,8 +60,8 @@ struct ReplayCommand: ParsableCommand {
             // Mismatches go to stderr as they happen; the session's outcome when it ends.
             server = try ReplayServer(script: script, configuration: .init(listen: url, tls: tls, order: order) { m in
                 let err = FileOutput.standardError()
-                err.write(m.description + "\n")
-                if m.index > 0 { err.write(m.diff) }
+                err.write(terminalSafe(m.description) + "\n")
+                if m.index > 0 { err.write(m.diff.split(separator: "\n").map { terminalSafe(String($0)) + "\n" }.joined()) }
                 err.flush()
             })
             bound = try server.start()
