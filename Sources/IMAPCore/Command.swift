@@ -87,7 +87,7 @@ public enum CommandParser {
             default: return name
             }
         case "AUTHENTICATE":
-            guard let mech = cmd.arguments.first, mech.atom != nil else { return name }
+            guard let mech = cmd.arguments.first, cmd.details.contains(where: { $0.0 == "mechanism" }) else { return name }
             return mech
         default:
             return cmd.isKnown ? nil : name

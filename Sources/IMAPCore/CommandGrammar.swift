@@ -24,7 +24,12 @@ enum CommandGrammar {
             _ = a.rest()
         // authenticate = "AUTHENTICATE" SP auth-type [SP (base64 / "=")]   (RFC 9051, SASL-IR RFC 4959)
         case "AUTHENTICATE":
-            if let m = a.atom("AUTHENTICATE needs a mechanism") { d.append(("mechanism", .string(m.uppercased()))) }
+            // sasl-mech = 1*20mech-char, mech-char = UPPER-ALPHA / DIGIT / "-" / "_" (RFC 4422 §3.1;
+            // IMAP compares it case-insensitively). Anything else may be a misplaced secret.
+            if let m = a.atom("AUTHENTICATE needs a mechanism") {
+                if SASL.isMechanismName(m) { d.append(("mechanism", .string(m.uppercased()))) }
+                else { a.problem("the mechanism is not a SASL mechanism name") }
+            }
             if let ir = a.node() {
                 let text = line.string(ir) ?? ""
                 cmd.initialResponse = text == "=" ? [] : Base64.decode(text)
