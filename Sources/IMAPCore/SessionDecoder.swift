@@ -381,7 +381,11 @@ public final class SessionDecoder {
             return
         }
         let payload = Base64.decode(String(decoding: text, as: UTF8.self))
-        if let p = payload, let u = SASL.user(mechanism: mechanism, step: clientSASLMessages + 1, payload: p) { f.append(("user", .string(u))) }
+        // LOGIN's first answer is the user only when the server asked for one ("Username:"):
+        // a server (or a capture) that asks for the password first must not make it a user name.
+        let loginAnswersPassword = mechanism == "LOGIN" && !lastSASLChallenge.lowercased().hasPrefix("user")
+        if let p = payload, !loginAnswersPassword,
+           let u = SASL.user(mechanism: mechanism, step: clientSASLMessages + 1, payload: p) { f.append(("user", .string(u))) }
         if let p = payload, let z = SASL.authzid(mechanism: mechanism, payload: p) { f.append(("authzid", .string(z))) }
         if payload == nil { f.append(("base64", .bool(false))) }
         clientSASLMessages += 1
@@ -395,6 +399,8 @@ public final class SessionDecoder {
     private var clientSASLMessages = 0
     /// The server's last SASL message is still unanswered.
     private var saslClientOwes = false
+    /// The server's last SASL challenge, decoded, when it is printable (LOGIN's prompts).
+    private var lastSASLChallenge = ""
 
     private func loseClientSync(_ why: String) {
         clientSynchronized = false
@@ -603,6 +609,7 @@ public final class SessionDecoder {
             let payload = Base64.decode(resp.text) ?? raw
             var f: [(String, JSONValue)] = [("tag", .string(tag)), ("mechanism", .string(mech)), ("step", .int(Int64(saslStep)))]
             var e = DecodedEvent(kind: .sasl, dir: .server, time: time, fields: f, line: line, bytes: line.wireBytes)
+            lastSASLChallenge = SASL.showableChallenge(mechanism: mech, payload: payload) ?? ""
             if let shown = SASL.showableChallenge(mechanism: mech, payload: payload) {
                 f.append(("challenge", .string(shown)))
                 e.fields = f
