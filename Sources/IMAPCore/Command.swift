@@ -81,7 +81,7 @@ public enum CommandParser {
     static func visiblePrefixEnd(_ cmd: Command, name: Node) -> Node? {
         switch cmd.name {
         case "LOGIN":
-            guard let user = cmd.arguments.first else { return name }
+            guard cmd.arguments.count >= 2, let user = cmd.arguments.first else { return name }
             switch user.syntax {
             case .atom, .quoted, .literal, .number: return user
             default: return name

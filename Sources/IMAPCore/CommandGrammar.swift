@@ -15,11 +15,14 @@ enum CommandGrammar {
             if cmd.uid { d.append(("sequence_set", .string(a.sequenceSet("UID EXPUNGE") ?? ""))) }
         // login = "LOGIN" SP userid SP password
         case "LOGIN":
-            if let u = a.node(), let user = line.string(u) { d.append(("user", .string(user))) } else { a.problem("LOGIN needs a user name") }
-            // The password and whatever follows it are hidden by CommandParser (deny by default).
+            // The password and whatever follows it are hidden by CommandParser (deny by default);
+            // a lone argument may be the password itself, so it is no user name either.
+            let userNode = a.node()
             if let p = a.node() {
+                if let u = userNode, let user = line.string(u) { d.append(("user", .string(user))) }
+                else { a.problem("LOGIN needs a user name") }
                 if case .literal(let seg) = p.syntax { cmd.literalLabels[seg] = "password" }
-            } else { a.problem("LOGIN needs a password") }
+            } else { a.problem("LOGIN needs a user name and a password") }
             if !a.done { a.problem("LOGIN has more than two arguments") }
             _ = a.rest()
         // authenticate = "AUTHENTICATE" SP auth-type [SP (base64 / "=")]   (RFC 9051, SASL-IR RFC 4959)

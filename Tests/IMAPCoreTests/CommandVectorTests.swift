@@ -103,7 +103,7 @@ struct CommandVectorTests {
 
     /// Lines that break a command's grammar still decode, with the problem named.
     static let malformed: [(String, String)] = [
-        ("a1 LOGIN alice", "LOGIN needs a password"),
+        ("a1 LOGIN alice", "LOGIN needs a user name and a password"),
         ("a2 FETCH x:y FLAGS", "'x:y' is not a sequence set"),
         ("a3 SELECT", "missing mailbox"),
         ("a4 STORE 1 FLOGS (\\Seen)", "unknown STORE operation FLOGS"),

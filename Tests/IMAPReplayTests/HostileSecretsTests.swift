@@ -140,6 +140,8 @@ struct HostileSecretsTests {
         .init(name: "AUTHENTICATE LOGIN whose server asks for the password first",
               steps: [greeting, .client("a1 AUTHENTICATE LOGIN\r\n"), .server("+ \(b64("Password:"))\r\n"),
                       .client("\(b64(pw))\r\n"), .server("a1 NO\r\n")]),
+        .init(name: "LOGIN with the password as its only argument",
+              steps: [greeting, .client("a1 LOGIN \(pw)\r\n"), .server("a1 BAD\r\n")]),
         .init(name: "an unknown command carrying the password",
               steps: [greeting, .client("a1 XSECRETAUTH alice \(pw)\r\n"), .server("a1 BAD unknown\r\n")]),
         .init(name: "a capture that starts inside a LOGIN literal",

@@ -40,7 +40,7 @@ public struct SecretScan: Sendable {
     /// Phrases imapscope itself writes that contain the word "password" (annotations and lint
     /// messages); they describe a password, they do not contain one.
     public static let prose = ["(password redacted)", "sends the password in cleartext", "bytes, password›",
-                               "LOGIN needs a password"]
+                               "LOGIN needs a user name and a password"]
 
     public var base64Forms: [String] {
         let bytes = Array(secret.utf8)
