@@ -590,8 +590,13 @@ public final class SessionDecoder {
         if client.isAwaitingContinuation {
             let early = client.heldBytes
             var e = responseEvent(resp, line: line, time: time)
+            // The waiting line's tag and name, when they are known to be a command's.
             let words = client.partialLine.segments.first.map { $0.text.split(separator: 0x20, maxSplits: 2) } ?? []
-            let what = words.count >= 2 ? " of \(String(decoding: words[0], as: UTF8.self)) \(String(decoding: words[1], as: UTF8.self).uppercased())" : ""
+            var what = ""
+            if clientSynchronized, case .commands = clientMode, words.count >= 2,
+               CommandParser.isValidTag(String(decoding: words[0], as: UTF8.self)) {
+                what = " of \(String(decoding: words[0], as: UTF8.self)) \(String(decoding: words[1], as: UTF8.self).uppercased())"
+            }
             e.annotation = "the server is ready for the literal\(what); the command's event follows once its body has arrived"
             emit(e)
             if early > 0 {
@@ -670,6 +675,10 @@ public final class SessionDecoder {
         if let code = resp.code, let meaning = Annotations.responseCode(code.name) { notes.append(meaning) }
         if status == "BAD", cmd != nil, resp.code == nil { notes.append("the server could not parse the command or it is not allowed now") }
         if cmd == nil {
+            // No command carried this tag: the server may be echoing client bytes that were no
+            // command (a literal's body it took for one, a SASL line), so the tag is hidden.
+            e.secrets = [.span(Span(segment: 0, start: 0, end: tag.utf8.count))]
+            e.secretFields = ["tag"]
             if confirmsHiddenLine || !clientSynchronized {
                 // Hidden client lines carried tags: a completion of one of them is no anomaly.
                 e.annotation = confirmsHiddenLine
@@ -679,10 +688,6 @@ public final class SessionDecoder {
                 applyCode(resp, line: line, time: time)
                 return
             }
-            // No command carried this tag: the server may be echoing client bytes that were no
-            // command (a literal's body it took for one, a SASL line), so the tag is hidden.
-            e.secrets = [.span(Span(segment: 0, start: 0, end: tag.utf8.count))]
-            e.secretFields = ["tag"]
             emit(e)
             let level: LintLevel = greetingSeen ? .error : .info
             lint(level, "unknown-tag", "tagged \(status) for a tag no command in this session used", dir: .server, time: time)

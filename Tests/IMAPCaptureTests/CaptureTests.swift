@@ -84,7 +84,7 @@ struct CaptureTests {
         // After the gap a client line may start inside a lost literal: hidden until the server
         // completes a tag one of them carried (a3), shown again from a4.
         #expect(CaptureHarness.summaries(events) == ["start", "S * OK", "C a1 NOOP", "S a1 OK NOOP", "gap client 9",
-                                                    "C unparsed", "C unparsed", "S * CAPABILITY", "S a2 OK", "S a3 OK", "C a4 NOOP", "S a4 OK NOOP", "end"])
+                                                    "C unparsed", "C unparsed", "S * CAPABILITY", "S ‹redacted:b1377434› OK", "S ‹redacted:f1b3e1ec› OK", "C a4 NOOP", "S a4 OK NOOP", "end"])
         let hidden = events.filter { $0.kind == .unparsed }.map { $0["raw"]?.stringValue }
         #expect(hidden == ["‹hidden client line: 6 bytes›", "‹hidden client line: 9 bytes›"])
         var bytes: Int64 = 0
@@ -106,7 +106,7 @@ struct CaptureTests {
         let events = try CaptureHarness.decode(c)
         // The first client line may be the rest of a literal or a SASL line: hidden until a7's
         // completion shows it was a command.
-        #expect(CaptureHarness.summaries(events) == ["start", "C unparsed", "S * 4 EXISTS", "S a7 OK",
+        #expect(CaptureHarness.summaries(events) == ["start", "C unparsed", "S * 4 EXISTS", "S ‹redacted:16a2373d› OK",
                                                     "C a8 NOOP", "S a8 OK NOOP", "end"])
         #expect(events[1]["raw"]?.stringValue == "‹hidden client line: 9 bytes›")
         #expect(events[1]["reason"]?.stringValue == "hidden until a server completion shows where commands start "
@@ -119,7 +119,7 @@ struct CaptureTests {
         c.server("* OK ready\r\n")
         c.server("a1 OK done\r\n")
         let events = try CaptureHarness.decode(c)
-        #expect(CaptureHarness.summaries(events) == ["start", "S * OK", "S a1 OK", "end"])
+        #expect(CaptureHarness.summaries(events) == ["start", "S * OK", "S ‹redacted:1cd2aad9› OK", "end"])
         // No client bytes and no handshake: the command was not captured, which is no anomaly.
         #expect(events[2].annotation == "completes a command whose line was hidden or not captured")
     }
@@ -192,7 +192,7 @@ struct CaptureTests {
         var o = CaptureDecoder.Options()
         o.imapPorts = [1143]
         let (events, _) = try CaptureHarness.read(path, options: o)
-        #expect(CaptureHarness.summaries(events) == ["start", "C unparsed", "S a1 OK", "C a2 NOOP", "S a2 OK NOOP", "end"])
+        #expect(CaptureHarness.summaries(events) == ["start", "C unparsed", "S ‹redacted:1cd2aad9› OK", "C a2 NOOP", "S a2 OK NOOP", "end"])
     }
 
     @Test func startTLSReportsTheServerName() throws {
