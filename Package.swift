@@ -8,6 +8,8 @@ let package = Package(
         .executable(name: "imapscope", targets: ["imapscope"]),
         .library(name: "IMAPCore", targets: ["IMAPCore"]),
         .library(name: "IMAPTranscript", targets: ["IMAPTranscript"]),
+        // For the Fuzz/ and Benchmarks/ packages.
+        .library(name: "IMAPCapture", targets: ["IMAPCapture"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
