@@ -134,7 +134,8 @@ public final class CaptureDecoder {
     public func finish() {
         for (_, f) in flows.sorted(by: { $0.value.firstTime < $1.value.firstTime }) where !f.closed || f.decoder != nil {
             for ep in f.streams.keys.sorted() {
-                var s = f.streams[ep]!
+                // Delivering one direction may judge the flow not IMAP and drop both streams.
+                guard var s = f.streams[ep] else { continue }
                 let out = s.flushAll()
                 f.streams[ep] = s
                 deliver(out, from: ep, flow: f, key: nil, time: f.lastTime)
