@@ -112,6 +112,7 @@ public final class CertificateAuthority: Sendable {
     public static func load(directory: String = defaultDirectory) throws -> CertificateAuthority {
         let dir = expandingTilde(directory)
         try ensureDirectory(dir)
+        try checkPrivate(directory: dir)
         let certPath = (dir as NSString).appendingPathComponent(certificateFileName)
         let keyPath = (dir as NSString).appendingPathComponent(keyFileName)
         let fm = FileManager.default
@@ -156,7 +157,7 @@ public final class CertificateAuthority: Sendable {
 
     private static func loadExisting(directory: String, certPath: String, keyPath: String) throws -> CertificateAuthority {
         let certText = try readText(certPath, what: "CA certificate")
-        let keyText = try readText(keyPath, what: "CA private key")
+        let keyText = try readPrivateKeyText(keyPath)
         let certificate: Certificate
         do {
             certificate = try Certificate(pemEncoded: certText)
@@ -208,6 +209,83 @@ public final class CertificateAuthority: Sendable {
         return text
     }
 
+    /// Refuses a CA directory that is not the user's own or that group/others can access: whoever can
+    /// list or write it can swap the CA the user's mail clients trust.
+    private static func checkPrivate(directory dir: String) throws {
+        var info = stat()
+        guard stat(dir, &info) == 0 else {
+            throw CertificateAuthorityError(path: dir, "cannot examine CA directory \(dir): \(errnoText(errno))")
+        }
+        guard info.st_uid == geteuid() else {
+            throw CertificateAuthorityError(path: dir,
+                "CA directory \(dir) belongs to uid \(info.st_uid), not to you (uid \(geteuid())); " +
+                "refusing to use a CA others control (chown it, or choose another --ca-dir)")
+        }
+        let mode = info.st_mode & 0o777
+        guard mode & 0o077 == 0 else {
+            throw CertificateAuthorityError(path: dir,
+                "CA directory \(dir) is accessible by group or others (mode \(octal(mode))); " +
+                "fix it with: chmod 700 \(dir)")
+        }
+    }
+
+    /// Reads the CA key only from a regular file of the user's own, mode 0600 or stricter, not through a
+    /// symbolic link (which could point the proxy at a key someone else controls). The checks are made
+    /// on the opened descriptor, so the file cannot be swapped between check and read.
+    private static func readPrivateKeyText(_ path: String) throws -> String {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            let e = errno
+            if e == ELOOP {
+                throw CertificateAuthorityError(path: path,
+                    "CA private key \(path) is a symbolic link; refusing to follow it. Put the key itself " +
+                    "there (mv \"$(readlink -f \(path))\" \(path)) and run chmod 600 \(path)")
+            }
+            throw CertificateAuthorityError(path: path, "cannot read CA private key \(path): \(errnoText(e))")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw CertificateAuthorityError(path: path, "cannot examine CA private key \(path): \(errnoText(errno))")
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw CertificateAuthorityError(path: path, "CA private key \(path) is not a regular file")
+        }
+        guard info.st_uid == geteuid() else {
+            throw CertificateAuthorityError(path: path,
+                "CA private key \(path) belongs to uid \(info.st_uid), not to you (uid \(geteuid())); refusing it")
+        }
+        let mode = info.st_mode & 0o777
+        guard mode & 0o077 == 0 else {
+            throw CertificateAuthorityError(path: path,
+                "CA private key \(path) is readable or writable by group or others (mode \(octal(mode))); " +
+                "fix it with: chmod 600 \(path)")
+        }
+        var data = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                let e = errno
+                if e == EINTR { continue }
+                throw CertificateAuthorityError(path: path, "cannot read CA private key \(path): \(errnoText(e))")
+            }
+            if n == 0 { break }
+            data += buffer[0..<n]
+            // A PEM key is a few hundred bytes; anything this large is not one.
+            guard data.count <= 1 << 20 else {
+                throw CertificateAuthorityError(path: path, "CA private key \(path) is corrupt (over 1 MiB)")
+            }
+        }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            throw CertificateAuthorityError(path: path,
+                "CA private key \(path) is corrupt (not PEM text); not overwriting it — fix or remove it")
+        }
+        return text
+    }
+
+    private static func octal(_ mode: mode_t) -> String { "0" + String(mode, radix: 8) }
+
     private static func create(directory: String, certPath: String, keyPath: String) throws -> CertificateAuthority {
         let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
         let name = try DistinguishedName {
@@ -231,11 +309,39 @@ public final class CertificateAuthority: Sendable {
             },
             issuerPrivateKey: key
         )
-        // Key first: a certificate without its key would be useless, and O_EXCL means a CA another
-        // process created meanwhile is never overwritten.
-        try writeNewFile(keyPath, contents: try key.serializeAsPEM().pemString + "\n", mode: 0o600, what: "CA private key")
-        try writeNewFile(certPath, contents: try certificate.serializeAsPEM().pemString + "\n", mode: 0o644, what: "CA certificate")
+        try publish(files: [
+            (keyPath, try key.serializeAsPEM().pemString + "\n", 0o600, "CA private key"),
+            (certPath, try certificate.serializeAsPEM().pemString + "\n", 0o644, "CA certificate"),
+        ], in: directory)
         return try CertificateAuthority(directory: directory, certificate: certificate, privateKey: key, wasCreated: true)
+    }
+
+    /// Writes each file whole under a temporary name first, then links them into place (key first: a
+    /// certificate without its key would be useless). No reader ever sees a half-written file; `link`
+    /// never replaces an existing file, so a CA another process created meanwhile is kept; and if
+    /// linking the second file fails, the first is unlinked again, so no half CA is left behind.
+    private static func publish(files: [(path: String, contents: String, mode: mode_t, what: String)],
+                                in directory: String) throws {
+        var temporaries: [String] = []
+        defer { for temporary in temporaries { unlink(temporary) } }
+        for file in files {
+            let temporary = (directory as NSString).appendingPathComponent(".\(UUID().uuidString).tmp")
+            try writeNewFile(temporary, contents: file.contents, mode: file.mode, what: file.what)
+            temporaries.append(temporary)
+        }
+        var linked: [String] = []
+        for (file, temporary) in zip(files, temporaries) {
+            guard link(temporary, file.path) == 0 else {
+                let e = errno
+                for path in linked { unlink(path) }
+                throw CertificateAuthorityError(path: file.path,
+                    e == EEXIST ? "\(file.what) \(file.path) appeared while creating the CA; not overwriting it"
+                                : "cannot create \(file.what) \(file.path): \(errnoText(e))")
+            }
+            linked.append(file.path)
+        }
+        let dirFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dirFD >= 0 { _ = fsync(dirFD); close(dirFD) }
     }
 
     /// Creates `path` exclusively with `mode` (exactly: the mode is fixed on the still-empty file, so
@@ -272,8 +378,10 @@ public final class CertificateAuthority: Sendable {
 
     private static func localHostName() -> String {
         var buffer = [UInt8](repeating: 0, count: 256)
-        let ok = buffer.withUnsafeMutableBufferPointer { p in
-            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: p.count) { gethostname($0, p.count - 1) } == 0
+        let ok = buffer.withUnsafeMutableBytes { raw in
+            raw.withMemoryRebound(to: CChar.self) { chars in
+                chars.baseAddress.map { gethostname($0, chars.count - 1) == 0 } ?? false
+            }
         }
         guard ok else { return "localhost" }
         let name = String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)

@@ -128,6 +128,87 @@ import X509
         }
     }
 
+    // MARK: - Unsafe files are refused
+
+    @Test func aDirectoryOthersCanReadIsRefusedWithTheFix() throws {
+        try withTemporaryDirectory { dir in
+            #expect(chmod(dir, 0o755) == 0)
+            let error = try #require(throws: CertificateAuthorityError.self) {
+                try CertificateAuthority.load(directory: dir)
+            }
+            #expect(error.description == "CA directory \(dir) is accessible by group or others (mode 0755); " +
+                    "fix it with: chmod 700 \(dir)")
+            // Nothing was created in it.
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == [])
+            #expect(chmod(dir, 0o700) == 0)
+            #expect(try CertificateAuthority.load(directory: dir).wasCreated)
+            // An existing CA in a directory that became readable is refused too.
+            #expect(chmod(dir, 0o750) == 0)
+            #expect(throws: CertificateAuthorityError.self) { try CertificateAuthority.load(directory: dir) }
+        }
+    }
+
+    @Test func aKeyOthersCanReadIsRefusedWithTheFix() throws {
+        try withTemporaryDirectory { dir in
+            _ = try CertificateAuthority.load(directory: dir)
+            for badMode: mode_t in [0o644, 0o640, 0o604, 0o620, 0o602] {
+                #expect(chmod(dir + "/ca-key.pem", badMode) == 0)
+                let error = try #require(throws: CertificateAuthorityError.self) {
+                    try CertificateAuthority.load(directory: dir)
+                }
+                #expect(error.path == dir + "/ca-key.pem")
+                #expect(error.description.hasSuffix("(mode 0\(String(badMode, radix: 8))); " +
+                                                    "fix it with: chmod 600 \(dir)/ca-key.pem"), "\(error)")
+            }
+            #expect(chmod(dir + "/ca-key.pem", 0o400) == 0)
+            #expect(try !CertificateAuthority.load(directory: dir).wasCreated)
+        }
+    }
+
+    @Test func aKeyReachedThroughASymlinkIsRefused() throws {
+        try withTemporaryDirectory { dir in
+            _ = try CertificateAuthority.load(directory: dir)
+            try withTemporaryDirectory { elsewhere in
+                let real = elsewhere + "/real-key.pem"
+                #expect(rename(dir + "/ca-key.pem", real) == 0)
+                #expect(symlink(real, dir + "/ca-key.pem") == 0)
+                let error = try #require(throws: CertificateAuthorityError.self) {
+                    try CertificateAuthority.load(directory: dir)
+                }
+                #expect(error.path == dir + "/ca-key.pem")
+                #expect(error.description.contains("is a symbolic link; refusing to follow it"), "\(error)")
+            }
+        }
+    }
+
+    @Test(.enabled(if: geteuid() == 0, "only root can give a file to another user"))
+    func aKeyOfAnotherUserIsRefused() throws {
+        try withTemporaryDirectory { dir in
+            _ = try CertificateAuthority.load(directory: dir)
+            let other: uid_t = 65534
+            #expect(chown(dir + "/ca-key.pem", other, gid_t.max) == 0)
+            let error = try #require(throws: CertificateAuthorityError.self) {
+                try CertificateAuthority.load(directory: dir)
+            }
+            #expect(error.description.contains("belongs to uid \(other), not to you"), "\(error)")
+        }
+    }
+
+    /// `ca.pem` appearing between the check and the creation (here: a dangling symlink, which the
+    /// existence check does not see) makes creation fail; the key already linked is taken back, so
+    /// no half CA and no temporary file is left.
+    @Test func aFailedCreationLeavesNoHalfCA() throws {
+        try withTemporaryDirectory { dir in
+            #expect(symlink(dir + "/nowhere", dir + "/ca.pem") == 0)
+            let error = try #require(throws: CertificateAuthorityError.self) {
+                try CertificateAuthority.load(directory: dir)
+            }
+            #expect(error.description == "CA certificate \(dir)/ca.pem appeared while creating the CA; " +
+                    "not overwriting it")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["ca.pem"])
+        }
+    }
+
     // MARK: - Leaves
 
     @Test func mintedLeafVerifiesAgainstTheCA() async throws {
