@@ -17,8 +17,11 @@ struct StreamReassembler {
     }
 
     let maxPending: Int
+    /// The next sequence number expected, once the first segment set it (`started`).
+    private var expected: UInt32 = 0
+    private var started = false
     /// The next sequence number expected; nil until the first segment.
-    private(set) var next: UInt32?
+    var next: UInt32? { started ? expected : nil }
     private var pending: [Pending] = []
     private var pendingBytes = 0
     private var finSeq: UInt32?
@@ -31,7 +34,7 @@ struct StreamReassembler {
     init(maxPending: Int = 1 << 20) { self.maxPending = maxPending }
 
     /// Whether a FIN was seen and every byte before it delivered.
-    var finished: Bool { finSeq != nil && next == finSeq }
+    var finished: Bool { started && finSeq == expected }
     var hasPending: Bool { !pending.isEmpty }
 
     static func distance(_ a: UInt32, from b: UInt32) -> Int { Int(Int32(bitPattern: a &- b)) }
@@ -41,15 +44,15 @@ struct StreamReassembler {
         var start = seq
         if syn {
             start = seq &+ 1
-            if next == nil || !hasPending { next = start }
+            if !started || !hasPending { expected = start; started = true }
         }
-        if next == nil { next = start } // a capture that starts mid-stream
+        if !started { expected = start; started = true } // a capture that starts mid-stream
         if fin { finSeq = start &+ UInt32(truncatingIfNeeded: payload.count + missing) }
         guard !payload.isEmpty || missing > 0 else { return out }
-        let d = Self.distance(start, from: next!)
+        let d = Self.distance(start, from: expected)
         if d > 0 {
             if d > 1 << 30 { // no sane window: the stream jumped; resynchronise there
-                out.append(.gap(0)); next = start
+                out.append(.gap(0)); expected = start
                 deliver(Array(payload), hole: missing, &out)
                 drain(&out)
                 return out
@@ -66,7 +69,8 @@ struct StreamReassembler {
 
     /// The peer's ACK: holes below it will never be filled by this capture.
     mutating func acknowledge(_ ack: UInt32) -> [Output] {
-        guard let n = next else { return [] }
+        guard started else { return [] }
+        let n = expected
         if Self.distance(ack, from: acked ?? n) > 0 { acked = ack }
         var out: [Output] = []
         guard Self.distance(ack, from: n) > 0, hasPending else { return out }
@@ -74,8 +78,8 @@ struct StreamReassembler {
         while let i = earliest(), Self.distance(pending[i].seq, from: ack) < 0 {
             let p = pending.remove(at: i)
             pendingBytes -= p.bytes.count
-            let d = Self.distance(p.seq, from: next!)
-            if d > 0 { out.append(.gap(d)); next = p.seq }
+            let d = Self.distance(p.seq, from: expected)
+            if d > 0 { out.append(.gap(d)); expected = p.seq }
             place(p, &out)
         }
         drain(&out)
@@ -87,10 +91,10 @@ struct StreamReassembler {
         var out: [Output] = []
         flush(&out)
         // The peer acknowledged bytes this capture never held (an ACK of a FIN counts the FIN too).
-        if let n = next, let a = acked {
-            let end = finSeq.map { min($0, a, by: n) } ?? a
-            let d = Self.distance(end, from: n)
-            if d > 0 && d < 1 << 30 { out.append(.gap(d)); next = end }
+        if started, let a = acked {
+            let end = finSeq.map { min($0, a, by: expected) } ?? a
+            let d = Self.distance(end, from: expected)
+            if d > 0 && d < 1 << 30 { out.append(.gap(d)); expected = end }
         }
         return out
     }
@@ -99,14 +103,15 @@ struct StreamReassembler {
         while let i = earliest() {
             let p = pending.remove(at: i)
             pendingBytes -= p.bytes.count
-            let d = Self.distance(p.seq, from: next!)
-            if d > 0 { out.append(.gap(d)); next = p.seq }
+            let d = Self.distance(p.seq, from: expected)
+            if d > 0 { out.append(.gap(d)); expected = p.seq }
             place(p, &out)
         }
     }
 
     private func earliest() -> Int? {
-        guard let n = next, !pending.isEmpty else { return nil }
+        guard started, !pending.isEmpty else { return nil }
+        let n = expected
         var best = 0
         for i in 1..<pending.count where Self.distance(pending[i].seq, from: n) < Self.distance(pending[best].seq, from: n) { best = i }
         return best
@@ -114,7 +119,7 @@ struct StreamReassembler {
 
     /// Delivers a segment that starts at or before `next`, trimming what was already delivered.
     private mutating func place(_ p: Pending, _ out: inout [Output]) {
-        let overlap = -Self.distance(p.seq, from: next!)
+        let overlap = -Self.distance(p.seq, from: expected)
         var bytes = p.bytes
         var hole = p.hole
         if overlap > 0 {
@@ -142,11 +147,11 @@ struct StreamReassembler {
             out.append(.gap(hole))
             recent.removeAll()
         }
-        next = next! &+ UInt32(truncatingIfNeeded: bytes.count + hole)
+        expected = expected &+ UInt32(truncatingIfNeeded: bytes.count + hole)
     }
 
     private mutating func drain(_ out: inout [Output]) {
-        while let i = earliest(), Self.distance(pending[i].seq, from: next!) <= 0 {
+        while let i = earliest(), Self.distance(pending[i].seq, from: expected) <= 0 {
             let p = pending.remove(at: i)
             pendingBytes -= p.bytes.count
             place(p, &out)

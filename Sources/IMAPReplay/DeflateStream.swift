@@ -13,13 +13,15 @@ final class DeflateStream {
     init(_ role: Role) throws {
         switch role {
         case .compress:
-            compressor = CompressionAlgorithm.deflate().compressor
+            let deflater = CompressionAlgorithm.deflate().compressor
+            try deflater.startStream()
+            compressor = deflater
             decompressor = nil
-            try compressor!.startStream()
         case .decompress:
-            decompressor = CompressionAlgorithm.deflate().decompressor
+            let inflater = CompressionAlgorithm.deflate().decompressor
+            try inflater.startStream()
+            decompressor = inflater
             compressor = nil
-            try decompressor!.startStream()
         }
     }
 

@@ -72,10 +72,13 @@ public enum LineMatcher {
         var i = text.startIndex
         while i < text.endIndex {
             let c = text[i]
-            if content != nil {
-                if c == UInt8(ascii: "\\"), i + 1 < text.endIndex { content!.append(text[i + 1]); i += 2; continue }
-                if c == UInt8(ascii: "\"") { out += string(content!); content = nil; i += 1; continue }
-                content!.append(c)
+            if var quoted = content {
+                if c == UInt8(ascii: "\\"), i + 1 < text.endIndex {
+                    quoted.append(text[i + 1]); content = quoted; i += 2; continue
+                }
+                if c == UInt8(ascii: "\"") { out += string(quoted); content = nil; i += 1; continue }
+                quoted.append(c)
+                content = quoted
             } else if c == UInt8(ascii: "\"") {
                 content = []
             } else {

@@ -267,10 +267,11 @@ final class ReplayHandler: ChannelInboundHandler {
                 context.flush()
                 do {
                     deflater = try DeflateStream(.compress)
-                    inflater = try DeflateStream(.decompress)
+                    let clientInflater = try DeflateStream(.decompress)
+                    inflater = clientInflater
                     let held = engine.takeHeldBytes()
                     perform(engine.resume(), context: context)
-                    try inflater!.decompress(held) { chunk in
+                    try clientInflater.decompress(held) { chunk in
                         if !finished { perform(engine.feed(chunk), context: context) }
                     }
                 } catch {

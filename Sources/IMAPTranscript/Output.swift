@@ -28,18 +28,29 @@ public struct OutputError: Error, CustomStringConvertible {
 
 /// A file (or stdout) written through stdio's buffer.
 public final class FileOutput: ByteOutput {
-    private let file: UnsafeMutablePointer<FILE>
+    private let file: UnsafeMutablePointer<FILE>?
     private let owned: Bool
     public let isTerminal: Bool
 
     // fdopen on a dup'd descriptor: the C globals stdout/stderr are not concurrency-safe in Swift 6.
-    public static func standardOutput() -> FileOutput { FileOutput(file: fdopen(dup(1), "wb")!, owned: true) }
-    public static func standardError() -> FileOutput { FileOutput(file: fdopen(dup(2), "wb")!, owned: true) }
+    /// Standard output; throws when descriptor 1 is closed, since the output would be lost.
+    public static func standardOutput() throws -> FileOutput {
+        guard let file = fdopen(dup(1), "wb") else {
+            throw OutputError(description: "cannot write to standard output: \(String(cString: strerror(errno)))")
+        }
+        return FileOutput(file: file, owned: true)
+    }
 
-    private init(file: UnsafeMutablePointer<FILE>, owned: Bool) {
+    /// Standard error, or /dev/null when descriptor 2 is closed (there is nowhere else to say so).
+    public static func standardError() -> FileOutput {
+        if let file = fdopen(dup(2), "wb") ?? fopen("/dev/null", "wb") { return FileOutput(file: file, owned: true) }
+        return FileOutput(file: nil, owned: false)
+    }
+
+    private init(file: UnsafeMutablePointer<FILE>?, owned: Bool) {
         self.file = file
         self.owned = owned
-        self.isTerminal = isatty(fileno(file)) != 0
+        self.isTerminal = file.map { isatty(fileno($0)) != 0 } ?? false
     }
 
     public convenience init(path: String) throws {
@@ -50,12 +61,14 @@ public final class FileOutput: ByteOutput {
     }
 
     public func write(_ bytes: [UInt8]) {
+        guard let file else { return }
         _ = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, file) }
     }
 
-    public func flush() { fflush(file) }
+    public func flush() { if let file { fflush(file) } }
 
     deinit {
+        guard let file else { return }
         fflush(file)
         if owned { fclose(file) }
     }

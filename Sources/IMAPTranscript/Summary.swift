@@ -55,7 +55,9 @@ public final class SummarySink: EventSink {
         out += "  " + "name".padding(18) + "count".leftPad(7) + "p50 ms".leftPad(10) + "p95 ms".leftPad(10) + "max ms".leftPad(10) + "\n"
         for (name, n) in counts.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
             let l = (latencies[name] ?? []).sorted()
-            let cols = l.isEmpty ? ["-", "-", "-"] : [Self.percentile(l, 50), Self.percentile(l, 95), l.last!].map { Decimal.format($0, 2) }
+            let cols = l.last.map { slowest in
+                [Self.percentile(l, 50), Self.percentile(l, 95), slowest].map { Decimal.format($0, 2) }
+            } ?? ["-", "-", "-"]
             out += "  " + terminalSafe(name).padding(18) + String(n).leftPad(7) + cols.map { $0.leftPad(10) }.joined() + "\n"
         }
         if !lints.isEmpty { out += "lints: " + lints.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n" }

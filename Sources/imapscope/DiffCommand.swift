@@ -59,7 +59,8 @@ struct DiffCommand: ParsableCommand {
             throw ExitCode(2)
         }
         let ops = ConversationDiff.diff(ConversationDiff.lines(left, ignoring: masks), ConversationDiff.lines(right, ignoring: masks))
-        let out = FileOutput.standardOutput()
+        let out: FileOutput
+        do { out = try FileOutput.standardOutput() } catch { throw CLIError(description: "\(error)") }
         let env = ProcessInfo.processInfo.environment
         let useColor: Bool
         switch color {

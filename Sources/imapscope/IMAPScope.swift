@@ -75,7 +75,7 @@ final class Output {
         if let path = o.output {
             do { out = try FileOutput(path: path) } catch { throw CLIError(description: "\(error)") }
         } else {
-            out = FileOutput.standardOutput()
+            do { out = try FileOutput.standardOutput() } catch { throw CLIError(description: "\(error)") }
         }
         let sink: EventSink
         switch o.format {

@@ -64,7 +64,7 @@ struct ProxyCommand: ParsableCommand {
         var sinks: [EventSink] = []
         var outputs: [FileOutput] = []
         func open(_ path: String) throws -> FileOutput {
-            do { let o = path == "-" ? FileOutput.standardOutput() : try FileOutput(path: path); outputs.append(o); return o }
+            do { let o = path == "-" ? try FileOutput.standardOutput() : try FileOutput(path: path); outputs.append(o); return o }
             catch { throw CLIError(description: "\(error)") }
         }
         if let p = log { sinks.append(JSONLinesWriter(try open(p))) }
@@ -91,8 +91,10 @@ struct ProxyCommand: ParsableCommand {
         }
         var recorder: PcapRecorder?
         if let p = pcap {
-            do { recorder = try PcapRecorder(path: p) } catch { throw CLIError(description: "--pcap: \(error)") }
-            sinks.append(recorder!)
+            let pcapRecorder: PcapRecorder
+            do { pcapRecorder = try PcapRecorder(path: p) } catch { throw CLIError(description: "--pcap: \(error)") }
+            recorder = pcapRecorder
+            sinks.append(pcapRecorder)
         }
         sinks.append(ProblemReporter(FileOutput.standardError()))
         let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(showSecrets: showSecrets), sinks: sinks), pcap: recorder)

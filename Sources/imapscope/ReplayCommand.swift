@@ -66,7 +66,8 @@ struct ReplayCommand: ParsableCommand {
             })
             bound = try server.start()
         } catch { throw CLIError(description: "\(error)") }
-        let out = FileOutput.standardOutput()
+        let out: FileOutput
+        do { out = try FileOutput.standardOutput() } catch { throw CLIError(description: "\(error)") }
         out.write("imapscope replay: listening on \(url.scheme.rawValue)://\(bound)\n")
         out.flush()
 
