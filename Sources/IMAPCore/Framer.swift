@@ -312,11 +312,18 @@ public struct LineFramer: Sendable {
             state = .literal(acc)
             return nil
         }
+        // Bytes already skipped (an over-long line, or one after an earlier gap) stay counted: the
+        // next line break reports them with what follows.
+        var skipped: (prefix: [UInt8], wireBytes: Int) = ([], 0)
         var partial: RawLine?
-        if case .literal(let acc) = state {
+        switch state {
+        case .literal(let acc):
             segments[segments.count - 1].literal = acc.finish()
-            partial = RawLine(segments: segments + [LineSegment(text: [], ending: .none, literal: nil)])
-        } else {
+            let rest = Array(buffer[position...])
+            partial = RawLine(segments: segments + [LineSegment(text: rest, ending: .none, literal: nil)])
+        case .overlong(let prefix, let wire, _):
+            skipped = (prefix, wire + buffer.count - position)
+        default:
             let pendingText = text + buffer[position...]
             if !segments.isEmpty || !pendingText.isEmpty {
                 partial = RawLine(segments: segments + [LineSegment(text: Array(pendingText), ending: .none, literal: nil)])
@@ -325,7 +332,7 @@ public struct LineFramer: Sendable {
         buffer.removeAll(keepingCapacity: true)
         position = 0
         resetLine()
-        state = .overlong(prefix: [], wireBytes: 0, afterGap: true)
+        state = .overlong(prefix: skipped.prefix, wireBytes: skipped.wireBytes, afterGap: true)
         return partial
     }
 
