@@ -473,9 +473,12 @@ public final class SessionDecoder {
     /// Whether a command line cut at a refused synchronizing literal parses without problems
     /// once the literal (empty: only its header matters to the grammar) and the line's end follow.
     private static func wellFormedWithItsLiteral(_ line: RawLine) -> Bool {
-        guard let last = line.segments.last, let (header, _) = LiteralHeader.trailing(in: last.text) else { return false }
+        guard let last = line.segments.last, let (header, _) = LiteralHeader.trailing(in: last.text) else {
+            return false
+        }
         var segments = line.segments
-        segments[segments.count - 1].literal = Literal(header: header, received: 0, content: [], preview: [], sha256: "")
+        segments[segments.count - 1].literal = Literal(header: header, received: 0, content: [], preview: [],
+                                                       sha256: "")
         segments.append(LineSegment(text: [], ending: .crlf, literal: nil))
         guard let cmd = try? CommandParser.parse(RawLine(segments: segments)) else { return false }
         return cmd.problems.isEmpty

@@ -19,8 +19,8 @@ struct LiveSniffTests {
         try source.setFilter("tcp port \(port)")
         let sink = LockedSink()
         let jsonl = MemoryOutput(), text = MemoryOutput()
-        let pipeline = EventPipeline(redactor: Redactor(),
-                                     sinks: [sink, JSONLinesWriter(jsonl), TextWriter(text, style: .init(color: false))])
+        let sinks: [EventSink] = [sink, JSONLinesWriter(jsonl), TextWriter(text, style: .init(color: false))]
+        let pipeline = EventPipeline(redactor: Redactor(), sinks: sinks)
         let stop = LockedFlag()
         var options = CaptureDecoder.Options()
         options.imapPorts = [UInt16(port)]

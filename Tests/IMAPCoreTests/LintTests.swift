@@ -36,7 +36,8 @@ struct LintTests {
         .init(code: "late-preauth", script: "S: * OK hi\nS: * PREAUTH again\n", expected: ["late-preauth"]),
         .init(code: "no-completion", script: "S: * PREAUTH hi\nC: a1 NOOP\n", expected: ["no-completion"]),
         .init(code: "truncated-literal", script: "S: * PREAUTH hi\nC: a1 NOOP\nS: * 1 FETCH (BODY[] {100}\nS: only a little\n", expected: ["truncated-literal", "malformed-response", "no-completion"]),
-        .init(code: "pipelined-after-compress", script: "S: * PREAUTH hi\nC: a1 COMPRESS DEFLATE\n" + String(repeating: "C: a2 NOOP\n", count: 8000),
+        .init(code: "pipelined-after-compress",
+              script: "S: * PREAUTH hi\nC: a1 COMPRESS DEFLATE\n" + String(repeating: "C: a2 NOOP\n", count: 8000),
               expected: ["pipelined-after-compress", "no-completion"]),
     ]
 
@@ -54,13 +55,14 @@ struct LintTests {
         #expect(Harness.summaries(events) == ["start", "S * PREAUTH", "C a1 COMPRESS", "lint pipelined-after-compress",
                                               "C unparsed", "lint no-completion", "end"])
         let lint = events.first { $0.kind == .lint }
-        #expect(lint?.json.serialized == #"{"session":"s1","seq":4,"time":"2023-11-14T22:13:20.002000Z","kind":"lint","dir":"client","#
-                + #""level":"error","code":"pipelined-after-compress","#
+        #expect(lint?.json.serialized == #"{"session":"s1","seq":4,"time":"2023-11-14T22:13:20.002000Z","#
+                + #""kind":"lint","dir":"client","level":"error","code":"pipelined-after-compress","#
                 + #""message":"client sent 72000 bytes after a1 COMPRESS without waiting for the result"}"#)
         let unparsed = events.first { $0.kind == .unparsed }
         #expect(unparsed?["bytes"]?.intValue == 72000)
         #expect(unparsed?["raw"]?.stringValue == "‹hidden client line: 72000 bytes›")
-        #expect(unparsed?["reason"]?.stringValue == "corrupt DEFLATE stream (corruptData); the rest of this direction cannot be decoded")
+        #expect(unparsed?["reason"]?.stringValue
+                == "corrupt DEFLATE stream (corruptData); the rest of this direction cannot be decoded")
         #expect(events.last?["encrypted_bytes"]?.serialized == #"{"client":72000}"#)
     }
 
@@ -68,7 +70,8 @@ struct LintTests {
     /// was, then the line decoded as far as it goes and flagged `truncated`.
     @Test(arguments: [
         ("S: * PREAUTH hi\nC: a1 NOOP\nS: a1 OK done\nC: a2 SELECT INB\n", Direction.client,
-         ["start", "S * PREAUTH", "C a1 NOOP", "S a1 OK NOOP", "lint truncated-line", "C a2 SELECT", "lint no-completion", "end"]),
+         ["start", "S * PREAUTH", "C a1 NOOP", "S a1 OK NOOP", "lint truncated-line", "C a2 SELECT",
+          "lint no-completion", "end"]),
         ("S: * PREAUTH hi\nC: a1 NOOP\nS: * 3 EXIS\n", Direction.server,
          ["start", "S * PREAUTH", "C a1 NOOP", "lint truncated-line", "S * 3 EXIS", "lint no-completion", "end"]),
     ])

@@ -111,8 +111,9 @@ struct RedactionTests {
         let f = try #require(Outputs.all("S: * OK hi\nC: a1 LOGIN alice {9+}\nC: s3cr3tpw!\nS: a1 OK\n")["fixture"])
         // The marker replaces the literal body and the header names the marker's length.
         let line = try #require(f.split(separator: "\r\n").first { $0.hasPrefix("C: a1 LOGIN") }, "\(f)")
-        let marker = try #require(f.split(separator: "\r\n").first { $0.hasPrefix("C: ‹redacted:") }, "no marker line in \(f)")
-            .dropFirst(3)
+        let markerLine = try #require(f.split(separator: "\r\n").first { $0.hasPrefix("C: ‹redacted:") },
+                                      "no marker in \(f)")
+        let marker = markerLine.dropFirst(3)
         #expect(line == "C: a1 LOGIN alice {\(marker.utf8.count)+}")
     }
 }

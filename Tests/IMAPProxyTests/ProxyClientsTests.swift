@@ -17,8 +17,8 @@ struct ProxyClientsTests {
                         sourceLocation: SourceLocation = #_sourceLocation) {
         let ended = waitUntil(seconds: seconds) { sink.events.filter { $0.kind == .sessionEnd }.count >= n }
         if !ended {
-            Issue.record("\(n) session(s) did not end within \(seconds) s: \(sink.events.filter { $0.kind == .sessionEnd }.count) did",
-                         sourceLocation: sourceLocation)
+            let ends = sink.events.filter { $0.kind == .sessionEnd }.count
+            Issue.record("\(n) session(s) did not end within \(seconds) s: \(ends) did", sourceLocation: sourceLocation)
         }
     }
 
@@ -311,8 +311,8 @@ extension ProxyClientsTests {
         run('openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key',
             '-out', 'ca.pem', '-subj', '/CN=imapscope test upstream CA', '-days', '2')
         # A second CA that signs nothing here: trusting only it, the test CA's certificates are from an unknown CA.
-        run('openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'other-ca.key',
-            '-out', 'other-ca.pem', '-subj', '/CN=imapscope some other CA', '-days', '2')
+        run('openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+            '-keyout', 'other-ca.key', '-out', 'other-ca.pem', '-subj', '/CN=imapscope some other CA', '-days', '2')
         for name, san, days in [('wronghost', 'DNS:wrong.example', '2'), ('expired', 'DNS:localhost,IP:127.0.0.1', '-1'),
                                 ('good', 'DNS:localhost,IP:127.0.0.1', '2')]:
             run('openssl', 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', name + '.key',
@@ -331,7 +331,8 @@ extension ProxyClientsTests {
         let input = Pipe()
         let port: Int
         init(cert: String, dir: String) throws {
-            let probe = try runPython("import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+            let probe = try runPython("import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); "
+                                      + "print(s.getsockname()[1])")
             port = Int(probe.trimmingCharacters(in: .whitespacesAndNewlines))!
             let out = Pipe()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
@@ -347,7 +348,8 @@ extension ProxyClientsTests {
             while !String(decoding: printed, as: UTF8.self).contains("ACCEPT\n") {
                 let d = out.fileHandleForReading.availableData
                 if d.isEmpty {
-                    throw Failure(description: "openssl s_server ended before listening: \(String(decoding: printed, as: UTF8.self))")
+                    let said = String(decoding: printed, as: UTF8.self)
+                    throw Failure(description: "openssl s_server ended before listening: \(said)")
                 }
                 printed += d
             }
@@ -443,7 +445,9 @@ extension ProxyClientsTests {
         #expect(failed.first?["error"]?.stringValue == why, "\(failed.first?["error"]?.stringValue ?? "no tls event")")
         #expect(reply == "* BYE [UNAVAILABLE] imapscope: TLS with the real server failed: \(why)", "\(reply)")
         #expect(!events.contains { $0.dir == .server })
-        #expect(!events.contains { $0.kind == .tls && $0["phase"]?.stringValue == "established" && $0["leg"]?.stringValue == "server" })
+        #expect(!events.contains {
+            $0.kind == .tls && $0["phase"]?.stringValue == "established" && $0["leg"]?.stringValue == "server"
+        })
     }
 
     /// The same refusal through `imapscope proxy` itself (`--upstream-ca` names the other CA):
@@ -455,7 +459,8 @@ extension ProxyClientsTests {
         try Self.makeCertificates(in: dir)
         let upstream = try SServer(cert: "good", dir: dir)
         defer { upstream.stop() }
-        let proxy = try ProxyBinaryProcess(["--listen", "imap://127.0.0.1:0", "--upstream", "imaps://localhost:\(upstream.port)",
+        let proxy = try ProxyBinaryProcess(["--listen", "imap://127.0.0.1:0",
+                                            "--upstream", "imaps://localhost:\(upstream.port)",
                                             "--upstream-ca", dir + "/other-ca.pem", "--ca-dir", dir + "/ca",
                                             "--log", dir + "/log.jsonl"])
         let reply = try runPython("""
@@ -714,7 +719,8 @@ extension ProxyClientsTests {
 extension ProxyClientsTests {
     /// A plaintext proxy in front of an `imaps://` "server" that accepts TCP and then says
     /// nothing (no TLS handshake) until the test sends it a line.
-    static func proxyInFrontOfATLSTarpit(handshakeTimeout: TimeAmount = .seconds(30), upstream: ProxyURL.Scheme = .imaps)
+    static func proxyInFrontOfATLSTarpit(handshakeTimeout: TimeAmount = .seconds(30),
+                                         upstream: ProxyURL.Scheme = .imaps)
         throws -> (PythonProcess, CollectingSink, EventPublisher, ProxyServer, Int) {
         let tarpit = try PythonProcess("""
         import socket, sys
@@ -768,7 +774,8 @@ extension ProxyClientsTests {
         (.imapStartTLS, "the server leg was not upgraded within 1.0 s"),
     ])
     func aStalledServerHandshakeTimesOut(upstream: ProxyURL.Scheme, why: String) throws {
-        let (tarpit, sink, publisher, server, port) = try Self.proxyInFrontOfATLSTarpit(handshakeTimeout: .seconds(1), upstream: upstream)
+        let (tarpit, sink, publisher, server, port) = try Self.proxyInFrontOfATLSTarpit(handshakeTimeout: .seconds(1),
+                                                                                        upstream: upstream)
         let out = try runPython("""
         import socket, time
         s = socket.create_connection(('127.0.0.1', \(port))); s.settimeout(30)

@@ -75,7 +75,8 @@ struct ProxyTests {
         print(data[0].decode(), len([x for x in msgs if isinstance(x, tuple)]))
         """)
         // Both legs close asynchronously after LOGOUT; wait for the session's end.
-        #expect(waitUntil(seconds: 10) { sink.events.contains { $0.kind == .sessionEnd } }, "the session did not end within 10 s")
+        #expect(waitUntil(seconds: 10) { sink.events.contains { $0.kind == .sessionEnd } },
+                "the session did not end within 10 s")
         server.shutdown()
         publisher.finish()
         #expect(out == "3 3\n")
@@ -132,7 +133,8 @@ struct ProxyTests {
         // Decoding 2 × 512 KiB of random bytes takes the tap about 20 s in a debug build: the
         // session ends after that (the relay finished long before; a shorter wait used to expire
         // silently, and the session was then ended by the shutdown instead).
-        #expect(waitUntil(seconds: 90) { sink.events.contains { $0.kind == .sessionEnd } }, "the session did not end within 90 s")
+        #expect(waitUntil(seconds: 90) { sink.events.contains { $0.kind == .sessionEnd } },
+                "the session did not end within 90 s")
         server.shutdown()
         publisher.finish()
         #expect(rest == "True True \((1 << 19) + 11)\n")
@@ -202,7 +204,8 @@ struct ProxyTests {
             data += b
         print(data.decode())
         """)
-        #expect(waitUntil(seconds: 10) { sink.events.contains { $0.kind == .sessionEnd } }, "the session did not end within 10 s")
+        #expect(waitUntil(seconds: 10) { sink.events.contains { $0.kind == .sessionEnd } },
+                "the session did not end within 10 s")
         server.shutdown()
         publisher.finish()
         #expect(out.hasPrefix("* BYE [UNAVAILABLE] imapscope: TLS with the real server failed: the server's certificate is self-signed by "), "\(out)")
@@ -342,7 +345,8 @@ struct ProxyTests {
             data += b
         print(data.decode().split(':')[0])
         """)
-        #expect(waitUntil(seconds: 10) { sink.events.contains { $0.kind == .sessionEnd } }, "the session did not end within 10 s")
+        #expect(waitUntil(seconds: 10) { sink.events.contains { $0.kind == .sessionEnd } },
+                "the session did not end within 10 s")
         server.shutdown()
         publisher.finish()
         #expect(reply == "* BYE [UNAVAILABLE] imapscope\n")

@@ -51,7 +51,8 @@ public final class ProxyBinaryProcess {
     /// descriptors, and their state in /proc/net/tcp and tcp6).
     public var openConnections: Int {
         let fdDir = "/proc/\(process.processIdentifier)/fd"
-        let inodes = Set(((try? FileManager.default.contentsOfDirectory(atPath: fdDir)) ?? []).compactMap { fd -> String? in
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: fdDir)) ?? []
+        let inodes = Set(fds.compactMap { fd -> String? in
             guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: fdDir + "/" + fd),
                   target.hasPrefix("socket:[") else { return nil }
             return String(target.dropFirst(8).dropLast())
