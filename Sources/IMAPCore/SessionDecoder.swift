@@ -408,7 +408,8 @@ public final class SessionDecoder {
         unconfirmedTags = []
     }
 
-    private func command(_ line: RawLine, time: Timestamp) {
+    /// `literalRefused`: the server refused the synchronizing literal this line ends with.
+    private func command(_ line: RawLine, time: Timestamp, literalRefused: Bool = false) {
         let cmd: Command
         do { cmd = try CommandParser.parse(line) } catch let CommandParser.Failure.notACommand(why) {
             let text = line.segments.flatMap(\.text)
@@ -441,7 +442,7 @@ public final class SessionDecoder {
         e.annotation = commandAnnotation(cmd)
         if let ir = cmd.initialResponse { e.payload = SecretPayload(ir) }
         emit(e)
-        commandLints(cmd, line: line, time: time)
+        commandLints(cmd, line: line, time: time, literalRefused: literalRefused)
         let mailboxArg = cmd.details.first(where: { $0.0 == "mailbox" })?.1.stringValue
         inFlight.add(cmd.tag, InFlight(name: cmd.name, uid: cmd.uid, time: time, mailbox: mailboxArg))
         switch cmd.name {
@@ -469,6 +470,20 @@ public final class SessionDecoder {
         }
     }
 
+    /// Whether a command line cut at a refused synchronizing literal parses without problems
+    /// once the literal (empty: only its header matters to the grammar) and the line's end follow.
+    private static func wellFormedWithItsLiteral(_ line: RawLine) -> Bool {
+        guard let last = line.segments.last, let (header, _) = LiteralHeader.trailing(in: last.text) else {
+            return false
+        }
+        var segments = line.segments
+        segments[segments.count - 1].literal = Literal(header: header, received: 0, content: [], preview: [],
+                                                       sha256: "")
+        segments.append(LineSegment(text: [], ending: .crlf, literal: nil))
+        guard let cmd = try? CommandParser.parse(RawLine(segments: segments)) else { return false }
+        return cmd.problems.isEmpty
+    }
+
     private func commandAnnotation(_ cmd: Command) -> String? {
         func d(_ k: String) -> String? { cmd.details.first(where: { $0.0 == k })?.1.stringValue }
         switch cmd.name {
@@ -492,7 +507,7 @@ public final class SessionDecoder {
         }
     }
 
-    private func commandLints(_ cmd: Command, line: RawLine, time: Timestamp) {
+    private func commandLints(_ cmd: Command, line: RawLine, time: Timestamp, literalRefused: Bool = false) {
         if let prior = inFlight.first(cmd.tag) {
             lint(.error, "tag-reused", "tag \(cmd.tag) reused while \(prior.name) \(cmd.tag) is still in flight", dir: .client, time: time)
         }
@@ -500,7 +515,9 @@ public final class SessionDecoder {
            CommandStates.violation(cmd.name, uid: cmd.uid, in: expectedState) != nil || expectedState == .unknown {
             lint(.error, "invalid-state", "\(cmd.uid ? "UID " : "")\(cmd.name) is not valid in state \(state.rawValue) (needs \(need))", dir: .client, time: time)
         }
-        if !cmd.problems.isEmpty {
+        // A line whose literal the server refused ends at the literal's header: it is malformed
+        // only if it would be with the literal the client meant to send.
+        if !cmd.problems.isEmpty, !(literalRefused && Self.wellFormedWithItsLiteral(line)) {
             lint(.warning, "malformed-command", "\(cmd.name): " + cmd.problems.prefix(3).joined(separator: "; "), dir: .client, time: time)
         }
         let caps = Set((capabilities ?? []).map { $0.uppercased() })
@@ -650,7 +667,7 @@ public final class SessionDecoder {
         }), partialTag == tag {
             // The server refused the literal: the command ends at its header.
             let partial = client.abandonLiteral()
-            command(partial, time: lastTime[.client] ?? time)
+            command(partial, time: lastTime[.client] ?? time, literalRefused: true)
             if let i = events.lastIndex(where: { $0.kind == .command }) { events[i].fields.append(("literal_refused", .bool(true))) }
             // A client that sends the body anyway sends it as lines of their own.
             loseClientSync("the server refused a literal, whose body the client may still send")

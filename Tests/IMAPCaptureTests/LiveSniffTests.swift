@@ -14,23 +14,29 @@ struct LiveSniffTests {
         defer { dovecot.stop() }
         let port = dovecot.imapPort
         let source = try PcapSource.open(interface: "lo")
-        let sink = CollectingSink()
-        let pipeline = EventPipeline(redactor: Redactor(), sinks: [sink])
+        // Capture is active once the source is open, and the filter is set before the client
+        // starts: from here on the kernel queues every matching packet for the reader thread.
+        try source.setFilter("tcp port \(port)")
+        let sink = LockedSink()
+        let jsonl = MemoryOutput(), text = MemoryOutput()
+        let sinks: [EventSink] = [sink, JSONLinesWriter(jsonl), TextWriter(text, style: .init(color: false))]
+        let pipeline = EventPipeline(redactor: Redactor(), sinks: sinks)
         let stop = LockedFlag()
         var options = CaptureDecoder.Options()
         options.imapPorts = [UInt16(port)]
         let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var result: CaptureReader.Result?
+        nonisolated(unsafe) var outcome: Result<CaptureReader.Result, Error>?
         // The reader thread owns these until `done` is signalled.
         nonisolated(unsafe) let src = source, pipe = pipeline
         let opts = options
         let reader = Thread {
-            result = try? CaptureReader.read(source: src, filter: "tcp port \(port)", options: opts,
-                                             shouldStop: { stop.isSet }) { s, e in pipe.publish(e, session: s) }
+            outcome = Result {
+                try CaptureReader.read(source: src, filter: nil, options: opts,
+                                       shouldStop: { stop.isSet }) { s, e in pipe.publish(e, session: s) }
+            }
             done.signal()
         }
         reader.start()
-        Thread.sleep(forTimeInterval: 0.5)
         let client = Process()
         client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         client.arguments = ["python3", "-c", """
@@ -41,19 +47,43 @@ struct LiveSniffTests {
         try client.run()
         client.waitUntilExit()
         #expect(client.terminationStatus == 0)
-        Thread.sleep(forTimeInterval: 0.5)
+        // Both sides closed: the capture ends the session when it has seen both FINs.
+        let ended = waitUntil(seconds: 20) { sink.events.contains { $0.kind == .sessionEnd } }
+        #expect(ended, "the capture saw no session end within 20 s: \(EventSummary.lines(sink.events))")
         stop.set()
-        #expect(done.wait(timeout: .now() + 5) == .success, "the capture did not stop within 5 s of the request")
-        let names = sink.events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" }
+        try #require(done.wait(timeout: .now() + 10) == .success, "the capture did not stop within 10 s of the request")
+        pipeline.finish()
+        switch outcome {
+        case .success(let r)?: #expect(r.error == nil, "the capture reported damage: \(r.error ?? "")")
+        case .failure(let error)?: Issue.record("the capture reader threw: \(error)")
+        case nil: Issue.record("the capture reader never returned")
+        }
+        let events = sink.events
+        let names = events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" }
         // imaplib asks for CAPABILITY itself before logging in.
         #expect(names == ["CAPABILITY", "LOGIN", "SELECT", "FETCH", "LOGOUT"], "\(names)")
-        let tagged = sink.events.filter { $0.kind == .tagged }
-        #expect(tagged.allSatisfy { $0["status"]?.stringValue == "OK" && $0["command"] != nil })
-        #expect(sink.events.filter { $0.kind == .untagged && $0["name"]?.stringValue == "FETCH" }.count == 2)
-        #expect(sink.events.first?["server"]?.stringValue == "127.0.0.1:\(port)")
-        #expect(!sink.events.map { $0.json.serialized }.joined().contains("\"password\""))
-        #expect(result?.error == nil)
+        let tagged = events.filter { $0.kind == .tagged }
+        #expect(tagged.count == 5 && tagged.allSatisfy { $0["status"]?.stringValue == "OK" && $0["command"] != nil })
+        #expect(events.filter { $0.kind == .untagged && $0["name"]?.stringValue == "FETCH" }.count == 2)
+        #expect(events.first?["server"]?.stringValue == "127.0.0.1:\(port)")
+        // The password in no output, in any form (clear, or base64 as SASL would carry it).
+        let outputs = [("events", events.map { $0.json.serialized }.joined(separator: "\n")),
+                       ("JSON Lines", jsonl.text), ("text", text.text)]
+        for (name, output) in outputs {
+            #expect(!output.isEmpty, "\(name) is empty")
+            let leaks = SecretScan("password").leaks(in: output)
+            #expect(leaks.isEmpty, "\(name) shows the password: \(leaks)")
+        }
     }
+}
+
+/// Collects events from the capture thread while the test thread polls them.
+final class LockedSink: EventSink, @unchecked Sendable {
+    private let lock = NSLock()
+    private var collected: [Event] = []
+    var events: [Event] { lock.lock(); defer { lock.unlock() }; return collected }
+    func write(_ event: Event) { lock.lock(); collected.append(event); lock.unlock() }
+    func finish() {}
 }
 
 final class LockedFlag: @unchecked Sendable {

@@ -97,7 +97,7 @@ struct SessionDecoderTests {
         S: A004 NO [TRYCREATE] no such mailbox
         C: A005 NOOP
         S: A005 OK done
-        """, expected: ["start", "S * PREAUTH", "C A004 APPEND", "lint malformed-command", "S A004 NO APPEND", "C unparsed", "S ‹redacted:6fa1463e› OK", "end"]),
+        """, expected: ["start", "S * PREAUTH", "C A004 APPEND", "S A004 NO APPEND", "C unparsed", "S ‹redacted:6fa1463e› OK", "end"]),
         .init(name: "LOGIN with literals", script: """
         S: * OK [CAPABILITY IMAP4rev1 LITERAL+] hi
         C: a1 LOGIN {5}

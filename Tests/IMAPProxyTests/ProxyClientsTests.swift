@@ -12,8 +12,14 @@ import Testing
 /// mbsync, a client that vanishes, a refused upstream certificate, many sessions at once.
 @Suite("Proxy with real clients", .serialized)
 struct ProxyClientsTests {
-    static func waitFor(_ sink: CollectingSink, sessions n: Int, seconds: Double = 5) {
-        for _ in 0..<Int(seconds * 20) where sink.events.filter({ $0.kind == .sessionEnd }).count < n { Thread.sleep(forTimeInterval: 0.05) }
+    /// Waits until `n` sessions have ended; records an issue when they have not within `seconds`.
+    static func waitFor(_ sink: CollectingSink, sessions n: Int, seconds: Double = 10,
+                        sourceLocation: SourceLocation = #_sourceLocation) {
+        let ended = waitUntil(seconds: seconds) { sink.events.filter { $0.kind == .sessionEnd }.count >= n }
+        if !ended {
+            let ends = sink.events.filter { $0.kind == .sessionEnd }.count
+            Issue.record("\(n) session(s) did not end within \(seconds) s: \(ends) did", sourceLocation: sourceLocation)
+        }
     }
 
     static func sessions(_ events: [Event]) -> [String: [Event]] { Dictionary(grouping: events, by: \.session) }
@@ -48,9 +54,12 @@ struct ProxyClientsTests {
         #expect(bySession.count == 4)
         let auth = bySession.map { s in s.first { $0.kind == .command && ["AUTHENTICATE", "LOGIN"].contains($0["name"]?.stringValue ?? "") } }
         #expect(auth.map { $0?["mechanism"]?.stringValue ?? $0?["name"]?.stringValue ?? "" } == ["PLAIN", "LOGIN", "CRAM-MD5", "LOGIN"])
-        // SASL steps: PLAIN answers one empty challenge, LOGIN two, CRAM-MD5 one.
-        let steps = bySession.map { s in s.filter { $0.kind == .sasl }.count }
-        #expect(steps[0] >= 1 && steps[1] >= 2 && steps[2] >= 1 && steps[3] == 0, "\(steps)")
+        // SASL steps, each server line and each client answer: PLAIN answers one empty
+        // challenge, LOGIN two (user name, password), CRAM-MD5 one; LOGIN the command has none.
+        let steps = bySession.map { s in EventSummary.lines(s.filter { $0.kind == .sasl }) }
+        #expect(steps == [["S sasl PLAIN 1", "C sasl PLAIN 2"],
+                          ["S sasl LOGIN 1", "C sasl LOGIN 2", "S sasl LOGIN 3", "C sasl LOGIN 4"],
+                          ["S sasl CRAM-MD5 1", "C sasl CRAM-MD5 2"], []], "\(steps)")
         for s in bySession {
             let done = s.first { $0.kind == .tagged && ["AUTHENTICATE", "LOGIN"].contains($0["command"]?.stringValue ?? "") }
             #expect(done?["status"]?.stringValue == "OK")
@@ -144,8 +153,9 @@ struct ProxyClientsTests {
         server.shutdown()
         publisher.finish()
         let fields = out.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-        #expect(fields.count == 6, "\(out)")
-        guard fields.count == 6, hashes.count == 2 else { return }
+        // Without both lines (the client's and the relay's) there is nothing to compare: a failure.
+        try #require(fields.count == 6, "the client printed \(out)")
+        try #require(hashes.count == 2, "the recording relay printed \(hashes)")
         #expect(fields[0] == "OK")
         #expect(fields[1] + " " + fields[2] + " " + fields[3] == "* 3 EXISTS")
         // What the client sent is what Dovecot received, and the other way round.
@@ -237,8 +247,15 @@ extension ProxyClientsTests {
         #expect(events.filter { $0.kind == .tls && $0["phase"]?.stringValue == "established" }.count == 2)
         // mbsync negotiates COMPRESS=DEFLATE with Dovecot; the tap inflates it.
         #expect(events.contains { $0.kind == .compress })
+        // isync 1.4.4 asks for every message's UID and FLAGS in one UID FETCH, then for each
+        // body in a UID FETCH of its own: 200 + 200 FETCH responses, one per message each.
         let fetched = events.filter { $0.kind == .untagged && $0["name"]?.stringValue == "FETCH" }
-        #expect(fetched.count >= 200)
+        let fetchedItems = Dictionary(grouping: fetched) { f in
+            (f["attributes"]?.objectValue?.map(\.0).sorted() ?? []).joined(separator: " ")
+        }.mapValues(\.count)
+        #expect(fetched.count == 400)
+        #expect(fetchedItems == ["FLAGS UID": 200, "BODY[] UID": 200], "\(fetchedItems)")
+        #expect(events.filter { $0.kind == .command && $0["name"]?.stringValue == "FETCH" }.count == 201)
         #expect(!events.contains { $0.kind == .unparsed })
         #expect(events.filter { $0.kind == .tagged }.allSatisfy { $0["status"]?.stringValue == "OK" })
         #expect(events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" }.last == "LOGOUT")
@@ -276,10 +293,9 @@ extension ProxyClientsTests {
         #expect(sink.events.first { $0["code"]?.stringValue == "truncated-literal" }?["message"]?.stringValue?.contains("5000") == true)
         // Dovecot noticed the disconnect in the middle of the APPEND.
         var log = ""
-        for _ in 0..<40 {
+        waitUntil(seconds: 10) {
             log = (try? String(contentsOfFile: dovecot.directory + "/dovecot.log", encoding: .utf8)) ?? ""
-            if log.contains("Disconnected") { break }
-            Thread.sleep(forTimeInterval: 0.05)
+            return log.contains("Disconnected")
         }
         #expect(log.contains("Disconnected") && log.contains("APPEND"), "\(log.suffix(400))")
     }
@@ -287,13 +303,16 @@ extension ProxyClientsTests {
 
 extension ProxyClientsTests {
     /// A test CA and server certificates made with openssl: one for the wrong host, one expired,
-    /// one good (for localhost and 127.0.0.1).
+    /// one good (for localhost and 127.0.0.1); and another CA, for a proxy that trusts only it.
     static func makeCertificates(in dir: String) throws {
         _ = try runPython("""
         import subprocess
         def run(*a): subprocess.run(a, check=True, capture_output=True, cwd='\(dir)')
         run('openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key',
             '-out', 'ca.pem', '-subj', '/CN=imapscope test upstream CA', '-days', '2')
+        # A second CA that signs nothing here: trusting only it, the test CA's certificates are from an unknown CA.
+        run('openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+            '-keyout', 'other-ca.key', '-out', 'other-ca.pem', '-subj', '/CN=imapscope some other CA', '-days', '2')
         for name, san, days in [('wronghost', 'DNS:wrong.example', '2'), ('expired', 'DNS:localhost,IP:127.0.0.1', '-1'),
                                 ('good', 'DNS:localhost,IP:127.0.0.1', '2')]:
             run('openssl', 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', name + '.key',
@@ -304,39 +323,69 @@ extension ProxyClientsTests {
         """)
     }
 
-    /// openssl s_server as the upstream with a given certificate; the proxy trusts the test CA.
-    /// Returns what the client received and the proxy's events.
-    static func connectThroughProxy(toServerWith cert: String, dir: String) throws -> (reply: String, events: [Event]) {
-        let probe = try runPython("import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
-        let upstreamPort = Int(probe.trimmingCharacters(in: .whitespacesAndNewlines))!
-        let s_server = Process()
-        s_server.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        s_server.arguments = ["s_server", "-quiet", "-accept", "127.0.0.1:\(upstreamPort)", "-cert", "\(dir)/\(cert).pem", "-key", "\(dir)/\(cert).key", "-naccept", "1"]
-        s_server.standardOutput = FileHandle.nullDevice
-        s_server.standardError = FileHandle.nullDevice
-        try s_server.run()
-        defer { s_server.terminate(); s_server.waitUntilExit() }
-        _ = try runPython("""
-        import socket, time
-        for _ in range(100):
-            try: socket.create_connection(('127.0.0.1', \(upstreamPort))).close(); break
-            except OSError: time.sleep(0.05)
-        """)
-        // That probe used s_server's one accept: start it again for the proxy.
-        s_server.waitUntilExit()
-        let again = Process()
-        again.executableURL = s_server.executableURL
-        again.arguments = s_server.arguments
-        again.standardOutput = FileHandle.nullDevice
-        again.standardError = FileHandle.nullDevice
-        try again.run()
-        defer { again.terminate(); again.waitUntilExit() }
-        Thread.sleep(forTimeInterval: 0.3)
+    /// openssl s_server on a free loopback port with a given certificate, for one connection.
+    /// Returns once it listens: it prints `ACCEPT` on its standard output then (not with -quiet).
+    final class SServer {
+        struct Failure: Error, CustomStringConvertible { var description: String }
+        let process = Process()
+        let input = Pipe()
+        let port: Int
+        init(cert: String, dir: String) throws {
+            let probe = try runPython("import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); "
+                                      + "print(s.getsockname()[1])")
+            port = Int(probe.trimmingCharacters(in: .whitespacesAndNewlines))!
+            let out = Pipe()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            process.arguments = ["s_server", "-accept", "127.0.0.1:\(port)", "-cert", "\(dir)/\(cert).pem",
+                                 "-key", "\(dir)/\(cert).key", "-naccept", "1"]
+            process.standardOutput = out
+            process.standardError = FileHandle.nullDevice
+            // s_server relays its standard input to the client and ends the connection at its
+            // end: a pipe kept open (until a handshake is done, below) keeps it waiting.
+            process.standardInput = input
+            try process.run()
+            var printed = Data()
+            while !String(decoding: printed, as: UTF8.self).contains("ACCEPT\n") {
+                let d = out.fileHandleForReading.availableData
+                if d.isEmpty {
+                    let said = String(decoding: printed, as: UTF8.self)
+                    throw Failure(description: "openssl s_server ended before listening: \(said)")
+                }
+                printed += d
+            }
+            // Keep draining what it prints about the connection so it never blocks on the pipe;
+            // once a handshake is done ("CIPHER is …") end its input, so it closes the connection
+            // (it sends no greeting: the proxy's client would wait for nothing).
+            nonisolated(unsafe) var after = Data()
+            let input = self.input
+            out.fileHandleForReading.readabilityHandler = { h in
+                let d = h.availableData
+                if d.isEmpty { h.readabilityHandler = nil; return }
+                let before = String(decoding: after, as: UTF8.self).contains("CIPHER is")
+                after += d
+                if !before && String(decoding: after, as: UTF8.self).contains("CIPHER is") {
+                    try? input.fileHandleForWriting.close()
+                }
+            }
+        }
+        func stop() {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    /// openssl s_server as the upstream with a given certificate; the proxy trusts the CA in
+    /// `trusting` (the test CA by default). Returns what the client received and the proxy's events.
+    static func connectThroughProxy(toServerWith cert: String, dir: String, trusting anchor: String = "ca.pem")
+        throws -> (reply: String, events: [Event]) {
+        let s_server = try SServer(cert: cert, dir: dir)
+        defer { s_server.stop() }
+        let upstreamPort = s_server.port
 
         let sink = CollectingSink()
         let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
         var upstreamTLS = TLSConfiguration.makeClientConfiguration()
-        upstreamTLS.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(dir + "/ca.pem"))]
+        upstreamTLS.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(dir + "/" + anchor))]
         let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
                                                upstream: ProxyURL(scheme: .imaps, host: "localhost", port: upstreamPort),
                                                serverTLS: nil, upstreamTLS: upstreamTLS)
@@ -378,6 +427,63 @@ extension ProxyClientsTests {
         // session is ended by the test's client only).
         let (_, events) = try Self.connectThroughProxy(toServerWith: "good", dir: dir)
         #expect(events.contains { $0.kind == .tls && $0["leg"]?.stringValue == "server" && $0["phase"]?.stringValue == "established" })
+    }
+
+    /// The good certificate, but the proxy trusts another CA: refused, and the reason the README
+    /// names (an unknown CA, naming the issuer and what to do) reaches the client and the tls event.
+    @Test func upstreamCertificateFromAnUnknownCAIsRefusedWithTheReason() throws {
+        let dir = NSTemporaryDirectory() + "imapscope-certs-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.makeCertificates(in: dir)
+        let (reply, events) = try Self.connectThroughProxy(toServerWith: "good", dir: dir, trusting: "other-ca.pem")
+        let why = "the server's certificate, issued by CN=imapscope test upstream CA, does not chain to a trusted CA"
+            + " (add the CA with --upstream-ca FILE)"
+        let failed = events.filter { $0.kind == .tls && $0["phase"]?.stringValue == "failed" }
+        #expect(failed.count == 1)
+        #expect(failed.first?["leg"]?.stringValue == "server")
+        #expect(failed.first?["error"]?.stringValue == why, "\(failed.first?["error"]?.stringValue ?? "no tls event")")
+        #expect(reply == "* BYE [UNAVAILABLE] imapscope: TLS with the real server failed: \(why)", "\(reply)")
+        #expect(!events.contains { $0.dir == .server })
+        #expect(!events.contains {
+            $0.kind == .tls && $0["phase"]?.stringValue == "established" && $0["leg"]?.stringValue == "server"
+        })
+    }
+
+    /// The same refusal through `imapscope proxy` itself (`--upstream-ca` names the other CA):
+    /// the reason is on stderr, in the `--log`'s tls event and in the client's BYE.
+    @Test func theProxyCommandExplainsAnUnknownCAOnStderr() throws {
+        let dir = NSTemporaryDirectory() + "imapscope-certs-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.makeCertificates(in: dir)
+        let upstream = try SServer(cert: "good", dir: dir)
+        defer { upstream.stop() }
+        let proxy = try ProxyBinaryProcess(["--listen", "imap://127.0.0.1:0",
+                                            "--upstream", "imaps://localhost:\(upstream.port)",
+                                            "--upstream-ca", dir + "/other-ca.pem", "--ca-dir", dir + "/ca",
+                                            "--log", dir + "/log.jsonl"])
+        let reply = try runPython("""
+        import socket
+        s = socket.create_connection(('127.0.0.1', \(proxy.ports[0]))); s.settimeout(20)
+        data = b''
+        while True:
+            b = s.recv(4096)
+            if not b: break
+            data += b
+        print(data.decode().strip())
+        """).trimmingCharacters(in: .whitespacesAndNewlines)
+        let (status, stderr) = proxy.stop()
+        #expect(proxy.connectionsClosedBeforeStop)
+        #expect(status == 0)
+        let why = "the server's certificate, issued by CN=imapscope test upstream CA, does not chain to a trusted CA"
+            + " (add the CA with --upstream-ca FILE)"
+        #expect(reply == "* BYE [UNAVAILABLE] imapscope: TLS with the real server failed: \(why)", "\(reply)")
+        #expect(stderr.contains(": TLS with the real server failed: \(why)\n"), "\(stderr)")
+        let log = String(decoding: try Data(contentsOf: URL(fileURLWithPath: dir + "/log.jsonl")), as: UTF8.self)
+        let events = try log.split(separator: "\n").map { try Event(json: JSONParser.parse(Array($0.utf8))) }
+        let failed = events.filter { $0.kind == .tls && $0["phase"]?.stringValue == "failed" }
+        #expect(failed.map { $0["error"]?.stringValue ?? "" } == [why], "\(log)")
     }
 }
 
@@ -514,9 +620,13 @@ extension ProxyClientsTests {
             c.shutdown(socket.SHUT_WR)
         threading.Thread(target=upstream, daemon=True).start()
         s = socket.create_connection(('127.0.0.1', proxy_port))
-        time.sleep(2.0)
+        # Wait for the stall itself: the upstream has sent something and then made no progress
+        # for half a second (bounded: a proxy without backpressure lets all 256 MB through).
+        deadline, last = time.time() + 60, -1
+        while time.time() < deadline and not (sent[0] > 0 and sent[0] == last):
+            last = sent[0]; time.sleep(0.5)
         stalled = sent[0]
-        time.sleep(0.5)
+        time.sleep(0.5)     # an observation window: no progress while the client still reads nothing
         later = sent[0]
         got = 0
         while True:
@@ -533,8 +643,7 @@ extension ProxyClientsTests {
         Self.waitFor(sink, sessions: 1)
         server.shutdown()
         publisher.finish()
-        #expect(numbers.count == 3)
-        guard numbers.count == 3 else { return }
+        try #require(numbers.count == 3, "the stalled client printed \(numbers)")
         // Loopback socket buffers take a few MB each way; nothing like the 256 MB on offer.
         #expect(numbers[0] < 48 << 20, "the upstream sent \(numbers[0]) bytes to a client that read nothing")
         #expect(numbers[1] - numbers[0] < 1 << 20, "the upstream kept sending while the client stalled: \(numbers[0]) → \(numbers[1])")
@@ -609,15 +718,16 @@ extension ProxyClientsTests {
 
 extension ProxyClientsTests {
     /// A plaintext proxy in front of an `imaps://` "server" that accepts TCP and then says
-    /// nothing for `holding` seconds (no TLS handshake).
-    static func proxyInFrontOfATLSTarpit(holding seconds: Int, handshakeTimeout: TimeAmount = .seconds(30), upstream: ProxyURL.Scheme = .imaps)
+    /// nothing (no TLS handshake) until the test sends it a line.
+    static func proxyInFrontOfATLSTarpit(handshakeTimeout: TimeAmount = .seconds(30),
+                                         upstream: ProxyURL.Scheme = .imaps)
         throws -> (PythonProcess, CollectingSink, EventPublisher, ProxyServer, Int) {
         let tarpit = try PythonProcess("""
-        import socket, time
+        import socket, sys
         srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(1)
         print(srv.getsockname()[1], flush=True)
         c, _ = srv.accept()
-        time.sleep(\(seconds))
+        sys.stdin.readline()
         """)
         let sink = CollectingSink()
         let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
@@ -634,19 +744,22 @@ extension ProxyClientsTests {
     /// that streams meanwhile is not read (its bytes would pile up in front of the TLS handler),
     /// so it gets no further than the socket buffers.
     @Test func aClientIsNotReadBeforeTheServersTLSIsUp() throws {
-        let (tarpit, sink, publisher, server, port) = try Self.proxyInFrontOfATLSTarpit(holding: 4)
+        let (tarpit, sink, publisher, server, port) = try Self.proxyInFrontOfATLSTarpit()
         _ = sink
+        // The client streams until its sends have made no progress for half a second (the
+        // stall), or for 30 s at most (a proxy that reads it would take everything).
         let out = try runPython("""
         import socket, time
         s = socket.create_connection(('127.0.0.1', \(port))); s.setblocking(False)
-        chunk = b'x' * 65536; sent = 0; end = time.time() + 2
-        while time.time() < end:
-            try: sent += s.send(chunk)
+        chunk = b'x' * 65536; sent = 0; end = time.time() + 30; progress = time.time()
+        while time.time() < end and time.time() - progress < 0.5:
+            try: sent += s.send(chunk); progress = time.time()
             except BlockingIOError: time.sleep(0.01)
         print(sent)
         """)
         server.shutdown()
         publisher.finish()
+        tarpit.send("release")
         _ = tarpit.finish()
         let sent = Int(out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
         #expect(sent > 0 && sent < 48 << 20, "the client got \(sent) bytes in while the server's TLS was not up")
@@ -661,22 +774,27 @@ extension ProxyClientsTests {
         (.imapStartTLS, "the server leg was not upgraded within 1.0 s"),
     ])
     func aStalledServerHandshakeTimesOut(upstream: ProxyURL.Scheme, why: String) throws {
-        let (tarpit, sink, publisher, server, port) = try Self.proxyInFrontOfATLSTarpit(holding: 2, handshakeTimeout: .seconds(1), upstream: upstream)
+        let (tarpit, sink, publisher, server, port) = try Self.proxyInFrontOfATLSTarpit(handshakeTimeout: .seconds(1),
+                                                                                        upstream: upstream)
         let out = try runPython("""
         import socket, time
-        s = socket.create_connection(('127.0.0.1', \(port))); s.settimeout(10)
+        s = socket.create_connection(('127.0.0.1', \(port))); s.settimeout(30)
         t = time.time(); data = b''
         while True:
             b = s.recv(4096)
             if not b: break
             data += b
-        print(round(time.time() - t), data.decode().strip())
+        print('%.3f' % (time.time() - t), data.decode().strip())
         """)
         Self.waitFor(sink, sessions: 1)
         server.shutdown()
         publisher.finish()
+        tarpit.send("release")
         _ = tarpit.finish()
-        #expect(out == "1 * BYE [UNAVAILABLE] imapscope: \(why)\n", "\(out)")
+        let (elapsed, reply) = (Double(out.prefix { $0 != " " }) ?? -1, out.drop { $0 != " " }.dropFirst())
+        // The timeout is 1 s; the tarpit holds until released, so a loaded machine only makes it later.
+        #expect(elapsed >= 0.9 && elapsed < 15, "the BYE came after \(elapsed) s")
+        #expect(reply == "* BYE [UNAVAILABLE] imapscope: \(why)\n", "\(out)")
         #expect(sink.events.first { $0.kind == .tls }?["phase"]?.stringValue == "failed")
         #expect(sink.events.last?.kind == .sessionEnd)
     }

@@ -34,9 +34,9 @@ struct ProxyTests {
             publisher.finish()
             try? FileManager.default.removeItem(atPath: caDir)
         }
-        /// Waits (up to 3 s) until `n` sessions have ended.
-        func waitForSessions(_ n: Int = 1) {
-            for _ in 0..<60 where sink.events.filter({ $0.kind == .sessionEnd }).count < n { Thread.sleep(forTimeInterval: 0.05) }
+        /// Waits (up to 10 s) until `n` sessions have ended; records an issue when they have not.
+        func waitForSessions(_ n: Int = 1, sourceLocation: SourceLocation = #_sourceLocation) {
+            ProxyClientsTests.waitFor(sink, sessions: n, sourceLocation: sourceLocation)
         }
     }
 
@@ -75,7 +75,8 @@ struct ProxyTests {
         print(data[0].decode(), len([x for x in msgs if isinstance(x, tuple)]))
         """)
         // Both legs close asynchronously after LOGOUT; wait for the session's end.
-        for _ in 0..<50 where !sink.events.contains(where: { $0.kind == .sessionEnd }) { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(waitUntil(seconds: 10) { sink.events.contains { $0.kind == .sessionEnd } },
+                "the session did not end within 10 s")
         server.shutdown()
         publisher.finish()
         #expect(out == "3 3\n")
@@ -129,7 +130,11 @@ struct ProxyTests {
         let (server, publisher, port) = try Self.proxy(upstreamPort: Int(python.firstLine)!, sinks: [sink])
         python.send("\(port)")
         let rest = python.finish()
-        for _ in 0..<50 where !sink.events.contains(where: { $0.kind == .sessionEnd }) { Thread.sleep(forTimeInterval: 0.05) }
+        // Decoding 2 × 512 KiB of random bytes takes the tap about 20 s in a debug build: the
+        // session ends after that (the relay finished long before; a shorter wait used to expire
+        // silently, and the session was then ended by the shutdown instead).
+        #expect(waitUntil(seconds: 90) { sink.events.contains { $0.kind == .sessionEnd } },
+                "the session did not end within 90 s")
         server.shutdown()
         publisher.finish()
         #expect(rest == "True True \((1 << 19) + 11)\n")
@@ -199,7 +204,8 @@ struct ProxyTests {
             data += b
         print(data.decode())
         """)
-        for _ in 0..<50 where !sink.events.contains(where: { $0.kind == .sessionEnd }) { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(waitUntil(seconds: 10) { sink.events.contains { $0.kind == .sessionEnd } },
+                "the session did not end within 10 s")
         server.shutdown()
         publisher.finish()
         #expect(out.hasPrefix("* BYE [UNAVAILABLE] imapscope: TLS with the real server failed: the server's certificate is self-signed by "), "\(out)")
@@ -339,7 +345,8 @@ struct ProxyTests {
             data += b
         print(data.decode().split(':')[0])
         """)
-        for _ in 0..<50 where !sink.events.contains(where: { $0.kind == .sessionEnd }) { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(waitUntil(seconds: 10) { sink.events.contains { $0.kind == .sessionEnd } },
+                "the session did not end within 10 s")
         server.shutdown()
         publisher.finish()
         #expect(reply == "* BYE [UNAVAILABLE] imapscope\n")

@@ -3,6 +3,7 @@ import IMAPCore
 import IMAPProxy
 import IMAPTestSupport
 import IMAPTranscript
+import Testing
 
 /// `imapscope replay FIXTURE --listen imap://127.0.0.1:0` in a child process.
 final class ReplayProcess: @unchecked Sendable {
@@ -67,7 +68,9 @@ final class FixtureRecorder {
 
     /// Waits for the session's end, stops the proxy, writes the fixture to a temporary file.
     func finish(name: String) throws -> (path: String, text: String, events: [Event]) {
-        for _ in 0..<100 where !sink.events.contains(where: { $0.kind == .sessionEnd }) { usleep(50_000) }
+        if !waitUntil(seconds: 10, { sink.events.contains { $0.kind == .sessionEnd } }) {
+            Issue.record("the recorded session did not end within 10 s")
+        }
         server.shutdown()
         publisher.finish()
         let path = NSTemporaryDirectory() + "imapscope-\(name)-\(UUID().uuidString).fixture"

@@ -44,9 +44,36 @@ public final class ProxyBinaryProcess {
         }
     }
 
-    /// SIGTERM; returns the exit status and everything it wrote on stderr.
-    public func stop() -> (status: Int32, stderr: String) {
-        Thread.sleep(forTimeInterval: 0.3)   // let the last session's events reach the outputs
+    /// Whether every connection had closed when `stop()` sent SIGTERM.
+    public private(set) var connectionsClosedBeforeStop = false
+
+    /// TCP sockets the process holds open other than its listeners (from /proc: its socket
+    /// descriptors, and their state in /proc/net/tcp and tcp6).
+    public var openConnections: Int {
+        let fdDir = "/proc/\(process.processIdentifier)/fd"
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: fdDir)) ?? []
+        let inodes = Set(fds.compactMap { fd -> String? in
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: fdDir + "/" + fd),
+                  target.hasPrefix("socket:[") else { return nil }
+            return String(target.dropFirst(8).dropLast())
+        })
+        var open = 0
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            let text = (try? String(contentsOfFile: table, encoding: .utf8)) ?? ""
+            for row in text.split(separator: "\n").dropFirst() {
+                let f = row.split(separator: " ")
+                // Columns: sl local remote st … inode (the tenth); 0A is LISTEN.
+                if f.count > 9, f[3] != "0A", inodes.contains(String(f[9])) { open += 1 }
+            }
+        }
+        return open
+    }
+
+    /// SIGTERM once every session's connections have closed (so each session ended as the
+    /// client and server ended it, not because the proxy stopped), waiting up to `seconds`;
+    /// returns the exit status and everything it wrote on stderr.
+    public func stop(waitingForConnectionsToClose seconds: Double = 20) -> (status: Int32, stderr: String) {
+        connectionsClosedBeforeStop = waitUntil(seconds: seconds) { openConnections == 0 }
         process.terminate()
         process.waitUntilExit()
         let rest = err.fileHandleForReading.readDataToEndOfFile()
@@ -78,4 +105,17 @@ public func run(_ path: String, _ args: [String], environment: [String: String]?
     p.waitUntilExit()
     while !t.isFinished { usleep(1000) }
     return ProcessResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// Polls `condition` every 20 ms until it holds or `seconds` have passed; whether it held. Tests
+/// wait on the condition they need (a session ended, a line printed) with a generous bound,
+/// never on a fixed sleep, and record an issue when it returns false.
+@discardableResult
+public func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while !condition() {
+        if Date() >= deadline { return false }
+        usleep(20_000)
+    }
+    return true
 }

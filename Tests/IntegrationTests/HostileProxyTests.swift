@@ -80,6 +80,7 @@ struct HostileProxyTests {
         print(' | '.join(out))
         """)
         let (status, stderr) = proxy.stop()
+        #expect(proxy.connectionsClosedBeforeStop, "the proxy still held connections 20 s after the clients ended")
         return Run(dir: dir, stderr: stderr, status: status, replies: replies)
     }
 
