@@ -31,6 +31,8 @@ public final class ProxyBinaryProcess: @unchecked Sendable {
         process.arguments = ["proxy"] + arguments
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice
+        // Not the runner's stdin (it may be a socket, which would count among the proxy's).
+        process.standardInput = FileHandle.nullDevice
         try process.run()
         let listeners = arguments.filter { $0 == "--listen" }.count
         while String(decoding: seen, as: UTF8.self).components(separatedBy: "listening on").count <= listeners {
