@@ -84,7 +84,9 @@ final class SessionTap: @unchecked Sendable {
     func admitsRead() -> Bool {
         let (bytes, resume) = lag.withLockedValue { ($0.bytes, $0.onDrained) }
         guard bytes < Self.lagLimit else { return false }
-        return budget.admit(ObjectIdentifier(self), resume: resume ?? {})
+        // Closed (no resume): nothing will read again, so nothing to call back either.
+        guard let resume else { return budget.hasRoom }
+        return budget.admit(ObjectIdentifier(self), resume: resume)
     }
 
     /// Called (from the decode queue) when the queue drains below `resumeBelow`, or when the

@@ -31,6 +31,8 @@ final class UndecodedBudget: Sendable {
     /// Bytes held for decoding now, and the most ever held at once.
     var held: Int { state.withLockedValue { $0.held } }
     var peak: Int { state.withLockedValue { $0.peak } }
+    /// Whether a read may start now (without asking to be called back).
+    var hasRoom: Bool { state.withLockedValue { !$0.full } }
     /// How many sessions wait for room.
     var waitingCount: Int { state.withLockedValue { $0.waiting.count } }
 
