@@ -208,4 +208,44 @@ struct ProxyPcapTests {
         }
         for form in forms { #expect(!tshark.stdout.contains(form)) }
     }
+
+    /// A client whose bytes after COMPRESS are no DEFLATE stream (a reserved block type, then a
+    /// password in clear): nothing inflates, so the file holds filler for the rest of that
+    /// direction instead of the bytes, which no reader could tell from a stored block.
+    @Test func aCorruptDeflateStreamIsWrittenAsFiller() throws {
+        let secret = "Zq7corruptDeflate"
+        let dovecot = try DovecotProcess(seed: 2)
+        defer { dovecot.stop() }
+        let path = NSTemporaryDirectory() + "imapscope-corrupt-pcap-\(UUID().uuidString).pcapng"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let sink = CollectingSink()
+        let (server, publisher, port) = try ProxyTests.proxy(upstreamPort: dovecot.imapPort, sinks: [sink],
+                                                             pcap: try PcapRecorder(path: path))
+        let out = try runPython("""
+        import socket
+        s = socket.create_connection(('127.0.0.1', \(port))); s.settimeout(20)
+        f = s.makefile('rb')
+        f.readline()
+        s.sendall(b'a1 LOGIN alice password\\r\\n')
+        while not f.readline().startswith(b'a1 '): pass
+        s.sendall(b'a2 COMPRESS DEFLATE\\r\\n')
+        while not f.readline().startswith(b'a2 OK'): pass
+        s.sendall(b'\\xff\\xff a3 LOGIN alice \(secret)\\r\\n')
+        try:
+            while s.recv(65536): pass
+        except OSError:
+            pass
+        print('closed')
+        """)
+        ProxyClientsTests.waitFor(sink, sessions: 1)
+        server.shutdown()
+        publisher.finish()
+        #expect(out == "closed\n")
+        #expect(sink.events.contains { $0.kind == .compress })
+        let file = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+        #expect(file.contains("a2 COMPRESS DEFLATE\r\n"))
+        #expect(!file.contains(secret) && !file.contains("Zq7"), "the corrupt stream's bytes are in the file")
+        let filler = String(repeating: "*", count: "\u{FF}\u{FF} a3 LOGIN alice \(secret)\r\n".utf8.count - 2)
+        #expect(file.contains(filler), "no filler for the corrupt stream")
+    }
 }
