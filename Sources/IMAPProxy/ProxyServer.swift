@@ -63,6 +63,9 @@ public final class ProxyServer: @unchecked Sendable {
         /// Bytes waiting to be decoded across all sessions before every session pauses its reads
         /// (until half of it is decoded); each session is capped at `SessionTap.lagLimit` too.
         public var undecodedLimit = UndecodedBudget.defaultLimit
+        /// Resolves the upstream's name instead of the system (tests: a name with an IPv6 address
+        /// that refuses and an IPv4 one that answers, tried in turn by NIO's happy eyeballs).
+        var upstreamResolver: (@Sendable (EventLoop) -> Resolver & Sendable)?
 
         public init(listen: [ProxyURL], upstream: ProxyURL, serverTLS: TLSConfiguration?, upstreamTLS: TLSConfiguration,
                     insecureUpstream: Bool = false, decoder: DecoderOptions = DecoderOptions()) {
@@ -162,6 +165,7 @@ public final class ProxyServer: @unchecked Sendable {
         let insecure = configuration.insecureUpstream
         let handshakeTimeout = configuration.tlsHandshakeTimeout
         ClientBootstrap(group: client.eventLoop)
+            .resolver(configuration.upstreamResolver?(client.eventLoop))
             .channelOption(.allowRemoteHalfClosure, value: true)
             .connectTimeout(.seconds(10))
             .channelInitializer { [clientContext] channel in

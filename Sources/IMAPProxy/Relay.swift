@@ -12,6 +12,10 @@ final class RelayHandler: ChannelDuplexHandler {
 
     private var partner: RelayHandler?
     private var context: ChannelHandlerContext?
+    /// The context whose channel connected. NIO's happy eyeballs adds the upstream side to one
+    /// channel per address it tries; an attempt that fails is removed again and must not take
+    /// the relay with it, and one that loses the race must not close the client.
+    private var liveContext: ChannelHandlerContext?
     private var readPending = false
     /// What the partner's peer did before this side's channel was up (a client that leaves
     /// while the upstream connect or its DNS lookup is under way): done once it is, else the
@@ -46,11 +50,19 @@ final class RelayHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if context.channel.isActive { liveContext = context }
         // The client side waits (its reads pend) until the upstream side exists and is connected.
         if context.channel.isActive { partner?.partnerBecameWritable() }
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        // The first connection wins; a second one is about to be dropped by happy eyeballs.
+        guard liveContext == nil || liveContext === context else {
+            context.fireChannelActive()
+            return
+        }
+        self.context = context
+        liveContext = context
         switch partnerEnd {
         case .closed:
             context.close(promise: nil)
@@ -64,7 +76,10 @@ final class RelayHandler: ChannelDuplexHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
+        if self.context === context { self.context = nil }
+        // An attempt that never connected leaves the pair as it was.
+        guard liveContext === context else { return }
+        liveContext = nil
         partner = nil
     }
 
@@ -98,16 +113,21 @@ final class RelayHandler: ChannelDuplexHandler {
         context?.read()
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) { partner?.partnerWrite(data) }
-    func channelReadComplete(context: ChannelHandlerContext) { partner?.partnerFlush() }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if liveContext === context { partner?.partnerWrite(data) }
+    }
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if liveContext === context { partner?.partnerFlush() }
+    }
     func channelInactive(context: ChannelHandlerContext) {
+        guard liveContext === context else { return }  // a connection happy eyeballs dropped
         ended = true
         tap.onDrained = nil
         partner?.partnerClosed()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let e = event as? ChannelEvent, e == .inputClosed { partner?.partnerWriteEOF() }
+        if let e = event as? ChannelEvent, e == .inputClosed, liveContext === context { partner?.partnerWriteEOF() }
         context.fireUserInboundEventTriggered(event)
     }
 

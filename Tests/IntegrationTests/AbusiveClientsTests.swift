@@ -152,7 +152,8 @@ struct AbusiveClientsTests {
             let back = Self.waitUntil(seconds: 45) { Descriptors(pid: pid) == before }
             settled.append(Date().timeIntervalSince(t0))
             let open = try Self.connections(pid: pid)
-            #expect(back, "\(p.name): \(Descriptors(pid: pid)) after \(Self.clients) abusive clients, \(before) before: \(open.prefix(8))")
+            let now = Descriptors(pid: pid)
+            #expect(back, "\(p.name): \(now) after \(Self.clients) clients, \(before) before: \(open.prefix(8))")
             let stuck = try Self.connections(pid: pid, state: "close-wait")
             #expect(stuck.isEmpty, "\(p.name): in CLOSE-WAIT: \(stuck.prefix(5))")
             for l in p.listeners {
