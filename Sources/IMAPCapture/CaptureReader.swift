@@ -22,6 +22,8 @@ public enum CaptureReader {
             // The proxy decrypted these sessions: nothing in the file is TLS.
             options.tlsPorts = []
             options.decoder.afterStartTLS = .decrypted
+            // It wrote what followed COMPRESS inflated (with secrets filled), or, if older, as relayed.
+            options.decoder.inflateAfterCompress = !source.inflatedAfterCompress
         }
         let decoder = CaptureDecoder(options: options, emit: emit)
         var damage: String?

@@ -36,6 +36,9 @@ public final class PcapSource {
     public private(set) var packetsRead = 0
     /// Written by `imapscope proxy --pcap`: plaintext throughout, STARTTLS included.
     public private(set) var writtenByProxy = false
+    /// Written by the proxy with the data after COMPRESS=DEFLATE already inflated
+    /// (`PcapNGWriter.decompressedComment`).
+    public private(set) var inflatedAfterCompress = false
 
     private init(handle: OpaquePointer, name: String) {
         self.handle = handle
@@ -52,7 +55,10 @@ public final class PcapSource {
             throw CaptureError("\(path): \(err.withUnsafeBufferPointer { text($0.baseAddress) })")
         }
         let source = PcapSource(handle: h, name: path)
-        source.writtenByProxy = PcapNGWriter.application(ofFile: path) == PcapNGWriter.proxyApplication
+        let header = PcapNGWriter.sectionHeader(ofFile: path)
+        source.writtenByProxy = header?.application == PcapNGWriter.proxyApplication
+        source.inflatedAfterCompress = source.writtenByProxy
+            && header?.comments.contains(PcapNGWriter.decompressedComment) == true
         return source
     }
 

@@ -10,16 +10,20 @@ import IMAPCore
 public final class PcapNGWriter {
     /// The `shb_userappl` of files the proxy writes (`--pcap`).
     public static let proxyApplication = "imapscope proxy (decrypted plaintext)"
+    /// An `opt_comment` of the section header (as the transcripts' directive): the data after
+    /// COMPRESS=DEFLATE was written inflated, so readers must not inflate it again. Files the
+    /// proxy wrote before it did so lack it and are inflated as before.
+    public static let decompressedComment = "imapscope: decompressed (data after COMPRESS=DEFLATE is written inflated)"
 
     private let file: UnsafeMutablePointer<FILE>
     public let path: String
 
-    public init(path: String, application: String, comment: String? = nil) throws {
+    public init(path: String, application: String, comments: [String] = []) throws {
         guard let f = fopen(path, "wb") else { throw CaptureError("\(path): \(String(cString: strerror(errno)))") }
         file = f
         self.path = path
         var options: [UInt8] = []
-        if let c = comment { options += Self.option(1, Array(c.utf8)) }
+        for c in comments { options += Self.option(1, Array(c.utf8)) }
         options += Self.option(4, Array(application.utf8)) + Self.option(0, [])
         // Section header: byte-order magic, version 1.0, section length unknown (-1).
         let shb = Self.le32(0x1A2B_3C4D) + Self.le16(1) + Self.le16(0) + [UInt8](repeating: 0xFF, count: 8) + options
@@ -53,26 +57,46 @@ public final class PcapNGWriter {
     static func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 255), UInt8(v >> 8)] }
     static func le32(_ v: UInt32) -> [UInt8] { [UInt8(v & 255), UInt8(v >> 8 & 255), UInt8(v >> 16 & 255), UInt8(v >> 24)] }
 
+    /// What a pcapng file's first section header says of its writer.
+    public struct SectionHeader: Equatable, Sendable {
+        /// `shb_userappl`.
+        public var application: String?
+        /// Every `opt_comment`, in order.
+        public var comments: [String] = []
+    }
+
     /// The `shb_userappl` of a pcapng file's first section, if it has one (nil for classic pcap).
-    public static func application(ofFile path: String) -> String? {
+    public static func application(ofFile path: String) -> String? { sectionHeader(ofFile: path)?.application }
+
+    /// The first section header's application and comments (nil for classic pcap).
+    public static func sectionHeader(ofFile path: String) -> SectionHeader? {
         guard let f = fopen(path, "rb") else { return nil }
         defer { fclose(f) }
         var head = [UInt8](repeating: 0, count: 4096)
         let n = head.withUnsafeMutableBufferPointer { fread($0.baseAddress, 1, $0.count, f) }
         head.removeLast(head.count - n)
+        return sectionHeader(head)
+    }
+
+    /// Reads the section header at the start of `head` (the file's first bytes).
+    public static func sectionHeader(_ head: [UInt8]) -> SectionHeader? {
+        let n = head.count
         func u16(_ i: Int) -> Int { Int(head[i]) | Int(head[i + 1]) << 8 }
         func u32(_ i: Int) -> Int { u16(i) | u16(i + 2) << 16 }
         // Only little-endian sections (ours, and most others) are looked at.
         guard n >= 28, u32(0) == 0x0A0D_0D0A, u32(8) == 0x1A2B_3C4D else { return nil }
         let end = min(n, u32(4) - 4)
+        var header = SectionHeader()
         var i = 24
         while i + 4 <= end {
             let code = u16(i), len = u16(i + 2)
             guard code != 0, i + 4 + len <= end else { break }
-            if code == 4 { return String(decoding: head[(i + 4)..<(i + 4 + len)], as: UTF8.self) }
+            let value = String(decoding: head[(i + 4)..<(i + 4 + len)], as: UTF8.self)
+            if code == 4, header.application == nil { header.application = value }
+            if code == 1 { header.comments.append(value) }
             i += 4 + len + (4 - len % 4) % 4
         }
-        return nil
+        return header
     }
 }
 

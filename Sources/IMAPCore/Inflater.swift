@@ -2,11 +2,12 @@ import CompressNIO
 import NIOCore
 
 /// Raw DEFLATE (RFC 1951, as RFC 4978 COMPRESS=DEFLATE uses it) inflated chunk by chunk.
-final class DeflateInflater {
+/// Public for the proxy's `--pcap`, which writes what it relayed after COMPRESS inflated.
+public final class DeflateInflater {
     private let decompressor: NIODecompressor
     private var window = ByteBufferAllocator().buffer(capacity: 64 * 1024)
 
-    init() throws {
+    public init() throws {
         decompressor = CompressionAlgorithm.deflate().decompressor
         try decompressor.startStream()
     }
@@ -15,11 +16,11 @@ final class DeflateInflater {
 
     /// Bytes that arrived after the DEFLATE stream's final block (a peer that ends the stream
     /// at LOGOUT, then closes); they are not IMAP and are only counted.
-    private(set) var bytesAfterEnd = 0
+    public private(set) var bytesAfterEnd = 0
     private var ended = false
 
     /// Throws `CompressNIOError.corruptData` on a damaged stream.
-    func inflate(_ bytes: [UInt8]) throws -> [UInt8] {
+    public func inflate(_ bytes: [UInt8]) throws -> [UInt8] {
         if ended { bytesAfterEnd += bytes.count; return [] }
         var input = ByteBuffer(bytes: bytes)
         var out: [UInt8] = []

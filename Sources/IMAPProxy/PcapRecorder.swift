@@ -12,7 +12,9 @@ import NIOConcurrencyHelpers
 /// quotes), so lengths, sequence numbers and literal sizes stay true. One queue for both
 /// directions keeps their order: a client's `{8}` line goes out before the server's `+`, even
 /// though its event comes only with the literal. With `--show-secrets` no piece is secret.
-/// After COMPRESS=DEFLATE the stream is written as relayed (compressed); `read` inflates it.
+/// After COMPRESS=DEFLATE each direction is inflated before it is queued (the decoder's events
+/// count inflated bytes), so the filler applies there too and tshark reads the commands; the
+/// section header says so (`PcapNGWriter.decompressedComment`) and `read` does not inflate.
 public final class PcapRecorder: EventSink, @unchecked Sendable {
     /// Bytes queued per session beyond which the oldest go out before their event (a long
     /// literal): as relayed, or as filler when the decoder says that line may hold a secret.
@@ -34,7 +36,11 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
         var received: [IMAPDirection: Int] = [:]
         var accounted: [IMAPDirection: Int] = [:]
         var secrets: [IMAPDirection: [Range<Int>]] = [:]
-        var passthrough = false
+        /// After COMPRESS: each direction's DEFLATE stream, inflated before it is queued.
+        var inflaters: [IMAPDirection: DeflateInflater] = [:]
+        /// Directions whose DEFLATE stream could not be inflated: the rest is filler (a stored
+        /// block may carry a password in clear), accounted as it arrives (no event maps onto it).
+        var uninflatable: Set<IMAPDirection> = []
     }
 
     private let lock = NIOLock()
@@ -43,8 +49,9 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
     private var closed = false
 
     public init(path: String) throws {
+        let about = "TLS terminated by imapscope; secrets overwritten with '*' unless --show-secrets"
         writer = try PcapNGWriter(path: path, application: PcapNGWriter.proxyApplication,
-                                  comment: "TLS terminated by imapscope; secrets overwritten with '*' unless --show-secrets")
+                                  comments: [about, PcapNGWriter.decompressedComment])
     }
 
     /// Bytes a leg received, called before the decoder sees them. `.proxy` is imapscope's own
@@ -53,13 +60,13 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
         lock.withLock {
             guard !closed else { return }
             let c = connection(session)
+            let data = plaintext(c, dir, Array(bytes))
+            guard !data.isEmpty else { return }
             let start = c.received[dir, default: 0]
-            let chunk = Chunk(dir: dir, start: start, bytes: Array(bytes), time: time)
-            guard !chunk.bytes.isEmpty else { return }
-            c.received[dir] = start + chunk.bytes.count
-            c.queue.append(chunk)
-            c.queued += chunk.bytes.count
-            if dir == .proxy || c.passthrough { c.accounted[dir] = c.received[dir] }
+            c.received[dir] = start + data.count
+            c.queue.append(Chunk(dir: dir, start: start, bytes: data, time: time))
+            c.queued += data.count
+            if dir == .proxy || c.uninflatable.contains(dir) { c.accounted[dir] = c.received[dir] }
             drain(c, time: time)
         }
     }
@@ -87,9 +94,7 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
                 open(c, client: e["client"]?.stringValue.flatMap(Endpoint.init(parsing:)),
                      server: e["server"]?.stringValue.flatMap(Endpoint.init(parsing:)), time: e.time)
             case .compress:
-                // Compressed from here on: no event maps onto the relayed bytes any more.
-                c.passthrough = true
-                c.accounted = c.received
+                startInflating(c)
                 drain(c, time: e.time)
             case .sessionEnd:
                 c.accounted = c.received
@@ -101,7 +106,8 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
                 connections[e.session] = nil
                 writer.flush()
             default:
-                guard !c.passthrough, let dir = e.dir, dir != .proxy, let n = e["bytes"]?.intValue, n > 0 else { return }
+                guard let dir = e.dir, dir != .proxy, !c.uninflatable.contains(dir),
+                      let n = e["bytes"]?.intValue, n > 0 else { return }
                 account(c, dir, Int(n), wire: e.wire)
                 drain(c, time: e.time)
             }
@@ -119,6 +125,55 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
             connections.removeAll()
             writer.close()
         }
+    }
+
+    /// What the decoder makes of `bytes`: inflated after COMPRESS; filler once the direction's
+    /// DEFLATE stream turned out corrupt.
+    private func plaintext(_ c: Connection, _ dir: IMAPDirection, _ bytes: [UInt8]) -> [UInt8] {
+        if c.uninflatable.contains(dir) { return [UInt8](repeating: Self.filler, count: bytes.count) }
+        guard let inflater = c.inflaters[dir] else { return bytes }
+        do {
+            return try inflater.inflate(bytes)
+        } catch {
+            c.inflaters[dir] = nil
+            c.uninflatable.insert(dir)
+            return [UInt8](repeating: Self.filler, count: bytes.count)
+        }
+    }
+
+    /// COMPRESS=DEFLATE took effect (the server's OK is accounted for, and the client's command):
+    /// what is queued past each direction's accounted bytes is compressed. It is replaced by its
+    /// inflated bytes, in place (arrival order is kept), and each direction's stream offsets go
+    /// on in inflated bytes, as the decoder's do.
+    private func startInflating(_ c: Connection) {
+        guard c.inflaters.isEmpty, c.uninflatable.isEmpty else { return }
+        let deflated: [IMAPDirection] = [.client, .server]
+        for dir in deflated {
+            if let inflater = try? DeflateInflater() { c.inflaters[dir] = inflater } else { c.uninflatable.insert(dir) }
+        }
+        let plainEnd = c.accounted
+        var next: [IMAPDirection: Int] = [:]
+        var queue: [Chunk] = []
+        for chunk in c.queue[c.head...] {
+            guard deflated.contains(chunk.dir) else { queue.append(chunk); continue }
+            let boundary = plainEnd[chunk.dir, default: 0]
+            let plain = max(0, min(chunk.bytes.count, boundary - chunk.start))
+            if plain > 0 {
+                let kept = Array(chunk.bytes[..<plain])
+                queue.append(Chunk(dir: chunk.dir, start: chunk.start, bytes: kept, time: chunk.time))
+            }
+            guard plain < chunk.bytes.count else { continue }
+            let inflated = plaintext(c, chunk.dir, Array(chunk.bytes[plain...]))
+            guard !inflated.isEmpty else { continue }
+            let at = next[chunk.dir, default: boundary]
+            queue.append(Chunk(dir: chunk.dir, start: at, bytes: inflated, time: chunk.time))
+            next[chunk.dir] = at + inflated.count
+        }
+        c.queue = queue
+        c.head = 0
+        c.queued = queue.reduce(0) { $0 + $1.bytes.count }
+        for dir in deflated { c.received[dir] = next[dir] ?? plainEnd[dir] ?? 0 }
+        for dir in c.uninflatable { c.accounted[dir] = c.received[dir] }
     }
 
     /// The next `n` bytes of `dir` are accounted for; notes where their secrets lie.

@@ -60,6 +60,12 @@ public final class ProxyServer: @unchecked Sendable {
         public var decoder: DecoderOptions
         /// How long either leg's TLS handshake may take.
         public var tlsHandshakeTimeout: TimeAmount = .seconds(30)
+        /// Bytes waiting to be decoded across all sessions before every session pauses its reads
+        /// (until half of it is decoded); each session is capped at `SessionTap.lagLimit` too.
+        public var undecodedLimit = UndecodedBudget.defaultLimit
+        /// Resolves the upstream's name instead of the system (tests: a name with an IPv6 address
+        /// that refuses and an IPv4 one that answers, tried in turn by NIO's happy eyeballs).
+        var upstreamResolver: (@Sendable (EventLoop) -> Resolver & Sendable)?
 
         public init(listen: [ProxyURL], upstream: ProxyURL, serverTLS: TLSConfiguration?, upstreamTLS: TLSConfiguration,
                     insecureUpstream: Bool = false, decoder: DecoderOptions = DecoderOptions()) {
@@ -75,10 +81,13 @@ public final class ProxyServer: @unchecked Sendable {
     private let clientContext: NIOSSLContext?
     private let starttlsClientContext: NIOSSLContext?
     private var listeners: [Channel] = []
+    /// Bytes queued for decoding in all sessions together.
+    let undecoded: UndecodedBudget
 
     public init(configuration: Configuration, publisher: EventPublisher, threads: Int = System.coreCount) throws {
         self.configuration = configuration
         self.publisher = publisher
+        undecoded = UndecodedBudget(limit: configuration.undecodedLimit)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         serverContext = try configuration.serverTLS.map { try NIOSSLContext(configuration: $0) }
         clientContext = configuration.upstream.scheme == .imap ? nil : try NIOSSLContext(configuration: configuration.upstreamTLS)
@@ -119,7 +128,7 @@ public final class ProxyServer: @unchecked Sendable {
         var options = configuration.decoder
         options.afterStartTLS = .plaintext
         options.encryptedTransport = tlsFirst
-        let tap = SessionTap(publisher: publisher, options: options)
+        let tap = SessionTap(publisher: publisher, options: options, budget: undecoded)
         let (toUpstream, toClient) = RelayHandler.pair(tap: tap, on: client.eventLoop)
         // The client's bytes wait until the server leg's TLS (implicit or imapscope's STARTTLS) is up.
         toClient.ready = configuration.upstream.scheme == .imap
@@ -146,13 +155,23 @@ public final class ProxyServer: @unchecked Sendable {
         try sync.addHandler(TapHandler(direction: .client, tap: tap))
         try sync.addHandler(toUpstream)
         let clientAddress = client.remoteAddress.map(Self.endpoint) ?? "?"
+        // Whether the client has gone (not `!isActive`: a fresh child channel may not be active
+        // yet when the upstream connect starts). Read on the client's loop only; the relay knows
+        // first (its close of a connecting upstream fails the connect before closeFuture is done).
+        let closed = NIOLoopBoundBox(false, eventLoop: client.eventLoop)
+        client.closeFuture.whenComplete { _ in closed.value = true }
+        let clientRelay = NIOLoopBound(toUpstream, eventLoop: client.eventLoop)
+        let clientGone: @Sendable () -> Bool = { closed.value || clientRelay.value.ended }
         let insecure = configuration.insecureUpstream
         let handshakeTimeout = configuration.tlsHandshakeTimeout
         ClientBootstrap(group: client.eventLoop)
+            .resolver(configuration.upstreamResolver?(client.eventLoop))
             .channelOption(.allowRemoteHalfClosure, value: true)
             .connectTimeout(.seconds(10))
             .channelInitializer { [clientContext] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // The client left while the upstream address was looked up: no connection.
+                    guard !clientGone() else { throw ChannelError.ioOnClosedChannel }
                     let s = channel.pipeline.syncOperations
                     if up.scheme == .imapStartTLS, let ctx = clientContext {
                         try s.addHandler(UpstreamStartTLSHandler(tap: tap, context: ctx, host: Self.isIPAddress(up.host) ? nil : up.host, insecure: insecure, timeout: handshakeTimeout,
@@ -185,7 +204,12 @@ public final class ProxyServer: @unchecked Sendable {
                     break
                 case .failure(let error):
                     tap.start(client: clientAddress, server: "\(up.host):\(up.port)", extra: [("upstream", .string(up.description))])
-                    Self.refuse(client, tap: tap, reason: "cannot reach \(up): \(error)", end: "upstream unreachable: \(error)")
+                    if !clientGone() {
+                        Self.refuse(client, tap: tap, reason: "cannot reach \(up): \(error)",
+                                    end: "upstream unreachable: \(error)")
+                    } else {
+                        tap.finish(reason: "the client closed the connection before the server leg was connected")
+                    }
                 }
             }
     }

@@ -3,7 +3,8 @@ import NIOCore
 /// Copies bytes from one channel to its partner untouched, with backpressure both ways: a side
 /// reads only while its partner can take more, so a slow client slows the server's reads and no
 /// buffer grows without bound; and only while the session's decode queue is not too far behind
-/// (`SessionTap.accepting`). Half-close is passed on (allowRemoteHalfClosure must be set).
+/// and the proxy's shared budget has room (`SessionTap.admitsRead()`). Half-close is passed on
+/// (allowRemoteHalfClosure must be set).
 final class RelayHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -11,7 +12,18 @@ final class RelayHandler: ChannelDuplexHandler {
 
     private var partner: RelayHandler?
     private var context: ChannelHandlerContext?
+    /// The context whose channel connected. NIO's happy eyeballs adds the upstream side to one
+    /// channel per address it tries; an attempt that fails is removed again and must not take
+    /// the relay with it, and one that loses the race must not close the client.
+    private var liveContext: ChannelHandlerContext?
     private var readPending = false
+    /// What the partner's peer did before this side's channel was up (a client that leaves
+    /// while the upstream connect or its DNS lookup is under way): done once it is, else the
+    /// upstream connection would outlive its client.
+    private enum PartnerEnd { case none, eof, closed }
+    private var partnerEnd = PartnerEnd.none
+    /// This side's channel has gone inactive (it closes the partner's in turn).
+    private(set) var ended = false
     private let tap: SessionTap
     /// False on the server side while imapscope is still setting up TLS with the server: the
     /// client's bytes are not read until they can go out (else they would pile up in front of
@@ -38,25 +50,53 @@ final class RelayHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if context.channel.isActive { liveContext = context }
         // The client side waits (its reads pend) until the upstream side exists and is connected.
         if context.channel.isActive { partner?.partnerBecameWritable() }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        partner?.partnerBecameWritable()
+        // The first connection wins; a second one is about to be dropped by happy eyeballs.
+        guard liveContext == nil || liveContext === context else {
+            context.fireChannelActive()
+            return
+        }
+        self.context = context
+        liveContext = context
+        switch partnerEnd {
+        case .closed:
+            context.close(promise: nil)
+        case .eof:
+            context.close(mode: .output, promise: nil)
+            partner?.partnerBecameWritable()
+        case .none:
+            partner?.partnerBecameWritable()
+        }
         context.fireChannelActive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
+        if self.context === context { self.context = nil }
+        // An attempt that never connected leaves the pair as it was.
+        guard liveContext === context else { return }
+        liveContext = nil
         partner = nil
     }
 
     // Called by the partner, on the same event loop.
     private func partnerWrite(_ data: NIOAny) { context?.write(data, promise: nil) }
     private func partnerFlush() { context?.flush() }
-    private func partnerWriteEOF() { context?.close(mode: .output, promise: nil) }
-    private func partnerClosed() { context?.close(promise: nil) }
+    private func partnerWriteEOF() {
+        guard let context, context.channel.isActive else {
+            if partnerEnd == .none { partnerEnd = .eof }
+            return
+        }
+        context.close(mode: .output, promise: nil)
+    }
+    private func partnerClosed() {
+        partnerEnd = .closed
+        context?.close(promise: nil)
+    }
     private var writable: Bool { ready && (context?.channel.isWritable ?? false) }
     private func partnerBecameWritable() { resumeReading() }
 
@@ -68,20 +108,26 @@ final class RelayHandler: ChannelDuplexHandler {
 
     /// A read that waited (for the partner or the decoder) goes ahead once both can take more.
     private func resumeReading() {
-        guard readPending, partner?.writable ?? false, tap.accepting else { return }
+        guard readPending, partner?.writable ?? false, tap.admitsRead() else { return }
         readPending = false
         context?.read()
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) { partner?.partnerWrite(data) }
-    func channelReadComplete(context: ChannelHandlerContext) { partner?.partnerFlush() }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if liveContext === context { partner?.partnerWrite(data) }
+    }
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if liveContext === context { partner?.partnerFlush() }
+    }
     func channelInactive(context: ChannelHandlerContext) {
+        guard liveContext === context else { return }  // a connection happy eyeballs dropped
+        ended = true
         tap.onDrained = nil
         partner?.partnerClosed()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let e = event as? ChannelEvent, e == .inputClosed { partner?.partnerWriteEOF() }
+        if let e = event as? ChannelEvent, e == .inputClosed, liveContext === context { partner?.partnerWriteEOF() }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -92,7 +138,7 @@ final class RelayHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if partner?.writable ?? false, tap.accepting { context.read() } else { readPending = true }
+        if partner?.writable ?? false, tap.admitsRead() { context.read() } else { readPending = true }
     }
 }
 

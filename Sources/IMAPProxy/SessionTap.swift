@@ -41,8 +41,10 @@ public final class EventPublisher: @unchecked Sendable {
 /// holds up the relay. Every call is queued in order and the decoder is only touched there,
 /// which is what makes the unchecked Sendable true. The queue is bounded: once more than
 /// `lagLimit` bytes wait, the relay stops reading both legs until decoding is back under
-/// `resumeBelow` (`accepting`, `onDrained`), so a decoder that falls behind slows the session
-/// instead of growing a buffer. Arrival times are taken on the event loop.
+/// `resumeBelow` (`admitsRead`, `onDrained`), so a decoder that falls behind slows the session
+/// instead of growing a buffer. All sessions of a proxy also share one `UndecodedBudget`, which
+/// pauses every session's reads while the total waiting is too large. Arrival times are taken
+/// on the event loop.
 final class SessionTap: @unchecked Sendable {
     static let lagLimit = 4 << 20
     static let resumeBelow = 1 << 20
@@ -50,6 +52,7 @@ final class SessionTap: @unchecked Sendable {
     let id: String
     private let decoder: SessionDecoder
     private let publisher: EventPublisher
+    private let budget: UndecodedBudget
     private let queue: DispatchQueue
     /// Bytes queued for decoding, and what resumes the relay's reads once they are few again
     /// (set by the relay, cleared when its channels close: the event loop may be gone then).
@@ -61,8 +64,9 @@ final class SessionTap: @unchecked Sendable {
     private var legErrors: [IMAPDirection: String] = [:]
     private var ended = false
 
-    init(publisher: EventPublisher, options: DecoderOptions) {
+    init(publisher: EventPublisher, options: DecoderOptions, budget: UndecodedBudget) {
         self.publisher = publisher
+        self.budget = budget
         self.id = publisher.nextSessionID()
         self.decoder = SessionDecoder(options: options)
         self.queue = DispatchQueue(label: "imapscope.decode.\(id)")
@@ -74,13 +78,25 @@ final class SessionTap: @unchecked Sendable {
         return Timestamp(seconds: Int64(ts.tv_sec), microseconds: Int64(ts.tv_nsec / 1000))
     }
 
-    /// Whether the relay may read more (the decode queue is not too far behind).
-    var accepting: Bool { lag.withLockedValue { $0.bytes } < Self.lagLimit }
+    /// Whether the relay may start another read: this session's decode queue is not too far
+    /// behind, and the proxy's shared budget has room. When the budget refuses, `onDrained` is
+    /// called once it has room again.
+    func admitsRead() -> Bool {
+        let (bytes, resume) = lag.withLockedValue { ($0.bytes, $0.onDrained) }
+        guard bytes < Self.lagLimit else { return false }
+        // Closed (no resume): nothing will read again, so nothing to call back either.
+        guard let resume else { return budget.hasRoom }
+        return budget.admit(ObjectIdentifier(self), resume: resume)
+    }
 
-    /// Called (from the decode queue) when the queue drains below `resumeBelow`.
+    /// Called (from the decode queue) when the queue drains below `resumeBelow`, or when the
+    /// shared budget has room again after refusing a read. Cleared when the channels close.
     var onDrained: (@Sendable () -> Void)? {
         get { lag.withLockedValue { $0.onDrained } }
-        set { lag.withLockedValue { $0.onDrained = newValue } }
+        set {
+            lag.withLockedValue { $0.onDrained = newValue }
+            if newValue == nil { budget.forget(ObjectIdentifier(self)) }
+        }
     }
 
     private func async(_ body: @escaping @Sendable () -> Void) {
@@ -101,6 +117,7 @@ final class SessionTap: @unchecked Sendable {
         // A queued buffer pins its whole storage, not just its readable bytes.
         let n = max(buffer.readableBytes, buffer.capacity) + 64
         lag.withLockedValue { $0.bytes += n }
+        budget.add(n)
         async { [self] in
             if !ended {
                 publisher.pcap?.raw(session: id, dir, buffer.readableBytesView, time: t)
@@ -113,6 +130,7 @@ final class SessionTap: @unchecked Sendable {
                 return before >= Self.resumeBelow && v.bytes < Self.resumeBelow ? v.onDrained : nil
             }
             resume?()
+            budget.remove(n)
         }
     }
 

@@ -170,7 +170,7 @@ struct ProxyClientsTests {
         #expect(events.filter { $0.kind == .tagged }.map { "\($0["command"]?.stringValue ?? "") \($0["status"]?.stringValue ?? "")" } ==
                 ["LOGIN OK", "COMPRESS OK", "SELECT OK", "IDLE OK", "LOGOUT OK"])
         #expect(!events.contains { $0.kind == .unparsed })
-        // The --pcap copy holds the compressed stream as relayed; reading it inflates it again.
+        // The --pcap copy holds the stream after COMPRESS inflated; reading it decodes the same.
         let read = CollectingSink()
         let pipeline = EventPipeline(redactor: Redactor(), sinks: [read])
         _ = try CaptureReader.read(source: try PcapSource.open(file: pcapPath), filter: nil, options: CaptureDecoder.Options()) { pipeline.publish($1, session: $0) }

@@ -113,4 +113,139 @@ struct ProxyPcapTests {
         #expect(text.contains("a1 LOGIN alice {08}\r\n") && text.contains("password\r\n"))
         #expect(text.contains("AGFsaWNlAHBhc3N3b3Jk"))
     }
+
+    /// After COMPRESS=DEFLATE the file holds what was relayed inflated, secrets filled: a LOGIN
+    /// and an AUTHENTICATE PLAIN sent compressed (Dovecot refuses both: already authenticated)
+    /// leave no form of their password in the file, even read with `--show-secrets`; `read`
+    /// decodes every command after COMPRESS, and tshark shows them.
+    @Test func afterCompressThePcapIsInflatedAndFilled() throws {
+        let secret = "Zq7afterDeflate9"
+        let plain = Base64.encode(Array("\0alice\0\(secret)".utf8))
+        let dovecot = try DovecotProcess(seed: 2)
+        defer { dovecot.stop() }
+        let path = NSTemporaryDirectory() + "imapscope-compress-pcap-\(UUID().uuidString).pcapng"
+        let keep = ProcessInfo.processInfo.environment["KEEP_PCAP"] != nil
+        defer { if !keep { try? FileManager.default.removeItem(atPath: path) } }
+        let sink = CollectingSink()
+        let (server, publisher, port) = try ProxyTests.proxy(upstreamPort: dovecot.imapPort, sinks: [sink],
+                                                             pcap: try PcapRecorder(path: path))
+        let out = try runPython("""
+        import socket, zlib
+        s = socket.create_connection(('127.0.0.1', \(port))); s.settimeout(20)
+        buf, comp, decomp = b'', None, None
+        def send(b):
+            s.sendall(comp.compress(b) + comp.flush(zlib.Z_SYNC_FLUSH) if comp else b)
+        def until(prefix):
+            global buf
+            while True:
+                while b'\\n' not in buf:
+                    d = s.recv(65536)
+                    if not d: raise EOFError(buf)
+                    buf += decomp.decompress(d) if decomp else d
+                l, buf = buf.split(b'\\n', 1)
+                if l.startswith(prefix): return l.split(b' ')[1].decode()
+        until(b'* OK')
+        send(b'a1 LOGIN alice password\\r\\n'); r = [until(b'a1 ')]
+        send(b'a2 COMPRESS DEFLATE\\r\\n'); r.append(until(b'a2 '))
+        comp, decomp = zlib.compressobj(wbits=-15), zlib.decompressobj(wbits=-15)
+        send(b'a3 LOGIN alice \(secret)\\r\\n'); r.append(until(b'a3 '))
+        send(b'a4 AUTHENTICATE PLAIN \(plain)\\r\\n'); r.append(until(b'a4 '))
+        send(b'a5 SELECT INBOX\\r\\n'); r.append(until(b'a5 '))
+        send(b'a6 NOOP\\r\\n'); r.append(until(b'a6 '))
+        send(b'a7 LOGOUT\\r\\n'); r.append(until(b'a7 '))
+        s.close()
+        print(' '.join(r))
+        """)
+        ProxyClientsTests.waitFor(sink, sessions: 1)
+        server.shutdown()
+        publisher.finish()
+        #expect(out == "OK OK BAD BAD OK OK OK\n", "\(out)")
+        let expected = ["LOGIN", "COMPRESS", "LOGIN", "AUTHENTICATE", "SELECT", "NOOP", "LOGOUT"]
+        func commands(_ evs: [Event]) -> [String] {
+            evs.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" }
+        }
+        #expect(commands(sink.events) == expected)
+        #expect(PcapNGWriter.sectionHeader(ofFile: path)?.comments.contains(PcapNGWriter.decompressedComment) == true)
+
+        // Not in the file, nor in what `read --show-secrets` makes of it: the secret, its
+        // base64, the base64 of the SASL PLAIN message.
+        let forms = [secret, Base64.encode(Array(secret.utf8)), plain]
+        let file = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+        let shown = try run(Binary.imapscope, ["read", path, "--show-secrets", "--format", "jsonl", "--color", "never"])
+        #expect(shown.status == 0, "\(shown.stderr)")
+        for (name, text) in [("the pcap", file), ("read --show-secrets", shown.stdout + shown.stderr)] {
+            for form in forms { #expect(!text.contains(form), "\(name) holds \(form)") }
+        }
+        // Filler of the same length where each was.
+        #expect(file.contains("a3 LOGIN alice \(String(repeating: "*", count: secret.utf8.count))\r\n"))
+        #expect(file.contains("a4 AUTHENTICATE PLAIN \(String(repeating: "*", count: plain.utf8.count))\r\n"))
+
+        // `read` decodes it as the proxy did: the same commands, completions and bytes.
+        let collect = CollectingSink()
+        let pipeline = EventPipeline(redactor: Redactor(), sinks: [collect])
+        let source = try PcapSource.open(file: path)
+        let result = try CaptureReader.read(source: source, filter: nil, options: CaptureDecoder.Options()) {
+            pipeline.publish($1, session: $0)
+        }
+        let read = collect.events
+        #expect(result.error == nil)
+        #expect(commands(read) == expected)
+        let statuses = { (evs: [Event]) in
+            evs.filter { $0.kind == .tagged }
+                .map { ($0["command"]?.stringValue ?? "") + " " + ($0["status"]?.stringValue ?? "") }
+        }
+        #expect(statuses(read) == statuses(sink.events))
+        #expect(Self.bytesByDirection(read) == Self.bytesByDirection(sink.events.filter { $0.dir != .proxy }))
+        #expect(read.contains { $0.kind == .compress })
+        #expect(!read.contains { $0.kind == .unparsed || $0.kind == .gap })
+
+        // tshark reads the commands after COMPRESS too.
+        let tshark = try run("/usr/bin/env", ["tshark", "-r", path, "-d", "tcp.port==\(dovecot.imapPort),imap",
+                                              "-Y", "imap.request", "-T", "fields", "-e", "imap.request"])
+        #expect(tshark.status == 0, "\(tshark.stderr)")
+        for line in ["a3 LOGIN alice ****", "a4 AUTHENTICATE PLAIN ****", "a5 SELECT INBOX", "a6 NOOP", "a7 LOGOUT"] {
+            #expect(tshark.stdout.contains(line), "tshark does not show \(line): \(tshark.stdout)")
+        }
+        for form in forms { #expect(!tshark.stdout.contains(form)) }
+    }
+
+    /// A client whose bytes after COMPRESS are no DEFLATE stream (a reserved block type, then a
+    /// password in clear): nothing inflates, so the file holds filler for the rest of that
+    /// direction instead of the bytes, which no reader could tell from a stored block.
+    @Test func aCorruptDeflateStreamIsWrittenAsFiller() throws {
+        let secret = "Zq7corruptDeflate"
+        let dovecot = try DovecotProcess(seed: 2)
+        defer { dovecot.stop() }
+        let path = NSTemporaryDirectory() + "imapscope-corrupt-pcap-\(UUID().uuidString).pcapng"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let sink = CollectingSink()
+        let (server, publisher, port) = try ProxyTests.proxy(upstreamPort: dovecot.imapPort, sinks: [sink],
+                                                             pcap: try PcapRecorder(path: path))
+        let out = try runPython("""
+        import socket
+        s = socket.create_connection(('127.0.0.1', \(port))); s.settimeout(20)
+        f = s.makefile('rb')
+        f.readline()
+        s.sendall(b'a1 LOGIN alice password\\r\\n')
+        while not f.readline().startswith(b'a1 '): pass
+        s.sendall(b'a2 COMPRESS DEFLATE\\r\\n')
+        while not f.readline().startswith(b'a2 OK'): pass
+        s.sendall(b'\\xff\\xff a3 LOGIN alice \(secret)\\r\\n')
+        try:
+            while s.recv(65536): pass
+        except OSError:
+            pass
+        print('closed')
+        """)
+        ProxyClientsTests.waitFor(sink, sessions: 1)
+        server.shutdown()
+        publisher.finish()
+        #expect(out == "closed\n")
+        #expect(sink.events.contains { $0.kind == .compress })
+        let file = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+        #expect(file.contains("a2 COMPRESS DEFLATE\r\n"))
+        #expect(!file.contains(secret) && !file.contains("Zq7"), "the corrupt stream's bytes are in the file")
+        let filler = String(repeating: "*", count: "\u{FF}\u{FF} a3 LOGIN alice \(secret)\r\n".utf8.count - 2)
+        #expect(file.contains(filler), "no filler for the corrupt stream")
+    }
 }

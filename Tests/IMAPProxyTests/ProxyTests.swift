@@ -9,11 +9,13 @@ import Testing
 /// A plaintext proxy in front of a real Dovecot, driven by Python's imaplib.
 @Suite("Proxy", .serialized)
 struct ProxyTests {
-    static func proxy(upstreamPort: Int, sinks: [EventSink], pcap: PcapRecorder? = nil) throws -> (ProxyServer, EventPublisher, Int) {
+    static func proxy(upstreamPort: Int, sinks: [EventSink], pcap: PcapRecorder? = nil,
+                      undecodedLimit: Int? = nil) throws -> (ProxyServer, EventPublisher, Int) {
         let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: sinks + (pcap.map { [$0] } ?? [])), pcap: pcap)
-        let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
+        var config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
                                                upstream: ProxyURL(scheme: .imap, host: "127.0.0.1", port: upstreamPort),
                                                serverTLS: nil, upstreamTLS: .makeClientConfiguration())
+        if let limit = undecodedLimit { config.undecodedLimit = limit }
         let server = try ProxyServer(configuration: config, publisher: publisher, threads: 2)
         let bound = try server.start()
         let port = Int(bound[0].split(separator: ":").last!)!

@@ -13,19 +13,26 @@ public enum Binary {
 }
 
 /// `imapscope proxy …` in a child process, as a user runs it: waits for its "listening on"
-/// lines, and stops it with SIGTERM.
-public final class ProxyBinaryProcess {
+/// lines, and stops it with SIGTERM. Its stderr is read as it comes (a full pipe would stall it).
+public final class ProxyBinaryProcess: @unchecked Sendable {
     private let process = Process()
     private let err = Pipe()
     /// The ports it listens on, in the order of the `--listen` options.
     public private(set) var ports: [Int] = []
     private var seen = Data()
+    /// stderr after the "listening on" lines, read by `drainer` until the process ends.
+    private var rest = Data()
+    private let lock = NSLock()
+    private var drainer: Thread?
+    public var pid: Int32 { process.processIdentifier }
 
     public init(_ arguments: [String]) throws {
         process.executableURL = URL(fileURLWithPath: Binary.imapscope)
         process.arguments = ["proxy"] + arguments
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice
+        // Not the runner's stdin (it may be a socket, which would count among the proxy's).
+        process.standardInput = FileHandle.nullDevice
         try process.run()
         let listeners = arguments.filter { $0 == "--listen" }.count
         while String(decoding: seen, as: UTF8.self).components(separatedBy: "listening on").count <= listeners {
@@ -42,6 +49,12 @@ public final class ProxyBinaryProcess {
             process.waitUntilExit()
             throw DovecotProcess.Failure(description: "imapscope proxy did not start: \(String(decoding: seen + err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
         }
+        let t = Thread { [self] in
+            let d = err.fileHandleForReading.readDataToEndOfFile()
+            lock.withLock { rest = d }
+        }
+        drainer = t
+        t.start()
     }
 
     /// Whether every connection had closed when `stop()` sent SIGTERM.
@@ -76,8 +89,8 @@ public final class ProxyBinaryProcess {
         connectionsClosedBeforeStop = waitUntil(seconds: seconds) { openConnections == 0 }
         process.terminate()
         process.waitUntilExit()
-        let rest = err.fileHandleForReading.readDataToEndOfFile()
-        return (process.terminationStatus, String(decoding: seen + rest, as: UTF8.self))
+        while drainer?.isFinished == false { usleep(1000) }
+        return (process.terminationStatus, String(decoding: seen + lock.withLock { rest }, as: UTF8.self))
     }
 }
 
