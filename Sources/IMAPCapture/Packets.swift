@@ -37,6 +37,10 @@ public enum IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
 public struct Endpoint: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var ip: IPAddress
     public var port: UInt16
+    public init(ip: IPAddress, port: UInt16) {
+        self.ip = ip
+        self.port = port
+    }
     public static func < (a: Endpoint, b: Endpoint) -> Bool { a.ip != b.ip ? a.ip < b.ip : a.port < b.port }
     public var description: String {
         if case .v6 = ip { return "[\(ip)]:\(port)" }

@@ -106,22 +106,25 @@ public final class PcapNGWriter {
 public struct SyntheticTCPConnection {
     public let client: Endpoint
     public let server: Endpoint
-    private var next: [Bool: UInt32]   // keyed by "from client"
+    /// The next sequence number each side sends.
+    private var nextFromClient: UInt32
+    private var nextFromServer: UInt32
     private var finished: [Bool: Bool] = [true: false, false: false]
     public static let maxSegment = 32 * 1024
 
     public init(client: Endpoint, server: Endpoint, clientISN: UInt32 = 0x1000_0000, serverISN: UInt32 = 0x2000_0000) {
         self.client = client
         self.server = server
-        next = [true: clientISN, false: serverISN]
+        nextFromClient = clientISN
+        nextFromServer = serverISN
     }
 
     /// SYN, SYN-ACK, ACK.
     public mutating func handshake() -> [[UInt8]] {
         var out = [frame(fromClient: true, flags: 0x02, payload: [])]
-        next[true]! &+= 1
+        advance(fromClient: true, by: 1)
         out.append(frame(fromClient: false, flags: 0x12, payload: []))
-        next[false]! &+= 1
+        advance(fromClient: false, by: 1)
         out.append(frame(fromClient: true, flags: 0x10, payload: []))
         return out
     }
@@ -133,7 +136,7 @@ public struct SyntheticTCPConnection {
         while i < bytes.count {
             let chunk = Array(bytes[i..<min(bytes.count, i + Self.maxSegment)])
             out.append(frame(fromClient: fromClient, flags: 0x18, payload: chunk))
-            next[fromClient]! &+= UInt32(chunk.count)
+            advance(fromClient: fromClient, by: UInt32(chunk.count))
             i += chunk.count
         }
         return out
@@ -144,14 +147,20 @@ public struct SyntheticTCPConnection {
         guard finished[fromClient] == false else { return [] }
         finished[fromClient] = true
         let f = frame(fromClient: fromClient, flags: 0x11, payload: [])
-        next[fromClient]! &+= 1
+        advance(fromClient: fromClient, by: 1)
         return [f]
+    }
+
+    private func next(fromClient: Bool) -> UInt32 { fromClient ? nextFromClient : nextFromServer }
+
+    private mutating func advance(fromClient: Bool, by count: UInt32) {
+        if fromClient { nextFromClient &+= count } else { nextFromServer &+= count }
     }
 
     private func frame(fromClient: Bool, flags: UInt8, payload: [UInt8]) -> [UInt8] {
         let (src, dst) = fromClient ? (client, server) : (server, client)
-        let ack: UInt32 = flags & 0x10 != 0 ? next[!fromClient]! : 0
-        var tcp = be16(Int(src.port)) + be16(Int(dst.port)) + be32(next[fromClient]!) + be32(ack)
+        let ack: UInt32 = flags & 0x10 != 0 ? next(fromClient: !fromClient) : 0
+        var tcp = be16(Int(src.port)) + be16(Int(dst.port)) + be32(next(fromClient: fromClient)) + be32(ack)
         tcp += [0x50, flags] + be16(65535) + [0, 0, 0, 0] + payload
         let pseudo: [UInt8]
         let ip: [UInt8]

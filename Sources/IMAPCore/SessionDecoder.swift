@@ -691,7 +691,7 @@ public final class SessionDecoder {
         }
         if let code = resp.code, let meaning = Annotations.responseCode(code.name) { notes.append(meaning) }
         if status == "BAD", cmd != nil, resp.code == nil { notes.append("the server could not parse the command or it is not allowed now") }
-        if cmd == nil {
+        guard let c = cmd else {
             // No command carried this tag: the server may be echoing client bytes that were no
             // command (a literal's body it took for one, a SASL line), so the tag is hidden.
             e.secrets = [.span(Span(segment: 0, start: 0, end: tag.utf8.count))]
@@ -711,7 +711,6 @@ public final class SessionDecoder {
             applyCode(resp, line: line, time: time)
             return
         }
-        let c = cmd!
         // Capabilities sent with the completion ([CAPABILITY …] after LOGIN) belong to the new state.
         if status == "OK" {
             switch c.name {
@@ -852,17 +851,32 @@ public final class SessionDecoder {
                 return
             }
             let rest = server.takeHeldBytes()
-            do { inflaters[.server] = try DeflateInflater() } catch { compressionFailed(.server, rest.count, error, time); return }
+            let serverInflater: DeflateInflater
+            do { serverInflater = try DeflateInflater() } catch {
+                compressionFailed(.server, rest.count, error, time)
+                return
+            }
+            inflaters[.server] = serverInflater
             if !rest.isEmpty {
-                do { server.append(try inflaters[.server]!.inflate(rest)) } catch { compressionFailed(.server, rest.count, error, time) }
+                do { server.append(try serverInflater.inflate(rest)) } catch {
+                    compressionFailed(.server, rest.count, error, time)
+                }
             }
         }
         let held = client.takeHeldBytes()
         clientMode = .commands
         client.resume()
-        do { inflaters[.client] = try DeflateInflater() } catch { compressionFailed(.client, held.count, error, time); return }
+        let clientInflater: DeflateInflater
+        do { clientInflater = try DeflateInflater() } catch {
+            compressionFailed(.client, held.count, error, time)
+            return
+        }
+        inflaters[.client] = clientInflater
         if !held.isEmpty {
-            do { client.append(try inflaters[.client]!.inflate(held)) } catch { compressionFailed(.client, held.count, error, time); return }
+            do { client.append(try clientInflater.inflate(held)) } catch {
+                compressionFailed(.client, held.count, error, time)
+                return
+            }
         }
         pump(.client)
     }
@@ -921,7 +935,7 @@ public final class SessionDecoder {
         }
         func num() -> UInt64? { code.arguments.first?.number }
         func update(_ body: (inout MailboxState) -> Void) {
-            if selecting != nil { body(&selecting!) } else if mailbox != nil { body(&mailbox!) }
+            if var state = selecting { body(&state); selecting = state } else if var state = mailbox { body(&state); mailbox = state }
         }
         switch code.name {
         case "CAPABILITY":
@@ -975,14 +989,14 @@ public final class SessionDecoder {
         lastCapabilities = caps
         capabilityEpoch = loggingIn ? "updated after login" : "updated"
         let auth = caps.filter { $0.uppercased().hasPrefix("AUTH=") }.map { String($0.dropFirst(5)) }
-        if old == nil || label == "greeting" {
+        guard let old, label != "greeting" else {
             var s = "server capabilities: \(caps.count)"
             if !auth.isEmpty { s += "; SASL mechanisms \(auth.joined(separator: " "))" }
             if caps.contains(where: { $0.uppercased() == "LOGINDISABLED" }) { s += "; LOGIN is disabled until TLS" }
             if caps.contains(where: { $0.uppercased() == "STARTTLS" }) { s += "; STARTTLS offered" }
             return s
         }
-        let change = Annotations.capabilityChange(from: old!, to: caps)
+        let change = Annotations.capabilityChange(from: old, to: caps)
         if change == "unchanged" { return "capabilities unchanged" }
         return "capabilities \(label == "updated" || label == "updated after login" ? "changed" : label): " + change
     }

@@ -238,7 +238,8 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
     /// The made-up connection's handshake, on the session's endpoints (placeholders if unknown).
     private func open(_ c: Connection, client: Endpoint?, server: Endpoint?, time: Timestamp) {
         guard c.tcp == nil else { return }
-        var tcp = SyntheticTCPConnection(client: client ?? Endpoint(parsing: "0.0.0.0:1")!, server: server ?? Endpoint(parsing: "0.0.0.0:143")!)
+        var tcp = SyntheticTCPConnection(client: client ?? Endpoint(ip: .v4(0), port: 1),
+                                         server: server ?? Endpoint(ip: .v4(0), port: 143))
         for f in tcp.handshake() { writer.write(f, time: time) }
         c.tcp = tcp
     }
