@@ -60,6 +60,12 @@ public final class PcapNGWriter {
         var head = [UInt8](repeating: 0, count: 4096)
         let n = head.withUnsafeMutableBufferPointer { fread($0.baseAddress, 1, $0.count, f) }
         head.removeLast(head.count - n)
+        return application(ofHead: head)
+    }
+
+    /// The same, from the first bytes of a file or stream (4096 are plenty for a section header).
+    public static func application(ofHead head: [UInt8]) -> String? {
+        let n = head.count
         func u16(_ i: Int) -> Int { Int(head[i]) | Int(head[i + 1]) << 8 }
         func u32(_ i: Int) -> Int { u16(i) | u16(i + 2) << 16 }
         // Only little-endian sections (ours, and most others) are looked at.
