@@ -104,6 +104,11 @@ public final class CaptureDecoder {
         self.emit = emit
     }
 
+    deinit {
+        // The activity list links flows both ways; unlink them when finish() was not called.
+        for f in flows.values { activity.remove(f) }
+    }
+
     private func warn(_ s: String) {
         if warned.insert(s).inserted { warnings.append(s) }
     }
@@ -201,10 +206,13 @@ public final class CaptureDecoder {
         damage = [:]
         damageOrder = []
         if evictedIdle > 0 {
-            warn("\(evictedIdle) idle flow\(evictedIdle == 1 ? "" : "s") evicted (no packet for \(options.flowIdleSeconds) s of capture time)")
+            let flows = evictedIdle == 1 ? "flow" : "flows"
+            warn("\(evictedIdle) idle \(flows) evicted (no packet for \(options.flowIdleSeconds) s of capture time)")
         }
         if evictedOverCap > 0 {
-            warn("\(evictedOverCap) flow\(evictedOverCap == 1 ? "" : "s") evicted over the \(options.maxFlows)-flow cap (the least recently active first)")
+            let flows = evictedOverCap == 1 ? "flow" : "flows"
+            let cap = "the \(options.maxFlows)-flow cap"
+            warn("\(evictedOverCap) \(flows) evicted over \(cap) (the least recently active first)")
         }
     }
 

@@ -64,7 +64,8 @@ public final class TranscriptDecoding {
         if let r = reader, r.overlongLines > 0 {
             let first = r.firstOverlongLine.map { " (the first at line \($0))" } ?? ""
             let n = r.overlongLines
-            warnings.append("\(n) line\(n == 1 ? "" : "s") longer than \(lineLimit) bytes\(first) passed to the decoder in pieces")
+            let lines = n == 1 ? "line" : "lines"
+            warnings.append("\(n) \(lines) longer than \(lineLimit) bytes\(first) passed to the decoder in pieces")
         }
     }
 

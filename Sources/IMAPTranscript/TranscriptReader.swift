@@ -263,7 +263,11 @@ struct TextTail {
         let drop = bytes.count - Self.window
         for c in bytes[..<drop] {
             if escapeNext { escapeNext = false; continue }
-            if inQuote && c == UInt8(ascii: "\\") { escapeNext = true } else if c == UInt8(ascii: "\"") { inQuote.toggle() }
+            if inQuote && c == UInt8(ascii: "\\") {
+                escapeNext = true
+            } else if c == UInt8(ascii: "\"") {
+                inQuote.toggle()
+            }
         }
         bytes.removeFirst(drop)
     }

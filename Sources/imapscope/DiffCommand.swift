@@ -88,7 +88,7 @@ enum DiffInput {
         let input = try InputFile.open(path)
         if input.captureKind != nil {
             try CaptureSource.read(input, capture: capture, options: options, pipeline: pipeline)
-        } else if input.head.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) == UInt8(ascii: "{") {
+        } else if input.head.first(where: { ![0x20, 0x0A, 0x0D, 0x09].contains($0) }) == UInt8(ascii: "{") {
             do { return try JSONLinesReader.read(input.head + input.readRest()) } catch {
                 throw CLIError(description: "\(path): \(error)")
             }

@@ -212,7 +212,8 @@ enum StopSignal {
 
 /// Feeds a pcap or pcapng capture (a file or a stream) through the capture decoder.
 enum CaptureSource {
-    static func read(_ input: InputFile, capture: CaptureOptions, options: DecoderOptions, pipeline: EventPipeline) throws {
+    static func read(_ input: InputFile, capture: CaptureOptions, options: DecoderOptions,
+                     pipeline: EventPipeline) throws {
         let path = input.path
         let source: PcapSource
         do { source = try PcapSource.open(fileDescriptor: input.take(), head: input.head, name: path) } catch {
@@ -263,11 +264,14 @@ enum TranscriptSource {
             throw CLIError(description: "\(path): not an S:/C: transcript (expected lines starting with 'S:' or 'C:')")
         }
         let time = Timestamp(microseconds: Int64(input.modificationTime.timeIntervalSince1970 * 1_000_000))
-        let decoding = TranscriptDecoding(name: path, session: session, options: options, time: time, pipeline: pipeline)
+        let decoding = TranscriptDecoding(name: path, session: session, options: options, time: time,
+                                          pipeline: pipeline)
         do { try decoding.decode(fileDescriptor: input.descriptor, head: input.head) } catch {
             throw CLIError(description: "\(path): \(error)")
         }
-        for w in decoding.warnings { FileHandle.standardError.write(Data("imapscope: \(path): \(terminalSafe(w))\n".utf8)) }
+        for w in decoding.warnings {
+            FileHandle.standardError.write(Data("imapscope: \(path): \(terminalSafe(w))\n".utf8))
+        }
     }
 }
 

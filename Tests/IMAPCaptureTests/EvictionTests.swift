@@ -58,7 +58,8 @@ struct EvictionTests {
         #expect(first.last?["reason"]?.stringValue == "evicted: idle for 1800 s of capture time")
         #expect(first.last?.time == Timestamp(microseconds: lastOfFirst.microseconds + 1800 * 1_000_000))
         let second = events.filter { $0.session == "s2" }
-        #expect(CaptureHarness.summaries(second) == ["start", "S * 3 EXISTS", "C unparsed", "S ‹redacted:b1377434› OK", "end"])
+        #expect(CaptureHarness.summaries(second)
+                == ["start", "S * 3 EXISTS", "C unparsed", "S ‹redacted:b1377434› OK", "end"])
         #expect(second.last?["reason"]?.stringValue == "connection closed by both sides")
         #expect(Set(events.map(\.session)) == ["s1", "s2"])
         #expect(result.warnings == ["1 idle flow evicted (no packet for 1800 s of capture time)"])
@@ -73,7 +74,8 @@ struct EvictionTests {
         var options = CaptureDecoder.Options()
         options.flowIdleSeconds = 60
         let (events, result) = try Self.read(c.packets, options: options)
-        #expect(events.first { $0.kind == .sessionEnd }?["reason"]?.stringValue == "evicted: idle for 60 s of capture time")
+        let end = events.first { $0.kind == .sessionEnd }
+        #expect(end?["reason"]?.stringValue == "evicted: idle for 60 s of capture time")
         #expect(result.warnings == ["1 idle flow evicted (no packet for 60 s of capture time)"])
         // Under the horizon nothing is evicted.
         options.flowIdleSeconds = 62
@@ -108,7 +110,8 @@ struct EvictionTests {
         #expect(ends.count == 53)
         let evicted = ends.filter { $0["reason"]?.stringValue == "evicted: more than 50 flows open" }.map(\.session)
         #expect(evicted == ["s2", "s3", "s4"])
-        #expect(CaptureHarness.summaries(events.filter { $0.session == "s1" }) == ["start", "S * OK", "C a1 NOOP", "lint no-completion", "end"])
+        #expect(CaptureHarness.summaries(events.filter { $0.session == "s1" })
+                == ["start", "S * OK", "C a1 NOOP", "lint no-completion", "end"])
         #expect(events.filter { $0.session == "s1" }.last?["reason"]?.stringValue == "end of capture")
         #expect(result.warnings == ["3 flows evicted over the 50-flow cap (the least recently active first)"])
     }
@@ -117,7 +120,9 @@ struct EvictionTests {
     /// holds more than 10,000 flows.
     @Test func defaultCapHoldsTenThousandFlows() throws {
         let base = Timestamp(seconds: 1_700_000_000)
-        let packets: Packets = (0..<10_007).map { Self.syn($0, time: Timestamp(microseconds: base.microseconds + Int64($0) * 100)) }
+        let packets: Packets = (0..<10_007).map {
+            Self.syn($0, time: Timestamp(microseconds: base.microseconds + Int64($0) * 100))
+        }
         let (events, result) = try Self.read(packets)
         #expect(events.filter { $0.kind == .sessionStart }.count == 10_007)
         let reasons = events.filter { $0.kind == .sessionEnd }.compactMap { $0["reason"]?.stringValue }
@@ -128,7 +133,8 @@ struct EvictionTests {
         var tracked = 0
         let decoder = CaptureDecoder { _, _ in }
         for (n, p) in packets.enumerated() {
-            decoder.process(CapturedPacket(number: n + 1, time: p.time, wireLength: p.frame.count, data: p.frame), linkType: 1)
+            let packet = CapturedPacket(number: n + 1, time: p.time, wireLength: p.frame.count, data: p.frame)
+            decoder.process(packet, linkType: 1)
             tracked = max(tracked, decoder.trackedFlows)
         }
         #expect(tracked == 10_000)
@@ -143,8 +149,9 @@ struct EvictionTests {
         options.flowIdleSeconds = 10
         let base = Timestamp(seconds: 1_700_000_000)
         // Six at once (two over the cap), then after 20 s three more: the four left are idle.
-        var packets: Packets = (0..<6).map { Self.syn($0, time: Timestamp(microseconds: base.microseconds + Int64($0))) }
-        packets += (6..<9).map { Self.syn($0, time: Timestamp(microseconds: base.microseconds + 20_000_000 + Int64($0))) }
+        func at(_ us: Int64) -> Timestamp { Timestamp(microseconds: base.microseconds + us) }
+        var packets: Packets = (0..<6).map { Self.syn($0, time: at(Int64($0))) }
+        packets += (6..<9).map { Self.syn($0, time: at(20_000_000 + Int64($0))) }
         let (_, result) = try Self.read(packets, options: options)
         #expect(result.warnings == ["4 idle flows evicted (no packet for 10 s of capture time)",
                                     "2 flows evicted over the 4-flow cap (the least recently active first)"])

@@ -42,7 +42,8 @@ struct PipeInputTests {
     static func transcript() throws -> String {
         let url = DovecotProcess.repository.appendingPathComponent("Captures/login-select-fetch.transcript")
         var text = try String(contentsOf: url, encoding: .utf8)
-        text = text.replacingOccurrences(of: "S: * BYE", with: (1...6000).map { "C: p\($0) NOOP\r\nS: p\($0) OK done\r\n" }.joined() + "S: * BYE")
+        let padding = (1...6000).map { "C: p\($0) NOOP\r\nS: p\($0) OK done\r\n" }.joined()
+        text = text.replacingOccurrences(of: "S: * BYE", with: padding + "S: * BYE")
         let path = NSTemporaryDirectory() + "imapscope-test-\(UUID().uuidString).transcript"
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
         #expect(text.utf8.count > 2 * TranscriptDecoding.blockSize)
@@ -114,8 +115,8 @@ struct PipeInputTests {
         sys.stderr.write(err.decode())
         sys.exit(p.returncode)
         """
-        for (path, expected) in [(pcap, Conversation.basicSummary),
-                                 (transcript, try Self.summaries(try run(Binary.imapscope, ["read", transcript, "--format", "jsonl"])))] {
+        let transcriptEvents = try Self.summaries(try run(Binary.imapscope, ["read", transcript, "--format", "jsonl"]))
+        for (path, expected) in [(pcap, Conversation.basicSummary), (transcript, transcriptEvents)] {
             let r = try run("/usr/bin/python3", ["-c", script, Binary.imapscope, path])
             #expect(r.status == 0, "\(r.stderr)")
             #expect(try Self.summaries(r) == expected)

@@ -16,9 +16,11 @@ struct TranscriptReaderTests {
 
     static func texts() throws -> [String] {
         let dir = DovecotProcess.repository.appendingPathComponent("Captures")
-        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".transcript") }.sorted()
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+            .filter { $0.hasSuffix(".transcript") }.sorted()
         #expect(!names.isEmpty)
-        return try [rfcSample, fixture] + names.map { try String(contentsOf: dir.appendingPathComponent($0), encoding: .utf8) }
+        let recorded = try names.map { try String(contentsOf: dir.appendingPathComponent($0), encoding: .utf8) }
+        return [rfcSample, fixture] + recorded
     }
 
     static func chunks(_ items: [TranscriptReader.Item]) -> [FixtureReader.Chunk] {
@@ -53,7 +55,9 @@ struct TranscriptReaderTests {
         let bytes = Array(text.utf8)
         var reader = TranscriptReader(exact: true, lineLimit: 100)
         var items: [TranscriptReader.Item] = []
-        for start in stride(from: 0, to: bytes.count, by: 37) { items += try reader.feed(bytes[start..<min(bytes.count, start + 37)]) }
+        for start in stride(from: 0, to: bytes.count, by: 37) {
+            items += try reader.feed(bytes[start..<min(bytes.count, start + 37)])
+        }
         items += try reader.finish()
         let whole = try FixtureReader.read(bytes)
         let pieces = Self.chunks(items)
@@ -72,8 +76,9 @@ struct TranscriptReaderTests {
         let text = "S: * OK \(long)\n   more\nS: a1 OK done\n"
         var reader = TranscriptReader(exact: false, lineLimit: 100)
         let items = try reader.feed(Array(text.utf8)[...]) + reader.finish()
-        #expect(Self.stream(Self.chunks(items), .server) == Self.stream(try FixtureReader.read(Array(text.utf8)), .server))
-        #expect(String(decoding: Self.stream(Self.chunks(items), .server), as: UTF8.self) == "* OK \(long) more\r\na1 OK done\r\n")
+        let server = Self.stream(Self.chunks(items), .server)
+        #expect(server == Self.stream(try FixtureReader.read(Array(text.utf8)), .server))
+        #expect(String(decoding: server, as: UTF8.self) == "* OK \(long) more\r\na1 OK done\r\n")
     }
 
     @Test func overlongBlankLineIsAnError() {
@@ -88,7 +93,8 @@ struct TranscriptReaderTests {
         let sink = CollectingSink()
         let pipeline = EventPipeline(redactor: Redactor(key: Array(repeating: 3, count: 32)), sinks: [sink])
         let decoding = TranscriptDecoding(name: "t.transcript", session: "t1", options: DecoderOptions(),
-                                          time: Timestamp(seconds: 1_700_000_000), pipeline: pipeline, lineLimit: lineLimit)
+                                          time: Timestamp(seconds: 1_700_000_000), pipeline: pipeline,
+                                          lineLimit: lineLimit)
         var i = 0
         while i < bytes.count {
             try decoding.feed(bytes[i..<min(bytes.count, i + blockSize)])
@@ -107,7 +113,8 @@ struct TranscriptReaderTests {
         let bytes = Array(text.utf8)
         #expect(bytes.count > TranscriptDecoding.headSize)
         let (events, warnings) = try Self.decode(bytes, blockSize: 4096)
-        #expect(Array(EventSummary.lines(events).suffix(5)) == ["S c2 OK COMPRESS", "compress", "C c3 NOOP", "S c3 OK NOOP", "end"])
+        #expect(Array(EventSummary.lines(events).suffix(5))
+                == ["S c2 OK COMPRESS", "compress", "C c3 NOOP", "S c3 OK NOOP", "end"])
         #expect(warnings.isEmpty)
         // Without the directive the same bytes would be inflated, and fail.
         let without = text.replacingOccurrences(of: FixtureReader.decompressedDirective, with: "# plain comment")
@@ -124,8 +131,10 @@ struct TranscriptReaderTests {
         let whole = try Self.decode(bytes, blockSize: bytes.count, lineLimit: .max)
         let blocks = try Self.decode(bytes, blockSize: 1000, lineLimit: 4096)
         #expect(EventSummary.lines(blocks.events) == EventSummary.lines(whole.events))
-        #expect(EventSummary.lines(blocks.events) == ["start", "S * OK", "C a1 NOOP", "S unparsed", "S a1 OK NOOP", "end"])
-        #expect(blocks.warnings == ["1 line longer than 4096 bytes (the first at line 3) passed to the decoder in pieces"])
+        #expect(EventSummary.lines(blocks.events)
+                == ["start", "S * OK", "C a1 NOOP", "S unparsed", "S a1 OK NOOP", "end"])
+        #expect(blocks.warnings
+                == ["1 line longer than 4096 bytes (the first at line 3) passed to the decoder in pieces"])
         #expect(whole.warnings.isEmpty)
     }
 
