@@ -12,6 +12,9 @@ public final class CaptureDecoder {
         public var decoder = DecoderOptions()
         /// Out-of-order bytes held per direction before a hole is declared a gap.
         public var maxPendingPerDirection = 1 << 20
+        /// Out-of-order bytes held across all flows: past it, the direction that adds more has
+        /// its holes declared gaps at once (the flow cap times the per-direction bound is 20 GiB).
+        public var maxPendingTotal = 64 << 20
         /// A flow with no packet for this long (capture time) is evicted. IMAP servers log out idle
         /// clients after no less than 30 minutes (RFC 9051 §5.4) and IDLE clients re-issue IDLE
         /// every 29 (RFC 2177), so a live session is not silent for longer.
@@ -35,6 +38,9 @@ public final class CaptureDecoder {
     private var activity = ActivityList()
     private var evictedIdle = 0
     private var evictedOverCap = 0
+    /// Out-of-order bytes held by every reassembler, and how often that reached its bound.
+    private var pendingTotal = 0
+    private var pendingOverBudget = 0
     /// Connections that ended, by when: their late ACKs and retransmitted FINs are dropped
     /// instead of starting sessions. Only the key is kept, so memory stays flat over millions of
     /// short connections; entries older than two minutes of capture time are purged.
@@ -168,14 +174,19 @@ public final class CaptureDecoder {
         }
         // The ACK tells what the other direction really sent.
         let peer = seg.destination
-        if seg.ackFlag, var other = f.streams[peer] {
-            let out = other.acknowledge(seg.ack)
-            f.streams[peer] = other
+        if seg.ackFlag, let out = reassemble(f, peer, { $0.acknowledge(seg.ack) }) {
             deliver(out, from: peer, flow: f, key: key, time: packet.time)
         }
-        var stream = f.streams[seg.source] ?? StreamReassembler(maxPending: options.maxPendingPerDirection)
-        let out = stream.accept(seq: seg.seq, syn: seg.syn, fin: seg.fin, payload: seg.payload, missing: seg.missing)
-        f.streams[seg.source] = stream
+        if f.streams[seg.source] == nil {
+            f.streams[seg.source] = StreamReassembler(maxPending: options.maxPendingPerDirection)
+        }
+        var out = reassemble(f, seg.source) {
+            $0.accept(seq: seg.seq, syn: seg.syn, fin: seg.fin, payload: seg.payload, missing: seg.missing)
+        } ?? []
+        if pendingTotal > options.maxPendingTotal, (f.streams[seg.source]?.heldBytes ?? 0) > 0 {
+            pendingOverBudget += 1
+            out += reassemble(f, seg.source) { $0.releaseHeld() } ?? []
+        }
         deliver(out, from: seg.source, flow: f, key: key, time: packet.time)
         if seg.rst { f.resetBy = seg.source }
         let bothFinished = f.streams.count == 2 && f.streams.values.allSatisfy(\.finished)
@@ -205,6 +216,13 @@ public final class CaptureDecoder {
         }
         damage = [:]
         damageOrder = []
+        if pendingOverBudget > 0 {
+            let limit = options.maxPendingTotal
+            let size = limit % (1 << 20) == 0 ? "\(limit >> 20) MiB" : "\(limit) bytes"
+            let times = pendingOverBudget == 1 ? "once" : "\(pendingOverBudget) times"
+            warn("out-of-order bytes held across all flows reached \(size) \(times); "
+                 + "the holes then open were declared gaps")
+        }
         if evictedIdle > 0 {
             let flows = evictedIdle == 1 ? "flow" : "flows"
             warn("\(evictedIdle) idle \(flows) evicted (no packet for \(options.flowIdleSeconds) s of capture time)")
@@ -220,15 +238,32 @@ public final class CaptureDecoder {
     private func flushHeld(_ f: Flow, time: Timestamp) {
         for ep in f.streams.keys.sorted() {
             // Delivering one direction may judge the flow not IMAP and drop both streams.
-            guard var s = f.streams[ep] else { continue }
-            let out = s.flushAll()
-            f.streams[ep] = s
+            guard let out = reassemble(f, ep, { $0.flushAll() }) else { continue }
             deliver(out, from: ep, flow: f, key: nil, time: time)
         }
     }
 
+    /// Runs one direction's reassembler (nil when the flow has none for it), keeping the total
+    /// of held bytes in step. It is taken out of the flow meanwhile, so its buffers are not copied.
+    private func reassemble(_ f: Flow, _ ep: Endpoint, _ body: (inout StreamReassembler) -> [StreamReassembler.Output])
+        -> [StreamReassembler.Output]? {
+        guard var s = f.streams.removeValue(forKey: ep) else { return nil }
+        let before = s.heldBytes
+        let out = body(&s)
+        pendingTotal += s.heldBytes - before
+        f.streams[ep] = s
+        return out
+    }
+
+    /// Drops a flow's reassemblers and what they hold.
+    private func dropStreams(_ f: Flow) {
+        for s in f.streams.values { pendingTotal -= s.heldBytes }
+        f.streams = [:]
+    }
+
     /// Drops a flow from the table and the activity list.
     private func forget(_ f: Flow) {
+        dropStreams(f)
         activity.remove(f)
         if flows[f.key] === f { flows[f.key] = nil }
     }
@@ -265,7 +300,7 @@ public final class CaptureDecoder {
     private func ignore(_ f: Flow) {
         f.kind = .ignored
         f.early = []
-        f.streams = [:]
+        dropStreams(f)
     }
 
     private func purgeClosed(now: Timestamp) {

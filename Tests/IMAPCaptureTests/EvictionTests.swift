@@ -156,4 +156,32 @@ struct EvictionTests {
         #expect(result.warnings == ["4 idle flows evicted (no packet for 10 s of capture time)",
                                     "2 flows evicted over the 4-flow cap (the least recently active first)"])
     }
+
+    /// Out-of-order bytes across all flows are bounded too: the direction that takes the total
+    /// past it has its hole declared a gap at once, the others keep waiting.
+    @Test func outOfOrderBytesAcrossFlowsAreBounded() throws {
+        var options = CaptureDecoder.Options()
+        options.maxPendingTotal = 100
+        var packets: Packets = []
+        for port: UInt16 in [50_000, 50_001] {
+            var c = Conversation()
+            c.clientPort = port
+            c.handshake()
+            c.server("* OK ready\r\n")
+            // 5 bytes lost, then 60 bytes that wait for them.
+            let line = "* 1 FETCH (FLAGS (\\Seen) UID 1 RFC822.SIZE 12345 INTERNALDATE x)\r\n"
+            c.packet(fromClient: false, flags: [.psh, .ack], payload: Array(line.prefix(60).utf8),
+                     seq: c.serverSeq &+ 5)
+            packets += c.packets
+        }
+        let (events, result) = try Self.read(packets, options: options)
+        let gaps = events.filter { $0.kind == .gap }
+        // s2's hole is declared at once (before anything of s1's), s1's only at the end.
+        #expect(gaps.map(\.session) == ["s2", "s1"])
+        #expect(CaptureHarness.summaries(events.filter { $0.session == "s2" })
+                == ["start", "S * OK", "gap server 5", "S unparsed", "end"])
+        #expect(result.warnings == ["out-of-order bytes held across all flows reached 100 bytes once; "
+                                    + "the holes then open were declared gaps"])
+        #expect(CaptureDecoder.Options().maxPendingTotal == 64 << 20)
+    }
 }
