@@ -149,7 +149,10 @@ public final class PcapSource {
         switch rc {
         case 1:
             packetsRead += 1
-            let h = header!.pointee
+            // libpcap sets both on success; a missing one is damage, not a crash.
+            guard let h = header?.pointee, data != nil || h.caplen == 0 else {
+                throw CaptureError("\(name): packet \(packetsRead): libpcap returned no packet header")
+            }
             let bytes = Array(UnsafeBufferPointer(start: data, count: Int(h.caplen)))
             let t = Timestamp(seconds: Int64(h.ts.tv_sec), microseconds: Int64(h.ts.tv_usec))
             return .packet(CapturedPacket(number: packetsRead, time: t, wireLength: Int(h.len), data: bytes))
