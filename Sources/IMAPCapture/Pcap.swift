@@ -57,14 +57,14 @@ public final class PcapSource {
     }
 
     /// Opens a capture from a descriptor (standard input, a pipe such as `<(…)`, or a file)
-    /// whose first bytes, `head`, were already read to tell the format: libpcap reads them
+    /// whose first bytes, `head`, were just read from it to tell the format: libpcap reads them
     /// again, then the rest. Takes ownership of the descriptor.
     public static func open(fileDescriptor fd: Int32, head: [UInt8], name: String) throws -> PcapSource {
         var info = stat()
         let regular = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
         let file: UnsafeMutablePointer<FILE>?
-        // A file can simply be read again from the start (and ftell then reports progress).
-        if regular && lseek(fd, 0, SEEK_SET) == 0 {
+        // A file can simply be read again from where `head` began (and ftell reports progress).
+        if regular && lseek(fd, off_t(-head.count), SEEK_CUR) >= 0 {
             file = fdopen(fd, "rb")
         } else {
             file = PrefixedStream.open(fd: fd, head: head)
