@@ -12,6 +12,15 @@ public final class CaptureDecoder {
         public var decoder = DecoderOptions()
         /// Out-of-order bytes held per direction before a hole is declared a gap.
         public var maxPendingPerDirection = 1 << 20
+        /// Out-of-order bytes held across all flows: past it, the direction that adds more has
+        /// its holes declared gaps at once (the flow cap times the per-direction bound is 20 GiB).
+        public var maxPendingTotal = 64 << 20
+        /// A flow with no packet for this long (capture time) is evicted. IMAP servers log out idle
+        /// clients after no less than 30 minutes (RFC 9051 §5.4) and IDLE clients re-issue IDLE
+        /// every 29 (RFC 2177), so a live session is not silent for longer.
+        public var flowIdleSeconds: Int64 = 1800
+        /// Flows tracked at once; beyond it the least recently active flow is evicted.
+        public var maxFlows = 10_000
         public init() {}
     }
 
@@ -24,12 +33,24 @@ public final class CaptureDecoder {
 
     private let emit: (String, [DecodedEvent]) -> Void
     private var flows: [FlowKey: Flow] = [:]
+    /// Every flow in `flows`, least recently active first: touching a flow and finding the one to
+    /// evict are O(1), so eviction never scans the table.
+    private var activity = ActivityList()
+    private var evictedIdle = 0
+    private var evictedOverCap = 0
+    /// Out-of-order bytes held by every reassembler, and how often that reached its bound.
+    private var pendingTotal = 0
+    private var pendingOverBudget = 0
     /// Connections that ended, by when: their late ACKs and retransmitted FINs are dropped
     /// instead of starting sessions. Only the key is kept, so memory stays flat over millions of
     /// short connections; entries older than two minutes of capture time are purged.
     private var closed: [FlowKey: Timestamp] = [:]
     private var packetsSincePurge = 0
     private var warned: Set<String> = []
+    /// Damaged or unsupported frames by reason: the first packet and how many (reported at the
+    /// end, one line per reason, so a capture of a million bad frames does not grow the warnings).
+    private var damage: [String: (first: Int, count: Int)] = [:]
+    private var damageOrder: [String] = []
     private var lastTime = Timestamp.zero
 
     struct FlowKey: Hashable {
@@ -40,6 +61,10 @@ public final class CaptureDecoder {
     enum Kind { case undecided, imap, imaps, ignored }
 
     final class Flow {
+        let key: FlowKey
+        /// Neighbours in `activity` (older and newer); nil at the ends and once the flow is removed.
+        var older: Flow?
+        var newer: Flow?
         var client: Endpoint?
         var kind = Kind.undecided
         var session = ""
@@ -52,15 +77,52 @@ public final class CaptureDecoder {
         var lastTime = Timestamp.zero
         /// Reassembled bytes held while a flow on an unknown port is classified.
         var early: [(Endpoint, [UInt8], Timestamp)] = []
+        init(key: FlowKey) { self.key = key }
     }
+
+    /// A doubly linked list of flows ordered by last activity, oldest first.
+    struct ActivityList {
+        private(set) var oldest: Flow?
+        private var newest: Flow?
+
+        mutating func remove(_ f: Flow) {
+            if let o = f.older { o.newer = f.newer } else if oldest === f { oldest = f.newer }
+            if let n = f.newer { n.older = f.older } else if newest === f { newest = f.older }
+            f.older = nil
+            f.newer = nil
+        }
+
+        /// Makes `f` the most recently active flow.
+        mutating func touch(_ f: Flow) {
+            guard newest !== f else { return }
+            remove(f)
+            f.older = newest
+            newest?.newer = f
+            newest = f
+            if oldest == nil { oldest = f }
+        }
+    }
+
+    enum Eviction { case idle, overCap }
 
     public init(options: Options = Options(), emit: @escaping (String, [DecodedEvent]) -> Void) {
         self.options = options
         self.emit = emit
     }
 
+    deinit {
+        // The activity list links flows both ways; unlink them when finish() was not called.
+        for f in flows.values { activity.remove(f) }
+    }
+
     private func warn(_ s: String) {
         if warned.insert(s).inserted { warnings.append(s) }
+    }
+
+    private func damaged(_ packet: Int, _ why: String) {
+        if let d = damage[why] { damage[why] = (d.first, d.count + 1); return }
+        damage[why] = (packet, 1)
+        damageOrder.append(why)
     }
 
     public func process(_ packet: CapturedPacket, linkType: Int32) {
@@ -69,11 +131,12 @@ public final class CaptureDecoder {
         do {
             seg = try FrameDecoder.segment(linkType: linkType, frame: packet.data, wireLength: packet.wireLength)
         } catch {
-            if case .unsupported(let why) = error { warn("packet \(packet.number): \(why)") }
+            if case .unsupported(let why) = error { damaged(packet.number, why) }
             return
         }
         let key = FlowKey(seg.source, seg.destination)
         purgeClosed(now: packet.time)
+        evictIdle(now: packet.time)
         if flows[key] == nil, closed[key] != nil {
             guard seg.syn && !seg.ackFlag else { return }
             closed[key] = nil
@@ -82,22 +145,26 @@ public final class CaptureDecoder {
         // A new SYN on a pair whose connection ended (or with a different ISN) is a new session.
         if let f = flow, seg.syn, !seg.ackFlag, f.closed || (f.synSeq[seg.source].map { $0 != seg.seq } ?? (f.decoder != nil)) {
             end(f, reason: f.closed ? "closed" : "a new connection reused the same addresses and ports", time: packet.time)
-            flows[key] = nil
+            forget(f)
             flow = nil
         }
         if flow == nil {
-            let f = Flow()
+            if flows.count >= max(1, options.maxFlows), let oldest = activity.oldest {
+                evict(oldest, .overCap, time: packet.time)
+            }
+            let f = Flow(key: key)
             f.firstTime = packet.time
             flows[key] = f
             flow = f
         }
         guard let f = flow else { return }
+        f.lastTime = packet.time
+        activity.touch(f)
         if f.kind == .ignored {
             // Not IMAP: only remember it until it closes.
-            if seg.fin || seg.rst { flows[key] = nil; closed[key] = packet.time }
+            if seg.fin || seg.rst { forget(f); closed[key] = packet.time }
             return
         }
-        f.lastTime = packet.time
         if f.client == nil { f.client = orient(seg) }
         if seg.syn { f.synSeq[seg.source] = seg.seq }
         if f.kind == .undecided, let c = f.client {
@@ -107,14 +174,19 @@ public final class CaptureDecoder {
         }
         // The ACK tells what the other direction really sent.
         let peer = seg.destination
-        if seg.ackFlag, var other = f.streams[peer] {
-            let out = other.acknowledge(seg.ack)
-            f.streams[peer] = other
+        if seg.ackFlag, let out = reassemble(f, peer, { $0.acknowledge(seg.ack) }) {
             deliver(out, from: peer, flow: f, key: key, time: packet.time)
         }
-        var stream = f.streams[seg.source] ?? StreamReassembler(maxPending: options.maxPendingPerDirection)
-        let out = stream.accept(seq: seg.seq, syn: seg.syn, fin: seg.fin, payload: seg.payload, missing: seg.missing)
-        f.streams[seg.source] = stream
+        if f.streams[seg.source] == nil {
+            f.streams[seg.source] = StreamReassembler(maxPending: options.maxPendingPerDirection)
+        }
+        var out = reassemble(f, seg.source) {
+            $0.accept(seq: seg.seq, syn: seg.syn, fin: seg.fin, payload: seg.payload, missing: seg.missing)
+        } ?? []
+        if pendingTotal > options.maxPendingTotal, (f.streams[seg.source]?.heldBytes ?? 0) > 0 {
+            pendingOverBudget += 1
+            out += reassemble(f, seg.source) { $0.releaseHeld() } ?? []
+        }
         deliver(out, from: seg.source, flow: f, key: key, time: packet.time)
         if seg.rst { f.resetBy = seg.source }
         let bothFinished = f.streams.count == 2 && f.streams.values.allSatisfy(\.finished)
@@ -125,7 +197,7 @@ public final class CaptureDecoder {
                 end(f, reason: who.map { "connection reset by the \($0)" } ?? "connection closed by both sides", time: packet.time)
                 f.decoder = nil
             }
-            flows[key] = nil
+            forget(f)
             closed[key] = packet.time
         }
     }
@@ -133,23 +205,102 @@ public final class CaptureDecoder {
     /// At the end of the capture: every open session ends, held bytes are released.
     public func finish() {
         for (_, f) in flows.sorted(by: { $0.value.firstTime < $1.value.firstTime }) where !f.closed || f.decoder != nil {
-            for ep in f.streams.keys.sorted() {
-                // Delivering one direction may judge the flow not IMAP and drop both streams.
-                guard var s = f.streams[ep] else { continue }
-                let out = s.flushAll()
-                f.streams[ep] = s
-                deliver(out, from: ep, flow: f, key: nil, time: f.lastTime)
-            }
+            flushHeld(f, time: f.lastTime)
             if f.kind == .imap || f.kind == .imaps { end(f, reason: "end of capture", time: f.lastTime) }
         }
-        flows.removeAll()
+        for f in Array(flows.values) { forget(f) }
+        for why in damageOrder {
+            guard let d = damage[why] else { continue }
+            let more = d.count > 1 ? " (and \(d.count - 1) more packet\(d.count == 2 ? "" : "s") like it)" : ""
+            warn("packet \(d.first): \(why)\(more)")
+        }
+        damage = [:]
+        damageOrder = []
+        if pendingOverBudget > 0 {
+            let limit = options.maxPendingTotal
+            let size = limit % (1 << 20) == 0 ? "\(limit >> 20) MiB" : "\(limit) bytes"
+            let times = pendingOverBudget == 1 ? "once" : "\(pendingOverBudget) times"
+            warn("out-of-order bytes held across all flows reached \(size) \(times); "
+                 + "the holes then open were declared gaps")
+        }
+        if evictedIdle > 0 {
+            let flows = evictedIdle == 1 ? "flow" : "flows"
+            warn("\(evictedIdle) idle \(flows) evicted (no packet for \(options.flowIdleSeconds) s of capture time)")
+        }
+        if evictedOverCap > 0 {
+            let flows = evictedOverCap == 1 ? "flow" : "flows"
+            let cap = "the \(options.maxFlows)-flow cap"
+            warn("\(evictedOverCap) \(flows) evicted over \(cap) (the least recently active first)")
+        }
+    }
+
+    /// Releases the bytes a flow's reassemblers hold (out of order, or waiting for an ACK).
+    private func flushHeld(_ f: Flow, time: Timestamp) {
+        for ep in f.streams.keys.sorted() {
+            // Delivering one direction may judge the flow not IMAP and drop both streams.
+            guard let out = reassemble(f, ep, { $0.flushAll() }) else { continue }
+            deliver(out, from: ep, flow: f, key: nil, time: time)
+        }
+    }
+
+    /// Runs one direction's reassembler (nil when the flow has none for it), keeping the total
+    /// of held bytes in step. It is taken out of the flow meanwhile, so its buffers are not copied.
+    private func reassemble(_ f: Flow, _ ep: Endpoint, _ body: (inout StreamReassembler) -> [StreamReassembler.Output])
+        -> [StreamReassembler.Output]? {
+        guard var s = f.streams.removeValue(forKey: ep) else { return nil }
+        let before = s.heldBytes
+        let out = body(&s)
+        pendingTotal += s.heldBytes - before
+        f.streams[ep] = s
+        return out
+    }
+
+    /// Drops a flow's reassemblers and what they hold.
+    private func dropStreams(_ f: Flow) {
+        for s in f.streams.values { pendingTotal -= s.heldBytes }
+        f.streams = [:]
+    }
+
+    /// Drops a flow from the table and the activity list.
+    private func forget(_ f: Flow) {
+        dropStreams(f)
+        activity.remove(f)
+        if flows[f.key] === f { flows[f.key] = nil }
+    }
+
+    /// Evicts every flow whose last packet is older than the idle horizon. Only the least
+    /// recently active flows are looked at, so this costs nothing while none is due.
+    private func evictIdle(now: Timestamp) {
+        let horizon = options.flowIdleSeconds * 1_000_000
+        while let f = activity.oldest, now.microseconds - f.lastTime.microseconds > horizon {
+            // The session ended, as far as anyone can tell, when the horizon passed.
+            evict(f, .idle, time: Timestamp(microseconds: f.lastTime.microseconds + horizon))
+        }
+    }
+
+    /// Ends a flow that is still open: held bytes first, then its session with the reason.
+    /// A later packet on the same addresses starts a new flow, decoded as a capture that begins
+    /// mid-stream (client lines hidden until the server confirms where commands start).
+    private func evict(_ f: Flow, _ why: Eviction, time: Timestamp) {
+        let reason: String
+        switch why {
+        case .idle:
+            evictedIdle += 1
+            reason = "evicted: idle for \(options.flowIdleSeconds) s of capture time"
+        case .overCap:
+            evictedOverCap += 1
+            reason = "evicted: more than \(options.maxFlows) flows open"
+        }
+        if f.kind != .ignored { flushHeld(f, time: time) }
+        if f.kind == .imap || f.kind == .imaps { end(f, reason: reason, time: time) }
+        forget(f)
     }
 
     /// Not IMAP: forget its bytes, keep only the entry that says so.
     private func ignore(_ f: Flow) {
         f.kind = .ignored
         f.early = []
-        f.streams = [:]
+        dropStreams(f)
     }
 
     private func purgeClosed(now: Timestamp) {

@@ -55,10 +55,42 @@ public final class PcapSource {
             throw CaptureError("\(path): \(err.withUnsafeBufferPointer { text($0.baseAddress) })")
         }
         let source = PcapSource(handle: h, name: path)
-        let header = PcapNGWriter.sectionHeader(ofFile: path)
-        source.writtenByProxy = header?.application == PcapNGWriter.proxyApplication
-        source.inflatedAfterCompress = source.writtenByProxy
-            && header?.comments.contains(PcapNGWriter.decompressedComment) == true
+        source.describe(PcapNGWriter.sectionHeader(ofFile: path))
+        return source
+    }
+
+    /// What the section header says of the writer: the proxy's own files decode past STARTTLS, and
+    /// newer ones hold what followed COMPRESS inflated already.
+    private func describe(_ header: PcapNGWriter.SectionHeader?) {
+        writtenByProxy = header?.application == PcapNGWriter.proxyApplication
+        inflatedAfterCompress = writtenByProxy && header?.comments.contains(PcapNGWriter.decompressedComment) == true
+    }
+
+    /// Opens a capture from a descriptor (standard input, a pipe such as `<(…)`, or a file)
+    /// whose first bytes, `head`, were just read from it to tell the format: libpcap reads them
+    /// again, then the rest. Takes ownership of the descriptor.
+    public static func open(fileDescriptor fd: Int32, head: [UInt8], name: String) throws -> PcapSource {
+        var info = stat()
+        let regular = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+        let file: UnsafeMutablePointer<FILE>?
+        // A file can simply be read again from where `head` began (and ftell reports progress).
+        if regular && lseek(fd, off_t(-head.count), SEEK_CUR) >= 0 {
+            file = fdopen(fd, "rb")
+        } else {
+            file = PrefixedStream.open(fd: fd, head: head)
+        }
+        guard let file else {
+            let why = String(cString: strerror(errno))
+            close(fd)
+            throw CaptureError("\(name): \(why)")
+        }
+        var err = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
+        guard let h = pcap_fopen_offline(file, &err) else {
+            fclose(file)
+            throw CaptureError("\(name): \(err.withUnsafeBufferPointer { text($0.baseAddress) })")
+        }
+        let source = PcapSource(handle: h, name: name)
+        source.describe(PcapNGWriter.sectionHeader(head))
         return source
     }
 
@@ -127,7 +159,10 @@ public final class PcapSource {
         switch rc {
         case 1:
             packetsRead += 1
-            let h = header!.pointee
+            // libpcap sets both on success; a missing one is damage, not a crash.
+            guard let h = header?.pointee, data != nil || h.caplen == 0 else {
+                throw CaptureError("\(name): packet \(packetsRead): libpcap returned no packet header")
+            }
             let bytes = Array(UnsafeBufferPointer(start: data, count: Int(h.caplen)))
             let t = Timestamp(seconds: Int64(h.ts.tv_sec), microseconds: Int64(h.ts.tv_usec))
             return .packet(CapturedPacket(number: packetsRead, time: t, wireLength: Int(h.len), data: bytes))
@@ -142,6 +177,51 @@ public final class PcapSource {
 
     /// How far into the file reading has got (for progress), nil for a live capture.
     public var fileOffset: Int? { pcap_file(handle).map { Int(ftell($0)) } }
+}
+
+/// A read-only FILE that yields bytes already read from a descriptor, then the descriptor's own:
+/// how a pipe's first bytes are looked at without being lost.
+private final class PrefixedStream {
+    let fd: Int32
+    var head: [UInt8]
+    var position = 0
+
+    private init(fd: Int32, head: [UInt8]) { self.fd = fd; self.head = head }
+
+    static func open(fd: Int32, head: [UInt8]) -> UnsafeMutablePointer<FILE>? {
+        var io = imapscope_cookie_io_functions()
+        io.read = { cookie, buffer, size in
+            guard let cookie, let buffer else { return -1 }
+            let s = Unmanaged<PrefixedStream>.fromOpaque(cookie).takeUnretainedValue()
+            if s.position < s.head.count {
+                let n = min(size, s.head.count - s.position)
+                s.head.withUnsafeBytes { raw in
+                    guard let base = raw.baseAddress else { return }
+                    UnsafeMutableRawPointer(buffer).copyMemory(from: base + s.position, byteCount: n)
+                }
+                s.position += n
+                if s.position == s.head.count { s.head = []; s.position = 0 }
+                return n
+            }
+            while true {
+                let n = read(s.fd, buffer, size)
+                if n < 0 && errno == EINTR { continue }
+                return n
+            }
+        }
+        io.close = { cookie in
+            guard let cookie else { return 0 }
+            let s = Unmanaged<PrefixedStream>.fromOpaque(cookie).takeRetainedValue()
+            return close(s.fd)
+        }
+        let stream = PrefixedStream(fd: fd, head: head)
+        let cookie = Unmanaged.passRetained(stream).toOpaque()
+        guard let file = fopencookie(cookie, "rb", io) else {
+            Unmanaged<PrefixedStream>.fromOpaque(cookie).release()
+            return nil
+        }
+        return file
+    }
 }
 
 /// Writes pcap files through libpcap (test captures, and the proxy's plaintext pcap).

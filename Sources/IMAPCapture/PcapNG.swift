@@ -78,7 +78,11 @@ public final class PcapNGWriter {
         return sectionHeader(head)
     }
 
-    /// Reads the section header at the start of `head` (the file's first bytes).
+    /// The `shb_userappl` from the first bytes of a file or stream.
+    public static func application(ofHead head: [UInt8]) -> String? { sectionHeader(head)?.application }
+
+    /// Reads the section header at the start of `head` (the first bytes of a file or stream; 4096
+    /// are plenty for a section header).
     public static func sectionHeader(_ head: [UInt8]) -> SectionHeader? {
         let n = head.count
         func u16(_ i: Int) -> Int { Int(head[i]) | Int(head[i + 1]) << 8 }

@@ -36,6 +36,15 @@ struct StreamReassembler {
     /// Whether a FIN was seen and every byte before it delivered.
     var finished: Bool { started && finSeq == expected }
     var hasPending: Bool { !pending.isEmpty }
+    /// Out-of-order bytes held.
+    var heldBytes: Int { pendingBytes }
+
+    /// Gives up waiting for the holes: what is held comes out now, holes as gaps.
+    mutating func releaseHeld() -> [Output] {
+        var out: [Output] = []
+        flush(&out)
+        return out
+    }
 
     static func distance(_ a: UInt32, from b: UInt32) -> Int { Int(Int32(bitPattern: a &- b)) }
 

@@ -31,7 +31,7 @@ public struct DecoderOptions: Sendable {
 /// COMPRESS and the selected mailbox, and returns `DecodedEvent`s. It never touches a socket or
 /// a file, and nothing it is fed can make it throw, crash or buffer without bound.
 public final class SessionDecoder {
-    public let options: DecoderOptions
+    public private(set) var options: DecoderOptions
     public private(set) var state: ConnectionState = .unknown
     public private(set) var capabilities: [String]?
     public private(set) var mailbox: MailboxState?
@@ -239,6 +239,12 @@ public final class SessionDecoder {
     }
 
     /// The connection is over: flushes partial lines and reports what never completed.
+    /// A transcript says, as it streams by, that what follows COMPRESS was written inflated
+    /// (`inflateAfterCompress` off); it counts if COMPRESS has not completed yet.
+    public func dataAfterCompressIsInflated() {
+        options.inflateAfterCompress = false
+    }
+
     public func finish(reason: String, time: Timestamp) -> [DecodedEvent] {
         guard !ended else { return take() }
         emitTLS(hello: nil, time: time)

@@ -30,8 +30,10 @@ public final class FixtureWriter: EventSink {
         if e.dir == .server, e.wire != nil,
            e.kind == .continuation || (!held.isEmpty && held.count < Self.heldLimit && (e.kind == .tagged || e.kind == .untagged)) {
             normalizer?.renumber(&e)
-            held.append((render(e.wire!), e.kind == .continuation))
-            return
+            if let wire = e.wire {
+                held.append((render(wire), e.kind == .continuation))
+                return
+            }
         }
         if !(e.kind == .command && e.dir == .client) { flushHeld() }
         switch e.kind {
@@ -180,68 +182,10 @@ public enum FixtureReader {
         return false
     }
 
+    /// Reads a whole transcript held in memory (`TranscriptReader` reads one in blocks).
     public static func read(_ bytes: [UInt8]) throws -> [Chunk] {
-        let exact = bytes.contains(0x0D)
-        var chunks: [Chunk] = []
-        var remaining: [Direction: Int] = [.client: 0, .server: 0]
-        var lineNo = 0
-        var last: Direction?
-        var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
-        if lines.last?.isEmpty == true { lines.removeLast() }
-        for raw in lines {
-            lineNo += 1
-            var body = raw[...]
-            var ending: [UInt8] = [13, 10]
-            if exact {
-                if body.last == 0x0D { body = body.dropLast() } else { ending = [10] }
-            } else if body.last == 0x0D { body = body.dropLast() }
-            let trimmed = body.drop { $0 == 0x20 || $0 == 0x09 }
-            if trimmed.isEmpty && !(last.map { remaining[$0]! > 0 } ?? false) { continue }
-            if trimmed.first == UInt8(ascii: "#") { continue }
-            let head = Array(trimmed.prefix(2)).map { $0 | 0x20 }
-            let dir: Direction
-            if head == [UInt8(ascii: "s"), UInt8(ascii: ":")] { dir = .server }
-            else if head == [UInt8(ascii: "c"), UInt8(ascii: ":")] { dir = .client }
-            else if let prev = last, body.first == 0x20 || body.first == 0x09, remaining[prev]! == 0, !exact {
-                // An editorial continuation (RFC 3501 §8 "broken for editorial clarity").
-                guard var lastChunk = chunks.popLast() else { throw Failure(line: lineNo, message: "continuation line before any S: or C: line") }
-                lastChunk.bytes.removeLast(2)
-                lastChunk.bytes += [0x20] + Array(trimmed) + [13, 10]
-                chunks.append(lastChunk)
-                if let (h, _) = LiteralHeader.trailing(in: Array(lastChunk.bytes.dropLast(2))) { remaining[prev] = h.size }
-                continue
-            } else {
-                throw Failure(line: lineNo, message: "expected 'S:' or 'C:' at the start of the line")
-            }
-            var content = trimmed.dropFirst(2)
-            var out: [UInt8] = []
-            if remaining[dir]! > 0 {
-                if exact { if content.first == 0x20 { content = content.dropFirst() } }
-                else { content = content.drop { $0 == 0x20 } }
-                var full = Array(content) + ending
-                let take = min(remaining[dir]!, full.count)
-                out += full[..<take]
-                remaining[dir]! -= take
-                full.removeFirst(take)
-                if full.isEmpty {
-                    chunks.append(Chunk(direction: dir, bytes: out, fileLine: lineNo))
-                    last = dir
-                    continue
-                }
-                // The literal ended inside this line: the rest continues the command or response.
-                content = full.dropLast(ending.count)[...]
-            } else if exact {
-                // Our own fixtures: exactly one separator space, the rest is the line.
-                if content.first == 0x20 { content = content.dropFirst() }
-            } else {
-                content = content.drop { $0 == 0x20 || $0 == 0x09 }
-            }
-            out += content
-            out += ending == [10] && !exact ? [13, 10] : ending
-            if let (h, _) = LiteralHeader.trailing(in: Array(content)) { remaining[dir] = h.size }
-            chunks.append(Chunk(direction: dir, bytes: out, fileLine: lineNo))
-            last = dir
-        }
-        return chunks
+        var reader = TranscriptReader(exact: bytes.contains(0x0D), lineLimit: .max)
+        let items = try reader.feed(bytes[...]) + reader.finish()
+        return items.compactMap { if case .chunk(let c) = $0 { c } else { nil } }
     }
 }

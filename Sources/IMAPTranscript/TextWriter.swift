@@ -35,6 +35,8 @@ public final class TextWriter: EventSink {
         }
         if let a = e.annotation { e.annotation = terminalSafe(a) }
         let start = starts[e.session] ?? e.time
+        // Forget an ended session's start, so a capture of many sessions does not grow this.
+        if e.kind == .sessionEnd { starts[e.session] = nil }
         if e.kind == .sessionStart {
             starts[e.session] = e.time
             sessionsSeen += 1

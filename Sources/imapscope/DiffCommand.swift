@@ -86,12 +86,15 @@ enum DiffInput {
         let pipeline = EventPipeline(redactor: Redactor(), sinks: [sink])
         var options = DecoderOptions()
         options.bodies = .preview
-        if try CaptureSource.isCapture(path) {
-            try CaptureSource.read(path: path, capture: capture, options: options, pipeline: pipeline)
-        } else if let data = FileManager.default.contents(atPath: path), data.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) == UInt8(ascii: "{") {
-            do { return try JSONLinesReader.read([UInt8](data)) } catch { throw CLIError(description: "\(path): \(error)") }
+        let input = try InputFile.open(path)
+        if input.captureKind != nil {
+            try CaptureSource.read(input, capture: capture, options: options, pipeline: pipeline)
+        } else if input.head.first(where: { ![0x20, 0x0A, 0x0D, 0x09].contains($0) }) == UInt8(ascii: "{") {
+            do { return try JSONLinesReader.read(input.head + input.readRest()) } catch {
+                throw CLIError(description: "\(path): \(error)")
+            }
         } else {
-            try TranscriptSource.read(path: path, session: "t1", options: options, pipeline: pipeline)
+            try TranscriptSource.read(input, session: "t1", options: options, pipeline: pipeline)
         }
         pipeline.finish()
         return sink.events

@@ -151,11 +151,13 @@ struct Read: ParsableCommand {
         var transcripts = 0
         for path in files {
             do {
-                if try CaptureSource.isCapture(path) {
-                    try CaptureSource.read(path: path, capture: capture, output: output)
+                let input = try InputFile.open(path)
+                if input.captureKind != nil {
+                    try CaptureSource.read(input, capture: capture, options: output.options, pipeline: output.pipeline)
                 } else {
                     transcripts += 1
-                    try TranscriptSource.read(path: path, session: "t\(transcripts)", options: output.options, pipeline: output.pipeline)
+                    try TranscriptSource.read(input, session: "t\(transcripts)", options: output.options,
+                                              pipeline: output.pipeline)
                 }
             } catch {
                 failures.append("\(error)")
@@ -208,30 +210,16 @@ enum StopSignal {
     }
 }
 
-/// Feeds a pcap or pcapng file through the capture decoder.
+/// Feeds a pcap or pcapng capture (a file or a stream) through the capture decoder.
 enum CaptureSource {
-    static func isCapture(_ path: String) throws -> Bool {
-        guard let h = FileHandle(forReadingAtPath: path) else {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
-                throw CLIError(description: "\(path): \(isDir.boolValue ? "is a directory" : "cannot be read (permission denied?)")")
-            }
-            throw CLIError(description: "\(path): no such file")
-        }
-        defer { try? h.close() }
-        let head = [UInt8](h.readData(ofLength: 4))
-        return CaptureMagic.kind(of: head) != nil
-    }
-
-    static func read(path: String, capture: CaptureOptions, output: Output) throws {
-        try read(path: path, capture: capture, options: output.options, pipeline: output.pipeline)
-    }
-
-    static func read(path: String, capture: CaptureOptions, options: DecoderOptions, pipeline: EventPipeline) throws {
+    static func read(_ input: InputFile, capture: CaptureOptions, options: DecoderOptions,
+                     pipeline: EventPipeline) throws {
+        let path = input.path
         let source: PcapSource
-        do { source = try PcapSource.open(file: path) } catch { throw CLIError(description: "\(error)") }
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        let progress = ProgressBar(total: size, label: (path as NSString).lastPathComponent)
+        do { source = try PcapSource.open(fileDescriptor: input.take(), head: input.head, name: path) } catch {
+            throw CLIError(description: "\(error)")
+        }
+        let progress = ProgressBar(total: input.size ?? 0, label: (path as NSString).lastPathComponent)
         let result: CaptureReader.Result
         do {
             result = try CaptureReader.read(source: source, filter: capture.filter, options: capture.decoderOptions(options),
@@ -268,34 +256,22 @@ final class ProgressBar {
     func done() { if shown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) } }
 }
 
-/// Feeds an S:/C: transcript file into a session decoder.
+/// Decodes an S:/C: transcript (a file or a stream) as one session, read in blocks.
 enum TranscriptSource {
-    static func read(path: String, session: String, options: DecoderOptions, pipeline: EventPipeline) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
-                throw CLIError(description: "\(path): \(isDir.boolValue ? "is a directory" : "cannot be read (permission denied?)")")
-            }
-            throw CLIError(description: "\(path): no such file")
-        }
-        let bytes = [UInt8](data)
-        guard FixtureReader.looksLikeTranscript(bytes) else {
+    static func read(_ input: InputFile, session: String, options: DecoderOptions, pipeline: EventPipeline) throws {
+        let path = input.path
+        guard FixtureReader.looksLikeTranscript(input.head) else {
             throw CLIError(description: "\(path): not an S:/C: transcript (expected lines starting with 'S:' or 'C:')")
         }
-        let chunks: [FixtureReader.Chunk]
-        do { chunks = try FixtureReader.read(bytes) } catch { throw CLIError(description: "\(path): \(error)") }
-        let attrs = try? FileManager.default.attributesOfItem(atPath: path)
-        let mtime = (attrs?[.modificationDate] as? Date) ?? Date(timeIntervalSince1970: 0)
-        let time = Timestamp(microseconds: Int64(mtime.timeIntervalSince1970 * 1_000_000))
-        var options = options
-        options.inflateAfterCompress = !FixtureReader.isDecompressed(bytes)
-        let decoder = SessionDecoder(options: options)
-        pipeline.publish(decoder.start(client: "0.0.0.0:0", server: "0.0.0.0:143", source: "transcript", time: time,
-                                       extra: [("file", .string(path))]), session: session)
-        for c in chunks {
-            pipeline.publish(decoder.feed(c.direction, c.bytes, time: time), session: session)
+        let time = Timestamp(microseconds: Int64(input.modificationTime.timeIntervalSince1970 * 1_000_000))
+        let decoding = TranscriptDecoding(name: path, session: session, options: options, time: time,
+                                          pipeline: pipeline)
+        do { try decoding.decode(fileDescriptor: input.descriptor, head: input.head) } catch {
+            throw CLIError(description: "\(path): \(error)")
         }
-        pipeline.publish(decoder.finish(reason: "end of transcript", time: time), session: session)
+        for w in decoding.warnings {
+            FileHandle.standardError.write(Data("imapscope: \(path): \(terminalSafe(w))\n".utf8))
+        }
     }
 }
 

@@ -20,13 +20,11 @@ struct RecordedTranscriptsTests {
         let out = MemoryOutput()
         let pipeline = EventPipeline(redactor: Redactor(), sinks: [FixtureWriter(out, normalize: true)])
         var options = DecoderOptions()
-        options.inflateAfterCompress = !FixtureReader.isDecompressed(bytes)
         options.limits.literalRetainLimit = 64 * 1024 * 1024
-        let decoder = SessionDecoder(options: options)
-        let t = Timestamp(seconds: 1_700_000_000)
-        pipeline.publish(decoder.start(client: "0.0.0.0:0", server: "0.0.0.0:143", source: "transcript", time: t), session: "t1")
-        for c in try FixtureReader.read(bytes) { pipeline.publish(decoder.feed(c.direction, c.bytes, time: t), session: "t1") }
-        pipeline.publish(decoder.finish(reason: "end", time: t), session: "t1")
+        let decoding = TranscriptDecoding(name: "t", session: "t1", options: options,
+                                          time: Timestamp(seconds: 1_700_000_000), pipeline: pipeline)
+        try decoding.feed(bytes[...])
+        try decoding.finish()
         pipeline.finish()
         return out.bytes
     }

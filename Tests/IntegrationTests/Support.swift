@@ -28,8 +28,8 @@ enum Fixture {
     static let password = "password"
 }
 
-/// One transcript decoded the way `imapscope read` decodes it (Sources/imapscope/main.swift,
-/// `TranscriptSource.read`), with every sink the CLI can write attached to one pipeline.
+/// One transcript decoded the way `imapscope read` decodes it (`TranscriptDecoding`, shared
+/// with the CLI), with every sink the CLI can write attached to one pipeline.
 struct Decoded {
     var events: [Event]
     var jsonl: String
@@ -37,23 +37,16 @@ struct Decoded {
     var fixture: String
 
     static func decode(_ bytes: [UInt8], file: String) throws -> Decoded {
-        let chunks = try FixtureReader.read(bytes)
         let collect = CollectingSink()
         let jsonOut = MemoryOutput(), textOut = MemoryOutput(), fixtureOut = MemoryOutput()
         let pipeline = EventPipeline(redactor: Redactor(showSecrets: false),
                                      sinks: [collect, JSONLinesWriter(jsonOut),
                                              TextWriter(textOut, style: .init(color: false)),
                                              FixtureWriter(fixtureOut)])
-        var options = DecoderOptions()
-        options.inflateAfterCompress = !FixtureReader.isDecompressed(bytes)
-        let decoder = SessionDecoder(options: options)
-        let time = Timestamp(seconds: 1_700_000_000)
-        pipeline.publish(decoder.start(client: "0.0.0.0:0", server: "0.0.0.0:143", source: "transcript", time: time,
-                                       extra: [("file", .string(file))]), session: "t1")
-        for c in chunks {
-            pipeline.publish(decoder.feed(c.direction, c.bytes, time: time), session: "t1")
-        }
-        pipeline.publish(decoder.finish(reason: "end of transcript", time: time), session: "t1")
+        let decoding = TranscriptDecoding(name: file, session: "t1", options: DecoderOptions(),
+                                          time: Timestamp(seconds: 1_700_000_000), pipeline: pipeline)
+        try decoding.feed(bytes[...])
+        try decoding.finish()
         pipeline.finish()
         return Decoded(events: collect.events, jsonl: jsonOut.text, text: textOut.text, fixture: fixtureOut.text)
     }

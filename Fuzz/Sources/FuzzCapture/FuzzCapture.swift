@@ -4,7 +4,7 @@ import IMAPCore
 
 // Link layer, IP, TCP reassembly and the flow table, with every session's events through the
 // sinks. Input: a link-type byte, then packets of [length: 2 bytes][time step: 1 byte][frame].
-// The time step is in 50 ms units, so idle flows can age out.
+// The time step is in 50 ms units, so idle flows age out (after 30 s here).
 private let linkTypes = FrameDecoder.supportedLinkTypes.keys.sorted()
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -14,6 +14,11 @@ public func fuzzCapture(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let sinks = AllSinks(showSecrets: false)
     var options = CaptureDecoder.Options()
     options.imapPorts = [143, 1143]
+    // Small bounds, so inputs reach every eviction: idle, over the flow cap, over the total of
+    // out-of-order bytes.
+    options.flowIdleSeconds = 30
+    options.maxFlows = 3
+    options.maxPendingTotal = 4096
     let decoder = CaptureDecoder(options: options) { session, events in sinks.publish(events, session: session) }
     var time: Int64 = 1_700_000_000_000_000
     var number = 0

@@ -35,7 +35,7 @@ public struct FuzzInput {
 public final class AllSinks {
     private let jsonl = MemoryOutput()
     private let collected = CollectingSink()
-    private let pipeline: EventPipeline
+    public let pipeline: EventPipeline
 
     public init(showSecrets: Bool) {
         let summary = SummarySink()
