@@ -216,16 +216,20 @@ public final class CertificateAuthority: Sendable {
         guard stat(dir, &info) == 0 else {
             throw CertificateAuthorityError(path: dir, "cannot examine CA directory \(dir): \(errnoText(errno))")
         }
+        try requirePrivate(info, path: dir, what: "CA directory", fix: "chmod 700 \(dir)")
+    }
+
+    /// Refuses a CA file or directory that is not the user's own, or that group or others can access.
+    private static func requirePrivate(_ info: stat, path: String, what: String, fix: String) throws {
         guard info.st_uid == geteuid() else {
-            throw CertificateAuthorityError(path: dir,
-                "CA directory \(dir) belongs to uid \(info.st_uid), not to you (uid \(geteuid())); " +
-                "refusing to use a CA others control (chown it, or choose another --ca-dir)")
+            throw CertificateAuthorityError(path: path,
+                "\(what) \(path) belongs to uid \(info.st_uid), not to you (uid \(geteuid())); " +
+                "refusing a CA others control (chown it, or choose another --ca-dir)")
         }
         let mode = info.st_mode & 0o777
         guard mode & 0o077 == 0 else {
-            throw CertificateAuthorityError(path: dir,
-                "CA directory \(dir) is accessible by group or others (mode \(octal(mode))); " +
-                "fix it with: chmod 700 \(dir)")
+            throw CertificateAuthorityError(path: path,
+                "\(what) \(path) is accessible by group or others (mode \(octal(mode))); fix it with: \(fix)")
         }
     }
 
@@ -251,16 +255,7 @@ public final class CertificateAuthority: Sendable {
         guard info.st_mode & S_IFMT == S_IFREG else {
             throw CertificateAuthorityError(path: path, "CA private key \(path) is not a regular file")
         }
-        guard info.st_uid == geteuid() else {
-            throw CertificateAuthorityError(path: path,
-                "CA private key \(path) belongs to uid \(info.st_uid), not to you (uid \(geteuid())); refusing it")
-        }
-        let mode = info.st_mode & 0o777
-        guard mode & 0o077 == 0 else {
-            throw CertificateAuthorityError(path: path,
-                "CA private key \(path) is readable or writable by group or others (mode \(octal(mode))); " +
-                "fix it with: chmod 600 \(path)")
-        }
+        try requirePrivate(info, path: path, what: "CA private key", fix: "chmod 600 \(path)")
         var data = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 16_384)
         while true {
