@@ -114,14 +114,17 @@ final class SessionTap: @unchecked Sendable {
 
     func feed(_ dir: IMAPDirection, _ buffer: ByteBuffer) {
         let t = Self.now()
-        // A queued buffer pins its whole storage, not just its readable bytes.
-        let n = max(buffer.readableBytes, buffer.capacity) + 64
+        // Copied on the event loop: NIO reuses a pooled receive buffer once it is uniquely owned,
+        // and only the reference count would order the decode queue's reads before that reuse
+        // (ThreadSanitizer reports it as a race). The copy also pins only the readable bytes.
+        let bytes = Array(buffer.readableBytesView)
+        let n = bytes.count + 64
         lag.withLockedValue { $0.bytes += n }
         budget.add(n)
         async { [self] in
             if !ended {
-                publisher.pcap?.raw(session: id, dir, buffer.readableBytesView, time: t)
-                publisher.publish(decoder.feed(dir, buffer.readableBytesView, time: t), session: id)
+                publisher.pcap?.raw(session: id, dir, bytes, time: t)
+                publisher.publish(decoder.feed(dir, bytes, time: t), session: id)
                 publisher.pcap?.trim(session: id, time: t, mayHoldSecret: decoder.pendingMayHoldSecret)
             }
             let resume = lag.withLockedValue { v -> (@Sendable () -> Void)? in
@@ -196,3 +199,4 @@ final class SessionTap: @unchecked Sendable {
         publisher.publish(decoder.finish(reason: reason, time: time), session: id)
     }
 }
+

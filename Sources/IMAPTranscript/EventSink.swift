@@ -1,3 +1,4 @@
+import Foundation
 import IMAPCore
 
 /// Anything that consumes redacted events. Sinks never see a `DecodedEvent`.
@@ -31,10 +32,13 @@ public final class EventPipeline {
 }
 
 /// Keeps every event (tests, summaries).
-public final class CollectingSink: EventSink {
-    public private(set) var events: [Event] = []
+/// Thread-safe: a test may read `events` while a proxy's decode queue writes them.
+public final class CollectingSink: EventSink, @unchecked Sendable {
+    private let lock = NSLock()
+    private var collected: [Event] = []
     public init() {}
-    public func write(_ event: Event) { events.append(event) }
+    public var events: [Event] { lock.withLock { collected } }
+    public func write(_ event: Event) { lock.withLock { collected.append(event) } }
     public func finish() {}
 }
 

@@ -110,13 +110,18 @@ public func run(_ path: String, _ args: [String], environment: [String: String]?
     p.standardOutput = out
     p.standardError = err
     try p.run()
-    // Read both pipes concurrently so neither fills up.
+    // Read both pipes concurrently so neither fills up; the semaphore orders the reader's write
+    // before our read of errData.
     nonisolated(unsafe) var errData = Data()
-    let t = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+    let errRead = DispatchSemaphore(value: 0)
+    let t = Thread {
+        errData = err.fileHandleForReading.readDataToEndOfFile()
+        errRead.signal()
+    }
     t.start()
     let o = out.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    while !t.isFinished { usleep(1000) }
+    errRead.wait()
     return ProcessResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
 }
 
