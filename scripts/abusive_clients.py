@@ -145,22 +145,24 @@ def starttls_then_reset(port, rng):
     reset(s)
 
 
-def starttls_half_hello_reset(port, rng):
+def starttls_answered(port):
+    """A connection whose STARTTLS the proxy has just answered: the next bytes are TLS."""
     s = connect(port)
     read_line(s)
     s.sendall(b"a1 STARTTLS\r\n")
     while not read_line(s).startswith(b"a1 "):
         pass
+    return s
+
+
+def starttls_half_hello_reset(port, rng):
+    s = starttls_answered(port)
     s.sendall(HELLO[: len(HELLO) // 2])
     reset(s)
 
 
 def starttls_handshake_then_reset(port, rng):
-    s = connect(port)
-    read_line(s)
-    s.sendall(b"a1 STARTTLS\r\n")
-    while not read_line(s).startswith(b"a1 "):
-        pass
+    s = starttls_answered(port)
     t = insecure_context().wrap_socket(s, server_hostname="imapscope.test")
     reset(t)
 
