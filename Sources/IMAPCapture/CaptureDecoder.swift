@@ -28,6 +28,7 @@ public final class CaptureDecoder {
     /// What the reader should tell the user once (unsupported frames and the like).
     public private(set) var warnings: [String] = []
     public private(set) var sessionsStarted = 0
+    private var flowsCreated = 0
     /// Connections being tracked right now (memory grows with these, not with the capture).
     public var trackedFlows: Int { flows.count }
 
@@ -77,7 +78,12 @@ public final class CaptureDecoder {
         var lastTime = Timestamp.zero
         /// Reassembled bytes held while a flow on an unknown port is classified.
         var early: [(Endpoint, [UInt8], Timestamp)] = []
-        init(key: FlowKey) { self.key = key }
+        /// Creation order: flows that started in the same microsecond end in the order they began.
+        let ordinal: Int
+        init(key: FlowKey, ordinal: Int) {
+            self.key = key
+            self.ordinal = ordinal
+        }
     }
 
     /// A doubly linked list of flows ordered by last activity, oldest first.
@@ -152,7 +158,8 @@ public final class CaptureDecoder {
             if flows.count >= max(1, options.maxFlows), let oldest = activity.oldest {
                 evict(oldest, .overCap, time: packet.time)
             }
-            let f = Flow(key: key)
+            flowsCreated += 1
+            let f = Flow(key: key, ordinal: flowsCreated)
             f.firstTime = packet.time
             flows[key] = f
             flow = f
@@ -204,7 +211,8 @@ public final class CaptureDecoder {
 
     /// At the end of the capture: every open session ends, held bytes are released.
     public func finish() {
-        for (_, f) in flows.sorted(by: { $0.value.firstTime < $1.value.firstTime }) where !f.closed || f.decoder != nil {
+        let byStart = flows.values.sorted { ($0.firstTime, $0.ordinal) < ($1.firstTime, $1.ordinal) }
+        for f in byStart where !f.closed || f.decoder != nil {
             flushHeld(f, time: f.lastTime)
             if f.kind == .imap || f.kind == .imaps { end(f, reason: "end of capture", time: f.lastTime) }
         }
@@ -358,9 +366,7 @@ public final class CaptureDecoder {
             case .data(let b): emit(f.session, d.feed(dir, b, time: time))
             case .gap(let n): if n > 0 { emit(f.session, d.gap(dir, bytes: n, time: time)) }
             case .conflict(let n):
-                emit(f.session, d.sourceLint(code: "retransmission-differs",
-                                             message: "a retransmitted \(dir.rawValue) segment differs from the first copy in \(n) byte(s); the first copy was kept",
-                                             dir: dir, time: time))
+                emit(f.session, d.sourceLint(.retransmissionDiffers(dir, bytes: n), dir: dir, time: time))
             }
         }
     }

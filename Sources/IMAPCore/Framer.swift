@@ -118,6 +118,11 @@ public struct LineFramer: Sendable {
         }
     }
     public var isAwaitingContinuation: Bool { if case .awaitingContinuation = state { return true }; return false }
+    /// Whether bytes are being dropped after a gap until the next line break.
+    public var isSkippingAfterGap: Bool {
+        if case .overlong(_, _, let afterGap) = state { return afterGap }
+        return false
+    }
     /// Whether the framer is between lines (no partial line or literal pending).
     public var isAtLineStart: Bool {
         if case .text = state { return text.isEmpty && segments.isEmpty }

@@ -1,6 +1,13 @@
 /// Typed decoding of untagged server data (RFC 9051 §7 and extensions). Unknown names stay
 /// generic: their arguments are kept as text.
 enum ResponseGrammar {
+    /// The untagged data names decoded below, by type (anything else stays generic).
+    static let knownNames: Set<String> = [
+        "EXISTS", "RECENT", "EXPUNGE", "CAPABILITY", "ENABLED", "FLAGS", "LIST", "LSUB", "XLIST", "STATUS",
+        "SEARCH", "SORT", "ESEARCH", "NAMESPACE", "ID", "QUOTA", "QUOTAROOT", "METADATA", "THREAD", "VANISHED",
+        "FETCH",
+    ]
+
     static func decode(_ resp: inout Response, line: RawLine, bodies: BodyMode) {
         guard case .data(let name, let number) = resp.kind else { return }
         var a = Args(nodes: resp.arguments, line: line)

@@ -33,19 +33,13 @@ public struct DecoderOptions: Sendable {
 public final class SessionDecoder {
     public private(set) var options: DecoderOptions
     public private(set) var state: ConnectionState = .unknown
-    public private(set) var capabilities: [String]?
+    public var capabilities: [String]? { capabilityTracker.current }
+    private var capabilityTracker = CapabilityTracker()
     public private(set) var mailbox: MailboxState?
     public private(set) var encrypted: Bool
     public private(set) var compressed = false
     /// Bytes that could not be decoded because they were encrypted, per direction.
     public private(set) var opaqueBytes: [Direction: Int] = [:]
-
-    private struct InFlight {
-        var name: String
-        var uid: Bool
-        var time: Timestamp
-        var mailbox: String?
-    }
 
     private enum ClientMode {
         case commands
@@ -62,40 +56,13 @@ public final class SessionDecoder {
     private var saslStep = 0
     private var opaque: Set<Direction> = []
     private var inflaters: [Direction: DeflateInflater] = [:]
-    /// Commands awaiting completion by tag; a reused tag queues behind the first (completed in order).
-    private struct InFlightTable {
-        private var byTag: [String: [InFlight]] = [:]
-        /// How many commands of each name are in flight: the per-response "who asked?" check
-        /// must not walk the table (pipelining clients keep hundreds in flight).
-        private(set) var names: [String: Int] = [:]
-        var isEmpty: Bool { byTag.isEmpty }
-        func contains(_ tag: String) -> Bool { byTag[tag] != nil }
-        func first(_ tag: String) -> InFlight? { byTag[tag]?.first }
-        func running(_ name: String) -> Bool { names[name, default: 0] > 0 }
-        mutating func add(_ tag: String, _ c: InFlight) {
-            byTag[tag, default: []].append(c)
-            names[c.name, default: 0] += 1
-        }
-        mutating func complete(_ tag: String) -> InFlight? {
-            guard var q = byTag[tag], !q.isEmpty else { return nil }
-            let c = q.removeFirst()
-            byTag[tag] = q.isEmpty ? nil : q
-            if let n = names[c.name], n > 1 { names[c.name] = n - 1 } else { names[c.name] = nil }
-            return c
-        }
-        /// Every command in flight, oldest first.
-        var all: [(tag: String, command: InFlight)] {
-            byTag.flatMap { t, q in q.map { (tag: t, command: $0) } }.sorted { $0.command.time < $1.command.time }
-        }
-    }
-    private var inFlight = InFlightTable()
+    private var inFlight = CommandsInFlight()
     private var greetingSeen = false
     /// The state the connection will be in once every command in flight succeeds; pipelined
     /// commands are checked against it too.
     private var expectedState: ConnectionState = .unknown
     private var selecting: MailboxState?
     private var uidValidityByMailbox: [String: UInt64] = [:]
-    private var capabilityEpoch = "greeting"
     private var lintedBareLF: Set<Direction> = []
     private var lastTime: [Direction: Timestamp] = [:]
     private var firstTime: Timestamp?
@@ -162,6 +129,10 @@ public final class SessionDecoder {
     public func gap(_ dir: Direction, bytes: Int, time: Timestamp) -> [DecodedEvent] {
         guard !ended, bytes > 0 else { return take() }
         lastTime[dir] = time
+        if dir == .server, !opaque.contains(.server) {
+            serverGap(bytes, time: time)
+            return take()
+        }
         emit(DecodedEvent(kind: .gap, dir: dir, time: time, fields: [("missing", .int(Int64(bytes)))],
                           annotation: "the capture lost \(bytes) bytes here; decoding resumes at the next line"))
         if opaque.contains(dir) { return take() }
@@ -173,6 +144,74 @@ public final class SessionDecoder {
         }
         pump(dir)
         return take()
+    }
+
+    /// Set while the server's stream is skipped after a gap, until a line starts a response.
+    private var serverResync: ServerResync?
+
+    private func serverGap(_ bytes: Int, time: Timestamp) {
+        let partial = server.skip(lost: bytes)
+        guard serverResync != nil || server.isSkippingAfterGap else {
+            // A literal long enough absorbed the loss: framing goes on where it was.
+            emit(DecodedEvent(kind: .gap, dir: .server, time: time, fields: [("missing", .int(Int64(bytes)))],
+                              annotation: "the capture lost \(bytes) bytes here, inside a literal; its digest is of what arrived"))
+            return
+        }
+        var resync = serverResync ?? ServerResync(time: time, missing: 0)
+        resync.missing += bytes
+        if let p = partial { resync.skip(p.segments.flatMap(\.text), bytes: p.wireBytes) }
+        serverResync = resync
+        pump(.server)
+    }
+
+    /// While resynchronizing, whether `frame` was skipped; false once a line starts a response
+    /// (the gap is reported and the line decoded as usual).
+    private func skippedWhileResynchronizing(_ frame: Frame) -> Bool {
+        guard var resync = serverResync else { return false }
+        switch frame {
+        case .line(let line):
+            if startsResponse(line) {
+                endResync(resync)
+                return false
+            }
+            resync.skip(line.segments.first?.text ?? [], bytes: line.wireBytes)
+        case .overlong(let prefix, let n), .resynchronized(let prefix, let n):
+            resync.skip(prefix, bytes: n)
+        case .needsContinuation:
+            return false
+        }
+        serverResync = resync
+        return true
+    }
+
+    /// A line a reader would take for the start of a response: the tag of a command in flight,
+    /// a status or a known data name after `*`, or a `+` that something waits for. A body line
+    /// such as `* item` or a patch's `+ added` is not.
+    private func startsResponse(_ line: RawLine) -> Bool {
+        guard let resp = try? ResponseParser.parse(line, bodies: .none), resp.problems.isEmpty else { return false }
+        switch resp.kind {
+        case .tagged(let tag, _): return inFlight.contains(tag)
+        case .status: return true
+        case .data(let name, _): return ResponseGrammar.knownNames.contains(name)
+        case .continuation:
+            switch clientMode {
+            case .sasl, .idle: return true
+            case .commands, .hold: return client.isAwaitingContinuation
+            }
+        }
+    }
+
+    private func endResync(_ resync: ServerResync) {
+        serverResync = nil
+        var fields: [(String, JSONValue)] = [
+            ("missing", .int(Int64(resync.missing))), ("skipped_bytes", .int(Int64(resync.skippedBytes))),
+            ("skipped_lines", .int(Int64(resync.skippedLines))),
+        ]
+        if let first = resync.firstSkipped { fields.append(("raw", .string(printable(first)))) }
+        let skipped = resync.skippedLines == 0 ? "" :
+            "; \(resync.skippedBytes) bytes (\(resync.skippedLines) lines) after it were skipped to the next response"
+        emit(DecodedEvent(kind: .gap, dir: .server, time: resync.time, fields: fields, bytes: resync.skippedBytes,
+                          annotation: "the capture lost \(resync.missing) bytes here\(skipped)"))
     }
 
     /// The connection is TLS from its first byte (implicit TLS, port 993): nothing is decoded,
@@ -213,9 +252,13 @@ public final class SessionDecoder {
 
     /// A source's own finding about this session (a capture's differing retransmission, say),
     /// reported as a lint in the session's event stream.
-    public func sourceLint(code: String, message: String, dir: Direction?, time: Timestamp) -> [DecodedEvent] {
-        lint(.warning, code, message, dir: dir, time: time)
+    public func sourceLint(_ finding: Lint, dir: Direction?, time: Timestamp) -> [DecodedEvent] {
+        lint(finding, dir: dir, time: time)
         return take()
+    }
+
+    public func sourceLint(code: String, message: String, dir: Direction?, time: Timestamp) -> [DecodedEvent] {
+        sourceLint(.source(code: code, message: message), dir: dir, time: time)
     }
 
     /// The proxy finished the TLS handshakes after STARTTLS: plaintext follows on both legs.
@@ -233,8 +276,7 @@ public final class SessionDecoder {
     /// as it is: what the server announces from now on are its capabilities under TLS, which
     /// the next CAPABILITY response is compared against the greeting's for.
     public func upstreamUpgraded(time: Timestamp) -> [DecodedEvent] {
-        capabilities = nil
-        capabilityEpoch = "after imapscope's STARTTLS with the server"
+        capabilityTracker.void(.afterUpstreamStartTLS)
         return take()
     }
 
@@ -257,6 +299,7 @@ public final class SessionDecoder {
             var frame: Frame?
             framer(dir) { frame = $0.finish() }
             guard let f = frame else { continue }
+            if dir == .server, serverResync != nil, skippedWhileResynchronizing(f) { continue }
             switch f {
             case .line(let l): handleTruncated(dir, l, time: lastTime[dir] ?? time)
             case .overlong(let p, let n): emitUnparsed(dir, p, bytes: n, reason: "line longer than \(options.limits.maxLineLength) bytes, cut by the end of the stream", time: time)
@@ -264,9 +307,10 @@ public final class SessionDecoder {
             case .needsContinuation: break
             }
         }
+        if let resync = serverResync { endResync(resync) }
         if !inFlight.isEmpty {
             let tags = inFlight.all.map { "\($0.tag) \($0.command.name)" }
-            lint(.info, "no-completion", "\(tags.count) command(s) never completed: \(tags.prefix(10).joined(separator: ", "))", dir: nil, time: time)
+            lint(.noCompletion(commands: tags), dir: nil, time: time)
         }
         var f: [(String, JSONValue)] = [("reason", .string(reason)), ("state", .string(state.rawValue)),
                                         ("commands", .int(Int64(commandCount)))]
@@ -301,11 +345,12 @@ public final class SessionDecoder {
     private func pump(_ dir: Direction) {
         while !opaque.contains(dir), let frame = nextFrame(dir) {
             let time = lastTime[dir] ?? .zero
+            if dir == .server, serverResync != nil, skippedWhileResynchronizing(frame) { continue }
             switch frame {
             case .line(let l):
                 if l.hasBareLF && !lintedBareLF.contains(dir) {
                     lintedBareLF.insert(dir)
-                    lint(.warning, "bare-lf", "\(dir.rawValue) ends lines with a bare LF instead of CRLF (accepted; linted once)", dir: dir, time: time)
+                    lint(.bareLF(dir), dir: dir, time: time)
                 }
                 switch dir {
                 case .client: clientLine(l, time: time)
@@ -332,12 +377,12 @@ public final class SessionDecoder {
     private func holdOverflow() {
         let time = lastTime[.client] ?? .zero
         if client.isAwaitingContinuation {
-            lint(.warning, "literal-before-continuation", "client sent more than \(options.holdLimit) bytes of a synchronizing literal without a '+' from the server", dir: .client, time: time)
+            lint(.literalOverHoldLimit(limit: options.holdLimit), dir: .client, time: time)
             client.continueLiteral()
             pump(.client)
         } else if case .hold(let tag, let reason) = clientMode {
-            lint(.error, "pipelined-after-\(reason == .startTLS ? "starttls" : "compress")",
-                 "client sent \(client.heldBytes) bytes after \(tag) \(reason == .startTLS ? "STARTTLS" : "COMPRESS") without waiting for the result", dir: .client, time: time)
+            lint(.pipelinedBeforeResult(tag: tag, command: reason == .startTLS ? .startTLS : .compress, bytes: client.heldBytes),
+                 dir: .client, time: time)
             if reason == .compress {
                 startCompression(.client, time: time)
             } else {
@@ -362,7 +407,7 @@ public final class SessionDecoder {
             emit(e)
                 clientMode = .commands
             } else {
-                lint(.warning, "idle-without-done", "client sent a line other than DONE during IDLE \(tag)", dir: .client, time: time)
+                lint(.idleWithoutDone(tag: tag), dir: .client, time: time)
                 clientMode = .commands
                 // Nothing but DONE belongs here: what came instead is not known to be a command.
                 loseClientSync("the client sent a line other than DONE during IDLE")
@@ -420,7 +465,7 @@ public final class SessionDecoder {
         do { cmd = try CommandParser.parse(line) } catch let CommandParser.Failure.notACommand(why) {
             let text = line.segments.flatMap(\.text)
             if clientSynchronized, String(decoding: text, as: UTF8.self).uppercased() == "DONE" {
-                lint(.warning, "done-outside-idle", "DONE sent while no IDLE is running", dir: .client, time: time)
+                lint(.doneOutsideIdle, dir: .client, time: time)
             }
             emitUnparsed(.client, text, bytes: line.wireBytes, reason: "not a command: \(why)", time: time)
             return
@@ -450,7 +495,7 @@ public final class SessionDecoder {
         emit(e)
         commandLints(cmd, line: line, time: time, literalRefused: literalRefused)
         let mailboxArg = cmd.details.first(where: { $0.0 == "mailbox" })?.1.stringValue
-        inFlight.add(cmd.tag, InFlight(name: cmd.name, uid: cmd.uid, time: time, mailbox: mailboxArg))
+        inFlight.add(cmd.tag, CommandInFlight(name: cmd.name, uid: cmd.uid, time: time, mailbox: mailboxArg))
         switch cmd.name {
         case "LOGIN": expectedState = .authenticated
         case "AUTHENTICATE":
@@ -515,34 +560,34 @@ public final class SessionDecoder {
 
     private func commandLints(_ cmd: Command, line: RawLine, time: Timestamp, literalRefused: Bool = false) {
         if let prior = inFlight.first(cmd.tag) {
-            lint(.error, "tag-reused", "tag \(cmd.tag) reused while \(prior.name) \(cmd.tag) is still in flight", dir: .client, time: time)
+            lint(.tagReused(tag: cmd.tag, inFlight: prior.name), dir: .client, time: time)
         }
         if let need = CommandStates.violation(cmd.name, uid: cmd.uid, in: state),
            CommandStates.violation(cmd.name, uid: cmd.uid, in: expectedState) != nil || expectedState == .unknown {
-            lint(.error, "invalid-state", "\(cmd.uid ? "UID " : "")\(cmd.name) is not valid in state \(state.rawValue) (needs \(need))", dir: .client, time: time)
+            lint(.invalidState(command: (cmd.uid ? "UID " : "") + cmd.name, state: state.rawValue, needs: need), dir: .client, time: time)
         }
         // A line whose literal the server refused ends at the literal's header: it is malformed
         // only if it would be with the literal the client meant to send.
         if !cmd.problems.isEmpty, !(literalRefused && Self.wellFormedWithItsLiteral(line)) {
-            lint(.warning, "malformed-command", "\(cmd.name): " + cmd.problems.prefix(3).joined(separator: "; "), dir: .client, time: time)
+            lint(.malformedCommand(name: cmd.name, problems: cmd.problems), dir: .client, time: time)
         }
-        let caps = Set((capabilities ?? []).map { $0.uppercased() })
+        let caps = capabilityTracker.currentSet
         if cmd.name == "LOGIN" {
             if caps.contains("LOGINDISABLED") {
-                lint(.error, "login-disabled", "LOGIN despite LOGINDISABLED in the server's capabilities", dir: .client, time: time)
+                lint(.loginDisabled, dir: .client, time: time)
             }
             if !encrypted {
-                lint(.warning, "cleartext-login", "LOGIN sends the password in cleartext: this connection is not encrypted", dir: .client, time: time)
+                lint(.cleartextLogin, dir: .client, time: time)
             }
         }
         if cmd.name == "AUTHENTICATE", !encrypted,
            let m = cmd.details.first(where: { $0.0 == "mechanism" })?.1.stringValue, ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"].contains(m) {
-            lint(.warning, "cleartext-auth", "AUTHENTICATE \(m) sends a reusable credential over an unencrypted connection", dir: .client, time: time)
+            lint(.cleartextAuth(mechanism: m), dir: .client, time: time)
         }
         if capabilities != nil {
             for lit in line.literals where lit.header.form != .synchronizing {
                 if !(caps.contains("LITERAL+") || (caps.contains("LITERAL-") && lit.header.size <= 4096)) {
-                    lint(.warning, "non-sync-literal", "non-synchronizing literal {\(lit.header.size)+} but the server did not advertise LITERAL+\(caps.contains("LITERAL-") ? " (LITERAL- allows at most 4096 bytes)" : "")", dir: .client, time: time)
+                    lint(.nonSyncLiteral(size: lit.header.size, literalMinus: caps.contains("LITERAL-")), dir: .client, time: time)
                     break
                 }
             }
@@ -576,7 +621,7 @@ public final class SessionDecoder {
         case .data(let name, let number): untaggedData(name, number, resp, line: line, time: time)
         }
         if !resp.problems.isEmpty {
-            lint(.warning, "malformed-response", resp.problems.prefix(3).joined(separator: "; "), dir: .server, time: time)
+            lint(.malformedResponse(problems: resp.problems), dir: .server, time: time)
         }
     }
 
@@ -623,7 +668,7 @@ public final class SessionDecoder {
             e.annotation = "the server is ready for the literal\(what); the command's event follows once its body has arrived"
             emit(e)
             if early > 0 {
-                lint(.warning, "literal-before-continuation", "client sent \(early) bytes of a synchronizing literal before the server's '+' (no LITERAL+)", dir: .client, time: time)
+                lint(.literalBeforeContinuation(bytes: early), dir: .client, time: time)
             }
             client.continueLiteral()
             pump(.client)
@@ -660,7 +705,7 @@ public final class SessionDecoder {
             if inFlight.isEmpty {
                 e.annotation = "a continuation request no command asked for"
                 emit(e)
-                lint(.warning, "unexpected-continuation", "continuation request while no command is in flight", dir: .server, time: time)
+                lint(.unexpectedContinuation, dir: .server, time: time)
             } else {
                 emit(e)
             }
@@ -712,8 +757,7 @@ public final class SessionDecoder {
                 return
             }
             emit(e)
-            let level: LintLevel = greetingSeen ? .error : .info
-            lint(level, "unknown-tag", "tagged \(status) for a tag no command in this session used", dir: .server, time: time)
+            lint(.unknownTag(status: status, afterGreeting: greetingSeen), dir: .server, time: time)
             applyCode(resp, line: line, time: time)
             return
         }
@@ -723,7 +767,7 @@ public final class SessionDecoder {
             case "LOGIN", "AUTHENTICATE":
                 state = .authenticated
                 // Capabilities in this completion, or in the next CAPABILITY, are the post-login set.
-                if capabilityEpoch != "updated after login" { capabilityEpoch = "after login" }
+                capabilityTracker.loggedIn()
             case "SELECT", "EXAMINE":
                 state = .selected
                 if var m = selecting {
@@ -783,8 +827,7 @@ public final class SessionDecoder {
         encrypted = true
         let serverHeld = server.takeHeldBytes()
         let clientHeld = client.takeHeldBytes()
-        capabilityEpoch = "after STARTTLS"
-        capabilities = nil
+        capabilityTracker.void(.afterStartTLS)
         state = .notAuthenticated
         expectedState = state
         switch options.afterStartTLS {
@@ -795,17 +838,17 @@ public final class SessionDecoder {
             opaqueBytes[.client, default: 0] += clientHeld.count
             opaqueBytes[.server, default: 0] += serverHeld.count
             if let b = serverHeld.first, b != 0x16 {
-                lint(.error, "plaintext-after-starttls", "server sent \(serverHeld.count) bytes of plaintext after its STARTTLS OK", dir: .server, time: time)
+                lint(.plaintextAfterStartTLS(bytes: serverHeld.count), dir: .server, time: time)
             }
             if let b = clientHeld.first, b != 0x16 {
-                lint(.error, "pipelined-after-starttls", "client pipelined \(clientHeld.count) bytes behind STARTTLS before the TLS handshake (command injection)", dir: .client, time: time)
+                lint(.pipelinedAfterStartTLS(bytes: clientHeld.count), dir: .client, time: time)
             }
         case .plaintext:
             if !serverHeld.isEmpty {
-                lint(.error, "plaintext-after-starttls", "server sent \(serverHeld.count) bytes of plaintext after its STARTTLS OK", dir: .server, time: time)
+                lint(.plaintextAfterStartTLS(bytes: serverHeld.count), dir: .server, time: time)
             }
             if !clientHeld.isEmpty {
-                lint(.error, "pipelined-after-starttls", "client pipelined \(clientHeld.count) bytes behind STARTTLS before the TLS handshake (command injection)", dir: .client, time: time)
+                lint(.pipelinedAfterStartTLS(bytes: clientHeld.count), dir: .client, time: time)
             }
             client.pause()
             server.pause()
@@ -916,7 +959,7 @@ public final class SessionDecoder {
             }
             expectedState = state
             emit(e)
-            applyCode(resp, line: line, time: time, epoch: "greeting")
+            applyCode(resp, line: line, time: time, epoch: .greeting)
             return
         }
         switch name {
@@ -924,7 +967,7 @@ public final class SessionDecoder {
         case "NO": e.annotation = "warning from the server"
         case "BAD": e.annotation = "the server reports a protocol error not tied to a command"
         case "PREAUTH":
-            lint(.warning, "late-preauth", "PREAUTH is only valid as the greeting", dir: .server, time: time)
+            lint(.latePreauth, dir: .server, time: time)
         default: break
         }
         emit(e)
@@ -932,7 +975,7 @@ public final class SessionDecoder {
     }
 
     /// Applies a response code's facts to the session and annotates the last event.
-    private func applyCode(_ resp: Response, line: RawLine, time: Timestamp, epoch: String? = nil) {
+    private func applyCode(_ resp: Response, line: RawLine, time: Timestamp, epoch: CapabilityTracker.Epoch? = nil) {
         guard let code = resp.code else { return }
         // The event the code came with (lints raised about it may follow).
         guard let idx = events.lastIndex(where: { $0.kind != .lint }) else { return }
@@ -951,7 +994,7 @@ public final class SessionDecoder {
             let name = (selecting ?? mailbox)?.name ?? ""
             if let old = uidValidityByMailbox[name], old != v {
                 annotate("UIDVALIDITY of \(name) changed from \(old) to \(v): every UID the client cached for it is void")
-                lint(.warning, "uidvalidity-changed", "UIDVALIDITY of \(name) changed from \(old) to \(v)", dir: .server, time: time)
+                lint(.uidValidityChanged(mailbox: name, from: old, to: v), dir: .server, time: time)
             } else {
                 annotate("UIDVALIDITY \(v): cached UIDs of this mailbox stay valid only while this number is unchanged")
             }
@@ -987,26 +1030,10 @@ public final class SessionDecoder {
         }
     }
 
-    private func capabilityUpdate(_ caps: [String], epoch: String? = nil) -> String {
-        let old = capabilities ?? lastCapabilities
+    private func capabilityUpdate(_ caps: [String], epoch: CapabilityTracker.Epoch? = nil) -> String {
         let loggingIn = inFlight.running("LOGIN") || inFlight.running("AUTHENTICATE")
-        let label = epoch ?? (loggingIn ? "after login" : capabilityEpoch)
-        capabilities = caps
-        lastCapabilities = caps
-        capabilityEpoch = loggingIn ? "updated after login" : "updated"
-        let auth = caps.filter { $0.uppercased().hasPrefix("AUTH=") }.map { String($0.dropFirst(5)) }
-        guard let old, label != "greeting" else {
-            var s = "server capabilities: \(caps.count)"
-            if !auth.isEmpty { s += "; SASL mechanisms \(auth.joined(separator: " "))" }
-            if caps.contains(where: { $0.uppercased() == "LOGINDISABLED" }) { s += "; LOGIN is disabled until TLS" }
-            if caps.contains(where: { $0.uppercased() == "STARTTLS" }) { s += "; STARTTLS offered" }
-            return s
-        }
-        let change = Annotations.capabilityChange(from: old, to: caps)
-        if change == "unchanged" { return "capabilities unchanged" }
-        return "capabilities \(label == "updated" || label == "updated after login" ? "changed" : label): " + change
+        return capabilityTracker.update(caps, epoch: epoch, loggingIn: loggingIn)
     }
-    private var lastCapabilities: [String]?
 
     private func untaggedData(_ name: String, _ number: UInt64?, _ resp: Response, line: RawLine, time: Timestamp) {
         var e = responseEvent(resp, line: line, time: time)
@@ -1020,7 +1047,7 @@ public final class SessionDecoder {
             if let n = n {
                 let old = (selecting ?? mailbox)?.exists
                 if let o = old, n < o, selecting == nil {
-                    lint(.error, "exists-shrank", "EXISTS went from \(o) to \(n) without EXPUNGE", dir: .server, time: time)
+                    lint(.existsShrank(from: o, to: n), dir: .server, time: time)
                 }
                 if selecting != nil { selecting?.exists = n; notes.append("\(n) message(s) in the mailbox") }
                 else {
@@ -1083,7 +1110,7 @@ public final class SessionDecoder {
                 let name = String(decoding: words[1], as: UTF8.self).uppercased()
                 if CommandParser.isValidTag(tag), name.utf8.allSatisfy({ $0 >= 65 && $0 <= 90 }) {
                     f = [("tag", .string(tag)), ("name", .string(name))]
-                    inFlight.add(tag, InFlight(name: name, uid: false, time: time, mailbox: nil))
+                    inFlight.add(tag, CommandInFlight(name: name, uid: false, time: time, mailbox: nil))
                 }
             }
         }
@@ -1094,9 +1121,9 @@ public final class SessionDecoder {
     private func handleTruncated(_ dir: Direction, _ line: RawLine, time: Timestamp) {
         let lits = line.literals
         if let l = lits.last, !l.isComplete {
-            lint(.warning, "truncated-literal", "the stream ended inside a {\(l.header.size)} literal after \(l.received) bytes", dir: dir, time: time)
+            lint(.truncatedLiteral(size: l.header.size, received: l.received), dir: dir, time: time)
         } else {
-            lint(.info, "truncated-line", "the stream ended in the middle of a \(dir.rawValue) line", dir: dir, time: time)
+            lint(.truncatedLine(dir), dir: dir, time: time)
         }
         switch dir {
         case .client: clientLine(line, time: time)
@@ -1115,11 +1142,11 @@ public final class SessionDecoder {
 
     // MARK: - Output
 
-    public enum LintLevel: String { case info, warning, error }
-
-    private func lint(_ level: LintLevel, _ code: String, _ message: String, dir: Direction?, time: Timestamp) {
-        emit(DecodedEvent(kind: .lint, dir: dir, time: time,
-                          fields: [("level", .string(level.rawValue)), ("code", .string(code)), ("message", .string(message))]))
+    private func lint(_ finding: Lint, dir: Direction?, time: Timestamp) {
+        emit(DecodedEvent(kind: .lint, dir: dir, time: time, fields: [
+            ("level", .string(finding.level.rawValue)), ("code", .string(finding.code)),
+            ("message", .string(finding.message)),
+        ]))
     }
 
     private func emit(_ e: DecodedEvent) { events.append(e) }

@@ -46,7 +46,8 @@ public final class FixtureWriter: EventSink {
             out.write("# imapscope fixture, session \(e.session): \(e["client"]?.stringValue ?? "?") → \(e["server"]?.stringValue ?? "?")\r\n")
             return
         case .gap:
-            out.write("# gap: \(e["missing"]?.intValue ?? 0) \(e.dir?.rawValue ?? "") bytes missing\r\n")
+            let skipped = e["skipped_bytes"]?.intValue.map { ", \($0) more skipped to the next response" } ?? ""
+            out.write("# gap: \(e["missing"]?.intValue ?? 0) \(e.dir?.rawValue ?? "") bytes missing\(skipped)\r\n")
             return
         case .tls:
             out.write("# TLS \(e["phase"]?.stringValue ?? "") (\(e["leg"]?.stringValue ?? ""))\r\n")

@@ -82,7 +82,7 @@ public struct ByteAccount {
     public mutating func saw(_ events: [DecodedEvent]) {
         for e in events {
             if e.kind == .compress { inflated = true }
-            if let d = e.dir, e.kind != .gap { seen[d, default: 0] += Int64(e.bytes) }
+            if let d = e.dir { seen[d, default: 0] += Int64(e.bytes) }
             if e.kind == .sessionEnd, case .object(let enc)? = e.field("encrypted_bytes") {
                 for (name, value) in enc {
                     if let d = Direction(rawValue: name), case .int(let n) = value { seen[d, default: 0] += n }
