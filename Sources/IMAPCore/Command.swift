@@ -12,7 +12,7 @@ public struct Command: Sendable {
     public var uid: Bool
     public var arguments: [Node]
     /// Typed fields for the event (never secrets).
-    public var details: [(String, JSONValue)] = []
+    public var details = ArgumentFields()
     /// Where the line breaks the command's grammar (reported as a lint).
     public var problems: [String] = []
     public var secrets: [SecretRef] = []
@@ -25,7 +25,7 @@ public struct Command: Sendable {
     public var argumentsHidden = false
 
     /// A command the grammar knows (an unknown one carries `known: false`).
-    public var isKnown: Bool { !details.contains { $0.0 == "known" } }
+    public var isKnown: Bool { details.isKnown }
 }
 
 /// Turns a client line into a `Command`. Never throws for an unknown command: it yields a
@@ -87,7 +87,7 @@ public enum CommandParser {
             default: return name
             }
         case "AUTHENTICATE":
-            guard let mech = cmd.arguments.first, cmd.details.contains(where: { $0.0 == "mechanism" }) else { return name }
+            guard let mech = cmd.arguments.first, cmd.details.mechanism != nil else { return name }
             return mech
         default:
             return cmd.isKnown ? nil : name

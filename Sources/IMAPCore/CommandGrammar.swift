@@ -208,7 +208,7 @@ enum CommandGrammar {
         if !a.done && cmd.name != "SEARCH" {
             a.problem("unexpected arguments after \(cmd.name): \(a.rest().map(line.sourceText).joined(separator: " ").prefix(60))")
         }
-        cmd.details = d
+        cmd.details = ArgumentFields(d)
         cmd.problems += a.problems
     }
 

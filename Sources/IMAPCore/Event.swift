@@ -16,12 +16,10 @@ public struct SecretPayload: Sendable {
 /// What the decoder emits: may still hold secrets (in `line` spans and `payload`). Only the
 /// `Redactor` turns it into an `Event`, the one type sinks accept.
 public struct DecodedEvent: Sendable {
-    public var kind: EventKind
+    public var body: EventBody
     public var dir: Direction?
     public var time: Timestamp
-    /// Kind-specific fields, in output order; never secret.
-    public var fields: [(String, JSONValue)]
-    /// The wire line this event decodes (rendered as `line`, and as fixture bytes).
+    /// The wire line this event decodes (rendered as the body's `line`, and as fixture bytes).
     public var line: RawLine?
     public var secrets: [SecretRef] = []
     /// The whole line is secret (a SASL response): it renders as one marker.
@@ -30,23 +28,22 @@ public struct DecodedEvent: Sendable {
     /// classified it (a command in a synchronized stream, DONE, a SASL response); otherwise it
     /// renders as `‹hidden client line: N bytes›`. Unparsed client lines are never classified.
     public var clientLineClassified = false
-    /// String fields that hold secret bytes (a tag the server echoed that no command carried):
-    /// each becomes its marker.
-    public var secretFields: [String] = []
+    /// The tag is secret bytes (a tag the server echoed that no command carried): it becomes its marker.
+    public var tagIsSecret = false
     public var literalLabels: [Int: String] = [:]
-    /// A secret rendered as a `payload` summary field.
+    /// A secret rendered as the SASL event's `payload` summary.
     public var payload: SecretPayload?
     /// Wire bytes this event accounts for.
     public var bytes: Int
     public var annotation: String?
 
-    public init(kind: EventKind, dir: Direction?, time: Timestamp, fields: [(String, JSONValue)] = [],
-                line: RawLine? = nil, bytes: Int = 0, annotation: String? = nil) {
-        self.kind = kind; self.dir = dir; self.time = time; self.fields = fields
+    public init(_ body: EventBody, dir: Direction?, time: Timestamp, line: RawLine? = nil, bytes: Int = 0,
+                annotation: String? = nil) {
+        self.body = body; self.dir = dir; self.time = time
         self.line = line; self.bytes = bytes; self.annotation = annotation
     }
 
-    public func field(_ key: String) -> JSONValue? { fields.first(where: { $0.0 == key })?.1 }
+    public var kind: EventKind { body.kind }
 }
 
 /// Wire bytes after redaction, for sinks that write bytes back out (fixtures, pcap).
@@ -76,51 +73,21 @@ public struct Event: Sendable {
     public var session: String
     public var seq: Int
     public var time: Timestamp
-    public var kind: EventKind
     public var dir: Direction?
-    /// Kind-specific fields in order (`line` included), then `bytes`.
-    public var fields: [(String, JSONValue)]
+    public var body: EventBody
+    /// Wire bytes the event accounts for (absent for events that stand for none).
+    public var bytes: Int?
     public var annotation: String?
+    /// Fields read from JSON that the kind does not define, written back after its own.
+    public var extra: [(String, JSONValue)] = []
     /// The redacted wire bytes of the line, when the event came from a decoder (not from JSON).
     public var wire: [WirePiece]?
 
-    public init(session: String, seq: Int, time: Timestamp, kind: EventKind, dir: Direction?,
-                fields: [(String, JSONValue)], annotation: String? = nil, wire: [WirePiece]? = nil) {
-        self.session = session; self.seq = seq; self.time = time; self.kind = kind; self.dir = dir
-        self.fields = fields; self.annotation = annotation; self.wire = wire
+    public init(session: String, seq: Int, time: Timestamp, dir: Direction?, body: EventBody, bytes: Int? = nil,
+                annotation: String? = nil, wire: [WirePiece]? = nil) {
+        self.session = session; self.seq = seq; self.time = time; self.dir = dir; self.body = body
+        self.bytes = bytes; self.annotation = annotation; self.wire = wire
     }
 
-    public subscript(key: String) -> JSONValue? { fields.first(where: { $0.0 == key })?.1 }
-
-    /// The v1 JSON object.
-    public var json: JSONValue {
-        var o: [(String, JSONValue)] = [("session", .string(session)), ("seq", .int(Int64(seq))),
-                                        ("time", .string(time.rfc3339)), ("kind", .string(kind.rawValue))]
-        if let d = dir { o.append(("dir", .string(d.rawValue))) }
-        o += fields
-        if let a = annotation { o.append(("annotation", .string(a))) }
-        return .object(o)
-    }
-
-    public struct DecodingError: Error, CustomStringConvertible {
-        public var message: String
-        public var description: String { message }
-    }
-
-    /// Reads a v1 JSON object back (the inverse of `json`).
-    public init(json: JSONValue) throws {
-        guard case .object(let o) = json else { throw DecodingError(message: "an event must be a JSON object") }
-        guard let s = json["session"]?.stringValue ?? json["session"]?.intValue.map({ String($0) }) else { throw DecodingError(message: "missing 'session'") }
-        guard let seq = json["seq"]?.intValue else { throw DecodingError(message: "missing 'seq'") }
-        guard let t = json["time"]?.stringValue, let time = Timestamp(rfc3339: t) else { throw DecodingError(message: "missing or invalid 'time'") }
-        guard let k = json["kind"]?.stringValue, let kind = EventKind(rawValue: k) else { throw DecodingError(message: "missing or unknown 'kind'") }
-        var dir: Direction?
-        if let d = json["dir"]?.stringValue {
-            guard let dd = Direction(rawValue: d) else { throw DecodingError(message: "unknown 'dir' \(d)") }
-            dir = dd
-        }
-        self.init(session: s, seq: Int(seq), time: time, kind: kind, dir: dir,
-                  fields: o.filter { !["session", "seq", "time", "kind", "dir", "annotation"].contains($0.0) },
-                  annotation: json["annotation"]?.stringValue)
-    }
+    public var kind: EventKind { body.kind }
 }

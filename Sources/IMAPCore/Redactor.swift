@@ -19,46 +19,39 @@ public struct Redactor: Sendable {
     }
 
     public func redact(_ e: DecodedEvent, session: String, seq: Int) -> Event {
-        var fields: [(String, JSONValue)] = []
+        var body = e.body
         var wire: [WirePiece]?
-        var rendered: String?
         let hideClient = !showSecrets && e.dir == .client
         if let line = e.line {
+            let rendered: (text: String, wire: [WirePiece])
             if hideClient && !e.clientLineClassified {
-                let r = hiddenLine(bytes: e.bytes)
-                rendered = r.text
-                wire = r.wire
+                rendered = hiddenLine(bytes: e.bytes)
             } else {
-                let r = render(line, secrets: e.secrets, whole: e.lineIsSecret, labels: e.literalLabels)
-                rendered = r.text
-                wire = r.wire
+                rendered = render(line, secrets: e.secrets, whole: e.lineIsSecret, labels: e.literalLabels)
             }
+            body.line = rendered.text
+            wire = rendered.wire
         }
-        // `line` goes right after the identifying fields (tag, name, uid / status …).
-        let leading = ["tag", "name", "uid", "status", "number", "mechanism", "step"]
-        var inserted = false
-        let unparsedClient = hideClient && e.kind == .unparsed
-        for (k, v) in e.fields {
-            if !inserted, let r = rendered, !leading.contains(k) {
-                fields.append(("line", .string(r))); inserted = true
+        switch body {
+        case .unparsed(var u) where hideClient:
+            // An unparsed client line may be a secret the decoder could not delimit; sinks that
+            // write wire bytes (the proxy's pcap) must not copy it either.
+            u.raw = hiddenLine(bytes: e.bytes).text
+            body = .unparsed(u)
+            wire = hiddenLine(bytes: e.bytes).wire
+        case .tagged(var t) where e.tagIsSecret && !showSecrets:
+            t.tag = marker(for: Array(t.tag.utf8))
+            body = .tagged(t)
+        case .sasl(var s):
+            if let p = e.payload {
+                s.payload = showSecrets ? printable(p.bytes) : "\(marker(for: p.bytes)) (\(p.bytes.count) bytes)"
+                body = .sasl(s)
             }
-            // An unparsed client line may be a secret the decoder could not delimit.
-            if unparsedClient && k == "raw" {
-                fields.append((k, .string(hiddenLine(bytes: e.bytes).text)))
-            } else if !showSecrets, e.secretFields.contains(k), case .string(let secret) = v {
-                fields.append((k, .string(marker(for: Array(secret.utf8)))))
-            } else {
-                fields.append((k, v))
-            }
+        default:
+            break
         }
-        if !inserted, let r = rendered { fields.append(("line", .string(r))) }
-        if let p = e.payload {
-            fields.append(("payload", .string(showSecrets ? printable(p.bytes) : "\(marker(for: p.bytes)) (\(p.bytes.count) bytes)")))
-        }
-        if e.line != nil || e.bytes > 0 || e.kind == .unparsed { fields.append(("bytes", .int(Int64(e.bytes)))) }
-        // Sinks that write wire bytes (the proxy's pcap) must not copy a hidden unparsed line.
-        if unparsedClient { wire = hiddenLine(bytes: e.bytes).wire }
-        return Event(session: session, seq: seq, time: e.time, kind: e.kind, dir: e.dir, fields: fields,
+        let bytes = e.line != nil || e.bytes > 0 || e.kind == .unparsed ? e.bytes : nil
+        return Event(session: session, seq: seq, time: e.time, dir: e.dir, body: body, bytes: bytes,
                      annotation: e.annotation, wire: wire)
     }
 

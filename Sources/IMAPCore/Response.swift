@@ -23,7 +23,7 @@ public struct Response: Sendable {
     /// resp-text, or a continuation's text.
     public var text: String = ""
     public var arguments: [Node] = []
-    public var details: [(String, JSONValue)] = []
+    public var details = ArgumentFields()
     public var problems: [String] = []
     public var literalLabels: [Int: String] = [:]
 }

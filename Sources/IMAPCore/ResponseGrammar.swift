@@ -134,7 +134,7 @@ enum ResponseGrammar {
             d.append(("known", .bool(false)))
         }
         if !a.done { a.problem("unexpected data after \(name)") }
-        resp.details = d
+        resp.details = ArgumentFields(d)
         resp.problems += a.problems
     }
 

@@ -92,13 +92,14 @@ public final class SessionDecoder {
 
     // MARK: - Input
 
-    public func start(client c: String, server s: String, source: String, time: Timestamp,
-                      extra: [(String, JSONValue)] = []) -> [DecodedEvent] {
+    /// `file`: the transcript read; `upstream`: the proxy's upstream URL, and whether it is verified.
+    public func start(client: String, server: String, source: String, time: Timestamp, file: String? = nil,
+                      upstream: String? = nil, upstreamVerification: String? = nil) -> [DecodedEvent] {
         firstTime = firstTime ?? time
-        var f: [(String, JSONValue)] = [("client", .string(c)), ("server", .string(s)), ("source", .string(source)),
-                                        ("transport", .string(encrypted ? "tls" : "plaintext"))]
-        f += extra
-        emit(DecodedEvent(kind: .sessionStart, dir: nil, time: time, fields: f))
+        let start = SessionStartEvent(client: client, server: server, source: source,
+                                      transport: encrypted ? "tls" : "plaintext", file: file, upstream: upstream,
+                                      upstreamVerification: upstreamVerification)
+        emit(DecodedEvent(.sessionStart(start), dir: nil, time: time))
         return take()
     }
 
@@ -133,7 +134,7 @@ public final class SessionDecoder {
             serverGap(bytes, time: time)
             return take()
         }
-        emit(DecodedEvent(kind: .gap, dir: dir, time: time, fields: [("missing", .int(Int64(bytes)))],
+        emit(DecodedEvent(.gap(GapEvent(missing: bytes)), dir: dir, time: time,
                           annotation: "the capture lost \(bytes) bytes here; decoding resumes at the next line"))
         if opaque.contains(dir) { return take() }
         if dir == .client { loseClientSync("bytes were lost from the client's stream") }
@@ -153,7 +154,7 @@ public final class SessionDecoder {
         let partial = server.skip(lost: bytes)
         guard serverResync != nil || server.isSkippingAfterGap else {
             // A literal long enough absorbed the loss: framing goes on where it was.
-            emit(DecodedEvent(kind: .gap, dir: .server, time: time, fields: [("missing", .int(Int64(bytes)))],
+            emit(DecodedEvent(.gap(GapEvent(missing: bytes)), dir: .server, time: time,
                               annotation: "the capture lost \(bytes) bytes here, inside a literal; its digest is of what arrived"))
             return
         }
@@ -203,14 +204,11 @@ public final class SessionDecoder {
 
     private func endResync(_ resync: ServerResync) {
         serverResync = nil
-        var fields: [(String, JSONValue)] = [
-            ("missing", .int(Int64(resync.missing))), ("skipped_bytes", .int(Int64(resync.skippedBytes))),
-            ("skipped_lines", .int(Int64(resync.skippedLines))),
-        ]
-        if let first = resync.firstSkipped { fields.append(("raw", .string(printable(first)))) }
+        let gap = GapEvent(missing: resync.missing, skippedBytes: resync.skippedBytes, skippedLines: resync.skippedLines,
+                           raw: resync.firstSkipped.map { printable($0) })
         let skipped = resync.skippedLines == 0 ? "" :
             "; \(resync.skippedBytes) bytes (\(resync.skippedLines) lines) after it were skipped to the next response"
-        emit(DecodedEvent(kind: .gap, dir: .server, time: resync.time, fields: fields, bytes: resync.skippedBytes,
+        emit(DecodedEvent(.gap(gap), dir: .server, time: resync.time, bytes: resync.skippedBytes,
                           annotation: "the capture lost \(resync.missing) bytes here\(skipped)"))
     }
 
@@ -242,12 +240,8 @@ public final class SessionDecoder {
         guard let p = pendingTLS else { return }
         pendingTLS = nil
         helloBytes = []
-        var f: [(String, JSONValue)] = [("leg", .string("client")), ("phase", .string(p.phase))]
-        if let h = hello {
-            if let sni = h.serverName { f.append(("sni", .string(sni))) }
-            f.append(("versions_offered", .array(h.versions.map(JSONValue.string))))
-        }
-        emit(DecodedEvent(kind: .tls, dir: nil, time: p.time, fields: f, annotation: p.note))
+        let tls = TLSEvent(leg: "client", phase: p.phase, sni: hello?.serverName, versionsOffered: hello?.versions)
+        emit(DecodedEvent(.tls(tls), dir: nil, time: p.time, annotation: p.note))
     }
 
     /// A source's own finding about this session (a capture's differing retransmission, say),
@@ -312,16 +306,17 @@ public final class SessionDecoder {
             let tags = inFlight.all.map { "\($0.tag) \($0.command.name)" }
             lint(.noCompletion(commands: tags), dir: nil, time: time)
         }
-        var f: [(String, JSONValue)] = [("reason", .string(reason)), ("state", .string(state.rawValue)),
-                                        ("commands", .int(Int64(commandCount)))]
-        if let t0 = firstTime { f.append(("duration_ms", .double(time.milliseconds(since: t0)))) }
+        var end = SessionEndEvent(reason: reason, state: state.rawValue, commands: commandCount)
+        end.durationMs = firstTime.map { time.milliseconds(since: $0) }
         if !opaqueBytes.isEmpty {
-            f.append(("encrypted_bytes", .object(Direction.allCases.compactMap { d in opaqueBytes[d].map { (d.rawValue, .int(Int64($0))) } })))
+            end.encryptedBytes = Direction.allCases.compactMap { d in opaqueBytes[d].map { (d, $0) } }
         }
-        if let m = mailbox { f.append(("mailbox", m.json)) }
-        let afterEnd = Direction.allCases.compactMap { d in inflaters[d].flatMap { $0.bytesAfterEnd > 0 ? (d.rawValue, JSONValue.int(Int64($0.bytesAfterEnd))) : nil } }
-        if !afterEnd.isEmpty { f.append(("bytes_after_deflate_end", .object(afterEnd))) }
-        emit(DecodedEvent(kind: .sessionEnd, dir: nil, time: time, fields: f))
+        end.mailbox = mailbox?.json
+        let afterEnd = Direction.allCases.compactMap { d in
+            inflaters[d].flatMap { $0.bytesAfterEnd > 0 ? (d, $0.bytesAfterEnd) : nil }
+        }
+        if !afterEnd.isEmpty { end.bytesAfterDeflateEnd = afterEnd }
+        emit(DecodedEvent(.sessionEnd(end), dir: nil, time: time))
         ended = true
         return take()
     }
@@ -401,7 +396,7 @@ public final class SessionDecoder {
             saslResponse(line, tag: tag, mechanism: mech, time: time)
         case .idle(let tag, let since):
             if line.segments.count == 1, String(decoding: line.segments[0].text, as: UTF8.self).uppercased() == "DONE" {
-                var e = DecodedEvent(kind: .idleDone, dir: .client, time: time, fields: [("tag", .string(tag))], line: line,
+                var e = DecodedEvent(.idleDone(IdleDoneEvent(tag: tag)), dir: .client, time: time, line: line,
                                  bytes: line.wireBytes, annotation: "IDLE ended by the client after \(Decimal.format(time.milliseconds(since: since) / 1000, 1)) s")
             e.clientLineClassified = true
             emit(e)
@@ -422,10 +417,10 @@ public final class SessionDecoder {
         saslStep += 1
         saslClientOwes = false
         let text = line.segments.flatMap(\.text)
-        var f: [(String, JSONValue)] = [("tag", .string(tag)), ("mechanism", .string(mechanism)), ("step", .int(Int64(saslStep)))]
+        var sasl = SASLEvent(tag: tag, mechanism: mechanism, step: saslStep)
         if text == [UInt8(ascii: "*")] {
-            f.append(("cancelled", .bool(true)))
-            var e = DecodedEvent(kind: .sasl, dir: .client, time: time, fields: f, line: line, bytes: line.wireBytes,
+            sasl.cancelled = true
+            var e = DecodedEvent(.sasl(sasl), dir: .client, time: time, line: line, bytes: line.wireBytes,
                                  annotation: "the client cancels the authentication")
             e.clientLineClassified = true
             emit(e)
@@ -436,11 +431,11 @@ public final class SessionDecoder {
         // a server (or a capture) that asks for the password first must not make it a user name.
         let loginAnswersPassword = mechanism == "LOGIN" && !lastSASLChallenge.lowercased().hasPrefix("user")
         if let p = payload, !loginAnswersPassword,
-           let u = SASL.user(mechanism: mechanism, step: clientSASLMessages + 1, payload: p) { f.append(("user", .string(u))) }
-        if let p = payload, let z = SASL.authzid(mechanism: mechanism, payload: p) { f.append(("authzid", .string(z))) }
-        if payload == nil { f.append(("base64", .bool(false))) }
+           let u = SASL.user(mechanism: mechanism, step: clientSASLMessages + 1, payload: p) { sasl.user = u }
+        if let p = payload, let z = SASL.authzid(mechanism: mechanism, payload: p) { sasl.authzid = z }
+        if payload == nil { sasl.base64 = false }
         clientSASLMessages += 1
-        var e = DecodedEvent(kind: .sasl, dir: .client, time: time, fields: f, line: line, bytes: line.wireBytes,
+        var e = DecodedEvent(.sasl(sasl), dir: .client, time: time, line: line, bytes: line.wireBytes,
                              annotation: "SASL \(mechanism) response \(clientSASLMessages)")
         e.clientLineClassified = true
         e.lineIsSecret = true
@@ -483,10 +478,9 @@ public final class SessionDecoder {
             return
         }
         commandCount += 1
-        var f: [(String, JSONValue)] = [("tag", .string(cmd.tag)), ("name", .string(cmd.name)), ("uid", .bool(cmd.uid))]
-        f += cmd.details
-        if line.segments.last?.ending == LineEnding.none { f.append(("truncated", .bool(true))) }
-        var e = DecodedEvent(kind: .command, dir: .client, time: time, fields: f, line: line, bytes: line.wireBytes)
+        var commandEvent = CommandEvent(tag: cmd.tag, name: cmd.name, uid: cmd.uid, arguments: cmd.details)
+        commandEvent.truncated = line.segments.last?.ending == LineEnding.none
+        var e = DecodedEvent(.command(commandEvent), dir: .client, time: time, line: line, bytes: line.wireBytes)
         e.clientLineClassified = true
         e.secrets = cmd.secrets
         e.literalLabels = cmd.literalLabels
@@ -494,13 +488,13 @@ public final class SessionDecoder {
         if let ir = cmd.initialResponse { e.payload = SecretPayload(ir) }
         emit(e)
         commandLints(cmd, line: line, time: time, literalRefused: literalRefused)
-        let mailboxArg = cmd.details.first(where: { $0.0 == "mailbox" })?.1.stringValue
+        let mailboxArg = cmd.details.mailbox
         inFlight.add(cmd.tag, CommandInFlight(name: cmd.name, uid: cmd.uid, time: time, mailbox: mailboxArg))
         switch cmd.name {
         case "LOGIN": expectedState = .authenticated
         case "AUTHENTICATE":
             expectedState = .authenticated
-            let mech = cmd.details.first(where: { $0.0 == "mechanism" })?.1.stringValue ?? "?"
+            let mech = cmd.details.mechanism ?? "?"
             clientMode = .sasl(tag: cmd.tag, mechanism: mech)
             saslStep = cmd.initialResponse == nil ? 0 : 1
             clientSASLMessages = cmd.initialResponse == nil ? 0 : 1
@@ -536,24 +530,26 @@ public final class SessionDecoder {
     }
 
     private func commandAnnotation(_ cmd: Command) -> String? {
-        func d(_ k: String) -> String? { cmd.details.first(where: { $0.0 == k })?.1.stringValue }
+        let args = cmd.details
         switch cmd.name {
-        case "LOGIN": return d("user").map { "log in as \($0) (password redacted)" }
-        case "AUTHENTICATE": return "SASL \(d("mechanism") ?? "?") authentication" + (cmd.initialResponse != nil ? " with an initial response (SASL-IR)" : "")
-        case "SELECT": return "open \(d("mailbox") ?? "?") read-write"
-        case "EXAMINE": return "open \(d("mailbox") ?? "?") read-only"
+        case "LOGIN": return args.user.map { "log in as \($0) (password redacted)" }
+        case "AUTHENTICATE":
+            return "SASL \(args.mechanism ?? "?") authentication"
+                + (cmd.initialResponse != nil ? " with an initial response (SASL-IR)" : "")
+        case "SELECT": return "open \(args.mailbox ?? "?") read-write"
+        case "EXAMINE": return "open \(args.mailbox ?? "?") read-only"
         case "IDLE": return "wait for the server to push changes until DONE"
         case "STARTTLS": return "ask to upgrade this connection to TLS"
-        case "COMPRESS": return "ask to compress both directions with \(d("algorithm") ?? "?")"
+        case "COMPRESS": return "ask to compress both directions with \(args.algorithm ?? "?")"
         case "LOGOUT": return "end the session"
         case "ENABLE": return "turn on extensions that change server behaviour"
         case "APPEND":
-            if case .array(let m)? = cmd.details.first(where: { $0.0 == "messages" })?.1 {
-                return "upload \(m.count) message(s) to \(d("mailbox") ?? "?")"
+            if let messages = args.messages {
+                return "upload \(messages.count) message(s) to \(args.mailbox ?? "?")"
             }
             return nil
         default:
-            if cmd.details.contains(where: { $0.0 == "known" }) { return "a command imapscope does not know; shown generically" }
+            if !args.isKnown { return "a command imapscope does not know; shown generically" }
             return nil
         }
     }
@@ -581,7 +577,7 @@ public final class SessionDecoder {
             }
         }
         if cmd.name == "AUTHENTICATE", !encrypted,
-           let m = cmd.details.first(where: { $0.0 == "mechanism" })?.1.stringValue, ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"].contains(m) {
+           let m = cmd.details.mechanism, ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"].contains(m) {
             lint(.cleartextAuth(mechanism: m), dir: .client, time: time)
         }
         if capabilities != nil {
@@ -626,30 +622,23 @@ public final class SessionDecoder {
     }
 
     private func responseEvent(_ resp: Response, line: RawLine, time: Timestamp, dir: Direction = .server) -> DecodedEvent {
-        var f: [(String, JSONValue)] = []
-        var kind = EventKind.untagged
+        var fields = ResponseFields(arguments: resp.details)
+        if let code = resp.code {
+            fields.code = code.name
+            fields.codeArguments = code.arguments.map { line.sourceText($0) }
+        }
+        // resp-text: every response has it but data, whose text is its arguments (unless a code came first).
+        if case .data = resp.kind, resp.code == nil {} else { fields.text = resp.text }
+        fields.truncated = line.segments.last?.ending == LineEnding.none
+        let body: EventBody
         switch resp.kind {
-        case .tagged(let tag, let status):
-            kind = .tagged
-            f = [("tag", .string(tag)), ("status", .string(status))]
-        case .status(let name):
-            f = [("name", .string(name))]
+        case .tagged(let tag, let status): body = .tagged(TaggedEvent(tag: tag, status: status, response: fields))
+        case .status(let name): body = .untagged(UntaggedEvent(name: name, response: fields))
         case .data(let name, let number):
-            f = [("name", .string(name))]
-            if let n = number { f.append(("number", .int(Int64(clamping: n)))) }
-        case .continuation:
-            kind = .continuation
+            body = .untagged(UntaggedEvent(name: name, number: number.map { Int64(clamping: $0) }, response: fields))
+        case .continuation: body = .continuation(ContinuationEvent(response: fields))
         }
-        if let c = resp.code {
-            f.append(("code", .string(c.name)))
-            if !c.arguments.isEmpty { f.append(("code_arguments", .array(c.arguments.map { .string(line.sourceText($0)) }))) }
-        }
-        if resp.kind == .continuation || resp.code != nil || { if case .data = resp.kind { return false }; return true }() {
-            f.append(("text", .string(resp.text)))
-        }
-        f += resp.details
-        if line.segments.last?.ending == LineEnding.none { f.append(("truncated", .bool(true))) }
-        var e = DecodedEvent(kind: kind, dir: dir, time: time, fields: f, line: line, bytes: line.wireBytes)
+        var e = DecodedEvent(body, dir: dir, time: time, line: line, bytes: line.wireBytes)
         e.literalLabels = resp.literalLabels
         return e
     }
@@ -680,12 +669,12 @@ public final class SessionDecoder {
             saslClientOwes = true
             let raw = Array(resp.text.utf8)
             let payload = Base64.decode(resp.text) ?? raw
-            var f: [(String, JSONValue)] = [("tag", .string(tag)), ("mechanism", .string(mech)), ("step", .int(Int64(saslStep)))]
-            var e = DecodedEvent(kind: .sasl, dir: .server, time: time, fields: f, line: line, bytes: line.wireBytes)
+            var sasl = SASLEvent(tag: tag, mechanism: mech, step: saslStep)
+            var e = DecodedEvent(.sasl(sasl), dir: .server, time: time, line: line, bytes: line.wireBytes)
             lastSASLChallenge = SASL.showableChallenge(mechanism: mech, payload: payload) ?? ""
             if let shown = SASL.showableChallenge(mechanism: mech, payload: payload) {
-                f.append(("challenge", .string(shown)))
-                e.fields = f
+                sasl.challenge = shown
+                e.body = .sasl(sasl)
                 e.annotation = "SASL \(mech) challenge"
             } else if raw.isEmpty {
                 e.annotation = "SASL \(mech): the server waits for the client's response"
@@ -719,7 +708,10 @@ public final class SessionDecoder {
             // The server refused the literal: the command ends at its header.
             let partial = client.abandonLiteral()
             command(partial, time: lastTime[.client] ?? time, literalRefused: true)
-            if let i = events.lastIndex(where: { $0.kind == .command }) { events[i].fields.append(("literal_refused", .bool(true))) }
+            if let i = events.lastIndex(where: { $0.kind == .command }), case .command(var c) = events[i].body {
+                c.literalRefused = true
+                events[i].body = .command(c)
+            }
             // A client that sends the body anyway sends it as lines of their own.
             loseClientSync("the server refused a literal, whose body the client may still send")
         }
@@ -734,9 +726,12 @@ public final class SessionDecoder {
         let cmd = inFlight.complete(tag)
         var notes: [String] = []
         if let c = cmd {
-            e.fields.insert(("command", .string(c.uid ? "UID " + c.name : c.name)), at: 2)
             let ms = time.milliseconds(since: c.time)
-            e.fields.insert(("latency_ms", .double((ms * 1000).rounded() / 1000)), at: 3)
+            if case .tagged(var t) = e.body {
+                t.command = c.uid ? "UID " + c.name : c.name
+                t.latencyMs = (ms * 1000).rounded() / 1000
+                e.body = .tagged(t)
+            }
             // Transcripts carry no times: say nothing rather than "0 ms".
             notes.append("\(c.uid ? "UID " : "")\(c.name) \(status == "OK" ? "completed" : (status == "NO" ? "failed" : "rejected as invalid"))" + (ms == 0 ? "" : " in \(formatMs(ms))"))
         }
@@ -746,7 +741,7 @@ public final class SessionDecoder {
             // No command carried this tag: the server may be echoing client bytes that were no
             // command (a literal's body it took for one, a SASL line), so the tag is hidden.
             e.secrets = [.span(Span(segment: 0, start: 0, end: tag.utf8.count))]
-            e.secretFields = ["tag"]
+            e.tagIsSecret = true
             if confirmsHiddenLine || !clientSynchronized {
                 // Hidden client lines carried tags: a completion of one of them is no anomaly.
                 e.annotation = confirmsHiddenLine
@@ -857,7 +852,7 @@ public final class SessionDecoder {
             if case .hold = clientMode { clientMode = .commands }
             server.append(serverHeld)
             client.append(clientHeld)
-            emit(DecodedEvent(kind: .tls, dir: nil, time: time, fields: [("leg", .string("client")), ("phase", .string("starttls-decrypted"))],
+            emit(DecodedEvent(.tls(TLSEvent(leg: "client", phase: "starttls-decrypted")), dir: nil, time: time,
                               annotation: "STARTTLS accepted; imapscope's proxy terminated the TLS, so this capture goes on in plaintext"))
             pump(.server)
             pump(.client)
@@ -891,7 +886,7 @@ public final class SessionDecoder {
     private func startCompression(_ sides: CompressionSides, time: Timestamp) {
         if sides == .both {
             compressed = true
-            emit(DecodedEvent(kind: .compress, dir: nil, time: time, fields: [("algorithm", .string("DEFLATE"))],
+            emit(DecodedEvent(.compress(CompressEvent(algorithm: "DEFLATE")), dir: nil, time: time,
                               annotation: "COMPRESS=DEFLATE active: from here both directions are inflated before decoding"))
             if !options.inflateAfterCompress {
                 clientMode = .commands
@@ -934,10 +929,9 @@ public final class SessionDecoder {
         inflaters[dir] = nil
         opaque.insert(dir)
         opaqueBytes[dir, default: 0] += count
-        emit(DecodedEvent(kind: .unparsed, dir: dir, time: time,
-                          fields: [("reason", .string("corrupt DEFLATE stream (\(error)); the rest of this direction cannot be decoded")),
-                                   ("raw", .string("‹\(count) compressed bytes›"))],
-                          bytes: count))
+        let reason = "corrupt DEFLATE stream (\(error)); the rest of this direction cannot be decoded"
+        emit(DecodedEvent(.unparsed(UnparsedEvent(reason: reason, raw: "‹\(count) compressed bytes›")), dir: dir,
+                          time: time, bytes: count))
     }
 
     private func untaggedStatus(_ name: String, _ resp: Response, line: RawLine, time: Timestamp) {
@@ -1063,8 +1057,8 @@ public final class SessionDecoder {
                 notes.append("message \(n) removed; every later sequence number shifts down by one")
             }
         case "VANISHED":
-            let earlier = resp.details.contains { $0.0 == "earlier" }
-            if !earlier, case .int(let c)? = resp.details.first(where: { $0.0 == "count" })?.1, let x = mailbox?.exists {
+            let earlier = resp.details.earlier
+            if !earlier, let c = resp.details.count, let x = mailbox?.exists {
                 mailbox?.exists = max(0, x - Int(c))
             }
             notes.append(earlier ? "UIDs expunged since the client's last sync (QRESYNC)" : "UIDs expunged just now (QRESYNC)")
@@ -1072,14 +1066,12 @@ public final class SessionDecoder {
             let flags = resp.arguments.first?.list?.map { line.sourceText($0) } ?? []
             if selecting != nil { selecting?.flags = flags } else { mailbox?.flags = flags }
         case "LIST", "LSUB", "XLIST":
-            if case .array(let attrs)? = resp.details.first(where: { $0.0 == "attributes" })?.1 {
-                let meanings = attrs.compactMap { $0.stringValue.flatMap(Annotations.listAttribute) }
-                if !meanings.isEmpty { notes.append(meanings.joined(separator: ", ")) }
-            }
+            let meanings = resp.details.listAttributes.compactMap(Annotations.listAttribute)
+            if !meanings.isEmpty { notes.append(meanings.joined(separator: ", ")) }
         case "ENABLED":
             notes.append("extensions now active")
         case "SEARCH", "SORT":
-            if case .int(let c)? = resp.details.first(where: { $0.0 == "count" })?.1 { notes.append("\(c) match(es)") }
+            if let c = resp.details.count { notes.append("\(c) match(es)") }
         default: break
         }
         if let solicitors = CommandStates.solicitedBy[name] {
@@ -1087,7 +1079,10 @@ public final class SessionDecoder {
             if inFlight.running("IDLE") {
                 notes.append("pushed during IDLE")
             } else if !asked {
-                e.fields.append(("unsolicited", .bool(true)))
+                if case .untagged(var u) = e.body {
+                    u.unsolicited = true
+                    e.body = .untagged(u)
+                }
                 if let r = inFlight.all.first {
                     notes.append("unsolicited, during \(r.command.name) \(r.tag)")
                 } else { notes.append("unsolicited: no command asked for it") }
@@ -1100,7 +1095,7 @@ public final class SessionDecoder {
     // MARK: - Damaged input
 
     private func overlong(_ dir: Direction, _ prefix: [UInt8], bytes: Int, time: Timestamp) {
-        var f: [(String, JSONValue)] = []
+        var started: (tag: String, name: String)?
         if dir == .client, clientSynchronized, case .commands = clientMode {
             // Its tag and name are a command's (the line starts where a command starts); the
             // Redactor hides the rest, as every unparsed client line.
@@ -1109,12 +1104,13 @@ public final class SessionDecoder {
                 let tag = String(decoding: words[0], as: UTF8.self)
                 let name = String(decoding: words[1], as: UTF8.self).uppercased()
                 if CommandParser.isValidTag(tag), name.utf8.allSatisfy({ $0 >= 65 && $0 <= 90 }) {
-                    f = [("tag", .string(tag)), ("name", .string(name))]
+                    started = (tag, name)
                     inFlight.add(tag, CommandInFlight(name: name, uid: false, time: time, mailbox: nil))
                 }
             }
         }
-        emitUnparsed(dir, prefix, bytes: bytes, reason: "line longer than \(options.limits.maxLineLength) bytes", time: time, extra: f)
+        emitUnparsed(dir, prefix, bytes: bytes, reason: "line longer than \(options.limits.maxLineLength) bytes", time: time,
+                     command: started)
     }
 
     /// A line cut by the end of the stream: decoded as far as it goes, flagged `truncated`.
@@ -1134,19 +1130,16 @@ public final class SessionDecoder {
     /// `raw` is shown for server lines only: the Redactor hides every unparsed client line,
     /// which may be a secret the decoder failed to delimit. Reasons never quote client bytes.
     private func emitUnparsed(_ dir: Direction, _ raw: [UInt8], bytes: Int, reason: String, time: Timestamp,
-                              extra: [(String, JSONValue)] = []) {
+                              command: (tag: String, name: String)? = nil) {
         let text = printable(raw.prefix(200)) + (raw.count > 200 ? "…" : "")
-        emit(DecodedEvent(kind: .unparsed, dir: dir, time: time,
-                          fields: extra + [("reason", .string(reason)), ("raw", .string(text))], bytes: bytes))
+        let unparsed = UnparsedEvent(tag: command?.tag, name: command?.name, reason: reason, raw: text)
+        emit(DecodedEvent(.unparsed(unparsed), dir: dir, time: time, bytes: bytes))
     }
 
     // MARK: - Output
 
     private func lint(_ finding: Lint, dir: Direction?, time: Timestamp) {
-        emit(DecodedEvent(kind: .lint, dir: dir, time: time, fields: [
-            ("level", .string(finding.level.rawValue)), ("code", .string(finding.code)),
-            ("message", .string(finding.message)),
-        ]))
+        emit(DecodedEvent(.lint(LintEvent(finding)), dir: dir, time: time))
     }
 
     private func emit(_ e: DecodedEvent) { events.append(e) }

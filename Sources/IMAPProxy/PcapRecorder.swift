@@ -89,10 +89,9 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
         lock.withLock {
             guard !closed else { return }
             let c = connection(e.session)
-            switch e.kind {
-            case .sessionStart:
-                open(c, client: e["client"]?.stringValue.flatMap(Endpoint.init(parsing:)),
-                     server: e["server"]?.stringValue.flatMap(Endpoint.init(parsing:)), time: e.time)
+            switch e.body {
+            case .sessionStart(let start):
+                open(c, client: Endpoint(parsing: start.client), server: Endpoint(parsing: start.server), time: e.time)
             case .compress:
                 startInflating(c)
                 drain(c, time: e.time)
@@ -107,8 +106,8 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
                 writer.flush()
             default:
                 guard let dir = e.dir, dir != .proxy, !c.uninflatable.contains(dir),
-                      let n = e["bytes"]?.intValue, n > 0 else { return }
-                account(c, dir, Int(n), wire: e.wire)
+                      let n = e.bytes, n > 0 else { return }
+                account(c, dir, n, wire: e.wire)
                 drain(c, time: e.time)
             }
         }

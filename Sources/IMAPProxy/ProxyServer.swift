@@ -192,7 +192,7 @@ public final class ProxyServer: @unchecked Sendable {
                     try s.addHandler(TapHandler(direction: .server, tap: tap) { upstream in
                         // The session starts once the real server is connected, before any byte.
                         tap.start(client: clientAddress, server: upstream.remoteAddress.map(Self.endpoint) ?? "\(up.host):\(up.port)",
-                                  extra: [("upstream", .string(up.description))] + (insecure ? [("upstream_verification", .string("disabled"))] : []))
+                                  upstream: up.description, upstreamVerification: insecure ? "disabled" : nil)
                     })
                     try s.addHandler(toClient)
                 }
@@ -203,7 +203,7 @@ public final class ProxyServer: @unchecked Sendable {
                 case .success:
                     break
                 case .failure(let error):
-                    tap.start(client: clientAddress, server: "\(up.host):\(up.port)", extra: [("upstream", .string(up.description))])
+                    tap.start(client: clientAddress, server: "\(up.host):\(up.port)", upstream: up.description)
                     if !clientGone() {
                         Self.refuse(client, tap: tap, reason: "cannot reach \(up): \(error)",
                                     end: "upstream unreachable: \(error)")
@@ -293,9 +293,10 @@ final class TLSEventHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let e = event as? TLSUserEvent, case .handshakeCompleted = e {
-            var f: [(String, JSONValue)] = [("phase", .string("established"))] + TLSHelloObserver.details(context.pipeline.syncOperations)
-            if leg == "server" { f.append(("verification", .string(insecure ? "disabled (--insecure-upstream)" : "ok"))) }
-            tap.tls(leg: leg, fields: f, annotation: leg == "client" ? "TLS with the client, using a certificate from imapscope's CA" : "TLS with the real server")
+            var tls = TLSHelloObserver.details(context.pipeline.syncOperations, leg: leg, phase: "established")
+            if leg == "server" { tls.verification = insecure ? "disabled (--insecure-upstream)" : "ok" }
+            tap.tls(tls, annotation: leg == "client" ? "TLS with the client, using a certificate from imapscope's CA"
+                                                       : "TLS with the real server")
             established = true
             timer?.cancel()
             onEstablished?()
@@ -320,7 +321,7 @@ final class TLSEventHandler: ChannelInboundHandler {
     private func fail(_ error: Error, reason: String) {
         guard !failed else { return }
         failed = true
-        tap.tls(leg: leg, fields: [("phase", .string("failed")), ("error", .string(reason))],
+        tap.tls(TLSEvent(leg: leg, phase: "failed", error: reason),
                 annotation: leg == "server" ? "the real server's certificate or handshake was refused" : "the client's TLS handshake failed")
         onFailure?(reason)
     }

@@ -107,9 +107,12 @@ final class SessionTap: @unchecked Sendable {
         }
     }
 
-    func start(client: String, server: String, extra: [(String, JSONValue)]) {
+    func start(client: String, server: String, upstream: String, upstreamVerification: String? = nil) {
         let t = Self.now()
-        async { [self] in publisher.publish(decoder.start(client: client, server: server, source: "proxy", time: t, extra: extra), session: id) }
+        async { [self] in
+            publisher.publish(decoder.start(client: client, server: server, source: "proxy", time: t, upstream: upstream,
+                                            upstreamVerification: upstreamVerification), session: id)
+        }
     }
 
     func feed(_ dir: IMAPDirection, _ buffer: ByteBuffer) {
@@ -146,8 +149,8 @@ final class SessionTap: @unchecked Sendable {
         }
     }
 
-    func tls(leg: String, fields: [(String, JSONValue)], annotation: String) {
-        let e = DecodedEvent(kind: .tls, dir: nil, time: Self.now(), fields: [("leg", .string(leg))] + fields, annotation: annotation)
+    func tls(_ tls: TLSEvent, annotation: String) {
+        let e = DecodedEvent(.tls(tls), dir: nil, time: Self.now(), annotation: annotation)
         async { [self] in publisher.publish([e], session: id) }
     }
 

@@ -43,14 +43,15 @@ final class TLSHelloObserver: ChannelDuplexHandler {
     }
 
     /// What a `tls` event says of a leg once its handshake is done: version, cipher, SNI.
-    static func details(_ pipeline: ChannelPipeline.SynchronousOperations) -> [(String, JSONValue)] {
-        var f: [(String, JSONValue)] = []
-        if let h = try? pipeline.handler(type: NIOSSLHandler.self), let v = h.tlsVersion { f.append(("version", .string(versionName(v)))) }
+    /// A `tls` event for a finished handshake: version, cipher and server name as far as known.
+    static func details(_ pipeline: ChannelPipeline.SynchronousOperations, leg: String, phase: String) -> TLSEvent {
+        var tls = TLSEvent(leg: leg, phase: phase)
+        if let h = try? pipeline.handler(type: NIOSSLHandler.self), let v = h.tlsVersion { tls.version = versionName(v) }
         if let o = try? pipeline.handler(type: TLSHelloObserver.self) {
-            if let s = o.serverHello { f.append(("cipher", .string(s.cipherName))) }
-            if let sni = o.clientHello?.serverName { f.append(("sni", .string(sni))) }
+            tls.cipher = o.serverHello?.cipherName
+            tls.sni = o.clientHello?.serverName
         }
-        return f
+        return tls
     }
 
     static func versionName(_ v: TLSVersion) -> String {

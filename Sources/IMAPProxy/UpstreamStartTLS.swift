@@ -115,9 +115,9 @@ final class UpstreamStartTLSHandler: ChannelDuplexHandler, RemovableChannelHandl
         if state == .handshaking, let e = event as? TLSUserEvent, case .handshakeCompleted = e {
             state = .ready
             timer?.cancel()
-            let f: [(String, JSONValue)] = [("phase", .string("starttls-upstream"))] + TLSHelloObserver.details(ctx.pipeline.syncOperations)
-                + [("verification", .string(insecure ? "disabled (--insecure-upstream)" : "ok"))]
-            tap.tls(leg: "server", fields: f, annotation: "imapscope upgraded the server leg with its own STARTTLS; the client's commands go out encrypted")
+            var tls = TLSHelloObserver.details(ctx.pipeline.syncOperations, leg: "server", phase: "starttls-upstream")
+            tls.verification = insecure ? "disabled (--insecure-upstream)" : "ok"
+            tap.tls(tls, annotation: "imapscope upgraded the server leg with its own STARTTLS; the client's commands go out encrypted")
             tap.upstreamUpgraded()
             for (d, p) in held { ctx.write(d, promise: p) }
             held.removeAll()
@@ -151,7 +151,7 @@ final class UpstreamStartTLSHandler: ChannelDuplexHandler, RemovableChannelHandl
         for (_, p) in held { p?.fail(ChannelError.ioOnClosedChannel) }
         held.removeAll()
         heldBytes = 0
-        tap.tls(leg: "server", fields: [("phase", .string("failed")), ("error", .string(why))], annotation: "the server leg could not be upgraded")
+        tap.tls(TLSEvent(leg: "server", phase: "failed", error: why), annotation: "the server leg could not be upgraded")
         onFailure(why)
         ctx.close(promise: nil)
     }

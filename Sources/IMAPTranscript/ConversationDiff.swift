@@ -100,31 +100,31 @@ public enum ConversationDiff {
         var inFlight: [InFlight] = []
         var sawGreeting = false
         for e in events {
-            let line = e["line"]?.stringValue ?? ""
+            let line = e.body.line ?? ""
             var text: String
             var target: Int?
-            switch e.kind {
-            case .command:
-                let tag = e["tag"]?.stringValue ?? "?"
+            switch e.body {
+            case .command(let command):
+                let tag = command.tag
                 _ = position(tag)
                 blocks.append([])
-                inFlight.append(InFlight(tag: tag, block: blocks.count - 1, name: e["name"]?.stringValue ?? "",
-                                         uid: e["uid"]?.boolValue ?? false, sequenceSet: e["sequence_set"]?.stringValue))
+                inFlight.append(InFlight(tag: tag, block: blocks.count - 1, name: command.name, uid: command.uid,
+                                         sequenceSet: command.arguments.sequenceSet))
                 slots.append(.block(blocks.count - 1))
                 text = "C: " + afterFirstToken(line)
                 target = blocks.count - 1
-            case .tagged:
-                let tag = e["tag"]?.stringValue ?? "?"
-                let command = e["command"]?.stringValue ?? position(tag)
+            case .tagged(let tagged):
+                let tag = tagged.tag
+                let command = tagged.command ?? position(tag)
                 text = "S: (\(command)) " + afterFirstToken(line)
                 if masks.contains(.text) { text = maskText(text) }
                 if let k = inFlight.firstIndex(where: { $0.tag == tag }) {
                     target = inFlight[k].block
                     inFlight.remove(at: k)
                 }
-            case .untagged:
+            case .untagged(let untagged):
                 text = "S: " + line
-                let name = e["name"]?.stringValue ?? ""
+                let name = untagged.name
                 if !sawGreeting, ["OK", "PREAUTH", "BYE"].contains(name) {
                     sawGreeting = true
                     if masks.contains(.greeting) || masks.contains(.text) { text = maskText(text) }
@@ -134,18 +134,19 @@ public enum ConversationDiff {
                 if name == "ID", masks.contains(.id) { text = "S: * ID …" }
                 if name == "FETCH" {
                     text = sortFetchItems(text)
-                    target = fetchOwner(e, inFlight)?.block
+                    target = fetchOwner(untagged, inFlight)?.block
                 }
                 if target == nil { target = inFlight.first?.block }
             case .continuation, .sasl, .idleDone, .compress, .gap, .unparsed:
                 // Part of the latest command's exchange (a literal, SASL, IDLE), if one runs.
-                switch e.kind {
+                switch e.body {
                 case .continuation: text = "S: " + line
                 case .sasl: text = (e.dir == .client ? "C: " : "S: ") + line
                 case .idleDone: text = "C: DONE"
-                case .compress: text = "-- COMPRESS=\(e["algorithm"]?.stringValue ?? "DEFLATE") active"
-                case .gap: text = "-- gap: \(e["missing"]?.intValue ?? 0) \(e.dir?.rawValue ?? "") bytes missing"
-                default: text = "\(e.dir == .client ? "C" : "S"): (unparsed) \(e["raw"]?.stringValue ?? "")"
+                case .compress(let c): text = "-- COMPRESS=\(c.algorithm) active"
+                case .gap(let gap): text = "-- gap: \(gap.missing) \(e.dir?.rawValue ?? "") bytes missing"
+                case .unparsed(let u): text = "\(e.dir == .client ? "C" : "S"): (unparsed) \(u.raw)"
+                default: continue
                 }
                 target = inFlight.last?.block
             case .sessionStart, .sessionEnd, .tls, .lint:
@@ -166,12 +167,9 @@ public enum ConversationDiff {
 
     /// The FETCH, UID FETCH, STORE or UID STORE in flight whose sequence set holds this FETCH
     /// response's message number (or its UID, for the UID forms).
-    static func fetchOwner(_ e: Event, _ inFlight: [InFlight]) -> InFlight? {
-        let number = e["number"]?.intValue
-        let uid: Int64? = {
-            if case .object(let attrs)? = e["attributes"] { return attrs.first { $0.0 == "UID" }?.1.intValue }
-            return nil
-        }()
+    static func fetchOwner(_ e: UntaggedEvent, _ inFlight: [InFlight]) -> InFlight? {
+        let number = e.number
+        let uid = e.response.arguments.fetchUID
         return inFlight.first { c in
             guard ["FETCH", "STORE"].contains(c.name), let set = c.sequenceSet, let n = c.uid ? uid : number else { return false }
             return sequenceSet(set, contains: n)

@@ -36,21 +36,21 @@ public final class FixtureWriter: EventSink {
             }
         }
         if !(e.kind == .command && e.dir == .client) { flushHeld() }
-        switch e.kind {
-        case .sessionStart:
+        switch e.body {
+        case .sessionStart(let start):
             if normalizer != nil {
                 normalizer = FixtureNormalizer()
                 out.write("# imapscope fixture (normalized: tags renumbered, secrets redacted)\r\n")
                 return
             }
-            out.write("# imapscope fixture, session \(e.session): \(e["client"]?.stringValue ?? "?") → \(e["server"]?.stringValue ?? "?")\r\n")
+            out.write("# imapscope fixture, session \(e.session): \(start.client) → \(start.server)\r\n")
             return
-        case .gap:
-            let skipped = e["skipped_bytes"]?.intValue.map { ", \($0) more skipped to the next response" } ?? ""
-            out.write("# gap: \(e["missing"]?.intValue ?? 0) \(e.dir?.rawValue ?? "") bytes missing\(skipped)\r\n")
+        case .gap(let gap):
+            let skipped = gap.skippedBytes.map { ", \($0) more skipped to the next response" } ?? ""
+            out.write("# gap: \(gap.missing) \(e.dir?.rawValue ?? "") bytes missing\(skipped)\r\n")
             return
-        case .tls:
-            out.write("# TLS \(e["phase"]?.stringValue ?? "") (\(e["leg"]?.stringValue ?? ""))\r\n")
+        case .tls(let tls):
+            out.write("# TLS \(tls.phase) (\(tls.leg))\r\n")
             return
         case .compress:
             // Below this line the fixture holds inflated data; readers must not inflate it again.

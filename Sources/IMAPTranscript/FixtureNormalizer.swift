@@ -43,12 +43,17 @@ public struct FixtureNormalizer {
             }
             e.wire = wire
         }
-        guard e.kind == .command || e.kind == .tagged, let t = e["tag"]?.stringValue,
+        guard e.kind == .command || e.kind == .tagged, let t = e.body.tag,
               var wire = e.wire, case .bytes(let first)? = wire.first else { return }
         let old = Array(t.utf8)
         guard first.starts(with: old), first.count > old.count, first[old.count] == 0x20 else { return }
-        wire[0] = .bytes(Array(tag(t).utf8) + first[old.count...])
+        let renamed = tag(t)
+        wire[0] = .bytes(Array(renamed.utf8) + first[old.count...])
         e.wire = wire
-        if let i = e.fields.firstIndex(where: { $0.0 == "tag" }) { e.fields[i].1 = .string(tag(t)) }
+        switch e.body {
+        case .command(var c): c.tag = renamed; e.body = .command(c)
+        case .tagged(var t): t.tag = renamed; e.body = .tagged(t)
+        default: break
+        }
     }
 }

@@ -8,7 +8,7 @@ public final class JSONLinesWriter: EventSink {
     public init(_ out: ByteOutput) { self.out = out }
 
     public func write(_ event: Event) {
-        event.json.write(to: &buffer)
+        event.encode(to: &buffer)
         buffer.append(0x0A)
         if buffer.count >= 64 * 1024 { out.write(buffer); buffer.removeAll(keepingCapacity: true) }
     }

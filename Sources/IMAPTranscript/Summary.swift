@@ -17,23 +17,19 @@ public final class SummarySink: EventSink {
     public init() {}
 
     public func write(_ e: Event) {
-        if let d = e.dir, let b = e["bytes"]?.intValue { bytes[d, default: 0] += b }
-        switch e.kind {
-        case .sessionStart: sessions.append("\(e.session): \(e["client"]?.stringValue ?? "?") → \(e["server"]?.stringValue ?? "?")")
-        case .command: counts[commandName(e), default: 0] += 1
-        case .tagged:
-            statuses[e["status"]?.stringValue ?? "?", default: 0] += 1
-            if let c = e["command"]?.stringValue, let l = e["latency_ms"]?.doubleValue { latencies[c, default: []].append(l) }
-        case .lint: lints[e["code"]?.stringValue ?? "?", default: 0] += 1
+        if let d = e.dir, let b = e.bytes { bytes[d, default: 0] += Int64(b) }
+        switch e.body {
+        case .sessionStart(let start): sessions.append("\(e.session): \(start.client) → \(start.server)")
+        case .command(let c): counts[c.fullName, default: 0] += 1
+        case .tagged(let t):
+            statuses[t.status, default: 0] += 1
+            if let c = t.command, let l = t.latencyMs { latencies[c, default: []].append(l) }
+        case .lint(let lint): lints[lint.code, default: 0] += 1
         case .unparsed: unparsed += 1
-        case .gap: gaps += 1; gapBytes += e["missing"]?.intValue ?? 0
+        case .gap(let gap): gaps += 1; gapBytes += Int64(gap.missing)
         case .tls: encrypted += 1
         default: break
         }
-    }
-
-    private func commandName(_ e: Event) -> String {
-        (e["uid"]?.boolValue == true ? "UID " : "") + (e["name"]?.stringValue ?? "?")
     }
 
     public func finish() {}

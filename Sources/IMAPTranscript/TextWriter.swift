@@ -30,20 +30,17 @@ public final class TextWriter: EventSink {
     public func write(_ event: Event) {
         // Wire text (names, server text, reasons, annotations) must not reach the terminal raw.
         var e = event
-        e.fields = e.fields.map { (key: String, value: JSONValue) -> (String, JSONValue) in
-            (key, Self.safe(value))
-        }
         if let a = e.annotation { e.annotation = terminalSafe(a) }
+        let safe = terminalSafe
         let start = starts[e.session] ?? e.time
         // Forget an ended session's start, so a capture of many sessions does not grow this.
         if e.kind == .sessionEnd { starts[e.session] = nil }
-        if e.kind == .sessionStart {
+        if case .sessionStart(let s) = e.body {
             starts[e.session] = e.time
             sessionsSeen += 1
-            let c = e["client"]?.stringValue ?? "?", s = e["server"]?.stringValue ?? "?"
-            let src = e["source"]?.stringValue ?? "?"
-            let tr = e["transport"]?.stringValue.map { ", \($0)" } ?? ""
-            out.write(paint("── session \(e.session): \(c) → \(s) (\(src)\(tr)), \(e.time.rfc3339)", "1") + "\n")
+            let transport = s.transport.map { ", \(safe($0))" } ?? ""
+            out.write(paint("── session \(e.session): \(safe(s.client)) → \(safe(s.server)) (\(safe(s.source))\(transport)), "
+                            + e.time.rfc3339, "1") + "\n")
             lastSession = e.session
             return
         }
@@ -55,36 +52,36 @@ public final class TextWriter: EventSink {
         let rel = Decimal.format(e.time.milliseconds(since: start) / 1000, 3).leftPadded(9)
         var dirMark: String
         var body: String
-        switch e.kind {
+        switch e.body {
         case .command, .tagged, .untagged, .continuation, .sasl, .idleDone:
             let d = e.dir ?? .server
             dirMark = d == .client ? paint("C", "36") : (d == .server ? paint("S", "32") : paint("P", "35"))
-            body = e["line"]?.stringValue ?? ""
-        case .lint:
-            let level = e["level"]?.stringValue ?? "warning"
-            dirMark = paint("!", level == "error" ? "31" : (level == "info" ? "34" : "33"))
-            body = paint("\(level): \(e["message"]?.stringValue ?? "")", level == "error" ? "31" : (level == "info" ? "34" : "33"))
-        case .unparsed:
+            body = safe(e.body.line ?? "")
+        case .lint(let lint):
+            let colour = lint.level == .error ? "31" : (lint.level == .info ? "34" : "33")
+            dirMark = paint("!", colour)
+            body = paint("\(lint.level.rawValue): \(safe(lint.message))", colour)
+        case .unparsed(let u):
             dirMark = paint("?", "31")
-            body = paint("‹unparsed \(e.dir?.rawValue ?? "") bytes: \(e["reason"]?.stringValue ?? "")›", "31") + " " + (e["raw"]?.stringValue ?? "")
-        case .gap:
+            body = paint("‹unparsed \(e.dir?.rawValue ?? "") bytes: \(safe(u.reason))›", "31") + " " + safe(u.raw)
+        case .gap(let gap):
             dirMark = paint("~", "31")
-            body = paint("‹\(e["missing"]?.intValue ?? 0) \(e.dir?.rawValue ?? "") bytes missing from the capture›", "31")
-        case .tls:
+            body = paint("‹\(gap.missing) \(e.dir?.rawValue ?? "") bytes missing from the capture›", "31")
+        case .tls(let tls):
             dirMark = paint("*", "35")
-            var t = "‹TLS \(e["phase"]?.stringValue ?? "") on the \(e["leg"]?.stringValue ?? "") leg"
-            if let sni = e["sni"]?.stringValue { t += ", server name \(sni)" }
-            if let v = e["versions_offered"]?.arrayValue?.compactMap(\.stringValue), !v.isEmpty { t += ", client offers \(v.joined(separator: " "))" }
-            if let v = e["version"]?.stringValue { t += ", \(v)" }
-            if let c = e["cipher"]?.stringValue { t += " \(c)" }
+            var t = "‹TLS \(safe(tls.phase)) on the \(safe(tls.leg)) leg"
+            if let sni = tls.sni { t += ", server name \(safe(sni))" }
+            if let v = tls.versionsOffered, !v.isEmpty { t += ", client offers \(safe(v.joined(separator: " ")))" }
+            if let v = tls.version { t += ", \(safe(v))" }
+            if let c = tls.cipher { t += " \(safe(c))" }
             body = paint(t + "›", "35")
-        case .compress:
+        case .compress(let c):
             dirMark = paint("*", "35")
-            body = paint("‹COMPRESS \(e["algorithm"]?.stringValue ?? "") active›", "35")
-        case .sessionEnd:
-            var s = "── end of session \(e.session): \(e["reason"]?.stringValue ?? "")"
-            if let n = e["commands"]?.intValue { s += ", \(n) command(s)" }
-            if let d = e["duration_ms"]?.doubleValue { s += " in \(Decimal.format(d / 1000, 3)) s" }
+            body = paint("‹COMPRESS \(safe(c.algorithm)) active›", "35")
+        case .sessionEnd(let end):
+            var s = "── end of session \(e.session): \(safe(end.reason))"
+            if let n = end.commands { s += ", \(n) command(s)" }
+            if let d = end.durationMs { s += " in \(Decimal.format(d / 1000, 3)) s" }
             out.write(prefix + paint(s, "1") + "\n")
             return
         case .sessionStart:
@@ -104,15 +101,6 @@ public final class TextWriter: EventSink {
     }
 
     public func finish() { out.flush() }
-
-    static func safe(_ v: JSONValue) -> JSONValue {
-        switch v {
-        case .string(let s): return .string(terminalSafe(s))
-        case .array(let a): return .array(a.map(safe))
-        case .object(let o): return .object(o.map { (key: String, value: JSONValue) -> (String, JSONValue) in (key, safe(value)) })
-        default: return v
-        }
-    }
 
     private func visibleWidth(_ s: String) -> Int {
         var n = 0

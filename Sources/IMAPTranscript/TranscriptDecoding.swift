@@ -94,7 +94,7 @@ public final class TranscriptDecoding {
         let d = SessionDecoder(options: options)
         decoder = d
         pipeline.publish(d.start(client: "0.0.0.0:0", server: "0.0.0.0:143", source: "transcript", time: time,
-                                 extra: [("file", .string(name))]), session: session)
+                                 file: name), session: session)
         reader = TranscriptReader(exact: head.contains(0x0D), lineLimit: lineLimit)
         let bytes = head
         head = []

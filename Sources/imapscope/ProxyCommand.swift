@@ -168,8 +168,9 @@ final class ProblemReporter: EventSink {
     private let out: FileOutput
     init(_ out: FileOutput) { self.out = out }
     func write(_ e: Event) {
-        guard e.kind == .tls, e["phase"]?.stringValue == "failed" else { return }
-        out.write("imapscope: session \(e.session): TLS with the \(e["leg"]?.stringValue == "server" ? "real server" : "client") failed: \(terminalSafe(e["error"]?.stringValue ?? "?"))\n")
+        guard case .tls(let tls) = e.body, tls.phase == "failed" else { return }
+        let peer = tls.leg == "server" ? "real server" : "client"
+        out.write("imapscope: session \(e.session): TLS with the \(peer) failed: \(terminalSafe(tls.error ?? "?"))\n")
         out.flush()
     }
     func finish() { out.flush() }

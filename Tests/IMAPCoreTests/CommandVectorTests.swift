@@ -97,7 +97,7 @@ struct CommandVectorTests {
         let cmd = try CommandParser.parse(Harness.line(v.line + "\r\n"))
         #expect(cmd.name == v.name)
         #expect(cmd.uid == v.uid)
-        #expect(JSONValue.object(cmd.details).serialized == v.details)
+        #expect(JSONValue.object(cmd.details.fields).serialized == v.details)
         #expect(cmd.problems.isEmpty, "\(cmd.problems)")
     }
 
@@ -129,7 +129,7 @@ struct CommandVectorTests {
         f.append(Array("A003 APPEND saved-messages (\\Seen) \"17-Jul-1996 02:44:25 -0700\" {5}\r\nhello ~{3+}\r\nab\u{0}\r\n".utf8))
         guard case .line(let l)? = f.nextFrame() else { Issue.record("no line"); return }
         let cmd = try CommandParser.parse(l)
-        #expect(JSONValue.object(cmd.details).serialized ==
+        #expect(JSONValue.object(cmd.details.fields).serialized ==
                 #"{"mailbox":"saved-messages","messages":[{"flags":["\\Seen"],"date":"17-Jul-1996 02:44:25 -0700","size":5},{"size":3,"binary":true}]}"#)
         #expect(cmd.literalLabels == [0: "message", 1: "message"])
     }

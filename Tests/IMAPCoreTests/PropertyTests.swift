@@ -86,7 +86,8 @@ struct PropertyTests {
         let kinds = events.map(\.kind)
         #expect(kinds == [.unparsed, .untagged])
         #expect(events[0].bytes == 100_002)
-        #expect(events[0].field("reason")?.stringValue == "line longer than 10000 bytes")
+        guard case .unparsed(let unparsed) = events[0].body else { Issue.record("not unparsed"); return }
+        #expect(unparsed.reason == "line longer than 10000 bytes")
     }
 
     @Test("a 1 GB literal streams through as a digest")
@@ -97,7 +98,8 @@ struct PropertyTests {
         for _ in 0..<1024 { #expect(d.feed(.server, block, time: .zero).isEmpty) }
         let events = d.feed(.server, Array(")\r\n".utf8), time: .zero)
         #expect(events.count == 1)
-        let attrs = events[0].field("attributes")?["BODY[]"]
+        guard case .untagged(let fetch) = events[0].body else { Issue.record("not untagged"); return }
+        let attrs = fetch.response.arguments.fields.first { $0.0 == "attributes" }?.1["BODY[]"]
         #expect(attrs?["size"]?.intValue == 1 << 30)
         #expect(attrs?["preview"]?.stringValue == String(repeating: "a", count: 64))
         #expect(events[0].bytes == "* 1 FETCH (BODY[] {1073741824}\r\n".utf8.count + (1 << 30) + ")\r\n".utf8.count)

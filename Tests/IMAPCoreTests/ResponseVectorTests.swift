@@ -110,7 +110,7 @@ struct ResponseVectorTests {
         #expect(Self.kindText(r.kind) == v.kind)
         #expect(r.code?.name == v.code)
         if let t = v.text { #expect(r.text == t) }
-        #expect(JSONValue.object(r.details).serialized == v.details)
+        #expect(JSONValue.object(r.details.fields).serialized == v.details)
         #expect(r.problems.isEmpty, "\(r.problems)")
     }
 
@@ -120,7 +120,7 @@ struct ResponseVectorTests {
         #expect(line.segments.count == 4)
         #expect(line.wireBytes == text.utf8.count)
         let r = try ResponseParser.parse(line, bodies: .none)
-        #expect(JSONValue.object(r.details).serialized ==
+        #expect(JSONValue.object(r.details.fields).serialized ==
                 #"{"attributes":{"UID":9,"BODY[HEADER]":{"size":11,"sha256":"\#(sha("Subject: x\n"))"},"BODY[TEXT]":{"size":5,"sha256":"\#(sha("hello"))"},"BODY[1]":{"size":0,"sha256":"\#(sha(""))"}}}"#)
         #expect(r.literalLabels == [0: "header", 1: "text", 2: "part 1"])
     }

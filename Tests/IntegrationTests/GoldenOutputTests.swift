@@ -1,5 +1,7 @@
 import Foundation
+import IMAPCore
 import IMAPTestSupport
+import IMAPTranscript
 import Testing
 
 /// `imapscope read` on every file in `Captures/`, in every output format, compared byte for byte
@@ -78,6 +80,23 @@ struct GoldenOutputTests {
                 - \(first < e.count ? String(e[first]) : "(end)")
                 + \(first < a.count ? String(a[first]) : "(end)")
                 """)
+        }
+    }
+
+    @Test("every committed JSON Lines file reads back into typed events that write the same bytes",
+          arguments: Self.inputs)
+    func jsonRoundTrip(_ input: String) throws {
+        for format in ["jsonl", "secrets.jsonl"] {
+            let file = Self.golden.appendingPathComponent("\(input).\(format)")
+            let bytes = [UInt8](try Data(contentsOf: file))
+            let events = try JSONLinesReader.read(bytes)
+            #expect(events.count == bytes.filter { $0 == 0x0A }.count)
+            var again: [UInt8] = []
+            for e in events {
+                e.encode(to: &again)
+                again.append(0x0A)
+            }
+            #expect(again == bytes, "\(input).\(format) does not write back the same")
         }
     }
 }

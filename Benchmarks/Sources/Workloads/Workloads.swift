@@ -270,7 +270,7 @@ public enum Pass {
         func sink(_ events: [DecodedEvent]) {
             for e in events {
                 seq += 1
-                redactor.redact(e, session: "s", seq: seq).json.write(to: &buffer)
+                redactor.redact(e, session: "s", seq: seq).encode(to: &buffer)
                 buffer.append(0x0A)
             }
             written += buffer.count
@@ -293,7 +293,7 @@ public enum Pass {
         func count(_ events: [DecodedEvent]) {
             for e in events {
                 kinds[e.kind, default: 0] += 1
-                if e.kind == .lint { lints[e.field("code")?.stringValue ?? "?", default: 0] += 1 }
+                if case .lint(let lint) = e.body { lints[lint.code, default: 0] += 1 }
             }
         }
         count(d.start(client: "192.0.2.1:50000", server: "192.0.2.2:143", source: "benchmark", time: w.startTime))

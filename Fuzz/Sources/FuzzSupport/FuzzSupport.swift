@@ -83,10 +83,8 @@ public struct ByteAccount {
         for e in events {
             if e.kind == .compress { inflated = true }
             if let d = e.dir { seen[d, default: 0] += Int64(e.bytes) }
-            if e.kind == .sessionEnd, case .object(let enc)? = e.field("encrypted_bytes") {
-                for (name, value) in enc {
-                    if let d = Direction(rawValue: name), case .int(let n) = value { seen[d, default: 0] += n }
-                }
+            if case .sessionEnd(let end) = e.body {
+                for (d, n) in end.encryptedBytes ?? [] { seen[d, default: 0] += Int64(n) }
             }
         }
     }
