@@ -35,7 +35,8 @@ public final class SessionDecoder {
     public private(set) var state: ConnectionState = .unknown
     public var capabilities: [String]? { capabilityTracker.current }
     private var capabilityTracker = CapabilityTracker()
-    public private(set) var mailbox: MailboxState?
+    public var mailbox: MailboxState? { mailboxes.selected }
+    private var mailboxes = MailboxTracker()
     public private(set) var encrypted: Bool
     public private(set) var compressed = false
     /// Bytes that could not be decoded because they were encrypted, per direction.
@@ -61,8 +62,6 @@ public final class SessionDecoder {
     /// The state the connection will be in once every command in flight succeeds; pipelined
     /// commands are checked against it too.
     private var expectedState: ConnectionState = .unknown
-    private var selecting: MailboxState?
-    private var uidValidityByMailbox: [String: UInt64] = [:]
     private var lintedBareLF: Set<Direction> = []
     private var lastTime: [Direction: Timestamp] = [:]
     private var firstTime: Timestamp?
@@ -500,8 +499,7 @@ public final class SessionDecoder {
             clientSASLMessages = cmd.initialResponse == nil ? 0 : 1
         case "SELECT", "EXAMINE":
             expectedState = .selected
-            selecting = MailboxState(name: mailboxArg ?? "")
-            selecting?.readOnly = cmd.name == "EXAMINE"
+            mailboxes.beginSelect(mailboxArg ?? "", readOnly: cmd.name == "EXAMINE")
         case "CLOSE", "UNSELECT": expectedState = .authenticated
         case "LOGOUT": expectedState = .logout
         case "IDLE": clientMode = .idle(tag: cmd.tag, since: time)
@@ -765,16 +763,10 @@ public final class SessionDecoder {
                 capabilityTracker.loggedIn()
             case "SELECT", "EXAMINE":
                 state = .selected
-                if var m = selecting {
-                    if resp.code?.name == "READ-ONLY" { m.readOnly = true }
-                    if resp.code?.name == "READ-WRITE" { m.readOnly = false }
-                    mailbox = m
-                    if let v = m.uidValidity { uidValidityByMailbox[m.name] = v }
-                }
-                selecting = nil
+                mailboxes.selectSucceeded(code: resp.code?.name)
             case "CLOSE", "UNSELECT":
                 state = .authenticated
-                mailbox = nil
+                mailboxes.closed()
             case "LOGOUT":
                 state = .logout
             default: break
@@ -782,8 +774,7 @@ public final class SessionDecoder {
         } else if c.name == "SELECT" || c.name == "EXAMINE" {
             // A failed SELECT leaves no mailbox selected (RFC 9051 §6.3.2).
             if state == .selected { state = .authenticated }
-            mailbox = nil
-            selecting = nil
+            mailboxes.selectFailed()
         }
         if c.name == "LOGOUT" { state = .logout }
         expectedState = state
@@ -977,40 +968,27 @@ public final class SessionDecoder {
             if let a = events[idx].annotation, !a.isEmpty { events[idx].annotation = a + "; " + s } else { events[idx].annotation = s }
         }
         func num() -> UInt64? { code.arguments.first?.number }
-        func update(_ body: (inout MailboxState) -> Void) {
-            if var state = selecting { body(&state); selecting = state } else if var state = mailbox { body(&state); mailbox = state }
-        }
         switch code.name {
         case "CAPABILITY":
             annotate(capabilityUpdate(code.arguments.map { line.sourceText($0) }, epoch: epoch))
         case "UIDVALIDITY":
             guard let v = num() else { break }
-            let name = (selecting ?? mailbox)?.name ?? ""
-            if let old = uidValidityByMailbox[name], old != v {
-                annotate("UIDVALIDITY of \(name) changed from \(old) to \(v): every UID the client cached for it is void")
-                lint(.uidValidityChanged(mailbox: name, from: old, to: v), dir: .server, time: time)
-            } else {
-                annotate("UIDVALIDITY \(v): cached UIDs of this mailbox stay valid only while this number is unchanged")
-            }
-            update { $0.uidValidity = v }
+            let outcome = mailboxes.uidValidity(v)
+            outcome.note.map(annotate)
+            if let finding = outcome.lint { lint(finding, dir: .server, time: time) }
         case "UIDNEXT":
             guard let v = num() else { break }
-            annotate("UIDNEXT \(v): the next message added will get a UID of at least \(v); a cache holding UIDs below it has seen all older mail")
-            update { $0.uidNext = v }
+            annotate(mailboxes.uidNext(v))
         case "HIGHESTMODSEQ":
             guard let v = num() else { break }
-            annotate("HIGHESTMODSEQ \(v): a cache synced up to this mod-sequence can fetch just the changes with CHANGEDSINCE \(v)")
-            update { $0.highestModSeq = v }
+            annotate(mailboxes.highestModSeq(v))
         case "UNSEEN":
             guard let v = num() else { break }
-            annotate("message \(v) is the first unseen one")
-            update { $0.unseen = v }
+            annotate(mailboxes.unseen(v))
         case "PERMANENTFLAGS":
-            let flags = code.arguments.first?.list?.map { line.sourceText($0) } ?? []
-            annotate("flags the server keeps: \(flags.joined(separator: " "))" + (flags.contains("\\*") ? " (\\* : new keywords allowed)" : ""))
-            update { $0.permanentFlags = flags }
+            annotate(mailboxes.permanentFlags(code.arguments.first?.list?.map { line.sourceText($0) } ?? []))
         case "READ-ONLY", "READ-WRITE":
-            update { $0.readOnly = code.name == "READ-ONLY" }
+            mailboxes.readOnly(code.name == "READ-ONLY")
             // A tagged completion already names the code's meaning.
             if events[idx].kind != .tagged, let m = Annotations.responseCode(code.name) { annotate(m) }
         case "ALERT":
@@ -1039,32 +1017,18 @@ public final class SessionDecoder {
             notes.append(capabilityUpdate(resp.arguments.map { line.sourceText($0) }))
         case "EXISTS":
             if let n = n {
-                let old = (selecting ?? mailbox)?.exists
-                if let o = old, n < o, selecting == nil {
-                    lint(.existsShrank(from: o, to: n), dir: .server, time: time)
-                }
-                if selecting != nil { selecting?.exists = n; notes.append("\(n) message(s) in the mailbox") }
-                else {
-                    mailbox?.exists = n
-                    if let o = old, n > o { notes.append("\(n - o) new message(s); \(n) now") } else { notes.append("\(n) message(s)") }
-                }
+                let outcome = mailboxes.exists(n)
+                if let finding = outcome.lint { lint(finding, dir: .server, time: time) }
+                if let note = outcome.note { notes.append(note) }
             }
         case "RECENT":
-            if let n = n { if selecting != nil { selecting?.recent = n } else { mailbox?.recent = n } }
+            if let n = n { mailboxes.recent(n) }
         case "EXPUNGE":
-            if let n = n {
-                if let x = mailbox?.exists { mailbox?.exists = max(0, x - 1) }
-                notes.append("message \(n) removed; every later sequence number shifts down by one")
-            }
+            if let n = n { notes.append(mailboxes.expunged(n)) }
         case "VANISHED":
-            let earlier = resp.details.earlier
-            if !earlier, let c = resp.details.count, let x = mailbox?.exists {
-                mailbox?.exists = max(0, x - Int(c))
-            }
-            notes.append(earlier ? "UIDs expunged since the client's last sync (QRESYNC)" : "UIDs expunged just now (QRESYNC)")
+            notes.append(mailboxes.vanished(count: resp.details.count, earlier: resp.details.earlier))
         case "FLAGS":
-            let flags = resp.arguments.first?.list?.map { line.sourceText($0) } ?? []
-            if selecting != nil { selecting?.flags = flags } else { mailbox?.flags = flags }
+            mailboxes.flags(resp.arguments.first?.list?.map { line.sourceText($0) } ?? [])
         case "LIST", "LSUB", "XLIST":
             let meanings = resp.details.listAttributes.compactMap(Annotations.listAttribute)
             if !meanings.isEmpty { notes.append(meanings.joined(separator: ", ")) }
