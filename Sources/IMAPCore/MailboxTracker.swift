@@ -59,10 +59,12 @@ struct MailboxTracker {
         update { $0.uidValidity = value }
         if let old = uidValidityByMailbox[name], old != value {
             return Outcome(
-                note: "UIDVALIDITY of \(name) changed from \(old) to \(value): every UID the client cached for it is void",
+                note: "UIDVALIDITY of \(name) changed from \(old) to \(value): "
+                    + "every UID the client cached for it is void",
                 lint: .uidValidityChanged(mailbox: name, from: old, to: value))
         }
-        return Outcome(note: "UIDVALIDITY \(value): cached UIDs of this mailbox stay valid only while this number is unchanged")
+        return Outcome(
+            note: "UIDVALIDITY \(value): cached UIDs of this mailbox stay valid only while this number is unchanged")
     }
 
     mutating func uidNext(_ value: UInt64) -> String {
@@ -101,7 +103,11 @@ struct MailboxTracker {
             outcome.note = "\(n) message(s) in the mailbox"
         } else {
             selected?.exists = n
-            if let o = old, n > o { outcome.note = "\(n - o) new message(s); \(n) now" } else { outcome.note = "\(n) message(s)" }
+            if let o = old, n > o {
+                outcome.note = "\(n - o) new message(s); \(n) now"
+            } else {
+                outcome.note = "\(n) message(s)"
+            }
         }
         return outcome
     }

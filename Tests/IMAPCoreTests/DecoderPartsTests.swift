@@ -80,7 +80,8 @@ struct DecoderPartsTests {
         (.pipelinedBeforeResult(tag: "a4", command: .compress, bytes: 12), .error, "pipelined-after-compress",
          "client sent 12 bytes after a4 COMPRESS without waiting for the result"),
         (.nonSyncLiteral(size: 5000, literalMinus: true), .warning, "non-sync-literal",
-         "non-synchronizing literal {5000+} but the server did not advertise LITERAL+ (LITERAL- allows at most 4096 bytes)"),
+         "non-synchronizing literal {5000+} but the server did not advertise LITERAL+ "
+            + "(LITERAL- allows at most 4096 bytes)"),
         (.noCompletion(commands: ["a1 FETCH", "a2 NOOP"]), .info, "no-completion",
          "2 command(s) never completed: a1 FETCH, a2 NOOP"),
         (.retransmissionDiffers(.server, bytes: 3), .warning, "retransmission-differs",
