@@ -44,7 +44,7 @@ public final class SessionDecoder {
 
     private enum ClientMode {
         case commands
-        case sasl(tag: String, mechanism: String)
+        case sasl(SASLExchange)
         case idle(tag: String, since: Timestamp)
         case hold(tag: String, reason: HoldReason)
     }
@@ -54,7 +54,6 @@ public final class SessionDecoder {
     private var server: LineFramer
     private var proxy: LineFramer
     private var clientMode = ClientMode.commands
-    private var saslStep = 0
     private var opaque: Set<Direction> = []
     private var inflaters: [Direction: DeflateInflater] = [:]
     private var inFlight = CommandsInFlight()
@@ -391,8 +390,8 @@ public final class SessionDecoder {
 
     private func clientLine(_ line: RawLine, time: Timestamp) {
         switch clientMode {
-        case .sasl(let tag, let mech):
-            saslResponse(line, tag: tag, mechanism: mech, time: time)
+        case .sasl:
+            saslResponse(line, time: time)
         case .idle(let tag, let since):
             if line.segments.count == 1, String(decoding: line.segments[0].text, as: UTF8.self).uppercased() == "DONE" {
                 var e = DecodedEvent(.idleDone(IdleDoneEvent(tag: tag)), dir: .client, time: time, line: line,
@@ -412,40 +411,17 @@ public final class SessionDecoder {
         }
     }
 
-    private func saslResponse(_ line: RawLine, tag: String, mechanism: String, time: Timestamp) {
-        saslStep += 1
-        saslClientOwes = false
-        let text = line.segments.flatMap(\.text)
-        var sasl = SASLEvent(tag: tag, mechanism: mechanism, step: saslStep)
-        if text == [UInt8(ascii: "*")] {
-            sasl.cancelled = true
-            var e = DecodedEvent(.sasl(sasl), dir: .client, time: time, line: line, bytes: line.wireBytes,
-                                 annotation: "the client cancels the authentication")
-            e.clientLineClassified = true
-            emit(e)
-            return
-        }
-        let payload = Base64.decode(String(decoding: text, as: UTF8.self))
-        // LOGIN's first answer is the user only when the server asked for one ("Username:"):
-        // a server (or a capture) that asks for the password first must not make it a user name.
-        let loginAnswersPassword = mechanism == "LOGIN" && !lastSASLChallenge.lowercased().hasPrefix("user")
-        if let p = payload, !loginAnswersPassword,
-           let u = SASL.user(mechanism: mechanism, step: clientSASLMessages + 1, payload: p) { sasl.user = u }
-        if let p = payload, let z = SASL.authzid(mechanism: mechanism, payload: p) { sasl.authzid = z }
-        if payload == nil { sasl.base64 = false }
-        clientSASLMessages += 1
-        var e = DecodedEvent(.sasl(sasl), dir: .client, time: time, line: line, bytes: line.wireBytes,
-                             annotation: "SASL \(mechanism) response \(clientSASLMessages)")
+    private func saslResponse(_ line: RawLine, time: Timestamp) {
+        guard case .sasl(var exchange) = clientMode else { return }
+        let message = exchange.clientResponse(line.segments.flatMap(\.text))
+        clientMode = .sasl(exchange)
+        var e = DecodedEvent(.sasl(message.event), dir: .client, time: time, line: line, bytes: line.wireBytes,
+                             annotation: message.annotation)
         e.clientLineClassified = true
-        e.lineIsSecret = true
-        e.payload = SecretPayload(payload ?? text)
+        e.lineIsSecret = message.lineIsSecret
+        e.payload = message.secret.map(SecretPayload.init)
         emit(e)
     }
-    private var clientSASLMessages = 0
-    /// The server's last SASL message is still unanswered.
-    private var saslClientOwes = false
-    /// The server's last SASL challenge, decoded, when it is printable (LOGIN's prompts).
-    private var lastSASLChallenge = ""
 
     private func loseClientSync(_ why: String) {
         clientSynchronized = false
@@ -494,9 +470,7 @@ public final class SessionDecoder {
         case "AUTHENTICATE":
             expectedState = .authenticated
             let mech = cmd.details.mechanism ?? "?"
-            clientMode = .sasl(tag: cmd.tag, mechanism: mech)
-            saslStep = cmd.initialResponse == nil ? 0 : 1
-            clientSASLMessages = cmd.initialResponse == nil ? 0 : 1
+            clientMode = .sasl(SASLExchange(tag: cmd.tag, mechanism: mech, initialResponse: cmd.initialResponse != nil))
         case "SELECT", "EXAMINE":
             expectedState = .selected
             mailboxes.beginSelect(mailboxArg ?? "", readOnly: cmd.name == "EXAMINE")
@@ -662,26 +636,13 @@ public final class SessionDecoder {
             return
         }
         switch clientMode {
-        case .sasl(let tag, let mech):
-            saslStep += 1
-            saslClientOwes = true
-            let raw = Array(resp.text.utf8)
-            let payload = Base64.decode(resp.text) ?? raw
-            var sasl = SASLEvent(tag: tag, mechanism: mech, step: saslStep)
-            var e = DecodedEvent(.sasl(sasl), dir: .server, time: time, line: line, bytes: line.wireBytes)
-            lastSASLChallenge = SASL.showableChallenge(mechanism: mech, payload: payload) ?? ""
-            if let shown = SASL.showableChallenge(mechanism: mech, payload: payload) {
-                sasl.challenge = shown
-                e.body = .sasl(sasl)
-                e.annotation = "SASL \(mech) challenge"
-            } else if raw.isEmpty {
-                e.annotation = "SASL \(mech): the server waits for the client's response"
-            } else {
-                // Server messages (DIGEST-MD5 rspauth, SCRAM's signature) are derived from the password.
-                e.lineIsSecret = true
-                e.payload = SecretPayload(payload)
-                e.annotation = "SASL \(mech) server message"
-            }
+        case .sasl(var exchange):
+            let message = exchange.serverMessage(resp.text)
+            clientMode = .sasl(exchange)
+            var e = DecodedEvent(.sasl(message.event), dir: .server, time: time, line: line, bytes: line.wireBytes,
+                                 annotation: message.annotation)
+            e.lineIsSecret = message.lineIsSecret
+            e.payload = message.secret.map(SecretPayload.init)
             emit(e)
         case .idle(let tag, _):
             var e = responseEvent(resp, line: line, time: time)
@@ -783,13 +744,12 @@ public final class SessionDecoder {
         applyCode(resp, line: line, time: time)
         switch c.name {
         case "AUTHENTICATE":
-            if case .sasl(let t, _) = clientMode, t == tag {
+            if case .sasl(let exchange) = clientMode, exchange.tag == tag {
                 clientMode = .commands
                 // Refused while the client owed a response: it may still send it, maybe not as base64.
-                if status != "OK", saslClientOwes {
+                if status != "OK", exchange.clientOwes {
                     loseClientSync("the server ended an AUTHENTICATE the client may still answer")
                 }
-                saslClientOwes = false
             }
         case "IDLE":
             if case .idle(let t, _) = clientMode, t == tag { clientMode = .commands }

@@ -92,4 +92,32 @@ struct DecoderPartsTests {
         #expect(finding.code == code)
         #expect(finding.message == message)
     }
+
+    @Test("SASL: LOGIN's prompts name the user, its password is secret; a server signature is secret; * cancels")
+    func saslExchange() {
+        var login = SASLExchange(tag: "a1", mechanism: "LOGIN", initialResponse: false)
+        let prompt = login.serverMessage("VXNlcm5hbWU6")  // "Username:"
+        #expect(prompt.event.challenge == "Username:" && prompt.secret == nil && login.clientOwes)
+        let user = login.clientResponse(Array("YWxpY2U=".utf8))  // "alice"
+        #expect(user.event.user == "alice" && user.lineIsSecret && user.secret == Array("alice".utf8))
+        #expect(!login.clientOwes)
+        _ = login.serverMessage("UGFzc3dvcmQ6")  // "Password:"
+        let password = login.clientResponse(Array("c2VjcmV0".utf8))  // "secret"
+        #expect(password.event.user == nil && password.event.step == 4 && password.secret == Array("secret".utf8))
+        #expect(password.annotation == "SASL LOGIN response 2")
+
+        // A server that asks for the password first must not make it a user name.
+        var reversed = SASLExchange(tag: "a2", mechanism: "LOGIN", initialResponse: false)
+        _ = reversed.serverMessage("UGFzc3dvcmQ6")
+        #expect(reversed.clientResponse(Array("c2VjcmV0".utf8)).event.user == nil)
+
+        var scram = SASLExchange(tag: "a3", mechanism: "SCRAM-SHA-256", initialResponse: true)
+        #expect(scram.step == 1)
+        let signature = scram.serverMessage("dj1zaWduYXR1cmU=")  // "v=signature"
+        #expect(signature.lineIsSecret && signature.secret == Array("v=signature".utf8))
+        let cancel = scram.clientResponse(Array("*".utf8))
+        #expect(cancel.event.cancelled && cancel.secret == nil && !cancel.lineIsSecret)
+        let notBase64 = scram.clientResponse(Array("hunter2!".utf8))
+        #expect(notBase64.event.base64 == false && notBase64.secret == Array("hunter2!".utf8))
+    }
 }
