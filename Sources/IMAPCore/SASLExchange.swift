@@ -69,6 +69,7 @@ struct SASLExchange {
             return Message(event: event, annotation: "SASL \(mechanism): the server waits for the client's response")
         }
         // Server messages (DIGEST-MD5 rspauth, SCRAM's signature) are derived from the password.
-        return Message(event: event, secret: payload, lineIsSecret: true, annotation: "SASL \(mechanism) server message")
+        return Message(event: event, secret: payload, lineIsSecret: true,
+                       annotation: "SASL \(mechanism) server message")
     }
 }
