@@ -5,80 +5,102 @@
 /// event's `line` follows its identifying fields (tag, name, uid, status, number, mechanism,
 /// step) and precedes the rest.
 struct EventFieldWriter {
+    /// The identifying names, for fields whose names come with the data (arguments).
     private static let identifying: Set<String> = ["tag", "name", "uid", "status", "number", "mechanism", "step"]
 
-    var out: [UInt8]
+    /// The output buffer, owned by the writer while it writes (swapped in and out, never copied).
+    var out: [UInt8] = []
     private var pendingLine: String?
 
-    init(into out: [UInt8], line: String?) {
-        self.out = out
-        pendingLine = line
+    init(line: String?) { pendingLine = line }
+
+    /// `,"name":`, after the pending line unless the name is an identifying one. Names written
+    /// here are plain ASCII and need no escaping.
+    private mutating func key(_ name: StaticString) {
+        if pendingLine != nil && !Self.isIdentifying(name) { flushLine() }
+        out.append(UInt8(ascii: ","))
+        out.append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { out.append(contentsOf: $0) }
+        out.append(UInt8(ascii: "\""))
+        out.append(UInt8(ascii: ":"))
     }
 
-    private mutating func key(_ name: String) {
-        if let line = pendingLine, !Self.identifying.contains(name) {
-            pendingLine = nil
-            key("line")
-            JSONValue.writeString(line, to: &out)
+    private static func isIdentifying(_ name: StaticString) -> Bool {
+        name.withUTF8Buffer { bytes in
+            switch bytes.count {
+            case 3: return bytes.elementsEqual("tag".utf8) || bytes.elementsEqual("uid".utf8)
+            case 4: return bytes.elementsEqual("name".utf8) || bytes.elementsEqual("step".utf8)
+            case 6: return bytes.elementsEqual("status".utf8) || bytes.elementsEqual("number".utf8)
+            case 9: return bytes.elementsEqual("mechanism".utf8)
+            default: return false
+            }
         }
+    }
+
+    /// A field whose name comes with the data.
+    private mutating func dynamicKey(_ name: String) {
+        if pendingLine != nil && !Self.identifying.contains(name) { flushLine() }
         out.append(UInt8(ascii: ","))
         JSONValue.writeString(name, to: &out)
         out.append(UInt8(ascii: ":"))
     }
 
-    mutating func string(_ name: String, _ value: String) {
+    mutating func string(_ name: StaticString, _ value: String) {
         key(name)
         JSONValue.writeString(value, to: &out)
     }
 
-    mutating func string(_ name: String, _ value: String?) {
+    mutating func string(_ name: StaticString, _ value: String?) {
         if let value { string(name, value) }
     }
 
-    mutating func int<I: BinaryInteger>(_ name: String, _ value: I) {
+    mutating func int<I: BinaryInteger>(_ name: StaticString, _ value: I) {
         key(name)
         out.append(contentsOf: String(value).utf8)
     }
 
-    mutating func int<I: BinaryInteger>(_ name: String, _ value: I?) {
+    mutating func int<I: BinaryInteger>(_ name: StaticString, _ value: I?) {
         if let value { int(name, value) }
     }
 
-    mutating func bool(_ name: String, _ value: Bool) {
+    mutating func bool(_ name: StaticString, _ value: Bool) {
         key(name)
         out.append(contentsOf: (value ? "true" : "false").utf8)
     }
 
     /// Written only when true (flags such as `truncated`).
-    mutating func flag(_ name: String, _ value: Bool) {
+    mutating func flag(_ name: StaticString, _ value: Bool) {
         if value { bool(name, true) }
     }
 
-    mutating func value(_ name: String, _ value: JSONValue?) {
+    mutating func value(_ name: StaticString, _ value: JSONValue?) {
         guard let value else { return }
         key(name)
         value.write(to: &out)
     }
 
-    mutating func strings(_ name: String, _ values: [String]?) {
+    mutating func strings(_ name: StaticString, _ values: [String]?) {
         guard let values else { return }
         value(name, .array(values.map(JSONValue.string)))
     }
 
-    mutating func counts(_ name: String, _ values: [(Direction, Int)]?) {
+    mutating func counts(_ name: StaticString, _ values: [(Direction, Int)]?) {
         guard let values else { return }
         value(name, .object(values.map { ($0.0.rawValue, .int(Int64($0.1))) }))
     }
 
     mutating func fields(_ fields: [(String, JSONValue)]) {
-        for (name, v) in fields { value(name, v) }
+        for (name, v) in fields {
+            dynamicKey(name)
+            v.write(to: &out)
+        }
     }
 
     /// The line, if no field after the identifying ones took it out already.
     mutating func flushLine() {
         guard let line = pendingLine else { return }
         pendingLine = nil
-        key("line")
+        out.append(contentsOf: ",\"line\":".utf8)
         JSONValue.writeString(line, to: &out)
     }
 }
@@ -90,23 +112,24 @@ extension Event {
         JSONValue.writeString(session, to: &out)
         out.append(contentsOf: ",\"seq\":".utf8)
         out.append(contentsOf: String(seq).utf8)
-        out.append(contentsOf: ",\"time\":".utf8)
-        JSONValue.writeString(time.rfc3339, to: &out)
+        out.append(contentsOf: ",\"time\":\"".utf8)
+        time.writeRFC3339(to: &out)
+        out.append(UInt8(ascii: "\""))
         out.append(contentsOf: ",\"kind\":".utf8)
         JSONValue.writeString(kind.rawValue, to: &out)
         if let dir {
             out.append(contentsOf: ",\"dir\":".utf8)
             JSONValue.writeString(dir.rawValue, to: &out)
         }
-        var w = EventFieldWriter(into: out, line: body.line)
-        out = []
+        var w = EventFieldWriter(line: body.line)
+        swap(&w.out, &out)
         body.encodeFields(&w)
         w.flushLine()
         if case .sasl(let e) = body { w.string("payload", e.payload) }
         w.fields(extra)
         w.int("bytes", bytes)
         w.string("annotation", annotation)
-        out = w.out
+        swap(&w.out, &out)
         out.append(UInt8(ascii: "}"))
     }
 

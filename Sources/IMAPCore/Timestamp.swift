@@ -17,6 +17,15 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// RFC 3339 UTC with microseconds, e.g. `1999-11-11T21:55:27.546876Z`.
     public var rfc3339: String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(27)
+        writeRFC3339(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// `2024-05-01T10:00:00.015284Z` appended as bytes, with no allocation of its own (JSON Lines
+    /// writes one per event).
+    public func writeRFC3339(to out: inout [UInt8]) {
         var secs = microseconds / 1_000_000
         var micros = microseconds % 1_000_000
         if micros < 0 { micros += 1_000_000; secs -= 1 }
@@ -34,11 +43,32 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let d = doy - (153 * mp + 2) / 5 + 1
         let m = mp < 10 ? mp + 3 : mp - 9
         if m <= 2 { y += 1 }
-        func pad(_ v: Int64, _ width: Int) -> String {
-            let s = String(v)
-            return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+        func digits(_ v: Int64, _ width: Int) {
+            if v < 0 || v >= 10_000_000 {
+                // Out of the usual range: as many digits as it takes, as String(v) writes them.
+                let text = Array(String(v).utf8)
+                if text.count < width { out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - text.count)) }
+                out.append(contentsOf: text)
+                return
+            }
+            var divisor: Int64 = 1
+            var count = 1
+            while divisor * 10 <= v { divisor *= 10; count += 1 }
+            if count < width { out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - count)) }
+            var rest = v
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+                rest %= divisor
+                divisor /= 10
+            }
         }
-        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(rem / 3600, 2)):\(pad(rem / 60 % 60, 2)):\(pad(rem % 60, 2)).\(pad(micros, 6))Z"
+        digits(y, 4); out.append(UInt8(ascii: "-"))
+        digits(m, 2); out.append(UInt8(ascii: "-"))
+        digits(d, 2); out.append(UInt8(ascii: "T"))
+        digits(rem / 3600, 2); out.append(UInt8(ascii: ":"))
+        digits(rem / 60 % 60, 2); out.append(UInt8(ascii: ":"))
+        digits(rem % 60, 2); out.append(UInt8(ascii: "."))
+        digits(micros, 6); out.append(UInt8(ascii: "Z"))
     }
 
     /// Parses what `rfc3339` prints (and offsets other than Z, and fewer fraction digits).
