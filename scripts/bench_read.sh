@@ -305,10 +305,11 @@ for line in open(os.path.join(tmp, "results")):
 captures = [line.split() for line in open(os.path.join(tmp, "captures"))]
 
 def events(shape, name):
-    kinds, unparsed, lints, gaps, n = collections.Counter(), collections.Counter(), collections.Counter(), [], 0
+    commands, unparsed, lints, gaps, n = 0, collections.Counter(), collections.Counter(), [], 0
     with open(os.path.join(tmp, "events.%s.%s.jsonl" % (shape, name)), "rb") as f:
         for line in f:
             n += 1
+            commands += b'"kind":"command"' in line
             if b'"kind":"unparsed"' in line or b'"kind":"gap"' in line or b'"kind":"lint"' in line:
                 e = json.loads(line)
                 if e["kind"] == "unparsed":
@@ -317,7 +318,7 @@ def events(shape, name):
                     lints[e.get("code", "?")] += 1
                 else:
                     gaps.append(e)
-    return n, unparsed, gaps, lints
+    return n, commands, unparsed, gaps, lints
 
 print("imapscope read vs tshark vs a bare libpcap read (%s, %s cores, load average %s before and %s after; "
       "best of %s runs)" % (time.strftime("%Y-%m-%d %H:%MZ", time.gmtime()), cores, load0, load1, runs))
@@ -338,18 +339,20 @@ for shape, path, port, size in captures:
             n = int(open(os.path.join(tmp, "tshark-lines." + shape)).read())
             ev, evs = "{:,} lines".format(n), "{:,.0f}".format(n / wall)
         else:
-            n, unparsed, gaps, lints = events(shape, key)
+            n, commands, unparsed, gaps, lints = events(shape, key)
             ev, evs = "{:,}".format(n), "{:,.0f}".format(n / wall)
-            sanity.append((shape, label, n, unparsed, gaps, lints))
+            sanity.append((shape, label, n, commands, unparsed, gaps, lints))
         print("| %s | %.1f | %s | %.3f | %.1f | %.1f | %s | %s | %.1f× | %.1f× |"
               % (shape, size / 1e6, label, wall, size / 1e6 / wall, rss / 1024, ev, evs, ts / wall, wall / bare))
 print()
 start = ", ".join("%s %.3f s" % (k.split("/", 1)[1], v[0]) for k, v in results.items() if k.startswith("startup/"))
 print("Start-up (each tool on an empty capture, best of %s): %s." % (runs, start))
+sent = None
 for shape, path, port, size in captures:
     extra = ""
     if shape == "command-heavy" and os.path.exists(cmd_info):
         info = json.load(open(cmd_info))
+        sent = info["commands"]
         extra = ("; recorded %s from Dovecot %s: %s commands (%s), %s packets"
                  % (info["recorded_at"], info["dovecot"], "{:,}".format(info["commands"]),
                     ", ".join("%s %s" % (k, "{:,}".format(v)) for k, v in info["by_command"].items()),
@@ -362,9 +365,14 @@ print("- %s; %s" % (tshark_v.rstrip("."), tcpdump_v))
 print()
 print("Decoder sanity (events in imapscope's output):")
 print()
-for shape, label, n, unparsed, gaps, lints in sanity:
+for shape, label, n, commands, unparsed, gaps, lints in sanity:
     fmt = lambda c: ", ".join("%s %d" % kv for kv in sorted(c.items())) or "none"
     gap = "none" if not gaps else "%d (missing bytes %d)" % (len(gaps), sum(g.get("missing", 0) for g in gaps))
-    print("- %s, %s: %s events; unparsed by reason: %s; gap: %s; lint by code: %s"
-          % (shape, label, "{:,}".format(n), fmt(unparsed), gap, fmt(lints)))
+    if shape == "command-heavy" and sent is not None:
+        verdict = "same" if commands == sent else "DIFFERENT"
+        commands = "{:,} (the recorder sent {:,}: {})".format(commands, sent, verdict)
+    else:
+        commands = "{:,}".format(commands)
+    print("- %s, %s: %s events, command events %s; unparsed by reason: %s; gap: %s; lint by code: %s"
+          % (shape, label, "{:,}".format(n), commands, fmt(unparsed), gap, fmt(lints)))
 EOF
