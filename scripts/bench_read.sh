@@ -58,9 +58,12 @@
 #   IMAPSCOPE_BASELINE=path   also measure this binary (a second row per capture: before/after)
 #   RUNS=3  CMD_MB=7  BULK_MB=100  SEED=1  SEED_MESSAGES=200  FULL_EVERY=25
 #   BENCH_CACHE=dir  CMD_PCAP=path  BULK_PCAP=path
-# The recording runs under `nice -n 10` (it is the long step); the timed runs use the caller's
-# priority. Needs root (Dovecot, tcpdump) only to record; tshark, tcpdump, python3, /usr/bin/time.
+# The recording's client and Dovecot run under `nice -n 10`, its tcpdump at nice 0 with a 64 MiB buffer
+# (a recording with kernel drops is refused); the timed runs use the caller's priority. Captures must be
+# classic pcap (what tcpdump -w writes). Needs root only to record (Dovecot, tcpdump); tshark, tcpdump,
+# python3 and /usr/bin/time always.
 set -euo pipefail
+export LC_ALL=C   # EPOCHREALTIME's decimal point
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUNS="${RUNS:-3}"
@@ -199,7 +202,7 @@ BULK_PCAP="${BULK_PCAP:-$CACHE/bulk-fetch-${BULK_MB}MB-seed${SEED}.pcap}"
 if [[ -s "$CMD_PCAP" ]]; then
   say "reusing $CMD_PCAP"
 else
-  say "recording $CMD_PCAP (${CMD_MB} MB from a private Dovecot; about a minute)"
+  say "recording $CMD_PCAP (${CMD_MB} MB from a private Dovecot; 10-20 s for 7 MB here)"
   record "$CMD_PCAP" "$CMD_MB"
 fi
 if [[ -s "$BULK_PCAP" ]]; then
