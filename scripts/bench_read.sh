@@ -20,7 +20,7 @@
 #                  in either stream) with record_pcaps.py's verify_pcap.
 #   bulk-fetch     scripts/bench_capture.sh --generate (synthetic: many sessions of UID FETCH
 #                  BODY.PEEK[] with 2-200 KB literals, see its header), BULK_MB, SEED. It finishes the
-#                  sessions it has started, so the file comes out larger than BULK_MB (100: ~130 MB).
+#                  sessions it has started, so the file comes out larger than BULK_MB (100: 102.9 MB).
 # Both are cached in BENCH_CACHE (default ${TMPDIR:-/tmp}/imapscope-bench-read) under names that
 # carry their parameters, and reused by later runs; CMD_PCAP=path / BULK_PCAP=path use (or create)
 # those files instead. Captures are never written into the repository.
