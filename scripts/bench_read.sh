@@ -43,14 +43,16 @@
 #               libpcap reads every record and pcap_dump writes it out again, with no dissection
 #               and no printing: the floor for any tool that reads the file through libpcap.
 #               (`tcpdump -nr FILE > /dev/null` would add tcpdump's own per-packet printer.)
-# Each tool also runs once on an empty capture (a pcap header only); that start-up time is printed
+# Each tool also runs RUNS times on an empty capture (a pcap header only); that start-up time is printed
 # under the table, since on a few-MB capture it is part of every wall time.
 #
-# Columns: MB = 1,000,000 bytes; MB/s = file size / best wall time; events = lines of imapscope's
-# output (a separate, untimed run writes them to a file), for tshark the lines it printed (one per
-# IMAP packet: every TCP segment with payload, on both captures here); "tshark ÷ this" = tshark's best wall time
-# divided by this row's (higher: this row is faster than tshark); "this ÷ bare" = this row's best
-# wall time divided by the bare read's (how many bare reads one run costs).
+# Columns: MB = 1,000,000 bytes; MB/s = file size / best wall time; CPU s = user + system time (GNU
+# time %U + %S, 10 ms resolution), the smallest over the runs, which a busy machine disturbs less
+# than wall time; events = lines of imapscope's output (a separate, untimed run writes them to a file),
+# for tshark the lines it printed (one per IMAP packet: every TCP segment with payload, on both
+# captures here); "tshark ÷ this" = tshark's best wall time divided by this row's (higher: this row
+# is faster than tshark); "this ÷ bare" = this row's best wall time divided by the bare read's (how
+# many bare reads one run costs).
 # Under the table: the counts of unparsed (by reason), gap and lint (by code) events on each capture.
 #
 # Environment:
@@ -239,19 +241,20 @@ EOF
 }
 
 # ---- measuring --------------------------------------------------------------------------------
-# run_once ID CMD... : one timed run, stdout to /dev/null; appends "ID wall_s max_rss_kb" to $TMP/results.
-# The report takes each ID's best wall time and largest RSS. Runs are interleaved (every tool once, then
-# every tool again, ...), so that a burst of load from other work hits all tools alike.
+# run_once ID CMD... : one timed run, stdout to /dev/null; appends "ID wall_s max_rss_kb cpu_s" to
+# $TMP/results. The report takes each ID's best wall time, largest RSS and smallest CPU time. Runs
+# are interleaved (every tool once, then every tool again, ...), so that a burst of load from other
+# work hits all tools alike.
 run_once() {
-  local id="$1" t0 t1 wall kb; shift
+  local id="$1" t0 t1 wall kb cpu; shift
   t0=$EPOCHREALTIME
-  /usr/bin/time -f %M -o "$TMP/time" "$@" > /dev/null 2> "$TMP/stderr" ||
+  /usr/bin/time -f "%M %U %S" -o "$TMP/time" "$@" > /dev/null 2> "$TMP/stderr" ||
     { cat "$TMP/stderr" >&2; die "'$*' failed"; }
   t1=$EPOCHREALTIME
   wall=$(python3 -c "print('%.3f' % ($t1 - $t0))")
-  kb=$(tail -1 "$TMP/time")
-  say "  $id: $wall s, $((kb / 1024)) MB"
-  echo "$id $wall $kb" >> "$TMP/results"
+  read -r kb cpu < <(tail -1 "$TMP/time" | awk '{printf "%d %.2f\n", $1, $2 + $3}')
+  say "  $id: $wall s, $((kb / 1024)) MB, CPU $cpu s"
+  echo "$id $wall $kb $cpu" >> "$TMP/results"
 }
 
 BINARIES=("imapscope=$IMAPSCOPE")
@@ -300,11 +303,11 @@ python3 - "$TMP" "$RUNS" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(np
 import collections, json, os, sys, time
 tmp, runs, load0, load1, cores, tshark_v, tcpdump_v, cmd_info = sys.argv[1:9]
 binaries = [b.split("=", 1) for b in sys.argv[9:]]
-results = {}   # id -> (best wall, largest RSS)
+results = {}   # id -> (best wall, largest RSS, smallest CPU)
 for line in open(os.path.join(tmp, "results")):
-    key, wall, rss = line.split()
-    old = results.get(key, (float("inf"), 0))
-    results[key] = (min(old[0], float(wall)), max(old[1], int(rss)))
+    key, wall, rss, cpu = line.split()
+    old = results.get(key, (float("inf"), 0, float("inf")))
+    results[key] = (min(old[0], float(wall)), max(old[1], int(rss)), min(old[2], float(cpu)))
 captures = [line.split() for line in open(os.path.join(tmp, "captures"))]
 
 def events(shape, name):
@@ -326,8 +329,9 @@ def events(shape, name):
 print("imapscope read vs tshark vs a bare libpcap read (%s, %s cores, load average %s before and %s after; "
       "best of %s runs)" % (time.strftime("%Y-%m-%d %H:%MZ", time.gmtime()), cores, load0, load1, runs))
 print()
-print("| capture | size MB | tool | wall s | MB/s | peak RSS MB | events | events/s | tshark ÷ this | this ÷ bare |")
-print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| capture | size MB | tool | wall s | CPU s | MB/s | peak RSS MB | events | events/s "
+      "| tshark ÷ this | this ÷ bare |")
+print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 sanity = []
 for shape, path, port, size in captures:
     size = int(size)
@@ -335,7 +339,7 @@ for shape, path, port, size in captures:
     rows = [(name, "imapscope" if name == "imapscope" else "imapscope (baseline)") for name, _ in binaries]
     rows += [("tshark", "tshark"), ("bare", "bare read (tcpdump -w /dev/null)")]
     for key, label in rows:
-        wall, rss = results["%s/%s" % (shape, key)]
+        wall, rss, cpu = results["%s/%s" % (shape, key)]
         if key == "bare":
             ev = evs = "—"
         elif key == "tshark":
@@ -345,8 +349,8 @@ for shape, path, port, size in captures:
             n, commands, unparsed, gaps, lints = events(shape, key)
             ev, evs = "{:,}".format(n), "{:,.0f}".format(n / wall)
             sanity.append((shape, label, n, commands, unparsed, gaps, lints))
-        print("| %s | %.1f | %s | %.3f | %.1f | %.1f | %s | %s | %.1f× | %.1f× |"
-              % (shape, size / 1e6, label, wall, size / 1e6 / wall, rss / 1024, ev, evs, ts / wall, wall / bare))
+        print("| %s | %.1f | %s | %.3f | %.2f | %.1f | %.1f | %s | %s | %.1f× | %.1f× |"
+              % (shape, size / 1e6, label, wall, cpu, size / 1e6 / wall, rss / 1024, ev, evs, ts / wall, wall / bare))
 print()
 start = ", ".join("%s %.3f s" % (k.split("/", 1)[1], v[0]) for k, v in results.items() if k.startswith("startup/"))
 print("Start-up (each tool on an empty capture, best of %s): %s." % (runs, start))
