@@ -257,8 +257,16 @@ run_once() {
   echo "$id $wall $kb $cpu" >> "$TMP/results"
 }
 
-BINARIES=("imapscope=$IMAPSCOPE")
-[[ -n "${IMAPSCOPE_BASELINE:-}" ]] && BINARIES+=("baseline=$IMAPSCOPE_BASELINE")
+# The binaries are copied first: a build that replaces one in the middle of the run (it happened here)
+# would otherwise mix two builds in one row. The report names the original path and the copy's digest.
+copy_binary() {   # copy_binary NAME PATH: appends NAME=copy to BINARIES, "NAME PATH" to $TMP/binaries
+  cp -p "$2" "$TMP/$1"
+  BINARIES+=("$1=$TMP/$1")
+  echo "$1 $2" >> "$TMP/binaries"
+}
+BINARIES=()
+copy_binary imapscope "$IMAPSCOPE"
+[[ -n "${IMAPSCOPE_BASELINE:-}" ]] && copy_binary baseline "$IMAPSCOPE_BASELINE"
 
 tshark_argv() {   # tshark_argv FILE PORT: sets TSHARK_ARGV
   TSHARK_ARGV=(tshark -n -r "$1" -d "tcp.port==$2,imap" -Y imap -T fields -e imap.request -e imap.response)
@@ -300,7 +308,7 @@ run_all startup "$EMPTY" 143
 python3 - "$TMP" "$RUNS" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(nproc)" \
   "$(tshark --version 2> /dev/null | head -1)" "$(tcpdump --version 2>&1 | head -1)" "$CMD_PCAP.json" \
   "${BINARIES[@]}" <<'EOF'
-import collections, json, os, sys, time
+import collections, hashlib, json, os, sys, time
 tmp, runs, load0, load1, cores, tshark_v, tcpdump_v, cmd_info = sys.argv[1:9]
 binaries = [b.split("=", 1) for b in sys.argv[9:]]
 results = {}   # id -> (best wall, largest RSS, smallest CPU)
@@ -365,9 +373,13 @@ for shape, path, port, size in captures:
                     ", ".join("%s %s" % (k, "{:,}".format(v)) for k, v in info["by_command"].items()),
                     "{:,}".format(info["packets"])))
     print("- %s: `%s`, server port %s%s" % (shape, path, port, extra))
-for name, path in binaries:
-    print("- %s: `%s` (%s, modified %s)" % (name, path, "%.1f MB" % (os.path.getsize(path) / 1e6),
-                                         time.strftime("%Y-%m-%d %H:%MZ", time.gmtime(os.path.getmtime(path)))))
+originals = dict(line.split(" ", 1) for line in open(os.path.join(tmp, "binaries")).read().splitlines())
+for name, copy in binaries:
+    with open(copy, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    print("- %s: `%s` (%.1f MB, modified %s, sha256 %s…; timed as a copy taken at the start)"
+          % (name, originals[name], os.path.getsize(copy) / 1e6,
+             time.strftime("%Y-%m-%d %H:%MZ", time.gmtime(os.path.getmtime(copy))), digest))
 print("- %s; %s" % (tshark_v.rstrip("."), tcpdump_v))
 print()
 print("Decoder sanity (events in imapscope's output):")
