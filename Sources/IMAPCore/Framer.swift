@@ -118,11 +118,6 @@ public struct LineFramer: Sendable {
         }
     }
     public var isAwaitingContinuation: Bool { if case .awaitingContinuation = state { return true }; return false }
-    /// Whether bytes are being dropped after a gap until the next line break.
-    public var isSkippingAfterGap: Bool {
-        if case .overlong(_, _, let afterGap) = state { return afterGap }
-        return false
-    }
     /// Whether the framer is between lines (no partial line or literal pending).
     public var isAtLineStart: Bool {
         if case .text = state { return text.isEmpty && segments.isEmpty }
@@ -339,6 +334,46 @@ public struct LineFramer: Sendable {
         resetLine()
         state = .overlong(prefix: skipped.prefix, wireBytes: skipped.wireBytes, afterGap: true)
         return partial
+    }
+
+    /// What a gap left behind when framing restarts at the next byte (`restart(lost:)`).
+    public struct Restart: Sendable {
+        /// The loss fell inside a literal long enough to absorb it: framing goes on.
+        public var absorbed: Bool
+        /// The line the gap cut, as far as it had come.
+        public var partial: RawLine?
+        /// Bytes an earlier gap or an over-long line had already skipped, with their first bytes.
+        public var skipped: (prefix: [UInt8], wireBytes: Int)?
+    }
+
+    /// `count` bytes were lost; unlike `skip(lost:)`, framing restarts at the very next byte, as
+    /// if a line began there, and the caller decides from what it frames whether one did (a
+    /// server's stream after a loss, where a response may well start at the next segment).
+    public mutating func restart(lost count: Int) -> Restart {
+        if case .literal(var acc) = state, acc.remaining > count, heldBytes == 0 {
+            acc.skip(count)
+            state = .literal(acc)
+            return Restart(absorbed: true)
+        }
+        var restart = Restart(absorbed: false)
+        switch state {
+        case .literal(let acc):
+            segments[segments.count - 1].literal = acc.finish()
+            restart.partial = RawLine(segments: segments + [LineSegment(text: Array(buffer[position...]), ending: .none)])
+        case .overlong(let prefix, let wire, _):
+            let rest = buffer.count - position
+            if wire + rest > 0 { restart.skipped = (prefix, wire + rest) }
+        default:
+            let pendingText = text + buffer[position...]
+            if !segments.isEmpty || !pendingText.isEmpty {
+                restart.partial = RawLine(segments: segments + [LineSegment(text: Array(pendingText), ending: .none)])
+            }
+        }
+        buffer.removeAll(keepingCapacity: true)
+        position = 0
+        resetLine()
+        state = .text
+        return restart
     }
 
     private mutating func resetLine() {

@@ -149,8 +149,8 @@ public final class SessionDecoder {
     private var serverResync: ServerResync?
 
     private func serverGap(_ bytes: Int, time: Timestamp) {
-        let partial = server.skip(lost: bytes)
-        guard serverResync != nil || server.isSkippingAfterGap else {
+        let restart = server.restart(lost: bytes)
+        guard serverResync != nil || !restart.absorbed else {
             // A literal long enough absorbed the loss: framing goes on where it was.
             emit(DecodedEvent(.gap(GapEvent(missing: bytes)), dir: .server, time: time,
                               annotation: "the capture lost \(bytes) bytes here, inside a literal; its digest is of what arrived"))
@@ -158,7 +158,8 @@ public final class SessionDecoder {
         }
         var resync = serverResync ?? ServerResync(time: time, missing: 0)
         resync.missing += bytes
-        if let p = partial { resync.skip(p.segments.flatMap(\.text), bytes: p.wireBytes) }
+        if let p = restart.partial { resync.skip(p.segments.flatMap(\.text), bytes: p.wireBytes) }
+        if let s = restart.skipped { resync.skip(s.prefix, bytes: s.wireBytes) }
         serverResync = resync
         pump(.server)
     }

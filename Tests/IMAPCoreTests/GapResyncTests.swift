@@ -93,7 +93,7 @@ struct GapResyncTests {
             Self.greeting, .client("a1 IDLE\r\n"), .server("+ idling\r\n"), .server("* 3 FETCH (BODY[] {90}\r\nxy"),
             .gap(.server, 200), .server("rest of a line\r\n+ still idling\r\n"), .server("* 4 EXISTS\r\n"),
         ])
-        // The first line after a gap is always dropped (its start is lost); the '+' is IDLE's.
+        // The rest of the cut line is skipped; the "+" is IDLE's.
         #expect(out.summaries == ["S * OK", "C a1 IDLE", "S +", "gap server 200", "S +", "S * 4 EXISTS",
                                   "lint no-completion"])
         #expect(out.gaps.first?["skipped_lines"]?.intValue == 2)
@@ -125,5 +125,18 @@ struct GapResyncTests {
         let out = Self.run([Self.greeting, .client("a1 LOGIN alice {8}\r\n"), .gap(.client, 8), .client("x\r\n")])
         #expect(out.summaries.contains("gap client 8"))
         #expect(!out.summaries.contains { $0.hasPrefix("gap server") })
+    }
+
+    @Test("a loss that ends where a response starts skips nothing: the next segment is decoded")
+    func lossAtALineBoundary() {
+        let out = Self.run([
+            Self.greeting, .client("a1 FETCH 1 BODY[]\r\n"), .client("a2 NOOP\r\n"),
+            .server("* 1 FETCH (BODY[] {3000}\r\nabc"), .gap(.server, 2998), .server("* 2 EXISTS\r\n"),
+            .server("a2 OK done\r\n"),
+        ])
+        #expect(out.summaries == ["S * OK", "C a1 FETCH", "C a2 NOOP", "gap server 2998", "S * 2 EXISTS", "S a2 OK NOOP",
+                                  "lint no-completion"])
+        // Only the FETCH line the gap cut was skipped.
+        #expect(out.gaps.first?["skipped_lines"]?.intValue == 1)
     }
 }
