@@ -155,6 +155,8 @@ public struct Redactor: Sendable {
 
 /// Bytes as readable text: UTF-8 where valid, control characters as `\xNN`.
 public func printable<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+    // Most wire text is printable ASCII: nothing to escape, nothing that could drive a terminal.
+    if bytes.allSatisfy({ ($0 >= 0x20 && $0 < 0x7F) || $0 == 0x09 }) { return String(decoding: bytes, as: UTF8.self) }
     var out = ""
     var run: [UInt8] = []
     for b in bytes {
