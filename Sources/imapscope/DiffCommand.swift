@@ -40,7 +40,7 @@ struct DiffCommand: ParsableCommand {
     var format: DiffFormat = .unified
 
     @Option(help: "Colour: auto (on a terminal, unless NO_COLOR is set), always, never.")
-    var color: ColorOption = .auto
+    var color: ColorChoice = .auto
 
     @Option(help: "Unchanged lines shown around each change.")
     var context = 3
@@ -62,12 +62,7 @@ struct DiffCommand: ParsableCommand {
         let out: FileOutput
         do { out = try FileOutput.standardOutput() } catch { throw CLIError(description: "\(error)") }
         let env = ProcessInfo.processInfo.environment
-        let useColor: Bool
-        switch color {
-        case .always: useColor = true
-        case .never: useColor = false
-        case .auto: useColor = out.isTerminal && (env["NO_COLOR"].map { $0.isEmpty } ?? true)
-        }
+        let useColor = color.enabled(isTerminal: out.isTerminal, environment: env)
         let width = env["COLUMNS"].flatMap { Int($0) } ?? 160
         let style = ConversationDiff.Style(color: useColor, context: max(0, context), width: width)
         let text = format == .unified

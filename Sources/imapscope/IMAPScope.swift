@@ -21,7 +21,7 @@ struct IMAPScope: ParsableCommand {
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case text, jsonl, fixture }
 enum BodyOption: String, ExpressibleByArgument, CaseIterable { case none, preview, full }
-enum ColorOption: String, ExpressibleByArgument, CaseIterable { case auto, always, never }
+extension ColorChoice: ExpressibleByArgument {}
 
 struct CLIError: Error, CustomStringConvertible {
     var description: String
@@ -42,7 +42,7 @@ struct OutputOptions: ParsableArguments {
     var bodies: BodyOption = .preview
 
     @Option(help: "Colour in text output: auto (when writing to a terminal and NO_COLOR is unset), always, never.")
-    var color: ColorOption = .auto
+    var color: ColorChoice = .auto
 
     @Flag(help: "After the events, print a summary: sessions, commands by name with latency percentiles, bytes, lints.")
     var summary = false
@@ -80,13 +80,8 @@ final class Output {
         let sink: EventSink
         switch o.format {
         case .text:
-            let env = ProcessInfo.processInfo.environment
-            let useColor: Bool
-            switch o.color {
-            case .always: useColor = true
-            case .never: useColor = false
-            case .auto: useColor = o.output == nil && out.isTerminal && env["NO_COLOR"].map { $0.isEmpty } ?? true
-            }
+            let useColor = o.color.enabled(isTerminal: o.output == nil && out.isTerminal,
+                                           environment: ProcessInfo.processInfo.environment)
             sink = TextWriter(out, style: .init(color: useColor))
         case .jsonl: sink = JSONLinesWriter(out)
         case .fixture: sink = FixtureWriter(out, normalize: normalize)

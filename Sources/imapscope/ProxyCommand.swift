@@ -70,7 +70,9 @@ struct ProxyCommand: ParsableCommand {
         if let p = log { sinks.append(JSONLinesWriter(try open(p))) }
         if let p = transcript {
             let o = try open(p)
-            sinks.append(TextWriter(o, style: .init(color: p == "-" && o.isTerminal && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)))
+            let useColor = ColorChoice.auto.enabled(isTerminal: p == "-" && o.isTerminal,
+                                                    environment: ProcessInfo.processInfo.environment)
+            sinks.append(TextWriter(o, style: .init(color: useColor)))
         }
         if let p = fixture {
             // One normalized fixture per session (replay plays one conversation): the first in
