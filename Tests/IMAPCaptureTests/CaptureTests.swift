@@ -60,6 +60,7 @@ struct CaptureTests {
         c.server("a1 OK done\r\n")
         c.close()
         let path = try CaptureHarness.write(c.packets, linkType: 1)
+        defer { try? FileManager.default.removeItem(atPath: path) }
         let (events, result) = try CaptureHarness.read(path)
         #expect(CaptureHarness.summaries(events) == ["start", "S * OK", "C a1 NOOP", "lint retransmission-differs", "S a1 OK NOOP", "end"])
         #expect(events.first { $0.kind == .lint }?["message"]?.stringValue == "a retransmitted client segment differs from the first copy in 2 byte(s); the first copy was kept")
@@ -189,6 +190,7 @@ struct CaptureTests {
         c.client("a2 NOOP\r\n")
         c.server("a2 OK done\r\n")
         let path = try CaptureHarness.write(c.packets, linkType: 1)
+        defer { try? FileManager.default.removeItem(atPath: path) }
         var o = CaptureDecoder.Options()
         o.imapPorts = [1143]
         let (events, _) = try CaptureHarness.read(path, options: o)
@@ -225,6 +227,7 @@ struct CaptureTests {
         let a = Conversation.basic()
         let b = Conversation.basic { $0.clientPort = 50001; $0.clientIP = [10, 0, 0, 9] }
         let path = try CaptureHarness.write(a.packets + b.packets, linkType: 1)
+        defer { try? FileManager.default.removeItem(atPath: path) }
         let (events, _) = try CaptureHarness.read(path, filter: "host 10.0.0.9")
         #expect(Set(events.map(\.session)) == ["s1"])
         #expect(events[0]["client"]?.stringValue == "10.0.0.9:50001")
@@ -233,6 +236,7 @@ struct CaptureTests {
     @Test func truncatedFileKeepsWhatCameBefore() throws {
         let c = Conversation.basic()
         let path = try CaptureHarness.write(c.packets, linkType: 1)
+        defer { try? FileManager.default.removeItem(atPath: path) }
         // Cut the file in the middle of packet 9's record (24-byte file header, 16-byte record headers).
         let offsets = c.packets.prefix(8).reduce(24) { $0 + 16 + $1.frame.count }
         let data = try Data(contentsOf: URL(fileURLWithPath: path)).prefix(offsets + 16 + 10)
@@ -247,6 +251,7 @@ struct CaptureTests {
 
     @Test func unsupportedLinkTypeIsNamed() throws {
         let path = try CaptureHarness.write([([1, 2, 3], .zero, nil)], linkType: 147)
+        defer { try? FileManager.default.removeItem(atPath: path) }
         #expect { try CaptureHarness.read(path) } throws: { "\($0)".contains("link type") && "\($0)".contains("147") }
     }
 

@@ -46,8 +46,10 @@ struct HostilePcapTests {
 
     @Test func noOutputShowsThePassword() throws {
         let other = try CaptureHarness.write(Conversation.basic().packets, linkType: 1)
+        defer { try? FileManager.default.removeItem(atPath: other) }
         for c in Self.captures() {
             let path = try CaptureHarness.write(c.packets, linkType: 1)
+            defer { try? FileManager.default.removeItem(atPath: path) }
             var outputs: [String: ProcessResult] = [:]
             for format in ["jsonl", "text", "fixture"] {
                 outputs[format] = try run(Binary.imapscope, ["read", path, "--format", format, "--summary", "--color", "never"])
@@ -77,6 +79,7 @@ struct HostilePcapTests {
     @Test func decodingResumesAfterTheConfirmation() throws {
         guard let mid = Self.captures().first else { Issue.record("no captures"); return }
         let path = try CaptureHarness.write(mid.packets, linkType: 1)
+        defer { try? FileManager.default.removeItem(atPath: path) }
         let (events, _) = try CaptureHarness.read(path)
         #expect(CaptureHarness.summaries(events) == ["start", "C unparsed", "S ‹redacted:1cd2aad9› OK", "C unparsed", "S ‹redacted:b1377434› OK",
                                                     "C a3 NOOP", "S a3 OK NOOP", "end"])
