@@ -146,9 +146,10 @@ final class SessionTap: @unchecked Sendable {
         }
     }
 
-    func tls(leg: String, fields: [(String, JSONValue)], annotation: String) {
-        let e = DecodedEvent(kind: .tls, dir: nil, time: Self.now(), fields: [("leg", .string(leg))] + fields, annotation: annotation)
-        async { [self] in publisher.publish([e], session: id) }
+    func tls(_ report: TLSReport) {
+        let event = DecodedEvent(kind: .tls, dir: nil, time: Self.now(), fields: report.fields,
+                                 annotation: report.annotation)
+        async { [self] in publisher.publish([event], session: id) }
     }
 
     /// imapscope upgraded the server leg itself (`imap+starttls://`).

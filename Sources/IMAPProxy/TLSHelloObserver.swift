@@ -43,14 +43,16 @@ final class TLSHelloObserver: ChannelDuplexHandler {
     }
 
     /// What a `tls` event says of a leg once its handshake is done: version, cipher, SNI.
-    static func details(_ pipeline: ChannelPipeline.SynchronousOperations) -> [(String, JSONValue)] {
-        var f: [(String, JSONValue)] = []
-        if let h = try? pipeline.handler(type: NIOSSLHandler.self), let v = h.tlsVersion { f.append(("version", .string(versionName(v)))) }
-        if let o = try? pipeline.handler(type: TLSHelloObserver.self) {
-            if let s = o.serverHello { f.append(("cipher", .string(s.cipherName))) }
-            if let sni = o.clientHello?.serverName { f.append(("sni", .string(sni))) }
+    static func details(_ pipeline: ChannelPipeline.SynchronousOperations) -> TLSReport.Details {
+        var details = TLSReport.Details()
+        if let tls = try? pipeline.handler(type: NIOSSLHandler.self), let version = tls.tlsVersion {
+            details.version = versionName(version)
         }
-        return f
+        if let observer = try? pipeline.handler(type: TLSHelloObserver.self) {
+            details.cipher = observer.serverHello?.cipherName
+            details.sni = observer.clientHello?.serverName
+        }
+        return details
     }
 
     static func versionName(_ v: TLSVersion) -> String {
