@@ -122,11 +122,12 @@ struct StartTLSMachine {
         }
     }
 
-    /// Offsets below are in `heldLine + bytes`: a held line start comes first.
+    /// Offsets below are in `pending`, the held line start (if any) and this read; nothing in it
+    /// has been relayed yet.
     private mutating func watchClient(_ bytes: [UInt8], into actions: inout [StartTLSAction]) {
         let held = heldLine.count
-        let total = held + bytes.count
-        var relayed = 0
+        let pending = held == 0 ? bytes : heldLine + bytes
+        let total = pending.count
         for line in clientLines.lines(in: bytes) {
             guard let head = line.head, head.kind == .tagged else { continue }
             let end = held + line.end
@@ -137,19 +138,18 @@ struct StartTLSMachine {
                 }
                 // Not allowed after authentication (RFC 9051 §6.2.1): nothing more to look for.
                 client = .passthrough
-                relayClientRange(bytes, relayed..<total, into: &actions)
+                relayClientRange(bytes, 0..<total, into: &actions)
                 heldLine = []
                 return
             }
             guard head.wordIs("STARTTLS", in: line.text), head.endsLine else { continue }
             let start = end - line.wireBytes
             if !answersClient {
-                relayClientRange(bytes, relayed..<end, into: &actions)
+                relayClientRange(bytes, 0..<end, into: &actions)
                 client = .requested(tag: head.tagBytes(in: line.text))
-            } else if start >= relayed {
-                relayClientRange(bytes, relayed..<start, into: &actions)
-                answerStartTLS(command: Array((heldLine + bytes)[start..<end]), tag: head.tagString(in: line.text),
-                               into: &actions)
+            } else if start >= 0 {
+                relayClientRange(bytes, 0..<start, into: &actions)
+                answerStartTLS(command: Array(pending[start..<end]), tag: head.tagString(in: line.text), into: &actions)
             } else {
                 continue  // began in bytes already relayed: it goes to the server as it is
             }
@@ -160,14 +160,14 @@ struct StartTLSMachine {
         // A line start that may still become a STARTTLS waits for the rest (answersClient only:
         // a relayed STARTTLS goes on as it comes).
         let unfinished = clientLines.carried
-        if answersClient, unfinished > 0, unfinished <= total - relayed,
-           Self.mayBecomeStartTLS((heldLine + bytes)[(total - unfinished)...]) {
-            relayClientRange(bytes, relayed..<(total - unfinished), into: &actions)
+        if answersClient, unfinished > 0, unfinished <= total,
+           Self.mayBecomeStartTLS(pending[(total - unfinished)...]) {
+            relayClientRange(bytes, 0..<(total - unfinished), into: &actions)
             let newlyHeld = max(held, total - unfinished)
             if total > newlyHeld { actions.append(.hold(.client, (newlyHeld - held)..<bytes.count)) }
-            heldLine = Array((heldLine + bytes)[(total - unfinished)...])
+            heldLine = Array(pending[(total - unfinished)...])
         } else {
-            relayClientRange(bytes, relayed..<total, into: &actions)
+            relayClientRange(bytes, 0..<total, into: &actions)
             heldLine = []
         }
     }
@@ -179,7 +179,8 @@ struct StartTLSMachine {
         return head.kind == .tagged && head.endsLine && head.wordCouldBecome("STARTTLS", in: partial)
     }
 
-    /// Relays `range` of `heldLine + bytes`: the held part as released bytes, the rest as part of this read.
+    /// Relays `range` of `heldLine + bytes`: the held part as released bytes, the rest as part of
+    /// this read.
     private mutating func relayClientRange(_ bytes: [UInt8], _ range: Range<Int>,
                                            into actions: inout [StartTLSAction]) {
         let held = heldLine.count
@@ -193,7 +194,8 @@ struct StartTLSMachine {
             }
         }
         let fresh = max(range.lowerBound, held)..<range.upperBound
-        if !fresh.isEmpty { relayClient(bytes, (fresh.lowerBound - held)..<(fresh.upperBound - held), into: &actions) }
+        guard !fresh.isEmpty else { return }
+        relayClient(bytes, (fresh.lowerBound - held)..<(fresh.upperBound - held), into: &actions)
     }
 
     /// Client bytes of this read go on, or wait while imapscope upgrades the server leg.
@@ -240,7 +242,8 @@ struct StartTLSMachine {
         for line in serverLines.lines(in: bytes) {
             guard let head = line.head, head.kind == .tagged else { continue }
             let ok = head.wordIs("OK", in: line.text)
-            if authenticationTags.remove(head.tagBytes(in: line.text)) != nil, ok, client == .watching {
+            if !authenticationTags.isEmpty, authenticationTags.remove(head.tagBytes(in: line.text)) != nil, ok,
+               client == .watching {
                 client = .passthrough
                 server = .passthrough
                 break
