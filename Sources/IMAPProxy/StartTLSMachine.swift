@@ -117,6 +117,10 @@ struct StartTLSMachine {
             relayClient(bytes, 0..<bytes.count, into: &actions)
         case .requested, .handshaking:
             refuse(.client, bytes.count, into: &actions)
+        case .watching where upgradesServer && server != .passthrough:
+            // Looked at once the server leg is up, as if they arrived then: a STARTTLS imapscope
+            // answers stays in order with the commands before it.
+            relayClient(bytes, 0..<bytes.count, into: &actions)
         case .watching:
             watchClient(bytes, into: &actions)
         }
@@ -364,8 +368,7 @@ struct StartTLSMachine {
             settleDeadline(into: &actions)
             actions.append(.report(.server, .upgradedByImapscope))
             actions.append(.serverLegUpgraded)
-            if !backlog.isEmpty { actions.append(.release(.client, backlog)) }
-            backlog = []
+            releaseBacklog(into: &actions)
             return
         }
         if leg == .client { client = .passthrough } else { server = .passthrough }
@@ -373,6 +376,27 @@ struct StartTLSMachine {
         actions.append(.report(leg, .established))
         // Relayed: once both legs are done; answered locally: the client leg's is the only one.
         if client == .passthrough && (server == .passthrough || answersClient) { actions.append(.plaintextResumes) }
+    }
+
+    /// The client bytes that waited for the server leg: relayed, or (when imapscope may answer a
+    /// STARTTLS among them) looked at now as one read whose ranges become released bytes.
+    private mutating func releaseBacklog(into actions: inout [StartTLSAction]) {
+        let waiting = backlog
+        backlog = []
+        guard !waiting.isEmpty else { return }
+        guard client == .watching else {
+            actions.append(.release(.client, waiting))
+            return
+        }
+        var seen: [StartTLSAction] = []
+        watchClient(waiting, into: &seen)
+        for action in seen {
+            switch action {
+            case .forward(let leg, let range): actions.append(.release(leg, Array(waiting[range])))
+            case .hold, .drop: break  // no read to point into: the machine keeps its own copy
+            default: actions.append(action)
+            }
+        }
     }
 
     private mutating func failed(_ leg: ProxyLeg, _ reason: String, into actions: inout [StartTLSAction]) {

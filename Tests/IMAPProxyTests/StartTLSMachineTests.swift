@@ -286,6 +286,16 @@ struct StartTLSMachineTests {
                 .plaintextResumes, .relayed(.client, "a2 LOGIN alice password\r\n"),
                 .relayed(.server, "* CAPABILITY IMAP4rev1\r\na2 OK Logged in\r\n"),
               ]),
+        .init(name: "local: client bytes before the server leg is up are looked at once it is",
+              mode: .upgradesServer(answersClient: true), steps: [
+                .input(.connected(.server)), .greeting, .client("a0 CAPABILITY\r\na1 STARTTLS\r\n"),
+                .server("imapscope0 OK go\r\n"), .input(.handshakeCompleted(.server)),
+              ], effects: [
+                .setDeadline(thirty), .greeting, .ownStartTLS, .startTLS(.server),
+                .cancelDeadline, .report(.server, .upgradedByImapscope), .serverLegUpgraded,
+                .relayed(.client, "a0 CAPABILITY\r\n"), .consumed("a1 STARTTLS\r\n"), .localAnswer("a1"),
+                .startTLS(.client), .setDeadline(thirty),
+              ]),
         .init(name: "local: a command pipelined behind the answered STARTTLS",
               mode: .upgradesServer(answersClient: true),
               steps: upgradeSteps + [.client("a1 starttls\r\na2 LOGIN alice password\r\n"), .client("a3 NOOP\r\n")],
