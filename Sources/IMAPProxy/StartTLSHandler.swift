@@ -23,8 +23,11 @@ final class StartTLSHandler: ChannelInboundHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) { session.removed(leg, context) }
 
     func channelActive(context: ChannelHandlerContext) {
-        session.connected(leg, context)
+        // The tap and the relay see the connection's start first: a client that resets at once
+        // otherwise reached the relay as inactive before active, and its upstream was never closed
+        // (the abusive-clients test, under load).
         context.fireChannelActive()
+        if context.channel.isActive { session.connected(leg, context) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
