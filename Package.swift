@@ -81,7 +81,14 @@ let package = Package(
         ),
         .testTarget(name: "IMAPTranscriptTests", dependencies: ["IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
         .testTarget(name: "IMAPCaptureTests", dependencies: ["IMAPCapture", "IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
-        .testTarget(name: "IMAPProxyTests", dependencies: ["IMAPProxy", "IMAPCapture", "IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
+        .testTarget(
+            name: "IMAPProxyTests",
+            dependencies: [
+                "IMAPProxy", "IMAPCapture", "IMAPCore", "IMAPTranscript", "IMAPTestSupport",
+                // The STARTTLS session's NIO side, tested on embedded channels.
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "IMAPReplayTests", dependencies: ["IMAPReplay", "IMAPProxy", "IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
     ]

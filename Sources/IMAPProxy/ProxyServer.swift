@@ -135,23 +135,11 @@ public final class ProxyServer: @unchecked Sendable {
         let sync = client.pipeline.syncOperations
         if tlsFirst, let ctx = serverContext {
             try sync.addTLSHandler(NIOSSLServerHandler(context: ctx))
-            try sync.addHandler(TLSEventHandler(tap: tap, leg: "client", timeout: configuration.tlsHandshakeTimeout))
+            try sync.addHandler(TLSEventHandler(tap: tap, leg: .client, timeout: configuration.tlsHandshakeTimeout))
         }
         let up = configuration.upstream
-        // A plaintext client leg in front of a plaintext server: intercept STARTTLS on both legs.
-        var startTLS: StartTLSCoordinator?
-        if !tlsFirst, up.scheme == .imap, let server = serverContext, let clientTLS = starttlsClientContext {
-            let c = StartTLSCoordinator(tap: tap, serverContext: server, clientContext: clientTLS,
-                                        upstreamHost: Self.isIPAddress(up.host) ? nil : up.host, insecure: configuration.insecureUpstream)
-            c.clientChannel = client
-            try sync.addHandler(StartTLSWatcher(direction: .client, coordinator: c))
-            startTLS = c
-        }
-        // A plaintext client leg in front of a server leg imapscope upgrades itself: answer the
-        // client's STARTTLS here.
-        if !tlsFirst, up.scheme == .imapStartTLS, let server = serverContext {
-            try sync.addHandler(LocalStartTLSResponder(tap: tap, context: server))
-        }
+        let startTLS = startTLSSession(tlsFirst: tlsFirst, tap: tap, onServerLegUpgraded: { toClient.becameReady() })
+        if let startTLS { try sync.addHandler(StartTLSHandler(leg: .client, session: startTLS)) }
         try sync.addHandler(TapHandler(direction: .client, tap: tap))
         try sync.addHandler(toUpstream)
         let clientAddress = client.remoteAddress.map(Self.endpoint) ?? "?"
@@ -173,22 +161,15 @@ public final class ProxyServer: @unchecked Sendable {
                     // The client left while the upstream address was looked up: no connection.
                     guard !clientGone() else { throw ChannelError.ioOnClosedChannel }
                     let s = channel.pipeline.syncOperations
-                    if up.scheme == .imapStartTLS, let ctx = clientContext {
-                        try s.addHandler(UpstreamStartTLSHandler(tap: tap, context: ctx, host: Self.isIPAddress(up.host) ? nil : up.host, insecure: insecure, timeout: handshakeTimeout,
-                                                                 onReady: { toClient.becameReady() }) { why in
-                            Self.refuse(client, tap: tap, reason: why)
-                        })
-                    }
                     if up.scheme == .imaps, let ctx = clientContext {
                         try s.addTLSHandler(try NIOSSLClientHandler(context: ctx, serverHostname: Self.isIPAddress(up.host) ? nil : up.host))
-                        try s.addHandler(TLSEventHandler(tap: tap, leg: "server", host: up.host, insecure: insecure, timeout: handshakeTimeout, onEstablished: { toClient.becameReady() }, onFailure: { why in
+                        try s.addHandler(TLSEventHandler(tap: tap, leg: .server, host: up.host, insecure: insecure,
+                                                         timeout: handshakeTimeout,
+                                                         onEstablished: { toClient.becameReady() }, onFailure: { why in
                             Self.refuse(client, tap: tap, reason: "TLS with the real server failed: \(why)")
                         }))
                     }
-                    if let c = startTLS {
-                        c.upstreamChannel = channel
-                        try s.addHandler(StartTLSWatcher(direction: .server, coordinator: c))
-                    }
+                    if let startTLS { try s.addHandler(StartTLSHandler(leg: .server, session: startTLS)) }
                     try s.addHandler(TapHandler(direction: .server, tap: tap) { upstream in
                         // The session starts once the real server is connected, before any byte.
                         tap.start(client: clientAddress, server: upstream.remoteAddress.map(Self.endpoint) ?? "\(up.host):\(up.port)",
@@ -214,6 +195,32 @@ public final class ProxyServer: @unchecked Sendable {
             }
     }
 
+    /// The STARTTLS machine a session needs, if any: a plaintext client leg in front of a
+    /// plaintext server has its STARTTLS relayed and both legs upgraded; an `imap+starttls://`
+    /// upstream is upgraded by imapscope, which then answers a plaintext client's STARTTLS itself.
+    private func startTLSSession(tlsFirst: Bool, tap: SessionTap,
+                                 onServerLegUpgraded: @escaping () -> Void) -> StartTLSSession? {
+        let upstream = configuration.upstream
+        let mode: StartTLSMachine.Mode
+        let serverLegTLS: NIOSSLContext?
+        switch upstream.scheme {
+        case .imap:
+            guard !tlsFirst, serverContext != nil, starttlsClientContext != nil else { return nil }
+            mode = .relayed
+            serverLegTLS = starttlsClientContext
+        case .imapStartTLS:
+            mode = .upgradesServer(answersClient: !tlsFirst && serverContext != nil)
+            serverLegTLS = clientContext
+        case .imaps:
+            return nil
+        }
+        let machine = StartTLSMachine(mode: mode, deadline: configuration.tlsHandshakeTimeout)
+        return StartTLSSession(machine: machine, tap: tap,
+                               clientLegTLS: serverContext, serverLegTLS: serverLegTLS,
+                               serverHostname: Self.isIPAddress(upstream.host) ? nil : upstream.host,
+                               insecure: configuration.insecureUpstream, onServerLegUpgraded: onServerLegUpgraded)
+    }
+
     /// Tells the client why there is no server (`* BYE [UNAVAILABLE] …`), then closes.
     static func refuse(_ client: Channel, tap: SessionTap, reason: String, end: String? = nil) {
         let bye = "* BYE [UNAVAILABLE] imapscope: \(reason)\r\n"
@@ -235,94 +242,5 @@ public final class ProxyServer: @unchecked Sendable {
 
     static func isIPAddress(_ h: String) -> Bool {
         (try? SocketAddress(ipAddress: h, port: 0)) != nil
-    }
-}
-
-/// Reports each leg's TLS handshake (version, cipher where known) as a `tls` event.
-final class TLSEventHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    private let tap: SessionTap
-    private let leg: String
-    private let insecure: Bool
-    private let onFailure: ((String) -> Void)?
-    private let onEstablished: (() -> Void)?
-    /// The name the server leg's certificate must carry (for the failure's explanation).
-    private let host: String?
-    private var failed = false
-    private var established = false
-    /// A handshake that has not finished by then fails (a tarpit would hold the session forever).
-    private let timeout: TimeAmount
-    private var timer: Scheduled<Void>?
-    static let defaultTimeout = TimeAmount.seconds(30)
-
-    init(tap: SessionTap, leg: String, host: String? = nil, insecure: Bool = false, timeout: TimeAmount = TLSEventHandler.defaultTimeout,
-         onEstablished: (() -> Void)? = nil, onFailure: ((String) -> Void)? = nil) {
-        self.tap = tap; self.leg = leg; self.host = host; self.insecure = insecure; self.onFailure = onFailure; self.onEstablished = onEstablished
-        self.timeout = timeout
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
-
-    func handlerAdded(context: ChannelHandlerContext) { if context.channel.isActive { armTimer(context) } }
-
-    func channelActive(context: ChannelHandlerContext) {
-        armTimer(context)
-        context.fireChannelActive()
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) { timer?.cancel() }
-
-    private func armTimer(_ context: ChannelHandlerContext) {
-        guard timer == nil, !established else { return }
-        let seconds = Double(timeout.nanoseconds) / 1e9
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-            guard !established, !failed else { return }
-            fail(ChannelError.connectTimeout(timeout), reason: "no TLS handshake within \(Decimal.format(seconds, seconds < 10 ? 1 : 0)) s")
-            context.close(promise: nil)
-        }
-    }
-
-    /// Closed before the handshake finished (the TLS handler may close before or after it
-    /// reports the error): fail here, before the relay behind us closes the other leg, so a BYE
-    /// still reaches the client.
-    func channelInactive(context: ChannelHandlerContext) {
-        if !established { fail(ChannelError.eof, reason: "connection closed during the TLS handshake") }
-        context.fireChannelInactive()
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let e = event as? TLSUserEvent, case .handshakeCompleted = e {
-            var tls = TLSHelloObserver.details(context.pipeline.syncOperations, leg: leg, phase: "established")
-            if leg == "server" { tls.verification = insecure ? "disabled (--insecure-upstream)" : "ok" }
-            tap.tls(tls, annotation: leg == "client" ? "TLS with the client, using a certificate from imapscope's CA"
-                                                       : "TLS with the real server")
-            established = true
-            timer?.cancel()
-            onEstablished?()
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        // A peer that closes without close_notify after a finished session (imaplib does) is
-        // not a TLS failure worth an alarm.
-        // Once the handshake is done, a socket error (a reset) is the connection's end, not a
-        // TLS failure; the session-end reason tells it.
-        if established {
-            context.fireErrorCaught(error)
-            return
-        }
-        fail(error, reason: leg == "server" ? CertificateDiagnosis.explain(error, pipeline: context.pipeline.syncOperations, host: host) : "\(error)")
-        context.fireErrorCaught(error)
-    }
-
-    /// Reports this leg's failure once, as a `tls` event, and lets the owner react (a BYE).
-    private func fail(_ error: Error, reason: String) {
-        guard !failed else { return }
-        failed = true
-        tap.tls(TLSEvent(leg: leg, phase: "failed", error: reason),
-                annotation: leg == "server" ? "the real server's certificate or handshake was refused" : "the client's TLS handshake failed")
-        onFailure?(reason)
     }
 }

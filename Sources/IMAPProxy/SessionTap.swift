@@ -149,9 +149,9 @@ final class SessionTap: @unchecked Sendable {
         }
     }
 
-    func tls(_ tls: TLSEvent, annotation: String) {
-        let e = DecodedEvent(.tls(tls), dir: nil, time: Self.now(), annotation: annotation)
-        async { [self] in publisher.publish([e], session: id) }
+    func tls(_ report: TLSReport) {
+        let event = DecodedEvent(.tls(report.event), dir: nil, time: Self.now(), annotation: report.annotation)
+        async { [self] in publisher.publish([event], session: id) }
     }
 
     /// imapscope upgraded the server leg itself (`imap+starttls://`).

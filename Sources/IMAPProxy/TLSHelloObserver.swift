@@ -43,15 +43,16 @@ final class TLSHelloObserver: ChannelDuplexHandler {
     }
 
     /// What a `tls` event says of a leg once its handshake is done: version, cipher, SNI.
-    /// A `tls` event for a finished handshake: version, cipher and server name as far as known.
-    static func details(_ pipeline: ChannelPipeline.SynchronousOperations, leg: String, phase: String) -> TLSEvent {
-        var tls = TLSEvent(leg: leg, phase: phase)
-        if let h = try? pipeline.handler(type: NIOSSLHandler.self), let v = h.tlsVersion { tls.version = versionName(v) }
-        if let o = try? pipeline.handler(type: TLSHelloObserver.self) {
-            tls.cipher = o.serverHello?.cipherName
-            tls.sni = o.clientHello?.serverName
+    static func details(_ pipeline: ChannelPipeline.SynchronousOperations) -> TLSReport.Details {
+        var details = TLSReport.Details()
+        if let tls = try? pipeline.handler(type: NIOSSLHandler.self), let version = tls.tlsVersion {
+            details.version = versionName(version)
         }
-        return tls
+        if let observer = try? pipeline.handler(type: TLSHelloObserver.self) {
+            details.cipher = observer.serverHello?.cipherName
+            details.sni = observer.clientHello?.serverName
+        }
+        return details
     }
 
     static func versionName(_ v: TLSVersion) -> String {

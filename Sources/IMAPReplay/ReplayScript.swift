@@ -181,22 +181,19 @@ public struct ReplayScript: Sendable {
 
     /// response = continue-req / response-data / response-tagged  (RFC 9051 §7)
     static func classify(_ wire: [UInt8], fileLine: Int) -> ServerLine {
-        var s = ServerLine(bytes: wire, tag: nil, status: nil, isContinuation: false, untaggedName: nil, fileLine: fileLine)
-        let words = wire.prefix(200).split(separator: 0x20, maxSplits: 3, omittingEmptySubsequences: false)
-            .map { String(decoding: $0.filter { $0 != 0x0D && $0 != 0x0A }, as: UTF8.self) }
-        guard let first = words.first else { return s }
-        if first == "+" || wire.first == UInt8(ascii: "+") { s.isContinuation = true; return s }
-        if first == "*" {
-            // `* 3 EXISTS` names the response after its number.
-            if words.count > 1 {
-                s.untaggedName = (words.count > 2 && UInt64(words[1]) != nil ? words[2] : words[1]).uppercased()
-            }
-            return s
+        var line = ServerLine(bytes: wire, tag: nil, status: nil, isContinuation: false, untaggedName: nil,
+                              fileLine: fileLine)
+        guard let head = LineHead(wire) else { return line }
+        switch head.kind {
+        case .continuation:
+            line.isContinuation = true
+        case .untagged:
+            // `* 3 EXISTS` is named after the word that follows its number.
+            line.untaggedName = head.upperWord(in: wire)
+        case .tagged:
+            line.tag = head.tagString(in: wire)
+            line.status = head.upperWord(in: wire)
         }
-        if CommandParser.isValidTag(first) {
-            s.tag = first
-            if words.count > 1 { s.status = words[1].uppercased() }
-        }
-        return s
+        return line
     }
 }

@@ -55,7 +55,9 @@ struct LineCutterTests {
     func linesEndWhereTheyEnd(_ i: Int) {
         var cutter = LineCutter()
         for (read, expected) in zip(Self.vectors[i].reads, Self.vectors[i].lines) {
-            let got = cutter.lines(in: Array(read.utf8)).map { "\($0.text)|\($0.end)|\($0.startsHere)" }
+            let got = cutter.lines(in: Array(read.utf8)).map { line in
+                "\(String(decoding: line.text, as: UTF8.self))|\(line.end)|\(line.startsHere)"
+            }
             #expect(got == expected, "read \(read.debugDescription)")
         }
     }

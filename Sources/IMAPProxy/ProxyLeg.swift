@@ -1,0 +1,10 @@
+import IMAPCore
+
+/// One of a proxied session's two connections: to the client, or to the real server.
+enum ProxyLeg: String, Sendable, Hashable, CaseIterable {
+    case client, server
+
+    /// The direction of the bytes this leg's peer sends.
+    var direction: IMAPDirection { self == .client ? .client : .server }
+    var other: ProxyLeg { self == .client ? .server : .client }
+}
