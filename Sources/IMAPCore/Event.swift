@@ -90,7 +90,14 @@ public struct Event: Sendable {
         self.fields = fields; self.annotation = annotation; self.wire = wire
     }
 
-    public subscript(key: String) -> JSONValue? { fields.first(where: { $0.0 == key })?.1 }
+    public subscript(key: String) -> JSONValue? {
+        var i = 0  // not `first(where:)`: see JSONValue's subscript
+        while i < fields.count {
+            if fields[i].0 == key { return fields[i].1 }
+            i += 1
+        }
+        return nil
+    }
 
     /// The v1 JSON object.
     public var json: JSONValue {
@@ -120,7 +127,16 @@ public struct Event: Sendable {
             dir = dd
         }
         self.init(session: s, seq: Int(seq), time: time, kind: kind, dir: dir,
-                  fields: o.filter { !["session", "seq", "time", "kind", "dir", "annotation"].contains($0.0) },
+                  fields: o.filter { !Event.isEnvelopeKey($0.0) },
                   annotation: json["annotation"]?.stringValue)
+    }
+
+    /// The keys `json` writes from the event's own properties rather than from `fields`. A switch,
+    /// not an array literal's `contains`: this runs for every field of every event read back.
+    static func isEnvelopeKey(_ key: String) -> Bool {
+        switch key {
+        case "session", "seq", "time", "kind", "dir", "annotation": return true
+        default: return false
+        }
     }
 }

@@ -37,7 +37,14 @@ public enum JSONValue: Sendable, Hashable {
     }
 
     public subscript(key: String) -> JSONValue? {
-        if case .object(let o) = self { return o.first(where: { $0.0 == key })?.1 }
+        // An index loop: `first(where:)` costs a closure context and, unoptimized, an allocation per
+        // element, and every reader of an event asks for its fields by name.
+        guard case .object(let o) = self else { return nil }
+        var i = 0
+        while i < o.count {
+            if o[i].0 == key { return o[i].1 }
+            i += 1
+        }
         return nil
     }
 
@@ -244,7 +251,14 @@ public struct JSONParser {
 
     private mutating func string() throws -> String {
         i += 1
-        var out: [UInt8] = []
+        // Most strings hold no escape: decoded from the input in one piece, not a byte at a time.
+        let start = i
+        while i < b.count, b[i] != UInt8(ascii: "\""), b[i] != UInt8(ascii: "\\") { i += 1 }
+        if i < b.count, b[i] == UInt8(ascii: "\"") {
+            i += 1
+            return String(decoding: b[start..<(i - 1)], as: UTF8.self)
+        }
+        var out = Array(b[start..<i])
         while true {
             guard i < b.count else { throw Error(offset: i, message: "unterminated string") }
             let c = b[i]; i += 1
