@@ -118,7 +118,7 @@ public struct Event: Sendable {
     public init(json: JSONValue) throws {
         guard case .object(let o) = json else { throw DecodingError(message: "an event must be a JSON object") }
         guard let s = json["session"]?.stringValue ?? json["session"]?.intValue.map({ String($0) }) else { throw DecodingError(message: "missing 'session'") }
-        guard let seq = json["seq"]?.intValue else { throw DecodingError(message: "missing 'seq'") }
+        guard let seq = json["seq"]?.intValue else { throw DecodingError(message: "missing or invalid 'seq'") }
         guard let t = json["time"]?.stringValue, let time = Timestamp(rfc3339: t) else { throw DecodingError(message: "missing or invalid 'time'") }
         guard let k = json["kind"]?.stringValue, let kind = EventKind(rawValue: k) else { throw DecodingError(message: "missing or unknown 'kind'") }
         var dir: Direction?

@@ -52,7 +52,9 @@ public enum JSONValue: Sendable, Hashable {
     public var intValue: Int64? {
         switch self {
         case .int(let i): return i
-        case .double(let d) where d == d.rounded(): return Int64(d)
+        // `exactly`: a whole number beyond Int64 (`"seq":1e300`, 86 digits of `4`) or an infinity is
+        // no integer here; `Int64(d)` trapped on it (FuzzJSONLines, Fuzz/Regressions/FuzzJSONLines).
+        case .double(let d): return Int64(exactly: d)
         default: return nil
         }
     }
