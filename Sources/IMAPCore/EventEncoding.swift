@@ -264,6 +264,9 @@ struct JSONFieldReader {
     }
 
     var rest: [(String, JSONValue)] { fields }
+
+    /// Drops every remaining field of these names (a repeated key: the first one read wins).
+    mutating func dropAll(_ names: Set<String>) { fields.removeAll { names.contains($0.0) } }
 }
 
 extension Event {
@@ -283,7 +286,7 @@ extension Event {
         guard let session = sessionValue?.stringValue ?? sessionValue?.intValue.map({ String($0) }) else {
             throw DecodingError(message: "missing 'session'")
         }
-        guard let seq = r.int("seq") else { throw DecodingError(message: "missing 'seq'") }
+        guard let seq = r.int("seq") else { throw DecodingError(message: "missing or invalid 'seq'") }
         guard let t = r.string("time"), let time = Timestamp(rfc3339: t) else {
             throw DecodingError(message: "missing or invalid 'time'")
         }
@@ -298,6 +301,7 @@ extension Event {
         let annotation = r.string("annotation")
         let bytes = r.int("bytes").map { Int(clamping: $0) }
         let line = r.string("line")
+        r.dropAll(["session", "seq", "time", "kind", "dir", "annotation", "bytes", "line"])
         var body = try EventBody.decode(kind, &r)
         body.line = line
         self.init(session: session, seq: Int(clamping: seq), time: time, dir: dir, body: body, bytes: bytes,

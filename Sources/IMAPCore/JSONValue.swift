@@ -37,7 +37,14 @@ public enum JSONValue: Sendable, Hashable {
     }
 
     public subscript(key: String) -> JSONValue? {
-        if case .object(let o) = self { return o.first(where: { $0.0 == key })?.1 }
+        // An index loop: `first(where:)` costs a closure context and, unoptimized, an allocation per
+        // element, and every reader of an event asks for its fields by name.
+        guard case .object(let o) = self else { return nil }
+        var i = 0
+        while i < o.count {
+            if o[i].0 == key { return o[i].1 }
+            i += 1
+        }
         return nil
     }
 
@@ -45,7 +52,9 @@ public enum JSONValue: Sendable, Hashable {
     public var intValue: Int64? {
         switch self {
         case .int(let i): return i
-        case .double(let d) where d == d.rounded(): return Int64(d)
+        // `exactly`: a whole number beyond Int64 (`"seq":1e300`, 86 digits of `4`) or an infinity is
+        // no integer here; `Int64(d)` trapped on it (FuzzJSONLines, Fuzz/Regressions/FuzzJSONLines).
+        case .double(let d): return Int64(exactly: d)
         default: return nil
         }
     }
@@ -244,7 +253,14 @@ public struct JSONParser {
 
     private mutating func string() throws -> String {
         i += 1
-        var out: [UInt8] = []
+        // Most strings hold no escape: decoded from the input in one piece, not a byte at a time.
+        let start = i
+        while i < b.count, b[i] != UInt8(ascii: "\""), b[i] != UInt8(ascii: "\\") { i += 1 }
+        if i < b.count, b[i] == UInt8(ascii: "\"") {
+            i += 1
+            return String(decoding: b[start..<(i - 1)], as: UTF8.self)
+        }
+        var out = Array(b[start..<i])
         while true {
             guard i < b.count else { throw Error(offset: i, message: "unterminated string") }
             let c = b[i]; i += 1

@@ -157,15 +157,22 @@ public struct Redactor: Sendable {
 public func printable<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
     // Most wire text is printable ASCII: nothing to escape, nothing that could drive a terminal.
     if bytes.allSatisfy({ ($0 >= 0x20 && $0 < 0x7F) || $0 == 0x09 }) { return String(decoding: bytes, as: UTF8.self) }
+    // One copy, then an index loop: iterating a generic collection costs a witness call per byte
+    // and, in an unoptimized build (the fuzzers'), an allocation per byte.
+    let a = Array(bytes)
     var out = ""
-    var run: [UInt8] = []
-    for b in bytes {
+    var run = 0
+    var i = 0
+    while i < a.count {
+        let b = a[i]
         if b < 0x20 && b != 0x09 || b == 0x7F {
-            if !run.isEmpty { out += String(decoding: run, as: UTF8.self); run = [] }
+            if run < i { out += String(decoding: a[run..<i], as: UTF8.self) }
             out += "\\x" + String(b, radix: 16, uppercase: true).leftPad(2)
-        } else { run.append(b) }
+            run = i + 1
+        }
+        i += 1
     }
-    if !run.isEmpty { out += String(decoding: run, as: UTF8.self) }
+    if run < a.count { out += String(decoding: a[run...], as: UTF8.self) }
     return terminalSafe(out)
 }
 

@@ -127,10 +127,15 @@ public final class FixtureWriter: EventSink {
         let prefix: [UInt8] = Array((dir == .client ? "C: " : "S: ").utf8)
         var line: [UInt8] = []
         var start = atLineStart[dir] ?? true
-        for b in bytes {
+        // Line by line, not byte by byte (a byte loop allocates per byte in an unoptimized build).
+        var i = 0
+        while i < bytes.count {
             if start { line += prefix; start = false }
-            line.append(b)
-            if b == 0x0A { start = true }
+            var end = i
+            while end < bytes.count, bytes[end] != 0x0A { end += 1 }
+            if end < bytes.count { end += 1; start = true }
+            line += bytes[i..<end]
+            i = end
         }
         atLineStart[dir] = start
         out.write(line)

@@ -59,6 +59,63 @@ struct SinkTests {
         #expect { try JSONLinesReader.read(Array(text.utf8)) } throws: { ($0 as? JSONLinesReader.Failure)?.line == 2 }
     }
 
+    /// The reader's line scan and string fast path (index loops since the fuzzers found the
+    /// generic ones slow): CRLF and LF, blank and whitespace-only lines skipped but counted, no
+    /// final newline, escapes after plain text, duplicate envelope keys (the first wins, none
+    /// reach `extra`).
+    @Test func jsonLinesReaderLinesAndStrings() throws {
+        let head = #""session":"s","seq":1,"time":"2024-01-01T00:00:00.000000Z""#
+        let text = "\r\n \t\n{\(head),\"kind\":\"lint\",\"message\":\"a\\\"b\\u00e9\\n\"}\r\n\n"
+            + "{\(head),\"kind\":\"lint\",\"kind\":\"gap\",\"message\":\"plain\",\"annotation\":\"x\"}"
+        let events = try JSONLinesReader.read(Array(text.utf8))
+        #expect(events.count == 2)
+        #expect(events[0]["message"]?.stringValue == "a\"b\u{E9}\n")
+        #expect(events[1].kind == .lint)
+        #expect(events[1].extra.isEmpty)
+        #expect(events[1]["message"]?.stringValue == "plain")
+        #expect(events[1].annotation == "x")
+        #expect(try JSONLinesReader.read([]).isEmpty)
+        #expect(try JSONLinesReader.read(Array("\n\r\n".utf8)).isEmpty)
+        let bad = "\n\n{\(head),\"kind\":\"lint\"}\r\n{\"unterminated\r\n"
+        #expect { try JSONLinesReader.read(Array(bad.utf8)) } throws: { ($0 as? JSONLinesReader.Failure)?.line == 4 }
+    }
+
+    /// A whole number too large for Int64 trapped in `intValue` (FuzzJSONLines found `"seq":` and
+    /// 86 fours; Fuzz/Regressions/FuzzJSONLines/seq-beyond-int64.jsonl): now the line is refused.
+    @Test func jsonLinesReaderRefusesASeqBeyondInt64() throws {
+        let tail = #","time":"2024-01-01T00:00:00.000000Z","kind":"lint"}"#
+        let huge = "{\"session\":\"s\",\"seq\":" + String(repeating: "4", count: 86) + tail
+        #expect { try JSONLinesReader.read(Array(huge.utf8)) } throws: { error in
+            guard let f = error as? JSONLinesReader.Failure else { return false }
+            return f.line == 1 && f.message == "missing or invalid 'seq'"
+        }
+        for bad in ["1e300", "-1e19", "9223372036854775808", "2.5", "1e999"] {
+            #expect(throws: JSONLinesReader.Failure.self) {
+                try JSONLinesReader.read(Array(("{\"session\":\"s\",\"seq\":" + bad + tail).utf8))
+            }
+        }
+        let fine = try JSONLinesReader.read(Array(("{\"session\":\"s\",\"seq\":1e3" + tail).utf8))
+        #expect(fine.map(\.seq) == [1000])
+        #expect(JSONValue.double(.infinity).intValue == nil)
+        #expect(JSONValue.double(.nan).intValue == nil)
+        #expect(JSONValue.double(-0.0).intValue == 0)
+        #expect(JSONValue.double(-9.223372036854775808e18).intValue == Int64.min)
+        #expect(JSONValue.int(Int64.max).intValue == Int64.max)
+    }
+
+    @Test func printableEscapesControlsBetweenRuns() {
+        #expect(printable(Array("a\u{1B}[31mb\r\n".utf8)) == "a\\x1B[31mb\\x0D\\x0A")
+        #expect(printable(Array("\u{7F}\tok é".utf8)[...]) == "\\x7F\tok é")
+        #expect(printable([UInt8]()) == "")
+    }
+
+    @Test func fixturePrefixesEveryLineOfAnEvent() {
+        // One event's wire bytes span three lines (a literal): each gets its own prefix.
+        let out = MemoryOutput()
+        decode(session, sinks: [FixtureWriter(out)], showSecrets: true)
+        #expect(out.text.contains("\r\nS: * 1 FETCH (BODY[HEADER] {12}\r\nS: Subject: x\r\nS: )\r\nS: a3 OK done\r\n"))
+    }
+
     @Test func schemaFieldsPresent() throws {
         let c = CollectingSink()
         decode(session, sinks: [c])
