@@ -56,7 +56,15 @@ public final class CaptureDecoder {
 
     struct FlowKey: Hashable {
         var a: Endpoint, b: Endpoint
-        init(_ x: Endpoint, _ y: Endpoint) { if x < y { a = x; b = y } else { a = y; b = x } }
+        init(_ x: Endpoint, _ y: Endpoint) {
+            if x < y {
+                a = x
+                b = y
+            } else {
+                a = y
+                b = x
+            }
+        }
     }
 
     enum Kind { case undecided, imap, imaps, ignored }
@@ -126,7 +134,10 @@ public final class CaptureDecoder {
     }
 
     private func damaged(_ packet: Int, _ why: String) {
-        if let d = damage[why] { damage[why] = (d.first, d.count + 1); return }
+        if let d = damage[why] {
+            damage[why] = (d.first, d.count + 1)
+            return
+        }
         damage[why] = (packet, 1)
         damageOrder.append(why)
     }
@@ -149,8 +160,12 @@ public final class CaptureDecoder {
         }
         var flow = flows[key]
         // A new SYN on a pair whose connection ended (or with a different ISN) is a new session.
-        if let f = flow, seg.syn, !seg.ackFlag, f.closed || (f.synSeq[seg.source].map { $0 != seg.seq } ?? (f.decoder != nil)) {
-            end(f, reason: f.closed ? "closed" : "a new connection reused the same addresses and ports", time: packet.time)
+        if let f = flow, seg.syn, !seg.ackFlag,
+            f.closed || (f.synSeq[seg.source].map { $0 != seg.seq } ?? (f.decoder != nil))
+        {
+            end(
+                f, reason: f.closed ? "closed" : "a new connection reused the same addresses and ports",
+                time: packet.time)
             forget(f)
             flow = nil
         }
@@ -169,15 +184,21 @@ public final class CaptureDecoder {
         activity.touch(f)
         if f.kind == .ignored {
             // Not IMAP: only remember it until it closes.
-            if seg.fin || seg.rst { forget(f); closed[key] = packet.time }
+            if seg.fin || seg.rst {
+                forget(f)
+                closed[key] = packet.time
+            }
             return
         }
         if f.client == nil { f.client = orient(seg) }
         if seg.syn { f.synSeq[seg.source] = seg.seq }
         if f.kind == .undecided, let c = f.client {
             let server = c == seg.source ? seg.destination : seg.source
-            if options.tlsPorts.contains(server.port) { start(f, key: key, kind: .imaps, time: packet.time) }
-            else if options.imapPorts.contains(server.port) { start(f, key: key, kind: .imap, time: packet.time) }
+            if options.tlsPorts.contains(server.port) {
+                start(f, key: key, kind: .imaps, time: packet.time)
+            } else if options.imapPorts.contains(server.port) {
+                start(f, key: key, kind: .imap, time: packet.time)
+            }
         }
         // The ACK tells what the other direction really sent.
         let peer = seg.destination
@@ -187,9 +208,10 @@ public final class CaptureDecoder {
         if f.streams[seg.source] == nil {
             f.streams[seg.source] = StreamReassembler(maxPending: options.maxPendingPerDirection)
         }
-        var out = reassemble(f, seg.source) {
-            $0.accept(seq: seg.seq, syn: seg.syn, fin: seg.fin, payload: seg.payload, missing: seg.missing)
-        } ?? []
+        var out =
+            reassemble(f, seg.source) {
+                $0.accept(seq: seg.seq, syn: seg.syn, fin: seg.fin, payload: seg.payload, missing: seg.missing)
+            } ?? []
         if pendingTotal > options.maxPendingTotal, (f.streams[seg.source]?.heldBytes ?? 0) > 0 {
             pendingOverBudget += 1
             out += reassemble(f, seg.source) { $0.releaseHeld() } ?? []
@@ -201,7 +223,9 @@ public final class CaptureDecoder {
             f.closed = true
             if f.kind == .imap || f.kind == .imaps {
                 let who = f.resetBy.map { $0 == f.client ? "client" : "server" }
-                end(f, reason: who.map { "connection reset by the \($0)" } ?? "connection closed by both sides", time: packet.time)
+                end(
+                    f, reason: who.map { "connection reset by the \($0)" } ?? "connection closed by both sides",
+                    time: packet.time)
                 f.decoder = nil
             }
             forget(f)
@@ -228,8 +252,9 @@ public final class CaptureDecoder {
             let limit = options.maxPendingTotal
             let size = limit % (1 << 20) == 0 ? "\(limit >> 20) MiB" : "\(limit) bytes"
             let times = pendingOverBudget == 1 ? "once" : "\(pendingOverBudget) times"
-            warn("out-of-order bytes held across all flows reached \(size) \(times); "
-                 + "the holes then open were declared gaps")
+            warn(
+                "out-of-order bytes held across all flows reached \(size) \(times); "
+                    + "the holes then open were declared gaps")
         }
         if evictedIdle > 0 {
             let flows = evictedIdle == 1 ? "flow" : "flows"
@@ -254,7 +279,8 @@ public final class CaptureDecoder {
     /// Runs one direction's reassembler (nil when the flow has none for it), keeping the total
     /// of held bytes in step. It is taken out of the flow meanwhile, so its buffers are not copied.
     private func reassemble(_ f: Flow, _ ep: Endpoint, _ body: (inout StreamReassembler) -> [StreamReassembler.Output])
-        -> [StreamReassembler.Output]? {
+        -> [StreamReassembler.Output]?
+    {
         guard var s = f.streams.removeValue(forKey: ep) else { return nil }
         let before = s.heldBytes
         let out = body(&s)
@@ -352,7 +378,9 @@ public final class CaptureDecoder {
         f.decoder = nil
     }
 
-    private func deliver(_ out: [StreamReassembler.Output], from ep: Endpoint, flow f: Flow, key: FlowKey?, time: Timestamp) {
+    private func deliver(
+        _ out: [StreamReassembler.Output], from ep: Endpoint, flow f: Flow, key: FlowKey?, time: Timestamp
+    ) {
         guard !out.isEmpty, f.kind != .ignored else { return }
         if f.kind == .undecided {
             for case .data(let b) in out { f.early.append((ep, b, time)) }
@@ -376,14 +404,23 @@ public final class CaptureDecoder {
         guard let (ep, first, _) = f.early.first else { return }
         let text = String(decoding: first.prefix(64), as: UTF8.self).uppercased()
         var serverSide: Endpoint?
-        if text.hasPrefix("* OK") || text.hasPrefix("* PREAUTH") || text.hasPrefix("* BYE") { serverSide = ep }
-        else if Self.looksLikeCommand(first.prefix(64)) { serverSide = nil; f.client = ep }
-        else { ignore(f); return }
+        if text.hasPrefix("* OK") || text.hasPrefix("* PREAUTH") || text.hasPrefix("* BYE") {
+            serverSide = ep
+        } else if Self.looksLikeCommand(first.prefix(64)) {
+            serverSide = nil
+            f.client = ep
+        } else {
+            ignore(f)
+            return
+        }
         if let s = serverSide {
             let other = f.streams.keys.first { $0 != s }
             f.client = f.client ?? other ?? Endpoint(ip: s.ip, port: 0)
         }
-        guard let client = f.client else { ignore(f); return }
+        guard let client = f.client else {
+            ignore(f)
+            return
+        }
         let server = f.streams.keys.first { $0 != client } ?? serverSide ?? client
         start(f, key: FlowKey(client, server), kind: .imap, time: time)
         let held = f.early

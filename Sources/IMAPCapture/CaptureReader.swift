@@ -10,12 +10,16 @@ public enum CaptureReader {
         public var error: String?
     }
 
-    public static func read(source: PcapSource, filter: String?, options: CaptureDecoder.Options,
-                            progress: ((Int) -> Void)? = nil, shouldStop: (() -> Bool)? = nil,
-                            emit: @escaping (String, [DecodedEvent]) -> Void) throws -> Result {
+    public static func read(
+        source: PcapSource, filter: String?, options: CaptureDecoder.Options,
+        progress: ((Int) -> Void)? = nil, shouldStop: (() -> Bool)? = nil,
+        emit: @escaping (String, [DecodedEvent]) -> Void
+    ) throws -> Result {
         if let f = filter { try source.setFilter(f) }
         guard FrameDecoder.supportedLinkTypes[source.linkType] != nil else {
-            throw CaptureError("\(source.name): link type \(source.linkTypeName) is not supported (Ethernet, Linux cooked v1/v2, BSD loopback and raw IP are)")
+            throw CaptureError(
+                "\(source.name): link type \(source.linkTypeName) is not supported (Ethernet, Linux cooked v1/v2, BSD loopback and raw IP are)"
+            )
         }
         var options = options
         if source.writtenByProxy {
@@ -43,6 +47,7 @@ public enum CaptureReader {
             }
         }
         decoder.finish()
-        return Result(packets: source.packetsRead, sessions: decoder.sessionsStarted, warnings: decoder.warnings, error: damage)
+        return Result(
+            packets: source.packetsRead, sessions: decoder.sessionsStarted, warnings: decoder.warnings, error: damage)
     }
 }

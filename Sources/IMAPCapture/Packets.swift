@@ -7,10 +7,10 @@ public enum IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
 
     public static func < (a: IPAddress, b: IPAddress) -> Bool {
         switch (a, b) {
-        case let (.v4(x), .v4(y)): return x < y
+        case (.v4(let x), .v4(let y)): return x < y
         case (.v4, .v6): return true
         case (.v6, .v4): return false
-        case let (.v6(x), .v6(y)): return x.lexicographicallyPrecedes(y)
+        case (.v6(let x), .v6(let y)): return x.lexicographicallyPrecedes(y)
         }
     }
 
@@ -20,10 +20,16 @@ public enum IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
         case .v4(let a): return "\(a >> 24).\(a >> 16 & 255).\(a >> 8 & 255).\(a & 255)"
         case .v6(let b):
             let groups = (0..<8).map { Int(b[2 * $0]) << 8 | Int(b[2 * $0 + 1]) }
-            var best = (start: -1, len: 0), cur = (start: -1, len: 0)
+            var best = (start: -1, len: 0)
+            var cur = (start: -1, len: 0)
             for (i, g) in groups.enumerated() {
-                if g == 0 { if cur.start < 0 { cur = (i, 0) }; cur.len += 1; if cur.len > best.len { best = cur } }
-                else { cur = (-1, 0) }
+                if g == 0 {
+                    if cur.start < 0 { cur = (i, 0) }
+                    cur.len += 1
+                    if cur.len > best.len { best = cur }
+                } else {
+                    cur = (-1, 0)
+                }
             }
             if best.len < 2 { return groups.map { String($0, radix: 16) }.joined(separator: ":") }
             let head = groups[..<best.start].map { String($0, radix: 16) }.joined(separator: ":")
@@ -79,7 +85,7 @@ public enum FrameDecoder {
         var i = 0
         var etherType: Int
         switch linkType {
-        case 1: // Ethernet II, with 802.1Q / 802.1ad / QinQ tags
+        case 1:  // Ethernet II, with 802.1Q / 802.1ad / QinQ tags
             guard f.count >= 14 else { throw .unsupported("Ethernet frame shorter than its header") }
             etherType = Int(f[12]) << 8 | Int(f[13])
             i = 14
@@ -88,13 +94,15 @@ public enum FrameDecoder {
                 etherType = Int(f[i + 2]) << 8 | Int(f[i + 3])
                 i += 4
             }
-        case 113: // Linux cooked v1: 16-byte header, protocol at 14
+        case 113:  // Linux cooked v1: 16-byte header, protocol at 14
             guard f.count >= 16 else { throw .unsupported("Linux cooked header truncated") }
-            etherType = Int(f[14]) << 8 | Int(f[15]); i = 16
-        case 276: // Linux cooked v2: 20-byte header, protocol at 0
+            etherType = Int(f[14]) << 8 | Int(f[15])
+            i = 16
+        case 276:  // Linux cooked v2: 20-byte header, protocol at 0
             guard f.count >= 20 else { throw .unsupported("Linux cooked v2 header truncated") }
-            etherType = Int(f[0]) << 8 | Int(f[1]); i = 20
-        case 0, 108: // 4-byte address family, host order (0) or network order (108)
+            etherType = Int(f[0]) << 8 | Int(f[1])
+            i = 20
+        case 0, 108:  // 4-byte address family, host order (0) or network order (108)
             guard f.count >= 4 else { throw .unsupported("loopback header truncated") }
             let le = UInt32(f[0]) | UInt32(f[1]) << 8 | UInt32(f[2]) << 16 | UInt32(f[3]) << 24
             let be = UInt32(f[3]) | UInt32(f[2]) << 8 | UInt32(f[1]) << 16 | UInt32(f[0]) << 24
@@ -109,7 +117,8 @@ public enum FrameDecoder {
             guard let v = f.first else { throw .unsupported("empty raw IP frame") }
             etherType = v >> 4 == 6 ? 0x86DD : 0x0800
         default:
-            throw .unsupported("link type \(linkType) is not supported (Ethernet, Linux cooked v1/v2, BSD loopback and raw IP are)")
+            throw .unsupported(
+                "link type \(linkType) is not supported (Ethernet, Linux cooked v1/v2, BSD loopback and raw IP are)")
         }
         let lostAtEnd = max(0, wireLength - f.count)
         switch etherType {
@@ -120,7 +129,9 @@ public enum FrameDecoder {
     }
 
     static func be16(_ f: [UInt8], _ i: Int) -> Int { Int(f[i]) << 8 | Int(f[i + 1]) }
-    static func be32(_ f: [UInt8], _ i: Int) -> UInt32 { UInt32(f[i]) << 24 | UInt32(f[i + 1]) << 16 | UInt32(f[i + 2]) << 8 | UInt32(f[i + 3]) }
+    static func be32(_ f: [UInt8], _ i: Int) -> UInt32 {
+        UInt32(f[i]) << 24 | UInt32(f[i + 1]) << 16 | UInt32(f[i + 2]) << 8 | UInt32(f[i + 3])
+    }
 
     static func ipv4(_ f: [UInt8], at i: Int, lostAtEnd: Int) throws(FrameSkip) -> TCPSegment {
         guard f.count >= i + 20, f[i] >> 4 == 4 else { throw .unsupported("IPv4 header truncated") }
@@ -130,7 +141,8 @@ public enum FrameDecoder {
         guard f[i + 9] == 6 else { throw .notTCP }
         let fragment = be16(f, i + 6)
         if fragment & 0x1FFF != 0 || fragment & 0x2000 != 0 { throw .unsupported("IPv4 fragments are not reassembled") }
-        let src = IPAddress.v4(be32(f, i + 12)), dst = IPAddress.v4(be32(f, i + 16))
+        let src = IPAddress.v4(be32(f, i + 12))
+        let dst = IPAddress.v4(be32(f, i + 16))
         // The IP total length bounds the payload (Ethernet pads short frames).
         let end = total >= ihl ? i + total : f.count + lostAtEnd
         return try tcp(f, at: i + ihl, end: end, src: src, dst: dst)
@@ -140,7 +152,8 @@ public enum FrameDecoder {
         guard f.count >= start + 40, f[start] >> 4 == 6 else { throw .unsupported("IPv6 header truncated") }
         let payloadLength = be16(f, start + 4)
         var next = Int(f[start + 6])
-        let src = IPAddress.v6(Array(f[start + 8..<start + 24])), dst = IPAddress.v6(Array(f[start + 24..<start + 40]))
+        let src = IPAddress.v6(Array(f[start + 8..<start + 24]))
+        let dst = IPAddress.v6(Array(f[start + 24..<start + 40]))
         var i = start + 40
         let end = payloadLength > 0 ? start + 40 + payloadLength : f.count + lostAtEnd
         // Extension headers: hop-by-hop, routing, fragment, destination options, AH.
@@ -151,13 +164,16 @@ public enum FrameDecoder {
             if next == 44 {
                 let offset = be16(f, i + 2)
                 if offset & 0xFFF9 != 0 || offset & 1 != 0 { throw .unsupported("IPv6 fragments are not reassembled") }
-                next = Int(f[i]); i += 8
+                next = Int(f[i])
+                i += 8
             } else if next == 51 {
                 let len = (Int(f[i + 1]) + 2) * 4
-                next = Int(f[i]); i += len
+                next = Int(f[i])
+                i += len
             } else {
                 let len = (Int(f[i + 1]) + 1) * 8
-                next = Int(f[i]); i += len
+                next = Int(f[i])
+                i += len
             }
         }
         guard next == 6 else { throw .notTCP }
@@ -172,10 +188,11 @@ public enum FrameDecoder {
         let dataStart = i + offset
         let captured = min(end, f.count)
         let payload = dataStart < captured ? f[dataStart..<captured] : f[0..<0]
-        return TCPSegment(source: Endpoint(ip: src, port: UInt16(be16(f, i))),
-                          destination: Endpoint(ip: dst, port: UInt16(be16(f, i + 2))),
-                          seq: be32(f, i + 4), ack: be32(f, i + 8),
-                          syn: flags & 0x02 != 0, ackFlag: flags & 0x10 != 0, fin: flags & 0x01 != 0, rst: flags & 0x04 != 0,
-                          payload: payload, missing: max(0, end - max(captured, dataStart)))
+        return TCPSegment(
+            source: Endpoint(ip: src, port: UInt16(be16(f, i))),
+            destination: Endpoint(ip: dst, port: UInt16(be16(f, i + 2))),
+            seq: be32(f, i + 4), ack: be32(f, i + 8),
+            syn: flags & 0x02 != 0, ackFlag: flags & 0x10 != 0, fin: flags & 0x01 != 0, rst: flags & 0x04 != 0,
+            payload: payload, missing: max(0, end - max(captured, dataStart)))
     }
 }

@@ -1,7 +1,8 @@
 import CPcap
 import IMAPCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One captured frame.
@@ -14,7 +15,10 @@ public struct CapturedPacket: Sendable {
     public var data: [UInt8]
 
     public init(number: Int, time: Timestamp, wireLength: Int, data: [UInt8]) {
-        self.number = number; self.time = time; self.wireLength = wireLength; self.data = data
+        self.number = number
+        self.time = time
+        self.wireLength = wireLength
+        self.data = data
     }
 }
 
@@ -186,7 +190,10 @@ private final class PrefixedStream {
     var head: [UInt8]
     var position = 0
 
-    private init(fd: Int32, head: [UInt8]) { self.fd = fd; self.head = head }
+    private init(fd: Int32, head: [UInt8]) {
+        self.fd = fd
+        self.head = head
+    }
 
     static func open(fd: Int32, head: [UInt8]) -> UnsafeMutablePointer<FILE>? {
         var io = imapscope_cookie_io_functions()
@@ -200,7 +207,10 @@ private final class PrefixedStream {
                     UnsafeMutableRawPointer(buffer).copyMemory(from: base + s.position, byteCount: n)
                 }
                 s.position += n
-                if s.position == s.head.count { s.head = []; s.position = 0 }
+                if s.position == s.head.count {
+                    s.head = []
+                    s.position = 0
+                }
                 return n
             }
             while true {
@@ -230,7 +240,9 @@ public final class PcapWriter {
     private let dumper: OpaquePointer
 
     public init(path: String, linkType: Int32 = 1, snaplen: Int32 = 262_144) throws {
-        guard let d = pcap_open_dead(linkType, snaplen) else { throw CaptureError("\(path): cannot create a pcap handle") }
+        guard let d = pcap_open_dead(linkType, snaplen) else {
+            throw CaptureError("\(path): cannot create a pcap handle")
+        }
         guard let dump = pcap_dump_open(d, path) else {
             let msg = text(pcap_geterr(d))
             pcap_close(d)

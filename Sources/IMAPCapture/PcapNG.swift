@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import IMAPCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Writes pcapng (draft-ietf-opsawg-pcapng): one section, one Ethernet interface, enhanced packet
 /// blocks with microsecond times. pcapng rather than pcap because its section header can say
@@ -55,7 +56,9 @@ public final class PcapNGWriter {
         le16(code) + le16(UInt16(value.count)) + value + [UInt8](repeating: 0, count: (4 - value.count % 4) % 4)
     }
     static func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 255), UInt8(v >> 8)] }
-    static func le32(_ v: UInt32) -> [UInt8] { [UInt8(v & 255), UInt8(v >> 8 & 255), UInt8(v >> 16 & 255), UInt8(v >> 24)] }
+    static func le32(_ v: UInt32) -> [UInt8] {
+        [UInt8(v & 255), UInt8(v >> 8 & 255), UInt8(v >> 16 & 255), UInt8(v >> 24)]
+    }
 
     /// What a pcapng file's first section header says of its writer.
     public struct SectionHeader: Equatable, Sendable {
@@ -93,7 +96,8 @@ public final class PcapNGWriter {
         var header = SectionHeader()
         var i = 24
         while i + 4 <= end {
-            let code = u16(i), len = u16(i + 2)
+            let code = u16(i)
+            let len = u16(i + 2)
             guard code != 0, i + 4 + len <= end else { break }
             let value = String(decoding: head[(i + 4)..<(i + 4 + len)], as: UTF8.self)
             if code == 4, header.application == nil { header.application = value }
@@ -169,19 +173,22 @@ public struct SyntheticTCPConnection {
         let pseudo: [UInt8]
         let ip: [UInt8]
         switch (src.ip, dst.ip) {
-        case let (.v4(s), .v4(d)):
+        case (.v4(let s), .v4(let d)):
             pseudo = be32(s) + be32(d) + [0, 6] + be16(tcp.count)
             var h: [UInt8] = [0x45, 0] + be16(20 + tcp.count) + [0, 0, 0x40, 0, 64, 6, 0, 0] + be32(s) + be32(d)
             let c = checksum(h)
-            h[10] = UInt8(c >> 8); h[11] = UInt8(c & 255)
+            h[10] = UInt8(c >> 8)
+            h[11] = UInt8(c & 255)
             ip = h
         default:
-            let s = Self.v6Bytes(src.ip), d = Self.v6Bytes(dst.ip)
+            let s = Self.v6Bytes(src.ip)
+            let d = Self.v6Bytes(dst.ip)
             pseudo = s + d + be32(UInt32(tcp.count)) + [0, 0, 0, 6]
             ip = [0x60, 0, 0, 0] + be16(tcp.count) + [6, 64] + s + d
         }
         let c = checksum(pseudo + tcp)
-        tcp[16] = UInt8(c >> 8); tcp[17] = UInt8(c & 255)
+        tcp[16] = UInt8(c >> 8)
+        tcp[17] = UInt8(c & 255)
         let etherType: [UInt8] = ip[0] >> 4 == 6 ? [0x86, 0xDD] : [0x08, 0x00]
         let macs: [UInt8] = fromClient ? [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1] : [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2]
         return macs + etherType + ip + tcp
@@ -190,19 +197,24 @@ public struct SyntheticTCPConnection {
     static func v6Bytes(_ a: IPAddress) -> [UInt8] {
         switch a {
         case .v6(let b): return b
-        case .v4(let v): return [UInt8](repeating: 0, count: 10) + [0xFF, 0xFF] + be32(v) // v4-mapped
+        case .v4(let v): return [UInt8](repeating: 0, count: 10) + [0xFF, 0xFF] + be32(v)  // v4-mapped
         }
     }
 }
 
 private func be16(_ v: Int) -> [UInt8] { [UInt8(v >> 8 & 255), UInt8(v & 255)] }
-private func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 255), UInt8(v >> 8 & 255), UInt8(v & 255)] }
+private func be32(_ v: UInt32) -> [UInt8] {
+    [UInt8(v >> 24), UInt8(v >> 16 & 255), UInt8(v >> 8 & 255), UInt8(v & 255)]
+}
 
 /// RFC 1071 Internet checksum.
 private func checksum(_ b: [UInt8]) -> UInt16 {
     var sum: UInt32 = 0
     var i = 0
-    while i + 1 < b.count { sum &+= UInt32(b[i]) << 8 | UInt32(b[i + 1]); i += 2 }
+    while i + 1 < b.count {
+        sum &+= UInt32(b[i]) << 8 | UInt32(b[i + 1])
+        i += 2
+    }
     if i < b.count { sum &+= UInt32(b[i]) << 8 }
     while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
     return ~UInt16(sum)
@@ -211,7 +223,8 @@ private func checksum(_ b: [UInt8]) -> UInt16 {
 extension Endpoint {
     /// Parses the event schema's endpoint form: `127.0.0.1:143` or `[::1]:143`.
     public init?(parsing s: String) {
-        var host: Substring, port: Substring
+        var host: Substring
+        var port: Substring
         if s.hasPrefix("[") {
             guard let close = s.firstIndex(of: "]"), s[s.index(after: close)...].hasPrefix(":") else { return nil }
             host = s[s.index(after: s.startIndex)..<close]

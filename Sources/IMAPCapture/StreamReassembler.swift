@@ -53,15 +53,22 @@ struct StreamReassembler {
         var start = seq
         if syn {
             start = seq &+ 1
-            if !started || !hasPending { expected = start; started = true }
+            if !started || !hasPending {
+                expected = start
+                started = true
+            }
         }
-        if !started { expected = start; started = true } // a capture that starts mid-stream
+        if !started {
+            expected = start
+            started = true
+        }  // a capture that starts mid-stream
         if fin { finSeq = start &+ UInt32(truncatingIfNeeded: payload.count + missing) }
         guard !payload.isEmpty || missing > 0 else { return out }
         let d = Self.distance(start, from: expected)
         if d > 0 {
-            if d > 1 << 30 { // no sane window: the stream jumped; resynchronise there
-                out.append(.gap(0)); expected = start
+            if d > 1 << 30 {  // no sane window: the stream jumped; resynchronise there
+                out.append(.gap(0))
+                expected = start
                 deliver(Array(payload), hole: missing, &out)
                 drain(&out)
                 return out
@@ -88,7 +95,10 @@ struct StreamReassembler {
             let p = pending.remove(at: i)
             pendingBytes -= p.bytes.count
             let d = Self.distance(p.seq, from: expected)
-            if d > 0 { out.append(.gap(d)); expected = p.seq }
+            if d > 0 {
+                out.append(.gap(d))
+                expected = p.seq
+            }
             place(p, &out)
         }
         drain(&out)
@@ -103,7 +113,10 @@ struct StreamReassembler {
         if started, let a = acked {
             let end = finSeq.map { min($0, a, by: expected) } ?? a
             let d = Self.distance(end, from: expected)
-            if d > 0 && d < 1 << 30 { out.append(.gap(d)); expected = end }
+            if d > 0 && d < 1 << 30 {
+                out.append(.gap(d))
+                expected = end
+            }
         }
         return out
     }
@@ -113,7 +126,10 @@ struct StreamReassembler {
             let p = pending.remove(at: i)
             pendingBytes -= p.bytes.count
             let d = Self.distance(p.seq, from: expected)
-            if d > 0 { out.append(.gap(d)); expected = p.seq }
+            if d > 0 {
+                out.append(.gap(d))
+                expected = p.seq
+            }
             place(p, &out)
         }
     }
@@ -122,7 +138,8 @@ struct StreamReassembler {
         guard started, !pending.isEmpty else { return nil }
         let n = expected
         var best = 0
-        for i in 1..<pending.count where Self.distance(pending[i].seq, from: n) < Self.distance(pending[best].seq, from: n) { best = i }
+        for i in 1..<pending.count
+        where Self.distance(pending[i].seq, from: n) < Self.distance(pending[best].seq, from: n) { best = i }
         return best
     }
 
@@ -141,7 +158,12 @@ struct StreamReassembler {
                 if differing > 0 { out.append(.conflict(differing)) }
             }
             if overlap >= bytes.count + hole { return }
-            if overlap >= bytes.count { hole -= overlap - bytes.count; bytes = [] } else { bytes.removeFirst(overlap) }
+            if overlap >= bytes.count {
+                hole -= overlap - bytes.count
+                bytes = []
+            } else {
+                bytes.removeFirst(overlap)
+            }
         }
         deliver(bytes, hole: hole, &out)
     }

@@ -14,14 +14,21 @@ public enum Base64 {
         var pad = 0
         var count = 0
         for c in s.utf8 {
-            if c == UInt8(ascii: "=") { pad += 1; count += 1; continue }
+            if c == UInt8(ascii: "=") {
+                pad += 1
+                count += 1
+                continue
+            }
             guard pad == 0 else { return nil }
             let v = table[Int(c)]
             guard v >= 0 else { return nil }
             acc = acc << 6 | UInt32(v)
             bits += 6
             count += 1
-            if bits >= 8 { bits -= 8; out.append(UInt8((acc >> UInt32(bits)) & 0xFF)) }
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8((acc >> UInt32(bits)) & 0xFF))
+            }
         }
         if padded && count % 4 != 0 { return nil }
         return out
@@ -32,7 +39,9 @@ public enum Base64 {
         var i = 0
         while i + 2 < bytes.count {
             let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-            out += [alphabet[Int(n >> 18)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], alphabet[Int(n & 63)]]
+            out += [
+                alphabet[Int(n >> 18)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], alphabet[Int(n & 63)],
+            ]
             i += 3
         }
         let rem = bytes.count - i

@@ -111,14 +111,19 @@ public enum CommandParser {
     /// and every literal body.
     static func secrets(after anchor: Node, in line: RawLine) -> [SecretRef] {
         var out: [SecretRef] = []
-        var segment = anchor.span.segment, from = anchor.span.end
+        var segment = anchor.span.segment
+        var from = anchor.span.end
         // A literal token ends with its body: what follows starts in the next segment.
-        if case .literal(let s) = anchor.syntax { segment = s + 1; from = 0 }
+        if case .literal(let s) = anchor.syntax {
+            segment = s + 1
+            from = 0
+        }
         while segment < line.segments.count {
             let seg = line.segments[segment]
             var end = seg.text.count
             if seg.literal != nil, let (_, at) = LiteralHeader.trailing(in: seg.text) { end = at }
-            var a = min(from, end), b = end
+            var a = min(from, end)
+            var b = end
             while a < b, seg.text[a] == 0x20 { a += 1 }
             while b > a, seg.text[b - 1] == 0x20 { b -= 1 }
             if a < b { out.append(.span(Span(segment: segment, start: a, end: b))) }
@@ -136,7 +141,7 @@ public enum CommandParser {
             if c <= 0x20 || c >= 0x7F { return false }
             switch c {
             case UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "{"), UInt8(ascii: "%"), UInt8(ascii: "*"),
-                 UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "+"):
+                UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "+"):
                 return false
             default: continue
             }

@@ -19,10 +19,15 @@ enum CommandGrammar {
             // a lone argument may be the password itself, so it is no user name either.
             let userNode = a.node()
             if let p = a.node() {
-                if let u = userNode, let user = line.string(u) { d.append(("user", .string(user))) }
-                else { a.problem("LOGIN needs a user name") }
+                if let u = userNode, let user = line.string(u) {
+                    d.append(("user", .string(user)))
+                } else {
+                    a.problem("LOGIN needs a user name")
+                }
                 if case .literal(let seg) = p.syntax { cmd.literalLabels[seg] = "password" }
-            } else { a.problem("LOGIN needs a user name and a password") }
+            } else {
+                a.problem("LOGIN needs a user name and a password")
+            }
             if !a.done { a.problem("LOGIN has more than two arguments") }
             _ = a.rest()
         // authenticate = "AUTHENTICATE" SP auth-type [SP (base64 / "=")]   (RFC 9051, SASL-IR RFC 4959)
@@ -30,8 +35,11 @@ enum CommandGrammar {
             // sasl-mech = 1*20mech-char, mech-char = UPPER-ALPHA / DIGIT / "-" / "_" (RFC 4422 §3.1;
             // IMAP compares it case-insensitively). Anything else may be a misplaced secret.
             if let m = a.atom("AUTHENTICATE needs a mechanism") {
-                if SASL.isMechanismName(m) { d.append(("mechanism", .string(m.uppercased()))) }
-                else { a.problem("the mechanism is not a SASL mechanism name") }
+                if SASL.isMechanismName(m) {
+                    d.append(("mechanism", .string(m.uppercased())))
+                } else {
+                    a.problem("the mechanism is not a SASL mechanism name")
+                }
             }
             if let ir = a.node() {
                 let text = line.string(ir) ?? ""
@@ -39,7 +47,8 @@ enum CommandGrammar {
                 if cmd.initialResponse == nil { a.problem("initial response is not base64") }
                 d.append(("initial_response", .bool(true)))
                 if let ir = cmd.initialResponse, let mech = d.first?.1.stringValue,
-                   let u = SASL.user(mechanism: mech, step: 1, payload: ir) {
+                    let u = SASL.user(mechanism: mech, step: 1, payload: ir)
+                {
                     d.append(("user", .string(u)))
                 }
             }
@@ -57,7 +66,8 @@ enum CommandGrammar {
             mailbox(&a, &d, "mailbox")
         // rename = "RENAME" SP mailbox SP mailbox
         case "RENAME":
-            mailbox(&a, &d, "mailbox"); mailbox(&a, &d, "new_name")
+            mailbox(&a, &d, "mailbox")
+            mailbox(&a, &d, "new_name")
         // list = "LIST" [SP list-select-opts] SP mailbox SP mbox-or-pat [SP list-return-opts]  (RFC 5258)
         case "LIST", "LSUB", "XLIST":
             if cmd.name == "LIST", let sel = a.optionalList() {
@@ -68,18 +78,26 @@ enum CommandGrammar {
                 d.append(("patterns", .array(p.compactMap { line.string($0).map(JSONValue.string) })))
             } else if let p = a.node(), let s = line.string(p) {
                 d.append(("pattern", .string(s)))
-            } else { a.problem("\(cmd.name) needs a mailbox pattern") }
+            } else {
+                a.problem("\(cmd.name) needs a mailbox pattern")
+            }
             if a.keyword() == "RETURN" {
-                if let r = a.list("RETURN needs a list") { d.append(("return_options", .array(r.map { .string(line.sourceText($0).uppercased()) }))) }
+                if let r = a.list("RETURN needs a list") {
+                    d.append(("return_options", .array(r.map { .string(line.sourceText($0).uppercased()) })))
+                }
             }
         // status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"
         case "STATUS":
             mailbox(&a, &d, "mailbox")
             if let items = a.list("STATUS needs a list of items") {
                 d.append(("items", .array(items.map { .string(line.sourceText($0).uppercased()) })))
-                let known: Set<String> = ["MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE",
-                                          "HIGHESTMODSEQ", "APPENDLIMIT", "MAILBOXID", "DELETED-STORAGE"]
-                for i in items where !known.contains(i.keyword ?? "") { a.problem("unknown STATUS item \(line.sourceText(i))") }
+                let known: Set<String> = [
+                    "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE",
+                    "HIGHESTMODSEQ", "APPENDLIMIT", "MAILBOXID", "DELETED-STORAGE",
+                ]
+                for i in items where !known.contains(i.keyword ?? "") {
+                    a.problem("unknown STATUS item \(line.sourceText(i))")
+                }
             }
         // append = "APPEND" SP mailbox 1*append-message   (MULTIAPPEND RFC 3502, BINARY ~{n} RFC 3516)
         // append-message = [SP flag-list] [SP date-time] SP append-data ; append-data = literal / literal8 / …
@@ -89,7 +107,10 @@ enum CommandGrammar {
             while !a.done {
                 var m: [(String, JSONValue)] = []
                 if let f = a.optionalList() { m.append(("flags", .array(f.map { .string(line.sourceText($0)) }))) }
-                if let n = a.peek(), case .quoted = n.syntax { a.skip(); m.append(("date", .string(line.string(n) ?? ""))) }
+                if let n = a.peek(), case .quoted = n.syntax {
+                    a.skip()
+                    m.append(("date", .string(line.string(n) ?? "")))
+                }
                 if let kw = a.peek()?.keyword, kw == "UTF8" || kw == "CATENATE" {
                     a.skip()
                     m.append(("data", .string(kw)))
@@ -114,7 +135,9 @@ enum CommandGrammar {
         case "SEARCH":
             if a.peek()?.keyword == "RETURN" {
                 a.skip()
-                if let r = a.list("RETURN needs a list") { d.append(("return_options", .array(r.map { .string(line.sourceText($0).uppercased()) }))) }
+                if let r = a.list("RETURN needs a list") {
+                    d.append(("return_options", .array(r.map { .string(line.sourceText($0).uppercased()) })))
+                }
             }
             if a.peek()?.keyword == "CHARSET" {
                 a.skip()
@@ -129,17 +152,26 @@ enum CommandGrammar {
             if let n = a.node() {
                 let items = n.list ?? [n]
                 d.append(("items", .array(items.map { .string(line.sourceText($0).uppercased()) })))
-            } else { a.problem("FETCH needs data items") }
-            if let mods = a.optionalList() { d.append(("modifiers", .array(mods.map { .string(line.sourceText($0).uppercased()) }))) }
+            } else {
+                a.problem("FETCH needs data items")
+            }
+            if let mods = a.optionalList() {
+                d.append(("modifiers", .array(mods.map { .string(line.sourceText($0).uppercased()) })))
+            }
         // store = "STORE" SP sequence-set [store-modifiers] SP store-att-flags
         // store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP (flag-list / (flag *(SP flag)))
         case "STORE":
             if let s = a.sequenceSet("STORE") { d.append(("sequence_set", .string(s))) }
-            if let mods = a.optionalList() { d.append(("modifiers", .array(mods.map { .string(line.sourceText($0).uppercased()) }))) }
+            if let mods = a.optionalList() {
+                d.append(("modifiers", .array(mods.map { .string(line.sourceText($0).uppercased()) })))
+            }
             if let op = a.atom("STORE needs an operation") {
                 let up = op.uppercased()
-                let ok = ["FLAGS", "+FLAGS", "-FLAGS", "FLAGS.SILENT", "+FLAGS.SILENT", "-FLAGS.SILENT",
-                          "X-GM-LABELS", "+X-GM-LABELS", "-X-GM-LABELS", "X-GM-LABELS.SILENT", "+X-GM-LABELS.SILENT", "-X-GM-LABELS.SILENT"]
+                let ok = [
+                    "FLAGS", "+FLAGS", "-FLAGS", "FLAGS.SILENT", "+FLAGS.SILENT", "-FLAGS.SILENT",
+                    "X-GM-LABELS", "+X-GM-LABELS", "-X-GM-LABELS", "X-GM-LABELS.SILENT", "+X-GM-LABELS.SILENT",
+                    "-X-GM-LABELS.SILENT",
+                ]
                 if !ok.contains(up) { a.problem("unknown STORE operation \(op)") }
                 d.append(("operation", .string(up)))
             }
@@ -157,9 +189,14 @@ enum CommandGrammar {
         // id = "ID" SP id-params-list ; id-params-list = "(" *(string SP nstring) ")" / nil   (RFC 2971)
         case "ID":
             if let n = a.node() {
-                if let l = n.list { d.append(("parameters", idParams(l, line: line, problem: { a.problem($0) }))) }
-                else if !n.isNil { a.problem("ID needs a list or NIL") }
-            } else { a.problem("ID needs a list or NIL") }
+                if let l = n.list {
+                    d.append(("parameters", idParams(l, line: line, problem: { a.problem($0) })))
+                } else if !n.isNil {
+                    a.problem("ID needs a list or NIL")
+                }
+            } else {
+                a.problem("ID needs a list or NIL")
+            }
         // compress = "COMPRESS" SP algorithm   (RFC 4978)
         case "COMPRESS":
             if let alg = a.atom("COMPRESS needs an algorithm") { d.append(("algorithm", .string(alg.uppercased()))) }
@@ -168,7 +205,9 @@ enum CommandGrammar {
             mailbox(&a, &d, "quota_root")
         case "SETQUOTA":
             mailbox(&a, &d, "quota_root")
-            if let l = a.list("SETQUOTA needs a resource list") { d.append(("resources", .array(l.map { .string(line.sourceText($0)) }))) }
+            if let l = a.list("SETQUOTA needs a resource list") {
+                d.append(("resources", .array(l.map { .string(line.sourceText($0)) })))
+            }
         // getmetadata = "GETMETADATA" [SP getmetadata-options] SP mailbox SP entries   (RFC 5464)
         case "GETMETADATA":
             if let opts = a.optionalList() { d.append(("options", .array(opts.map { .string(line.sourceText($0)) }))) }
@@ -182,19 +221,32 @@ enum CommandGrammar {
             if let l = a.list("SETMETADATA needs a list of entries") {
                 var entries: [JSONValue] = []
                 var i = 0
-                while i + 1 < l.count { entries.append(.string(line.string(l[i]) ?? "")); i += 2 }
+                while i + 1 < l.count {
+                    entries.append(.string(line.string(l[i]) ?? ""))
+                    i += 2
+                }
                 if l.count % 2 != 0 { a.problem("SETMETADATA entries come in pairs") }
                 d.append(("entries", .array(entries)))
             }
         // sort = ["UID" SP] "SORT" SP sort-criteria SP search-criteria   (RFC 5256)
         case "SORT":
-            if let c = a.list("SORT needs sort criteria") { d.append(("sort_criteria", .array(c.map { .string(line.sourceText($0).uppercased()) }))) }
-            if let cs = a.node() { d.append(("charset", .string(line.string(cs) ?? ""))) } else { a.problem("SORT needs a charset") }
+            if let c = a.list("SORT needs sort criteria") {
+                d.append(("sort_criteria", .array(c.map { .string(line.sourceText($0).uppercased()) })))
+            }
+            if let cs = a.node() {
+                d.append(("charset", .string(line.string(cs) ?? "")))
+            } else {
+                a.problem("SORT needs a charset")
+            }
             d.append(("criteria", .string(a.rest().map(line.sourceText).joined(separator: " "))))
         // thread = ["UID" SP] "THREAD" SP thread-alg SP search-charset 1*(SP search-key)
         case "THREAD":
             if let alg = a.atom("THREAD needs an algorithm") { d.append(("algorithm", .string(alg.uppercased()))) }
-            if let cs = a.node() { d.append(("charset", .string(line.string(cs) ?? ""))) } else { a.problem("THREAD needs a charset") }
+            if let cs = a.node() {
+                d.append(("charset", .string(line.string(cs) ?? "")))
+            } else {
+                a.problem("THREAD needs a charset")
+            }
             d.append(("criteria", .string(a.rest().map(line.sourceText).joined(separator: " "))))
         case "SETACL", "DELETEACL", "LISTRIGHTS":
             mailbox(&a, &d, "mailbox")
@@ -206,7 +258,9 @@ enum CommandGrammar {
             d.append(("known", .bool(false)))
         }
         if !a.done && cmd.name != "SEARCH" {
-            a.problem("unexpected arguments after \(cmd.name): \(a.rest().map(line.sourceText).joined(separator: " ").prefix(60))")
+            a.problem(
+                "unexpected arguments after \(cmd.name): \(a.rest().map(line.sourceText).joined(separator: " ").prefix(60))"
+            )
         }
         cmd.details = ArgumentFields(d)
         cmd.problems += a.problems
@@ -254,7 +308,10 @@ struct Args {
     }
     mutating func problem(_ p: String) { problems.append(p) }
     mutating func atom(_ missing: String) -> String? {
-        guard let n = node(), let k = n.atom ?? n.keyword else { problem(missing); return nil }
+        guard let n = node(), let k = n.atom ?? n.keyword else {
+            problem(missing)
+            return nil
+        }
         return k
     }
     mutating func keyword() -> String? {
@@ -263,7 +320,10 @@ struct Args {
         return k
     }
     mutating func list(_ missing: String) -> [Node]? {
-        guard let n = node(), let l = n.list else { problem(missing); return nil }
+        guard let n = node(), let l = n.list else {
+            problem(missing)
+            return nil
+        }
         return l
     }
     mutating func optionalList() -> [Node]? {
@@ -273,7 +333,10 @@ struct Args {
     }
     /// sequence-set = (seq-number / seq-range) ["," sequence-set] ; "$" is RFC 5182's saved result
     mutating func sequenceSet(_ command: String) -> String? {
-        guard let n = node() else { problem("\(command) needs a sequence set"); return nil }
+        guard let n = node() else {
+            problem("\(command) needs a sequence set")
+            return nil
+        }
         let s = line.sourceText(n)
         if !SequenceSet.isValid(s) { problem("'\(s.prefix(40))' is not a sequence set") }
         return s
@@ -300,7 +363,12 @@ public enum SequenceSet {
         for part in s.split(separator: ",") {
             let ends = part.split(separator: ":")
             guard let a = Int(ends[0]) else { return nil }
-            if ends.count == 2 { guard let b = Int(ends[1]) else { return nil }; total += abs(b - a) + 1 } else { total += 1 }
+            if ends.count == 2 {
+                guard let b = Int(ends[1]) else { return nil }
+                total += abs(b - a) + 1
+            } else {
+                total += 1
+            }
         }
         return total
     }
@@ -319,16 +387,25 @@ public enum MailboxName {
         var chars = Array(s.utf8)[...]
         while let c = chars.first {
             chars = chars.dropFirst()
-            if c != UInt8(ascii: "&") { out.unicodeScalars.append(Unicode.Scalar(c)); continue }
+            if c != UInt8(ascii: "&") {
+                out.unicodeScalars.append(Unicode.Scalar(c))
+                continue
+            }
             guard let end = chars.firstIndex(of: UInt8(ascii: "-")) else { return nil }
             let b64 = chars[chars.startIndex..<end]
             chars = chars[(end + 1)...]
-            if b64.isEmpty { out.append("&"); continue }
+            if b64.isEmpty {
+                out.append("&")
+                continue
+            }
             let std = String(decoding: b64.map { $0 == UInt8(ascii: ",") ? UInt8(ascii: "/") : $0 }, as: UTF8.self)
             guard let bytes = Base64.decode(std, padded: false), bytes.count % 2 == 0 else { return nil }
             var units: [UInt16] = []
             var k = 0
-            while k + 1 < bytes.count { units.append(UInt16(bytes[k]) << 8 | UInt16(bytes[k + 1])); k += 2 }
+            while k + 1 < bytes.count {
+                units.append(UInt16(bytes[k]) << 8 | UInt16(bytes[k + 1]))
+                k += 2
+            }
             out += String(decoding: units, as: UTF16.self)
         }
         return out

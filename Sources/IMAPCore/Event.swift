@@ -37,10 +37,16 @@ public struct DecodedEvent: Sendable {
     public var bytes: Int
     public var annotation: String?
 
-    public init(_ body: EventBody, dir: Direction?, time: Timestamp, line: RawLine? = nil, bytes: Int = 0,
-                annotation: String? = nil) {
-        self.body = body; self.dir = dir; self.time = time
-        self.line = line; self.bytes = bytes; self.annotation = annotation
+    public init(
+        _ body: EventBody, dir: Direction?, time: Timestamp, line: RawLine? = nil, bytes: Int = 0,
+        annotation: String? = nil
+    ) {
+        self.body = body
+        self.dir = dir
+        self.time = time
+        self.line = line
+        self.bytes = bytes
+        self.annotation = annotation
     }
 
     public var kind: EventKind { body.kind }
@@ -83,10 +89,18 @@ public struct Event: Sendable {
     /// The redacted wire bytes of the line, when the event came from a decoder (not from JSON).
     public var wire: [WirePiece]?
 
-    public init(session: String, seq: Int, time: Timestamp, dir: Direction?, body: EventBody, bytes: Int? = nil,
-                annotation: String? = nil, wire: [WirePiece]? = nil) {
-        self.session = session; self.seq = seq; self.time = time; self.dir = dir; self.body = body
-        self.bytes = bytes; self.annotation = annotation; self.wire = wire
+    public init(
+        session: String, seq: Int, time: Timestamp, dir: Direction?, body: EventBody, bytes: Int? = nil,
+        annotation: String? = nil, wire: [WirePiece]? = nil
+    ) {
+        self.session = session
+        self.seq = seq
+        self.time = time
+        self.dir = dir
+        self.body = body
+        self.bytes = bytes
+        self.annotation = annotation
+        self.wire = wire
     }
 
     public var kind: EventKind { body.kind }

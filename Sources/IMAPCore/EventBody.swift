@@ -49,12 +49,24 @@ public enum EventBody: Sendable {
         set {
             guard let text = newValue else { return }
             switch self {
-            case .command(var e): e.line = text; self = .command(e)
-            case .tagged(var e): e.line = text; self = .tagged(e)
-            case .untagged(var e): e.line = text; self = .untagged(e)
-            case .continuation(var e): e.line = text; self = .continuation(e)
-            case .sasl(var e): e.line = text; self = .sasl(e)
-            case .idleDone(var e): e.line = text; self = .idleDone(e)
+            case .command(var e):
+                e.line = text
+                self = .command(e)
+            case .tagged(var e):
+                e.line = text
+                self = .tagged(e)
+            case .untagged(var e):
+                e.line = text
+                self = .untagged(e)
+            case .continuation(var e):
+                e.line = text
+                self = .continuation(e)
+            case .sasl(var e):
+                e.line = text
+                self = .sasl(e)
+            case .idleDone(var e):
+                e.line = text
+                self = .idleDone(e)
             default: break
             }
         }
@@ -87,10 +99,16 @@ public struct SessionStartEvent: Sendable {
     /// `disabled` when the proxy does not verify the real server (`--insecure-upstream`).
     public var upstreamVerification: String?
 
-    public init(client: String, server: String, source: String, transport: String? = nil, file: String? = nil,
-                upstream: String? = nil, upstreamVerification: String? = nil) {
-        self.client = client; self.server = server; self.source = source
-        self.transport = transport; self.file = file; self.upstream = upstream
+    public init(
+        client: String, server: String, source: String, transport: String? = nil, file: String? = nil,
+        upstream: String? = nil, upstreamVerification: String? = nil
+    ) {
+        self.client = client
+        self.server = server
+        self.source = source
+        self.transport = transport
+        self.file = file
+        self.upstream = upstream
         self.upstreamVerification = upstreamVerification
     }
 }
@@ -108,7 +126,10 @@ public struct CommandEvent: Sendable {
     public var literalRefused = false
 
     public init(tag: String, name: String, uid: Bool, arguments: ArgumentFields = ArgumentFields()) {
-        self.tag = tag; self.name = name; self.uid = uid; self.arguments = arguments
+        self.tag = tag
+        self.name = name
+        self.uid = uid
+        self.arguments = arguments
     }
 
     /// `UID FETCH` or `FETCH`.
@@ -125,10 +146,15 @@ public struct ResponseFields: Sendable {
     public var arguments = ArgumentFields()
     public var truncated = false
 
-    public init(code: String? = nil, codeArguments: [String] = [], text: String? = nil,
-                arguments: ArgumentFields = ArgumentFields(), truncated: Bool = false) {
-        self.code = code; self.codeArguments = codeArguments; self.text = text
-        self.arguments = arguments; self.truncated = truncated
+    public init(
+        code: String? = nil, codeArguments: [String] = [], text: String? = nil,
+        arguments: ArgumentFields = ArgumentFields(), truncated: Bool = false
+    ) {
+        self.code = code
+        self.codeArguments = codeArguments
+        self.text = text
+        self.arguments = arguments
+        self.truncated = truncated
     }
 }
 
@@ -143,7 +169,9 @@ public struct TaggedEvent: Sendable {
     public var response: ResponseFields
 
     public init(tag: String, status: String, response: ResponseFields = ResponseFields()) {
-        self.tag = tag; self.status = status; self.response = response
+        self.tag = tag
+        self.status = status
+        self.response = response
     }
 }
 
@@ -157,7 +185,9 @@ public struct UntaggedEvent: Sendable {
     public var unsolicited = false
 
     public init(name: String, number: Int64? = nil, response: ResponseFields = ResponseFields()) {
-        self.name = name; self.number = number; self.response = response
+        self.name = name
+        self.number = number
+        self.response = response
     }
 }
 
@@ -185,7 +215,9 @@ public struct SASLEvent: Sendable {
     public var payload: String?
 
     public init(tag: String, mechanism: String, step: Int) {
-        self.tag = tag; self.mechanism = mechanism; self.step = step
+        self.tag = tag
+        self.mechanism = mechanism
+        self.step = step
     }
 }
 
@@ -208,10 +240,18 @@ public struct TLSEvent: Sendable {
     public var verification: String?
     public var error: String?
 
-    public init(leg: String, phase: String, version: String? = nil, cipher: String? = nil, sni: String? = nil,
-                versionsOffered: [String]? = nil, verification: String? = nil, error: String? = nil) {
-        self.leg = leg; self.phase = phase; self.version = version; self.cipher = cipher; self.sni = sni
-        self.versionsOffered = versionsOffered; self.verification = verification; self.error = error
+    public init(
+        leg: String, phase: String, version: String? = nil, cipher: String? = nil, sni: String? = nil,
+        versionsOffered: [String]? = nil, verification: String? = nil, error: String? = nil
+    ) {
+        self.leg = leg
+        self.phase = phase
+        self.version = version
+        self.cipher = cipher
+        self.sni = sni
+        self.versionsOffered = versionsOffered
+        self.verification = verification
+        self.error = error
     }
 }
 
@@ -231,7 +271,10 @@ public struct GapEvent: Sendable {
     public var raw: String?
 
     public init(missing: Int, skippedBytes: Int? = nil, skippedLines: Int? = nil, raw: String? = nil) {
-        self.missing = missing; self.skippedBytes = skippedBytes; self.skippedLines = skippedLines; self.raw = raw
+        self.missing = missing
+        self.skippedBytes = skippedBytes
+        self.skippedLines = skippedLines
+        self.raw = raw
     }
 }
 
@@ -244,7 +287,10 @@ public struct UnparsedEvent: Sendable {
     public var raw: String
 
     public init(tag: String? = nil, name: String? = nil, reason: String, raw: String) {
-        self.tag = tag; self.name = name; self.reason = reason; self.raw = raw
+        self.tag = tag
+        self.name = name
+        self.reason = reason
+        self.raw = raw
     }
 }
 
@@ -254,7 +300,9 @@ public struct LintEvent: Sendable {
     public var message: String
 
     public init(level: Lint.Level, code: String, message: String) {
-        self.level = level; self.code = code; self.message = message
+        self.level = level
+        self.code = code
+        self.message = message
     }
 
     public init(_ finding: Lint) { self.init(level: finding.level, code: finding.code, message: finding.message) }
@@ -273,6 +321,8 @@ public struct SessionEndEvent: Sendable {
     public var bytesAfterDeflateEnd: [(Direction, Int)]?
 
     public init(reason: String, state: String? = nil, commands: Int? = nil) {
-        self.reason = reason; self.state = state; self.commands = commands
+        self.reason = reason
+        self.state = state
+        self.commands = commands
     }
 }

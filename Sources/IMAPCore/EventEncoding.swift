@@ -304,8 +304,9 @@ extension Event {
         r.dropAll(["session", "seq", "time", "kind", "dir", "annotation", "bytes", "line"])
         var body = try EventBody.decode(kind, &r)
         body.line = line
-        self.init(session: session, seq: Int(clamping: seq), time: time, dir: dir, body: body, bytes: bytes,
-                  annotation: annotation)
+        self.init(
+            session: session, seq: Int(clamping: seq), time: time, dir: dir, body: body, bytes: bytes,
+            annotation: annotation)
         extra = r.rest
     }
 }
@@ -314,10 +315,12 @@ extension EventBody {
     fileprivate static func decode(_ kind: EventKind, _ r: inout JSONFieldReader) throws -> EventBody {
         switch kind {
         case .sessionStart:
-            return .sessionStart(SessionStartEvent(
-                client: r.string("client") ?? "?", server: r.string("server") ?? "?", source: r.string("source") ?? "?",
-                transport: r.string("transport"), file: r.string("file"), upstream: r.string("upstream"),
-                upstreamVerification: r.string("upstream_verification")))
+            return .sessionStart(
+                SessionStartEvent(
+                    client: r.string("client") ?? "?", server: r.string("server") ?? "?",
+                    source: r.string("source") ?? "?",
+                    transport: r.string("transport"), file: r.string("file"), upstream: r.string("upstream"),
+                    upstreamVerification: r.string("upstream_verification")))
         case .command:
             var e = CommandEvent(tag: try r.require("tag"), name: try r.require("name"), uid: r.bool("uid"))
             e.truncated = r.bool("truncated")
@@ -339,8 +342,9 @@ extension EventBody {
         case .continuation:
             return .continuation(ContinuationEvent(response: ResponseFields.decode(&r)))
         case .sasl:
-            var e = SASLEvent(tag: try r.require("tag"), mechanism: try r.require("mechanism"),
-                              step: Int(clamping: r.int("step") ?? 0))
+            var e = SASLEvent(
+                tag: try r.require("tag"), mechanism: try r.require("mechanism"),
+                step: Int(clamping: r.int("step") ?? 0))
             e.cancelled = r.bool("cancelled")
             e.challenge = r.string("challenge")
             e.user = r.string("user")
@@ -351,26 +355,33 @@ extension EventBody {
         case .idleDone:
             return .idleDone(IdleDoneEvent(tag: r.string("tag") ?? ""))
         case .tls:
-            return .tls(TLSEvent(
-                leg: r.string("leg") ?? "?", phase: r.string("phase") ?? "?", version: r.string("version"),
-                cipher: r.string("cipher"), sni: r.string("sni"), versionsOffered: r.strings("versions_offered"),
-                verification: r.string("verification"), error: r.string("error")))
+            return .tls(
+                TLSEvent(
+                    leg: r.string("leg") ?? "?", phase: r.string("phase") ?? "?", version: r.string("version"),
+                    cipher: r.string("cipher"), sni: r.string("sni"), versionsOffered: r.strings("versions_offered"),
+                    verification: r.string("verification"), error: r.string("error")))
         case .compress:
             return .compress(CompressEvent(algorithm: r.string("algorithm") ?? "?"))
         case .gap:
-            return .gap(GapEvent(
-                missing: Int(clamping: r.int("missing") ?? 0),
-                skippedBytes: r.int("skipped_bytes").map { Int(clamping: $0) },
-                skippedLines: r.int("skipped_lines").map { Int(clamping: $0) }, raw: r.string("raw")))
+            return .gap(
+                GapEvent(
+                    missing: Int(clamping: r.int("missing") ?? 0),
+                    skippedBytes: r.int("skipped_bytes").map { Int(clamping: $0) },
+                    skippedLines: r.int("skipped_lines").map { Int(clamping: $0) }, raw: r.string("raw")))
         case .unparsed:
-            return .unparsed(UnparsedEvent(tag: r.string("tag"), name: r.string("name"),
-                                           reason: r.string("reason") ?? "", raw: r.string("raw") ?? ""))
+            return .unparsed(
+                UnparsedEvent(
+                    tag: r.string("tag"), name: r.string("name"),
+                    reason: r.string("reason") ?? "", raw: r.string("raw") ?? ""))
         case .lint:
-            return .lint(LintEvent(level: r.string("level").flatMap(Lint.Level.init(rawValue:)) ?? .warning,
-                                   code: r.string("code") ?? "?", message: r.string("message") ?? ""))
+            return .lint(
+                LintEvent(
+                    level: r.string("level").flatMap(Lint.Level.init(rawValue:)) ?? .warning,
+                    code: r.string("code") ?? "?", message: r.string("message") ?? ""))
         case .sessionEnd:
-            var e = SessionEndEvent(reason: r.string("reason") ?? "", state: r.string("state"),
-                                    commands: r.int("commands").map { Int(clamping: $0) })
+            var e = SessionEndEvent(
+                reason: r.string("reason") ?? "", state: r.string("state"),
+                commands: r.int("commands").map { Int(clamping: $0) })
             e.durationMs = r.take("duration_ms")?.doubleValue
             e.encryptedBytes = r.counts("encrypted_bytes")
             e.mailbox = r.take("mailbox")
@@ -382,8 +393,9 @@ extension EventBody {
 
 extension ResponseFields {
     fileprivate static func decode(_ r: inout JSONFieldReader) -> ResponseFields {
-        var f = ResponseFields(code: r.string("code"), codeArguments: r.strings("code_arguments") ?? [],
-                               text: r.string("text"))
+        var f = ResponseFields(
+            code: r.string("code"), codeArguments: r.strings("code_arguments") ?? [],
+            text: r.string("text"))
         f.truncated = r.bool("truncated")
         f.arguments = ArgumentFields(r.rest)
         r = JSONFieldReader([])

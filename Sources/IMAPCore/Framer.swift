@@ -30,7 +30,12 @@ public struct RawLine: Sendable {
         var out: [UInt8] = []
         for s in segments {
             out.append(contentsOf: s.text)
-            if s.ending == .crlf { out.append(0x0D); out.append(0x0A) } else if s.ending == .lf { out.append(0x0A) }
+            if s.ending == .crlf {
+                out.append(0x0D)
+                out.append(0x0A)
+            } else if s.ending == .lf {
+                out.append(0x0A)
+            }
             if let l = s.literal {
                 guard let c = l.content else { return nil }
                 out.append(contentsOf: c)
@@ -117,22 +122,33 @@ public struct LineFramer: Sendable {
         default: return false
         }
     }
-    public var isAwaitingContinuation: Bool { if case .awaitingContinuation = state { return true }; return false }
+    public var isAwaitingContinuation: Bool {
+        if case .awaitingContinuation = state { return true }
+        return false
+    }
     /// Whether the framer is between lines (no partial line or literal pending).
     public var isAtLineStart: Bool {
         if case .text = state { return text.isEmpty && segments.isEmpty }
         return false
     }
     /// The segments of the line in progress (while awaiting a continuation, they end in the literal header).
-    public var partialLine: RawLine { RawLine(segments: segments + (text.isEmpty ? [] : [LineSegment(text: text, ending: .none)])) }
+    public var partialLine: RawLine {
+        RawLine(segments: segments + (text.isEmpty ? [] : [LineSegment(text: text, ending: .none)]))
+    }
 
     public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 {
-        if position > 0 && position == buffer.count { buffer.removeAll(keepingCapacity: true); position = 0 }
+        if position > 0 && position == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            position = 0
+        }
         buffer.append(contentsOf: bytes)
     }
 
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        if position > 0 && position == buffer.count { buffer.removeAll(keepingCapacity: true); position = 0 }
+        if position > 0 && position == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            position = 0
+        }
         buffer.append(contentsOf: bytes)
     }
 
@@ -173,7 +189,10 @@ public struct LineFramer: Sendable {
             case .literal(var acc):
                 let available = buffer.count - position
                 if acc.remaining > 0 {
-                    guard available > 0 else { state = .literal(acc); return nil }
+                    guard available > 0 else {
+                        state = .literal(acc)
+                        return nil
+                    }
                     let take = min(acc.remaining, available)
                     buffer.withUnsafeBytes { raw in
                         acc.append(UnsafeRawBufferPointer(rebasing: raw[position..<position + take]))
@@ -200,7 +219,8 @@ public struct LineFramer: Sendable {
                     resetLine()
                     state = .text
                     compact()
-                    return afterGap ? .resynchronized(prefix: prefix, wireBytes: wire) : .overlong(prefix: prefix, wireBytes: wire)
+                    return afterGap
+                        ? .resynchronized(prefix: prefix, wireBytes: wire) : .overlong(prefix: prefix, wireBytes: wire)
                 }
                 if afterGap && prefix.count < limits.overlongPrefix {
                     prefix += buffer[position..<min(buffer.count, position + limits.overlongPrefix - prefix.count)]
@@ -225,9 +245,11 @@ public struct LineFramer: Sendable {
                 var end = lf
                 let ending: LineEnding
                 if end > position, buffer[end - 1] == 0x0D {
-                    end -= 1; ending = .crlf
+                    end -= 1
+                    ending = .crlf
                 } else if end == position, text.last == 0x0D {
-                    text.removeLast(); ending = .crlf
+                    text.removeLast()
+                    ending = .crlf
                 } else {
                     ending = .lf
                 }
@@ -262,7 +284,8 @@ public struct LineFramer: Sendable {
     public mutating func finish() -> Frame? {
         switch state {
         case .overlong(let prefix, let wire, let afterGap):
-            resetLine(); state = .text
+            resetLine()
+            state = .text
             let rest = buffer.count - position
             position = buffer.count
             if afterGap { return wire + rest == 0 ? nil : .resynchronized(prefix: prefix, wireBytes: wire + rest) }
@@ -272,7 +295,8 @@ public struct LineFramer: Sendable {
             // A line always ends in a segment without a literal.
             segments.append(LineSegment(text: [], ending: .none, literal: nil))
             let line = RawLine(segments: segments)
-            resetLine(); state = .text
+            resetLine()
+            state = .text
             return .line(line)
         default:
             text.append(contentsOf: buffer[position...])
@@ -282,7 +306,8 @@ public struct LineFramer: Sendable {
                 segments.append(LineSegment(text: text, ending: .none, literal: nil))
             }
             let line = RawLine(segments: segments)
-            resetLine(); state = .text
+            resetLine()
+            state = .text
             return .line(line)
         }
     }
@@ -290,15 +315,21 @@ public struct LineFramer: Sendable {
     private mutating func startLiteral(_ header: LiteralHeader) {
         var retain = limits.literalRetainLimit
         if retainedInLine + header.size > limits.maxRetainedPerLine { retain = 0 }
-        state = .literal(LiteralAccumulator(header: header, retainLimit: retain, previewLength: limits.previewLength, digests: limits.digestLiterals))
+        state = .literal(
+            LiteralAccumulator(
+                header: header, retainLimit: retain, previewLength: limits.previewLength, digests: limits.digestLiterals
+            ))
     }
 
     private mutating func becomeOverlong(upTo end: Int) {
         // At least maxLineLength bytes have arrived, so a prefix capped by it does not depend on chunking.
         let cap = min(limits.overlongPrefix, limits.maxLineLength)
         var prefix = Array((segments.first?.text ?? text).prefix(cap))
-        if segments.isEmpty && prefix.count < cap { prefix += buffer[position..<min(end, position + cap - prefix.count)] }
-        let wire = segments.reduce(0) { $0 + $1.text.count + $1.ending.bytes + ($1.literal?.received ?? 0) } + text.count
+        if segments.isEmpty && prefix.count < cap {
+            prefix += buffer[position..<min(end, position + cap - prefix.count)]
+        }
+        let wire =
+            segments.reduce(0) { $0 + $1.text.count + $1.ending.bytes + ($1.literal?.received ?? 0) } + text.count
         resetLine()
         state = .overlong(prefix: prefix, wireBytes: wire, afterGap: false)
     }
@@ -326,7 +357,8 @@ public struct LineFramer: Sendable {
         default:
             let pendingText = text + buffer[position...]
             if !segments.isEmpty || !pendingText.isEmpty {
-                partial = RawLine(segments: segments + [LineSegment(text: Array(pendingText), ending: .none, literal: nil)])
+                partial = RawLine(
+                    segments: segments + [LineSegment(text: Array(pendingText), ending: .none, literal: nil)])
             }
         }
         buffer.removeAll(keepingCapacity: true)
@@ -359,7 +391,8 @@ public struct LineFramer: Sendable {
         switch state {
         case .literal(let acc):
             segments[segments.count - 1].literal = acc.finish()
-            restart.partial = RawLine(segments: segments + [LineSegment(text: Array(buffer[position...]), ending: .none)])
+            restart.partial = RawLine(
+                segments: segments + [LineSegment(text: Array(buffer[position...]), ending: .none)])
         case .overlong(let prefix, let wire, _):
             let rest = buffer.count - position
             if wire + rest > 0 { restart.skipped = (prefix, wire + rest) }

@@ -21,7 +21,10 @@ public final class DeflateInflater {
 
     /// Throws `CompressNIOError.corruptData` on a damaged stream.
     public func inflate(_ bytes: [UInt8]) throws -> [UInt8] {
-        if ended { bytesAfterEnd += bytes.count; return [] }
+        if ended {
+            bytesAfterEnd += bytes.count
+            return []
+        }
         var input = ByteBuffer(bytes: bytes)
         var out: [UInt8] = []
         while input.readableBytes > 0 {

@@ -12,13 +12,13 @@ public enum JSONValue: Sendable, Hashable {
     public static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
         case (.null, .null): return true
-        case let (.bool(x), .bool(y)): return x == y
-        case let (.int(x), .int(y)): return x == y
-        case let (.double(x), .double(y)): return x == y
-        case let (.int(x), .double(y)), let (.double(y), .int(x)): return Double(x) == y
-        case let (.string(x), .string(y)): return x == y
-        case let (.array(x), .array(y)): return x == y
-        case let (.object(x), .object(y)):
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.int(let x), .int(let y)): return x == y
+        case (.double(let x), .double(let y)): return x == y
+        case (.int(let x), .double(let y)), (.double(let y), .int(let x)): return Double(x) == y
+        case (.string(let x), .string(let y)): return x == y
+        case (.array(let x), .array(let y)): return x == y
+        case (.object(let x), .object(let y)):
             return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
         default: return false
         }
@@ -32,7 +32,11 @@ public enum JSONValue: Sendable, Hashable {
         case .double(let d): h.combine(d)
         case .string(let s): h.combine(s)
         case .array(let a): h.combine(a)
-        case .object(let o): for (k, v) in o { h.combine(k); h.combine(v) }
+        case .object(let o):
+            for (k, v) in o {
+                h.combine(k)
+                h.combine(v)
+            }
         }
     }
 
@@ -48,7 +52,10 @@ public enum JSONValue: Sendable, Hashable {
         return nil
     }
 
-    public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
+    public var stringValue: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
     public var intValue: Int64? {
         switch self {
         case .int(let i): return i
@@ -65,9 +72,18 @@ public enum JSONValue: Sendable, Hashable {
         default: return nil
         }
     }
-    public var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }
-    public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
-    public var objectValue: [(String, JSONValue)]? { if case .object(let o) = self { return o }; return nil }
+    public var boolValue: Bool? {
+        if case .bool(let b) = self { return b }
+        return nil
+    }
+    public var arrayValue: [JSONValue]? {
+        if case .array(let a) = self { return a }
+        return nil
+    }
+    public var objectValue: [(String, JSONValue)]? {
+        if case .object(let o) = self { return o }
+        return nil
+    }
 
     /// Compact JSON text (one line, no spaces), with non-ASCII left as UTF-8.
     public var serialized: String {
@@ -84,9 +100,15 @@ public enum JSONValue: Sendable, Hashable {
         case .int(let i): out.append(contentsOf: String(i).utf8)
         case .double(let d):
             if d.isFinite {
-                if d == d.rounded() && abs(d) < 1e15 { out.append(contentsOf: String(Int64(d)).utf8); out.append(contentsOf: ".0".utf8) }
-                else { out.append(contentsOf: "\(d)".utf8) }
-            } else { out.append(contentsOf: "null".utf8) }
+                if d == d.rounded() && abs(d) < 1e15 {
+                    out.append(contentsOf: String(Int64(d)).utf8)
+                    out.append(contentsOf: ".0".utf8)
+                } else {
+                    out.append(contentsOf: "\(d)".utf8)
+                }
+            } else {
+                out.append(contentsOf: "null".utf8)
+            }
         case .string(let s): JSONValue.writeString(s, to: &out)
         case .array(let a):
             out.append(UInt8(ascii: "["))
@@ -111,7 +133,10 @@ public enum JSONValue: Sendable, Hashable {
         out.append(UInt8(ascii: "\""))
         // Most strings need no escape: copy them in one go.
         var plain = true
-        for b in s.utf8 where b < 0x20 || b == 0x22 || b == 0x5C || b == 0x7F { plain = false; break }
+        for b in s.utf8 where b < 0x20 || b == 0x22 || b == 0x5C || b == 0x7F {
+            plain = false
+            break
+        }
         if plain {
             out.append(contentsOf: s.utf8)
             out.append(UInt8(ascii: "\""))
@@ -120,14 +145,25 @@ public enum JSONValue: Sendable, Hashable {
         let hex: [UInt8] = Array("0123456789abcdef".utf8)
         for b in s.utf8 {
             switch b {
-            case UInt8(ascii: "\""): out.append(UInt8(ascii: "\\")); out.append(b)
-            case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\")); out.append(b)
-            case 0x0A: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
-            case 0x0D: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
-            case 0x09: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
+            case UInt8(ascii: "\""):
+                out.append(UInt8(ascii: "\\"))
+                out.append(b)
+            case UInt8(ascii: "\\"):
+                out.append(UInt8(ascii: "\\"))
+                out.append(b)
+            case 0x0A:
+                out.append(UInt8(ascii: "\\"))
+                out.append(UInt8(ascii: "n"))
+            case 0x0D:
+                out.append(UInt8(ascii: "\\"))
+                out.append(UInt8(ascii: "r"))
+            case 0x09:
+                out.append(UInt8(ascii: "\\"))
+                out.append(UInt8(ascii: "t"))
             case 0..<0x20, 0x7F:
                 out.append(contentsOf: "\\u00".utf8)
-                out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 15)])
+                out.append(hex[Int(b >> 4)])
+                out.append(hex[Int(b & 15)])
             default: out.append(b)
             }
         }
@@ -171,50 +207,79 @@ public struct JSONParser {
             depth += 1
             guard depth < 512 else { throw Error(offset: i, message: "nesting too deep") }
             defer { depth -= 1 }
-            i += 1; skipSpace()
+            i += 1
+            skipSpace()
             var o: [(String, JSONValue)] = []
-            if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; return .object(o) }
+            if i < b.count, b[i] == UInt8(ascii: "}") {
+                i += 1
+                return .object(o)
+            }
             while true {
                 skipSpace()
                 guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw Error(offset: i, message: "expected a key") }
                 let k = try string()
                 skipSpace()
                 guard i < b.count, b[i] == UInt8(ascii: ":") else { throw Error(offset: i, message: "expected ':'") }
-                i += 1; skipSpace()
+                i += 1
+                skipSpace()
                 o.append((k, try value()))
                 skipSpace()
                 guard i < b.count else { throw Error(offset: i, message: "unexpected end") }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "}") { i += 1; return .object(o) }
+                if b[i] == UInt8(ascii: ",") {
+                    i += 1
+                    continue
+                }
+                if b[i] == UInt8(ascii: "}") {
+                    i += 1
+                    return .object(o)
+                }
                 throw Error(offset: i, message: "expected ',' or '}'")
             }
         case UInt8(ascii: "["):
             depth += 1
             guard depth < 512 else { throw Error(offset: i, message: "nesting too deep") }
             defer { depth -= 1 }
-            i += 1; skipSpace()
+            i += 1
+            skipSpace()
             var a: [JSONValue] = []
-            if i < b.count, b[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
+            if i < b.count, b[i] == UInt8(ascii: "]") {
+                i += 1
+                return .array(a)
+            }
             while true {
                 skipSpace()
                 a.append(try value())
                 skipSpace()
                 guard i < b.count else { throw Error(offset: i, message: "unexpected end") }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
+                if b[i] == UInt8(ascii: ",") {
+                    i += 1
+                    continue
+                }
+                if b[i] == UInt8(ascii: "]") {
+                    i += 1
+                    return .array(a)
+                }
                 throw Error(offset: i, message: "expected ',' or ']'")
             }
         case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
         default: return try number()
         }
     }
 
     private mutating func literal(_ word: String) throws {
         let w = Array(word.utf8)
-        guard i + w.count <= b.count, Array(b[i..<i + w.count]) == w else { throw Error(offset: i, message: "unexpected token") }
+        guard i + w.count <= b.count, Array(b[i..<i + w.count]) == w else {
+            throw Error(offset: i, message: "unexpected token")
+        }
         i += w.count
     }
 
@@ -224,9 +289,16 @@ public struct JSONParser {
         var isInt = true
         while i < b.count {
             let c = b[i]
-            if c >= 48 && c <= 57 { i += 1; continue }
-            if c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") || c == UInt8(ascii: "+") || c == UInt8(ascii: "-") {
-                isInt = false; i += 1; continue
+            if c >= 48 && c <= 57 {
+                i += 1
+                continue
+            }
+            if c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") || c == UInt8(ascii: "+")
+                || c == UInt8(ascii: "-")
+            {
+                isInt = false
+                i += 1
+                continue
             }
             break
         }
@@ -240,7 +312,8 @@ public struct JSONParser {
         guard i + 4 <= b.count else { throw Error(offset: i, message: "short \\u escape") }
         var v: UInt32 = 0
         for _ in 0..<4 {
-            let c = b[i]; i += 1
+            let c = b[i]
+            i += 1
             switch c {
             case 48...57: v = v << 4 | UInt32(c - 48)
             case 65...70: v = v << 4 | UInt32(c - 55)
@@ -263,11 +336,16 @@ public struct JSONParser {
         var out = Array(b[start..<i])
         while true {
             guard i < b.count else { throw Error(offset: i, message: "unterminated string") }
-            let c = b[i]; i += 1
+            let c = b[i]
+            i += 1
             if c == UInt8(ascii: "\"") { break }
-            if c != UInt8(ascii: "\\") { out.append(c); continue }
+            if c != UInt8(ascii: "\\") {
+                out.append(c)
+                continue
+            }
             guard i < b.count else { throw Error(offset: i, message: "unterminated escape") }
-            let e = b[i]; i += 1
+            let e = b[i]
+            i += 1
             switch e {
             case UInt8(ascii: "n"): out.append(0x0A)
             case UInt8(ascii: "r"): out.append(0x0D)
@@ -276,7 +354,9 @@ public struct JSONParser {
             case UInt8(ascii: "f"): out.append(0x0C)
             case UInt8(ascii: "u"):
                 var scalar = try hex4()
-                if scalar >= 0xD800 && scalar < 0xDC00, i + 6 <= b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") {
+                if scalar >= 0xD800 && scalar < 0xDC00, i + 6 <= b.count, b[i] == UInt8(ascii: "\\"),
+                    b[i + 1] == UInt8(ascii: "u")
+                {
                     i += 2
                     let low = try hex4()
                     scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low &- 0xDC00)

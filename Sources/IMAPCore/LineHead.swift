@@ -30,7 +30,8 @@ public struct LineHead: Equatable, Sendable {
 
     /// Nil when the first word is neither `*`, a `+` nor a valid tag.
     public init?<Bytes: Collection>(_ line: Bytes) where Bytes.Element == UInt8 {
-        let parsed = line.withContiguousStorageIfAvailable { Self.parse($0) }
+        let parsed =
+            line.withContiguousStorageIfAvailable { Self.parse($0) }
             ?? Array(line).withUnsafeBufferPointer { Self.parse($0) }
         guard let head = parsed else { return nil }
         self = head
@@ -69,7 +70,8 @@ public struct LineHead: Equatable, Sendable {
         position += 1
         var wordRange = position..<wordEnd(bytes, from: position)
         if kind == .untagged, !wordRange.isEmpty, wordRange.allSatisfy({ isDigit(bytes[$0]) }),
-           wordRange.upperBound < bytes.count, bytes[wordRange.upperBound] == 0x20 {
+            wordRange.upperBound < bytes.count, bytes[wordRange.upperBound] == 0x20
+        {
             head.number = wordRange
             position = wordRange.upperBound + 1
             wordRange = position..<wordEnd(bytes, from: position)
@@ -102,7 +104,7 @@ public struct LineHead: Equatable, Sendable {
         if byte <= 0x20 || byte >= 0x7F { return false }
         switch byte {
         case UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "{"), UInt8(ascii: "%"), UInt8(ascii: "*"),
-             UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "+"):
+            UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "+"):
             return false
         default:
             return true

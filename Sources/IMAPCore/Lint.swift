@@ -40,7 +40,7 @@ public enum Lint: Sendable, Equatable {
         case .noCompletion, .truncatedLine: return .info
         case .unknownTag(_, let afterGreeting): return afterGreeting ? .error : .info
         case .pipelinedBeforeResult, .tagReused, .invalidState, .loginDisabled, .plaintextAfterStartTLS,
-             .pipelinedAfterStartTLS, .existsShrank:
+            .pipelinedAfterStartTLS, .existsShrank:
             return .error
         default: return .warning
         }

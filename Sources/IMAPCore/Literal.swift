@@ -15,7 +15,9 @@ public struct LiteralHeader: Sendable, Hashable {
     public var binary: Bool
 
     public init(size: Int, form: LiteralForm = .synchronizing, binary: Bool = false) {
-        self.size = size; self.form = form; self.binary = binary
+        self.size = size
+        self.form = form
+        self.binary = binary
     }
 
     /// Whether a client must wait for a continuation request before sending the bytes.
@@ -38,21 +40,34 @@ public struct LiteralHeader: Sendable, Hashable {
         guard let last = text.last, last == UInt8(ascii: "}") else { return nil }
         var i = text.count - 2
         var form = LiteralForm.synchronizing
-        if i >= 0 && text[i] == UInt8(ascii: "+") { form = .nonSynchronizing; i -= 1 }
-        else if i >= 0 && text[i] == UInt8(ascii: "-") { form = .minus; i -= 1 }
+        if i >= 0 && text[i] == UInt8(ascii: "+") {
+            form = .nonSynchronizing
+            i -= 1
+        } else if i >= 0 && text[i] == UInt8(ascii: "-") {
+            form = .minus
+            i -= 1
+        }
         let digitsEnd = i + 1
         while i >= 0, text[i] >= 48, text[i] <= 57 { i -= 1 }
         let digitsStart = i + 1
-        guard digitsEnd > digitsStart, digitsEnd - digitsStart <= 18, i >= 0, text[i] == UInt8(ascii: "{") else { return nil }
+        guard digitsEnd > digitsStart, digitsEnd - digitsStart <= 18, i >= 0, text[i] == UInt8(ascii: "{") else {
+            return nil
+        }
         var start = i
         var binary = false
-        if i >= 1 && text[i - 1] == UInt8(ascii: "~") { binary = true; start = i - 1 }
+        if i >= 1 && text[i - 1] == UInt8(ascii: "~") {
+            binary = true
+            start = i - 1
+        }
         // A `{` inside an unterminated quoted string is text, not a literal.
         var inQuote = false
         var j = 0
         while j < start {
             let c = text[j]
-            if inQuote && c == UInt8(ascii: "\\") { j += 2; continue }
+            if inQuote && c == UInt8(ascii: "\\") {
+                j += 2
+                continue
+            }
             if c == UInt8(ascii: "\"") { inQuote.toggle() }
             j += 1
         }
@@ -121,10 +136,11 @@ struct LiteralAccumulator: @unchecked Sendable {  // SHA256 is a value type with
     func finish() -> Literal {
         let digest = digests ? hasher.finalize().hexString : ""
         let full = header.size <= retainLimit && received == header.size && lost == 0
-        return Literal(header: header, received: received, lost: lost,
-                       content: full ? content : nil,
-                       preview: Array(content.prefix(previewLength)),
-                       sha256: digest)
+        return Literal(
+            header: header, received: received, lost: lost,
+            content: full ? content : nil,
+            preview: Array(content.prefix(previewLength)),
+            sha256: digest)
     }
 }
 
@@ -132,7 +148,10 @@ extension Sequence where Element == UInt8 {
     var hexString: String {
         let hex = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
-        for b in self { out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 15)]) }
+        for b in self {
+            out.append(hex[Int(b >> 4)])
+            out.append(hex[Int(b & 15)])
+        }
         return String(decoding: out, as: UTF8.self)
     }
 }

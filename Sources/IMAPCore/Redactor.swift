@@ -51,8 +51,9 @@ public struct Redactor: Sendable {
             break
         }
         let bytes = e.line != nil || e.bytes > 0 || e.kind == .unparsed ? e.bytes : nil
-        return Event(session: session, seq: seq, time: e.time, dir: e.dir, body: body, bytes: bytes,
-                     annotation: e.annotation, wire: wire)
+        return Event(
+            session: session, seq: seq, time: e.time, dir: e.dir, body: body, bytes: bytes,
+            annotation: e.annotation, wire: wire)
     }
 
     /// A client line the decoder could not classify: only its size is shown, and a sink that
@@ -63,12 +64,16 @@ public struct Redactor: Sendable {
     }
 
     /// Renders a line for people (`line`) and as redacted wire pieces (fixtures).
-    func render(_ line: RawLine, secrets: [SecretRef], whole: Bool, labels: [Int: String]) -> (text: String, wire: [WirePiece]) {
+    func render(_ line: RawLine, secrets: [SecretRef], whole: Bool, labels: [Int: String]) -> (
+        text: String, wire: [WirePiece]
+    ) {
         if whole && !showSecrets {
             let textBytes = line.segments.flatMap(\.text)
             let m = marker(for: textBytes)
             var wire: [WirePiece] = [.secret(marker: m, length: textBytes.count)]
-            if let end = line.segments.last?.ending, end != .none { wire.append(.bytes(end == .crlf ? [13, 10] : [10])) }
+            if let end = line.segments.last?.ending, end != .none {
+                wire.append(.bytes(end == .crlf ? [13, 10] : [10]))
+            }
             return (m, wire)
         }
         var text = ""
@@ -91,7 +96,9 @@ public struct Redactor: Sendable {
             spans = spans.filter { $0.start >= 0 && $0.end <= body.count && $0.start <= $0.end }
             for s in spans where s.start >= cursor {
                 plain.append(contentsOf: body[cursor..<s.start])
-                text += printable(plain); wire.append(.bytes(plain)); plain = []
+                text += printable(plain)
+                wire.append(.bytes(plain))
+                plain = []
                 let m = marker(for: body[s.start..<s.end])
                 text += m
                 wire.append(.secret(marker: m, length: s.end - s.start))
@@ -104,7 +111,10 @@ public struct Redactor: Sendable {
                     let secret = lit.content ?? lit.preview
                     let m = marker(for: secret)
                     wire.append(.bytes(plain))
-                    wire.append(.secretLiteral(header: lit.header, headerLength: seg.text.count - headerStart, crlf: seg.ending == .crlf, marker: m))
+                    wire.append(
+                        .secretLiteral(
+                            header: lit.header, headerLength: seg.text.count - headerStart, crlf: seg.ending == .crlf,
+                            marker: m))
                     text += lit.header.text() + " " + m
                 } else {
                     plain.append(contentsOf: seg.ending == .crlf ? [13, 10] : (seg.ending == .lf ? [10] : []))
@@ -132,7 +142,8 @@ public struct Redactor: Sendable {
     /// `‹342 bytes, header›`, or the text itself for a short printable literal.
     func summary(_ lit: Literal, label: String?) -> String {
         if let c = lit.content, c.count <= 64, label == nil || label == "data",
-           c.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) {
+            c.allSatisfy({ $0 >= 0x20 && $0 < 0x7F })
+        {
             return "‹\(String(decoding: c, as: UTF8.self))›"
         }
         var s = "‹\(lit.header.size) bytes"
@@ -147,7 +158,9 @@ public struct Redactor: Sendable {
             if case .bytes(let b) = p, b.isEmpty { continue }
             if case .bytes(let b) = p, case .bytes(let prev)? = out.last {
                 out[out.count - 1] = .bytes(prev + b)
-            } else { out.append(p) }
+            } else {
+                out.append(p)
+            }
         }
         return out
     }
@@ -189,8 +202,13 @@ public func terminalSafe(_ s: String) -> String {
     guard s.unicodeScalars.contains(where: unsafe) else { return s }
     var out = String.UnicodeScalarView()
     for u in s.unicodeScalars {
-        guard unsafe(u) else { out.append(u); continue }
-        let esc = u.value < 0x80 ? "\\x" + String(u.value, radix: 16, uppercase: true).leftPad(2)
+        guard unsafe(u) else {
+            out.append(u)
+            continue
+        }
+        let esc =
+            u.value < 0x80
+            ? "\\x" + String(u.value, radix: 16, uppercase: true).leftPad(2)
             : "\\u{" + String(u.value, radix: 16, uppercase: true).leftPad(4) + "}"
         out.append(contentsOf: esc.unicodeScalars)
     }

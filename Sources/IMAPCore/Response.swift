@@ -53,7 +53,9 @@ public enum ResponseParser {
             return try untagged(&r, line: line, bodies: bodies)
         }
         // response-tagged = tag SP resp-cond-state CRLF
-        guard CommandParser.isValidTag(first) else { throw Failure.notAResponse("'\(first.prefix(40))' is neither '*', '+' nor a tag") }
+        guard CommandParser.isValidTag(first) else {
+            throw Failure.notAResponse("'\(first.prefix(40))' is neither '*', '+' nor a tag")
+        }
         guard r.space(), let status = r.word()?.atom?.uppercased(), ["OK", "NO", "BAD"].contains(status) else {
             throw Failure.notAResponse("tagged line without OK, NO or BAD")
         }
@@ -73,7 +75,9 @@ public enum ResponseParser {
         }
         // message-data = nz-number SP ("EXPUNGE" / ("FETCH" SP msg-att)) ; mailbox-data =/ number SP ("EXISTS" / "RECENT")
         if let n = UInt64(w) {
-            guard r.space(), let name = r.word()?.atom?.uppercased() else { throw Failure.notAResponse("number without a response name") }
+            guard r.space(), let name = r.word()?.atom?.uppercased() else {
+                throw Failure.notAResponse("number without a response name")
+            }
             var resp = Response(kind: .data(name: name, number: n))
             if !r.atEnd, r.space() || r.peekByte() == nil {
                 do { resp.arguments = try r.nodes() } catch { resp.problems.append("\(error)") }
@@ -101,14 +105,19 @@ public enum ResponseParser {
             var inQuote = false
             while i < full.count {
                 let c = full[i]
-                if inQuote && c == UInt8(ascii: "\\") { i += 2; continue }
+                if inQuote && c == UInt8(ascii: "\\") {
+                    i += 2
+                    continue
+                }
                 if c == UInt8(ascii: "\"") { inQuote.toggle() }
                 if !inQuote && c == UInt8(ascii: "]") { break }
                 i += 1
             }
             if i < full.count, r.position.segment == 0 {
                 let codeText = String(decoding: full[start..<i], as: UTF8.self)
-                let codeLine = RawLine(segments: [LineSegment(text: Array(full[start..<i]), ending: .none, literal: nil)])
+                let codeLine = RawLine(segments: [
+                    LineSegment(text: Array(full[start..<i]), ending: .none, literal: nil)
+                ])
                 var cr = SyntaxReader(codeLine)
                 let name = cr.word()?.atom?.uppercased() ?? ""
                 var args: [Node] = []

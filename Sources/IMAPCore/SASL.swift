@@ -69,9 +69,10 @@ public enum SASL {
 
     /// RFC 4422 §3.1 `sasl-mech`, letters of either case.
     public static func isMechanismName(_ name: String) -> Bool {
-        (1...20).contains(name.utf8.count) && name.utf8.allSatisfy {
-            ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 95
-        }
+        (1...20).contains(name.utf8.count)
+            && name.utf8.allSatisfy {
+                ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 95
+            }
     }
 
     static func unescapeSASLName(_ s: String) -> String {

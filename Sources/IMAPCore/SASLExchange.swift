@@ -42,14 +42,16 @@ struct SASLExchange {
         // a server (or a capture) that asks for the password first must not make it a user name.
         let loginAnswersPassword = mechanism == "LOGIN" && !lastChallenge.lowercased().hasPrefix("user")
         if let p = payload, !loginAnswersPassword,
-           let user = SASL.user(mechanism: mechanism, step: clientMessages + 1, payload: p) {
+            let user = SASL.user(mechanism: mechanism, step: clientMessages + 1, payload: p)
+        {
             event.user = user
         }
         if let p = payload, let authzid = SASL.authzid(mechanism: mechanism, payload: p) { event.authzid = authzid }
         if payload == nil { event.base64 = false }
         clientMessages += 1
-        return Message(event: event, secret: payload ?? text, lineIsSecret: true,
-                       annotation: "SASL \(mechanism) response \(clientMessages)")
+        return Message(
+            event: event, secret: payload ?? text, lineIsSecret: true,
+            annotation: "SASL \(mechanism) response \(clientMessages)")
     }
 
     /// A server continuation (`+ text`) while the exchange runs.
@@ -69,7 +71,8 @@ struct SASLExchange {
             return Message(event: event, annotation: "SASL \(mechanism): the server waits for the client's response")
         }
         // Server messages (DIGEST-MD5 rspauth, SCRAM's signature) are derived from the password.
-        return Message(event: event, secret: payload, lineIsSecret: true,
-                       annotation: "SASL \(mechanism) server message")
+        return Message(
+            event: event, secret: payload, lineIsSecret: true,
+            annotation: "SASL \(mechanism) server message")
     }
 }

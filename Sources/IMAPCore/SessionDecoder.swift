@@ -91,17 +91,21 @@ public final class SessionDecoder {
     // MARK: - Input
 
     /// `file`: the transcript read; `upstream`: the proxy's upstream URL, and whether it is verified.
-    public func start(client: String, server: String, source: String, time: Timestamp, file: String? = nil,
-                      upstream: String? = nil, upstreamVerification: String? = nil) -> [DecodedEvent] {
+    public func start(
+        client: String, server: String, source: String, time: Timestamp, file: String? = nil,
+        upstream: String? = nil, upstreamVerification: String? = nil
+    ) -> [DecodedEvent] {
         firstTime = firstTime ?? time
-        let start = SessionStartEvent(client: client, server: server, source: source,
-                                      transport: encrypted ? "tls" : "plaintext", file: file, upstream: upstream,
-                                      upstreamVerification: upstreamVerification)
+        let start = SessionStartEvent(
+            client: client, server: server, source: source,
+            transport: encrypted ? "tls" : "plaintext", file: file, upstream: upstream,
+            upstreamVerification: upstreamVerification)
         emit(DecodedEvent(.sessionStart(start), dir: nil, time: time))
         return take()
     }
 
-    public func feed<C: Collection>(_ dir: Direction, _ bytes: C, time: Timestamp) -> [DecodedEvent] where C.Element == UInt8 {
+    public func feed<C: Collection>(_ dir: Direction, _ bytes: C, time: Timestamp) -> [DecodedEvent]
+    where C.Element == UInt8 {
         guard !ended, !bytes.isEmpty else { return take() }
         firstTime = firstTime ?? time
         lastTime[dir] = time
@@ -132,14 +136,17 @@ public final class SessionDecoder {
             serverGap(bytes, time: time)
             return take()
         }
-        emit(DecodedEvent(.gap(GapEvent(missing: bytes)), dir: dir, time: time,
-                          annotation: "the capture lost \(bytes) bytes here; decoding resumes at the next line"))
+        emit(
+            DecodedEvent(
+                .gap(GapEvent(missing: bytes)), dir: dir, time: time,
+                annotation: "the capture lost \(bytes) bytes here; decoding resumes at the next line"))
         if opaque.contains(dir) { return take() }
         if dir == .client { loseClientSync("bytes were lost from the client's stream") }
         var partial: RawLine?
         framer(dir) { partial = $0.skip(lost: bytes) }
         if let p = partial {
-            emitUnparsed(dir, p.segments.flatMap(\.text), bytes: p.wireBytes, reason: "line interrupted by a gap", time: time)
+            emitUnparsed(
+                dir, p.segments.flatMap(\.text), bytes: p.wireBytes, reason: "line interrupted by a gap", time: time)
         }
         pump(dir)
         return take()
@@ -152,8 +159,11 @@ public final class SessionDecoder {
         let restart = server.restart(lost: bytes)
         guard serverResync != nil || !restart.absorbed else {
             // A literal long enough absorbed the loss: framing goes on where it was.
-            emit(DecodedEvent(.gap(GapEvent(missing: bytes)), dir: .server, time: time,
-                              annotation: "the capture lost \(bytes) bytes here, inside a literal; its digest is of what arrived"))
+            emit(
+                DecodedEvent(
+                    .gap(GapEvent(missing: bytes)), dir: .server, time: time,
+                    annotation: "the capture lost \(bytes) bytes here, inside a literal; its digest is of what arrived")
+            )
             return
         }
         var resync = serverResync ?? ServerResync(time: time, missing: 0)
@@ -203,12 +213,17 @@ public final class SessionDecoder {
 
     private func endResync(_ resync: ServerResync) {
         serverResync = nil
-        let gap = GapEvent(missing: resync.missing, skippedBytes: resync.skippedBytes, skippedLines: resync.skippedLines,
-                           raw: resync.firstSkipped.map { printable($0) })
-        let skipped = resync.skippedLines == 0 ? "" :
-            "; \(resync.skippedBytes) bytes (\(resync.skippedLines) lines) after it were skipped to the next response"
-        emit(DecodedEvent(.gap(gap), dir: .server, time: resync.time, bytes: resync.skippedBytes,
-                          annotation: "the capture lost \(resync.missing) bytes here\(skipped)"))
+        let gap = GapEvent(
+            missing: resync.missing, skippedBytes: resync.skippedBytes, skippedLines: resync.skippedLines,
+            raw: resync.firstSkipped.map { printable($0) })
+        let skipped =
+            resync.skippedLines == 0
+            ? ""
+            : "; \(resync.skippedBytes) bytes (\(resync.skippedLines) lines) after it were skipped to the next response"
+        emit(
+            DecodedEvent(
+                .gap(gap), dir: .server, time: resync.time, bytes: resync.skippedBytes,
+                annotation: "the capture lost \(resync.missing) bytes here\(skipped)"))
     }
 
     /// The connection is TLS from its first byte (implicit TLS, port 993): nothing is decoded,
@@ -216,7 +231,10 @@ public final class SessionDecoder {
     public func encryptedFromStart(time: Timestamp) -> [DecodedEvent] {
         encrypted = true
         opaque = [.client, .server]
-        pendingTLS = (phase: "implicit", time: time, note: "implicit TLS: the whole connection is encrypted and cannot be decoded from a capture")
+        pendingTLS = (
+            phase: "implicit", time: time,
+            note: "implicit TLS: the whole connection is encrypted and cannot be decoded from a capture"
+        )
         return take()
     }
 
@@ -295,8 +313,13 @@ public final class SessionDecoder {
             if dir == .server, serverResync != nil, skippedWhileResynchronizing(f) { continue }
             switch f {
             case .line(let l): handleTruncated(dir, l, time: lastTime[dir] ?? time)
-            case .overlong(let p, let n): emitUnparsed(dir, p, bytes: n, reason: "line longer than \(options.limits.maxLineLength) bytes, cut by the end of the stream", time: time)
-            case .resynchronized(let p, let n): emitUnparsed(dir, p, bytes: n, reason: "bytes after a gap, cut by the end of the stream", time: time)
+            case .overlong(let p, let n):
+                emitUnparsed(
+                    dir, p, bytes: n,
+                    reason: "line longer than \(options.limits.maxLineLength) bytes, cut by the end of the stream",
+                    time: time)
+            case .resynchronized(let p, let n):
+                emitUnparsed(dir, p, bytes: n, reason: "bytes after a gap, cut by the end of the stream", time: time)
             case .needsContinuation: break
             }
         }
@@ -375,8 +398,10 @@ public final class SessionDecoder {
             client.continueLiteral()
             pump(.client)
         } else if case .hold(let tag, let reason) = clientMode {
-            lint(.pipelinedBeforeResult(tag: tag, command: reason == .startTLS ? .startTLS : .compress, bytes: client.heldBytes),
-                 dir: .client, time: time)
+            lint(
+                .pipelinedBeforeResult(
+                    tag: tag, command: reason == .startTLS ? .startTLS : .compress, bytes: client.heldBytes),
+                dir: .client, time: time)
             if reason == .compress {
                 startCompression(.client, time: time)
             } else {
@@ -395,10 +420,13 @@ public final class SessionDecoder {
             saslResponse(line, time: time)
         case .idle(let tag, let since):
             if line.segments.count == 1, String(decoding: line.segments[0].text, as: UTF8.self).uppercased() == "DONE" {
-                var e = DecodedEvent(.idleDone(IdleDoneEvent(tag: tag)), dir: .client, time: time, line: line,
-                                 bytes: line.wireBytes, annotation: "IDLE ended by the client after \(Decimal.format(time.milliseconds(since: since) / 1000, 1)) s")
-            e.clientLineClassified = true
-            emit(e)
+                var e = DecodedEvent(
+                    .idleDone(IdleDoneEvent(tag: tag)), dir: .client, time: time, line: line,
+                    bytes: line.wireBytes,
+                    annotation:
+                        "IDLE ended by the client after \(Decimal.format(time.milliseconds(since: since) / 1000, 1)) s")
+                e.clientLineClassified = true
+                emit(e)
                 clientMode = .commands
             } else {
                 lint(.idleWithoutDone(tag: tag), dir: .client, time: time)
@@ -416,8 +444,9 @@ public final class SessionDecoder {
         guard case .sasl(var exchange) = clientMode else { return }
         let message = exchange.clientResponse(line.segments.flatMap(\.text))
         clientMode = .sasl(exchange)
-        var e = DecodedEvent(.sasl(message.event), dir: .client, time: time, line: line, bytes: line.wireBytes,
-                             annotation: message.annotation)
+        var e = DecodedEvent(
+            .sasl(message.event), dir: .client, time: time, line: line, bytes: line.wireBytes,
+            annotation: message.annotation)
         e.clientLineClassified = true
         e.lineIsSecret = message.lineIsSecret
         e.payload = message.secret.map(SecretPayload.init)
@@ -441,16 +470,18 @@ public final class SessionDecoder {
             emitUnparsed(.client, text, bytes: line.wireBytes, reason: "not a command: \(why)", time: time)
             return
         } catch {
-            emitUnparsed(.client, line.segments.flatMap(\.text), bytes: line.wireBytes, reason: "not a command", time: time)
+            emitUnparsed(
+                .client, line.segments.flatMap(\.text), bytes: line.wireBytes, reason: "not a command", time: time)
             return
         }
         guard clientSynchronized else {
             // It parses as a command, but it may as well be a literal's body or a SASL response.
             if unconfirmedTags.count >= 64 { unconfirmedTags.removeFirst() }
             unconfirmedTags.append(cmd.tag)
-            emitUnparsed(.client, line.segments.flatMap(\.text), bytes: line.wireBytes,
-                         reason: "hidden until a server completion shows where commands start (\(unsynchronizedWhy))",
-                         time: time)
+            emitUnparsed(
+                .client, line.segments.flatMap(\.text), bytes: line.wireBytes,
+                reason: "hidden until a server completion shows where commands start (\(unsynchronizedWhy))",
+                time: time)
             return
         }
         commandCount += 1
@@ -495,8 +526,9 @@ public final class SessionDecoder {
             return false
         }
         var segments = line.segments
-        segments[segments.count - 1].literal = Literal(header: header, received: 0, content: [], preview: [],
-                                                       sha256: "")
+        segments[segments.count - 1].literal = Literal(
+            header: header, received: 0, content: [], preview: [],
+            sha256: "")
         segments.append(LineSegment(text: [], ending: .crlf, literal: nil))
         guard let cmd = try? CommandParser.parse(RawLine(segments: segments)) else { return false }
         return cmd.problems.isEmpty
@@ -532,8 +564,11 @@ public final class SessionDecoder {
             lint(.tagReused(tag: cmd.tag, inFlight: prior.name), dir: .client, time: time)
         }
         if let need = CommandStates.violation(cmd.name, uid: cmd.uid, in: state),
-           CommandStates.violation(cmd.name, uid: cmd.uid, in: expectedState) != nil || expectedState == .unknown {
-            lint(.invalidState(command: (cmd.uid ? "UID " : "") + cmd.name, state: state.rawValue, needs: need), dir: .client, time: time)
+            CommandStates.violation(cmd.name, uid: cmd.uid, in: expectedState) != nil || expectedState == .unknown
+        {
+            lint(
+                .invalidState(command: (cmd.uid ? "UID " : "") + cmd.name, state: state.rawValue, needs: need),
+                dir: .client, time: time)
         }
         // A line whose literal the server refused ends at the literal's header: it is malformed
         // only if it would be with the literal the client meant to send.
@@ -550,13 +585,16 @@ public final class SessionDecoder {
             }
         }
         if cmd.name == "AUTHENTICATE", !encrypted,
-           let m = cmd.details.mechanism, ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"].contains(m) {
+            let m = cmd.details.mechanism, ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"].contains(m)
+        {
             lint(.cleartextAuth(mechanism: m), dir: .client, time: time)
         }
         if capabilities != nil {
             for lit in line.literals where lit.header.form != .synchronizing {
                 if !(caps.contains("LITERAL+") || (caps.contains("LITERAL-") && lit.header.size <= 4096)) {
-                    lint(.nonSyncLiteral(size: lit.header.size, literalMinus: caps.contains("LITERAL-")), dir: .client, time: time)
+                    lint(
+                        .nonSyncLiteral(size: lit.header.size, literalMinus: caps.contains("LITERAL-")), dir: .client,
+                        time: time)
                     break
                 }
             }
@@ -567,11 +605,15 @@ public final class SessionDecoder {
 
     private func serverLine(_ line: RawLine, time: Timestamp, from dir: Direction) {
         let resp: Response
-        do { resp = try ResponseParser.parse(line, bodies: options.bodies) } catch let ResponseParser.Failure.notAResponse(why) {
-            emitUnparsed(dir, line.segments.flatMap(\.text), bytes: line.wireBytes, reason: "not a response: \(why)", time: time)
+        do { resp = try ResponseParser.parse(line, bodies: options.bodies) } catch let ResponseParser.Failure
+            .notAResponse(why)
+        {
+            emitUnparsed(
+                dir, line.segments.flatMap(\.text), bytes: line.wireBytes, reason: "not a response: \(why)", time: time)
             return
         } catch {
-            emitUnparsed(dir, line.segments.flatMap(\.text), bytes: line.wireBytes, reason: "not a response", time: time)
+            emitUnparsed(
+                dir, line.segments.flatMap(\.text), bytes: line.wireBytes, reason: "not a response", time: time)
             return
         }
         if dir == .proxy {
@@ -594,7 +636,9 @@ public final class SessionDecoder {
         }
     }
 
-    private func responseEvent(_ resp: Response, line: RawLine, time: Timestamp, dir: Direction = .server) -> DecodedEvent {
+    private func responseEvent(_ resp: Response, line: RawLine, time: Timestamp, dir: Direction = .server)
+        -> DecodedEvent
+    {
         var fields = ResponseFields(arguments: resp.details)
         if let code = resp.code {
             fields.code = code.name
@@ -624,10 +668,13 @@ public final class SessionDecoder {
             let words = client.partialLine.segments.first.map { $0.text.split(separator: 0x20, maxSplits: 2) } ?? []
             var what = ""
             if clientSynchronized, case .commands = clientMode, words.count >= 2,
-               CommandParser.isValidTag(String(decoding: words[0], as: UTF8.self)) {
-                what = " of \(String(decoding: words[0], as: UTF8.self)) \(String(decoding: words[1], as: UTF8.self).uppercased())"
+                CommandParser.isValidTag(String(decoding: words[0], as: UTF8.self))
+            {
+                what =
+                    " of \(String(decoding: words[0], as: UTF8.self)) \(String(decoding: words[1], as: UTF8.self).uppercased())"
             }
-            e.annotation = "the server is ready for the literal\(what); the command's event follows once its body has arrived"
+            e.annotation =
+                "the server is ready for the literal\(what); the command's event follows once its body has arrived"
             emit(e)
             if early > 0 {
                 lint(.literalBeforeContinuation(bytes: early), dir: .client, time: time)
@@ -640,8 +687,9 @@ public final class SessionDecoder {
         case .sasl(var exchange):
             let message = exchange.serverMessage(resp.text)
             clientMode = .sasl(exchange)
-            var e = DecodedEvent(.sasl(message.event), dir: .server, time: time, line: line, bytes: line.wireBytes,
-                                 annotation: message.annotation)
+            var e = DecodedEvent(
+                .sasl(message.event), dir: .server, time: time, line: line, bytes: line.wireBytes,
+                annotation: message.annotation)
             e.lineIsSecret = message.lineIsSecret
             e.payload = message.secret.map(SecretPayload.init)
             emit(e)
@@ -661,10 +709,14 @@ public final class SessionDecoder {
         }
     }
 
-    private func tagged(_ tag: String, _ status: String, _ resp: Response, line: RawLine, time: Timestamp, dir: Direction = .server) {
-        if client.isAwaitingContinuation, let partialTag = client.partialLine.segments.first.flatMap({ seg -> String? in
-            seg.text.split(separator: 0x20, maxSplits: 1).first.map { String(decoding: $0, as: UTF8.self) }
-        }), partialTag == tag {
+    private func tagged(
+        _ tag: String, _ status: String, _ resp: Response, line: RawLine, time: Timestamp, dir: Direction = .server
+    ) {
+        if client.isAwaitingContinuation,
+            let partialTag = client.partialLine.segments.first.flatMap({ seg -> String? in
+                seg.text.split(separator: 0x20, maxSplits: 1).first.map { String(decoding: $0, as: UTF8.self) }
+            }), partialTag == tag
+        {
             // The server refused the literal: the command ends at its header.
             let partial = client.abandonLiteral()
             command(partial, time: lastTime[.client] ?? time, literalRefused: true)
@@ -693,10 +745,14 @@ public final class SessionDecoder {
                 e.body = .tagged(t)
             }
             // Transcripts carry no times: say nothing rather than "0 ms".
-            notes.append("\(c.uid ? "UID " : "")\(c.name) \(status == "OK" ? "completed" : (status == "NO" ? "failed" : "rejected as invalid"))" + (ms == 0 ? "" : " in \(formatMs(ms))"))
+            notes.append(
+                "\(c.uid ? "UID " : "")\(c.name) \(status == "OK" ? "completed" : (status == "NO" ? "failed" : "rejected as invalid"))"
+                    + (ms == 0 ? "" : " in \(formatMs(ms))"))
         }
         if let code = resp.code, let meaning = Annotations.responseCode(code.name) { notes.append(meaning) }
-        if status == "BAD", cmd != nil, resp.code == nil { notes.append("the server could not parse the command or it is not allowed now") }
+        if status == "BAD", cmd != nil, resp.code == nil {
+            notes.append("the server could not parse the command or it is not allowed now")
+        }
         guard let c = cmd else {
             // No command carried this tag: the server may be echoing client bytes that were no
             // command (a literal's body it took for one, a SASL line), so the tag is hidden.
@@ -704,7 +760,8 @@ public final class SessionDecoder {
             e.tagIsSecret = true
             if confirmsHiddenLine || !clientSynchronized {
                 // Hidden client lines carried tags: a completion of one of them is no anomaly.
-                e.annotation = confirmsHiddenLine
+                e.annotation =
+                    confirmsHiddenLine
                     ? "completes a client line that was hidden; client lines are shown again from here"
                     : "completes a command whose line was hidden or not captured"
                 emit(e)
@@ -756,18 +813,32 @@ public final class SessionDecoder {
             if case .idle(let t, _) = clientMode, t == tag { clientMode = .commands }
         case "STARTTLS":
             if case .hold(let t, _) = clientMode, t == tag {
-                if status == "OK" { startTLS(time: time) } else { clientMode = .commands; client.resume(); pump(.client) }
+                if status == "OK" {
+                    startTLS(time: time)
+                } else {
+                    clientMode = .commands
+                    client.resume()
+                    pump(.client)
+                }
             }
         case "COMPRESS":
             if case .hold(let t, _) = clientMode, t == tag {
-                if status == "OK" { startCompression(.both, time: time) } else { clientMode = .commands; client.resume(); pump(.client) }
+                if status == "OK" {
+                    startCompression(.both, time: time)
+                } else {
+                    clientMode = .commands
+                    client.resume()
+                    pump(.client)
+                }
             }
         default: break
         }
     }
 
     private func formatMs(_ ms: Double) -> String {
-        ms < 10 ? "\(Decimal.format(ms, 2)) ms" : (ms < 10_000 ? "\(Decimal.format(ms, 0)) ms" : "\(Decimal.format(ms / 1000, 1)) s")
+        ms < 10
+            ? "\(Decimal.format(ms, 2)) ms"
+            : (ms < 10_000 ? "\(Decimal.format(ms, 0)) ms" : "\(Decimal.format(ms / 1000, 1)) s")
     }
 
     private func startTLS(time: Timestamp) {
@@ -779,7 +850,10 @@ public final class SessionDecoder {
         expectedState = state
         switch options.afterStartTLS {
         case .encrypted:
-            pendingTLS = (phase: "starttls", time: time, note: "STARTTLS accepted: the rest of this connection is TLS and cannot be decoded from a capture")
+            pendingTLS = (
+                phase: "starttls", time: time,
+                note: "STARTTLS accepted: the rest of this connection is TLS and cannot be decoded from a capture"
+            )
             opaque = [.client, .server]
             watchClientHello(clientHeld, time: time)
             opaqueBytes[.client, default: 0] += clientHeld.count
@@ -804,8 +878,12 @@ public final class SessionDecoder {
             if case .hold = clientMode { clientMode = .commands }
             server.append(serverHeld)
             client.append(clientHeld)
-            emit(DecodedEvent(.tls(TLSEvent(leg: "client", phase: "starttls-decrypted")), dir: nil, time: time,
-                              annotation: "STARTTLS accepted; imapscope's proxy terminated the TLS, so this capture goes on in plaintext"))
+            emit(
+                DecodedEvent(
+                    .tls(TLSEvent(leg: "client", phase: "starttls-decrypted")), dir: nil, time: time,
+                    annotation:
+                        "STARTTLS accepted; imapscope's proxy terminated the TLS, so this capture goes on in plaintext")
+            )
             pump(.server)
             pump(.client)
         }
@@ -838,8 +916,10 @@ public final class SessionDecoder {
     private func startCompression(_ sides: CompressionSides, time: Timestamp) {
         if sides == .both {
             compressed = true
-            emit(DecodedEvent(.compress(CompressEvent(algorithm: "DEFLATE")), dir: nil, time: time,
-                              annotation: "COMPRESS=DEFLATE active: from here both directions are inflated before decoding"))
+            emit(
+                DecodedEvent(
+                    .compress(CompressEvent(algorithm: "DEFLATE")), dir: nil, time: time,
+                    annotation: "COMPRESS=DEFLATE active: from here both directions are inflated before decoding"))
             if !options.inflateAfterCompress {
                 clientMode = .commands
                 client.resume()
@@ -882,8 +962,10 @@ public final class SessionDecoder {
         opaque.insert(dir)
         opaqueBytes[dir, default: 0] += count
         let reason = "corrupt DEFLATE stream (\(error)); the rest of this direction cannot be decoded"
-        emit(DecodedEvent(.unparsed(UnparsedEvent(reason: reason, raw: "‹\(count) compressed bytes›")), dir: dir,
-                          time: time, bytes: count))
+        emit(
+            DecodedEvent(
+                .unparsed(UnparsedEvent(reason: reason, raw: "‹\(count) compressed bytes›")), dir: dir,
+                time: time, bytes: count))
     }
 
     private func untaggedStatus(_ name: String, _ resp: Response, line: RawLine, time: Timestamp) {
@@ -926,7 +1008,11 @@ public final class SessionDecoder {
         // The event the code came with (lints raised about it may follow).
         guard let idx = events.lastIndex(where: { $0.kind != .lint }) else { return }
         func annotate(_ s: String) {
-            if let a = events[idx].annotation, !a.isEmpty { events[idx].annotation = a + "; " + s } else { events[idx].annotation = s }
+            if let a = events[idx].annotation, !a.isEmpty {
+                events[idx].annotation = a + "; " + s
+            } else {
+                events[idx].annotation = s
+            }
         }
         func num() -> UInt64? { code.arguments.first?.number }
         switch code.name {
@@ -955,9 +1041,17 @@ public final class SessionDecoder {
         case "ALERT":
             if events[idx].kind != .tagged { annotate("ALERT: the client must show this to the user") }
         case "APPENDUID":
-            if code.arguments.count == 2 { annotate("stored with UIDVALIDITY \(line.sourceText(code.arguments[0])), UID \(line.sourceText(code.arguments[1]))") }
+            if code.arguments.count == 2 {
+                annotate(
+                    "stored with UIDVALIDITY \(line.sourceText(code.arguments[0])), UID \(line.sourceText(code.arguments[1]))"
+                )
+            }
         case "COPYUID":
-            if code.arguments.count == 3 { annotate("source UIDs \(line.sourceText(code.arguments[1])) became \(line.sourceText(code.arguments[2])) in the target") }
+            if code.arguments.count == 3 {
+                annotate(
+                    "source UIDs \(line.sourceText(code.arguments[1])) became \(line.sourceText(code.arguments[2])) in the target"
+                )
+            }
         default:
             if events[idx].kind != .tagged, let m = Annotations.responseCode(code.name) { annotate(m) }
         }
@@ -1010,7 +1104,9 @@ public final class SessionDecoder {
                 }
                 if let r = inFlight.all.first {
                     notes.append("unsolicited, during \(r.command.name) \(r.tag)")
-                } else { notes.append("unsolicited: no command asked for it") }
+                } else {
+                    notes.append("unsolicited: no command asked for it")
+                }
             }
         }
         if !notes.isEmpty { e.annotation = notes.joined(separator: "; ") }
@@ -1034,8 +1130,9 @@ public final class SessionDecoder {
                 }
             }
         }
-        emitUnparsed(dir, prefix, bytes: bytes, reason: "line longer than \(options.limits.maxLineLength) bytes", time: time,
-                     command: started)
+        emitUnparsed(
+            dir, prefix, bytes: bytes, reason: "line longer than \(options.limits.maxLineLength) bytes", time: time,
+            command: started)
     }
 
     /// A line cut by the end of the stream: decoded as far as it goes, flagged `truncated`.
@@ -1054,8 +1151,10 @@ public final class SessionDecoder {
 
     /// `raw` is shown for server lines only: the Redactor hides every unparsed client line,
     /// which may be a secret the decoder failed to delimit. Reasons never quote client bytes.
-    private func emitUnparsed(_ dir: Direction, _ raw: [UInt8], bytes: Int, reason: String, time: Timestamp,
-                              command: (tag: String, name: String)? = nil) {
+    private func emitUnparsed(
+        _ dir: Direction, _ raw: [UInt8], bytes: Int, reason: String, time: Timestamp,
+        command: (tag: String, name: String)? = nil
+    ) {
         let text = printable(raw.prefix(200)) + (raw.count > 200 ? "…" : "")
         let unparsed = UnparsedEvent(tag: command?.tag, name: command?.name, reason: reason, raw: text)
         emit(DecodedEvent(.unparsed(unparsed), dir: dir, time: time, bytes: bytes))

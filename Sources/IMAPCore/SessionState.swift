@@ -42,13 +42,17 @@ enum CommandStates {
         "XLIST", "NAMESPACE", "STATUS", "APPEND", "IDLE", "GETQUOTA", "GETQUOTAROOT", "SETQUOTA", "GETMETADATA",
         "SETMETADATA", "COMPRESS", "GETACL", "SETACL", "DELETEACL", "LISTRIGHTS", "MYRIGHTS",
     ]
-    static let selected: Set<String> = ["CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE", "SORT", "THREAD"]
+    static let selected: Set<String> = [
+        "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE", "SORT", "THREAD",
+    ]
 
     /// Nil when `name` is allowed in `state` (or unknown to us); else the states it needs.
     static func violation(_ name: String, uid: Bool, in state: ConnectionState) -> String? {
         if state == .unknown || any.contains(name) { return nil }
         if notAuthenticated.contains(name) { return state == .notAuthenticated ? nil : "not authenticated" }
-        if authenticated.contains(name) { return state == .authenticated || state == .selected ? nil : "authenticated or selected" }
+        if authenticated.contains(name) {
+            return state == .authenticated || state == .selected ? nil : "authenticated or selected"
+        }
         if selected.contains(name) || uid { return state == .selected ? nil : "selected" }
         return nil
     }

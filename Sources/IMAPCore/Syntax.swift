@@ -23,13 +23,22 @@ public struct Node: Sendable {
     public var syntax: Syntax
     public var span: Span
 
-    public var atom: String? { if case .atom(let a) = syntax { return a }; return nil }
+    public var atom: String? {
+        if case .atom(let a) = syntax { return a }
+        return nil
+    }
     public var number: UInt64? {
         if case .number(let n) = syntax { return n }
         return nil
     }
-    public var list: [Node]? { if case .list(let l) = syntax { return l }; return nil }
-    public var isNil: Bool { if case .nilValue = syntax { return true }; return false }
+    public var list: [Node]? {
+        if case .list(let l) = syntax { return l }
+        return nil
+    }
+    public var isNil: Bool {
+        if case .nilValue = syntax { return true }
+        return false
+    }
     /// Upper-cased atom, for keyword comparisons.
     public var keyword: String? {
         switch syntax {
@@ -70,7 +79,10 @@ public struct SyntaxReader {
     /// Consumes one space; tolerates a missing one only where a literal just ended.
     @discardableResult
     public mutating func space() -> Bool {
-        if offset < text.count, text[offset] == 0x20 { offset += 1; return true }
+        if offset < text.count, text[offset] == 0x20 {
+            offset += 1
+            return true
+        }
         return false
     }
 
@@ -93,8 +105,9 @@ public struct SyntaxReader {
         let start = offset
         while offset < text.count, text[offset] != 0x20 { offset += 1 }
         guard offset > start else { return nil }
-        return Node(syntax: .atom(String(decoding: text[start..<offset], as: UTF8.self)),
-                    span: Span(segment: segment, start: start, end: offset))
+        return Node(
+            syntax: .atom(String(decoding: text[start..<offset], as: UTF8.self)),
+            span: Span(segment: segment, start: start, end: offset))
     }
 
     /// Reads every remaining token, space separated.
@@ -104,7 +117,9 @@ public struct SyntaxReader {
             skipSpaces()
             if atEnd { break }
             if let t = terminator, peekByte() == t { break }
-            if peekByte() == nil && segment < line.segments.count - 1 { throw SyntaxError(message: "unexpected text after a literal") }
+            if peekByte() == nil && segment < line.segments.count - 1 {
+                throw SyntaxError(message: "unexpected text after a literal")
+            }
             out.append(try node(terminator: terminator))
             if out.count > 100_000 { throw SyntaxError(message: "too many tokens") }
         }
@@ -125,7 +140,12 @@ public struct SyntaxReader {
         if (c == UInt8(ascii: "{") || c == UInt8(ascii: "~")) && literalStartsHere() {
             let seg = segment
             let end = text.count
-            if segment + 1 < line.segments.count { segment += 1; offset = 0 } else { offset = end }
+            if segment + 1 < line.segments.count {
+                segment += 1
+                offset = 0
+            } else {
+                offset = end
+            }
             return Node(syntax: .literal(segment: seg), span: Span(segment: seg, start: start, end: end))
         }
         switch c {
@@ -135,7 +155,10 @@ public struct SyntaxReader {
             var items: [Node] = []
             while true {
                 skipSpaces()
-                if offset < text.count, text[offset] == UInt8(ascii: ")") { offset += 1; break }
+                if offset < text.count, text[offset] == UInt8(ascii: ")") {
+                    offset += 1
+                    break
+                }
                 if offset >= text.count {
                     if segment < line.segments.count - 1 && line.segments[segment].literal != nil {
                         throw SyntaxError(message: "unexpected text after a literal")
@@ -145,7 +168,9 @@ public struct SyntaxReader {
                 items.append(try node(terminator: UInt8(ascii: ")"), depth: depth + 1))
                 if items.count > 100_000 { throw SyntaxError(message: "list too long") }
             }
-            return Node(syntax: .list(items), span: Span(segment: startSegment, start: start, end: startSegment == segment ? offset : start))
+            return Node(
+                syntax: .list(items),
+                span: Span(segment: startSegment, start: start, end: startSegment == segment ? offset : start))
         case UInt8(ascii: "\""):
             offset += 1
             var value: [UInt8] = []
@@ -154,7 +179,9 @@ public struct SyntaxReader {
                 let b = text[offset]
                 if b == UInt8(ascii: "\\") {
                     guard offset + 1 < text.count else { throw SyntaxError(message: "unterminated quoted string") }
-                    value.append(text[offset + 1]); offset += 2; continue
+                    value.append(text[offset + 1])
+                    offset += 2
+                    continue
                 }
                 offset += 1
                 if b == UInt8(ascii: "\"") { break }
@@ -166,7 +193,8 @@ public struct SyntaxReader {
                 let b = text[offset]
                 if b == terminator && terminator == UInt8(ascii: "]") { break }
                 if b == UInt8(ascii: "[") && offset > start && isSectionBase(text[start..<offset]) {
-                    return try section(base: String(decoding: text[start..<offset], as: UTF8.self), start: start, depth: depth)
+                    return try section(
+                        base: String(decoding: text[start..<offset], as: UTF8.self), start: start, depth: depth)
                 }
                 if !SyntaxReader.isAtomByte(b) { break }
                 if b == UInt8(ascii: ")") { break }
@@ -175,7 +203,9 @@ public struct SyntaxReader {
             guard offset > start else { throw SyntaxError(message: "unexpected character 0x\(String(c, radix: 16))") }
             let bytes = text[start..<offset]
             let span = Span(segment: segment, start: start, end: offset)
-            if bytes.count <= 19, bytes.allSatisfy({ $0 >= 48 && $0 <= 57 }), let n = UInt64(String(decoding: bytes, as: UTF8.self)) {
+            if bytes.count <= 19, bytes.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+                let n = UInt64(String(decoding: bytes, as: UTF8.self))
+            {
                 return Node(syntax: .number(n), span: span)
             }
             let s = String(decoding: bytes, as: UTF8.self)
@@ -191,16 +221,22 @@ public struct SyntaxReader {
     }
 
     private func isSectionBase(_ s: ArraySlice<UInt8>) -> Bool {
-        s.allSatisfy { ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
+        s.allSatisfy {
+            ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == UInt8(ascii: ".")
+                || $0 == UInt8(ascii: "-")
+        }
     }
 
     private mutating func section(base: String, start: Int, depth: Int) throws -> Node {
-        offset += 1 // '['
+        offset += 1  // '['
         var spec: [Node] = []
         while true {
             skipSpaces()
             guard offset < text.count else { throw SyntaxError(message: "unclosed '[' in \(base)[") }
-            if text[offset] == UInt8(ascii: "]") { offset += 1; break }
+            if text[offset] == UInt8(ascii: "]") {
+                offset += 1
+                break
+            }
             spec.append(try node(terminator: UInt8(ascii: "]"), depth: depth + 1))
         }
         var partial: String?
@@ -211,7 +247,9 @@ public struct SyntaxReader {
             partial = String(decoding: text[p..<offset], as: UTF8.self)
             offset += 1
         }
-        return Node(syntax: .section(base: base, spec: spec, partial: partial), span: Span(segment: segment, start: start, end: offset))
+        return Node(
+            syntax: .section(base: base, spec: spec, partial: partial),
+            span: Span(segment: segment, start: start, end: offset))
     }
 }
 

@@ -24,7 +24,10 @@ public struct TLSClientHello: Sendable, Equatable {
     }
 
     /// A whole first handshake record: `.complete(end)` (where the record ends), or why not.
-    enum Record { case complete(Int), needMore, notTLS }
+    enum Record {
+        case complete(Int)
+        case needMore, notTLS
+    }
 
     //   struct { ContentType type = handshake(22); ProtocolVersion legacy_record_version;
     //            uint16 length; opaque fragment[length]; } TLSPlaintext;     (RFC 8446 §5.1)
@@ -44,12 +47,20 @@ public struct TLSClientHello: Sendable, Equatable {
         case .complete: break
         }
         var i = 5
-        func u8() -> Int? { guard i < b.count else { return nil }; defer { i += 1 }; return Int(b[i]) }
-        func u16() -> Int? { guard i + 1 < b.count else { return nil }; defer { i += 2 }; return Int(b[i]) << 8 | Int(b[i + 1]) }
+        func u8() -> Int? {
+            guard i < b.count else { return nil }
+            defer { i += 1 }
+            return Int(b[i])
+        }
+        func u16() -> Int? {
+            guard i + 1 < b.count else { return nil }
+            defer { i += 2 }
+            return Int(b[i]) << 8 | Int(b[i + 1])
+        }
         guard u8() == 1 else { return .notTLS }
-        i += 3 // handshake length
+        i += 3  // handshake length
         guard let legacy = u16() else { return .notTLS }
-        i += 32 // random
+        i += 32  // random
         guard let sid = u8() else { return .notTLS }
         i += sid
         guard let suites = u16() else { return .notTLS }
@@ -63,12 +74,15 @@ public struct TLSClientHello: Sendable, Equatable {
             guard let type = u16(), let len = u16() else { break }
             let next = i + len
             guard next <= end else { break }
-            if type == 0, let _ = u16(), u8() == 0, let n = u16(), i + n <= next {
+            if type == 0, u16() != nil, u8() == 0, let n = u16(), i + n <= next {
                 hello.serverName = String(decoding: b[i..<i + n], as: UTF8.self)
             } else if type == 43, let n = u8() {
                 var vs: [String] = []
                 var k = 0
-                while k + 1 < n, i + 1 < next { if let v = u16() { vs.append(versionName(v)) }; k += 2 }
+                while k + 1 < n, i + 1 < next {
+                    if let v = u16() { vs.append(versionName(v)) }
+                    k += 2
+                }
                 if !vs.isEmpty { hello.versions = vs }
             }
             i = next
@@ -76,4 +90,3 @@ public struct TLSClientHello: Sendable, Equatable {
         return .hello(hello)
     }
 }
-

@@ -30,12 +30,20 @@ public struct TLSServerHello: Sendable, Equatable {
         case .complete(let e): end = e
         }
         var i = 5
-        func u8() -> Int? { guard i < end else { return nil }; defer { i += 1 }; return Int(b[i]) }
-        func u16() -> Int? { guard i + 1 < end else { return nil }; defer { i += 2 }; return Int(b[i]) << 8 | Int(b[i + 1]) }
+        func u8() -> Int? {
+            guard i < end else { return nil }
+            defer { i += 1 }
+            return Int(b[i])
+        }
+        func u16() -> Int? {
+            guard i + 1 < end else { return nil }
+            defer { i += 2 }
+            return Int(b[i]) << 8 | Int(b[i + 1])
+        }
         guard u8() == 2 else { return .notTLS }
-        i += 3 // handshake length
+        i += 3  // handshake length
         guard let legacy = u16() else { return .notTLS }
-        i += 32 // random
+        i += 32  // random
         guard let sid = u8() else { return .notTLS }
         i += sid
         guard let suite = u16(), u8() != nil else { return .notTLS }

@@ -28,10 +28,16 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     public func writeRFC3339(to out: inout [UInt8]) {
         var secs = microseconds / 1_000_000
         var micros = microseconds % 1_000_000
-        if micros < 0 { micros += 1_000_000; secs -= 1 }
+        if micros < 0 {
+            micros += 1_000_000
+            secs -= 1
+        }
         var days = secs / 86_400
         var rem = secs % 86_400
-        if rem < 0 { rem += 86_400; days -= 1 }
+        if rem < 0 {
+            rem += 86_400
+            days -= 1
+        }
         // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
@@ -47,13 +53,18 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             if v < 0 || v >= 10_000_000 {
                 // Out of the usual range: as many digits as it takes, as String(v) writes them.
                 let text = Array(String(v).utf8)
-                if text.count < width { out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - text.count)) }
+                if text.count < width {
+                    out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - text.count))
+                }
                 out.append(contentsOf: text)
                 return
             }
             var divisor: Int64 = 1
             var count = 1
-            while divisor * 10 <= v { divisor *= 10; count += 1 }
+            while divisor * 10 <= v {
+                divisor *= 10
+                count += 1
+            }
             if count < width { out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - count)) }
             var rest = v
             while divisor > 0 {
@@ -62,13 +73,20 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
                 divisor /= 10
             }
         }
-        digits(y, 4); out.append(UInt8(ascii: "-"))
-        digits(m, 2); out.append(UInt8(ascii: "-"))
-        digits(d, 2); out.append(UInt8(ascii: "T"))
-        digits(rem / 3600, 2); out.append(UInt8(ascii: ":"))
-        digits(rem / 60 % 60, 2); out.append(UInt8(ascii: ":"))
-        digits(rem % 60, 2); out.append(UInt8(ascii: "."))
-        digits(micros, 6); out.append(UInt8(ascii: "Z"))
+        digits(y, 4)
+        out.append(UInt8(ascii: "-"))
+        digits(m, 2)
+        out.append(UInt8(ascii: "-"))
+        digits(d, 2)
+        out.append(UInt8(ascii: "T"))
+        digits(rem / 3600, 2)
+        out.append(UInt8(ascii: ":"))
+        digits(rem / 60 % 60, 2)
+        out.append(UInt8(ascii: ":"))
+        digits(rem % 60, 2)
+        out.append(UInt8(ascii: "."))
+        digits(micros, 6)
+        out.append(UInt8(ascii: "Z"))
     }
 
     /// Parses what `rfc3339` prints (and offsets other than Z, and fewer fraction digits).
@@ -77,21 +95,31 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         func num(_ r: Range<Int>) -> Int64? {
             guard r.upperBound <= b.count else { return nil }
             var v: Int64 = 0
-            for i in r { guard b[i] >= 48 && b[i] <= 57 else { return nil }; v = v * 10 + Int64(b[i] - 48) }
+            for i in r {
+                guard b[i] >= 48 && b[i] <= 57 else { return nil }
+                v = v * 10 + Int64(b[i] - 48)
+            }
             return v
         }
         guard b.count >= 20, let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10),
-              let h = num(11..<13), let mi = num(14..<16), let se = num(17..<19) else { return nil }
+            let h = num(11..<13), let mi = num(14..<16), let se = num(17..<19)
+        else { return nil }
         var i = 19
         var micros: Int64 = 0
         if i < b.count && b[i] == UInt8(ascii: ".") {
             i += 1
             var digits = 0
             while i < b.count, b[i] >= 48, b[i] <= 57 {
-                if digits < 6 { micros = micros * 10 + Int64(b[i] - 48); digits += 1 }
+                if digits < 6 {
+                    micros = micros * 10 + Int64(b[i] - 48)
+                    digits += 1
+                }
                 i += 1
             }
-            while digits < 6 { micros *= 10; digits += 1 }
+            while digits < 6 {
+                micros *= 10
+                digits += 1
+            }
         }
         var offset: Int64 = 0
         if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {

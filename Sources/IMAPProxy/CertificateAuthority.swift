@@ -13,11 +13,11 @@ import SwiftASN1
 import X509
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What went wrong creating or loading a CA; the message names the file concerned.
@@ -64,7 +64,9 @@ public final class CertificateAuthority: Sendable {
     private let nioCertificate: NIOSSLCertificate
     private let cache = NIOLockedValueBox(LeafCache())
 
-    private init(directory: String, certificate: Certificate, privateKey: Certificate.PrivateKey, wasCreated: Bool) throws {
+    private init(directory: String, certificate: Certificate, privateKey: Certificate.PrivateKey, wasCreated: Bool)
+        throws
+    {
         self.directory = directory
         self.certificate = certificate
         self.privateKey = privateKey
@@ -99,7 +101,8 @@ public final class CertificateAuthority: Sendable {
     /// Expands a leading `~` (alone or `~/…`) using `HOME`.
     public static func expandingTilde(_ path: String) -> String {
         guard path == "~" || path.hasPrefix("~/") else { return path }
-        let home = ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 }
+        let home =
+            ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? FileManager.default.homeDirectoryForCurrentUser.path
         return home + path.dropFirst()
     }
@@ -122,11 +125,15 @@ public final class CertificateAuthority: Sendable {
         case (false, false):
             return try create(directory: dir, certPath: certPath, keyPath: keyPath)
         case (true, false):
-            throw CertificateAuthorityError(path: keyPath,
-                "CA certificate \(certPath) exists but its private key \(keyPath) is missing; restore the key, or remove \(certPath) to create a new CA (clients will have to trust it again)")
+            throw CertificateAuthorityError(
+                path: keyPath,
+                "CA certificate \(certPath) exists but its private key \(keyPath) is missing; restore the key, or remove \(certPath) to create a new CA (clients will have to trust it again)"
+            )
         case (false, true):
-            throw CertificateAuthorityError(path: certPath,
-                "CA private key \(keyPath) exists but its certificate \(certPath) is missing; restore the certificate, or remove \(keyPath) to create a new CA (clients will have to trust it again)")
+            throw CertificateAuthorityError(
+                path: certPath,
+                "CA private key \(keyPath) exists but its certificate \(certPath) is missing; restore the certificate, or remove \(keyPath) to create a new CA (clients will have to trust it again)"
+            )
         }
     }
 
@@ -143,7 +150,8 @@ public final class CertificateAuthority: Sendable {
             do {
                 try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
             } catch {
-                throw CertificateAuthorityError(path: parent, "cannot create directory \(parent): \(error.localizedDescription)")
+                throw CertificateAuthorityError(
+                    path: parent, "cannot create directory \(parent): \(error.localizedDescription)")
             }
         }
         if mkdir(dir, 0o700) != 0 {
@@ -155,35 +163,46 @@ public final class CertificateAuthority: Sendable {
         _ = chmod(dir, 0o700)
     }
 
-    private static func loadExisting(directory: String, certPath: String, keyPath: String) throws -> CertificateAuthority {
+    private static func loadExisting(directory: String, certPath: String, keyPath: String) throws
+        -> CertificateAuthority
+    {
         let certText = try readText(certPath, what: "CA certificate")
         let keyText = try readPrivateKeyText(keyPath)
         let certificate: Certificate
         do {
             certificate = try Certificate(pemEncoded: certText)
         } catch {
-            throw CertificateAuthorityError(path: certPath,
-                "CA certificate \(certPath) is corrupt (not a PEM certificate: \(reason(error))); not overwriting it — fix or remove it")
+            throw CertificateAuthorityError(
+                path: certPath,
+                "CA certificate \(certPath) is corrupt (not a PEM certificate: \(reason(error))); not overwriting it — fix or remove it"
+            )
         }
         let key: Certificate.PrivateKey
         do {
             key = try Certificate.PrivateKey(pemEncoded: keyText)
         } catch {
-            throw CertificateAuthorityError(path: keyPath,
-                "CA private key \(keyPath) is corrupt (not a PEM private key: \(reason(error))); not overwriting it — fix or remove it")
+            throw CertificateAuthorityError(
+                path: keyPath,
+                "CA private key \(keyPath) is corrupt (not a PEM private key: \(reason(error))); not overwriting it — fix or remove it"
+            )
         }
         guard key.publicKey == certificate.publicKey else {
-            throw CertificateAuthorityError(path: keyPath,
+            throw CertificateAuthorityError(
+                path: keyPath,
                 "CA private key \(keyPath) does not belong to the certificate \(certPath)")
         }
         guard let constraints = try? certificate.extensions.basicConstraints,
-              case .isCertificateAuthority = constraints else {
-            throw CertificateAuthorityError(path: certPath, "\(certPath) is not a CA certificate (no BasicConstraints CA:TRUE)")
+            case .isCertificateAuthority = constraints
+        else {
+            throw CertificateAuthorityError(
+                path: certPath, "\(certPath) is not a CA certificate (no BasicConstraints CA:TRUE)")
         }
         do {
-            return try CertificateAuthority(directory: directory, certificate: certificate, privateKey: key, wasCreated: false)
+            return try CertificateAuthority(
+                directory: directory, certificate: certificate, privateKey: key, wasCreated: false)
         } catch {
-            throw CertificateAuthorityError(path: certPath, "CA certificate \(certPath) cannot be used for TLS: \(error)")
+            throw CertificateAuthorityError(
+                path: certPath, "CA certificate \(certPath) cannot be used for TLS: \(error)")
         }
     }
 
@@ -204,7 +223,8 @@ public final class CertificateAuthority: Sendable {
             throw CertificateAuthorityError(path: path, "cannot read \(what) \(path): \(error.localizedDescription)")
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw CertificateAuthorityError(path: path, "\(what) \(path) is corrupt (not PEM text); not overwriting it — fix or remove it")
+            throw CertificateAuthorityError(
+                path: path, "\(what) \(path) is corrupt (not PEM text); not overwriting it — fix or remove it")
         }
         return text
     }
@@ -222,13 +242,15 @@ public final class CertificateAuthority: Sendable {
     /// Refuses a CA file or directory that is not the user's own, or that group or others can access.
     private static func requirePrivate(_ info: stat, path: String, what: String, fix: String) throws {
         guard info.st_uid == geteuid() else {
-            throw CertificateAuthorityError(path: path,
-                "\(what) \(path) belongs to uid \(info.st_uid), not to you (uid \(geteuid())); " +
-                "refusing a CA others control (chown it, or choose another --ca-dir)")
+            throw CertificateAuthorityError(
+                path: path,
+                "\(what) \(path) belongs to uid \(info.st_uid), not to you (uid \(geteuid())); "
+                    + "refusing a CA others control (chown it, or choose another --ca-dir)")
         }
         let mode = info.st_mode & 0o777
         guard mode & 0o077 == 0 else {
-            throw CertificateAuthorityError(path: path,
+            throw CertificateAuthorityError(
+                path: path,
                 "\(what) \(path) is accessible by group or others (mode \(octal(mode))); fix it with: \(fix)")
         }
     }
@@ -241,9 +263,10 @@ public final class CertificateAuthority: Sendable {
         guard fd >= 0 else {
             let e = errno
             if e == ELOOP {
-                throw CertificateAuthorityError(path: path,
-                    "CA private key \(path) is a symbolic link; refusing to follow it. Put the key itself " +
-                    "there (mv \"$(readlink -f \(path))\" \(path)) and run chmod 600 \(path)")
+                throw CertificateAuthorityError(
+                    path: path,
+                    "CA private key \(path) is a symbolic link; refusing to follow it. Put the key itself "
+                        + "there (mv \"$(readlink -f \(path))\" \(path)) and run chmod 600 \(path)")
             }
             throw CertificateAuthorityError(path: path, "cannot read CA private key \(path): \(errnoText(e))")
         }
@@ -273,7 +296,8 @@ public final class CertificateAuthority: Sendable {
             }
         }
         guard let text = String(validating: data, as: UTF8.self) else {
-            throw CertificateAuthorityError(path: path,
+            throw CertificateAuthorityError(
+                path: path,
                 "CA private key \(path) is corrupt (not PEM text); not overwriting it — fix or remove it")
         }
         return text
@@ -304,19 +328,23 @@ public final class CertificateAuthority: Sendable {
             },
             issuerPrivateKey: key
         )
-        try publish(files: [
-            (keyPath, try key.serializeAsPEM().pemString + "\n", 0o600, "CA private key"),
-            (certPath, try certificate.serializeAsPEM().pemString + "\n", 0o644, "CA certificate"),
-        ], in: directory)
-        return try CertificateAuthority(directory: directory, certificate: certificate, privateKey: key, wasCreated: true)
+        try publish(
+            files: [
+                (keyPath, try key.serializeAsPEM().pemString + "\n", 0o600, "CA private key"),
+                (certPath, try certificate.serializeAsPEM().pemString + "\n", 0o644, "CA certificate"),
+            ], in: directory)
+        return try CertificateAuthority(
+            directory: directory, certificate: certificate, privateKey: key, wasCreated: true)
     }
 
     /// Writes each file whole under a temporary name first, then links them into place (key first: a
     /// certificate without its key would be useless). No reader ever sees a half-written file; `link`
     /// never replaces an existing file, so a CA another process created meanwhile is kept; and if
     /// linking the second file fails, the first is unlinked again, so no half CA is left behind.
-    private static func publish(files: [(path: String, contents: String, mode: mode_t, what: String)],
-                                in directory: String) throws {
+    private static func publish(
+        files: [(path: String, contents: String, mode: mode_t, what: String)],
+        in directory: String
+    ) throws {
         var temporaries: [String] = []
         defer { for temporary in temporaries { unlink(temporary) } }
         for file in files {
@@ -329,14 +357,19 @@ public final class CertificateAuthority: Sendable {
             guard link(temporary, file.path) == 0 else {
                 let e = errno
                 for path in linked { unlink(path) }
-                throw CertificateAuthorityError(path: file.path,
-                    e == EEXIST ? "\(file.what) \(file.path) appeared while creating the CA; not overwriting it"
-                                : "cannot create \(file.what) \(file.path): \(errnoText(e))")
+                throw CertificateAuthorityError(
+                    path: file.path,
+                    e == EEXIST
+                        ? "\(file.what) \(file.path) appeared while creating the CA; not overwriting it"
+                        : "cannot create \(file.what) \(file.path): \(errnoText(e))")
             }
             linked.append(file.path)
         }
         let dirFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dirFD >= 0 { _ = fsync(dirFD); close(dirFD) }
+        if dirFD >= 0 {
+            _ = fsync(dirFD)
+            close(dirFD)
+        }
     }
 
     /// Creates `path` exclusively with `mode` (exactly: the mode is fixed on the still-empty file, so
@@ -345,9 +378,11 @@ public final class CertificateAuthority: Sendable {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else {
             let e = errno
-            throw CertificateAuthorityError(path: path,
-                e == EEXIST ? "\(what) \(path) appeared while creating the CA; not overwriting it"
-                            : "cannot create \(what) \(path): \(errnoText(e))")
+            throw CertificateAuthorityError(
+                path: path,
+                e == EEXIST
+                    ? "\(what) \(path) appeared while creating the CA; not overwriting it"
+                    : "cannot create \(what) \(path): \(errnoText(e))")
         }
         defer { close(fd) }
         guard fchmod(fd, mode) == 0 else {
@@ -394,7 +429,9 @@ public final class CertificateAuthority: Sendable {
     /// A leaf certificate for `serverName` (the client's SNI), or for `fallbackHost` when the client
     /// sent none, with the chain `[leaf, CA]`. Leaves are cached per name (at most
     /// ``leafCacheLimit``, least recently used dropped first) and re-minted after a day.
-    public func leaf(for serverName: String?, fallbackHost: String) throws -> (chain: [NIOSSLCertificate], key: NIOSSLPrivateKey) {
+    public func leaf(for serverName: String?, fallbackHost: String) throws -> (
+        chain: [NIOSSLCertificate], key: NIOSSLPrivateKey
+    ) {
         let name = Self.normalise(serverName.flatMap { $0.isEmpty ? nil : $0 } ?? fallbackHost)
         let now = Date()
         return try cache.withLockedValue { cache in

@@ -8,23 +8,35 @@ import X509
 /// after the failure, tells whether it expired, names another host or comes from an unknown CA.
 /// The verdict itself stays BoringSSL's; this only explains it.
 enum CertificateDiagnosis {
-    static func explain(_ error: Error, pipeline: ChannelPipeline.SynchronousOperations, host: String?, now: Date = Date()) -> String {
+    static func explain(
+        _ error: Error, pipeline: ChannelPipeline.SynchronousOperations, host: String?, now: Date = Date()
+    ) -> String {
         let raw = "\(error)"
         let isVerification = raw.contains("CERTIFICATE_VERIFY_FAILED")
-        let isHostname: Bool = { if let e = error as? NIOSSLExtraError, e == .failedToValidateHostname { return true }; return false }()
+        let isHostname: Bool = {
+            if let e = error as? NIOSSLExtraError, e == .failedToValidateHostname { return true }
+            return false
+        }()
         guard isVerification || isHostname,
-              let handler = try? pipeline.handler(type: NIOSSLHandler.self), let peer = handler.peerCertificate,
-              let der = try? peer.toDERBytes(), let cert = try? Certificate(derEncoded: der) else { return raw }
+            let handler = try? pipeline.handler(type: NIOSSLHandler.self), let peer = handler.peerCertificate,
+            let der = try? peer.toDERBytes(), let cert = try? Certificate(derEncoded: der)
+        else { return raw }
         let names = subjectNames(cert)
         let named = names.isEmpty ? "" : " (it names \(names.joined(separator: ", ")))"
         if isHostname { return "the server's certificate is not valid for \(host ?? "this address")\(named)" }
         let f = ISO8601DateFormatter()
-        if cert.notValidAfter < now { return "the server's certificate has expired (not valid after \(f.string(from: cert.notValidAfter)))" }
-        if cert.notValidBefore > now { return "the server's certificate is not valid yet (not before \(f.string(from: cert.notValidBefore)))" }
-        if cert.issuer == cert.subject {
-            return "the server's certificate is self-signed by \(cert.subject) and not trusted (add it with --upstream-ca FILE, or --insecure-upstream)"
+        if cert.notValidAfter < now {
+            return "the server's certificate has expired (not valid after \(f.string(from: cert.notValidAfter)))"
         }
-        return "the server's certificate, issued by \(cert.issuer), does not chain to a trusted CA (add the CA with --upstream-ca FILE)"
+        if cert.notValidBefore > now {
+            return "the server's certificate is not valid yet (not before \(f.string(from: cert.notValidBefore)))"
+        }
+        if cert.issuer == cert.subject {
+            return
+                "the server's certificate is self-signed by \(cert.subject) and not trusted (add it with --upstream-ca FILE, or --insecure-upstream)"
+        }
+        return
+            "the server's certificate, issued by \(cert.issuer), does not chain to a trusted CA (add the CA with --upstream-ca FILE)"
     }
 
     static func subjectNames(_ cert: Certificate) -> [String] {
@@ -35,7 +47,11 @@ enum CertificateDiagnosis {
             case .ipAddress(let b):
                 let bytes = Array(b.bytes)
                 if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
-                return bytes.count == 16 ? "IPv6 " + stride(from: 0, to: 16, by: 2).map { String(Int(bytes[$0]) << 8 | Int(bytes[$0 + 1]), radix: 16) }.joined(separator: ":") : nil
+                return bytes.count == 16
+                    ? "IPv6 "
+                        + stride(from: 0, to: 16, by: 2).map {
+                            String(Int(bytes[$0]) << 8 | Int(bytes[$0 + 1]), radix: 16)
+                        }.joined(separator: ":") : nil
             default: return nil
             }
         }

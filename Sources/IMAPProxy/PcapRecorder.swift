@@ -23,9 +23,9 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
 
     private struct Chunk {
         var dir: IMAPDirection
-        var start: Int      // offset of bytes[0] in its direction's stream
+        var start: Int  // offset of bytes[0] in its direction's stream
         var bytes: [UInt8]
-        var time: Timestamp // when it arrived (packets carry this, not when they were released)
+        var time: Timestamp  // when it arrived (packets carry this, not when they were released)
     }
 
     private final class Connection {
@@ -50,8 +50,9 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
 
     public init(path: String) throws {
         let about = "TLS terminated by imapscope; secrets overwritten with '*' unless --show-secrets"
-        writer = try PcapNGWriter(path: path, application: PcapNGWriter.proxyApplication,
-                                  comments: [about, PcapNGWriter.decompressedComment])
+        writer = try PcapNGWriter(
+            path: path, application: PcapNGWriter.proxyApplication,
+            comments: [about, PcapNGWriter.decompressedComment])
     }
 
     /// Bytes a leg received, called before the decoder sees them. `.proxy` is imapscope's own
@@ -106,7 +107,8 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
                 writer.flush()
             default:
                 guard let dir = e.dir, dir != .proxy, !c.uninflatable.contains(dir),
-                      let n = e.bytes, n > 0 else { return }
+                    let n = e.bytes, n > 0
+                else { return }
                 account(c, dir, n, wire: e.wire)
                 drain(c, time: e.time)
             }
@@ -154,7 +156,10 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
         var next: [IMAPDirection: Int] = [:]
         var queue: [Chunk] = []
         for chunk in c.queue[c.head...] {
-            guard deflated.contains(chunk.dir) else { queue.append(chunk); continue }
+            guard deflated.contains(chunk.dir) else {
+                queue.append(chunk)
+                continue
+            }
             let boundary = plainEnd[chunk.dir, default: 0]
             let plain = max(0, min(chunk.bytes.count, boundary - chunk.start))
             if plain > 0 {
@@ -179,7 +184,12 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
     private func account(_ c: Connection, _ dir: IMAPDirection, _ n: Int, wire: [WirePiece]?) {
         var at = c.accounted[dir, default: 0]
         c.accounted[dir] = at + n
-        guard let wire, wire.contains(where: { if case .bytes = $0 { return false }; return true }) else { return }
+        guard let wire,
+            wire.contains(where: {
+                if case .bytes = $0 { return false }
+                return true
+            })
+        else { return }
         for piece in wire {
             let len = piece.wireLength
             switch piece {
@@ -199,7 +209,8 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
             let done = c.accounted[chunk.dir, default: 0] - chunk.start
             guard done > 0 else { break }
             if done < chunk.bytes.count {
-                let rest = Chunk(dir: chunk.dir, start: chunk.start + done, bytes: Array(chunk.bytes[done...]), time: chunk.time)
+                let rest = Chunk(
+                    dir: chunk.dir, start: chunk.start + done, bytes: Array(chunk.bytes[done...]), time: chunk.time)
                 chunk.bytes.removeLast(chunk.bytes.count - done)
                 c.queue[c.head] = rest
                 c.queued -= chunk.bytes.count
@@ -208,7 +219,10 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
             }
             pop(c, fillSecrets(c, chunk), time: time)
         }
-        if c.head > 256 { c.queue.removeFirst(c.head); c.head = 0 }
+        if c.head > 256 {
+            c.queue.removeFirst(c.head)
+            c.head = 0
+        }
     }
 
     private func pop(_ c: Connection, _ chunk: Chunk, time: Timestamp) {
@@ -222,7 +236,8 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
         var out = chunk
         let end = chunk.start + chunk.bytes.count
         for r in ranges {
-            var lo = max(r.lowerBound, chunk.start), hi = min(r.upperBound, end)
+            var lo = max(r.lowerBound, chunk.start)
+            var hi = min(r.upperBound, end)
             guard lo < hi else { continue }
             // A quoted string keeps its quotes.
             if r.count >= 2, lo == r.lowerBound, out.bytes[lo - chunk.start] == 0x22 { lo += 1 }
@@ -237,8 +252,9 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
     /// The made-up connection's handshake, on the session's endpoints (placeholders if unknown).
     private func open(_ c: Connection, client: Endpoint?, server: Endpoint?, time: Timestamp) {
         guard c.tcp == nil else { return }
-        var tcp = SyntheticTCPConnection(client: client ?? Endpoint(ip: .v4(0), port: 1),
-                                         server: server ?? Endpoint(ip: .v4(0), port: 143))
+        var tcp = SyntheticTCPConnection(
+            client: client ?? Endpoint(ip: .v4(0), port: 1),
+            server: server ?? Endpoint(ip: .v4(0), port: 143))
         for f in tcp.handshake() { writer.write(f, time: time) }
         c.tcp = tcp
     }

@@ -6,18 +6,26 @@ import NIOTLS
 
 /// `imaps://host:port`, `imap://host:port` or (upstream only) `imap+starttls://host:port`.
 public struct ProxyURL: Sendable, Equatable, CustomStringConvertible {
-    public enum Scheme: String, Sendable { case imap, imaps, imapStartTLS = "imap+starttls" }
+    public enum Scheme: String, Sendable {
+        case imap, imaps
+        case imapStartTLS = "imap+starttls"
+    }
     public var scheme: Scheme
     public var host: String
     public var port: Int
 
-    public init(scheme: Scheme, host: String, port: Int) { self.scheme = scheme; self.host = host; self.port = port }
+    public init(scheme: Scheme, host: String, port: Int) {
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+    }
 
     public struct Invalid: Error, CustomStringConvertible { public var description: String }
 
     /// `defaultHost` stands in for an empty host (`imaps://:1993`): listeners default to loopback.
     public init(parsing s: String, defaultHost: String? = nil) throws {
-        guard let sep = s.range(of: "://"), let scheme = Scheme(rawValue: String(s[..<sep.lowerBound]).lowercased()) else {
+        guard let sep = s.range(of: "://"), let scheme = Scheme(rawValue: String(s[..<sep.lowerBound]).lowercased())
+        else {
             throw Invalid(description: "'\(s)': expected imap://, imaps:// or imap+starttls://host:port")
         }
         var rest = String(s[sep.upperBound...])
@@ -25,12 +33,19 @@ public struct ProxyURL: Sendable, Equatable, CustomStringConvertible {
         var host: String
         var portText: String?
         if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else { throw Invalid(description: "'\(s)': unclosed '[' in IPv6 address") }
+            guard let close = rest.firstIndex(of: "]") else {
+                throw Invalid(description: "'\(s)': unclosed '[' in IPv6 address")
+            }
             host = String(rest[rest.index(after: rest.startIndex)..<close])
             let after = rest[rest.index(after: close)...]
-            if after.hasPrefix(":") { portText = String(after.dropFirst()) } else if !after.isEmpty { throw Invalid(description: "'\(s)': junk after ']'") }
+            if after.hasPrefix(":") {
+                portText = String(after.dropFirst())
+            } else if !after.isEmpty {
+                throw Invalid(description: "'\(s)': junk after ']'")
+            }
         } else if let colon = rest.lastIndex(of: ":") {
-            host = String(rest[..<colon]); portText = String(rest[rest.index(after: colon)...])
+            host = String(rest[..<colon])
+            portText = String(rest[rest.index(after: colon)...])
         } else {
             host = rest
         }
@@ -67,10 +82,16 @@ public final class ProxyServer: @unchecked Sendable {
         /// that refuses and an IPv4 one that answers, tried in turn by NIO's happy eyeballs).
         var upstreamResolver: (@Sendable (EventLoop) -> Resolver & Sendable)?
 
-        public init(listen: [ProxyURL], upstream: ProxyURL, serverTLS: TLSConfiguration?, upstreamTLS: TLSConfiguration,
-                    insecureUpstream: Bool = false, decoder: DecoderOptions = DecoderOptions()) {
-            self.listen = listen; self.upstream = upstream; self.serverTLS = serverTLS; self.upstreamTLS = upstreamTLS
-            self.insecureUpstream = insecureUpstream; self.decoder = decoder
+        public init(
+            listen: [ProxyURL], upstream: ProxyURL, serverTLS: TLSConfiguration?, upstreamTLS: TLSConfiguration,
+            insecureUpstream: Bool = false, decoder: DecoderOptions = DecoderOptions()
+        ) {
+            self.listen = listen
+            self.upstream = upstream
+            self.serverTLS = serverTLS
+            self.upstreamTLS = upstreamTLS
+            self.insecureUpstream = insecureUpstream
+            self.decoder = decoder
         }
     }
 
@@ -90,9 +111,11 @@ public final class ProxyServer: @unchecked Sendable {
         undecoded = UndecodedBudget(limit: configuration.undecodedLimit)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         serverContext = try configuration.serverTLS.map { try NIOSSLContext(configuration: $0) }
-        clientContext = configuration.upstream.scheme == .imap ? nil : try NIOSSLContext(configuration: configuration.upstreamTLS)
+        clientContext =
+            configuration.upstream.scheme == .imap ? nil : try NIOSSLContext(configuration: configuration.upstreamTLS)
         // For STARTTLS on the server leg of a plaintext upstream.
-        starttlsClientContext = configuration.upstream.scheme == .imap && configuration.serverTLS != nil
+        starttlsClientContext =
+            configuration.upstream.scheme == .imap && configuration.serverTLS != nil
             ? try NIOSSLContext(configuration: configuration.upstreamTLS) : nil
     }
 
@@ -101,8 +124,12 @@ public final class ProxyServer: @unchecked Sendable {
     public func start() throws -> [String] {
         var bound: [String] = []
         for l in configuration.listen {
-            if l.scheme == .imaps && serverContext == nil { throw ProxyURL.Invalid(description: "\(l): an imaps listener needs the CA") }
-            if l.scheme == .imapStartTLS { throw ProxyURL.Invalid(description: "\(l): imap+starttls is for the upstream only") }
+            if l.scheme == .imaps && serverContext == nil {
+                throw ProxyURL.Invalid(description: "\(l): an imaps listener needs the CA")
+            }
+            if l.scheme == .imapStartTLS {
+                throw ProxyURL.Invalid(description: "\(l): imap+starttls is for the upstream only")
+            }
             let tlsFirst = l.scheme == .imaps
             let ch = try ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 256)
@@ -162,19 +189,27 @@ public final class ProxyServer: @unchecked Sendable {
                     guard !clientGone() else { throw ChannelError.ioOnClosedChannel }
                     let s = channel.pipeline.syncOperations
                     if up.scheme == .imaps, let ctx = clientContext {
-                        try s.addTLSHandler(try NIOSSLClientHandler(context: ctx, serverHostname: Self.isIPAddress(up.host) ? nil : up.host))
-                        try s.addHandler(TLSEventHandler(tap: tap, leg: .server, host: up.host, insecure: insecure,
-                                                         timeout: handshakeTimeout,
-                                                         onEstablished: { toClient.becameReady() }, onFailure: { why in
-                            Self.refuse(client, tap: tap, reason: "TLS with the real server failed: \(why)")
-                        }))
+                        try s.addTLSHandler(
+                            try NIOSSLClientHandler(
+                                context: ctx, serverHostname: Self.isIPAddress(up.host) ? nil : up.host))
+                        try s.addHandler(
+                            TLSEventHandler(
+                                tap: tap, leg: .server, host: up.host, insecure: insecure,
+                                timeout: handshakeTimeout,
+                                onEstablished: { toClient.becameReady() },
+                                onFailure: { why in
+                                    Self.refuse(client, tap: tap, reason: "TLS with the real server failed: \(why)")
+                                }))
                     }
                     if let startTLS { try s.addHandler(StartTLSHandler(leg: .server, session: startTLS)) }
-                    try s.addHandler(TapHandler(direction: .server, tap: tap) { upstream in
-                        // The session starts once the real server is connected, before any byte.
-                        tap.start(client: clientAddress, server: upstream.remoteAddress.map(Self.endpoint) ?? "\(up.host):\(up.port)",
-                                  upstream: up.description, upstreamVerification: insecure ? "disabled" : nil)
-                    })
+                    try s.addHandler(
+                        TapHandler(direction: .server, tap: tap) { upstream in
+                            // The session starts once the real server is connected, before any byte.
+                            tap.start(
+                                client: clientAddress,
+                                server: upstream.remoteAddress.map(Self.endpoint) ?? "\(up.host):\(up.port)",
+                                upstream: up.description, upstreamVerification: insecure ? "disabled" : nil)
+                        })
                     try s.addHandler(toClient)
                 }
             }
@@ -186,8 +221,9 @@ public final class ProxyServer: @unchecked Sendable {
                 case .failure(let error):
                     tap.start(client: clientAddress, server: "\(up.host):\(up.port)", upstream: up.description)
                     if !clientGone() {
-                        Self.refuse(client, tap: tap, reason: "cannot reach \(up): \(error)",
-                                    end: "upstream unreachable: \(error)")
+                        Self.refuse(
+                            client, tap: tap, reason: "cannot reach \(up): \(error)",
+                            end: "upstream unreachable: \(error)")
                     } else {
                         tap.finish(reason: "the client closed the connection before the server leg was connected")
                     }
@@ -198,8 +234,10 @@ public final class ProxyServer: @unchecked Sendable {
     /// The STARTTLS machine a session needs, if any: a plaintext client leg in front of a
     /// plaintext server has its STARTTLS relayed and both legs upgraded; an `imap+starttls://`
     /// upstream is upgraded by imapscope, which then answers a plaintext client's STARTTLS itself.
-    private func startTLSSession(tlsFirst: Bool, tap: SessionTap,
-                                 onServerLegUpgraded: @escaping () -> Void) -> StartTLSSession? {
+    private func startTLSSession(
+        tlsFirst: Bool, tap: SessionTap,
+        onServerLegUpgraded: @escaping () -> Void
+    ) -> StartTLSSession? {
         let upstream = configuration.upstream
         let mode: StartTLSMachine.Mode
         let serverLegTLS: NIOSSLContext?
@@ -215,10 +253,11 @@ public final class ProxyServer: @unchecked Sendable {
             return nil
         }
         let machine = StartTLSMachine(mode: mode, deadline: configuration.tlsHandshakeTimeout)
-        return StartTLSSession(machine: machine, tap: tap,
-                               clientLegTLS: serverContext, serverLegTLS: serverLegTLS,
-                               serverHostname: Self.isIPAddress(upstream.host) ? nil : upstream.host,
-                               insecure: configuration.insecureUpstream, onServerLegUpgraded: onServerLegUpgraded)
+        return StartTLSSession(
+            machine: machine, tap: tap,
+            clientLegTLS: serverContext, serverLegTLS: serverLegTLS,
+            serverHostname: Self.isIPAddress(upstream.host) ? nil : upstream.host,
+            insecure: configuration.insecureUpstream, onServerLegUpgraded: onServerLegUpgraded)
     }
 
     /// Tells the client why there is no server (`* BYE [UNAVAILABLE] …`), then closes.

@@ -34,7 +34,8 @@ final class RelayHandler: ChannelDuplexHandler {
 
     /// Both ends of one session's relay. The tap's `onDrained` resumes them (on this loop).
     static func pair(tap: SessionTap, on loop: EventLoop) -> (RelayHandler, RelayHandler) {
-        let a = RelayHandler(tap: tap), b = RelayHandler(tap: tap)
+        let a = RelayHandler(tap: tap)
+        let b = RelayHandler(tap: tap)
         a.partner = b
         b.partner = a
         // Touched on the loop only; the references go when a channel closes (onDrained = nil).

@@ -3,8 +3,9 @@ import IMAPCore
 import IMAPTranscript
 import NIOConcurrencyHelpers
 import NIOCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public typealias IMAPDirection = IMAPCore.Direction
@@ -20,9 +21,17 @@ public final class EventPublisher: @unchecked Sendable {
     /// Decoding still queued in some session; `finish` waits for it.
     let work = DispatchGroup()
 
-    public init(pipeline: EventPipeline, pcap: PcapRecorder? = nil) { self.pipeline = pipeline; self.pcap = pcap }
+    public init(pipeline: EventPipeline, pcap: PcapRecorder? = nil) {
+        self.pipeline = pipeline
+        self.pcap = pcap
+    }
 
-    func nextSessionID() -> String { lock.withLock { sessions += 1; return "p\(sessions)" } }
+    func nextSessionID() -> String {
+        lock.withLock {
+            sessions += 1
+            return "p\(sessions)"
+        }
+    }
 
     func publish(_ events: [DecodedEvent], session: String) {
         guard !events.isEmpty else { return }
@@ -56,7 +65,10 @@ final class SessionTap: @unchecked Sendable {
     private let queue: DispatchQueue
     /// Bytes queued for decoding, and what resumes the relay's reads once they are few again
     /// (set by the relay, cleared when its channels close: the event loop may be gone then).
-    private struct Lag { var bytes = 0; var onDrained: (@Sendable () -> Void)? }
+    private struct Lag {
+        var bytes = 0
+        var onDrained: (@Sendable () -> Void)?
+    }
     private let lag = NIOLockedValueBox(Lag())
     // Touched on the queue only:
     private var closedLegs: Set<IMAPDirection> = []
@@ -110,8 +122,10 @@ final class SessionTap: @unchecked Sendable {
     func start(client: String, server: String, upstream: String, upstreamVerification: String? = nil) {
         let t = Self.now()
         async { [self] in
-            publisher.publish(decoder.start(client: client, server: server, source: "proxy", time: t, upstream: upstream,
-                                            upstreamVerification: upstreamVerification), session: id)
+            publisher.publish(
+                decoder.start(
+                    client: client, server: server, source: "proxy", time: t, upstream: upstream,
+                    upstreamVerification: upstreamVerification), session: id)
         }
     }
 
@@ -168,7 +182,9 @@ final class SessionTap: @unchecked Sendable {
 
     func lint(_ code: String, _ message: String) {
         let t = Self.now()
-        async { [self] in publisher.publish(decoder.sourceLint(code: code, message: message, dir: nil, time: t), session: id) }
+        async { [self] in
+            publisher.publish(decoder.sourceLint(code: code, message: message, dir: nil, time: t), session: id)
+        }
     }
 
     /// A leg's socket error (a reset, say), kept for the session-end reason.
@@ -186,7 +202,8 @@ final class SessionTap: @unchecked Sendable {
             closedLegs.insert(dir)
             guard closedLegs.count == 2, let first = firstClosed else { return }
             let (who, other) = first == .client ? ("client", "server") : ("server", "client")
-            let how = legErrors[first].map { "the \(who)'s connection failed: \($0)" } ?? "the \(who) closed the connection"
+            let how =
+                legErrors[first].map { "the \(who)'s connection failed: \($0)" } ?? "the \(who) closed the connection"
             end(reason: "\(how); imapscope closed the \(other) leg", time: t)
         }
     }
@@ -202,4 +219,3 @@ final class SessionTap: @unchecked Sendable {
         publisher.publish(decoder.finish(reason: reason, time: time), session: id)
     }
 }
-

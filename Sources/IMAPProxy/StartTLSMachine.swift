@@ -165,7 +165,8 @@ struct StartTLSMachine {
         // a relayed STARTTLS goes on as it comes).
         let unfinished = clientLines.carried
         if answersClient, unfinished > 0, unfinished <= total,
-           Self.mayBecomeStartTLS(pending[(total - unfinished)...]) {
+            Self.mayBecomeStartTLS(pending[(total - unfinished)...])
+        {
             relayClientRange(bytes, 0..<(total - unfinished), into: &actions)
             let newlyHeld = max(held, total - unfinished)
             if total > newlyHeld { actions.append(.hold(.client, (newlyHeld - held)..<bytes.count)) }
@@ -185,8 +186,10 @@ struct StartTLSMachine {
 
     /// Relays `range` of `heldLine + bytes`: the held part as released bytes, the rest as part of
     /// this read.
-    private mutating func relayClientRange(_ bytes: [UInt8], _ range: Range<Int>,
-                                           into actions: inout [StartTLSAction]) {
+    private mutating func relayClientRange(
+        _ bytes: [UInt8], _ range: Range<Int>,
+        into actions: inout [StartTLSAction]
+    ) {
         let held = heldLine.count
         guard !range.isEmpty else { return }
         if range.lowerBound < held {
@@ -247,7 +250,8 @@ struct StartTLSMachine {
             guard let head = line.head, head.kind == .tagged else { continue }
             let ok = head.wordIs("OK", in: line.text)
             if !authenticationTags.isEmpty, authenticationTags.remove(head.tagBytes(in: line.text)) != nil, ok,
-               client == .watching {
+                client == .watching
+            {
                 client = .passthrough
                 server = .passthrough
                 break
@@ -425,7 +429,9 @@ struct StartTLSMachine {
         guard let first = legs.first else { return }
         disarmDeadline(into: &actions)
         for leg in legs { actions.append(.report(leg, .failed(error: reason, upgradingServer: false))) }
-        let end = first == .server ? "TLS with the real server failed after STARTTLS: \(reason)"
+        let end =
+            first == .server
+            ? "TLS with the real server failed after STARTTLS: \(reason)"
             : "the client's TLS handshake after STARTTLS failed"
         actions.append(.fail(.endSession(reason: end)))
         ended = true

@@ -26,8 +26,10 @@ final class StartTLSSession: @unchecked Sendable {
     private var queued: [StartTLSAction] = []
     private var executing = false
 
-    init(machine: StartTLSMachine, tap: SessionTap, clientLegTLS: NIOSSLContext?, serverLegTLS: NIOSSLContext?,
-         serverHostname: String?, insecure: Bool, onServerLegUpgraded: @escaping () -> Void) {
+    init(
+        machine: StartTLSMachine, tap: SessionTap, clientLegTLS: NIOSSLContext?, serverLegTLS: NIOSSLContext?,
+        serverHostname: String?, insecure: Bool, onServerLegUpgraded: @escaping () -> Void
+    ) {
         self.machine = machine
         self.tap = tap
         self.clientLegTLS = clientLegTLS

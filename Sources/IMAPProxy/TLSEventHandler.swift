@@ -21,9 +21,11 @@ final class TLSEventHandler: ChannelInboundHandler {
     private var timer: Scheduled<Void>?
     static let defaultTimeout = TimeAmount.seconds(30)
 
-    init(tap: SessionTap, leg: ProxyLeg, host: String? = nil, insecure: Bool = false,
-         timeout: TimeAmount = TLSEventHandler.defaultTimeout,
-         onEstablished: (() -> Void)? = nil, onFailure: ((String) -> Void)? = nil) {
+    init(
+        tap: SessionTap, leg: ProxyLeg, host: String? = nil, insecure: Bool = false,
+        timeout: TimeAmount = TLSEventHandler.defaultTimeout,
+        onEstablished: (() -> Void)? = nil, onFailure: ((String) -> Void)? = nil
+    ) {
         self.tap = tap
         self.leg = leg
         self.host = host
@@ -66,8 +68,10 @@ final class TLSEventHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let e = event as? TLSUserEvent, case .handshakeCompleted = e {
             let details = TLSHelloObserver.details(context.pipeline.syncOperations)
-            tap.tls(TLSReport(leg: leg, phase: .established, details: details,
-                              verification: leg == .server ? (insecure ? .disabled : .verified) : nil))
+            tap.tls(
+                TLSReport(
+                    leg: leg, phase: .established, details: details,
+                    verification: leg == .server ? (insecure ? .disabled : .verified) : nil))
             established = true
             timer?.cancel()
             onEstablished?()

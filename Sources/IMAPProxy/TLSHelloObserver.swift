@@ -32,12 +32,24 @@ final class TLSHelloObserver: ChannelDuplexHandler {
     /// Appends and tries both hello parsers; true once this direction is settled.
     private func look(_ buffer: ByteBuffer, into acc: inout [UInt8]) -> Bool {
         acc += buffer.readableBytesView
-        if case .hello(let h) = TLSClientHello.parse(acc) { clientHello = h; acc = []; return true }
+        if case .hello(let h) = TLSClientHello.parse(acc) {
+            clientHello = h
+            acc = []
+            return true
+        }
         switch TLSServerHello.parse(acc) {
-        case .hello(let h): serverHello = h; acc = []; return true
-        case .notTLS: acc = []; return true
+        case .hello(let h):
+            serverHello = h
+            acc = []
+            return true
+        case .notTLS:
+            acc = []
+            return true
         case .needMore:
-            if acc.count > Self.limit { acc = []; return true }
+            if acc.count > Self.limit {
+                acc = []
+                return true
+            }
             return false
         }
     }

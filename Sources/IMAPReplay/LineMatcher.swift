@@ -59,7 +59,10 @@ public enum LineMatcher {
             out += upper
             words += 1
             i = wordEnd
-            if i < rest.endIndex { out.append(0x20); i += 1 }
+            if i < rest.endIndex {
+                out.append(0x20)
+                i += 1
+            }
             if words == 1 && upper != Array("UID".utf8) { break }
         }
         return out + rest[i...]
@@ -74,9 +77,17 @@ public enum LineMatcher {
             let c = text[i]
             if var quoted = content {
                 if c == UInt8(ascii: "\\"), i + 1 < text.endIndex {
-                    quoted.append(text[i + 1]); content = quoted; i += 2; continue
+                    quoted.append(text[i + 1])
+                    content = quoted
+                    i += 2
+                    continue
                 }
-                if c == UInt8(ascii: "\"") { out += string(quoted); content = nil; i += 1; continue }
+                if c == UInt8(ascii: "\"") {
+                    out += string(quoted)
+                    content = nil
+                    i += 1
+                    continue
+                }
                 quoted.append(c)
                 content = quoted
             } else if c == UInt8(ascii: "\"") {
@@ -93,9 +104,11 @@ public enum LineMatcher {
     /// A string's canonical form: bare when it could have been an atom (astring, RFC 9051 §9),
     /// so `alice`, `"alice"` and `{5}alice` compare equal; delimited otherwise.
     private static func string(_ content: [UInt8]) -> [UInt8] {
-        let atomLike = !content.isEmpty && content.allSatisfy { c in
-            c > 0x20 && c < 0x7F && !"(){\"\\]".utf8.contains(c)
-        }
+        let atomLike =
+            !content.isEmpty
+            && content.allSatisfy { c in
+                c > 0x20 && c < 0x7F && !"(){\"\\]".utf8.contains(c)
+            }
         return atomLike ? content : [open] + content + [close]
     }
 
@@ -114,11 +127,13 @@ public enum LineMatcher {
     /// Splits the pattern at redaction markers; each marker matches any bytes (a `*` glob).
     static func globMatch(pattern: [UInt8], text: [UInt8]) -> Bool {
         var parts: [ArraySlice<UInt8>] = []
-        var i = 0, start = 0
+        var i = 0
+        var start = 0
         var hasMarker = false
         while i < pattern.count {
             if pattern[i] == markerStart[0], pattern[i...].starts(with: markerStart),
-               let end = find(markerEnd, in: pattern, from: i + markerStart.count), end - i <= markerStart.count + 16 {
+                let end = find(markerEnd, in: pattern, from: i + markerStart.count), end - i <= markerStart.count + 16
+            {
                 parts.append(pattern[start..<i])
                 i = end + markerEnd.count
                 start = i
@@ -157,10 +172,15 @@ public enum LineMatcher {
     /// command imapscope does not know (after a refused literal or AUTHENTICATE its words may be
     /// a secret), only by its size. So neither a received password nor one a hand-written
     /// fixture holds in clear reaches stderr or the client's BAD.
-    public static func display(_ line: RawLine, dropTag: Bool = false, asCommand: Bool = true, limit: Int = 200) -> String {
+    public static func display(_ line: RawLine, dropTag: Bool = false, asCommand: Bool = true, limit: Int = 200)
+        -> String
+    {
         guard asCommand, let parsed = try? CommandParser.parse(line), parsed.isKnown else {
             if line.segments.count == 1, line.segments[0].text.count == 4,
-               String(decoding: line.segments[0].text, as: UTF8.self).uppercased() == "DONE" { return "DONE" }
+                String(decoding: line.segments[0].text, as: UTF8.self).uppercased() == "DONE"
+            {
+                return "DONE"
+            }
             return "‹hidden client line: \(line.wireBytes) bytes›"
         }
         let secrets = parsed.secrets
@@ -169,16 +189,22 @@ public enum LineMatcher {
         for (i, seg) in line.segments.enumerated() {
             var bytes = seg.text
             // Replace secret spans from the end so earlier offsets stay valid.
-            let spans = secrets.compactMap { r -> Span? in if case .span(let sp) = r, sp.segment == i { return sp }; return nil }
-                .filter { $0.start >= 0 && $0.end <= bytes.count && $0.start <= $0.end }
-                .sorted { $0.start > $1.start }
+            let spans = secrets.compactMap { r -> Span? in
+                if case .span(let sp) = r, sp.segment == i { return sp }
+                return nil
+            }
+            .filter { $0.start >= 0 && $0.end <= bytes.count && $0.start <= $0.end }
+            .sorted { $0.start > $1.start }
             for sp in spans { bytes.replaceSubrange(sp.start..<sp.end, with: Array(hidden.utf8)) }
             var text = bytes[...]
             if i == 0, dropTag, let sp = text.firstIndex(of: 0x20) { text = text[(sp + 1)...] }
             if i > 0, let f = text.first, f != 0x20, f != UInt8(ascii: ")") { s += " " }
             s += printable(text)
             if let lit = seg.literal {
-                if secrets.contains(.literal(segment: i)) { s += " " + hidden; continue }
+                if secrets.contains(.literal(segment: i)) {
+                    s += " " + hidden
+                    continue
+                }
                 let body = lit.content ?? lit.preview
                 s += " " + printable(body.prefix(60)) + (body.count > 60 ? "…" : "")
             }

@@ -34,11 +34,13 @@ public final class ReplayEngine {
         public var description: String {
             // Index 0: not a client line but the connection itself (TLS, DEFLATE, a reset).
             if index == 0 && expected == nil { return "imapscope replay: \(received)" }
-            let where_ = fileLine.map { " (fixture line \($0))" } ?? ""
+            let location = fileLine.map { " (fixture line \($0))" } ?? ""
             guard let e = expected else {
-                return "imapscope replay: client line \(index) has no counterpart: the fixture ended\(where_), but the client sent \(received)"
+                return
+                    "imapscope replay: client line \(index) has no counterpart: the fixture ended\(location), but the client sent \(received)"
             }
-            return "imapscope replay: client line \(index) differs from the fixture\(where_): expected \(e) but got \(received)"
+            return
+                "imapscope replay: client line \(index) differs from the fixture\(location): expected \(e) but got \(received)"
         }
         /// A unified diff of the recorded against the received line, with context.
         public var diff: String {
@@ -117,14 +119,20 @@ public final class ReplayEngine {
     /// What to report when the connection ends: the mismatches, plus an early end.
     public func finish() -> [Mismatch] {
         if case .line(let l)? = framer.finish(), !(l.segments.count == 1 && l.segments[0].text.isEmpty) {
-            let inSASL: Bool = { if case .sasl? = nextExpected()?.kind { return true }; return false }()
+            let inSASL: Bool = {
+                if case .sasl? = nextExpected()?.kind { return true }
+                return false
+            }()
             let shown = LineMatcher.display(l, asCommand: !inSASL)
-            mismatches.append(mismatch(expected: nextExpected(), received: shown + " (cut off by the end of the connection)"))
+            mismatches.append(
+                mismatch(expected: nextExpected(), received: shown + " (cut off by the end of the connection)"))
         }
         if mismatches.isEmpty && !isComplete && !loggedOut, let next = nextExpected() {
-            mismatches.append(Mismatch(index: clientLinesSeen + 1, fileLine: next.fileLine,
-                                       expected: LineMatcher.display(next.line, dropTag: next.isCommand, asCommand: next.isCommand),
-                                       received: "the end of the connection", context: Array(matchedDisplay.suffix(3))))
+            mismatches.append(
+                Mismatch(
+                    index: clientLinesSeen + 1, fileLine: next.fileLine,
+                    expected: LineMatcher.display(next.line, dropTag: next.isCommand, asCommand: next.isCommand),
+                    received: "the end of the connection", context: Array(matchedDisplay.suffix(3))))
         }
         return mismatches
     }
@@ -158,7 +166,8 @@ public final class ReplayEngine {
                 handle(line, into: &out)
             case .overlong(_, let n), .resynchronized(_, let n):
                 clientLinesSeen += 1
-                let m = mismatch(expected: nextExpected(), received: "a line of \(n) bytes (too long to compare; not shown)")
+                let m = mismatch(
+                    expected: nextExpected(), received: "a line of \(n) bytes (too long to compare; not shown)")
                 record(m, tag: nil, into: &out)
             }
         }
@@ -168,7 +177,10 @@ public final class ReplayEngine {
     private func handle(_ line: RawLine, into out: inout [Action]) {
         let next = nextExpected()
         // Inside AUTHENTICATE a line is a SASL response: never parse or show it.
-        let inSASL: Bool = { if case .sasl? = next?.kind { return true }; return false }()
+        let inSASL: Bool = {
+            if case .sasl? = next?.kind { return true }
+            return false
+        }()
         let parsed = inSASL ? nil : try? CommandParser.parse(line)
         let receivedTag = parsed?.tag
         guard let (index, expected) = candidate(for: line) else {
@@ -179,7 +191,8 @@ public final class ReplayEngine {
         }
         done[index] = true
         // Context for later diffs: the recorded line (already redacted).
-        matchedDisplay.append(LineMatcher.display(expected.line, dropTag: expected.isCommand, asCommand: expected.isCommand))
+        matchedDisplay.append(
+            LineMatcher.display(expected.line, dropTag: expected.isCommand, asCommand: expected.isCommand))
         if case .command(let t, let name) = expected.kind, let rt = receivedTag {
             tagMap[t] = rt
             commandNames[t] = name
@@ -193,7 +206,8 @@ public final class ReplayEngine {
     /// A recorded line with a redaction marker is given the benefit of the doubt.
     private func literalRefusal() -> Mismatch? {
         var line = framer.partialLine
-        guard let last = line.segments.indices.last, let (_, at) = LiteralHeader.trailing(in: line.segments[last].text) else { return nil }
+        guard let last = line.segments.indices.last, let (_, at) = LiteralHeader.trailing(in: line.segments[last].text)
+        else { return nil }
         line.segments[last].text = Array(line.segments[last].text[..<at])
         line.segments[last].ending = .none
         let parsed = try? CommandParser.parse(line)
@@ -209,7 +223,9 @@ public final class ReplayEngine {
             let expected = LineMatcher.canonical(c.line, dropTag: true)
             if expected.starts(with: prefix) || LineMatcher.containsMarker(expected) { return nil }
         }
-        let shown = LineMatcher.display(line, dropTag: true) + " " + (LiteralHeader.trailing(in: framer.partialLine.segments[last].text)?.0.text() ?? "")
+        let shown =
+            LineMatcher.display(line, dropTag: true) + " "
+            + (LiteralHeader.trailing(in: framer.partialLine.segments[last].text)?.0.text() ?? "")
         return mismatch(expected: next, received: shown)
     }
 
@@ -233,7 +249,8 @@ public final class ReplayEngine {
 
     /// A client may stop early: its LOGOUT gets the recorded LOGOUT's answer, and the rest of
     /// the fixture is skipped (the session still succeeds; `skippedByLogout` says how much).
-    private func earlyLogout<S: Sequence>(_ line: RawLine, among clientSteps: S) -> (Int, ReplayScript.ClientLine)? where S.Element == Int {
+    private func earlyLogout<S: Sequence>(_ line: RawLine, among clientSteps: S) -> (Int, ReplayScript.ClientLine)?
+    where S.Element == Int {
         guard (try? CommandParser.parse(line))?.name == "LOGOUT" else { return nil }
         for (n, j) in clientSteps.enumerated() {
             if case .client(let c) = script.steps[j], case .command(_, "LOGOUT") = c.kind, Self.matches(c, line) {
@@ -276,7 +293,10 @@ public final class ReplayEngine {
         if ["NOOP", "CAPABILITY", "CHECK"].contains(name) { return true }
         var i = index + 1
         while i < script.steps.count, case .server(let s) = script.steps[i] {
-            if s.tag == tag { i += 1; continue }
+            if s.tag == tag {
+                i += 1
+                continue
+            }
             if s.tag != nil || s.isContinuation || s.untaggedName != name { return false }
             i += 1
         }
@@ -287,7 +307,10 @@ public final class ReplayEngine {
     private func emitFollowing(from index: Int, into out: inout [Action]) {
         var i = index + 1
         while i < script.steps.count {
-            if done[i] { i += 1; continue }
+            if done[i] {
+                i += 1
+                continue
+            }
             guard case .server = script.steps[i] else { break }
             emit(i, into: &out)
             i += 1
@@ -304,8 +327,12 @@ public final class ReplayEngine {
         openTags.remove(t)
         if s.status == "OK" {
             switch commandNames[t] {
-            case "STARTTLS": out.append(.startTLS); isPaused = true
-            case "COMPRESS": out.append(.startCompression); isPaused = true
+            case "STARTTLS":
+                out.append(.startTLS)
+                isPaused = true
+            case "COMPRESS":
+                out.append(.startCompression)
+                isPaused = true
             case "LOGOUT": loggedOut = true
             default: break
             }
@@ -371,8 +398,10 @@ public final class ReplayEngine {
     }
 
     private func mismatch(expected: ReplayScript.ClientLine?, received: String) -> Mismatch {
-        Mismatch(index: clientLinesSeen, fileLine: expected?.fileLine, expected: expected.map { LineMatcher.display($0.line, dropTag: $0.isCommand, asCommand: $0.isCommand) },
-                 received: received, context: Array(matchedDisplay.suffix(3)))
+        Mismatch(
+            index: clientLinesSeen, fileLine: expected?.fileLine,
+            expected: expected.map { LineMatcher.display($0.line, dropTag: $0.isCommand, asCommand: $0.isCommand) },
+            received: received, context: Array(matchedDisplay.suffix(3)))
     }
 
     private func record(_ m: Mismatch, tag: String?, into out: inout [Action]) {

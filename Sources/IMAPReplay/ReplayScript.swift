@@ -26,7 +26,10 @@ public struct ReplayScript: Sendable {
         /// Server `+` lines sent for this line's synchronizing literals, in order.
         public var continuations: [[UInt8]]
         public var fileLine: Int
-        public var isCommand: Bool { if case .command = kind { return true }; return false }
+        public var isCommand: Bool {
+            if case .command = kind { return true }
+            return false
+        }
     }
 
     public struct ServerLine: Sendable {
@@ -50,7 +53,10 @@ public struct ReplayScript: Sendable {
     public var steps: [Step]
     /// Whether the recorded session went through STARTTLS (the replay offers it only then).
     public var usesStartTLS: Bool {
-        steps.contains { if case .client(let c) = $0, case .command(_, "STARTTLS") = c.kind { return true }; return false }
+        steps.contains {
+            if case .client(let c) = $0, case .command(_, "STARTTLS") = c.kind { return true }
+            return false
+        }
     }
 
     public struct Failure: Error, CustomStringConvertible {
@@ -69,8 +75,12 @@ public struct ReplayScript: Sendable {
     public init(fixture bytes: [UInt8]) throws {
         // FixtureWriter's note for a literal too large to keep: the bytes a client would need are gone.
         let elided = Array("# literal body of ".utf8)
-        for (n, line) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where line.starts(with: elided) {
-            throw Failure(description: "line \(n + 1): \(String(decoding: line.dropFirst(2).prefix(120), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)): this fixture cannot be replayed (record it with whole literal bodies, e.g. imapscope read --format fixture)")
+        for (n, line) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated()
+        where line.starts(with: elided) {
+            throw Failure(
+                description:
+                    "line \(n + 1): \(String(decoding: line.dropFirst(2).prefix(120), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)): this fixture cannot be replayed (record it with whole literal bodies, e.g. imapscope read --format fixture)"
+            )
         }
         let chunks: [FixtureReader.Chunk]
         do { chunks = try FixtureReader.read(bytes) } catch { throw Failure(description: "\(error)") }
@@ -82,7 +92,11 @@ public struct ReplayScript: Sendable {
         var server = LineFramer(limits: Self.limits, pausesAtSynchronizingLiterals: false)
         var steps: [Step] = []
         // Client mode: inside AUTHENTICATE or IDLE, client lines are not commands.
-        enum Mode { case commands, sasl(String), idle(String) }
+        enum Mode {
+            case commands
+            case sasl(String)
+            case idle(String)
+        }
         var mode = Mode.commands
         var pendingContinuations: [[UInt8]] = []
         // A decoder emits a command once its last literal has arrived, so a recording can hold
@@ -117,8 +131,11 @@ public struct ReplayScript: Sendable {
                             kind = .other
                         }
                     }
-                    steps.append(.client(ClientLine(kind: kind, line: l, continuations: pendingContinuations,
-                                                    fileLine: clientLineStart ?? fileLine)))
+                    steps.append(
+                        .client(
+                            ClientLine(
+                                kind: kind, line: l, continuations: pendingContinuations,
+                                fileLine: clientLineStart ?? fileLine)))
                     pendingContinuations = []
                     clientLineStart = nil
                 case .overlong(_, let n), .resynchronized(_, let n):
@@ -137,7 +154,10 @@ public struct ReplayScript: Sendable {
                 server.append(chunk.bytes)
                 while let f = server.nextFrame() {
                     guard case .line(let l) = f, let wire = l.wire else {
-                        throw Failure(description: "line \(chunk.fileLine): a server line is too long to replay (over 256 KiB, or a literal over 64 MiB)")
+                        throw Failure(
+                            description:
+                                "line \(chunk.fileLine): a server line is too long to replay (over 256 KiB, or a literal over 64 MiB)"
+                        )
                     }
                     var s = Self.classify(wire, fileLine: chunk.fileLine)
                     if s.isContinuation, client.isAwaitingContinuation {
@@ -159,8 +179,14 @@ public struct ReplayScript: Sendable {
                         if client.isAwaitingContinuation {
                             // The server refused the literal: the command ends at its header.
                             let partial = client.abandonLiteral()
-                            steps.append(.client(ClientLine(kind: (try? CommandParser.parse(partial)).map { .command(tag: $0.tag, name: $0.name) } ?? .other,
-                                                            line: partial, continuations: pendingContinuations, fileLine: clientLineStart ?? chunk.fileLine)))
+                            steps.append(
+                                .client(
+                                    ClientLine(
+                                        kind: (try? CommandParser.parse(partial)).map {
+                                            .command(tag: $0.tag, name: $0.name)
+                                        } ?? .other,
+                                        line: partial, continuations: pendingContinuations,
+                                        fileLine: clientLineStart ?? chunk.fileLine)))
                             pendingContinuations = []
                             clientLineStart = nil
                         }
@@ -171,7 +197,10 @@ public struct ReplayScript: Sendable {
             }
         }
         if case .line(let l)? = client.finish(), !l.segments.allSatisfy({ $0.text.isEmpty && $0.literal == nil }) {
-            steps.append(.client(ClientLine(kind: .other, line: l, continuations: pendingContinuations, fileLine: clientLineStart ?? 0)))
+            steps.append(
+                .client(
+                    ClientLine(
+                        kind: .other, line: l, continuations: pendingContinuations, fileLine: clientLineStart ?? 0)))
         }
         if case .line(let l)? = server.finish(), let w = l.wire, !w.isEmpty {
             steps.append(.server(Self.classify(w, fileLine: chunks.last?.fileLine ?? 0)))
@@ -181,8 +210,9 @@ public struct ReplayScript: Sendable {
 
     /// response = continue-req / response-data / response-tagged  (RFC 9051 §7)
     static func classify(_ wire: [UInt8], fileLine: Int) -> ServerLine {
-        var line = ServerLine(bytes: wire, tag: nil, status: nil, isContinuation: false, untaggedName: nil,
-                              fileLine: fileLine)
+        var line = ServerLine(
+            bytes: wire, tag: nil, status: nil, isContinuation: false, untaggedName: nil,
+            fileLine: fileLine)
         guard let head = LineHead(wire) else { return line }
         switch head.kind {
         case .continuation:

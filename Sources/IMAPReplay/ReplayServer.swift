@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import IMAPCore
 import IMAPProxy
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A mock IMAP server that plays one fixture back, one session at a time. The protocol logic
 /// is `ReplayEngine`'s; this type only binds, moves bytes and switches TLS and DEFLATE on.
@@ -19,9 +20,14 @@ public final class ReplayServer: @unchecked Sendable {
         public var order: ReplayEngine.Order
         /// Called on the event loop as soon as a mismatch happens (the session goes on).
         public var onMismatch: (@Sendable (ReplayEngine.Mismatch) -> Void)?
-        public init(listen: ProxyURL, tls: TLSConfiguration?, order: ReplayEngine.Order = .strict,
-                    onMismatch: (@Sendable (ReplayEngine.Mismatch) -> Void)? = nil) {
-            self.listen = listen; self.tls = tls; self.order = order; self.onMismatch = onMismatch
+        public init(
+            listen: ProxyURL, tls: TLSConfiguration?, order: ReplayEngine.Order = .strict,
+            onMismatch: (@Sendable (ReplayEngine.Mismatch) -> Void)? = nil
+        ) {
+            self.listen = listen
+            self.tls = tls
+            self.order = order
+            self.onMismatch = onMismatch
         }
     }
 
@@ -50,7 +56,8 @@ public final class ReplayServer: @unchecked Sendable {
             throw ReplayScript.Failure(description: "\(configuration.listen): replay listens on imap:// or imaps://")
         }
         if configuration.tls == nil && (configuration.listen.scheme == .imaps || script.usesStartTLS) {
-            throw ReplayScript.Failure(description: "\(configuration.listen): TLS needs a certificate authority (--ca-dir)")
+            throw ReplayScript.Failure(
+                description: "\(configuration.listen): TLS needs a certificate authority (--ca-dir)")
         }
         self.script = script
         self.configuration = configuration
@@ -107,15 +114,19 @@ public final class ReplayServer: @unchecked Sendable {
         }
         let client = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
         let engine = ReplayEngine(script: script, order: configuration.order)
-        try sync.addHandler(ReplayHandler(engine: engine, tlsContext: tlsContext, tlsFirst: tlsFirst,
-                                          onMismatch: configuration.onMismatch) { [self] engine, mismatches in
-            let r = SessionResult(mismatches: mismatches, succeeded: mismatches.isEmpty && engine.succeeded, client: client,
-                                  skipped: engine.skippedByLogout)
-            state.withLockedValue { s in
-                s.results.append(r)
-                s.active = false
-            }
-        })
+        try sync.addHandler(
+            ReplayHandler(
+                engine: engine, tlsContext: tlsContext, tlsFirst: tlsFirst,
+                onMismatch: configuration.onMismatch
+            ) { [self] engine, mismatches in
+                let r = SessionResult(
+                    mismatches: mismatches, succeeded: mismatches.isEmpty && engine.succeeded, client: client,
+                    skipped: engine.skippedByLogout)
+                state.withLockedValue { s in
+                    s.results.append(r)
+                    s.active = false
+                }
+            })
     }
 }
 
@@ -146,8 +157,11 @@ final class ReplayHandler: ChannelInboundHandler {
     private var reported = 0
     private var finished = false
 
-    init(engine: ReplayEngine, tlsContext: NIOSSLContext?, tlsFirst: Bool, onMismatch: ((ReplayEngine.Mismatch) -> Void)? = nil,
-         onEnd: @escaping (ReplayEngine, [ReplayEngine.Mismatch]) -> Void) {
+    init(
+        engine: ReplayEngine, tlsContext: NIOSSLContext?, tlsFirst: Bool,
+        onMismatch: ((ReplayEngine.Mismatch) -> Void)? = nil,
+        onEnd: @escaping (ReplayEngine, [ReplayEngine.Mismatch]) -> Void
+    ) {
         self.onMismatch = onMismatch
         self.engine = engine
         self.tlsContext = tlsContext
@@ -202,7 +216,10 @@ final class ReplayHandler: ChannelInboundHandler {
         // A client that closes without TLS close_notify after its session is not a failure.
         if let e = error as? NIOSSLError, case .uncleanShutdown = e { return }
         // Nor is a reset once the client has run the fixture or logged out.
-        if engine.succeeded { end(context, extra: nil); return }
+        if engine.succeeded {
+            end(context, extra: nil)
+            return
+        }
         end(context, extra: "connection error: \(error)")
     }
 
@@ -211,7 +228,9 @@ final class ReplayHandler: ChannelInboundHandler {
         finished = true
         idleTask?.cancel()
         var m = engine.finish()
-        if let x = extra { m.append(ReplayEngine.Mismatch(index: 0, fileLine: nil, expected: nil, received: x, context: [])) }
+        if let x = extra {
+            m.append(ReplayEngine.Mismatch(index: 0, fileLine: nil, expected: nil, received: x, context: []))
+        }
         context.close(promise: nil)
         report(m)
         onEnd(engine, m)
@@ -220,7 +239,10 @@ final class ReplayHandler: ChannelInboundHandler {
     private func write(_ bytes: [UInt8], context: ChannelHandlerContext) {
         var out = bytes
         if let d = deflater {
-            do { out = try d.compress(bytes) } catch { end(context, extra: "DEFLATE failed: \(error)"); return }
+            do { out = try d.compress(bytes) } catch {
+                end(context, extra: "DEFLATE failed: \(error)")
+                return
+            }
         }
         context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: out)), promise: nil)
     }
@@ -228,7 +250,10 @@ final class ReplayHandler: ChannelInboundHandler {
     /// Hands new mismatches to `onMismatch` at once, so a person watching sees them live.
     private func report(_ all: [ReplayEngine.Mismatch]) {
         guard let f = onMismatch else { return }
-        while reported < all.count { f(all[reported]); reported += 1 }
+        while reported < all.count {
+            f(all[reported])
+            reported += 1
+        }
     }
 
     private func perform(_ actions: [ReplayEngine.Action], context: ChannelHandlerContext) {

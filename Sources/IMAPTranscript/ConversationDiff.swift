@@ -94,7 +94,10 @@ public enum ConversationDiff {
             return "#\(tags.count)"
         }
         // The output order: standalone lines, and blocks by number.
-        enum Slot { case line(String), block(Int) }
+        enum Slot {
+            case line(String)
+            case block(Int)
+        }
         var slots: [Slot] = []
         var blocks: [[String]] = []
         var inFlight: [InFlight] = []
@@ -108,8 +111,10 @@ public enum ConversationDiff {
                 let tag = command.tag
                 _ = position(tag)
                 blocks.append([])
-                inFlight.append(InFlight(tag: tag, block: blocks.count - 1, name: command.name, uid: command.uid,
-                                         sequenceSet: command.arguments.sequenceSet))
+                inFlight.append(
+                    InFlight(
+                        tag: tag, block: blocks.count - 1, name: command.name, uid: command.uid,
+                        sequenceSet: command.arguments.sequenceSet))
                 slots.append(.block(blocks.count - 1))
                 text = "C: " + afterFirstToken(line)
                 target = blocks.count - 1
@@ -171,7 +176,9 @@ public enum ConversationDiff {
         let number = e.number
         let uid = e.response.arguments.fetchUID
         return inFlight.first { c in
-            guard ["FETCH", "STORE"].contains(c.name), let set = c.sequenceSet, let n = c.uid ? uid : number else { return false }
+            guard ["FETCH", "STORE"].contains(c.name), let set = c.sequenceSet, let n = c.uid ? uid : number else {
+                return false
+            }
             return sequenceSet(set, contains: n)
         }
     }
@@ -194,15 +201,22 @@ public enum ConversationDiff {
         let inner = line[open.upperBound..<line.index(before: line.endIndex)]
         var tokens: [String] = []
         var current = ""
-        var depth = 0, bracket = 0
-        var quoted = false, escaped = false, summary = false
+        var depth = 0
+        var bracket = 0
+        var quoted = false
+        var escaped = false
+        var summary = false
         for c in inner {
             if quoted {
                 current.append(c)
                 if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" { quoted = false }
                 continue
             }
-            if summary { current.append(c); if c == "›" { summary = false }; continue }
+            if summary {
+                current.append(c)
+                if c == "›" { summary = false }
+                continue
+            }
             switch c {
             case "\"": quoted = true
             case "(": depth += 1
@@ -223,7 +237,11 @@ public enum ConversationDiff {
         if !current.isEmpty { tokens.append(current) }
         var merged: [String] = []
         for t in tokens {
-            if t.hasPrefix("‹"), let last = merged.last, last.hasPrefix("{") { merged[merged.count - 1] += " " + t } else { merged.append(t) }
+            if t.hasPrefix("‹"), let last = merged.last, last.hasPrefix("{") {
+                merged[merged.count - 1] += " " + t
+            } else {
+                merged.append(t)
+            }
         }
         guard merged.count % 2 == 0, depth == 0, !quoted else { return line }
         let pairs = stride(from: 0, to: merged.count, by: 2).map { (merged[$0], merged[$0 + 1]) }
@@ -267,7 +285,10 @@ public enum ConversationDiff {
         var depth = 0
         for i in s.indices {
             if s[i] == "[" { depth += 1 }
-            if s[i] == "]" { depth -= 1; if depth == 0 { return i } }
+            if s[i] == "]" {
+                depth -= 1
+                if depth == 0 { return i }
+            }
         }
         return nil
     }
@@ -308,7 +329,8 @@ public enum ConversationDiff {
         for m in flagList.matches(in: s, range: NSRange(s.startIndex..., in: s)).reversed() {
             guard let r = Range(m.range(at: 1), in: s), let o = Range(m.range(at: 1), in: out) else { continue }
             // Same length, so the ranges of earlier matches stay valid.
-            let sorted = s[r].split(separator: " ").map(String.init).sorted { $0.lowercased() < $1.lowercased() }.joined(separator: " ")
+            let sorted = s[r].split(separator: " ").map(String.init).sorted { $0.lowercased() < $1.lowercased() }
+                .joined(separator: " ")
             out.replaceSubrange(o, with: sorted)
         }
         return out
@@ -319,7 +341,8 @@ public enum ConversationDiff {
         var rules = always
         for m in Mask.allCases where masks.contains(m) { rules += (maskPatterns[m] ?? []).compactMap { $0 } }
         for (re, template) in rules {
-            out = re.stringByReplacingMatches(in: out, range: NSRange(out.startIndex..., in: out), withTemplate: template)
+            out = re.stringByReplacingMatches(
+                in: out, range: NSRange(out.startIndex..., in: out), withTemplate: template)
         }
         return out
     }
@@ -337,8 +360,11 @@ public enum ConversationDiff {
         var prefix = 0
         while prefix < a.count, prefix < b.count, a[prefix] == b[prefix] { prefix += 1 }
         var suffix = 0
-        while suffix < a.count - prefix, suffix < b.count - prefix, a[a.count - 1 - suffix] == b[b.count - 1 - suffix] { suffix += 1 }
-        let x = Array(a[prefix..<(a.count - suffix)]), y = Array(b[prefix..<(b.count - suffix)])
+        while suffix < a.count - prefix, suffix < b.count - prefix, a[a.count - 1 - suffix] == b[b.count - 1 - suffix] {
+            suffix += 1
+        }
+        let x = Array(a[prefix..<(a.count - suffix)])
+        let y = Array(b[prefix..<(b.count - suffix)])
         return a[..<prefix].map { .same($0) } + myers(x, y) + a[(a.count - suffix)...].map { .same($0) }
     }
 
@@ -347,7 +373,8 @@ public enum ConversationDiff {
     public static let maxEditDistance = 2000
 
     private static func myers(_ a: [String], _ b: [String]) -> [Op] {
-        let n = a.count, m = b.count
+        let n = a.count
+        let m = b.count
         if n == 0 { return b.map { .added($0) } }
         if m == 0 { return a.map { .removed($0) } }
         let max = n + m
@@ -359,29 +386,55 @@ public enum ConversationDiff {
             trace.append(Array(v[(max - d)...(max + d)]))
             for k in stride(from: -d, through: d, by: 2) {
                 var x: Int
-                if k == -d || (k != d && v[max + k - 1] < v[max + k + 1]) { x = v[max + k + 1] } else { x = v[max + k - 1] + 1 }
+                if k == -d || (k != d && v[max + k - 1] < v[max + k + 1]) {
+                    x = v[max + k + 1]
+                } else {
+                    x = v[max + k - 1] + 1
+                }
                 var y = x - k
-                while x < n, y < m, a[x] == b[y] { x += 1; y += 1 }
+                while x < n, y < m, a[x] == b[y] {
+                    x += 1
+                    y += 1
+                }
                 v[max + k] = x
-                if x >= n && y >= m { found = true; break outer }
+                if x >= n && y >= m {
+                    found = true
+                    break outer
+                }
             }
         }
         guard found else { return a.map { .removed($0) } + b.map { .added($0) } }
         // Walk the trace back from (n, m).
         var ops: [Op] = []
-        var x = n, y = m
+        var x = n
+        var y = m
         for d in stride(from: trace.count - 1, through: 0, by: -1) {
             let row = trace[d]
             func at(_ k: Int) -> Int { row[k + d] }
             let k = x - y
             let prevK = (k == -d || (k != d && at(k - 1) < at(k + 1))) ? k + 1 : k - 1
-            let prevX = d == 0 ? 0 : at(prevK), prevY = prevX - prevK
-            while x > prevX, y > prevY { ops.append(.same(a[x - 1])); x -= 1; y -= 1 }
+            let prevX = d == 0 ? 0 : at(prevK)
+            let prevY = prevX - prevK
+            while x > prevX, y > prevY {
+                ops.append(.same(a[x - 1]))
+                x -= 1
+                y -= 1
+            }
             if d > 0 {
-                if x == prevX { ops.append(.added(b[y - 1])); y -= 1 } else { ops.append(.removed(a[x - 1])); x -= 1 }
+                if x == prevX {
+                    ops.append(.added(b[y - 1]))
+                    y -= 1
+                } else {
+                    ops.append(.removed(a[x - 1]))
+                    x -= 1
+                }
             }
         }
-        while x > 0, y > 0 { ops.append(.same(a[x - 1])); x -= 1; y -= 1 }
+        while x > 0, y > 0 {
+            ops.append(.same(a[x - 1]))
+            x -= 1
+            y -= 1
+        }
         return ops.reversed()
     }
 
@@ -393,7 +446,9 @@ public enum ConversationDiff {
         /// Total width of a side-by-side view.
         public var width: Int
         public init(color: Bool = false, context: Int = 3, width: Int = 160) {
-            self.color = color; self.context = context; self.width = width
+            self.color = color
+            self.context = context
+            self.width = width
         }
     }
 
@@ -404,22 +459,32 @@ public enum ConversationDiff {
     }
 
     static func hunks(_ ops: [Op], context: Int) -> [Hunk] {
-        let changed = ops.indices.filter { if case .same = ops[$0] { return false }; return true }
+        let changed = ops.indices.filter {
+            if case .same = ops[$0] { return false }
+            return true
+        }
         guard !changed.isEmpty else { return [] }
         var ranges: [ClosedRange<Int>] = []
         for i in changed {
             let r = max(0, i - context)...min(ops.count - 1, i + context)
             if let last = ranges.last, r.lowerBound <= last.upperBound + 1 {
                 ranges[ranges.count - 1] = last.lowerBound...max(last.upperBound, r.upperBound)
-            } else { ranges.append(r) }
+            } else {
+                ranges.append(r)
+            }
         }
         // Line numbers (1-based) in A and B at each op.
-        var aLine = [Int](), bLine = [Int]()
-        var ai = 1, bi = 1
+        var aLine = [Int]()
+        var bLine = [Int]()
+        var ai = 1
+        var bi = 1
         for op in ops {
-            aLine.append(ai); bLine.append(bi)
+            aLine.append(ai)
+            bLine.append(bi)
             switch op {
-            case .same: ai += 1; bi += 1
+            case .same:
+                ai += 1
+                bi += 1
             case .removed: ai += 1
             case .added: bi += 1
             }
@@ -427,7 +492,9 @@ public enum ConversationDiff {
         return ranges.map { Hunk(aStart: aLine[$0.lowerBound], bStart: bLine[$0.lowerBound], ops: Array(ops[$0])) }
     }
 
-    private static func paint(_ s: String, _ code: String, _ on: Bool) -> String { on ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
+    private static func paint(_ s: String, _ code: String, _ on: Bool) -> String {
+        on ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s
+    }
 
     /// `diff -u` style: `---`/`+++` names, `@@ -a,n +b,m @@` hunks. Empty when equal.
     public static func unified(_ ops: [Op], nameA: String, nameB: String, style: Style = Style()) -> String {
@@ -435,8 +502,14 @@ public enum ConversationDiff {
         guard !hs.isEmpty else { return "" }
         var out = paint("--- \(nameA)", "1", style.color) + "\n" + paint("+++ \(nameB)", "1", style.color) + "\n"
         for h in hs {
-            let aCount = h.ops.filter { if case .added = $0 { return false }; return true }.count
-            let bCount = h.ops.filter { if case .removed = $0 { return false }; return true }.count
+            let aCount = h.ops.filter {
+                if case .added = $0 { return false }
+                return true
+            }.count
+            let bCount = h.ops.filter {
+                if case .removed = $0 { return false }
+                return true
+            }.count
             out += paint("@@ -\(h.aStart),\(aCount) +\(h.bStart),\(bCount) @@", "36", style.color) + "\n"
             for op in h.ops {
                 switch op {
@@ -455,7 +528,8 @@ public enum ConversationDiff {
         guard !hs.isEmpty else { return "" }
         let col = max(20, (style.width - 3) / 2)
         func cell(_ s: String, pad: Bool = true) -> String {
-            s.count > col ? String(s.prefix(col - 1)) + "…" : (pad ? s + String(repeating: " ", count: col - s.count) : s)
+            s.count > col
+                ? String(s.prefix(col - 1)) + "…" : (pad ? s + String(repeating: " ", count: col - s.count) : s)
         }
         var out = paint(cell(nameA) + "   " + cell(nameB, pad: false), "1", style.color) + "\n"
         for h in hs {
@@ -468,13 +542,23 @@ public enum ConversationDiff {
                     continue
                 }
                 // Pair a run of removals with the run of additions after it.
-                var removed: [String] = [], added: [String] = []
-                while i < h.ops.count, case .removed(let s) = h.ops[i] { removed.append(s); i += 1 }
-                while i < h.ops.count, case .added(let s) = h.ops[i] { added.append(s); i += 1 }
+                var removed: [String] = []
+                var added: [String] = []
+                while i < h.ops.count, case .removed(let s) = h.ops[i] {
+                    removed.append(s)
+                    i += 1
+                }
+                while i < h.ops.count, case .added(let s) = h.ops[i] {
+                    added.append(s)
+                    i += 1
+                }
                 for r in 0..<max(removed.count, added.count) {
-                    let l = r < removed.count ? removed[r] : "", rt = r < added.count ? added[r] : ""
+                    let l = r < removed.count ? removed[r] : ""
+                    let rt = r < added.count ? added[r] : ""
                     let mark = r < removed.count && r < added.count ? " | " : (r < removed.count ? " < " : " > ")
-                    out += paint(cell(l), "31", style.color && !l.isEmpty) + paint(mark, "33", style.color) + paint(cell(rt, pad: false), "32", style.color && !rt.isEmpty) + "\n"
+                    out +=
+                        paint(cell(l), "31", style.color && !l.isEmpty) + paint(mark, "33", style.color)
+                        + paint(cell(rt, pad: false), "32", style.color && !rt.isEmpty) + "\n"
                 }
             }
         }

@@ -28,7 +28,9 @@ public final class FixtureWriter: EventSink {
     public func write(_ e: Event) {
         var e = e
         if e.dir == .server, e.wire != nil,
-           e.kind == .continuation || (!held.isEmpty && held.count < Self.heldLimit && (e.kind == .tagged || e.kind == .untagged)) {
+            e.kind == .continuation
+                || (!held.isEmpty && held.count < Self.heldLimit && (e.kind == .tagged || e.kind == .untagged))
+        {
             normalizer?.renumber(&e)
             if let wire = e.wire {
                 held.append((render(wire), e.kind == .continuation))
@@ -54,16 +56,20 @@ public final class FixtureWriter: EventSink {
             return
         case .compress:
             // Below this line the fixture holds inflated data; readers must not inflate it again.
-            out.write("\(FixtureReader.decompressedDirective) COMPRESS=DEFLATE active; the lines below are inflated\r\n")
+            out.write(
+                "\(FixtureReader.decompressedDirective) COMPRESS=DEFLATE active; the lines below are inflated\r\n")
             return
         case .unparsed:
-            return // no line to replay (its wire pieces, if any, only say it was hidden)
+            return  // no line to replay (its wire pieces, if any, only say it was hidden)
         default:
             normalizer?.renumber(&e)
         }
         guard let wire = e.wire, let dir = e.dir else { return }
         let bytes = render(wire)
-        guard dir == .client, !held.isEmpty else { emit(bytes, dir); return }
+        guard dir == .client, !held.isEmpty else {
+            emit(bytes, dir)
+            return
+        }
         // Each `+` goes after the line that ends in its synchronizing literal's header, the server
         // lines held with it in their order; `+`s beyond the command's literals came before it.
         var cuts = Self.syncLiteralHeaderEnds(bytes)[...]
@@ -71,7 +77,9 @@ public final class FixtureWriter: EventSink {
         var from = 0
         for h in held {
             if h.isContinuation {
-                if extra > 0 { extra -= 1 } else if let cut = cuts.popFirst() {
+                if extra > 0 {
+                    extra -= 1
+                } else if let cut = cuts.popFirst() {
                     emit(Array(bytes[from..<cut]), .client)
                     from = cut
                 }
@@ -91,9 +99,13 @@ public final class FixtureWriter: EventSink {
     /// (literal bodies skipped, so a body line ending in `{5}` is not one).
     static func syncLiteralHeaderEnds(_ b: [UInt8]) -> [Int] {
         var ends: [Int] = []
-        var lineStart = 0, i = 0
+        var lineStart = 0
+        var i = 0
         while i < b.count {
-            guard b[i] == 0x0A else { i += 1; continue }
+            guard b[i] == 0x0A else {
+                i += 1
+                continue
+            }
             var text = Array(b[lineStart..<i])
             if text.last == 0x0D { text.removeLast() }
             i += 1
@@ -130,10 +142,16 @@ public final class FixtureWriter: EventSink {
         // Line by line, not byte by byte (a byte loop allocates per byte in an unoptimized build).
         var i = 0
         while i < bytes.count {
-            if start { line += prefix; start = false }
+            if start {
+                line += prefix
+                start = false
+            }
             var end = i
             while end < bytes.count, bytes[end] != 0x0A { end += 1 }
-            if end < bytes.count { end += 1; start = true }
+            if end < bytes.count {
+                end += 1
+                start = true
+            }
             line += bytes[i..<end]
             i = end
         }

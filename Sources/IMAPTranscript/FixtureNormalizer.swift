@@ -37,22 +37,28 @@ public struct FixtureNormalizer {
             for i in wire.indices {
                 switch wire[i] {
                 case .secret(let m, let length): wire[i] = .secret(marker: marker(m), length: length)
-                case .secretLiteral(let h, let n, let crlf, let m): wire[i] = .secretLiteral(header: h, headerLength: n, crlf: crlf, marker: marker(m))
+                case .secretLiteral(let h, let n, let crlf, let m):
+                    wire[i] = .secretLiteral(header: h, headerLength: n, crlf: crlf, marker: marker(m))
                 default: break
                 }
             }
             e.wire = wire
         }
         guard e.kind == .command || e.kind == .tagged, let t = e.body.tag,
-              var wire = e.wire, case .bytes(let first)? = wire.first else { return }
+            var wire = e.wire, case .bytes(let first)? = wire.first
+        else { return }
         let old = Array(t.utf8)
         guard first.starts(with: old), first.count > old.count, first[old.count] == 0x20 else { return }
         let renamed = tag(t)
         wire[0] = .bytes(Array(renamed.utf8) + first[old.count...])
         e.wire = wire
         switch e.body {
-        case .command(var c): c.tag = renamed; e.body = .command(c)
-        case .tagged(var t): t.tag = renamed; e.body = .tagged(t)
+        case .command(var c):
+            c.tag = renamed
+            e.body = .command(c)
+        case .tagged(var t):
+            t.tag = renamed
+            e.body = .tagged(t)
         default: break
         }
     }

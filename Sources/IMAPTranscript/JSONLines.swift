@@ -10,7 +10,10 @@ public final class JSONLinesWriter: EventSink {
     public func write(_ event: Event) {
         event.encode(to: &buffer)
         buffer.append(0x0A)
-        if buffer.count >= 64 * 1024 { out.write(buffer); buffer.removeAll(keepingCapacity: true) }
+        if buffer.count >= 64 * 1024 {
+            out.write(buffer)
+            buffer.removeAll(keepingCapacity: true)
+        }
     }
 
     public func finish() {
@@ -42,7 +45,10 @@ public enum JSONLinesReader {
             var stop = end
             if stop > start, bytes[stop - 1] == 0x0D { stop -= 1 }
             var blank = true
-            for i in start..<stop where bytes[i] != 0x20 && bytes[i] != 0x09 { blank = false; break }
+            for i in start..<stop where bytes[i] != 0x20 && bytes[i] != 0x09 {
+                blank = false
+                break
+            }
             if !blank {
                 do {
                     events.append(try Event(json: try JSONParser.parse(Array(bytes[start..<stop]))))

@@ -26,7 +26,9 @@ public final class SummarySink: EventSink {
             if let c = t.command, let l = t.latencyMs { latencies[c, default: []].append(l) }
         case .lint(let lint): lints[lint.code, default: 0] += 1
         case .unparsed: unparsed += 1
-        case .gap(let gap): gaps += 1; gapBytes += Int64(gap.missing)
+        case .gap(let gap):
+            gaps += 1
+            gapBytes += Int64(gap.missing)
         case .tls: encrypted += 1
         default: break
         }
@@ -46,17 +48,28 @@ public final class SummarySink: EventSink {
         for s in sessions.prefix(20) { out += "  \(terminalSafe(s))\n" }
         if sessions.count > 20 { out += "  … and \(sessions.count - 20) more\n" }
         out += "bytes: client \(bytes[.client] ?? 0), server \(bytes[.server] ?? 0)\n"
-        out += "completions: " + statuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n"
+        out +=
+            "completions: "
+            + statuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n"
         out += "commands:\n"
-        out += "  " + "name".padding(18) + "count".leftPad(7) + "p50 ms".leftPad(10) + "p95 ms".leftPad(10) + "max ms".leftPad(10) + "\n"
+        out +=
+            "  " + "name".padding(18) + "count".leftPad(7) + "p50 ms".leftPad(10) + "p95 ms".leftPad(10)
+            + "max ms".leftPad(10) + "\n"
         for (name, n) in counts.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
             let l = (latencies[name] ?? []).sorted()
-            let cols = l.last.map { slowest in
-                [Self.percentile(l, 50), Self.percentile(l, 95), slowest].map { Decimal.format($0, 2) }
-            } ?? ["-", "-", "-"]
-            out += "  " + terminalSafe(name).padding(18) + String(n).leftPad(7) + cols.map { $0.leftPad(10) }.joined() + "\n"
+            let cols =
+                l.last.map { slowest in
+                    [Self.percentile(l, 50), Self.percentile(l, 95), slowest].map { Decimal.format($0, 2) }
+                } ?? ["-", "-", "-"]
+            out +=
+                "  " + terminalSafe(name).padding(18) + String(n).leftPad(7) + cols.map { $0.leftPad(10) }.joined()
+                + "\n"
         }
-        if !lints.isEmpty { out += "lints: " + lints.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n" }
+        if !lints.isEmpty {
+            out +=
+                "lints: " + lints.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                + "\n"
+        }
         if unparsed > 0 { out += "unparsed lines: \(unparsed)\n" }
         if gaps > 0 { out += "capture gaps: \(gaps) (\(gapBytes) bytes lost)\n" }
         return out

@@ -39,8 +39,10 @@ public final class TextWriter: EventSink {
             starts[e.session] = e.time
             sessionsSeen += 1
             let transport = s.transport.map { ", \(safe($0))" } ?? ""
-            out.write(paint("── session \(e.session): \(safe(s.client)) → \(safe(s.server)) (\(safe(s.source))\(transport)), "
-                            + e.time.rfc3339, "1") + "\n")
+            out.write(
+                paint(
+                    "── session \(e.session): \(safe(s.client)) → \(safe(s.server)) (\(safe(s.source))\(transport)), "
+                        + e.time.rfc3339, "1") + "\n")
             lastSession = e.session
             return
         }
@@ -106,8 +108,14 @@ public final class TextWriter: EventSink {
         var n = 0
         var inEscape = false
         for u in s.unicodeScalars {
-            if inEscape { if u == "m" { inEscape = false }; continue }
-            if u == "\u{1B}" { inEscape = true; continue }
+            if inEscape {
+                if u == "m" { inEscape = false }
+                continue
+            }
+            if u == "\u{1B}" {
+                inEscape = true
+                continue
+            }
             n += 1
         }
         return n

@@ -1,6 +1,7 @@
 import IMAPCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An `S:`/`C:` transcript decoded as one session, the way `imapscope read` decodes it (and the
@@ -32,8 +33,10 @@ public final class TranscriptDecoding {
     private var ended = false
 
     /// `name` goes in the session-start event (`file`); `time` is every event's time (a transcript has none).
-    public init(name: String, session: String, options: DecoderOptions, time: Timestamp, pipeline: EventPipeline,
-                lineLimit: Int = TranscriptReader.defaultLineLimit) {
+    public init(
+        name: String, session: String, options: DecoderOptions, time: Timestamp, pipeline: EventPipeline,
+        lineLimit: Int = TranscriptReader.defaultLineLimit
+    ) {
         self.name = name
         self.session = session
         self.options = options
@@ -93,8 +96,10 @@ public final class TranscriptDecoding {
         if FixtureReader.isDecompressed(head) { options.inflateAfterCompress = false }
         let d = SessionDecoder(options: options)
         decoder = d
-        pipeline.publish(d.start(client: "0.0.0.0:0", server: "0.0.0.0:143", source: "transcript", time: time,
-                                 file: name), session: session)
+        pipeline.publish(
+            d.start(
+                client: "0.0.0.0:0", server: "0.0.0.0:143", source: "transcript", time: time,
+                file: name), session: session)
         reader = TranscriptReader(exact: head.contains(0x0D), lineLimit: lineLimit)
         let bytes = head
         head = []

@@ -111,7 +111,8 @@ public struct TranscriptReader {
 
     private static func direction(_ trimmed: ArraySlice<UInt8>) -> Direction? {
         guard trimmed.count >= 2 else { return nil }
-        let a = trimmed[trimmed.startIndex] | 0x20, b = trimmed[trimmed.startIndex + 1]
+        let a = trimmed[trimmed.startIndex] | 0x20
+        let b = trimmed[trimmed.startIndex + 1]
         guard b == UInt8(ascii: ":") else { return nil }
         if a == UInt8(ascii: "s") { return .server }
         if a == UInt8(ascii: "c") { return .client }
@@ -203,12 +204,18 @@ public struct TranscriptReader {
         var ending: [UInt8] = [13, 10]
         if body.last == 0x0D { body = body.dropLast() } else if exact { ending = [10] }
         if mode == nil {
-            guard let c = try begin(body, complete: true) else { mode = nil; return }
+            guard let c = try begin(body, complete: true) else {
+                mode = nil
+                return
+            }
             content(c)
         } else if case .content = mode {
             content(body)
         }
-        guard case .content(let dir)? = mode else { mode = nil; return }
+        guard case .content(let dir)? = mode else {
+            mode = nil
+            return
+        }
         mode = nil
         separator = .none
         if !inText {
@@ -262,7 +269,10 @@ struct TextTail {
         guard bytes.count > 2 * Self.window else { return }
         let drop = bytes.count - Self.window
         for c in bytes[..<drop] {
-            if escapeNext { escapeNext = false; continue }
+            if escapeNext {
+                escapeNext = false
+                continue
+            }
             if inQuote && c == UInt8(ascii: "\\") {
                 escapeNext = true
             } else if c == UInt8(ascii: "\"") {

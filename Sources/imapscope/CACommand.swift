@@ -8,11 +8,11 @@ struct CACommand: ParsableCommand {
         commandName: "ca",
         abstract: "Manage the certificate authority the proxy mints its TLS certificates from.",
         discussion: """
-        The proxy presents, for each server name a client asks for, a short-lived certificate \
-        signed by its own CA. Trust that CA once in the mail client (or pass its certificate as \
-        the client's CA file). The CA is created on first use: ca.pem (certificate) and \
-        ca-key.pem (private key, mode 0600) in a directory of mode 0700.
-        """,
+            The proxy presents, for each server name a client asks for, a short-lived certificate \
+            signed by its own CA. Trust that CA once in the mail client (or pass its certificate as \
+            the client's CA file). The CA is created on first use: ca.pem (certificate) and \
+            ca-key.pem (private key, mode 0600) in a directory of mode 0700.
+            """,
         subcommands: [Init.self, Path.self, Export.self]
     )
 

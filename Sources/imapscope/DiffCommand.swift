@@ -13,18 +13,18 @@ struct DiffCommand: ParsableCommand {
         commandName: "diff",
         abstract: "Compare two IMAP conversations by meaning: tags, times and redacted values aside.",
         discussion: """
-        A and B may each be a pcap/pcapng capture, a JSON Lines event log or an S:/C: \
-        transcript or fixture. Each becomes its commands and responses in order, with tags \
-        dropped (a completion names its command), times and latencies dropped and redaction markers equal; \
-        --ignore hides values that always differ between servers. Exits 0 when the \
-        conversations are the same, 1 when they differ, 2 when an input cannot be read.
+            A and B may each be a pcap/pcapng capture, a JSON Lines event log or an S:/C: \
+            transcript or fixture. Each becomes its commands and responses in order, with tags \
+            dropped (a completion names its command), times and latencies dropped and redaction markers equal; \
+            --ignore hides values that always differ between servers. Exits 0 when the \
+            conversations are the same, 1 when they differ, 2 when an input cannot be read.
 
-        --ignore values: \(ConversationDiff.Mask.allCases.map(\.rawValue).joined(separator: ", ")).
+            --ignore values: \(ConversationDiff.Mask.allCases.map(\.rawValue).joined(separator: ", ")).
 
-        Examples:
-          imapscope diff dovecot.pcap cyrus.pcap --ignore uidvalidity,modseq,dates,greeting
-          imapscope diff recorded.fixture replayed.jsonl --format side-by-side
-        """
+            Examples:
+              imapscope diff dovecot.pcap cyrus.pcap --ignore uidvalidity,modseq,dates,greeting
+              imapscope diff recorded.fixture replayed.jsonl --format side-by-side
+            """
     )
 
     @Argument(help: "The first conversation.")
@@ -49,7 +49,8 @@ struct DiffCommand: ParsableCommand {
 
     func run() throws {
         let masks: Set<ConversationDiff.Mask>
-        let left: [Event], right: [Event]
+        let left: [Event]
+        let right: [Event]
         do {
             masks = try ConversationDiff.masks(ignore)
             left = try DiffInput.events(path: a, capture: capture)
@@ -58,14 +59,16 @@ struct DiffCommand: ParsableCommand {
             FileHandle.standardError.write(Data("imapscope diff: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        let ops = ConversationDiff.diff(ConversationDiff.lines(left, ignoring: masks), ConversationDiff.lines(right, ignoring: masks))
+        let ops = ConversationDiff.diff(
+            ConversationDiff.lines(left, ignoring: masks), ConversationDiff.lines(right, ignoring: masks))
         let out: FileOutput
         do { out = try FileOutput.standardOutput() } catch { throw CLIError(description: "\(error)") }
         let env = ProcessInfo.processInfo.environment
         let useColor = color.enabled(isTerminal: out.isTerminal, environment: env)
         let width = env["COLUMNS"].flatMap { Int($0) } ?? 160
         let style = ConversationDiff.Style(color: useColor, context: max(0, context), width: width)
-        let text = format == .unified
+        let text =
+            format == .unified
             ? ConversationDiff.unified(ops, nameA: a, nameB: b, style: style)
             : ConversationDiff.sideBySide(ops, nameA: a, nameB: b, style: style)
         out.write(text)

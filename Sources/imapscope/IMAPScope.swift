@@ -10,11 +10,11 @@ struct IMAPScope: ParsableCommand {
         commandName: "imapscope",
         abstract: "See what really crosses the wire between a mail client and an IMAP server.",
         discussion: """
-        imapscope decodes IMAP conversations into commands and responses: tags matched to \
-        their completions with latency, literals, SASL, IDLE, STARTTLS, COMPRESS and unsolicited \
-        responses, annotated for people or as JSON Lines for programs. Credentials are redacted \
-        unless you pass --show-secrets.
-        """,
+            imapscope decodes IMAP conversations into commands and responses: tags matched to \
+            their completions with latency, literals, SASL, IDLE, STARTTLS, COMPRESS and unsolicited \
+            responses, annotated for people or as JSON Lines for programs. Credentials are redacted \
+            unless you pass --show-secrets.
+            """,
         subcommands: [Read.self, Sniff.self, ProxyCommand.self, CACommand.self, ReplayCommand.self, DiffCommand.self]
     )
 }
@@ -38,7 +38,10 @@ struct OutputOptions: ParsableArguments {
     @Flag(help: "Show passwords, tokens and SASL payloads instead of redaction markers.")
     var showSecrets = false
 
-    @Option(help: "Literal bodies in events: none (size and SHA-256), preview (first 64 bytes), full (whole body up to 64 MiB).")
+    @Option(
+        help:
+            "Literal bodies in events: none (size and SHA-256), preview (first 64 bytes), full (whole body up to 64 MiB)."
+    )
     var bodies: BodyOption = .preview
 
     @Option(help: "Colour in text output: auto (when writing to a terminal and NO_COLOR is unset), always, never.")
@@ -50,7 +53,10 @@ struct OutputOptions: ParsableArguments {
 
 /// Options of the capture sources.
 struct CaptureOptions: ParsableArguments {
-    @Option(name: .customLong("port"), help: "A plaintext IMAP port (repeatable; default 143). Streams on other ports are recognised by their content.")
+    @Option(
+        name: .customLong("port"),
+        help: "A plaintext IMAP port (repeatable; default 143). Streams on other ports are recognised by their content."
+    )
     var ports: [UInt16] = []
 
     @Option(help: "A libpcap (BPF) filter expression, e.g. 'host 10.0.0.5 and tcp'.")
@@ -80,14 +86,16 @@ final class Output {
         let sink: EventSink
         switch o.format {
         case .text:
-            let useColor = o.color.enabled(isTerminal: o.output == nil && out.isTerminal,
-                                           environment: ProcessInfo.processInfo.environment)
+            let useColor = o.color.enabled(
+                isTerminal: o.output == nil && out.isTerminal,
+                environment: ProcessInfo.processInfo.environment)
             sink = TextWriter(out, style: .init(color: useColor))
         case .jsonl: sink = JSONLinesWriter(out)
         case .fixture: sink = FixtureWriter(out, normalize: normalize)
         }
         summary = o.summary ? SummarySink() : nil
-        pipeline = EventPipeline(redactor: Redactor(showSecrets: o.showSecrets), sinks: [sink] + (summary.map { [$0] } ?? []))
+        pipeline = EventPipeline(
+            redactor: Redactor(showSecrets: o.showSecrets), sinks: [sink] + (summary.map { [$0] } ?? []))
         var options = DecoderOptions()
         options.bodies = o.bodies == .none ? .none : (o.bodies == .full ? .full : .preview)
         if o.format == .fixture || o.bodies == .full {
@@ -111,18 +119,18 @@ struct Read: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Decode pcap/pcapng captures of plaintext IMAP, or S:/C: transcripts.",
         discussion: """
-        Captures are read through libpcap (pcap and pcapng); every TCP connection that is IMAP \
-        becomes a session: one on an IMAP port (--port, default 143), or one whose first bytes \
-        are a greeting or a tagged command. Implicit TLS on 993 is reported, not decoded. \
-        A transcript is one session: lines 'S:' or 'C:', any spaces, then the line as sent; \
-        literal bodies follow their {n} header line by line.
+            Captures are read through libpcap (pcap and pcapng); every TCP connection that is IMAP \
+            becomes a session: one on an IMAP port (--port, default 143), or one whose first bytes \
+            are a greeting or a tagged command. Implicit TLS on 993 is reported, not decoded. \
+            A transcript is one session: lines 'S:' or 'C:', any spaces, then the line as sent; \
+            literal bodies follow their {n} header line by line.
 
-        Examples:
-          imapscope read Captures/login-select-fetch.transcript
-          imapscope read capture.pcapng --format jsonl --output events.jsonl
-          imapscope read capture.pcap --port 1143 --filter 'host 192.0.2.7' --summary
-          imapscope read capture.pcap --format fixture --normalize --output session.fixture
-        """
+            Examples:
+              imapscope read Captures/login-select-fetch.transcript
+              imapscope read capture.pcapng --format jsonl --output events.jsonl
+              imapscope read capture.pcap --port 1143 --filter 'host 192.0.2.7' --summary
+              imapscope read capture.pcap --format fixture --normalize --output session.fixture
+            """
     )
 
     @Argument(help: "Capture or transcript files to read.")
@@ -131,7 +139,10 @@ struct Read: ParsableCommand {
     @OptionGroup var capture: CaptureOptions
     @OptionGroup var outputOptions: OutputOptions
 
-    @Flag(help: "With --format fixture: renumber tags a1, a2, … and leave addresses out, so fixtures of the same conversation are identical (for `imapscope replay`).")
+    @Flag(
+        help:
+            "With --format fixture: renumber tags a1, a2, … and leave addresses out, so fixtures of the same conversation are identical (for `imapscope replay`)."
+    )
     var normalize = false
 
     func validate() throws {
@@ -151,8 +162,9 @@ struct Read: ParsableCommand {
                     try CaptureSource.read(input, capture: capture, options: output.options, pipeline: output.pipeline)
                 } else {
                     transcripts += 1
-                    try TranscriptSource.read(input, session: "t\(transcripts)", options: output.options,
-                                              pipeline: output.pipeline)
+                    try TranscriptSource.read(
+                        input, session: "t\(transcripts)", options: output.options,
+                        pipeline: output.pipeline)
                 }
             } catch {
                 failures.append("\(error)")
@@ -183,12 +195,15 @@ struct Sniff: ParsableCommand {
         do { source = try PcapSource.open(interface: interface) } catch { throw CLIError(description: "\(error)") }
         let filter = capture.filter ?? "tcp"
         StopSignal.install(source)
-        let result = try CaptureReader.read(source: source, filter: filter, options: capture.decoderOptions(output.options),
-                                            shouldStop: { StopSignal.requested }) { session, events in
-            output.pipeline.publish(events, session: session)
-        }
+        let result = try CaptureReader.read(
+            source: source, filter: filter, options: capture.decoderOptions(output.options),
+            shouldStop: { StopSignal.requested },
+            emit: { session, events in output.pipeline.publish(events, session: session) }
+        )
         output.finish()
-        for w in result.warnings { FileHandle.standardError.write(Data("imapscope: \(interface): \(terminalSafe(w))\n".utf8)) }
+        for w in result.warnings {
+            FileHandle.standardError.write(Data("imapscope: \(interface): \(terminalSafe(w))\n".utf8))
+        }
         if let e = result.error { throw CLIError(description: e) }
     }
 }
@@ -200,15 +215,23 @@ enum StopSignal {
     nonisolated(unsafe) static var source: PcapSource?
     static func install(_ s: PcapSource) {
         source = s
-        signal(SIGINT) { _ in StopSignal.requested = true; StopSignal.source?.breakLoop() }
-        signal(SIGTERM) { _ in StopSignal.requested = true; StopSignal.source?.breakLoop() }
+        signal(SIGINT) { _ in
+            StopSignal.requested = true
+            StopSignal.source?.breakLoop()
+        }
+        signal(SIGTERM) { _ in
+            StopSignal.requested = true
+            StopSignal.source?.breakLoop()
+        }
     }
 }
 
 /// Feeds a pcap or pcapng capture (a file or a stream) through the capture decoder.
 enum CaptureSource {
-    static func read(_ input: InputFile, capture: CaptureOptions, options: DecoderOptions,
-                     pipeline: EventPipeline) throws {
+    static func read(
+        _ input: InputFile, capture: CaptureOptions, options: DecoderOptions,
+        pipeline: EventPipeline
+    ) throws {
         let path = input.path
         let source: PcapSource
         do { source = try PcapSource.open(fileDescriptor: input.take(), head: input.head, name: path) } catch {
@@ -217,15 +240,20 @@ enum CaptureSource {
         let progress = ProgressBar(total: input.size ?? 0, label: (path as NSString).lastPathComponent)
         let result: CaptureReader.Result
         do {
-            result = try CaptureReader.read(source: source, filter: capture.filter, options: capture.decoderOptions(options),
-                                            progress: { _ in progress.update(source.fileOffset ?? 0) }) { session, events in
-                pipeline.publish(events, session: "\(session)")
-            }
+            result = try CaptureReader.read(
+                source: source, filter: capture.filter, options: capture.decoderOptions(options),
+                progress: { _ in progress.update(source.fileOffset ?? 0) },
+                emit: { session, events in pipeline.publish(events, session: "\(session)") }
+            )
         } catch { throw CLIError(description: "\(error)") }
         progress.done()
-        for w in result.warnings { FileHandle.standardError.write(Data("imapscope: \(path): \(terminalSafe(w))\n".utf8)) }
+        for w in result.warnings {
+            FileHandle.standardError.write(Data("imapscope: \(path): \(terminalSafe(w))\n".utf8))
+        }
         if let e = result.error {
-            throw CLIError(description: "\(e) (decoded everything before it: \(result.packets) packets, \(result.sessions) sessions)")
+            throw CLIError(
+                description:
+                    "\(e) (decoded everything before it: \(result.packets) packets, \(result.sessions) sessions)")
         }
     }
 }
@@ -259,8 +287,9 @@ enum TranscriptSource {
             throw CLIError(description: "\(path): not an S:/C: transcript (expected lines starting with 'S:' or 'C:')")
         }
         let time = Timestamp(microseconds: Int64(input.modificationTime.timeIntervalSince1970 * 1_000_000))
-        let decoding = TranscriptDecoding(name: path, session: session, options: options, time: time,
-                                          pipeline: pipeline)
+        let decoding = TranscriptDecoding(
+            name: path, session: session, options: options, time: time,
+            pipeline: pipeline)
         do { try decoding.decode(fileDescriptor: input.descriptor, head: input.head) } catch {
             throw CLIError(description: "\(path): \(error)")
         }
@@ -274,7 +303,11 @@ enum CaptureMagic {
     static func kind(of b: [UInt8]) -> String? {
         guard b.count >= 4 else { return nil }
         let m = Array(b[0..<4])
-        if m == [0xD4, 0xC3, 0xB2, 0xA1] || m == [0xA1, 0xB2, 0xC3, 0xD4] || m == [0x4D, 0x3C, 0xB2, 0xA1] || m == [0xA1, 0xB2, 0x3C, 0x4D] { return "pcap" }
+        if m == [0xD4, 0xC3, 0xB2, 0xA1] || m == [0xA1, 0xB2, 0xC3, 0xD4] || m == [0x4D, 0x3C, 0xB2, 0xA1]
+            || m == [0xA1, 0xB2, 0x3C, 0x4D]
+        {
+            return "pcap"
+        }
         if m == [0x0A, 0x0D, 0x0D, 0x0A] { return "pcapng" }
         return nil
     }

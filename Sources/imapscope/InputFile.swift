@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A file named on the command line, `-` for standard input, or a pipe such as `<(…)`: opened
@@ -20,7 +21,11 @@ final class InputFile {
     var captureKind: String? { CaptureMagic.kind(of: head) }
 
     private init(path: String, fd: Int32, head: [UInt8], size: Int?, modificationTime: Date) {
-        self.path = path; self.fd = fd; self.head = head; self.size = size; self.modificationTime = modificationTime
+        self.path = path
+        self.fd = fd
+        self.head = head
+        self.size = size
+        self.modificationTime = modificationTime
     }
 
     deinit { if fd >= 0 { close(fd) } }
@@ -67,10 +72,14 @@ final class InputFile {
                 head += try readUpTo(fd, sectionHeaderLength(head) - head.count)
             default: head += try readUpTo(fd, transcriptHead - head.count)
             }
-            let time = regular ? Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec)
-                                      + TimeInterval(info.st_mtim.tv_nsec) / 1e9) : Date()
-            return InputFile(path: path, fd: fd, head: head, size: regular ? Int(info.st_size) : nil,
-                             modificationTime: time)
+            let time =
+                regular
+                ? Date(
+                    timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec)
+                        + TimeInterval(info.st_mtim.tv_nsec) / 1e9) : Date()
+            return InputFile(
+                path: path, fd: fd, head: head, size: regular ? Int(info.st_size) : nil,
+                modificationTime: time)
         } catch {
             close(fd)
             throw CLIError(description: "\(path): \(error)")

@@ -11,21 +11,23 @@ struct ProxyCommand: ParsableCommand {
         commandName: "proxy",
         abstract: "Relay a mail client to an IMAP server and decode everything that crosses.",
         discussion: """
-        Point the client at a --listen address; imapscope connects to --upstream for each \
-        client, relays every byte untouched and decodes both directions. Runs until SIGINT or \
-        SIGTERM, then flushes every output and exits 0.
+            Point the client at a --listen address; imapscope connects to --upstream for each \
+            client, relays every byte untouched and decodes both directions. Runs until SIGINT or \
+            SIGTERM, then flushes every output and exits 0.
 
-        URLs: imaps://host:port (implicit TLS, certificates minted from imapscope's CA), \
-        imap://host:port (plaintext; a client's STARTTLS is intercepted on both legs), and for \
-        the upstream imap+starttls://host:port (imapscope upgrades the server leg itself).
+            URLs: imaps://host:port (implicit TLS, certificates minted from imapscope's CA), \
+            imap://host:port (plaintext; a client's STARTTLS is intercepted on both legs), and for \
+            the upstream imap+starttls://host:port (imapscope upgrades the server leg itself).
 
-        Examples:
-          imapscope proxy --listen imap://127.0.0.1:1143 --upstream imap://127.0.0.1:143 --transcript -
-          imapscope proxy --listen imaps://127.0.0.1:1993 --upstream imaps://mail.example.org:993 --log session.jsonl
-        """
+            Examples:
+              imapscope proxy --listen imap://127.0.0.1:1143 --upstream imap://127.0.0.1:143 --transcript -
+              imapscope proxy --listen imaps://127.0.0.1:1993 --upstream imaps://mail.example.org:993 --log session.jsonl
+            """
     )
 
-    @Option(help: "Where to listen (repeatable): imap://host:port or imaps://host:port; imaps://:1993 listens on 127.0.0.1.")
+    @Option(
+        help: "Where to listen (repeatable): imap://host:port or imaps://host:port; imaps://:1993 listens on 127.0.0.1."
+    )
     var listen: [String]
 
     @Option(help: "The real server: imap://, imaps:// or imap+starttls://host:port.")
@@ -46,13 +48,22 @@ struct ProxyCommand: ParsableCommand {
     @Option(help: "Write the annotated transcript to this file, or - for standard output.")
     var transcript: String?
 
-    @Option(help: "Write each session as a normalized S:/C: fixture (for imapscope replay): the first to this file, later ones beside it (x.fixture → x.p2.fixture).")
+    @Option(
+        help:
+            "Write each session as a normalized S:/C: fixture (for imapscope replay): the first to this file, later ones beside it (x.fixture → x.p2.fixture)."
+    )
     var fixture: String?
 
-    @Option(help: "Write the TLS session keys of both legs to this file (NSS key log format) so Wireshark can decrypt a parallel capture.")
+    @Option(
+        help:
+            "Write the TLS session keys of both legs to this file (NSS key log format) so Wireshark can decrypt a parallel capture."
+    )
     var keylog: String?
 
-    @Option(help: "Write the decrypted sessions as a pcapng of TCP on their real endpoints (secrets overwritten with same-length '*' filler unless --show-secrets); imapscope read and tshark open it.")
+    @Option(
+        help:
+            "Write the decrypted sessions as a pcapng of TCP on their real endpoints (secrets overwritten with same-length '*' filler unless --show-secrets); imapscope read and tshark open it."
+    )
     var pcap: String?
 
     @Flag(help: "Show passwords, tokens and SASL payloads instead of redaction markers.")
@@ -64,14 +75,18 @@ struct ProxyCommand: ParsableCommand {
         var sinks: [EventSink] = []
         var outputs: [FileOutput] = []
         func open(_ path: String) throws -> FileOutput {
-            do { let o = path == "-" ? try FileOutput.standardOutput() : try FileOutput(path: path); outputs.append(o); return o }
-            catch { throw CLIError(description: "\(error)") }
+            do {
+                let o = path == "-" ? try FileOutput.standardOutput() : try FileOutput(path: path)
+                outputs.append(o)
+                return o
+            } catch { throw CLIError(description: "\(error)") }
         }
         if let p = log { sinks.append(JSONLinesWriter(try open(p))) }
         if let p = transcript {
             let o = try open(p)
-            let useColor = ColorChoice.auto.enabled(isTerminal: p == "-" && o.isTerminal,
-                                                    environment: ProcessInfo.processInfo.environment)
+            let useColor = ColorChoice.auto.enabled(
+                isTerminal: p == "-" && o.isTerminal,
+                environment: ProcessInfo.processInfo.environment)
             sinks.append(TextWriter(o, style: .init(color: useColor)))
         }
         if let p = fixture {
@@ -79,17 +94,22 @@ struct ProxyCommand: ParsableCommand {
             // FILE, later ones beside it as FILE's name with the session id (x.fixture → x.p2.fixture).
             let first = try open(p)
             let err = FileOutput.standardError()
-            sinks.append(PerSessionSink { session, index in
-                let path = index == 0 ? p : Self.sessionPath(p, session)
-                do {
-                    let out = index == 0 ? first : try FileOutput(path: path)
-                    if index > 0 { err.write("imapscope: session \(session): fixture \(path)\n"); err.flush() }
-                    return FixtureWriter(out, normalize: true)
-                } catch {
-                    err.write("imapscope: session \(session): no fixture: \(error)\n"); err.flush()
-                    return nil
-                }
-            })
+            sinks.append(
+                PerSessionSink { session, index in
+                    let path = index == 0 ? p : Self.sessionPath(p, session)
+                    do {
+                        let out = index == 0 ? first : try FileOutput(path: path)
+                        if index > 0 {
+                            err.write("imapscope: session \(session): fixture \(path)\n")
+                            err.flush()
+                        }
+                        return FixtureWriter(out, normalize: true)
+                    } catch {
+                        err.write("imapscope: session \(session): no fixture: \(error)\n")
+                        err.flush()
+                        return nil
+                    }
+                })
         }
         var recorder: PcapRecorder?
         if let p = pcap {
@@ -99,19 +119,23 @@ struct ProxyCommand: ParsableCommand {
             sinks.append(pcapRecorder)
         }
         sinks.append(ProblemReporter(FileOutput.standardError()))
-        let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(showSecrets: showSecrets), sinks: sinks), pcap: recorder)
+        let publisher = EventPublisher(
+            pipeline: EventPipeline(redactor: Redactor(showSecrets: showSecrets), sinks: sinks), pcap: recorder)
 
         var upstreamTLS = TLSConfiguration.makeClientConfiguration()
         if insecureUpstream {
             upstreamTLS.certificateVerification = .none
         } else if let file = upstreamCa {
-            do { upstreamTLS.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(file))] }
-            catch { throw CLIError(description: "--upstream-ca \(file): \(error)") }
+            do { upstreamTLS.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(file))] } catch {
+                throw CLIError(description: "--upstream-ca \(file): \(error)")
+            }
         }
         var serverTLS: TLSConfiguration?
         // imaps listeners need the CA; so does a client's STARTTLS on a plaintext listener
         // (intercepted on both legs, or answered by imapscope for an imap+starttls upstream).
-        if listeners.contains(where: { $0.scheme == .imaps }) || (up.scheme != .imaps && listeners.contains { $0.scheme == .imap }) {
+        if listeners.contains(where: { $0.scheme == .imaps })
+            || (up.scheme != .imaps && listeners.contains { $0.scheme == .imap })
+        {
             serverTLS = try ProxyTLS.serverConfiguration(caDir: caDir, fallbackHost: up.host)
         }
         if let path = keylog {
@@ -125,13 +149,18 @@ struct ProxyCommand: ParsableCommand {
             decoder.limits.literalRetainLimit = 64 * 1024 * 1024
             decoder.limits.maxRetainedPerLine = 256 * 1024 * 1024
         }
-        let config = ProxyServer.Configuration(listen: listeners, upstream: up, serverTLS: serverTLS, upstreamTLS: upstreamTLS,
-                                               insecureUpstream: insecureUpstream, decoder: decoder)
+        let config = ProxyServer.Configuration(
+            listen: listeners, upstream: up, serverTLS: serverTLS, upstreamTLS: upstreamTLS,
+            insecureUpstream: insecureUpstream, decoder: decoder)
         let server = try ProxyServer(configuration: config, publisher: publisher)
         let bound: [String]
         do { bound = try server.start() } catch { throw CLIError(description: "cannot listen: \(error)") }
         let err = FileOutput.standardError()
-        for (l, a) in zip(listeners, bound) { err.write("imapscope: listening on \(l.scheme.rawValue)://\(a) → \(up)\(insecureUpstream ? " (upstream certificate NOT verified)" : "")\n") }
+        for (l, a) in zip(listeners, bound) {
+            err.write(
+                "imapscope: listening on \(l.scheme.rawValue)://\(a) → \(up)\(insecureUpstream ? " (upstream certificate NOT verified)" : "")\n"
+            )
+        }
         err.flush()
 
         let stop = DispatchSemaphore(value: 0)
@@ -144,7 +173,7 @@ struct ProxyCommand: ParsableCommand {
             return s
         }
         stop.wait()
-        sources.forEach { $0.cancel() }
+        for source in sources { source.cancel() }
         server.shutdown()
         publisher.finish()
         for o in outputs { o.flush() }
@@ -152,7 +181,6 @@ struct ProxyCommand: ParsableCommand {
         err.flush()
     }
 }
-
 
 extension ProxyCommand {
     /// `dir/x.fixture` → `dir/x.p2.fixture` for session p2.
@@ -189,7 +217,8 @@ final class KeyLogFile: @unchecked Sendable {
 
     var callback: NIOSSLKeyLogCallback {
         { [self] line in
-            lock.lock(); defer { lock.unlock() }
+            lock.lock()
+            defer { lock.unlock() }
             out.write(Array(line.readableBytesView))
             out.flush()
         }

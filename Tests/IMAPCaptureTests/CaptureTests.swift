@@ -26,7 +26,9 @@ struct CaptureTests {
     }
 
     @Test func ipv4Options() throws {
-        #expect(CaptureHarness.summaries(try CaptureHarness.decode(.basic { $0.ipv4Options = true })) == Conversation.basicSummary)
+        #expect(
+            CaptureHarness.summaries(try CaptureHarness.decode(.basic { $0.ipv4Options = true }))
+                == Conversation.basicSummary)
     }
 
     @Test func latencyFromPacketTimes() throws {
@@ -62,8 +64,13 @@ struct CaptureTests {
         let path = try CaptureHarness.write(c.packets, linkType: 1)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let (events, result) = try CaptureHarness.read(path)
-        #expect(CaptureHarness.summaries(events) == ["start", "S * OK", "C a1 NOOP", "lint retransmission-differs", "S a1 OK NOOP", "end"])
-        #expect(events.first { $0.kind == .lint }?["message"]?.stringValue == "a retransmitted client segment differs from the first copy in 2 byte(s); the first copy was kept")
+        #expect(
+            CaptureHarness.summaries(events) == [
+                "start", "S * OK", "C a1 NOOP", "lint retransmission-differs", "S a1 OK NOOP", "end",
+            ])
+        #expect(
+            events.first { $0.kind == .lint }?["message"]?.stringValue
+                == "a retransmitted client segment differs from the first copy in 2 byte(s); the first copy was kept")
         #expect(result.warnings.isEmpty)
     }
 
@@ -73,7 +80,7 @@ struct CaptureTests {
         c.server("* OK ready\r\n")
         c.client("a1 NOOP\r\n")
         c.server("a1 OK done\r\n")
-        c.client("a2 CAPABI")          // lost
+        c.client("a2 CAPABI")  // lost
         c.client("LITY\r\na3 NOOP\r\n")
         c.server("* CAPABILITY IMAP4rev1\r\na2 OK done\r\na3 OK done\r\n")
         c.client("a4 NOOP\r\n")
@@ -84,8 +91,12 @@ struct CaptureTests {
         let events = try CaptureHarness.decode(c, packets: p)
         // After the gap a client line may start inside a lost literal: hidden until the server
         // completes a tag one of them carried (a3), shown again from a4.
-        #expect(CaptureHarness.summaries(events) == ["start", "S * OK", "C a1 NOOP", "S a1 OK NOOP", "gap client 9",
-                                                    "C unparsed", "C unparsed", "S * CAPABILITY", "S ‹redacted:b1377434› OK", "S ‹redacted:f1b3e1ec› OK", "C a4 NOOP", "S a4 OK NOOP", "end"])
+        #expect(
+            CaptureHarness.summaries(events) == [
+                "start", "S * OK", "C a1 NOOP", "S a1 OK NOOP", "gap client 9",
+                "C unparsed", "C unparsed", "S * CAPABILITY", "S ‹redacted:b1377434› OK", "S ‹redacted:f1b3e1ec› OK",
+                "C a4 NOOP", "S a4 OK NOOP", "end",
+            ])
         let hidden = events.filter { $0.kind == .unparsed }.map { $0["raw"]?.stringValue }
         #expect(hidden == ["‹hidden client line: 6 bytes›", "‹hidden client line: 9 bytes›"])
         var bytes: Int64 = 0
@@ -94,7 +105,11 @@ struct CaptureTests {
     }
 
     @Test func sequenceNumbersWrapAround() throws {
-        let events = try CaptureHarness.decode(.basic { $0.clientSeq = UInt32.max - 20; $0.serverSeq = UInt32.max - 5 })
+        let events = try CaptureHarness.decode(
+            .basic {
+                $0.clientSeq = UInt32.max - 20
+                $0.serverSeq = UInt32.max - 5
+            })
         #expect(CaptureHarness.summaries(events) == Conversation.basicSummary)
     }
 
@@ -107,10 +122,14 @@ struct CaptureTests {
         let events = try CaptureHarness.decode(c)
         // The first client line may be the rest of a literal or a SASL line: hidden until a7's
         // completion shows it was a command.
-        #expect(CaptureHarness.summaries(events) == ["start", "C unparsed", "S * 4 EXISTS", "S ‹redacted:16a2373d› OK",
-                                                    "C a8 NOOP", "S a8 OK NOOP", "end"])
+        #expect(
+            CaptureHarness.summaries(events) == [
+                "start", "C unparsed", "S * 4 EXISTS", "S ‹redacted:16a2373d› OK",
+                "C a8 NOOP", "S a8 OK NOOP", "end",
+            ])
         #expect(events[1]["raw"]?.stringValue == "‹hidden client line: 9 bytes›")
-        #expect(events[1]["reason"]?.stringValue == "hidden until a server completion shows where commands start "
+        #expect(
+            events[1]["reason"]?.stringValue == "hidden until a server completion shows where commands start "
                 + "(the capture started in the middle of the connection)")
         #expect(events[0]["client"]?.stringValue == "10.0.0.1:50000")
     }
@@ -127,14 +146,22 @@ struct CaptureTests {
 
     @Test func interleavedFlowsStaySeparate() throws {
         var a = Conversation.basic()
-        var b = Conversation.basic { $0.clientPort = 50001; $0.clientIP = [10, 0, 0, 9] }
+        var b = Conversation.basic {
+            $0.clientPort = 50001
+            $0.clientIP = [10, 0, 0, 9]
+        }
         // Interleave packet by packet, b slightly later.
         var merged: [(frame: [UInt8], time: Timestamp, wire: Int?)] = []
         for i in 0..<max(a.packets.count, b.packets.count) {
             if i < a.packets.count { merged.append(a.packets[i]) }
-            if i < b.packets.count { var p = b.packets[i]; p.time = Timestamp(microseconds: p.time.microseconds + 500); merged.append(p) }
+            if i < b.packets.count {
+                var p = b.packets[i]
+                p.time = Timestamp(microseconds: p.time.microseconds + 500)
+                merged.append(p)
+            }
         }
-        a.packets = []; b.packets = []
+        a.packets = []
+        b.packets = []
         let events = try CaptureHarness.decode(Conversation(), packets: merged)
         for s in ["s1", "s2"] {
             #expect(CaptureHarness.summaries(events.filter { $0.session == s }) == Conversation.basicSummary)
@@ -145,7 +172,10 @@ struct CaptureTests {
 
     @Test func reusedPortPairStartsANewSession() throws {
         let first = Conversation.basic()
-        let second = Conversation.basic { $0.clientSeq = 90_000; $0.time = Timestamp(seconds: 1_700_000_100) }
+        let second = Conversation.basic {
+            $0.clientSeq = 90_000
+            $0.time = Timestamp(seconds: 1_700_000_100)
+        }
         let events = try CaptureHarness.decode(Conversation(), packets: first.packets + second.packets)
         #expect(Set(events.map(\.session)) == ["s1", "s2"])
         #expect(CaptureHarness.summaries(events.filter { $0.session == "s2" }) == Conversation.basicSummary)
@@ -185,7 +215,7 @@ struct CaptureTests {
     @Test func portOptionNamesIMAPPorts() throws {
         var c = Conversation()
         c.serverPort = 1143
-        c.client("a1 NOOP\r\n") // mid-stream, a command first: recognised by content too
+        c.client("a1 NOOP\r\n")  // mid-stream, a command first: recognised by content too
         c.server("a1 OK done\r\n")
         c.client("a2 NOOP\r\n")
         c.server("a2 OK done\r\n")
@@ -194,7 +224,10 @@ struct CaptureTests {
         var o = CaptureDecoder.Options()
         o.imapPorts = [1143]
         let (events, _) = try CaptureHarness.read(path, options: o)
-        #expect(CaptureHarness.summaries(events) == ["start", "C unparsed", "S ‹redacted:1cd2aad9› OK", "C a2 NOOP", "S a2 OK NOOP", "end"])
+        #expect(
+            CaptureHarness.summaries(events) == [
+                "start", "C unparsed", "S ‹redacted:1cd2aad9› OK", "C a2 NOOP", "S a2 OK NOOP", "end",
+            ])
     }
 
     @Test func startTLSReportsTheServerName() throws {
@@ -207,8 +240,13 @@ struct CaptureTests {
         c.packet(fromClient: false, flags: [.psh, .ack], payload: [0x16, 3, 3, 0, 2, 2, 0])
         c.close()
         let events = try CaptureHarness.decode(c)
-        #expect(CaptureHarness.summaries(events) == ["start", "S * OK", "C a1 STARTTLS", "S a1 OK STARTTLS", "tls starttls mail.example.org", "end"])
-        #expect(events.last?["encrypted_bytes"]?.serialized == #"{"client":\#(TLSBytes.clientHello(sni: "mail.example.org").count),"server":7}"#)
+        #expect(
+            CaptureHarness.summaries(events) == [
+                "start", "S * OK", "C a1 STARTTLS", "S a1 OK STARTTLS", "tls starttls mail.example.org", "end",
+            ])
+        #expect(
+            events.last?["encrypted_bytes"]?.serialized
+                == #"{"client":\#(TLSBytes.clientHello(sni: "mail.example.org").count),"server":7}"#)
     }
 
     @Test func implicitTLSOn993() throws {
@@ -225,7 +263,10 @@ struct CaptureTests {
 
     @Test func bpfFilterSelectsFlows() throws {
         let a = Conversation.basic()
-        let b = Conversation.basic { $0.clientPort = 50001; $0.clientIP = [10, 0, 0, 9] }
+        let b = Conversation.basic {
+            $0.clientPort = 50001
+            $0.clientIP = [10, 0, 0, 9]
+        }
         let path = try CaptureHarness.write(a.packets + b.packets, linkType: 1)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let (events, _) = try CaptureHarness.read(path, filter: "host 10.0.0.9")
@@ -244,8 +285,11 @@ struct CaptureTests {
         let (events, result) = try CaptureHarness.read(path)
         #expect(result.error?.hasPrefix("\(path): packet 9:") == true, "\(result.error ?? "")")
         #expect(result.packets == 8)
-        #expect(CaptureHarness.summaries(events) == ["start", "S * OK", "C a1 LOGIN", "lint cleartext-login", "S a1 OK LOGIN", "C a2 SELECT",
-                                                    "S * 3 EXISTS", "S * OK", "S a2 OK SELECT", "end"])
+        #expect(
+            CaptureHarness.summaries(events) == [
+                "start", "S * OK", "C a1 LOGIN", "lint cleartext-login", "S a1 OK LOGIN", "C a2 SELECT",
+                "S * 3 EXISTS", "S * OK", "S a2 OK SELECT", "end",
+            ])
         #expect(events.last?["reason"]?.stringValue == "end of capture")
     }
 
@@ -265,7 +309,8 @@ struct CaptureTests {
             c.packet(fromClient: false, flags: .ack)
             for p in c.packets {
                 number += 1
-                d.process(CapturedPacket(number: number, time: p.time, wireLength: p.frame.count, data: p.frame), linkType: 1)
+                d.process(
+                    CapturedPacket(number: number, time: p.time, wireLength: p.frame.count, data: p.frame), linkType: 1)
             }
             #expect(d.trackedFlows == 0)
         }
@@ -286,10 +331,14 @@ struct CaptureTests {
 enum TLSBytes {
     static func clientHello(sni: String) -> [UInt8] {
         let name = Array(sni.utf8)
-        let sniExt = Build.be16(0) + Build.be16(name.count + 5) + Build.be16(name.count + 3) + [0] + Build.be16(name.count) + name
+        let sniExt =
+            Build.be16(0) + Build.be16(name.count + 5) + Build.be16(name.count + 3) + [0] + Build.be16(name.count)
+            + name
         let versions = Build.be16(43) + Build.be16(3) + [2, 3, 4]
         let ext = sniExt + versions
-        let body: [UInt8] = [3, 3] + [UInt8](repeating: 7, count: 32) + [0] + Build.be16(2) + [0x13, 0x01] + [1, 0] + Build.be16(ext.count) + ext
+        let body: [UInt8] =
+            [3, 3] + [UInt8](repeating: 7, count: 32) + [0] + Build.be16(2) + [0x13, 0x01] + [1, 0]
+            + Build.be16(ext.count) + ext
         let hs: [UInt8] = [1, 0] + Build.be16(body.count) + body
         return [0x16, 3, 1] + Build.be16(hs.count) + hs
     }
@@ -300,20 +349,31 @@ struct FrameMutationTests {
     @Test("damaged frames never crash the capture decoder, and every session ends")
     func damagedFrames() {
         var rng = SeededRandom(state: 7)
-        let bases: [Conversation] = [.basic(), .basic(link: .sll2, v6: true) { $0.ipv6ExtensionHeaders = true }, .basic(link: .vlan)]
+        let bases: [Conversation] = [
+            .basic(), .basic(link: .sll2, v6: true) { $0.ipv6ExtensionHeaders = true }, .basic(link: .vlan),
+        ]
         for round in 0..<400 {
             let c = bases[round % bases.count]
-            var starts = 0, ends = 0
+            var starts = 0
+            var ends = 0
             let d = CaptureDecoder { _, events in
-                for e in events { if e.kind == .sessionStart { starts += 1 } else if e.kind == .sessionEnd { ends += 1 } }
+                for e in events {
+                    if e.kind == .sessionStart { starts += 1 } else if e.kind == .sessionEnd { ends += 1 }
+                }
             }
             for (i, p) in c.packets.enumerated() {
                 var f = p.frame
                 if Int.random(in: 0..<3, using: &rng) == 0, !f.isEmpty {
-                    for _ in 0..<Int.random(in: 1...4, using: &rng) { f[Int.random(in: 0..<f.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
+                    for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                        f[Int.random(in: 0..<f.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+                    }
                 }
-                if Int.random(in: 0..<8, using: &rng) == 0 { f = Array(f.prefix(Int.random(in: 0...f.count, using: &rng))) }
-                d.process(CapturedPacket(number: i + 1, time: p.time, wireLength: p.frame.count, data: f), linkType: Build.linkType(c.link))
+                if Int.random(in: 0..<8, using: &rng) == 0 {
+                    f = Array(f.prefix(Int.random(in: 0...f.count, using: &rng)))
+                }
+                d.process(
+                    CapturedPacket(number: i + 1, time: p.time, wireLength: p.frame.count, data: f),
+                    linkType: Build.linkType(c.link))
             }
             d.finish()
             #expect(starts == ends, "round \(round)")

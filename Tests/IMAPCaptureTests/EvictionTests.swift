@@ -12,7 +12,8 @@ struct EvictionTests {
     typealias Packets = [(frame: [UInt8], time: Timestamp, wire: Int?)]
 
     static func read(_ packets: Packets, options: CaptureDecoder.Options = CaptureDecoder.Options())
-        throws -> (events: [Event], result: CaptureReader.Result) {
+        throws -> (events: [Event], result: CaptureReader.Result)
+    {
         let path = try CaptureHarness.write(packets, linkType: 1)
         defer { try? FileManager.default.removeItem(atPath: path) }
         return try CaptureHarness.read(path, options: options)
@@ -41,8 +42,9 @@ struct EvictionTests {
         c.client("a1 NOOP\r\n")
         c.server("a1 OK done\r\n")
         // The server's next 5 bytes were lost: this segment waits in the reassembler.
-        c.packet(fromClient: false, flags: [.psh, .ack], payload: Array("* 2 EXISTS\r\n".utf8), seq: c.serverSeq &+ 5,
-                 advance: false)
+        c.packet(
+            fromClient: false, flags: [.psh, .ack], payload: Array("* 2 EXISTS\r\n".utf8), seq: c.serverSeq &+ 5,
+            advance: false)
         let lastOfFirst = c.time
         c.time = Timestamp(microseconds: c.time.microseconds + 1801 * 1_000_000)
         c.server("* 3 EXISTS\r\n")
@@ -53,14 +55,18 @@ struct EvictionTests {
         let first = events.filter { $0.session == "s1" }
         // The held segment comes out after the gap; it starts a response, so decoding resumes
         // right there and the gap skipped nothing.
-        #expect(CaptureHarness.summaries(first) == ["start", "S * OK", "C a1 NOOP", "S a1 OK NOOP", "gap server 5",
-                                                    "S * 2 EXISTS", "end"])
+        #expect(
+            CaptureHarness.summaries(first) == [
+                "start", "S * OK", "C a1 NOOP", "S a1 OK NOOP", "gap server 5",
+                "S * 2 EXISTS", "end",
+            ])
         #expect(first[4]["skipped_lines"]?.intValue == 0)
         #expect(first[5]["bytes"]?.intValue == 12)
         #expect(first.last?["reason"]?.stringValue == "evicted: idle for 1800 s of capture time")
         #expect(first.last?.time == Timestamp(microseconds: lastOfFirst.microseconds + 1800 * 1_000_000))
         let second = events.filter { $0.session == "s2" }
-        #expect(CaptureHarness.summaries(second)
+        #expect(
+            CaptureHarness.summaries(second)
                 == ["start", "S * 3 EXISTS", "C unparsed", "S ‹redacted:b1377434› OK", "end"])
         #expect(second.last?["reason"]?.stringValue == "connection closed by both sides")
         #expect(Set(events.map(\.session)) == ["s1", "s2"])
@@ -112,7 +118,8 @@ struct EvictionTests {
         #expect(ends.count == 53)
         let evicted = ends.filter { $0["reason"]?.stringValue == "evicted: more than 50 flows open" }.map(\.session)
         #expect(evicted == ["s2", "s3", "s4"])
-        #expect(CaptureHarness.summaries(events.filter { $0.session == "s1" })
+        #expect(
+            CaptureHarness.summaries(events.filter { $0.session == "s1" })
                 == ["start", "S * OK", "C a1 NOOP", "lint no-completion", "end"])
         #expect(events.filter { $0.session == "s1" }.last?["reason"]?.stringValue == "end of capture")
         #expect(result.warnings == ["3 flows evicted over the 50-flow cap (the least recently active first)"])
@@ -155,8 +162,11 @@ struct EvictionTests {
         var packets: Packets = (0..<6).map { Self.syn($0, time: at(Int64($0))) }
         packets += (6..<9).map { Self.syn($0, time: at(20_000_000 + Int64($0))) }
         let (_, result) = try Self.read(packets, options: options)
-        #expect(result.warnings == ["4 idle flows evicted (no packet for 10 s of capture time)",
-                                    "2 flows evicted over the 4-flow cap (the least recently active first)"])
+        #expect(
+            result.warnings == [
+                "4 idle flows evicted (no packet for 10 s of capture time)",
+                "2 flows evicted over the 4-flow cap (the least recently active first)",
+            ])
     }
 
     /// Out-of-order bytes across all flows are bounded too: the direction that takes the total
@@ -172,8 +182,9 @@ struct EvictionTests {
             c.server("* OK ready\r\n")
             // 5 bytes lost, then 60 bytes that wait for them.
             let line = "* 1 FETCH (FLAGS (\\Seen) UID 1 RFC822.SIZE 12345 INTERNALDATE x)\r\n"
-            c.packet(fromClient: false, flags: [.psh, .ack], payload: Array(line.prefix(60).utf8),
-                     seq: c.serverSeq &+ 5)
+            c.packet(
+                fromClient: false, flags: [.psh, .ack], payload: Array(line.prefix(60).utf8),
+                seq: c.serverSeq &+ 5)
             packets += c.packets
         }
         let (events, result) = try Self.read(packets, options: options)
@@ -182,10 +193,14 @@ struct EvictionTests {
         // skips to a response start, and as none comes, each gap event follows at its session's end.
         #expect(gaps.map(\.session) == ["s1", "s2"])
         #expect(gaps.map { $0["skipped_bytes"]?.intValue } == [60, 60])
-        #expect(CaptureHarness.summaries(events.filter { $0.session == "s2" })
+        #expect(
+            CaptureHarness.summaries(events.filter { $0.session == "s2" })
                 == ["start", "S * OK", "gap server 5", "end"])
-        #expect(result.warnings == ["out-of-order bytes held across all flows reached 100 bytes once; "
-                                    + "the holes then open were declared gaps"])
+        #expect(
+            result.warnings == [
+                "out-of-order bytes held across all flows reached 100 bytes once; "
+                    + "the holes then open were declared gaps"
+            ])
         #expect(CaptureDecoder.Options().maxPendingTotal == 64 << 20)
     }
 }

@@ -18,7 +18,8 @@ struct LiveSniffTests {
         // starts: from here on the kernel queues every matching packet for the reader thread.
         try source.setFilter("tcp port \(port)")
         let sink = LockedSink()
-        let jsonl = MemoryOutput(), text = MemoryOutput()
+        let jsonl = MemoryOutput()
+        let text = MemoryOutput()
         let sinks: [EventSink] = [sink, JSONLinesWriter(jsonl), TextWriter(text, style: .init(color: false))]
         let pipeline = EventPipeline(redactor: Redactor(), sinks: sinks)
         let stop = LockedFlag()
@@ -27,23 +28,29 @@ struct LiveSniffTests {
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var outcome: Result<CaptureReader.Result, Error>?
         // The reader thread owns these until `done` is signalled.
-        nonisolated(unsafe) let src = source, pipe = pipeline
+        nonisolated(unsafe) let src = source
+        nonisolated(unsafe) let pipe = pipeline
         let opts = options
         let reader = Thread {
             outcome = Result {
-                try CaptureReader.read(source: src, filter: nil, options: opts,
-                                       shouldStop: { stop.isSet }) { s, e in pipe.publish(e, session: s) }
+                try CaptureReader.read(
+                    source: src, filter: nil, options: opts,
+                    shouldStop: { stop.isSet }
+                ) { s, e in pipe.publish(e, session: s) }
             }
             done.signal()
         }
         reader.start()
         let client = Process()
         client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        client.arguments = ["python3", "-c", """
-        import imaplib
-        m = imaplib.IMAP4('127.0.0.1', \(port))
-        m.login('alice', 'password'); m.select('INBOX'); m.fetch('1:2', '(FLAGS)'); m.logout()
-        """]
+        client.arguments = [
+            "python3", "-c",
+            """
+            import imaplib
+            m = imaplib.IMAP4('127.0.0.1', \(port))
+            m.login('alice', 'password'); m.select('INBOX'); m.fetch('1:2', '(FLAGS)'); m.logout()
+            """,
+        ]
         try client.run()
         client.waitUntilExit()
         #expect(client.terminationStatus == 0)
@@ -67,8 +74,10 @@ struct LiveSniffTests {
         #expect(events.filter { $0.kind == .untagged && $0["name"]?.stringValue == "FETCH" }.count == 2)
         #expect(events.first?["server"]?.stringValue == "127.0.0.1:\(port)")
         // The password in no output, in any form (clear, or base64 as SASL would carry it).
-        let outputs = [("events", events.map { $0.json.serialized }.joined(separator: "\n")),
-                       ("JSON Lines", jsonl.text), ("text", text.text)]
+        let outputs = [
+            ("events", events.map { $0.json.serialized }.joined(separator: "\n")),
+            ("JSON Lines", jsonl.text), ("text", text.text),
+        ]
         for (name, output) in outputs {
             #expect(!output.isEmpty, "\(name) is empty")
             let leaks = SecretScan("password").leaks(in: output)
@@ -81,14 +90,30 @@ struct LiveSniffTests {
 final class LockedSink: EventSink, @unchecked Sendable {
     private let lock = NSLock()
     private var collected: [Event] = []
-    var events: [Event] { lock.lock(); defer { lock.unlock() }; return collected }
-    func write(_ event: Event) { lock.lock(); collected.append(event); lock.unlock() }
+    var events: [Event] {
+        lock.lock()
+        defer { lock.unlock() }
+        return collected
+    }
+    func write(_ event: Event) {
+        lock.lock()
+        collected.append(event)
+        lock.unlock()
+    }
     func finish() {}
 }
 
 final class LockedFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var value = false
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
-    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
+    func set() {
+        lock.lock()
+        value = true
+        lock.unlock()
+    }
 }

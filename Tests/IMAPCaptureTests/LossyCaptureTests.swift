@@ -15,7 +15,9 @@ struct LossyCaptureTests {
         var records: [[UInt8]] = []
         var offset = 24
         while offset + 16 <= bytes.count {
-            let captured = bytes[offset + 8..<offset + 12].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+            let captured = bytes[offset + 8..<offset + 12].enumerated().reduce(0) {
+                $0 | Int($1.element) << (8 * $1.offset)
+            }
             records.append(Array(bytes[offset..<offset + 16 + captured]))
             offset += 16 + captured
         }
@@ -36,12 +38,15 @@ struct LossyCaptureTests {
 
     static var original: (header: [UInt8], records: [[UInt8]]) {
         get throws {
-            try records([UInt8](try Data(contentsOf: URL(fileURLWithPath: OwnCapturesTests.path("pcap-login-select-fetch")))))
+            try records(
+                [UInt8](try Data(contentsOf: URL(fileURLWithPath: OwnCapturesTests.path("pcap-login-select-fetch")))))
         }
     }
 
-    static let tail = ["C KGCA5 STORE", "S * 1 FETCH", "S KGCA5 OK STORE", "C KGCA6 LOGOUT", "S * BYE",
-                       "S KGCA6 OK LOGOUT", "lint no-completion", "end"]
+    static let tail = [
+        "C KGCA5 STORE", "S * 1 FETCH", "S KGCA5 OK STORE", "C KGCA6 LOGOUT", "S * BYE",
+        "S KGCA6 OK LOGOUT", "lint no-completion", "end",
+    ]
 
     @Test("a whole segment dropped: the next one starts a response and is decoded at once")
     func droppedSegment() throws {
@@ -54,7 +59,8 @@ struct LossyCaptureTests {
         let summaries = EventSummary.lines(events)
         let fetch = try #require(summaries.firstIndex(of: "C KGCA4 UID FETCH"))
         // The STORE was sent before the segment after the hole arrived, which is when the hole shows.
-        #expect(Array(summaries[fetch...]) == ["C KGCA4 UID FETCH", "C KGCA5 STORE", "gap server 3589"]
+        #expect(
+            Array(summaries[fetch...]) == ["C KGCA4 UID FETCH", "C KGCA5 STORE", "gap server 3589"]
                 + Self.tail.dropFirst())
         let gap = try #require(events.first { $0.kind == .gap })
         #expect(gap["skipped_bytes"]?.intValue == 0)
@@ -73,7 +79,8 @@ struct LossyCaptureTests {
         let summaries = EventSummary.lines(events)
         let fetch = try #require(summaries.firstIndex(of: "C KGCA4 UID FETCH"))
         // The gap is reported when a response starts again, after the STORE sent meanwhile.
-        #expect(Array(summaries[fetch...]) == ["C KGCA4 UID FETCH", "C KGCA5 STORE", "gap server 3389"]
+        #expect(
+            Array(summaries[fetch...]) == ["C KGCA4 UID FETCH", "C KGCA5 STORE", "gap server 3389"]
                 + Self.tail.dropFirst())
         let gap = try #require(events.first { $0.kind == .gap })
         // The FETCH line as far as it came: 200 bytes, one line, counted by the gap.

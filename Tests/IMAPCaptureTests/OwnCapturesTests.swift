@@ -13,9 +13,9 @@ import Testing
 struct OwnCapturesTests {
     /// Captures/, found from this file (Tests/IMAPCaptureTests/OwnCapturesTests.swift).
     static let captures: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent()   // IMAPCaptureTests
-        .deletingLastPathComponent()   // Tests
-        .deletingLastPathComponent()   // repository root
+        .deletingLastPathComponent()  // IMAPCaptureTests
+        .deletingLastPathComponent()  // Tests
+        .deletingLastPathComponent()  // repository root
         .appendingPathComponent("Captures")
 
     /// The committed `Captures/*.pcap` names (without the extension), sorted.
@@ -67,107 +67,133 @@ struct OwnCapturesTests {
     /// OK [UIDVALIDITY], OK [UIDNEXT] (and OK [HIGHESTMODSEQ] once CONDSTORE is on).
     /// imaplib's tag prefixes come from the seeds record_pcaps.py gives `random`.
     static let expected: [String: [[String]]] = [
-        "pcap-login-select-fetch": [[
-            "start", "S * OK",
-            "C KGCA0 CAPABILITY", "S * CAPABILITY", "S KGCA0 OK CAPABILITY",
-            "C KGCA1 LOGIN", "lint cleartext-login", "S * CAPABILITY", "S KGCA1 OK LOGIN",
-            "C KGCA2 SELECT", "S * FLAGS", "S * OK", "S * 5 EXISTS", "S * 5 RECENT", "S * OK", "S * OK", "S * OK", "S KGCA2 OK SELECT",
-            "C KGCA3 FETCH", "S * 1 FETCH", "S * 2 FETCH", "S * 3 FETCH", "S * 4 FETCH", "S * 5 FETCH", "S KGCA3 OK FETCH",
-            // one FETCH response carrying two literals, {104} (the header fields) and {3332} (BODY[])
-            "C KGCA4 UID FETCH", "S * 3 FETCH", "S KGCA4 OK UID FETCH",
-            "C KGCA5 STORE", "S * 1 FETCH", "S KGCA5 OK STORE",
-            "C KGCA6 LOGOUT", "S * BYE", "S KGCA6 OK LOGOUT",
-            "end",
-        ]],
-        "pcap-append-literals": [[
-            "start", "S * OK",
-            "C MKDM0 CAPABILITY", "S * CAPABILITY", "S MKDM0 OK CAPABILITY",
-            "C MKDM1 LOGIN", "lint cleartext-login", "S * CAPABILITY", "S MKDM1 OK LOGIN",
-            "C MKDM2 CAPABILITY", "S * CAPABILITY", "S MKDM2 OK CAPABILITY",
-            // synchronizing {953}: the server's "+ OK" comes before the command's event, which is
-            // published once its literal has arrived (the continuation's annotation says so)
-            "S +", "C MKDM3 APPEND", "S MKDM3 OK APPEND",
-            // non-synchronizing {1009+}: no continuation, and the literal is not a command
-            "C n1 APPEND", "S n1 OK APPEND",
-            "C MKDM4 SELECT", "S * FLAGS", "S * OK", "S * 4 EXISTS", "S * 4 RECENT", "S * OK", "S * OK", "S * OK", "S MKDM4 OK SELECT",
-            "C MKDM5 LOGOUT", "S * BYE", "S MKDM5 OK LOGOUT",
-            "end",
-        ]],
-        "pcap-idle-delivery": [[
-            "start", "S * OK",
-            "C CMNO0 CAPABILITY", "S * CAPABILITY", "S CMNO0 OK CAPABILITY",
-            "C CMNO1 LOGIN", "lint cleartext-login", "S * CAPABILITY", "S CMNO1 OK LOGIN",
-            "C CMNO2 SELECT", "S * FLAGS", "S * OK", "S * 3 EXISTS", "S * 3 RECENT", "S * OK", "S * OK", "S * OK", "S CMNO2 OK SELECT",
-            // "+ idling"; the delivery into new/ is pushed as EXISTS and RECENT; DONE ends IDLE
-            "C a3 IDLE", "S +", "S * 4 EXISTS", "S * 4 RECENT", "C DONE", "S a3 OK IDLE",
-            "C CMNO3 LOGOUT", "S * BYE", "S CMNO3 OK LOGOUT",
-            "end",
-        ]],
-        "pcap-auth-plain": [[
-            "start", "S * OK",
-            "C JGEI0 CAPABILITY", "S * CAPABILITY", "S JGEI0 OK CAPABILITY",
-            // "+ " (empty challenge), then the base64 \0alice\0password line
-            "C JGEI1 AUTHENTICATE", "lint cleartext-auth", "S sasl PLAIN 1", "C sasl PLAIN 2",
-            "S * CAPABILITY", "S JGEI1 OK AUTHENTICATE",
-            "C JGEI2 NOOP", "S JGEI2 OK NOOP",
-            "C JGEI3 LOGOUT", "S * BYE", "S JGEI3 OK LOGOUT",
-            "end",
-        ]],
-        "pcap-auth-login": [[
-            "start", "S * OK",
-            "C IDEL0 CAPABILITY", "S * CAPABILITY", "S IDEL0 OK CAPABILITY",
-            // "+ VXNlcm5hbWU6" (Username:), user, "+ UGFzc3dvcmQ6" (Password:), password
-            "C IDEL1 AUTHENTICATE", "lint cleartext-auth", "S sasl LOGIN 1", "C sasl LOGIN 2", "S sasl LOGIN 3", "C sasl LOGIN 4",
-            "S * CAPABILITY", "S IDEL1 OK AUTHENTICATE",
-            "C IDEL2 NOOP", "S IDEL2 OK NOOP",
-            "C IDEL3 LOGOUT", "S * BYE", "S IDEL3 OK LOGOUT",
-            "end",
-        ]],
-        "pcap-auth-cram-md5": [[
-            "start", "S * OK",
-            "C JOAK0 CAPABILITY", "S * CAPABILITY", "S JOAK0 OK CAPABILITY",
-            // challenge-response: the password never crosses the wire, so no cleartext lint
-            "C JOAK1 AUTHENTICATE", "S sasl CRAM-MD5 1", "C sasl CRAM-MD5 2",
-            "S * CAPABILITY", "S JOAK1 OK AUTHENTICATE",
-            "C JOAK2 NOOP", "S JOAK2 OK NOOP",
-            "C JOAK3 LOGOUT", "S * BYE", "S JOAK3 OK LOGOUT",
-            "end",
-        ]],
-        "pcap-compress": [[
-            "start", "S * OK",
-            "C c1 LOGIN", "lint cleartext-login", "S c1 OK LOGIN",
-            "C c2 COMPRESS", "S c2 OK COMPRESS", "compress",
-            // raw DEFLATE on the wire from here, inflated by the decoder
-            "C c3 SELECT", "S * FLAGS", "S * OK", "S * 3 EXISTS", "S * 3 RECENT", "S * OK", "S * OK", "S * OK", "S c3 OK SELECT",
-            "C c4 FETCH", "S * 1 FETCH", "S c4 OK FETCH",
-            "C c5 LOGOUT", "S * BYE", "S c5 OK LOGOUT",
-            "end",
-        ]],
-        "pcap-starttls": [[
-            // openssl s_client -starttls imap uses the tag "." for both of its commands
-            "start", "S * OK",
-            "C . CAPABILITY", "S * CAPABILITY", "S . OK CAPABILITY",
-            "C . STARTTLS", "S . OK STARTTLS",
-            // the ClientHello names imap.test; everything after it (a1 LOGOUT too) is TLS
-            "tls starttls imap.test",
-            "end",
-        ]],
-        "pcap-ipv6": [[
-            "start", "S * OK",
-            "C EDOC0 CAPABILITY", "S * CAPABILITY", "S EDOC0 OK CAPABILITY",
-            "C EDOC1 LOGIN", "lint cleartext-login", "S * CAPABILITY", "S EDOC1 OK LOGIN",
-            "C EDOC2 SELECT", "S * FLAGS", "S * OK", "S * 3 EXISTS", "S * 3 RECENT", "S * OK", "S * OK", "S * OK", "S EDOC2 OK SELECT",
-            "C EDOC3 FETCH", "S * 1 FETCH", "S * 2 FETCH", "S * 3 FETCH", "S EDOC3 OK FETCH",
-            "C EDOC4 LOGOUT", "S * BYE", "S EDOC4 OK LOGOUT",
-            "end",
-        ]],
+        "pcap-login-select-fetch": [
+            [
+                "start", "S * OK",
+                "C KGCA0 CAPABILITY", "S * CAPABILITY", "S KGCA0 OK CAPABILITY",
+                "C KGCA1 LOGIN", "lint cleartext-login", "S * CAPABILITY", "S KGCA1 OK LOGIN",
+                "C KGCA2 SELECT", "S * FLAGS", "S * OK", "S * 5 EXISTS", "S * 5 RECENT", "S * OK", "S * OK", "S * OK",
+                "S KGCA2 OK SELECT",
+                "C KGCA3 FETCH", "S * 1 FETCH", "S * 2 FETCH", "S * 3 FETCH", "S * 4 FETCH", "S * 5 FETCH",
+                "S KGCA3 OK FETCH",
+                // one FETCH response carrying two literals, {104} (the header fields) and {3332} (BODY[])
+                "C KGCA4 UID FETCH", "S * 3 FETCH", "S KGCA4 OK UID FETCH",
+                "C KGCA5 STORE", "S * 1 FETCH", "S KGCA5 OK STORE",
+                "C KGCA6 LOGOUT", "S * BYE", "S KGCA6 OK LOGOUT",
+                "end",
+            ]
+        ],
+        "pcap-append-literals": [
+            [
+                "start", "S * OK",
+                "C MKDM0 CAPABILITY", "S * CAPABILITY", "S MKDM0 OK CAPABILITY",
+                "C MKDM1 LOGIN", "lint cleartext-login", "S * CAPABILITY", "S MKDM1 OK LOGIN",
+                "C MKDM2 CAPABILITY", "S * CAPABILITY", "S MKDM2 OK CAPABILITY",
+                // synchronizing {953}: the server's "+ OK" comes before the command's event, which is
+                // published once its literal has arrived (the continuation's annotation says so)
+                "S +", "C MKDM3 APPEND", "S MKDM3 OK APPEND",
+                // non-synchronizing {1009+}: no continuation, and the literal is not a command
+                "C n1 APPEND", "S n1 OK APPEND",
+                "C MKDM4 SELECT", "S * FLAGS", "S * OK", "S * 4 EXISTS", "S * 4 RECENT", "S * OK", "S * OK", "S * OK",
+                "S MKDM4 OK SELECT",
+                "C MKDM5 LOGOUT", "S * BYE", "S MKDM5 OK LOGOUT",
+                "end",
+            ]
+        ],
+        "pcap-idle-delivery": [
+            [
+                "start", "S * OK",
+                "C CMNO0 CAPABILITY", "S * CAPABILITY", "S CMNO0 OK CAPABILITY",
+                "C CMNO1 LOGIN", "lint cleartext-login", "S * CAPABILITY", "S CMNO1 OK LOGIN",
+                "C CMNO2 SELECT", "S * FLAGS", "S * OK", "S * 3 EXISTS", "S * 3 RECENT", "S * OK", "S * OK", "S * OK",
+                "S CMNO2 OK SELECT",
+                // "+ idling"; the delivery into new/ is pushed as EXISTS and RECENT; DONE ends IDLE
+                "C a3 IDLE", "S +", "S * 4 EXISTS", "S * 4 RECENT", "C DONE", "S a3 OK IDLE",
+                "C CMNO3 LOGOUT", "S * BYE", "S CMNO3 OK LOGOUT",
+                "end",
+            ]
+        ],
+        "pcap-auth-plain": [
+            [
+                "start", "S * OK",
+                "C JGEI0 CAPABILITY", "S * CAPABILITY", "S JGEI0 OK CAPABILITY",
+                // "+ " (empty challenge), then the base64 \0alice\0password line
+                "C JGEI1 AUTHENTICATE", "lint cleartext-auth", "S sasl PLAIN 1", "C sasl PLAIN 2",
+                "S * CAPABILITY", "S JGEI1 OK AUTHENTICATE",
+                "C JGEI2 NOOP", "S JGEI2 OK NOOP",
+                "C JGEI3 LOGOUT", "S * BYE", "S JGEI3 OK LOGOUT",
+                "end",
+            ]
+        ],
+        "pcap-auth-login": [
+            [
+                "start", "S * OK",
+                "C IDEL0 CAPABILITY", "S * CAPABILITY", "S IDEL0 OK CAPABILITY",
+                // "+ VXNlcm5hbWU6" (Username:), user, "+ UGFzc3dvcmQ6" (Password:), password
+                "C IDEL1 AUTHENTICATE", "lint cleartext-auth", "S sasl LOGIN 1", "C sasl LOGIN 2", "S sasl LOGIN 3",
+                "C sasl LOGIN 4",
+                "S * CAPABILITY", "S IDEL1 OK AUTHENTICATE",
+                "C IDEL2 NOOP", "S IDEL2 OK NOOP",
+                "C IDEL3 LOGOUT", "S * BYE", "S IDEL3 OK LOGOUT",
+                "end",
+            ]
+        ],
+        "pcap-auth-cram-md5": [
+            [
+                "start", "S * OK",
+                "C JOAK0 CAPABILITY", "S * CAPABILITY", "S JOAK0 OK CAPABILITY",
+                // challenge-response: the password never crosses the wire, so no cleartext lint
+                "C JOAK1 AUTHENTICATE", "S sasl CRAM-MD5 1", "C sasl CRAM-MD5 2",
+                "S * CAPABILITY", "S JOAK1 OK AUTHENTICATE",
+                "C JOAK2 NOOP", "S JOAK2 OK NOOP",
+                "C JOAK3 LOGOUT", "S * BYE", "S JOAK3 OK LOGOUT",
+                "end",
+            ]
+        ],
+        "pcap-compress": [
+            [
+                "start", "S * OK",
+                "C c1 LOGIN", "lint cleartext-login", "S c1 OK LOGIN",
+                "C c2 COMPRESS", "S c2 OK COMPRESS", "compress",
+                // raw DEFLATE on the wire from here, inflated by the decoder
+                "C c3 SELECT", "S * FLAGS", "S * OK", "S * 3 EXISTS", "S * 3 RECENT", "S * OK", "S * OK", "S * OK",
+                "S c3 OK SELECT",
+                "C c4 FETCH", "S * 1 FETCH", "S c4 OK FETCH",
+                "C c5 LOGOUT", "S * BYE", "S c5 OK LOGOUT",
+                "end",
+            ]
+        ],
+        "pcap-starttls": [
+            [
+                // openssl s_client -starttls imap uses the tag "." for both of its commands
+                "start", "S * OK",
+                "C . CAPABILITY", "S * CAPABILITY", "S . OK CAPABILITY",
+                "C . STARTTLS", "S . OK STARTTLS",
+                // the ClientHello names imap.test; everything after it (a1 LOGOUT too) is TLS
+                "tls starttls imap.test",
+                "end",
+            ]
+        ],
+        "pcap-ipv6": [
+            [
+                "start", "S * OK",
+                "C EDOC0 CAPABILITY", "S * CAPABILITY", "S EDOC0 OK CAPABILITY",
+                "C EDOC1 LOGIN", "lint cleartext-login", "S * CAPABILITY", "S EDOC1 OK LOGIN",
+                "C EDOC2 SELECT", "S * FLAGS", "S * OK", "S * 3 EXISTS", "S * 3 RECENT", "S * OK", "S * OK", "S * OK",
+                "S EDOC2 OK SELECT",
+                "C EDOC3 FETCH", "S * 1 FETCH", "S * 2 FETCH", "S * 3 FETCH", "S EDOC3 OK FETCH",
+                "C EDOC4 LOGOUT", "S * BYE", "S EDOC4 OK LOGOUT",
+                "end",
+            ]
+        ],
         "pcap-condstore-qresync": [
             [
                 "start", "S * OK",
                 "C q1 LOGIN", "lint cleartext-login", "S q1 OK LOGIN",
                 "C q2 ENABLE", "S * ENABLED", "S q2 OK ENABLE",
                 // ... OK [UIDNEXT], OK [HIGHESTMODSEQ]
-                "C q3 SELECT", "S * FLAGS", "S * OK", "S * 5 EXISTS", "S * 5 RECENT", "S * OK", "S * OK", "S * OK", "S * OK", "S q3 OK SELECT",
+                "C q3 SELECT", "S * FLAGS", "S * OK", "S * 5 EXISTS", "S * 5 RECENT", "S * OK", "S * OK", "S * OK",
+                "S * OK", "S q3 OK SELECT",
                 "C q4 STORE", "S * 2 FETCH", "S q4 OK STORE",
                 "C q5 STORE", "S * 4 FETCH", "S q5 OK STORE",
                 // with QRESYNC enabled, EXPUNGE answers with VANISHED, not EXPUNGE
@@ -180,42 +206,50 @@ struct OwnCapturesTests {
                 "C r1 LOGIN", "lint cleartext-login", "S r1 OK LOGIN",
                 "C r2 ENABLE", "S * ENABLED", "S r2 OK ENABLE",
                 // SELECT INBOX (QRESYNC (uidvalidity modseq)): VANISHED (EARLIER) 4, FETCH (UID 2 … MODSEQ)
-                "C r3 SELECT", "S * FLAGS", "S * OK", "S * 4 EXISTS", "S * 0 RECENT", "S * OK", "S * OK", "S * OK", "S * OK",
+                "C r3 SELECT", "S * FLAGS", "S * OK", "S * 4 EXISTS", "S * 0 RECENT", "S * OK", "S * OK", "S * OK",
+                "S * OK",
                 "S * VANISHED", "S * 2 FETCH", "S r3 OK SELECT",
                 "C r4 UID FETCH", "S * VANISHED", "S * 2 FETCH", "S r4 OK UID FETCH",
                 "C r5 LOGOUT", "S * BYE", "S r5 OK LOGOUT",
                 "end",
             ],
         ],
-        "pcap-curl": [[
-            "start", "S * OK",
-            "C A001 CAPABILITY", "S * CAPABILITY", "S A001 OK CAPABILITY",
-            // curl prefers CRAM-MD5 to PLAIN and LOGIN
-            "C A002 AUTHENTICATE", "S sasl CRAM-MD5 1", "C sasl CRAM-MD5 2",
-            "S * CAPABILITY", "S A002 OK AUTHENTICATE",
-            "C A003 SELECT", "S * FLAGS", "S * OK", "S * 3 EXISTS", "S * 3 RECENT", "S * OK", "S * OK", "S * OK", "S A003 OK SELECT",
-            // one {2828} literal inside the FETCH response
-            "C A004 UID FETCH", "S * 1 FETCH", "S A004 OK UID FETCH",
-            "C A005 LOGOUT", "S * BYE", "S A005 OK LOGOUT",
-            "end",
-        ]],
-        "pcap-mbsync": [[
-            "start", "S * OK",
-            "C 1 LOGIN", "lint cleartext-login", "S 1 OK LOGIN",
-            // mbsync turns COMPRESS on by itself; the rest is inflated
-            "C 2 COMPRESS", "S 2 OK COMPRESS", "compress",
-            "C 3 NAMESPACE", "S * NAMESPACE", "S 3 OK NAMESPACE",
-            "C 4 SELECT", "S * FLAGS", "S * OK", "S * 5 EXISTS", "S * 5 RECENT", "S * OK", "S * OK", "S * OK", "S 4 OK SELECT",
-            "C 5 UID FETCH", "S * 1 FETCH", "S * 2 FETCH", "S * 3 FETCH", "S * 4 FETCH", "S * 5 FETCH", "S 5 OK UID FETCH",
-            // five pipelined UID FETCH n (BODY.PEEK[]); Dovecot answers four of them in one batch
-            // (checked against the inflated server stream), then the fifth
-            "C 6 UID FETCH", "C 7 UID FETCH", "C 8 UID FETCH", "C 9 UID FETCH", "C 10 UID FETCH",
-            "S * 1 FETCH", "S * 2 FETCH", "S * 3 FETCH", "S * 4 FETCH",
-            "S 6 OK UID FETCH", "S 7 OK UID FETCH", "S 8 OK UID FETCH", "S 9 OK UID FETCH",
-            "S * 5 FETCH", "S 10 OK UID FETCH",
-            "C 11 LOGOUT", "S * BYE", "S 11 OK LOGOUT",
-            "end",
-        ]],
+        "pcap-curl": [
+            [
+                "start", "S * OK",
+                "C A001 CAPABILITY", "S * CAPABILITY", "S A001 OK CAPABILITY",
+                // curl prefers CRAM-MD5 to PLAIN and LOGIN
+                "C A002 AUTHENTICATE", "S sasl CRAM-MD5 1", "C sasl CRAM-MD5 2",
+                "S * CAPABILITY", "S A002 OK AUTHENTICATE",
+                "C A003 SELECT", "S * FLAGS", "S * OK", "S * 3 EXISTS", "S * 3 RECENT", "S * OK", "S * OK", "S * OK",
+                "S A003 OK SELECT",
+                // one {2828} literal inside the FETCH response
+                "C A004 UID FETCH", "S * 1 FETCH", "S A004 OK UID FETCH",
+                "C A005 LOGOUT", "S * BYE", "S A005 OK LOGOUT",
+                "end",
+            ]
+        ],
+        "pcap-mbsync": [
+            [
+                "start", "S * OK",
+                "C 1 LOGIN", "lint cleartext-login", "S 1 OK LOGIN",
+                // mbsync turns COMPRESS on by itself; the rest is inflated
+                "C 2 COMPRESS", "S 2 OK COMPRESS", "compress",
+                "C 3 NAMESPACE", "S * NAMESPACE", "S 3 OK NAMESPACE",
+                "C 4 SELECT", "S * FLAGS", "S * OK", "S * 5 EXISTS", "S * 5 RECENT", "S * OK", "S * OK", "S * OK",
+                "S 4 OK SELECT",
+                "C 5 UID FETCH", "S * 1 FETCH", "S * 2 FETCH", "S * 3 FETCH", "S * 4 FETCH", "S * 5 FETCH",
+                "S 5 OK UID FETCH",
+                // five pipelined UID FETCH n (BODY.PEEK[]); Dovecot answers four of them in one batch
+                // (checked against the inflated server stream), then the fifth
+                "C 6 UID FETCH", "C 7 UID FETCH", "C 8 UID FETCH", "C 9 UID FETCH", "C 10 UID FETCH",
+                "S * 1 FETCH", "S * 2 FETCH", "S * 3 FETCH", "S * 4 FETCH",
+                "S 6 OK UID FETCH", "S 7 OK UID FETCH", "S 8 OK UID FETCH", "S 9 OK UID FETCH",
+                "S * 5 FETCH", "S 10 OK UID FETCH",
+                "C 11 LOGOUT", "S * BYE", "S 11 OK LOGOUT",
+                "end",
+            ]
+        ],
     ]
 
     static let ipv6Captures: Set<String> = ["pcap-ipv6"]
@@ -241,7 +275,9 @@ struct OwnCapturesTests {
         }
         #expect(d.sessions.map(\.id) == (1...want.count).map { "s\($0)" })
         // Nothing left undecoded, nothing lost, no response the decoder could not place.
-        let bad = d.events.filter { $0.kind == .unparsed || $0.kind == .gap || ($0.kind == .lint && $0["code"]?.stringValue == "unknown-tag") }
+        let bad = d.events.filter {
+            $0.kind == .unparsed || $0.kind == .gap || ($0.kind == .lint && $0["code"]?.stringValue == "unknown-tag")
+        }
         #expect(bad.isEmpty, "\(name): \(bad.map { $0.json.serialized })")
         // Every tagged response was matched to its command, with a latency.
         for e in d.events where e.kind == .tagged {
@@ -288,8 +324,9 @@ struct OwnCapturesTests {
         let start = try #require(d.events.first)
         for key in ["client", "server"] {
             let value = start[key]?.stringValue ?? ""
-            #expect(value.hasPrefix("[::1]:") && Int(value.dropFirst(6)).map { $0 > 0 && $0 < 65536 } == true,
-                    "\(key) is \(value)")
+            #expect(
+                value.hasPrefix("[::1]:") && Int(value.dropFirst(6)).map { $0 > 0 && $0 < 65536 } == true,
+                "\(key) is \(value)")
         }
     }
 
@@ -313,7 +350,10 @@ struct OwnCapturesTests {
         #expect(d.events[i]["algorithm"]?.stringValue == "DEFLATE")
         let after = d.events[(i + 1)...]
         #expect(after.contains { $0.kind == .command && $0["name"]?.stringValue == "SELECT" })
-        #expect(after.contains { $0.kind == .tagged && $0["command"]?.stringValue == "LOGOUT" && $0["status"]?.stringValue == "OK" })
+        #expect(
+            after.contains {
+                $0.kind == .tagged && $0["command"]?.stringValue == "LOGOUT" && $0["status"]?.stringValue == "OK"
+            })
     }
 
     @Test func idleDoneIsItsOwnEvent() throws {
@@ -328,7 +368,9 @@ struct OwnCapturesTests {
     static func port(_ value: String, host: String) -> Int? {
         guard value.hasPrefix(host + ":") else { return nil }
         let digits = value.dropFirst(host.count + 1)
-        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), let p = Int(digits), p > 0, p < 65536 else { return nil }
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), let p = Int(digits), p > 0,
+            p < 65536
+        else { return nil }
         return p
     }
 }

@@ -7,19 +7,28 @@ import IMAPTranscript
 /// Builds frames byte by byte (RFC 791/8200/9293 layouts) for synthetic test captures.
 enum Build {
     static func be16(_ v: Int) -> [UInt8] { [UInt8(v >> 8 & 255), UInt8(v & 255)] }
-    static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 255), UInt8(v >> 8 & 255), UInt8(v & 255)] }
-
-    struct Flags: OptionSet { let rawValue: UInt8
-        static let fin = Flags(rawValue: 1), syn = Flags(rawValue: 2), rst = Flags(rawValue: 4), psh = Flags(rawValue: 8), ack = Flags(rawValue: 16)
+    static func be32(_ v: UInt32) -> [UInt8] {
+        [UInt8(v >> 24), UInt8(v >> 16 & 255), UInt8(v >> 8 & 255), UInt8(v & 255)]
     }
 
-    static func tcp(_ sport: UInt16, _ dport: UInt16, seq: UInt32, ack: UInt32, flags: Flags, payload: [UInt8]) -> [UInt8] {
-        be16(Int(sport)) + be16(Int(dport)) + be32(seq) + be32(ack) + [0x50, flags.rawValue] + be16(65535) + [0, 0, 0, 0] + payload
+    struct Flags: OptionSet {
+        let rawValue: UInt8
+        static let fin = Flags(rawValue: 1), syn = Flags(rawValue: 2), rst = Flags(rawValue: 4),
+            psh = Flags(rawValue: 8), ack = Flags(rawValue: 16)
+    }
+
+    static func tcp(_ sport: UInt16, _ dport: UInt16, seq: UInt32, ack: UInt32, flags: Flags, payload: [UInt8])
+        -> [UInt8]
+    {
+        be16(Int(sport)) + be16(Int(dport)) + be32(seq) + be32(ack) + [0x50, flags.rawValue] + be16(65535) + [
+            0, 0, 0, 0,
+        ] + payload
     }
 
     static func ipv4(_ src: [UInt8], _ dst: [UInt8], _ tcp: [UInt8], options: [UInt8] = []) -> [UInt8] {
         let ihl = (20 + options.count) / 4
-        return [UInt8(0x40 | ihl), 0] + be16(20 + options.count + tcp.count) + [0, 1, 0x40, 0, 64, 6, 0, 0] + src + dst + options + tcp
+        return [UInt8(0x40 | ihl), 0] + be16(20 + options.count + tcp.count) + [0, 1, 0x40, 0, 64, 6, 0, 0] + src + dst
+            + options + tcp
     }
 
     /// IPv6, optionally behind hop-by-hop and destination-options headers.
@@ -27,7 +36,7 @@ enum Build {
         var ext: [UInt8] = []
         var next: UInt8 = 6
         if extensionHeaders {
-            ext = [60, 0, 1, 4, 0, 0, 0, 0] + [6, 0, 1, 4, 0, 0, 0, 0] // hop-by-hop → dest opts → TCP (PadN)
+            ext = [60, 0, 1, 4, 0, 0, 0, 0] + [6, 0, 1, 4, 0, 0, 0, 0]  // hop-by-hop → dest opts → TCP (PadN)
             next = 0
         }
         return [0x60, 0, 0, 0] + be16(ext.count + tcp.count) + [next, 64] + src + dst + ext + tcp
@@ -58,7 +67,7 @@ enum Build {
         case .sll2: return 276
         case .null: return 0
         case .loop: return 108
-        case .raw: return 12 // DLT_RAW; libpcap stores it as LINKTYPE_RAW (101)
+        case .raw: return 12  // DLT_RAW; libpcap stores it as LINKTYPE_RAW (101)
         }
     }
 }
@@ -87,15 +96,20 @@ struct Conversation {
         }
     }
 
-    mutating func packet(fromClient: Bool, flags: Build.Flags, payload: [UInt8] = [], seq: UInt32? = nil, advance: Bool = true) {
+    mutating func packet(
+        fromClient: Bool, flags: Build.Flags, payload: [UInt8] = [], seq: UInt32? = nil, advance: Bool = true
+    ) {
         time = Timestamp(microseconds: time.microseconds + 1000)
         let s = seq ?? (fromClient ? clientSeq : serverSeq)
         let a = fromClient ? serverSeq : clientSeq
-        let t = Build.tcp(fromClient ? clientPort : serverPort, fromClient ? serverPort : clientPort,
-                          seq: s, ack: a, flags: flags, payload: payload)
+        let t = Build.tcp(
+            fromClient ? clientPort : serverPort, fromClient ? serverPort : clientPort,
+            seq: s, ack: a, flags: flags, payload: payload)
         let (src, dst) = fromClient ? (clientIP, serverIP) : (serverIP, clientIP)
-        let ip = v6 ? Build.ipv6(src, dst, t, extensionHeaders: ipv6ExtensionHeaders)
-                    : Build.ipv4(src, dst, t, options: ipv4Options ? [1, 1, 1, 0] : [])
+        let ip =
+            v6
+            ? Build.ipv6(src, dst, t, extensionHeaders: ipv6ExtensionHeaders)
+            : Build.ipv4(src, dst, t, options: ipv4Options ? [1, 1, 1, 0] : [])
         packets.append((Build.frame(link, ip: ip), time, nil))
         if advance {
             let n = UInt32(payload.count) + (flags.contains(.syn) || flags.contains(.fin) ? 1 : 0)
@@ -119,7 +133,9 @@ struct Conversation {
     }
 
     /// The standard small session every link-layer test decodes.
-    static func basic(link: Build.Link = .ethernet, v6: Bool = false, configure: (inout Conversation) -> Void = { _ in }) -> Conversation {
+    static func basic(
+        link: Build.Link = .ethernet, v6: Bool = false, configure: (inout Conversation) -> Void = { _ in }
+    ) -> Conversation {
         var c = Conversation(link: link, v6: v6)
         configure(&c)
         c.handshake()
@@ -134,8 +150,10 @@ struct Conversation {
         return c
     }
 
-    static let basicSummary = ["start", "S * OK", "C a1 LOGIN", "lint cleartext-login", "S a1 OK LOGIN", "C a2 SELECT",
-                               "S * 3 EXISTS", "S * OK", "S a2 OK SELECT", "C a3 LOGOUT", "S * BYE", "S a3 OK LOGOUT", "end"]
+    static let basicSummary = [
+        "start", "S * OK", "C a1 LOGIN", "lint cleartext-login", "S a1 OK LOGIN", "C a2 SELECT",
+        "S * 3 EXISTS", "S * OK", "S a2 OK SELECT", "C a3 LOGOUT", "S * BYE", "S a3 OK LOGOUT", "end",
+    ]
 }
 
 enum CaptureHarness {
@@ -148,15 +166,21 @@ enum CaptureHarness {
     }
 
     /// Reads a capture and returns events per session plus the reader's result.
-    static func read(_ path: String, filter: String? = nil, options: CaptureDecoder.Options = CaptureDecoder.Options()) throws -> (events: [Event], result: CaptureReader.Result) {
+    static func read(_ path: String, filter: String? = nil, options: CaptureDecoder.Options = CaptureDecoder.Options())
+        throws -> (events: [Event], result: CaptureReader.Result)
+    {
         let sink = CollectingSink()
         let p = EventPipeline(redactor: Redactor(key: Array(repeating: 1, count: 32)), sinks: [sink])
         let source = try PcapSource.open(file: path)
-        let r = try CaptureReader.read(source: source, filter: filter, options: options) { s, e in p.publish(e, session: s) }
+        let r = try CaptureReader.read(source: source, filter: filter, options: options) { s, e in
+            p.publish(e, session: s)
+        }
         return (sink.events, r)
     }
 
-    static func decode(_ c: Conversation, packets: [(frame: [UInt8], time: Timestamp, wire: Int?)]? = nil) throws -> [Event] {
+    static func decode(_ c: Conversation, packets: [(frame: [UInt8], time: Timestamp, wire: Int?)]? = nil) throws
+        -> [Event]
+    {
         let path = try write(packets ?? c.packets, linkType: Build.linkType(c.link))
         defer { try? FileManager.default.removeItem(atPath: path) }
         return try read(path).events

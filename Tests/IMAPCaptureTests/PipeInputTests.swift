@@ -98,23 +98,23 @@ struct PipeInputTests {
         let transcript = try Self.transcript()
         defer { for p in [pcap, transcript] { try? FileManager.default.removeItem(atPath: p) } }
         let script = """
-        import os, subprocess, sys, threading
-        binary, path = sys.argv[1], sys.argv[2]
-        r, w = os.pipe()
-        p = subprocess.Popen([binary, "read", "/dev/fd/%d" % r, "--format", "jsonl"], pass_fds=[r],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        os.close(r)
-        def feed():
-            with open(path, "rb") as f, os.fdopen(w, "wb") as out:
-                out.write(f.read())
-        t = threading.Thread(target=feed)
-        t.start()
-        out, err = p.communicate()
-        t.join()
-        sys.stdout.write(out.decode())
-        sys.stderr.write(err.decode())
-        sys.exit(p.returncode)
-        """
+            import os, subprocess, sys, threading
+            binary, path = sys.argv[1], sys.argv[2]
+            r, w = os.pipe()
+            p = subprocess.Popen([binary, "read", "/dev/fd/%d" % r, "--format", "jsonl"], pass_fds=[r],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            os.close(r)
+            def feed():
+                with open(path, "rb") as f, os.fdopen(w, "wb") as out:
+                    out.write(f.read())
+            t = threading.Thread(target=feed)
+            t.start()
+            out, err = p.communicate()
+            t.join()
+            sys.stdout.write(out.decode())
+            sys.stderr.write(err.decode())
+            sys.exit(p.returncode)
+            """
         let transcriptEvents = try Self.summaries(try run(Binary.imapscope, ["read", transcript, "--format", "jsonl"]))
         for (path, expected) in [(pcap, Conversation.basicSummary), (transcript, transcriptEvents)] {
             let r = try run("/usr/bin/python3", ["-c", script, Binary.imapscope, path])

@@ -22,9 +22,12 @@ struct SharedCapturesTests {
     /// Decodes a capture to JSON Lines (as `imapscope read --format jsonl` does) plus its warnings.
     static func decode(_ name: String) throws -> (jsonl: String, stderr: String, result: CaptureReader.Result) {
         let out = MemoryOutput()
-        let p = EventPipeline(redactor: Redactor(), sinks: [JSONLinesWriter(out), TextWriter(out, style: .init(color: false))])
+        let p = EventPipeline(
+            redactor: Redactor(), sinks: [JSONLinesWriter(out), TextWriter(out, style: .init(color: false))])
         let source = try PcapSource.open(file: dir + "/" + name)
-        let r = try CaptureReader.read(source: source, filter: nil, options: CaptureDecoder.Options()) { s, e in p.publish(e, session: s) }
+        let r = try CaptureReader.read(source: source, filter: nil, options: CaptureDecoder.Options()) { s, e in
+            p.publish(e, session: s)
+        }
         p.finish()
         let jsonl = out.text.split(separator: "\n").filter { $0.hasPrefix("{") }.joined(separator: "\n") + "\n"
         let text = out.text.split(separator: "\n").filter { !$0.hasPrefix("{") }.joined(separator: "\n")
@@ -41,10 +44,16 @@ struct SharedCapturesTests {
         let tmp = NSTemporaryDirectory() + "imapscope-score-\(UUID().uuidString)"
         try jsonl.write(toFile: tmp + ".jsonl", atomically: true, encoding: .utf8)
         try stderr.write(toFile: tmp + ".txt", atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: tmp + ".jsonl"); try? FileManager.default.removeItem(atPath: tmp + ".txt") }
+        defer {
+            try? FileManager.default.removeItem(atPath: tmp + ".jsonl")
+            try? FileManager.default.removeItem(atPath: tmp + ".txt")
+        }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", Self.dir + "/score.py", Self.dir + "/expected/\(name).json", tmp + ".jsonl", "--extra-output", tmp + ".txt"]
+        p.arguments = [
+            "python3", Self.dir + "/score.py", Self.dir + "/expected/\(name).json", tmp + ".jsonl", "--extra-output",
+            tmp + ".txt",
+        ]
         let pipe = Pipe()
         p.standardOutput = pipe
         try p.run()
@@ -72,7 +81,9 @@ struct SharedCapturesTests {
         #expect(r.error?.contains("peafowl__imap.cap: packet 9:") == true, "\(r.error ?? "")")
         #expect(r.packets == 8)
         let events = try JSONLinesReader.read(Array(jsonl.utf8))
-        let commands = events.filter { $0.kind == .command }.map { "\($0["tag"]?.stringValue ?? "") \($0["name"]?.stringValue ?? "")" }
+        let commands = events.filter { $0.kind == .command }.map {
+            "\($0["tag"]?.stringValue ?? "") \($0["name"]?.stringValue ?? "")"
+        }
         #expect(commands == ["a0000 CAPABILITY", "a0001 LOGIN"])
         #expect(events.last?["reason"]?.stringValue == "end of capture")
     }

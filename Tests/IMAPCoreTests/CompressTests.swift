@@ -19,10 +19,15 @@ final class DeflatePeer {
 struct CompressTests {
     func run(bytewise: Bool) -> [String] {
         let d = SessionDecoder()
-        let client = DeflatePeer(), server = DeflatePeer()
+        let client = DeflatePeer()
+        let server = DeflatePeer()
         var events: [DecodedEvent] = []
         func feed(_ dir: Direction, _ b: [UInt8]) {
-            if bytewise { for x in b { events += d.feed(dir, [x], time: .zero) } } else { events += d.feed(dir, b, time: .zero) }
+            if bytewise {
+                for x in b { events += d.feed(dir, [x], time: .zero) }
+            } else {
+                events += d.feed(dir, b, time: .zero)
+            }
         }
         events += d.start(client: "127.0.0.1:1", server: "127.0.0.1:143", source: "transcript", time: .zero)
         feed(.server, Array("* PREAUTH hi\r\n".utf8))
@@ -37,8 +42,10 @@ struct CompressTests {
         return events.enumerated().map { Harness.summary(r.redact($1, session: "s", seq: $0)) }
     }
 
-    static let expected = ["start", "S * PREAUTH", "C a1 COMPRESS", "S a1 OK COMPRESS", "compress", "S * 1 EXISTS",
-                           "C a2 NOOP", "C a3 FETCH", "lint invalid-state", "S * 1 FETCH", "S a2 OK NOOP", "S a3 OK FETCH", "end"]
+    static let expected = [
+        "start", "S * PREAUTH", "C a1 COMPRESS", "S a1 OK COMPRESS", "compress", "S * 1 EXISTS",
+        "C a2 NOOP", "C a3 FETCH", "lint invalid-state", "S * 1 FETCH", "S a2 OK NOOP", "S a3 OK FETCH", "end",
+    ]
 
     @Test func inflatesBothDirections() { #expect(run(bytewise: false) == Self.expected) }
     @Test func inflatesByteByByte() { #expect(run(bytewise: true) == Self.expected) }
@@ -50,7 +57,10 @@ struct CompressTests {
         _ = d.feed(.server, Array("a1 OK go\r\n".utf8), time: .zero)
         let events = d.feed(.server, [0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x13], time: .zero)
         #expect(events.map(\.kind) == [.unparsed])
-        guard case .unparsed(let unparsed)? = events.first?.body else { Issue.record("not unparsed"); return }
+        guard case .unparsed(let unparsed)? = events.first?.body else {
+            Issue.record("not unparsed")
+            return
+        }
         #expect(unparsed.reason.hasPrefix("corrupt DEFLATE stream"))
         #expect(events.first?.bytes == 6)
         #expect(d.feed(.server, [1, 2, 3], time: .zero).isEmpty)

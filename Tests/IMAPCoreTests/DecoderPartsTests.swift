@@ -1,5 +1,6 @@
-@testable import IMAPCore
 import Testing
+
+@testable import IMAPCore
 
 /// The decoder's parts, each driven alone: what they hold after a sequence of inputs and exactly
 /// what they say about each.
@@ -10,7 +11,8 @@ struct DecoderPartsTests {
         var m = MailboxTracker()
         m.beginSelect("INBOX", readOnly: false)
         #expect(m.exists(3).note == "3 message(s) in the mailbox")
-        #expect(m.uidValidity(7).note == "UIDVALIDITY 7: cached UIDs of this mailbox stay valid only while this "
+        #expect(
+            m.uidValidity(7).note == "UIDVALIDITY 7: cached UIDs of this mailbox stay valid only while this "
                 + "number is unchanged")
         #expect(m.selected == nil)
         m.selectSucceeded(code: "READ-ONLY")
@@ -41,7 +43,8 @@ struct DecoderPartsTests {
     @Test("capabilities: the greeting's set, the post-login set, STARTTLS voids what was said in plaintext")
     func capabilityTracker() {
         var c = CapabilityTracker()
-        #expect(c.update(["IMAP4rev1", "STARTTLS", "LOGINDISABLED", "AUTH=PLAIN"], epoch: .greeting, loggingIn: false)
+        #expect(
+            c.update(["IMAP4rev1", "STARTTLS", "LOGINDISABLED", "AUTH=PLAIN"], epoch: .greeting, loggingIn: false)
                 == "server capabilities: 4; SASL mechanisms PLAIN; LOGIN is disabled until TLS; STARTTLS offered")
         #expect(c.currentSet.contains("LOGINDISABLED"))
         c.void(.afterStartTLS)
@@ -72,21 +75,35 @@ struct DecoderPartsTests {
         #expect(table.isEmpty && table.names.isEmpty)
     }
 
-    @Test("lints: every finding's level, code and message", arguments: [
-        (Lint.unknownTag(status: "OK", afterGreeting: false), Lint.Level.info, "unknown-tag",
-         "tagged OK for a tag no command in this session used"),
-        (.unknownTag(status: "NO", afterGreeting: true), .error, "unknown-tag",
-         "tagged NO for a tag no command in this session used"),
-        (.pipelinedBeforeResult(tag: "a4", command: .compress, bytes: 12), .error, "pipelined-after-compress",
-         "client sent 12 bytes after a4 COMPRESS without waiting for the result"),
-        (.nonSyncLiteral(size: 5000, literalMinus: true), .warning, "non-sync-literal",
-         "non-synchronizing literal {5000+} but the server did not advertise LITERAL+ "
-            + "(LITERAL- allows at most 4096 bytes)"),
-        (.noCompletion(commands: ["a1 FETCH", "a2 NOOP"]), .info, "no-completion",
-         "2 command(s) never completed: a1 FETCH, a2 NOOP"),
-        (.retransmissionDiffers(.server, bytes: 3), .warning, "retransmission-differs",
-         "a retransmitted server segment differs from the first copy in 3 byte(s); the first copy was kept"),
-    ])
+    @Test(
+        "lints: every finding's level, code and message",
+        arguments: [
+            (
+                Lint.unknownTag(status: "OK", afterGreeting: false), Lint.Level.info, "unknown-tag",
+                "tagged OK for a tag no command in this session used"
+            ),
+            (
+                .unknownTag(status: "NO", afterGreeting: true), .error, "unknown-tag",
+                "tagged NO for a tag no command in this session used"
+            ),
+            (
+                .pipelinedBeforeResult(tag: "a4", command: .compress, bytes: 12), .error, "pipelined-after-compress",
+                "client sent 12 bytes after a4 COMPRESS without waiting for the result"
+            ),
+            (
+                .nonSyncLiteral(size: 5000, literalMinus: true), .warning, "non-sync-literal",
+                "non-synchronizing literal {5000+} but the server did not advertise LITERAL+ "
+                    + "(LITERAL- allows at most 4096 bytes)"
+            ),
+            (
+                .noCompletion(commands: ["a1 FETCH", "a2 NOOP"]), .info, "no-completion",
+                "2 command(s) never completed: a1 FETCH, a2 NOOP"
+            ),
+            (
+                .retransmissionDiffers(.server, bytes: 3), .warning, "retransmission-differs",
+                "a retransmitted server segment differs from the first copy in 3 byte(s); the first copy was kept"
+            ),
+        ])
     func lints(_ finding: Lint, _ level: Lint.Level, _ code: String, _ message: String) {
         #expect(finding.level == level)
         #expect(finding.code == code)

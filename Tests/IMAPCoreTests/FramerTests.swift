@@ -12,14 +12,18 @@ struct FramerVector: CustomTestStringConvertible, Sendable {
 private func describe(_ f: Frame) -> String {
     switch f {
     case .line(let l):
-        return "line " + l.segments.map { s -> String in
-            var out = String(decoding: s.text, as: UTF8.self)
-            if s.ending == .lf { out += "⏎lf" } else if s.ending == .none { out += "⏎eof" }
-            if let lit = s.literal {
-                out += "[\(lit.header.text()) " + (lit.content.map { String(decoding: $0, as: UTF8.self).debugDescription } ?? "\(lit.received)/\(lit.header.size) bytes") + "]"
-            }
-            return out
-        }.joined(separator: "|")
+        return "line "
+            + l.segments.map { s -> String in
+                var out = String(decoding: s.text, as: UTF8.self)
+                if s.ending == .lf { out += "⏎lf" } else if s.ending == .none { out += "⏎eof" }
+                if let lit = s.literal {
+                    out +=
+                        "[\(lit.header.text()) "
+                        + (lit.content.map { String(decoding: $0, as: UTF8.self).debugDescription }
+                            ?? "\(lit.received)/\(lit.header.size) bytes") + "]"
+                }
+                return out
+            }.joined(separator: "|")
     case .needsContinuation(let h): return "wait \(h.text())"
     case .overlong(let p, let n): return "overlong \(p.count)/\(n)"
     case .resynchronized(let p, let n): return "resync \(p.count)/\(n)"
@@ -49,17 +53,29 @@ struct FramerTests {
         .init(input: "a1 NOOP\n", frames: ["line a1 NOOP⏎lf"]),
         .init(input: "a1 NOOP\r\na2 CHECK\r\n", frames: ["line a1 NOOP", "line a2 CHECK"]),
         .init(input: "\r\n", frames: ["line "]),
-        .init(input: "a LOGIN {5}\r\nalice {8}\r\npassword\r\n", frames: ["line a LOGIN {5}[{5} \"alice\"]| {8}[{8} \"password\"]|"]),
-        .init(input: "a LOGIN {5}\r\nalice {8}\r\npassword\r\n", frames: ["wait {5}", "wait {8}", "line a LOGIN {5}[{5} \"alice\"]| {8}[{8} \"password\"]|"], client: true),
-        .init(input: "a LOGIN alice {8+}\r\npassword\r\n", frames: ["line a LOGIN alice {8+}[{8+} \"password\"]|"], client: true),
+        .init(
+            input: "a LOGIN {5}\r\nalice {8}\r\npassword\r\n",
+            frames: ["line a LOGIN {5}[{5} \"alice\"]| {8}[{8} \"password\"]|"]),
+        .init(
+            input: "a LOGIN {5}\r\nalice {8}\r\npassword\r\n",
+            frames: ["wait {5}", "wait {8}", "line a LOGIN {5}[{5} \"alice\"]| {8}[{8} \"password\"]|"], client: true),
+        .init(
+            input: "a LOGIN alice {8+}\r\npassword\r\n", frames: ["line a LOGIN alice {8+}[{8+} \"password\"]|"],
+            client: true),
         .init(input: "x {3-}\r\nabc\r\n", frames: ["line x {3-}[{3-} \"abc\"]|"], client: true),
-        .init(input: "a APPEND INBOX ~{4}\r\n\u{0}\r\n\u{1}\r\n", frames: ["line a APPEND INBOX ~{4}[~{4} \"\\0\\r\\n\\u{01}\"]|"]),
+        .init(
+            input: "a APPEND INBOX ~{4}\r\n\u{0}\r\n\u{1}\r\n",
+            frames: ["line a APPEND INBOX ~{4}[~{4} \"\\0\\r\\n\\u{01}\"]|"]),
         .init(input: "* 1 FETCH (BODY[] {0}\r\n)\r\n", frames: ["line * 1 FETCH (BODY[] {0}[{0} \"\"]|)"]),
-        .init(input: "* 1 FETCH (BODY[1] {2}\r\nab BODY[2] {2}\r\ncd BODY[3] {1}\r\n\n)\r\n",
-              frames: ["line * 1 FETCH (BODY[1] {2}[{2} \"ab\"]| BODY[2] {2}[{2} \"cd\"]| BODY[3] {1}[{1} \"\\n\"]|)"]),
+        .init(
+            input: "* 1 FETCH (BODY[1] {2}\r\nab BODY[2] {2}\r\ncd BODY[3] {1}\r\n\n)\r\n",
+            frames: ["line * 1 FETCH (BODY[1] {2}[{2} \"ab\"]| BODY[2] {2}[{2} \"cd\"]| BODY[3] {1}[{1} \"\\n\"]|)"]),
         .init(input: "a SEARCH SUBJECT \"x {5}\r\n", frames: ["line a SEARCH SUBJECT \"x {5}"]),
-        .init(input: "a SEARCH SUBJECT \"q\\\" {2}\r\nab\r\n", frames: ["line a SEARCH SUBJECT \"q\\\" {2}", "line ab"]),
-        .init(input: "a SEARCH SUBJECT \"q\\\"\" {2}\r\nab\r\n", frames: ["line a SEARCH SUBJECT \"q\\\"\" {2}[{2} \"ab\"]|"]),
+        .init(
+            input: "a SEARCH SUBJECT \"q\\\" {2}\r\nab\r\n", frames: ["line a SEARCH SUBJECT \"q\\\" {2}", "line ab"]),
+        .init(
+            input: "a SEARCH SUBJECT \"q\\\"\" {2}\r\nab\r\n",
+            frames: ["line a SEARCH SUBJECT \"q\\\"\" {2}[{2} \"ab\"]|"]),
         .init(input: "a NOOP {x}\r\n", frames: ["line a NOOP {x}"]),
         .init(input: "* 1 FETCH (BODY[] {10}\r\nabc", frames: ["line * 1 FETCH (BODY[] {10}[{10} 3/10 bytes]|⏎eof"]),
         .init(input: "a1 NOO", frames: ["line a1 NOO⏎eof"]),
@@ -75,7 +91,9 @@ struct FramerTests {
         #expect(FramerTests.framesOf(input, client: v.client, cuts: Array(1..<input.count)) == v.frames, "byte by byte")
     }
 
-    static func framesOf(_ input: [UInt8], client: Bool, cuts: [Int]) -> [String] { IMAPCoreTests.frames(input, client: client, cuts: cuts) }
+    static func framesOf(_ input: [UInt8], client: Bool, cuts: [Int]) -> [String] {
+        IMAPCoreTests.frames(input, client: client, cuts: cuts)
+    }
 
     @Test("every command vector frames identically when cut anywhere", arguments: CommandVectorTests.vectors)
     func commandVectorsCut(_ v: CommandVector) {
@@ -89,7 +107,10 @@ struct FramerTests {
         limits.maxLineLength = 100
         let input = Array((String(repeating: "x", count: 250) + "\r\na1 NOOP\r\n").utf8)
         for cuts in [[], [50], [120], Array(stride(from: 7, to: input.count, by: 7))] {
-            #expect(IMAPCoreTests.frames(input, client: false, cuts: cuts, limits: limits) == ["overlong 100/252", "line a1 NOOP"], "\(cuts)")
+            #expect(
+                IMAPCoreTests.frames(input, client: false, cuts: cuts, limits: limits) == [
+                    "overlong 100/252", "line a1 NOOP",
+                ], "\(cuts)")
         }
     }
 
@@ -98,7 +119,10 @@ struct FramerTests {
         limits.literalRetainLimit = 10
         var f = LineFramer(limits: limits, pausesAtSynchronizingLiterals: false)
         f.append(Array("* 1 FETCH (BODY[] {100}\r\n".utf8) + [UInt8](repeating: 65, count: 100) + Array(")\r\n".utf8))
-        guard case .line(let l)? = f.nextFrame() else { Issue.record("no line"); return }
+        guard case .line(let l)? = f.nextFrame() else {
+            Issue.record("no line")
+            return
+        }
         let lit = l.segments[0].literal!
         #expect(lit.content == nil)
         #expect(lit.preview == [UInt8](repeating: 65, count: 64))
@@ -112,10 +136,16 @@ struct FramerTests {
         #expect(f.nextFrame() == nil)
         #expect(f.skip(lost: 4) == nil)
         f.append(Array("def)\r\n* 2 EXISTS\r\n".utf8))
-        guard case .line(let l)? = f.nextFrame() else { Issue.record("no line"); return }
+        guard case .line(let l)? = f.nextFrame() else {
+            Issue.record("no line")
+            return
+        }
         #expect(l.segments[0].literal?.lost == 4)
         #expect(l.wireBytes == 24 + 6 + 3)
-        guard case .line(let n)? = f.nextFrame() else { Issue.record("no second line"); return }
+        guard case .line(let n)? = f.nextFrame() else {
+            Issue.record("no second line")
+            return
+        }
         #expect(String(decoding: n.segments[0].text, as: UTF8.self) == "* 2 EXISTS")
     }
 

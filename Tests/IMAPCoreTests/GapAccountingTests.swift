@@ -7,7 +7,10 @@ import Testing
 /// already skipping (after an earlier gap, or inside an over-long line) started the count again.
 @Suite("Byte accounting across gaps")
 struct GapAccountingTests {
-    enum Record { case bytes(Direction, [UInt8]), gap(Direction, Int) }
+    enum Record {
+        case bytes(Direction, [UInt8])
+        case gap(Direction, Int)
+    }
 
     /// FuzzSession's input format: one options byte, then records whose header has the direction
     /// in bit 7 (set: server), bit 6 for a gap, and the length - 1 in bits 0-5.
@@ -32,7 +35,8 @@ struct GapAccountingTests {
     /// Bytes fed and bytes the events account for, per direction.
     static func account(_ records: [Record]) -> (fed: [Direction: Int], seen: [Direction: Int]) {
         let decoder = SessionDecoder(options: DecoderOptions())
-        var fed: [Direction: Int] = [:], seen: [Direction: Int] = [:]
+        var fed: [Direction: Int] = [:]
+        var seen: [Direction: Int] = [:]
         var time = Timestamp(microseconds: 1_700_000_000_000_000)
         func count(_ events: [DecodedEvent]) {
             for e in events { if let d = e.dir { seen[d, default: 0] += e.bytes } }
@@ -53,23 +57,35 @@ struct GapAccountingTests {
     }
 
     static let vectors: [(String, [Record])] = [
-        ("two gaps in a row before a line break", [
-            .bytes(.server, Array("* OK ready\r\n".utf8)), .bytes(.server, Array("* 1 EXISTS".utf8)),
-            .gap(.server, 10), .bytes(.server, Array("abc".utf8)), .gap(.server, 5),
-            .bytes(.server, Array("def\r\n* 2 EXISTS\r\n".utf8)),
-        ]),
-        ("a gap inside an over-long line", [
-            .bytes(.server, Array("* OK ".utf8) + Array(repeating: UInt8(ascii: "x"), count: 70_000)),
-            .gap(.server, 3), .bytes(.server, Array("tail\r\n* 2 EXISTS\r\n".utf8)),
-        ]),
-        ("a gap inside a literal too short to absorb it, with bytes behind it", [
-            .bytes(.server, Array("* 1 FETCH (BODY[] {4}\r\nab".utf8)), .gap(.server, 9),
-            .bytes(.server, Array(")\r\n* 2 EXISTS\r\n".utf8)),
-        ]),
-        ("client gaps back to back", [
-            .bytes(.client, Array("a1 NOOP\r\na2 SEL".utf8)), .gap(.client, 4), .gap(.client, 4),
-            .bytes(.client, Array("X\r\na3 NOOP\r\n".utf8)),
-        ]),
+        (
+            "two gaps in a row before a line break",
+            [
+                .bytes(.server, Array("* OK ready\r\n".utf8)), .bytes(.server, Array("* 1 EXISTS".utf8)),
+                .gap(.server, 10), .bytes(.server, Array("abc".utf8)), .gap(.server, 5),
+                .bytes(.server, Array("def\r\n* 2 EXISTS\r\n".utf8)),
+            ]
+        ),
+        (
+            "a gap inside an over-long line",
+            [
+                .bytes(.server, Array("* OK ".utf8) + Array(repeating: UInt8(ascii: "x"), count: 70_000)),
+                .gap(.server, 3), .bytes(.server, Array("tail\r\n* 2 EXISTS\r\n".utf8)),
+            ]
+        ),
+        (
+            "a gap inside a literal too short to absorb it, with bytes behind it",
+            [
+                .bytes(.server, Array("* 1 FETCH (BODY[] {4}\r\nab".utf8)), .gap(.server, 9),
+                .bytes(.server, Array(")\r\n* 2 EXISTS\r\n".utf8)),
+            ]
+        ),
+        (
+            "client gaps back to back",
+            [
+                .bytes(.client, Array("a1 NOOP\r\na2 SEL".utf8)), .gap(.client, 4), .gap(.client, 4),
+                .bytes(.client, Array("X\r\na3 NOOP\r\n".utf8)),
+            ]
+        ),
     ]
 
     @Test(arguments: vectors.indices)

@@ -7,7 +7,11 @@ import Testing
 /// `gap` with what it skipped, instead of an `unparsed` event per body line.
 @Suite("Resynchronising the server stream after a gap")
 struct GapResyncTests {
-    enum Step { case client(String), server(String), gap(Direction, Int) }
+    enum Step {
+        case client(String)
+        case server(String)
+        case gap(Direction, Int)
+    }
 
     struct Outcome {
         var summaries: [String]
@@ -19,8 +23,9 @@ struct GapResyncTests {
         let pipeline = EventPipeline(redactor: Redactor(key: Array(repeating: 3, count: 32)), sinks: [sink])
         let decoder = SessionDecoder()
         var time = Timestamp(seconds: 1_700_000_000)
-        pipeline.publish(decoder.start(client: "127.0.0.1:50000", server: "127.0.0.1:143", source: "pcap", time: time),
-                         session: "s")
+        pipeline.publish(
+            decoder.start(client: "127.0.0.1:50000", server: "127.0.0.1:143", source: "pcap", time: time),
+            session: "s")
         for step in steps {
             time = Timestamp(microseconds: time.microseconds + 1000)
             switch step {
@@ -34,8 +39,9 @@ struct GapResyncTests {
         let events = sink.events
         // No mailbox is selected in these sessions: FETCH's invalid-state lint is beside the point.
         let noise: Set<String> = ["start", "end", "lint invalid-state"]
-        return Outcome(summaries: EventSummary.lines(events).filter { !noise.contains($0) },
-                       gaps: events.filter { $0.kind == .gap })
+        return Outcome(
+            summaries: EventSummary.lines(events).filter { !noise.contains($0) },
+            gaps: events.filter { $0.kind == .gap })
     }
 
     static let greeting = Step.server("* OK ready\r\n")
@@ -53,7 +59,8 @@ struct GapResyncTests {
             Self.greeting, .client("a1 UID FETCH 7 BODY[]\r\n"), .server(literal + head), .gap(.server, 60),
             .server(String(decoding: bodyBytes[80...], as: UTF8.self) + ")\r\n"), .server("a1 OK done\r\n"),
         ])
-        #expect(absorbed.summaries == ["S * OK", "C a1 UID FETCH", "gap server 60", "S * 1 FETCH", "S a1 OK UID FETCH"])
+        #expect(
+            absorbed.summaries == ["S * OK", "C a1 UID FETCH", "gap server 60", "S * 1 FETCH", "S a1 OK UID FETCH"])
         #expect(absorbed.gaps.first?["skipped_bytes"] == nil)
 
         // The gap swallows the literal's end: the rest of the body is read as lines, skipped.
@@ -71,7 +78,8 @@ struct GapResyncTests {
         #expect(gap["skipped_lines"]?.intValue == 5)
         #expect(gap["bytes"]?.intValue == Int64(partial + tail.utf8.count))
         #expect(gap["raw"]?.stringValue == "* 1 FETCH (UID 7 BODY[] {\(bodyBytes.count)}")
-        #expect(gap.annotation == "the capture lost 400 bytes here; \(partial + tail.utf8.count) bytes (5 lines) "
+        #expect(
+            gap.annotation == "the capture lost 400 bytes here; \(partial + tail.utf8.count) bytes (5 lines) "
                 + "after it were skipped to the next response")
     }
 
@@ -82,8 +90,11 @@ struct GapResyncTests {
             .gap(.server, 600), .server("zz9 OK not ours\r\nb7 OK also not\r\n"), .server("a1 OK done\r\n"),
             .client("a2 NOOP\r\n"), .server("a2 OK\r\n"),
         ])
-        #expect(out.summaries == ["S * OK", "C a1 FETCH", "gap server 600", "S a1 OK FETCH",
-                                  "C a2 NOOP", "S a2 OK NOOP"])
+        #expect(
+            out.summaries == [
+                "S * OK", "C a1 FETCH", "gap server 600", "S a1 OK FETCH",
+                "C a2 NOOP", "S a2 OK NOOP",
+            ])
         #expect(out.gaps.first?["skipped_lines"]?.intValue == 3)
     }
 
@@ -94,8 +105,11 @@ struct GapResyncTests {
             .gap(.server, 200), .server("rest of a line\r\n+ still idling\r\n"), .server("* 4 EXISTS\r\n"),
         ])
         // The rest of the cut line is skipped; the "+" is IDLE's.
-        #expect(out.summaries == ["S * OK", "C a1 IDLE", "S +", "gap server 200", "S +", "S * 4 EXISTS",
-                                  "lint no-completion"])
+        #expect(
+            out.summaries == [
+                "S * OK", "C a1 IDLE", "S +", "gap server 200", "S +", "S * 4 EXISTS",
+                "lint no-completion",
+            ])
         #expect(out.gaps.first?["skipped_lines"]?.intValue == 2)
     }
 
@@ -134,8 +148,11 @@ struct GapResyncTests {
             .server("* 1 FETCH (BODY[] {3000}\r\nabc"), .gap(.server, 2998), .server("* 2 EXISTS\r\n"),
             .server("a2 OK done\r\n"),
         ])
-        #expect(out.summaries == ["S * OK", "C a1 FETCH", "C a2 NOOP", "gap server 2998", "S * 2 EXISTS", "S a2 OK NOOP",
-                                  "lint no-completion"])
+        #expect(
+            out.summaries == [
+                "S * OK", "C a1 FETCH", "C a2 NOOP", "gap server 2998", "S * 2 EXISTS", "S a2 OK NOOP",
+                "lint no-completion",
+            ])
         // Only the FETCH line the gap cut was skipped.
         #expect(out.gaps.first?["skipped_lines"]?.intValue == 1)
     }

@@ -18,22 +18,31 @@ enum Harness {
         try! FixtureReader.read(Array(script.utf8))
     }
 
-    static func run(_ script: String, options: DecoderOptions = DecoderOptions(), chunking: Chunking = .lines,
-                    showSecrets: Bool = false) -> [Event] {
+    static func run(
+        _ script: String, options: DecoderOptions = DecoderOptions(), chunking: Chunking = .lines,
+        showSecrets: Bool = false
+    ) -> [Event] {
         run(chunks: chunks(script), options: options, chunking: chunking, showSecrets: showSecrets)
     }
 
-    static func run(chunks: [FixtureReader.Chunk], options: DecoderOptions = DecoderOptions(), chunking: Chunking = .lines,
-                    showSecrets: Bool = false) -> [Event] {
+    static func run(
+        chunks: [FixtureReader.Chunk], options: DecoderOptions = DecoderOptions(), chunking: Chunking = .lines,
+        showSecrets: Bool = false
+    ) -> [Event] {
         let sink = CollectingSink()
         let p = EventPipeline(redactor: Redactor(showSecrets: showSecrets, key: key), sinks: [sink])
         let d = SessionDecoder(options: options)
         let t = Timestamp(seconds: 1_700_000_000)
-        p.publish(d.start(client: "127.0.0.1:50000", server: "127.0.0.1:143", source: "transcript", time: t), session: "s1")
+        p.publish(
+            d.start(client: "127.0.0.1:50000", server: "127.0.0.1:143", source: "transcript", time: t), session: "s1")
         // Consecutive chunks of one direction merge, then are re-cut as asked.
         var runs: [(Direction, [UInt8])] = []
         for c in chunks {
-            if let last = runs.last, last.0 == c.direction { runs[runs.count - 1].1 += c.bytes } else { runs.append((c.direction, c.bytes)) }
+            if let last = runs.last, last.0 == c.direction {
+                runs[runs.count - 1].1 += c.bytes
+            } else {
+                runs.append((c.direction, c.bytes))
+            }
         }
         var offset = 0
         var step: Int64 = 0
@@ -49,14 +58,20 @@ enum Harness {
                 pieces = bytes.map { [$0] }
             case .split(let at):
                 let local = at - offset
-                if local > 0 && local < bytes.count { pieces = [Array(bytes[..<local]), Array(bytes[local...])] } else { pieces = [bytes] }
+                if local > 0 && local < bytes.count {
+                    pieces = [Array(bytes[..<local]), Array(bytes[local...])]
+                } else {
+                    pieces = [bytes]
+                }
             }
             offset += bytes.count
             for piece in pieces {
-                p.publish(d.feed(dir, piece, time: Timestamp(microseconds: t.microseconds + step * 1000)), session: "s1")
+                p.publish(
+                    d.feed(dir, piece, time: Timestamp(microseconds: t.microseconds + step * 1000)), session: "s1")
             }
         }
-        p.publish(d.finish(reason: "end", time: Timestamp(microseconds: t.microseconds + (step + 1) * 1000)), session: "s1")
+        p.publish(
+            d.finish(reason: "end", time: Timestamp(microseconds: t.microseconds + (step + 1) * 1000)), session: "s1")
         return sink.events
     }
 

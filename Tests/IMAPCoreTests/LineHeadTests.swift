@@ -90,8 +90,10 @@ struct LineHeadTests {
     }
 
     @Test func aPartialWordMayStillBecomeTheKeyword() {
-        let cases: [(String, Bool)] = [("a1", true), ("a1 ", true), ("a1 s", true), ("a1 STARTTL", true),
-                                       ("a1 STARTTLS", true), ("a1 STARTTLSX", false), ("a1 N", false)]
+        let cases: [(String, Bool)] = [
+            ("a1", true), ("a1 ", true), ("a1 s", true), ("a1 STARTTL", true),
+            ("a1 STARTTLS", true), ("a1 STARTTLSX", false), ("a1 N", false),
+        ]
         for (text, expected) in cases {
             let line = Array(text.utf8)
             #expect(LineHead(line)?.wordCouldBecome("STARTTLS", in: line) == expected, "\(text)")

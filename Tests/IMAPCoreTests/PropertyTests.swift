@@ -6,7 +6,8 @@ import Testing
 @Suite("Mutated input")
 struct PropertyTests {
     static var corpus: [[FixtureReader.Chunk]] {
-        (SessionDecoderTests.scripts.map(\.script) + RedactionTests.vectors.map(\.script) + LintTests.vectors.map(\.script).filter { $0.count < 5000 })
+        (SessionDecoderTests.scripts.map(\.script) + RedactionTests.vectors.map(\.script)
+            + LintTests.vectors.map(\.script).filter { $0.count < 5000 })
             .map(Harness.chunks)
     }
 
@@ -20,7 +21,8 @@ struct PropertyTests {
             let i = Int.random(in: 0..<out.count, using: &rng)
             var b = out[i].bytes
             switch Int.random(in: 0..<6, using: &rng) {
-            case 0 where !b.isEmpty: b[Int.random(in: 0..<b.count, using: &rng)] = interesting.randomElement(using: &rng)!
+            case 0 where !b.isEmpty:
+                b[Int.random(in: 0..<b.count, using: &rng)] = interesting.randomElement(using: &rng)!
             case 1: b.insert(interesting.randomElement(using: &rng)!, at: Int.random(in: 0...b.count, using: &rng))
             case 2 where !b.isEmpty: b.remove(at: Int.random(in: 0..<b.count, using: &rng))
             case 3 where !b.isEmpty: b = Array(b.prefix(Int.random(in: 0..<b.count, using: &rng)))
@@ -36,7 +38,7 @@ struct PropertyTests {
     @Test("thousands of mutations never crash, and every byte is accounted for")
     func mutations() {
         let corpus = Self.corpus
-        var rng = SeededRandom(state: 20261201)
+        var rng = SeededRandom(state: 20_261_201)
         var checked = 0
         for round in 0..<3000 {
             let base = corpus[round % corpus.count]
@@ -86,7 +88,10 @@ struct PropertyTests {
         let kinds = events.map(\.kind)
         #expect(kinds == [.unparsed, .untagged])
         #expect(events[0].bytes == 100_002)
-        guard case .unparsed(let unparsed) = events[0].body else { Issue.record("not unparsed"); return }
+        guard case .unparsed(let unparsed) = events[0].body else {
+            Issue.record("not unparsed")
+            return
+        }
         #expect(unparsed.reason == "line longer than 10000 bytes")
     }
 
@@ -98,7 +103,10 @@ struct PropertyTests {
         for _ in 0..<1024 { #expect(d.feed(.server, block, time: .zero).isEmpty) }
         let events = d.feed(.server, Array(")\r\n".utf8), time: .zero)
         #expect(events.count == 1)
-        guard case .untagged(let fetch) = events[0].body else { Issue.record("not untagged"); return }
+        guard case .untagged(let fetch) = events[0].body else {
+            Issue.record("not untagged")
+            return
+        }
         let attrs = fetch.response.arguments.fields.first { $0.0 == "attributes" }?.1["BODY[]"]
         #expect(attrs?["size"]?.intValue == 1 << 30)
         #expect(attrs?["preview"]?.stringValue == String(repeating: "a", count: 64))

@@ -136,8 +136,9 @@ import X509
             let error = try #require(throws: CertificateAuthorityError.self) {
                 try CertificateAuthority.load(directory: dir)
             }
-            #expect(error.description == "CA directory \(dir) is accessible by group or others (mode 0755); " +
-                    "fix it with: chmod 700 \(dir)")
+            #expect(
+                error.description == "CA directory \(dir) is accessible by group or others (mode 0755); "
+                    + "fix it with: chmod 700 \(dir)")
             // Nothing was created in it.
             #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == [])
             #expect(chmod(dir, 0o700) == 0)
@@ -157,8 +158,10 @@ import X509
                     try CertificateAuthority.load(directory: dir)
                 }
                 #expect(error.path == dir + "/ca-key.pem")
-                #expect(error.description.hasSuffix("(mode 0\(String(badMode, radix: 8))); " +
-                                                    "fix it with: chmod 600 \(dir)/ca-key.pem"), "\(error)")
+                #expect(
+                    error.description.hasSuffix(
+                        "(mode 0\(String(badMode, radix: 8))); " + "fix it with: chmod 600 \(dir)/ca-key.pem"),
+                    "\(error)")
             }
             #expect(chmod(dir + "/ca-key.pem", 0o400) == 0)
             #expect(try !CertificateAuthority.load(directory: dir).wasCreated)
@@ -203,8 +206,9 @@ import X509
             let error = try #require(throws: CertificateAuthorityError.self) {
                 try CertificateAuthority.load(directory: dir)
             }
-            #expect(error.description == "CA certificate \(dir)/ca.pem appeared while creating the CA; " +
-                    "not overwriting it")
+            #expect(
+                error.description == "CA certificate \(dir)/ca.pem appeared while creating the CA; "
+                    + "not overwriting it")
             #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["ca.pem"])
         }
     }
@@ -229,7 +233,9 @@ import X509
         #expect(sans.contains(.dnsName("imap.example.test")))
         #expect(sans.contains(.dnsName("localhost")))
         #expect(sans.contains(.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))))
-        #expect(sans.contains(.ipAddress(ASN1OctetString(contentBytes: ArraySlice([UInt8](repeating: 0, count: 15) + [1])))))
+        #expect(
+            sans.contains(.ipAddress(ASN1OctetString(contentBytes: ArraySlice([UInt8](repeating: 0, count: 15) + [1]))))
+        )
         #expect(sans.count == 4)
 
         let eku = try #require(try leaf.extensions.extendedKeyUsage)
@@ -270,8 +276,10 @@ import X509
         // OpenSSL in strict mode, for the TLS server purpose.
         let leafPath = dir + "/leaf.pem"
         try leaf.serializeAsPEM().pemString.write(toFile: leafPath, atomically: true, encoding: .utf8)
-        let verify = try runTool(["openssl", "verify", "-x509_strict", "-purpose", "sslserver",
-                                  "-verify_hostname", "imap.example.test", "-CAfile", ca.certificatePath, leafPath])
+        let verify = try runTool([
+            "openssl", "verify", "-x509_strict", "-purpose", "sslserver",
+            "-verify_hostname", "imap.example.test", "-CAfile", ca.certificatePath, leafPath,
+        ])
         #expect(verify.status == 0 && verify.output.contains(": OK"), "\(verify.output)")
     }
 
@@ -287,7 +295,11 @@ import X509
             let v6 = try ca.leafCertificate(for: nil, fallbackHost: "[2001:db8::5]")
             let sans6 = Array(try #require(try v6.extensions.subjectAlternativeNames))
             var bytes = [UInt8](repeating: 0, count: 16)
-            bytes[0] = 0x20; bytes[1] = 0x01; bytes[2] = 0x0d; bytes[3] = 0xb8; bytes[15] = 5
+            bytes[0] = 0x20
+            bytes[1] = 0x01
+            bytes[2] = 0x0d
+            bytes[3] = 0xb8
+            bytes[15] = 5
             #expect(sans6.contains(.ipAddress(ASN1OctetString(contentBytes: bytes[...]))))
             #expect(sans6.count == 4)
 
@@ -345,7 +357,8 @@ import X509
             "-CAfile", ca.certificatePath, "-verify_return_error", "-verify_hostname", "imap.example.test",
         ])
         #expect(ok.output.contains("Verify return code: 0 (ok)"), "\(ok.output)")
-        #expect(ok.output.contains("CN = imap.example.test") || ok.output.contains("CN=imap.example.test"), "\(ok.output)")
+        #expect(
+            ok.output.contains("CN = imap.example.test") || ok.output.contains("CN=imap.example.test"), "\(ok.output)")
 
         // ...another name does not.
         let wrong = try await runToolAsync([
@@ -372,12 +385,12 @@ import X509
 
         // Python's default context (hostname checking, CERT_REQUIRED).
         let script = """
-        import ssl, socket, sys
-        ctx = ssl.create_default_context(cafile=sys.argv[1])
-        s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', int(sys.argv[2])), timeout=10), server_hostname='imap.example.test')
-        print(s.version())
-        s.close()
-        """
+            import ssl, socket, sys
+            ctx = ssl.create_default_context(cafile=sys.argv[1])
+            s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', int(sys.argv[2])), timeout=10), server_hostname='imap.example.test')
+            print(s.version())
+            s.close()
+            """
         let python = try await runToolAsync(["python3", "-c", script, ca.certificatePath, String(port)])
         #expect(python.status == 0, "\(python.output)")
         let version = python.output.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -387,7 +400,9 @@ import X509
 
 // MARK: - Helpers
 
-private func startTLSServer(ca: CertificateAuthority, fallbackHost: String, group: MultiThreadedEventLoopGroup) async throws -> Channel {
+private func startTLSServer(ca: CertificateAuthority, fallbackHost: String, group: MultiThreadedEventLoopGroup)
+    async throws -> Channel
+{
     let context = try NIOSSLContext(configuration: ca.serverTLSConfiguration(fallbackHost: fallbackHost))
     return try await ServerBootstrap(group: group)
         .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

@@ -13,22 +13,22 @@ struct ProxyPcapTests {
     /// Three sessions through an imap → imap proxy to Dovecot: imaplib with STARTTLS and LOGIN;
     /// AUTHENTICATE PLAIN with an APPEND of a 100 KB literal; LOGIN with the password as a literal.
     static let script = """
-    import imaplib, socket, ssl, sys
-    port, cafile = int(sys.argv[1]), sys.argv[2]
-    m = imaplib.IMAP4('127.0.0.1', port)
-    m.starttls(ssl_context=ssl.create_default_context(cafile=cafile))
-    m.login('alice', 'password')
-    m.select('INBOX'); m.fetch('1', '(FLAGS)'); m.logout()
-    m = imaplib.IMAP4('127.0.0.1', port)
-    m.authenticate('PLAIN', lambda _: b'\\0alice\\0password')
-    body = b'Subject: big\\r\\n\\r\\n' + b'x' * 100000 + b'\\r\\n'
-    m.append('INBOX', None, None, body); m.logout()
-    s = socket.create_connection(('127.0.0.1', port)); f = s.makefile('rb')
-    f.readline()
-    s.sendall(b'a1 LOGIN alice {08}\\r\\n'); f.readline()
-    s.sendall(b'password\\r\\n'); print(f.readline().split()[1].decode())
-    s.sendall(b'a2 LOGOUT\\r\\n'); f.readline(); f.readline(); s.close()
-    """
+        import imaplib, socket, ssl, sys
+        port, cafile = int(sys.argv[1]), sys.argv[2]
+        m = imaplib.IMAP4('127.0.0.1', port)
+        m.starttls(ssl_context=ssl.create_default_context(cafile=cafile))
+        m.login('alice', 'password')
+        m.select('INBOX'); m.fetch('1', '(FLAGS)'); m.logout()
+        m = imaplib.IMAP4('127.0.0.1', port)
+        m.authenticate('PLAIN', lambda _: b'\\0alice\\0password')
+        body = b'Subject: big\\r\\n\\r\\n' + b'x' * 100000 + b'\\r\\n'
+        m.append('INBOX', None, None, body); m.logout()
+        s = socket.create_connection(('127.0.0.1', port)); f = s.makefile('rb')
+        f.readline()
+        s.sendall(b'a1 LOGIN alice {08}\\r\\n'); f.readline()
+        s.sendall(b'password\\r\\n'); print(f.readline().split()[1].decode())
+        s.sendall(b'a2 LOGOUT\\r\\n'); f.readline(); f.readline(); s.close()
+        """
 
     struct Run {
         var proxied: [Event]
@@ -41,11 +41,14 @@ struct ProxyPcapTests {
         defer { dovecot.stop() }
         let path = NSTemporaryDirectory() + "imapscope-proxy-\(UUID().uuidString).pcapng"
         let recorder = try PcapRecorder(path: path)
-        let p = try ProxyTests.tlsProxy(dovecot, listen: [.imap], upstream: .imap, showSecrets: showSecrets, pcap: recorder)
+        let p = try ProxyTests.tlsProxy(
+            dovecot, listen: [.imap], upstream: .imap, showSecrets: showSecrets, pcap: recorder)
         let scriptPath = NSTemporaryDirectory() + "imapscope-pcap-\(UUID().uuidString).py"
         try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: scriptPath) }
-        let out = try runPython("import runpy, sys; sys.argv = ['x', '\(p.ports[0])', '\(p.ca.certificatePath)']; runpy.run_path('\(scriptPath)')")
+        let out = try runPython(
+            "import runpy, sys; sys.argv = ['x', '\(p.ports[0])', '\(p.ca.certificatePath)']; runpy.run_path('\(scriptPath)')"
+        )
         p.waitForSessions(3)
         p.stop()
         #expect(out == "OK\n")
@@ -60,27 +63,45 @@ struct ProxyPcapTests {
 
     @Test func pcapDecodesLikeTheProxyAndHidesThePassword() throws {
         let run = try Self.record(showSecrets: false)
-        defer { if ProcessInfo.processInfo.environment["KEEP_PCAP"] == nil { try? FileManager.default.removeItem(atPath: run.pcapPath) } }
+        defer {
+            if ProcessInfo.processInfo.environment["KEEP_PCAP"] == nil {
+                try? FileManager.default.removeItem(atPath: run.pcapPath)
+            }
+        }
         let collect = CollectingSink()
         let reader = EventPipeline(redactor: Redactor(), sinks: [collect])
-        let result = try CaptureReader.read(source: try PcapSource.open(file: run.pcapPath), filter: nil, options: CaptureDecoder.Options()) { s, evs in
+        let result = try CaptureReader.read(
+            source: try PcapSource.open(file: run.pcapPath), filter: nil, options: CaptureDecoder.Options()
+        ) { s, evs in
             reader.publish(evs, session: s)
         }
         let read = collect.events
         #expect(result.error == nil)
         #expect(result.sessions == 3)
-        func commands(_ evs: [Event]) -> [String] { evs.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" } }
-        let expected = ["CAPABILITY", "STARTTLS", "CAPABILITY", "LOGIN", "SELECT", "FETCH", "LOGOUT",
-                        "CAPABILITY", "AUTHENTICATE", "APPEND", "LOGOUT", "LOGIN", "LOGOUT"]
+        func commands(_ evs: [Event]) -> [String] {
+            evs.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" }
+        }
+        let expected = [
+            "CAPABILITY", "STARTTLS", "CAPABILITY", "LOGIN", "SELECT", "FETCH", "LOGOUT",
+            "CAPABILITY", "AUTHENTICATE", "APPEND", "LOGOUT", "LOGIN", "LOGOUT",
+        ]
         #expect(commands(run.proxied) == expected)
         #expect(commands(read) == expected)
         // Every relayed byte is in the file, on the session's real endpoints.
         #expect(Self.bytesByDirection(read) == Self.bytesByDirection(run.proxied.filter { $0.dir != .proxy }))
-        #expect(read.filter { $0.kind == .sessionStart }.allSatisfy { $0["server"]?.stringValue == "127.0.0.1:\(run.dovecotPort)" })
-        #expect(Set(read.filter { $0.kind == .sessionStart }.compactMap { $0["client"]?.stringValue }) ==
-                Set(run.proxied.filter { $0.kind == .sessionStart }.compactMap { $0["client"]?.stringValue }))
+        #expect(
+            read.filter { $0.kind == .sessionStart }.allSatisfy {
+                $0["server"]?.stringValue == "127.0.0.1:\(run.dovecotPort)"
+            })
+        #expect(
+            Set(read.filter { $0.kind == .sessionStart }.compactMap { $0["client"]?.stringValue })
+                == Set(run.proxied.filter { $0.kind == .sessionStart }.compactMap { $0["client"]?.stringValue }))
         // The same completions, statuses in the same order.
-        let statuses = { (evs: [Event]) in evs.filter { $0.kind == .tagged }.map { "\($0["command"]?.stringValue ?? "") \($0["status"]?.stringValue ?? "")" } }
+        let statuses = { (evs: [Event]) in
+            evs.filter { $0.kind == .tagged }.map {
+                "\($0["command"]?.stringValue ?? "") \($0["status"]?.stringValue ?? "")"
+            }
+        }
         #expect(statuses(read) == statuses(run.proxied))
         #expect(!read.contains { $0.kind == .unparsed || $0.kind == .gap })
         // The password, in the clear, in base64 (SASL PLAIN) and as a literal, is not in the file.
@@ -95,12 +116,13 @@ struct ProxyPcapTests {
         #expect(text.contains(String(repeating: "*", count: 20)))  // the 20-byte SASL PLAIN response
 
         // tshark opens it too, and sees the plaintext commands before STARTTLS on Dovecot's port.
-        let tshark = try runPython("""
-        import subprocess
-        r = subprocess.run(['tshark', '-r', '\(run.pcapPath)', '-d', 'tcp.port==\(run.dovecotPort),imap', '-Y', 'imap.request', '-T', 'fields', '-e', 'imap.request'],
-                           capture_output=True, text=True, check=True)
-        print('\\n'.join(l for l in r.stdout.splitlines() if 'LOGIN' in l or 'AUTHENTICATE' in l))
-        """)
+        let tshark = try runPython(
+            """
+            import subprocess
+            r = subprocess.run(['tshark', '-r', '\(run.pcapPath)', '-d', 'tcp.port==\(run.dovecotPort),imap', '-Y', 'imap.request', '-T', 'fields', '-e', 'imap.request'],
+                               capture_output=True, text=True, check=True)
+            print('\\n'.join(l for l in r.stdout.splitlines() if 'LOGIN' in l or 'AUTHENTICATE' in l))
+            """)
         #expect(tshark.contains("a1 LOGIN alice {08}"), "\(tshark)")
         #expect(!tshark.contains("password"))
     }
@@ -127,35 +149,37 @@ struct ProxyPcapTests {
         let keep = ProcessInfo.processInfo.environment["KEEP_PCAP"] != nil
         defer { if !keep { try? FileManager.default.removeItem(atPath: path) } }
         let sink = CollectingSink()
-        let (server, publisher, port) = try ProxyTests.proxy(upstreamPort: dovecot.imapPort, sinks: [sink],
-                                                             pcap: try PcapRecorder(path: path))
-        let out = try runPython("""
-        import socket, zlib
-        s = socket.create_connection(('127.0.0.1', \(port))); s.settimeout(20)
-        buf, comp, decomp = b'', None, None
-        def send(b):
-            s.sendall(comp.compress(b) + comp.flush(zlib.Z_SYNC_FLUSH) if comp else b)
-        def until(prefix):
-            global buf
-            while True:
-                while b'\\n' not in buf:
-                    d = s.recv(65536)
-                    if not d: raise EOFError(buf)
-                    buf += decomp.decompress(d) if decomp else d
-                l, buf = buf.split(b'\\n', 1)
-                if l.startswith(prefix): return l.split(b' ')[1].decode()
-        until(b'* OK')
-        send(b'a1 LOGIN alice password\\r\\n'); r = [until(b'a1 ')]
-        send(b'a2 COMPRESS DEFLATE\\r\\n'); r.append(until(b'a2 '))
-        comp, decomp = zlib.compressobj(wbits=-15), zlib.decompressobj(wbits=-15)
-        send(b'a3 LOGIN alice \(secret)\\r\\n'); r.append(until(b'a3 '))
-        send(b'a4 AUTHENTICATE PLAIN \(plain)\\r\\n'); r.append(until(b'a4 '))
-        send(b'a5 SELECT INBOX\\r\\n'); r.append(until(b'a5 '))
-        send(b'a6 NOOP\\r\\n'); r.append(until(b'a6 '))
-        send(b'a7 LOGOUT\\r\\n'); r.append(until(b'a7 '))
-        s.close()
-        print(' '.join(r))
-        """)
+        let (server, publisher, port) = try ProxyTests.proxy(
+            upstreamPort: dovecot.imapPort, sinks: [sink],
+            pcap: try PcapRecorder(path: path))
+        let out = try runPython(
+            """
+            import socket, zlib
+            s = socket.create_connection(('127.0.0.1', \(port))); s.settimeout(20)
+            buf, comp, decomp = b'', None, None
+            def send(b):
+                s.sendall(comp.compress(b) + comp.flush(zlib.Z_SYNC_FLUSH) if comp else b)
+            def until(prefix):
+                global buf
+                while True:
+                    while b'\\n' not in buf:
+                        d = s.recv(65536)
+                        if not d: raise EOFError(buf)
+                        buf += decomp.decompress(d) if decomp else d
+                    l, buf = buf.split(b'\\n', 1)
+                    if l.startswith(prefix): return l.split(b' ')[1].decode()
+            until(b'* OK')
+            send(b'a1 LOGIN alice password\\r\\n'); r = [until(b'a1 ')]
+            send(b'a2 COMPRESS DEFLATE\\r\\n'); r.append(until(b'a2 '))
+            comp, decomp = zlib.compressobj(wbits=-15), zlib.decompressobj(wbits=-15)
+            send(b'a3 LOGIN alice \(secret)\\r\\n'); r.append(until(b'a3 '))
+            send(b'a4 AUTHENTICATE PLAIN \(plain)\\r\\n'); r.append(until(b'a4 '))
+            send(b'a5 SELECT INBOX\\r\\n'); r.append(until(b'a5 '))
+            send(b'a6 NOOP\\r\\n'); r.append(until(b'a6 '))
+            send(b'a7 LOGOUT\\r\\n'); r.append(until(b'a7 '))
+            s.close()
+            print(' '.join(r))
+            """)
         ProxyClientsTests.waitFor(sink, sessions: 1)
         server.shutdown()
         publisher.finish()
@@ -171,7 +195,8 @@ struct ProxyPcapTests {
         // base64, the base64 of the SASL PLAIN message.
         let forms = [secret, Base64.encode(Array(secret.utf8)), plain]
         let file = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
-        let shown = try run(Binary.imapscope, ["read", path, "--show-secrets", "--format", "jsonl", "--color", "never"])
+        let shown = try run(
+            Binary.imapscope, ["read", path, "--show-secrets", "--format", "jsonl", "--color", "never"])
         #expect(shown.status == 0, "\(shown.stderr)")
         for (name, text) in [("the pcap", file), ("read --show-secrets", shown.stdout + shown.stderr)] {
             for form in forms { #expect(!text.contains(form), "\(name) holds \(form)") }
@@ -200,8 +225,12 @@ struct ProxyPcapTests {
         #expect(!read.contains { $0.kind == .unparsed || $0.kind == .gap })
 
         // tshark reads the commands after COMPRESS too.
-        let tshark = try run("/usr/bin/env", ["tshark", "-r", path, "-d", "tcp.port==\(dovecot.imapPort),imap",
-                                              "-Y", "imap.request", "-T", "fields", "-e", "imap.request"])
+        let tshark = try run(
+            "/usr/bin/env",
+            [
+                "tshark", "-r", path, "-d", "tcp.port==\(dovecot.imapPort),imap",
+                "-Y", "imap.request", "-T", "fields", "-e", "imap.request",
+            ])
         #expect(tshark.status == 0, "\(tshark.stderr)")
         for line in ["a3 LOGIN alice ****", "a4 AUTHENTICATE PLAIN ****", "a5 SELECT INBOX", "a6 NOOP", "a7 LOGOUT"] {
             #expect(tshark.stdout.contains(line), "tshark does not show \(line): \(tshark.stdout)")
@@ -219,24 +248,26 @@ struct ProxyPcapTests {
         let path = NSTemporaryDirectory() + "imapscope-corrupt-pcap-\(UUID().uuidString).pcapng"
         defer { try? FileManager.default.removeItem(atPath: path) }
         let sink = CollectingSink()
-        let (server, publisher, port) = try ProxyTests.proxy(upstreamPort: dovecot.imapPort, sinks: [sink],
-                                                             pcap: try PcapRecorder(path: path))
-        let out = try runPython("""
-        import socket
-        s = socket.create_connection(('127.0.0.1', \(port))); s.settimeout(20)
-        f = s.makefile('rb')
-        f.readline()
-        s.sendall(b'a1 LOGIN alice password\\r\\n')
-        while not f.readline().startswith(b'a1 '): pass
-        s.sendall(b'a2 COMPRESS DEFLATE\\r\\n')
-        while not f.readline().startswith(b'a2 OK'): pass
-        s.sendall(b'\\xff\\xff a3 LOGIN alice \(secret)\\r\\n')
-        try:
-            while s.recv(65536): pass
-        except OSError:
-            pass
-        print('closed')
-        """)
+        let (server, publisher, port) = try ProxyTests.proxy(
+            upstreamPort: dovecot.imapPort, sinks: [sink],
+            pcap: try PcapRecorder(path: path))
+        let out = try runPython(
+            """
+            import socket
+            s = socket.create_connection(('127.0.0.1', \(port))); s.settimeout(20)
+            f = s.makefile('rb')
+            f.readline()
+            s.sendall(b'a1 LOGIN alice password\\r\\n')
+            while not f.readline().startswith(b'a1 '): pass
+            s.sendall(b'a2 COMPRESS DEFLATE\\r\\n')
+            while not f.readline().startswith(b'a2 OK'): pass
+            s.sendall(b'\\xff\\xff a3 LOGIN alice \(secret)\\r\\n')
+            try:
+                while s.recv(65536): pass
+            except OSError:
+                pass
+            print('closed')
+            """)
         ProxyClientsTests.waitFor(sink, sessions: 1)
         server.shutdown()
         publisher.finish()

@@ -1,12 +1,13 @@
 import Foundation
 import IMAPCore
-@testable import IMAPProxy
 import IMAPTranscript
 import NIOCore
 import NIOEmbedded
 import NIOSSL
 import NIOTLS
 import Testing
+
+@testable import IMAPProxy
 
 /// The NIO side of the STARTTLS machine, on two embedded channels sharing one loop (no
 /// sockets): what each leg hands on to the tap and the relay, what goes out, which TLS handler
@@ -49,10 +50,11 @@ struct StartTLSSessionTests {
             client = EmbeddedChannel(loop: loop)
             server = EmbeddedChannel(loop: loop)
             var upgraded: () -> Void = {}
-            let session = StartTLSSession(machine: StartTLSMachine(mode: mode, deadline: deadline), tap: tap,
-                                          clientLegTLS: clientLegTLS, serverLegTLS: serverLegTLS,
-                                          serverHostname: "localhost", insecure: false,
-                                          onServerLegUpgraded: { upgraded() })
+            let session = StartTLSSession(
+                machine: StartTLSMachine(mode: mode, deadline: deadline), tap: tap,
+                clientLegTLS: clientLegTLS, serverLegTLS: serverLegTLS,
+                serverHostname: "localhost", insecure: false,
+                onServerLegUpgraded: { upgraded() })
             upgraded = { [unowned self] in serverLegUpgraded = true }
             try client.pipeline.syncOperations.addHandlers([StartTLSHandler(leg: .client, session: session), clientOut])
             try server.pipeline.syncOperations.addHandlers([StartTLSHandler(leg: .server, session: session), serverOut])
@@ -93,7 +95,8 @@ struct StartTLSSessionTests {
         #expect(session.clientOut.completedAt.first == 13)
         #expect(!session.client.isActive && !session.server.isActive)
         let events = session.events()
-        #expect(events.filter { $0.kind == .lint }.map { $0["message"]?.stringValue ?? "" }
+        #expect(
+            events.filter { $0.kind == .lint }.map { $0["message"]?.stringValue ?? "" }
                 == ["25 plaintext byte(s) from the client after STARTTLS were not relayed; the session is closed"])
         #expect(events.last?["reason"]?.stringValue == "plaintext after STARTTLS")
     }
@@ -133,7 +136,8 @@ struct StartTLSSessionTests {
         _ = try session.outbound(session.server)  // the ClientHello
         // The client's STARTTLS is answered here, in plaintext, and never reaches the server.
         try session.client.writeInbound(Self.buffer("a1 STARTTLS\r\n"))
-        #expect(try session.outbound(session.client)
+        #expect(
+            try session.outbound(session.client)
                 == "a1 OK Begin TLS negotiation now (answered by imapscope: the server leg is already TLS)\r\n")
         #expect(session.clientOut.received.isEmpty)
         #expect(session.hasTLS(session.client, NIOSSLServerHandler.self))
@@ -145,7 +149,8 @@ struct StartTLSSessionTests {
         let events = session.events()
         let legs = events.filter { $0.kind == .tls }.map(Self.legAndPhase)
         #expect(legs == ["server starttls-upstream", "client failed"])
-        #expect(events.first { $0.kind == .tls && $0["leg"]?.stringValue == "client" }?["error"]?.stringValue
+        #expect(
+            events.first { $0.kind == .tls && $0["leg"]?.stringValue == "client" }?["error"]?.stringValue
                 == "no TLS handshake within 30 s")
         #expect(events.contains { $0.dir == .proxy && $0.kind == .tagged && $0["command"]?.stringValue == "STARTTLS" })
         #expect(!events.contains { $0["tag"]?.stringValue == "imapscope0" })

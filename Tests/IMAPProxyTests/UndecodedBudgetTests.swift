@@ -1,10 +1,11 @@
 import Foundation
 import IMAPCore
-@testable import IMAPProxy
 import IMAPTestSupport
 import IMAPTranscript
 import NIOConcurrencyHelpers
 import Testing
+
+@testable import IMAPProxy
 
 /// The process-wide bound on bytes waiting to be decoded: the budget type on its own, then a
 /// proxy whose sessions move more than the budget at once.
@@ -21,7 +22,8 @@ struct UndecodedBudgetTests {
 
     @Test func refusesWhileFullAndResumesBelowTheLowWaterMark() {
         let budget = UndecodedBudget(limit: 1000, resumeBelow: 400)
-        let a = Session(), b = Session()
+        let a = Session()
+        let b = Session()
         let (ca, cb) = (Calls(), Calls())
         #expect(budget.admit(ObjectIdentifier(a), resume: ca.resume))
         budget.add(999)
@@ -92,29 +94,31 @@ struct UndecodedBudgetTests {
         defer { dovecot.stop() }
         let sink = CollectingSink()
         let limit = 256 * 1024
-        let (server, publisher, port) = try ProxyTests.proxy(upstreamPort: dovecot.imapPort, sinks: [sink],
-                                                             undecodedLimit: limit)
+        let (server, publisher, port) = try ProxyTests.proxy(
+            upstreamPort: dovecot.imapPort, sinks: [sink],
+            undecodedLimit: limit)
         let sessions = 6
-        let out = try runPython("""
-        import base64, hashlib, imaplib, random, re, threading
-        results = {}
-        def one(i):
-            rng = random.Random(i)
-            lines = [base64.b64encode(bytes(rng.randrange(256) for _ in range(57))) for _ in range(20000)]
-            body = b'Subject: bulk %d\\r\\n\\r\\n' % i + b'\\r\\n'.join(lines) + b'\\r\\n'
-            m = imaplib.IMAP4('127.0.0.1', \(port), timeout=60)
-            m.login('alice', 'password')
-            typ, data = m.append('INBOX', None, None, body)
-            uid = re.search(rb'APPENDUID \\d+ (\\d+)', data[0]).group(1).decode()
-            m.select('INBOX')
-            typ, data = m.uid('FETCH', uid, '(BODY.PEEK[])')
-            got = data[0][1]
-            m.logout()
-            results[i] = (len(body), hashlib.sha256(got).hexdigest() == hashlib.sha256(body).hexdigest())
-        ts = [threading.Thread(target=one, args=(i,)) for i in range(\(sessions))]
-        [t.start() for t in ts]; [t.join() for t in ts]
-        print(' '.join('%d:%s' % results[i] for i in sorted(results)))
-        """)
+        let out = try runPython(
+            """
+            import base64, hashlib, imaplib, random, re, threading
+            results = {}
+            def one(i):
+                rng = random.Random(i)
+                lines = [base64.b64encode(bytes(rng.randrange(256) for _ in range(57))) for _ in range(20000)]
+                body = b'Subject: bulk %d\\r\\n\\r\\n' % i + b'\\r\\n'.join(lines) + b'\\r\\n'
+                m = imaplib.IMAP4('127.0.0.1', \(port), timeout=60)
+                m.login('alice', 'password')
+                typ, data = m.append('INBOX', None, None, body)
+                uid = re.search(rb'APPENDUID \\d+ (\\d+)', data[0]).group(1).decode()
+                m.select('INBOX')
+                typ, data = m.uid('FETCH', uid, '(BODY.PEEK[])')
+                got = data[0][1]
+                m.logout()
+                results[i] = (len(body), hashlib.sha256(got).hexdigest() == hashlib.sha256(body).hexdigest())
+            ts = [threading.Thread(target=one, args=(i,)) for i in range(\(sessions))]
+            [t.start() for t in ts]; [t.join() for t in ts]
+            print(' '.join('%d:%s' % results[i] for i in sorted(results)))
+            """)
         ProxyClientsTests.waitFor(sink, sessions: sessions, seconds: 30)
         server.shutdown()
         publisher.finish()

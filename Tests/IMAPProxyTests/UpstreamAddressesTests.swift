@@ -1,11 +1,12 @@
 import Foundation
 import IMAPCore
-@testable import IMAPProxy
 import IMAPTestSupport
 import IMAPTranscript
 import NIOCore
 import NIOPosix
 import Testing
+
+@testable import IMAPProxy
 
 /// NIO's happy eyeballs runs the upstream channel initializer once per address it tries; the
 /// relay must survive a first attempt that fails (here an IPv6 address that refuses).
@@ -36,17 +37,19 @@ struct UpstreamAddressesTests {
         let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
         let upstream = ProxyURL(scheme: .imap, host: "dual.imapscope.test", port: 143)
         let listen = [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)]
-        var config = ProxyServer.Configuration(listen: listen, upstream: upstream, serverTLS: nil,
-                                               upstreamTLS: .makeClientConfiguration())
+        var config = ProxyServer.Configuration(
+            listen: listen, upstream: upstream, serverTLS: nil,
+            upstreamTLS: .makeClientConfiguration())
         let answering = dovecot.imapPort
         config.upstreamResolver = { TwoAddresses(loop: $0, refusing: refusing, answering: answering) }
         let server = try ProxyServer(configuration: config, publisher: publisher, threads: 2)
         let port = Int(try server.start()[0].split(separator: ":").last ?? "") ?? 0
-        let out = try runPython("""
-        import imaplib
-        m = imaplib.IMAP4('127.0.0.1', \(port), timeout=10)
-        print(m.login('alice', 'password')[0], m.select('INBOX')[0]); m.logout()
-        """)
+        let out = try runPython(
+            """
+            import imaplib
+            m = imaplib.IMAP4('127.0.0.1', \(port), timeout=10)
+            print(m.login('alice', 'password')[0], m.select('INBOX')[0]); m.logout()
+            """)
         ProxyClientsTests.waitFor(sink, sessions: 1)
         server.shutdown()
         publisher.finish()

@@ -11,8 +11,11 @@ struct ConversationDiffTests {
         let pipeline = EventPipeline(redactor: Redactor(), sinks: [sink])
         let decoder = SessionDecoder()
         let t = Timestamp(seconds: 1_700_000_000)
-        pipeline.publish(decoder.start(client: "0.0.0.0:0", server: "0.0.0.0:143", source: "transcript", time: t), session: "t1")
-        for c in try FixtureReader.read(bytes) { pipeline.publish(decoder.feed(c.direction, c.bytes, time: t), session: "t1") }
+        pipeline.publish(
+            decoder.start(client: "0.0.0.0:0", server: "0.0.0.0:143", source: "transcript", time: t), session: "t1")
+        for c in try FixtureReader.read(bytes) {
+            pipeline.publish(decoder.feed(c.direction, c.bytes, time: t), session: "t1")
+        }
         pipeline.publish(decoder.finish(reason: "end", time: t), session: "t1")
         return sink.events
     }
@@ -46,60 +49,77 @@ struct ConversationDiffTests {
     ]
 
     @Test func normalizedLines() throws {
-        #expect(ConversationDiff.lines(try Self.events(Self.dovecot)) == [
-            "S: * OK [CAPABILITY IMAP4rev1] Dovecot ready.",
-            "C: LOGIN alice ‹redacted›",
-            "S: (LOGIN) OK Logged in",
-            "C: SELECT INBOX",
-            "S: * 3 EXISTS",
-            "S: * OK [UIDVALIDITY 1700000001] UIDs valid",
-            "S: * OK [HIGHESTMODSEQ 17] Highest",
-            "S: (SELECT) OK [READ-WRITE] Select completed.",
-            "C: FETCH 1 (FLAGS INTERNALDATE)",
-            "S: * 1 FETCH (FLAGS (\\Answered \\Seen) INTERNALDATE \"15-Jan-2024 09:00:00 +0000\")",
-            "S: (FETCH) OK Fetch completed.",
-        ])
+        #expect(
+            ConversationDiff.lines(try Self.events(Self.dovecot)) == [
+                "S: * OK [CAPABILITY IMAP4rev1] Dovecot ready.",
+                "C: LOGIN alice ‹redacted›",
+                "S: (LOGIN) OK Logged in",
+                "C: SELECT INBOX",
+                "S: * 3 EXISTS",
+                "S: * OK [UIDVALIDITY 1700000001] UIDs valid",
+                "S: * OK [HIGHESTMODSEQ 17] Highest",
+                "S: (SELECT) OK [READ-WRITE] Select completed.",
+                "C: FETCH 1 (FLAGS INTERNALDATE)",
+                "S: * 1 FETCH (FLAGS (\\Answered \\Seen) INTERNALDATE \"15-Jan-2024 09:00:00 +0000\")",
+                "S: (FETCH) OK Fetch completed.",
+            ])
     }
 
     @Test func tagsTimesAndMarkersNeverDiffer() throws {
         let a = ConversationDiff.lines(try Self.events(Self.dovecot))
-        let b = ConversationDiff.lines(try Self.events(Self.other), ignoring: [.uidvalidity, .modseq, .dates, .greeting])
-        let masked = ConversationDiff.lines(try Self.events(Self.dovecot), ignoring: [.uidvalidity, .modseq, .dates, .greeting])
-        #expect(ConversationDiff.diff(masked, b).allSatisfy { if case .same = $0 { return true }; return false })
+        let b = ConversationDiff.lines(
+            try Self.events(Self.other), ignoring: [.uidvalidity, .modseq, .dates, .greeting])
+        let masked = ConversationDiff.lines(
+            try Self.events(Self.dovecot), ignoring: [.uidvalidity, .modseq, .dates, .greeting])
+        #expect(
+            ConversationDiff.diff(masked, b).allSatisfy {
+                if case .same = $0 { return true }
+                return false
+            })
         // Unmasked, exactly the greeting text, UIDVALIDITY, HIGHESTMODSEQ and the date differ.
         let ops = ConversationDiff.diff(a, ConversationDiff.lines(try Self.events(Self.other)))
-        let text = ConversationDiff.unified(ops, nameA: "dovecot", nameB: "other", style: .init(color: false, context: 1))
-        #expect(text == """
-        --- dovecot
-        +++ other
-        @@ -1,2 +1,2 @@
-        -S: * OK [CAPABILITY IMAP4rev1] Dovecot ready.
-        +S: * OK [CAPABILITY IMAP4rev1] Other server ready
-         C: LOGIN alice ‹redacted›
-        @@ -5,7 +5,7 @@
-         S: * 3 EXISTS
-        -S: * OK [UIDVALIDITY 1700000001] UIDs valid
-        -S: * OK [HIGHESTMODSEQ 17] Highest
-        +S: * OK [UIDVALIDITY 99] UIDs valid
-        +S: * OK [HIGHESTMODSEQ 4] Highest
-         S: (SELECT) OK [READ-WRITE] Select completed.
-         C: FETCH 1 (FLAGS INTERNALDATE)
-        -S: * 1 FETCH (FLAGS (\\Answered \\Seen) INTERNALDATE "15-Jan-2024 09:00:00 +0000")
-        +S: * 1 FETCH (FLAGS (\\Answered \\Seen) INTERNALDATE "16-Jan-2024 10:00:00 +0100")
-         S: (FETCH) OK Fetch completed.
+        let text = ConversationDiff.unified(
+            ops, nameA: "dovecot", nameB: "other", style: .init(color: false, context: 1))
+        #expect(
+            text == """
+                --- dovecot
+                +++ other
+                @@ -1,2 +1,2 @@
+                -S: * OK [CAPABILITY IMAP4rev1] Dovecot ready.
+                +S: * OK [CAPABILITY IMAP4rev1] Other server ready
+                 C: LOGIN alice ‹redacted›
+                @@ -5,7 +5,7 @@
+                 S: * 3 EXISTS
+                -S: * OK [UIDVALIDITY 1700000001] UIDs valid
+                -S: * OK [HIGHESTMODSEQ 17] Highest
+                +S: * OK [UIDVALIDITY 99] UIDs valid
+                +S: * OK [HIGHESTMODSEQ 4] Highest
+                 S: (SELECT) OK [READ-WRITE] Select completed.
+                 C: FETCH 1 (FLAGS INTERNALDATE)
+                -S: * 1 FETCH (FLAGS (\\Answered \\Seen) INTERNALDATE "15-Jan-2024 09:00:00 +0000")
+                +S: * 1 FETCH (FLAGS (\\Answered \\Seen) INTERNALDATE "16-Jan-2024 10:00:00 +0100")
+                 S: (FETCH) OK Fetch completed.
 
-        """)
+                """)
     }
 
     @Test func myersFindsTheShortestEditScript() {
-        let a = ["a", "b", "c", "a", "b", "b", "a"], b = ["c", "b", "a", "b", "a", "c"]
+        let a = ["a", "b", "c", "a", "b", "b", "a"]
+        let b = ["c", "b", "a", "b", "a", "c"]
         let ops = ConversationDiff.diff(a, b)
-        #expect(ops.filter { if case .same = $0 { return false }; return true }.count == 5)
+        #expect(
+            ops.filter {
+                if case .same = $0 { return false }
+                return true
+            }.count == 5)
         // Applying the script to A gives B.
-        var rebuiltA: [String] = [], rebuiltB: [String] = []
+        var rebuiltA: [String] = []
+        var rebuiltB: [String] = []
         for op in ops {
             switch op {
-            case .same(let s): rebuiltA.append(s); rebuiltB.append(s)
+            case .same(let s):
+                rebuiltA.append(s)
+                rebuiltB.append(s)
             case .removed(let s): rebuiltA.append(s)
             case .added(let s): rebuiltB.append(s)
             }
@@ -116,24 +136,36 @@ struct ConversationDiffTests {
         var b = a
         for i in stride(from: 0, to: 5000, by: 100) { b[i] = "S: * \(i) FETCH (FLAGS (\\Seen))" }
         let ops = ConversationDiff.diff(a, b)
-        #expect(ops.filter { if case .removed = $0 { return true }; return false }.count == 50)
-        #expect(ops.filter { if case .added = $0 { return true }; return false }.count == 50)
+        #expect(
+            ops.filter {
+                if case .removed = $0 { return true }
+                return false
+            }.count == 50)
+        #expect(
+            ops.filter {
+                if case .added = $0 { return true }
+                return false
+            }.count == 50)
         // Entirely different beyond the bound: everything removed, then everything added.
-        let x = (0..<1500).map { "C: NOOP \($0)" }, y = (0..<1500).map { "C: CHECK \($0)" }
+        let x = (0..<1500).map { "C: NOOP \($0)" }
+        let y = (0..<1500).map { "C: CHECK \($0)" }
         #expect(ConversationDiff.diff(x, y) == x.map { .removed($0) } + y.map { .added($0) })
     }
 
     @Test func colourAndSideBySide() {
         let ops = ConversationDiff.diff(["C: NOOP", "S: (NOOP) OK"], ["C: NOOP", "S: (NOOP) NO"])
-        #expect(ConversationDiff.unified(ops, nameA: "a", nameB: "b", style: .init(color: true)) ==
-            "\u{1B}[1m--- a\u{1B}[0m\n\u{1B}[1m+++ b\u{1B}[0m\n\u{1B}[36m@@ -1,2 +1,2 @@\u{1B}[0m\n C: NOOP\n\u{1B}[31m-S: (NOOP) OK\u{1B}[0m\n\u{1B}[32m+S: (NOOP) NO\u{1B}[0m\n")
-        #expect(ConversationDiff.sideBySide(ops, nameA: "a", nameB: "b", style: .init(color: false, width: 43)) == """
-        a                      b
-        @@ 1 / 1 @@
-        C: NOOP                C: NOOP
-        S: (NOOP) OK         | S: (NOOP) NO
+        #expect(
+            ConversationDiff.unified(ops, nameA: "a", nameB: "b", style: .init(color: true))
+                == "\u{1B}[1m--- a\u{1B}[0m\n\u{1B}[1m+++ b\u{1B}[0m\n\u{1B}[36m@@ -1,2 +1,2 @@\u{1B}[0m\n C: NOOP\n\u{1B}[31m-S: (NOOP) OK\u{1B}[0m\n\u{1B}[32m+S: (NOOP) NO\u{1B}[0m\n"
+        )
+        #expect(
+            ConversationDiff.sideBySide(ops, nameA: "a", nameB: "b", style: .init(color: false, width: 43)) == """
+                a                      b
+                @@ 1 / 1 @@
+                C: NOOP                C: NOOP
+                S: (NOOP) OK         | S: (NOOP) NO
 
-        """)
+                """)
     }
 
     @Test func unknownIgnoreValue() {

@@ -17,8 +17,9 @@ final class CyrusProcess: @unchecked Sendable {
         for sub in ["config", "spool", "socket", "run"] {
             try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)
         }
-        let port = Int(try runPython("import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
-            .trimmingCharacters(in: .whitespacesAndNewlines))!
+        let port = Int(
+            try runPython("import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+                .trimmingCharacters(in: .whitespacesAndNewlines))!
         try """
         configdirectory: \(dir)/config
         partition-default: \(dir)/spool
@@ -61,31 +62,33 @@ final class CyrusProcess: @unchecked Sendable {
         self.port = port
         directory = dir
         // Wait (up to 10 s) for the listener.
-        _ = try runPython("""
-        import socket, time
-        for _ in range(200):
-            try:
-                socket.create_connection(('127.0.0.1', \(port)), timeout=1).close(); break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            raise SystemExit('cyrus did not start on port \(port)')
-        """)
+        _ = try runPython(
+            """
+            import socket, time
+            for _ in range(200):
+                try:
+                    socket.create_connection(('127.0.0.1', \(port)), timeout=1).close(); break
+                except OSError:
+                    time.sleep(0.05)
+            else:
+                raise SystemExit('cyrus did not start on port \(port)')
+            """)
     }
 
     /// Appends seed messages 1…count to alice's INBOX (created by this first login).
     func seed(_ count: Int) throws {
-        _ = try runPython("""
-        import imaplib, sys, time
-        sys.path.insert(0, '\(DovecotProcess.repository.appendingPathComponent("scripts").path)')
-        import dovecot_fixture as f
-        m = imaplib.IMAP4('127.0.0.1', \(port))
-        m.login('alice', 'password')
-        for i in range(1, \(count) + 1):
-            typ, _ = m.append('INBOX', None, imaplib.Time2Internaldate(f.SEED_EPOCH + 60 * (i - 1)), f.seed_message(i))
-            assert typ == 'OK'
-        m.logout()
-        """)
+        _ = try runPython(
+            """
+            import imaplib, sys, time
+            sys.path.insert(0, '\(DovecotProcess.repository.appendingPathComponent("scripts").path)')
+            import dovecot_fixture as f
+            m = imaplib.IMAP4('127.0.0.1', \(port))
+            m.login('alice', 'password')
+            for i in range(1, \(count) + 1):
+                typ, _ = m.append('INBOX', None, imaplib.Time2Internaldate(f.SEED_EPOCH + 60 * (i - 1)), f.seed_message(i))
+                assert typ == 'OK'
+            m.logout()
+            """)
     }
 
     func stop() {

@@ -1,12 +1,17 @@
-@testable import IMAPReplay
 import Testing
+
+@testable import IMAPReplay
 
 /// RFC 4978 needs each write flushed: every compressed chunk must inflate on its own, at once.
 @Suite("DeflateStream")
 struct DeflateStreamTests {
     @Test func eachWriteInflatesAtOnce() throws {
-        let out = try DeflateStream(.compress), back = try DeflateStream(.decompress)
-        let responses = ["* OK ready\r\n", "a1 OK [CAPABILITY IMAP4rev1] done\r\n", String(repeating: "* 1 FETCH (FLAGS ())\r\n", count: 5000)]
+        let out = try DeflateStream(.compress)
+        let back = try DeflateStream(.decompress)
+        let responses = [
+            "* OK ready\r\n", "a1 OK [CAPABILITY IMAP4rev1] done\r\n",
+            String(repeating: "* 1 FETCH (FLAGS ())\r\n", count: 5000),
+        ]
         for r in responses {
             let packed = try out.compress(Array(r.utf8))
             // The sync flush ends each chunk with an empty stored block: 00 00 FF FF.
@@ -21,7 +26,8 @@ struct DeflateStreamTests {
     }
 
     @Test func largeInflationComesInWindows() throws {
-        let out = try DeflateStream(.compress), back = try DeflateStream(.decompress)
+        let out = try DeflateStream(.compress)
+        let back = try DeflateStream(.decompress)
         let packed = try out.compress([UInt8](repeating: 0x41, count: 4 << 20))
         #expect(packed.count < 8192)
         var sizes: [Int] = []

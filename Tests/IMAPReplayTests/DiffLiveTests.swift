@@ -36,8 +36,13 @@ struct DiffLiveTests {
     static func changedLines(_ diff: String) -> [String] {
         diff.split(separator: "\n").map(String.init)
             .filter { ($0.hasPrefix("-") || $0.hasPrefix("+")) && !$0.hasPrefix("---") && !$0.hasPrefix("+++") }
-            .map { $0.replacingOccurrences(of: #"CAPABILITY IMAP4rev1[^\]]*"#, with: "CAPABILITY …", options: .regularExpression)
-                     .replacingOccurrences(of: #"MAILBOXID \([a-z0-9]+\)"#, with: "MAILBOXID (…)", options: .regularExpression) }
+            .map {
+                $0.replacingOccurrences(
+                    of: #"CAPABILITY IMAP4rev1[^\]]*"#, with: "CAPABILITY …", options: .regularExpression
+                )
+                .replacingOccurrences(
+                    of: #"MAILBOXID \([a-z0-9]+\)"#, with: "MAILBOXID (…)", options: .regularExpression)
+            }
     }
 
     @Test func captureWithItselfIsEmpty() throws {
@@ -68,7 +73,9 @@ struct DiffLiveTests {
         var env = ProcessInfo.processInfo.environment
         env["NO_COLOR"] = nil
         let tty = try run("/usr/bin/script", ["-qc", command, "/dev/null"], environment: env)
-        #expect(tty.stdout.hasPrefix("\u{1B}[1m--- \(a)\u{1B}[0m\r\n\u{1B}[1m+++ \(b)\u{1B}[0m\r\n\u{1B}[36m@@ -5,1 +5,3 @@\u{1B}[0m\r\n"))
+        #expect(
+            tty.stdout.hasPrefix(
+                "\u{1B}[1m--- \(a)\u{1B}[0m\r\n\u{1B}[1m+++ \(b)\u{1B}[0m\r\n\u{1B}[36m@@ -5,1 +5,3 @@\u{1B}[0m\r\n"))
         env["NO_COLOR"] = "1"
         let noColor = try run("/usr/bin/script", ["-qc", command, "/dev/null"], environment: env)
         #expect(noColor.stdout.hasPrefix("--- \(a)\r\n+++ \(b)\r\n@@ -5,1 +5,3 @@\r\n"))
@@ -84,7 +91,10 @@ struct DiffLiveTests {
         #expect(r.stderr == "imapscope diff: /nonexistent/a.pcap: no such file\n")
         let bad = try Self.diff(["--ignore", "uidvalidity,colour", "/dev/null", "/dev/null"])
         #expect(bad.status == 2)
-        #expect(bad.stderr == "imapscope diff: unknown --ignore value 'colour' (known: uidvalidity, uidnext, modseq, dates, greeting, id, text)\n")
+        #expect(
+            bad.stderr
+                == "imapscope diff: unknown --ignore value 'colour' (known: uidvalidity, uidnext, modseq, dates, greeting, id, text)\n"
+        )
     }
 
     @Test func twoDovecotRunsDifferOnlyInUIDVALIDITY() throws {
@@ -102,9 +112,14 @@ struct DiffLiveTests {
         // Dovecot's "(0.001 + 0.000 secs)" never count).
         let plain = try Self.diff(paths + ["--context", "0"])
         #expect(plain.status == 1)
-        let changed = plain.stdout.split(separator: "\n").filter { $0.hasPrefix("-S:") || $0.hasPrefix("+S:") || $0.hasPrefix("-C:") || $0.hasPrefix("+C:") }
+        let changed = plain.stdout.split(separator: "\n").filter {
+            $0.hasPrefix("-S:") || $0.hasPrefix("+S:") || $0.hasPrefix("-C:") || $0.hasPrefix("+C:")
+        }
         #expect(changed.count == 2)
-        #expect(changed.allSatisfy { $0.range(of: #"^[-+]S: \* OK \[UIDVALIDITY \d+\] UIDs valid$"#, options: .regularExpression) != nil })
+        #expect(
+            changed.allSatisfy {
+                $0.range(of: #"^[-+]S: \* OK \[UIDVALIDITY \d+\] UIDs valid$"#, options: .regularExpression) != nil
+            })
     }
 
     @Test func dovecotAgainstCyrusShowsOnlyRealDifferences() throws {
@@ -121,29 +136,33 @@ struct DiffLiveTests {
             try cyrus.seed(3)
             b = try Self.record(upstream: cyrus.port, name: "cyrus")
         }
-        defer { try? FileManager.default.removeItem(atPath: a); try? FileManager.default.removeItem(atPath: b) }
+        defer {
+            try? FileManager.default.removeItem(atPath: a)
+            try? FileManager.default.removeItem(atPath: b)
+        }
         let r = try Self.diff([a, b, "--ignore", "uidvalidity,modseq,dates,greeting,text", "--context", "0"])
         #expect(r.status == 1)
         // The changed lines, capability lists and Cyrus's random MAILBOXID shortened: what the
         // two servers really say differently. Commands, FETCH data, SEARCH and the STORE result
         // (flags in another order) are equal; tags, times and the password marker never differ.
-        #expect(Self.changedLines(r.stdout) == [
-            "-S: * OK [CAPABILITY …] …",
-            "+S: * OK [CAPABILITY …] …",
-            "-S: * CAPABILITY …",
-            "+S: * CAPABILITY …",
-            "-S: * CAPABILITY …",
-            "-S: (LOGIN) OK …",
-            "+S: (LOGIN) OK [CAPABILITY …] …",
-            "-S: * FLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen)",
-            "-S: * OK [PERMANENTFLAGS (\\* \\Answered \\Deleted \\Draft \\Flagged \\Seen)] …",
-            "+S: * FLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen)",
-            "+S: * OK [PERMANENTFLAGS (\\* \\Answered \\Deleted \\Draft \\Flagged \\Seen)] …",
-            "+S: * OK [HIGHESTMODSEQ …] …",
-            "+S: * OK [MAILBOXID (…)] …",
-            "+S: * OK [URLMECH INTERNAL] …",
-            "+S: * OK [ANNOTATIONS 65536] …",
-        ])
+        #expect(
+            Self.changedLines(r.stdout) == [
+                "-S: * OK [CAPABILITY …] …",
+                "+S: * OK [CAPABILITY …] …",
+                "-S: * CAPABILITY …",
+                "+S: * CAPABILITY …",
+                "-S: * CAPABILITY …",
+                "-S: (LOGIN) OK …",
+                "+S: (LOGIN) OK [CAPABILITY …] …",
+                "-S: * FLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen)",
+                "-S: * OK [PERMANENTFLAGS (\\* \\Answered \\Deleted \\Draft \\Flagged \\Seen)] …",
+                "+S: * FLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen)",
+                "+S: * OK [PERMANENTFLAGS (\\* \\Answered \\Deleted \\Draft \\Flagged \\Seen)] …",
+                "+S: * OK [HIGHESTMODSEQ …] …",
+                "+S: * OK [MAILBOXID (…)] …",
+                "+S: * OK [URLMECH INTERNAL] …",
+                "+S: * OK [ANNOTATIONS 65536] …",
+            ])
         #expect(!r.stdout.contains("C: "))
     }
 
@@ -168,31 +187,35 @@ struct DiffLiveTests {
             try cyrus.seed(20)
             b = try Self.recordMbsync(upstream: cyrus.port, name: "mbsync-cyrus")
         }
-        defer { try? FileManager.default.removeItem(atPath: a.path); try? FileManager.default.removeItem(atPath: b.path) }
+        defer {
+            try? FileManager.default.removeItem(atPath: a.path)
+            try? FileManager.default.removeItem(atPath: b.path)
+        }
         #expect(a.status == 0, "\(a.output)")
         #expect(b.status == 0, "\(b.output)")
         let r = try Self.diff([a.path, b.path, "--ignore", "uidvalidity,modseq,dates,greeting,text", "--context", "0"])
         #expect(r.status == 1)
         // mbsync's 20 pipelined UID FETCHes, their bodies, COMPRESS and the completions race
         // differently against each server; none of that shows, only what the servers say differently.
-        #expect(Self.changedLines(r.stdout) == [
-            "-S: * OK [CAPABILITY …] …",
-            "+S: * OK [CAPABILITY …] …",
-            "-S: (LOGIN) OK [CAPABILITY …] …",
-            "+S: (LOGIN) OK [CAPABILITY …] …",
-            "-S: * NAMESPACE ((\"\" \".\")) NIL NIL",
-            "+S: * NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\")) ((\"Shared Folders/\" \"/\"))",
-            "-S: * LIST (\\HasNoChildren) \".\" INBOX",
-            "+S: * LIST (\\HasNoChildren) \"/\" INBOX",
-            "-S: * FLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen)",
-            "-S: * OK [PERMANENTFLAGS (\\* \\Answered \\Deleted \\Draft \\Flagged \\Seen)] …",
-            "+S: * FLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen)",
-            "+S: * OK [PERMANENTFLAGS (\\* \\Answered \\Deleted \\Draft \\Flagged \\Seen)] …",
-            "+S: * OK [HIGHESTMODSEQ …] …",
-            "+S: * OK [MAILBOXID (…)] …",
-            "+S: * OK [URLMECH INTERNAL] …",
-            "+S: * OK [ANNOTATIONS 65536] …",
-        ])
+        #expect(
+            Self.changedLines(r.stdout) == [
+                "-S: * OK [CAPABILITY …] …",
+                "+S: * OK [CAPABILITY …] …",
+                "-S: (LOGIN) OK [CAPABILITY …] …",
+                "+S: (LOGIN) OK [CAPABILITY …] …",
+                "-S: * NAMESPACE ((\"\" \".\")) NIL NIL",
+                "+S: * NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\")) ((\"Shared Folders/\" \"/\"))",
+                "-S: * LIST (\\HasNoChildren) \".\" INBOX",
+                "+S: * LIST (\\HasNoChildren) \"/\" INBOX",
+                "-S: * FLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen)",
+                "-S: * OK [PERMANENTFLAGS (\\* \\Answered \\Deleted \\Draft \\Flagged \\Seen)] …",
+                "+S: * FLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen)",
+                "+S: * OK [PERMANENTFLAGS (\\* \\Answered \\Deleted \\Draft \\Flagged \\Seen)] …",
+                "+S: * OK [HIGHESTMODSEQ …] …",
+                "+S: * OK [MAILBOXID (…)] …",
+                "+S: * OK [URLMECH INTERNAL] …",
+                "+S: * OK [ANNOTATIONS 65536] …",
+            ])
         // Two mbsync runs against the same kind of server are equal once UIDVALIDITY is masked.
         let dovecot2 = try DovecotProcess(seed: 20)
         let c: (path: String, status: Int32, output: String)

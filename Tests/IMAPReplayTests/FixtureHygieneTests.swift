@@ -1,9 +1,10 @@
 import Foundation
 import IMAPCore
 import IMAPTestSupport
-@testable import IMAPReplay
 import IMAPTranscript
 import Testing
+
+@testable import IMAPReplay
 
 /// `FixtureWriter(normalize: true)`: fixtures that are the same for the same conversation, and
 /// that still replay after a hand edit.
@@ -15,8 +16,11 @@ struct FixtureHygieneTests {
         let pipeline = EventPipeline(redactor: Redactor(), sinks: [FixtureWriter(out, normalize: true)])
         let decoder = SessionDecoder()
         let t = Timestamp(seconds: 1_700_000_000)
-        pipeline.publish(decoder.start(client: client, server: "192.0.2.2:143", source: "proxy", time: t), session: "s1")
-        for c in try FixtureReader.read(bytes) { pipeline.publish(decoder.feed(c.direction, c.bytes, time: t), session: "s1") }
+        pipeline.publish(
+            decoder.start(client: client, server: "192.0.2.2:143", source: "proxy", time: t), session: "s1")
+        for c in try FixtureReader.read(bytes) {
+            pipeline.publish(decoder.feed(c.direction, c.bytes, time: t), session: "s1")
+        }
         pipeline.publish(decoder.finish(reason: "end", time: t), session: "s1")
         pipeline.finish()
         return out.text
@@ -46,23 +50,24 @@ struct FixtureHygieneTests {
         #expect(a == b)
         // Markers are numbered too: a per-run key would make them differ between recordings.
         let marker = "‹redacted:00000001›"
-        #expect(a == """
-        # imapscope fixture (normalized: tags renumbered, secrets redacted)\r
-        S: * OK ready\r
-        C: a1 LOGIN alice \(marker)\r
-        C: a2 SELECT INBOX\r
-        S: a1 OK logged in\r
-        S: * 2 EXISTS\r
-        S: a2 OK [READ-WRITE] selected\r
-        C: a3 FETCH 1:2 (FLAGS)\r
-        S: * 1 FETCH (FLAGS (\\Seen))\r
-        S: * 2 FETCH (FLAGS ())\r
-        S: a3 OK done\r
-        C: a4 LOGOUT\r
-        S: * BYE bye\r
-        S: a4 OK bye\r
+        #expect(
+            a == """
+                # imapscope fixture (normalized: tags renumbered, secrets redacted)\r
+                S: * OK ready\r
+                C: a1 LOGIN alice \(marker)\r
+                C: a2 SELECT INBOX\r
+                S: a1 OK logged in\r
+                S: * 2 EXISTS\r
+                S: a2 OK [READ-WRITE] selected\r
+                C: a3 FETCH 1:2 (FLAGS)\r
+                S: * 1 FETCH (FLAGS (\\Seen))\r
+                S: * 2 FETCH (FLAGS ())\r
+                S: a3 OK done\r
+                C: a4 LOGOUT\r
+                S: * BYE bye\r
+                S: a4 OK bye\r
 
-        """)
+                """)
     }
 
     @Test func handEditedFixtureStillReplays() throws {
@@ -72,9 +77,16 @@ struct FixtureHygieneTests {
         text = text.replacingOccurrences(of: "S: * 1 FETCH (FLAGS (\\Seen))", with: "S: * 1 FETCH (FLAGS (\\Flagged))")
         let engine = ReplayEngine(script: try ReplayScript(fixture: Array(text.utf8)))
         var out = engine.start()
-        out += engine.feed(Array("t1 LOGIN alice anything\r\nt2 SELECT INBOX\r\nt3 FETCH 1:2 (FLAGS)\r\nt4 LOGOUT\r\n".utf8))
-        let bytes = out.compactMap { if case .send(let b) = $0 { return b }; return nil }.joined()
-        #expect(String(decoding: Array(bytes), as: UTF8.self) == "* OK ready\r\nt1 OK logged in\r\n* 2 EXISTS\r\nt2 OK [READ-WRITE] selected\r\n* 1 FETCH (FLAGS (\\Flagged))\r\nt3 OK done\r\n* BYE bye\r\nt4 OK bye\r\n")
+        out += engine.feed(
+            Array("t1 LOGIN alice anything\r\nt2 SELECT INBOX\r\nt3 FETCH 1:2 (FLAGS)\r\nt4 LOGOUT\r\n".utf8))
+        let bytes = out.compactMap {
+            if case .send(let b) = $0 { return b }
+            return nil
+        }.joined()
+        #expect(
+            String(decoding: Array(bytes), as: UTF8.self)
+                == "* OK ready\r\nt1 OK logged in\r\n* 2 EXISTS\r\nt2 OK [READ-WRITE] selected\r\n* 1 FETCH (FLAGS (\\Flagged))\r\nt3 OK done\r\n* BYE bye\r\nt4 OK bye\r\n"
+        )
         #expect(engine.finish().isEmpty && engine.succeeded)
     }
 }

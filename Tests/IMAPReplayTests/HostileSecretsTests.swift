@@ -38,17 +38,24 @@ enum HostileOutputs {
 
     /// Every output of one vector's conversation.
     static func all(_ v: HostileVector, showSecrets: Bool) -> [String: String] {
-        let j = MemoryOutput(), t = MemoryOutput(), f = MemoryOutput(), n = MemoryOutput()
+        let j = MemoryOutput()
+        let t = MemoryOutput()
+        let f = MemoryOutput()
+        let n = MemoryOutput()
         let summary = SummarySink()
         let collect = CollectingSink()
-        let p = EventPipeline(redactor: Redactor(showSecrets: showSecrets, key: key),
-                              sinks: [JSONLinesWriter(j), TextWriter(t, style: .init(color: false)), FixtureWriter(f),
-                                      FixtureWriter(n, normalize: true), summary, collect])
+        let p = EventPipeline(
+            redactor: Redactor(showSecrets: showSecrets, key: key),
+            sinks: [
+                JSONLinesWriter(j), TextWriter(t, style: .init(color: false)), FixtureWriter(f),
+                FixtureWriter(n, normalize: true), summary, collect,
+            ])
         var options = DecoderOptions()
         options.clientStreamFromStart = v.fromStart
         let d = SessionDecoder(options: options)
         var time = Timestamp(seconds: 1_700_000_000)
-        p.publish(d.start(client: "127.0.0.1:1", server: "127.0.0.1:143", source: "transcript", time: time), session: "s")
+        p.publish(
+            d.start(client: "127.0.0.1:1", server: "127.0.0.1:143", source: "transcript", time: time), session: "s")
         var clientBytes: [UInt8] = []
         for step in v.steps {
             time = Timestamp(microseconds: time.microseconds + 1000)
@@ -65,8 +72,10 @@ enum HostileOutputs {
         }
         p.publish(d.finish(reason: "end", time: time), session: "s")
         p.finish()
-        var outputs = ["jsonl": j.text, "text": t.text, "fixture": f.text, "normalized fixture": n.text,
-                       "summary": summary.report(), "diff": ConversationDiff.lines(collect.events).joined(separator: "\n")]
+        var outputs = [
+            "jsonl": j.text, "text": t.text, "fixture": f.text, "normalized fixture": n.text,
+            "summary": summary.report(), "diff": ConversationDiff.lines(collect.events).joined(separator: "\n"),
+        ]
         // A replay server sees a connection from its first byte: mid-stream vectors do not apply.
         if v.fromStart { outputs["replay"] = replay(clientBytes) }
         return outputs
@@ -110,87 +119,144 @@ struct HostileSecretsTests {
     static let greeting = HostileVector.Step.server("* OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR] ready\r\n")
 
     static let vectors: [HostileVector] = [
-        .init(name: "LOGIN with the password as two words",
-              steps: [greeting, .client("a1 LOGIN alice Zq7hun ter2Xv\r\n"), .server("a1 BAD junk\r\n")],
-              secrets: ["Zq7hun", "ter2Xv"]),
-        .init(name: "LOGIN quoted password followed by junk",
-              steps: [greeting, .client("a1 LOGIN alice \"\(pw)\" Zq7junk9\r\n"), .server("a1 BAD junk\r\n")],
-              secrets: [pw, "Zq7junk9"]),
-        .init(name: "LOGIN with three literals",
-              steps: [greeting, .client("a1 LOGIN {5+}\r\nalice {12+}\r\n\(pw) {8+}\r\nZq7junk9\r\n"), .server("a1 BAD\r\n")],
-              secrets: [pw, "Zq7junk9"]),
-        .init(name: "LOGIN with an unterminated quote",
-              steps: [greeting, .client("a1 LOGIN alice \"\(pw)\r\n"), .server("a1 BAD\r\n")]),
-        .init(name: "LOGIN with tabs instead of spaces",
-              steps: [greeting, .client("a1 LOGIN\talice\t\(pw)\r\n"), .server("a1 BAD\r\n")]),
-        .init(name: "LOGIN password in lower case, reasons upper-case words",
-              steps: [greeting, .client("a1 LOGIN alice zq7hunter2xv extra[\r\n"), .server("a1 BAD\r\n")],
-              secrets: ["zq7hunter2xv"]),
-        .init(name: "LOGIN password with a section bracket",
-              steps: [greeting, .client("a1 LOGIN alice Zq7hun[ter2Xv\r\n"), .server("a1 BAD\r\n")],
-              secrets: ["Zq7hun", "ter2Xv"]),
-        .init(name: "LOGIN password ending in a literal header",
-              steps: [greeting, .client("a1 LOGIN alice \(pw){3+}\r\nabc\r\n"), .server("a1 BAD\r\n")]),
-        .init(name: "AUTHENTICATE initial response sent as a literal",
-              steps: [greeting, .client("a1 AUTHENTICATE PLAIN {\(b64("\0alice\0\(pw)").utf8.count)+}\r\n\(b64("\0alice\0\(pw)"))\r\n"),
-                      .server("a1 OK\r\n")]),
-        .init(name: "AUTHENTICATE with two initial-response tokens",
-              steps: [greeting, .client("a1 AUTHENTICATE PLAIN \(b64("\0alice\0x")) \(b64(pw))\r\n"), .server("a1 BAD\r\n")]),
-        .init(name: "AUTHENTICATE with a non-base64 initial response",
-              steps: [greeting, .client("a1 AUTHENTICATE PLAIN alice:\(pw)\r\n"), .server("a1 BAD\r\n")]),
-        .init(name: "AUTHENTICATE with the secret where the mechanism belongs",
-              steps: [greeting, .client("a1 AUTHENTICATE \(b64("\0alice\0\(pw)"))\r\n"), .server("a1 BAD\r\n")]),
-        .init(name: "AUTHENTICATE with a short secret where the mechanism belongs",
-              steps: [greeting, .client("a1 AUTHENTICATE \(pw)!\r\n"), .server("a1 BAD\r\n")]),
-        .init(name: "AUTHENTICATE LOGIN whose server asks for the password first",
-              steps: [greeting, .client("a1 AUTHENTICATE LOGIN\r\n"), .server("+ \(b64("Password:"))\r\n"),
-                      .client("\(b64(pw))\r\n"), .server("a1 NO\r\n")]),
-        .init(name: "LOGIN with the password as its only argument",
-              steps: [greeting, .client("a1 LOGIN \(pw)\r\n"), .server("a1 BAD\r\n")]),
-        .init(name: "an unknown command carrying the password",
-              steps: [greeting, .client("a1 XSECRETAUTH alice \(pw)\r\n"), .server("a1 BAD unknown\r\n")]),
-        .init(name: "a capture that starts inside a LOGIN literal",
-              steps: [.client("Zq7hun ter2Xv\r\n"), .server("a1 OK Logged in\r\n"), .client("a2 NOOP\r\n"),
-                      .server("a2 OK\r\n")],
-              secrets: ["Zq7hun", "ter2Xv", "ZQ7HUN", "TER2XV"], fromStart: false),
-        .init(name: "a capture that starts on a SASL line",
-              steps: [.client("\(b64("\0alice\0\(pw)"))\r\n"), .server("a1 OK\r\n")], fromStart: false),
-        .init(name: "a capture that starts inside a literal that looks like a command",
-              steps: [.client("x9 SELECT \(pw)\r\n"), .server("a1 OK\r\n")], fromStart: false),
-        .init(name: "the first line after a client gap",
-              steps: [greeting, .client("a1 NOOP\r\n"), .server("a1 OK\r\n"), .gap(.client, 17),
-                      .client("Zq7hun ter2Xv\r\n"), .server("a2 OK Logged in\r\n")],
-              secrets: ["Zq7hun", "ter2Xv"]),
-        .init(name: "a line whose tag and command word were lost in a gap",
-              steps: [greeting, .gap(.client, 15), .client("\(pw) {3}\r\n"), .server("+ go\r\n"), .client("abc\r\n"),
-                      .server("a2 OK\r\n")]),
-        .init(name: "a literal body sent after the server refused the literal",
-              steps: [greeting, .client("a1 LOGIN alice {13}\r\n"), .server("a1 NO not now\r\n"),
-                      .client("Zq7hun ter2Xv\r\n"), .server("Zq7hun BAD unknown command\r\n")],
-              secrets: ["Zq7hun", "ter2Xv"]),
-        .init(name: "a literal whose line may be a secret, waiting for its continuation",
-              steps: [.client("Zq7hun ter2Xv {5}\r\n"), .server("+ go\r\n"), .client("hello\r\n"),
-                      .server("Zq7hun BAD unknown command\r\n")],
-              secrets: ["Zq7hun", "ter2Xv"], fromStart: false),
-        .init(name: "a response sent after a refused AUTHENTICATE",
-              steps: [greeting, .client("a1 AUTHENTICATE PLAIN\r\n"), .server("+ \r\n"), .server("a1 NO later\r\n"),
-                      .client("alice \(pw)\r\n"), .server("alice BAD\r\n")]),
-        .init(name: "a base64 response sent after a refused AUTHENTICATE",
-              steps: [greeting, .client("a1 AUTHENTICATE PLAIN\r\n"), .server("a1 NO unsupported\r\n"),
-                      .client("\(b64("\0alice\0\(pw)"))\r\n"), .server("* BAD\r\n")]),
-        .init(name: "a line other than DONE during IDLE",
-              steps: [greeting, .client("a1 LOGIN alice x\r\n"), .server("a1 OK\r\n"), .client("a2 IDLE\r\n"),
-                      .server("+ idling\r\n"), .client("Zq7hun ter2Xv\r\n"), .server("a2 BAD expected DONE\r\n")],
-              secrets: ["Zq7hun", "ter2Xv"]),
-        .init(name: "an over-long LOGIN line",
-              steps: [greeting, .client("a1 LOGIN alice " + pw + String(repeating: "y", count: 300_000) + "\r\n"),
-                      .server("a1 BAD too long\r\n")]),
-        .init(name: "a 250-character tag before LOGIN with a 6 MB {n+} password",
-              steps: [greeting,
-                      .client(String(repeating: "t", count: 250) + " LOGIN alice {6000000+}\r\n"),
-                      .clientBytes(Array(String(repeating: pw, count: 500_000).utf8)),
-                      .client("\r\n"), .server(String(repeating: "t", count: 250) + " NO [AUTHENTICATIONFAILED]\r\n")],
-              shownWithShowSecrets: false),
+        .init(
+            name: "LOGIN with the password as two words",
+            steps: [greeting, .client("a1 LOGIN alice Zq7hun ter2Xv\r\n"), .server("a1 BAD junk\r\n")],
+            secrets: ["Zq7hun", "ter2Xv"]),
+        .init(
+            name: "LOGIN quoted password followed by junk",
+            steps: [greeting, .client("a1 LOGIN alice \"\(pw)\" Zq7junk9\r\n"), .server("a1 BAD junk\r\n")],
+            secrets: [pw, "Zq7junk9"]),
+        .init(
+            name: "LOGIN with three literals",
+            steps: [
+                greeting, .client("a1 LOGIN {5+}\r\nalice {12+}\r\n\(pw) {8+}\r\nZq7junk9\r\n"), .server("a1 BAD\r\n"),
+            ],
+            secrets: [pw, "Zq7junk9"]),
+        .init(
+            name: "LOGIN with an unterminated quote",
+            steps: [greeting, .client("a1 LOGIN alice \"\(pw)\r\n"), .server("a1 BAD\r\n")]),
+        .init(
+            name: "LOGIN with tabs instead of spaces",
+            steps: [greeting, .client("a1 LOGIN\talice\t\(pw)\r\n"), .server("a1 BAD\r\n")]),
+        .init(
+            name: "LOGIN password in lower case, reasons upper-case words",
+            steps: [greeting, .client("a1 LOGIN alice zq7hunter2xv extra[\r\n"), .server("a1 BAD\r\n")],
+            secrets: ["zq7hunter2xv"]),
+        .init(
+            name: "LOGIN password with a section bracket",
+            steps: [greeting, .client("a1 LOGIN alice Zq7hun[ter2Xv\r\n"), .server("a1 BAD\r\n")],
+            secrets: ["Zq7hun", "ter2Xv"]),
+        .init(
+            name: "LOGIN password ending in a literal header",
+            steps: [greeting, .client("a1 LOGIN alice \(pw){3+}\r\nabc\r\n"), .server("a1 BAD\r\n")]),
+        .init(
+            name: "AUTHENTICATE initial response sent as a literal",
+            steps: [
+                greeting,
+                .client("a1 AUTHENTICATE PLAIN {\(b64("\0alice\0\(pw)").utf8.count)+}\r\n\(b64("\0alice\0\(pw)"))\r\n"),
+                .server("a1 OK\r\n"),
+            ]),
+        .init(
+            name: "AUTHENTICATE with two initial-response tokens",
+            steps: [
+                greeting, .client("a1 AUTHENTICATE PLAIN \(b64("\0alice\0x")) \(b64(pw))\r\n"), .server("a1 BAD\r\n"),
+            ]),
+        .init(
+            name: "AUTHENTICATE with a non-base64 initial response",
+            steps: [greeting, .client("a1 AUTHENTICATE PLAIN alice:\(pw)\r\n"), .server("a1 BAD\r\n")]),
+        .init(
+            name: "AUTHENTICATE with the secret where the mechanism belongs",
+            steps: [greeting, .client("a1 AUTHENTICATE \(b64("\0alice\0\(pw)"))\r\n"), .server("a1 BAD\r\n")]),
+        .init(
+            name: "AUTHENTICATE with a short secret where the mechanism belongs",
+            steps: [greeting, .client("a1 AUTHENTICATE \(pw)!\r\n"), .server("a1 BAD\r\n")]),
+        .init(
+            name: "AUTHENTICATE LOGIN whose server asks for the password first",
+            steps: [
+                greeting, .client("a1 AUTHENTICATE LOGIN\r\n"), .server("+ \(b64("Password:"))\r\n"),
+                .client("\(b64(pw))\r\n"), .server("a1 NO\r\n"),
+            ]),
+        .init(
+            name: "LOGIN with the password as its only argument",
+            steps: [greeting, .client("a1 LOGIN \(pw)\r\n"), .server("a1 BAD\r\n")]),
+        .init(
+            name: "an unknown command carrying the password",
+            steps: [greeting, .client("a1 XSECRETAUTH alice \(pw)\r\n"), .server("a1 BAD unknown\r\n")]),
+        .init(
+            name: "a capture that starts inside a LOGIN literal",
+            steps: [
+                .client("Zq7hun ter2Xv\r\n"), .server("a1 OK Logged in\r\n"), .client("a2 NOOP\r\n"),
+                .server("a2 OK\r\n"),
+            ],
+            secrets: ["Zq7hun", "ter2Xv", "ZQ7HUN", "TER2XV"], fromStart: false),
+        .init(
+            name: "a capture that starts on a SASL line",
+            steps: [.client("\(b64("\0alice\0\(pw)"))\r\n"), .server("a1 OK\r\n")], fromStart: false),
+        .init(
+            name: "a capture that starts inside a literal that looks like a command",
+            steps: [.client("x9 SELECT \(pw)\r\n"), .server("a1 OK\r\n")], fromStart: false),
+        .init(
+            name: "the first line after a client gap",
+            steps: [
+                greeting, .client("a1 NOOP\r\n"), .server("a1 OK\r\n"), .gap(.client, 17),
+                .client("Zq7hun ter2Xv\r\n"), .server("a2 OK Logged in\r\n"),
+            ],
+            secrets: ["Zq7hun", "ter2Xv"]),
+        .init(
+            name: "a line whose tag and command word were lost in a gap",
+            steps: [
+                greeting, .gap(.client, 15), .client("\(pw) {3}\r\n"), .server("+ go\r\n"), .client("abc\r\n"),
+                .server("a2 OK\r\n"),
+            ]),
+        .init(
+            name: "a literal body sent after the server refused the literal",
+            steps: [
+                greeting, .client("a1 LOGIN alice {13}\r\n"), .server("a1 NO not now\r\n"),
+                .client("Zq7hun ter2Xv\r\n"), .server("Zq7hun BAD unknown command\r\n"),
+            ],
+            secrets: ["Zq7hun", "ter2Xv"]),
+        .init(
+            name: "a literal whose line may be a secret, waiting for its continuation",
+            steps: [
+                .client("Zq7hun ter2Xv {5}\r\n"), .server("+ go\r\n"), .client("hello\r\n"),
+                .server("Zq7hun BAD unknown command\r\n"),
+            ],
+            secrets: ["Zq7hun", "ter2Xv"], fromStart: false),
+        .init(
+            name: "a response sent after a refused AUTHENTICATE",
+            steps: [
+                greeting, .client("a1 AUTHENTICATE PLAIN\r\n"), .server("+ \r\n"), .server("a1 NO later\r\n"),
+                .client("alice \(pw)\r\n"), .server("alice BAD\r\n"),
+            ]),
+        .init(
+            name: "a base64 response sent after a refused AUTHENTICATE",
+            steps: [
+                greeting, .client("a1 AUTHENTICATE PLAIN\r\n"), .server("a1 NO unsupported\r\n"),
+                .client("\(b64("\0alice\0\(pw)"))\r\n"), .server("* BAD\r\n"),
+            ]),
+        .init(
+            name: "a line other than DONE during IDLE",
+            steps: [
+                greeting, .client("a1 LOGIN alice x\r\n"), .server("a1 OK\r\n"), .client("a2 IDLE\r\n"),
+                .server("+ idling\r\n"), .client("Zq7hun ter2Xv\r\n"), .server("a2 BAD expected DONE\r\n"),
+            ],
+            secrets: ["Zq7hun", "ter2Xv"]),
+        .init(
+            name: "an over-long LOGIN line",
+            steps: [
+                greeting, .client("a1 LOGIN alice " + pw + String(repeating: "y", count: 300_000) + "\r\n"),
+                .server("a1 BAD too long\r\n"),
+            ]),
+        .init(
+            name: "a 250-character tag before LOGIN with a 6 MB {n+} password",
+            steps: [
+                greeting,
+                .client(String(repeating: "t", count: 250) + " LOGIN alice {6000000+}\r\n"),
+                .clientBytes(Array(String(repeating: pw, count: 500_000).utf8)),
+                .client("\r\n"), .server(String(repeating: "t", count: 250) + " NO [AUTHENTICATIONFAILED]\r\n"),
+            ],
+            shownWithShowSecrets: false),
     ]
 
     @Test("no form of the secret in any output", arguments: vectors)
@@ -221,7 +287,7 @@ struct HostileSecretsTests {
         let cases: [(String, Bool)] = [
             (String(repeating: "t", count: 250) + " LOGIN alice {6000000+}\r\nZq7", true),
             (String(repeating: "t", count: 250) + " LOG", true),
-            ("a1 SELECT", true),              // the name may go on ("SELECTX …" is unknown)
+            ("a1 SELECT", true),  // the name may go on ("SELECTX …" is unknown)
             ("a1 SELECT INB", false),
             ("a1 UID FETCH 1:*", false),
             ("a1 UID", true),
@@ -245,12 +311,14 @@ struct HostileSecretsTests {
     /// Text output escapes what could drive a terminal, wherever it came from on the wire.
     @Test func controlCharactersAreEscapedInText() {
         let esc = "\u{1B}]0;owned\u{07}\u{1B}[2J"
-        let v = HostileVector(name: "controls", steps: [
-            .server("* OK [ALERT] hi \(esc)\r\n"), .client("a1 LOGIN \"al\u{1B}[31mice\" x\r\n"),
-            .server("a1 OK \u{9B}31m welcome \u{202E}txt.exe\r\n"),
-            .client("a2 SELECT \"IN\u{1B}[2JBOX\"\r\n"), .server("a2 NO no \u{1B}[5m mailbox\r\n"),
-            .server("* BYE \(esc)\r\n"),
-        ], secrets: [])
+        let v = HostileVector(
+            name: "controls",
+            steps: [
+                .server("* OK [ALERT] hi \(esc)\r\n"), .client("a1 LOGIN \"al\u{1B}[31mice\" x\r\n"),
+                .server("a1 OK \u{9B}31m welcome \u{202E}txt.exe\r\n"),
+                .client("a2 SELECT \"IN\u{1B}[2JBOX\"\r\n"), .server("a2 NO no \u{1B}[5m mailbox\r\n"),
+                .server("* BYE \(esc)\r\n"),
+            ], secrets: [])
         let outs = HostileOutputs.all(v, showSecrets: false)
         for key in ["text", "summary", "diff", "replay"] {
             let text = outs[key, default: ""]

@@ -73,26 +73,41 @@ struct ImaplibReplayTests {
         }
         let (path, text, _) = try recorder.finish(name: "imaplib-changed")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let selectLine = text.components(separatedBy: "\r\n").firstIndex { $0.hasPrefix("C: a3 SELECT INBOX") }.map { $0 + 1 }
+        let selectLine = text.components(separatedBy: "\r\n").firstIndex { $0.hasPrefix("C: a3 SELECT INBOX") }.map {
+            $0 + 1
+        }
         #expect(selectLine != nil)
         // The recorded password's marker, as the fixture holds it.
-        let marker = text.components(separatedBy: "C: a2 LOGIN alice ").dropFirst().first.map { $0.components(separatedBy: "\r\n")[0] } ?? "?"
+        let marker =
+            text.components(separatedBy: "C: a2 LOGIN alice ").dropFirst().first.map {
+                $0.components(separatedBy: "\r\n")[0]
+            } ?? "?"
         #expect(marker.hasPrefix("‹redacted:"))
 
         let replay = try ReplayProcess(fixture: path)
         let replayed = try runPython(Self.script(port: replay.port, select: "Archive"))
         let (status, stderr) = replay.wait()
-        #expect(replayed.hasPrefix("error SELECT command error: BAD [b'[CLIENTBUG] imapscope replay: expected \"SELECT INBOX\" but got \"SELECT Archive\"']"))
+        #expect(
+            replayed.hasPrefix(
+                "error SELECT command error: BAD [b'[CLIENTBUG] imapscope replay: expected \"SELECT INBOX\" but got \"SELECT Archive\"']"
+            ))
         #expect(status == 1)
         let lines = stderr.split(separator: "\n").map(String.init)
-        #expect(lines.first == "imapscope replay: client line 3 differs from the fixture (fixture line \(selectLine ?? 0)): expected SELECT INBOX but got SELECT Archive")
-        #expect(Array(lines.dropFirst().prefix(7)) == [
-            "--- expected (fixture)", "+++ received (client)", "@@ client line 3 @@",
-            // The fixture's password position is hidden too (a hand-written one may hold it in clear).
-            " CAPABILITY", " LOGIN alice ‹redacted›", "-SELECT INBOX", "+SELECT Archive",
-        ])
+        #expect(
+            lines.first
+                == "imapscope replay: client line 3 differs from the fixture (fixture line \(selectLine ?? 0)): expected SELECT INBOX but got SELECT Archive"
+        )
+        #expect(
+            Array(lines.dropFirst().prefix(7)) == [
+                "--- expected (fixture)", "+++ received (client)", "@@ client line 3 @@",
+                // The fixture's password position is hidden too (a hand-written one may hold it in clear).
+                " CAPABILITY", " LOGIN alice ‹redacted›", "-SELECT INBOX", "+SELECT Archive",
+            ])
         #expect(lines.count == 9)
-        #expect(lines.last?.range(of: #"^imapscope replay: session from 127\.0\.0\.1:\d+ failed: 1 mismatch$"#, options: .regularExpression) != nil)
+        #expect(
+            lines.last?.range(
+                of: #"^imapscope replay: session from 127\.0\.0\.1:\d+ failed: 1 mismatch$"#,
+                options: .regularExpression) != nil)
     }
 
     @Test func badArgumentsAreClearErrors() throws {
@@ -122,11 +137,12 @@ struct ImaplibReplayTests {
             "C: a2 NOOP", "S: a2 OK done", "C: a3 LOGOUT", "S: * BYE bye", "S: a3 OK bye",
         ].map { $0 + "\r\n" }.joined().write(toFile: path, atomically: true, encoding: .utf8)
         let replay = try ReplayProcess(fixture: path)
-        let out = try runPython("""
-        import imaplib
-        m = imaplib.IMAP4('127.0.0.1', \(replay.port))
-        print(m.logout())
-        """)
+        let out = try runPython(
+            """
+            import imaplib
+            m = imaplib.IMAP4('127.0.0.1', \(replay.port))
+            print(m.logout())
+            """)
         let (status, stderr) = replay.wait()
         #expect(out == "('BYE', [b'bye'])\n")
         #expect(status == 0)
@@ -146,8 +162,10 @@ extension ImaplibReplayTests {
         do {
             let dovecot = try DovecotProcess(seed: 3)
             defer { dovecot.stop() }
-            let proxy = try ProxyBinaryProcess(["--listen", "imap://127.0.0.1:0", "--upstream", "imap://127.0.0.1:\(dovecot.imapPort)",
-                                                "--ca-dir", dir + "/ca", "--fixture", dir + "/session.fixture"])
+            let proxy = try ProxyBinaryProcess([
+                "--listen", "imap://127.0.0.1:0", "--upstream", "imap://127.0.0.1:\(dovecot.imapPort)",
+                "--ca-dir", dir + "/ca", "--fixture", dir + "/session.fixture",
+            ])
             recorded = try runPython(Self.script(port: proxy.ports[0]))
             #expect(proxy.stop().status == 0)
         }

@@ -24,12 +24,19 @@ final class ReplayProcess: @unchecked Sendable {
         var line = Data()
         while !line.contains(0x0A) {
             let d = out.fileHandleForReading.availableData
-            if d.isEmpty { throw TestFailure(description: "imapscope replay printed no address: \(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))") }
+            if d.isEmpty {
+                throw TestFailure(
+                    description:
+                        "imapscope replay printed no address: \(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))"
+                )
+            }
             line += d
         }
         // "imapscope replay: listening on imap://127.0.0.1:PORT"
         let text = String(decoding: line.prefix { $0 != 0x0A }, as: UTF8.self)
-        guard text.hasPrefix("imapscope replay: listening on imap://127.0.0.1:"), let p2 = Int(text.split(separator: ":").last ?? "") else {
+        guard text.hasPrefix("imapscope replay: listening on imap://127.0.0.1:"),
+            let p2 = Int(text.split(separator: ":").last ?? "")
+        else {
             throw TestFailure(description: "unexpected replay output: \(text)")
         }
         port = p2
@@ -40,8 +47,13 @@ final class ReplayProcess: @unchecked Sendable {
     func wait(seconds: Double = 30) -> (status: Int32, stderr: String) {
         let deadline = Date().addingTimeInterval(seconds)
         while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning { process.terminate(); process.waitUntilExit() }
-        return (process.terminationStatus, String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        return (
+            process.terminationStatus, String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        )
     }
 }
 
@@ -54,14 +66,16 @@ final class FixtureRecorder {
     let port: Int
 
     init(upstreamPort: Int) throws {
-        publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink, FixtureWriter(fixture, normalize: true)]))
+        publisher = EventPublisher(
+            pipeline: EventPipeline(redactor: Redactor(), sinks: [sink, FixtureWriter(fixture, normalize: true)]))
         var decoder = DecoderOptions()
         // A fixture needs whole literal bodies.
         decoder.limits.literalRetainLimit = 64 * 1024 * 1024
         decoder.limits.maxRetainedPerLine = 256 * 1024 * 1024
-        let config = ProxyServer.Configuration(listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
-                                               upstream: ProxyURL(scheme: .imap, host: "127.0.0.1", port: upstreamPort),
-                                               serverTLS: nil, upstreamTLS: .makeClientConfiguration(), decoder: decoder)
+        let config = ProxyServer.Configuration(
+            listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
+            upstream: ProxyURL(scheme: .imap, host: "127.0.0.1", port: upstreamPort),
+            serverTLS: nil, upstreamTLS: .makeClientConfiguration(), decoder: decoder)
         server = try ProxyServer(configuration: config, publisher: publisher, threads: 1)
         port = Int(try server.start()[0].split(separator: ":").last!)!
     }

@@ -79,7 +79,8 @@ struct MbsyncReplayTests {
         #expect(recorded.status == 0, "\(recorded.output)")
         #expect(recorded.messages.count == 20)
         #expect(events.contains { $0.kind == .compress })
-        #expect(text.contains("\r\n# imapscope: decompressed COMPRESS=DEFLATE active; the lines below are inflated\r\n"))
+        #expect(
+            text.contains("\r\n# imapscope: decompressed COMPRESS=DEFLATE active; the lines below are inflated\r\n"))
 
         let replay = try ReplayProcess(fixture: path)
         let replayed = try Self.sync(port: replay.port, name: "mbsync-replay")

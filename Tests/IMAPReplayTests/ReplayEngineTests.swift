@@ -1,6 +1,7 @@
 import IMAPCore
-@testable import IMAPReplay
 import Testing
+
+@testable import IMAPReplay
 
 /// Fixture vectors: a fixture, what the client sends (in chunks), and the exact bytes the
 /// replay must answer with.
@@ -42,7 +43,10 @@ struct ReplayEngineTests {
 
     @Test func greetingThenTagsSubstituted() throws {
         let r = try Self.run(Self.simple, ["X1 CAPABILITY\r\n", "X2 LOGOUT\r\n"])
-        #expect(r.output == "* OK [CAPABILITY IMAP4rev1] ready\r\n* CAPABILITY IMAP4rev1 IDLE\r\nX1 OK done\r\n* BYE bye\r\nX2 OK bye\r\n")
+        #expect(
+            r.output
+                == "* OK [CAPABILITY IMAP4rev1] ready\r\n* CAPABILITY IMAP4rev1 IDLE\r\nX1 OK done\r\n* BYE bye\r\nX2 OK bye\r\n"
+        )
         #expect(r.actions.last == .close)
         #expect(r.engine.finish().isEmpty)
         #expect(r.engine.succeeded)
@@ -52,23 +56,37 @@ struct ReplayEngineTests {
         let whole = try Self.run(Self.simple, ["x CAPABILITY\r\ny logout\r\n"])
         let bytes = "x CAPABILITY\r\ny logout\r\n".map { String($0) }
         let split = try Self.run(Self.simple, bytes)
-        #expect(whole.output == "* OK [CAPABILITY IMAP4rev1] ready\r\n* CAPABILITY IMAP4rev1 IDLE\r\nx OK done\r\n* BYE bye\r\ny OK bye\r\n")
+        #expect(
+            whole.output
+                == "* OK [CAPABILITY IMAP4rev1] ready\r\n* CAPABILITY IMAP4rev1 IDLE\r\nx OK done\r\n* BYE bye\r\ny OK bye\r\n"
+        )
         #expect(split.output == whole.output)
         #expect(split.engine.succeeded)
     }
 
     @Test func mismatchAnswersBADAndNamesTheCommand() throws {
         let r = try Self.run(Self.simple, ["X1 CAPABILITY\r\n", "X2 SELECT INBOX\r\n"])
-        #expect(r.output.hasSuffix("X1 OK done\r\nX2 BAD [CLIENTBUG] imapscope replay: expected \"LOGOUT\" but got \"SELECT INBOX\"\r\n"))
+        #expect(
+            r.output.hasSuffix(
+                "X1 OK done\r\nX2 BAD [CLIENTBUG] imapscope replay: expected \"LOGOUT\" but got \"SELECT INBOX\"\r\n"))
         let m = r.engine.finish()
         #expect(m.count == 1)
-        #expect(m.first?.description == "imapscope replay: client line 2 differs from the fixture (fixture line 5): expected LOGOUT but got SELECT INBOX")
-        #expect(m.first?.diff == "--- expected (fixture)\n+++ received (client)\n@@ client line 2 @@\n CAPABILITY\n-LOGOUT\n+SELECT INBOX\n")
+        #expect(
+            m.first?.description
+                == "imapscope replay: client line 2 differs from the fixture (fixture line 5): expected LOGOUT but got SELECT INBOX"
+        )
+        #expect(
+            m.first?.diff
+                == "--- expected (fixture)\n+++ received (client)\n@@ client line 2 @@\n CAPABILITY\n-LOGOUT\n+SELECT INBOX\n"
+        )
         #expect(!r.engine.succeeded)
     }
 
     @Test func earlyLogoutSucceeds() throws {
-        let lines = ["S: * OK hi", "C: a1 NOOP", "S: a1 OK", "C: a2 CHECK", "S: a2 OK", "C: a3 LOGOUT", "S: * BYE bye", "S: a3 OK bye"]
+        let lines = [
+            "S: * OK hi", "C: a1 NOOP", "S: a1 OK", "C: a2 CHECK", "S: a2 OK", "C: a3 LOGOUT", "S: * BYE bye",
+            "S: a3 OK bye",
+        ]
         let r = try Self.run(lines, ["n NOOP\r\n", "q LOGOUT\r\n"])
         #expect(r.output == "* OK hi\r\nn OK\r\n* BYE bye\r\nq OK bye\r\n")
         #expect(r.actions.last == .close)
@@ -80,13 +98,21 @@ struct ReplayEngineTests {
     @Test func clientStoppingEarlyIsReported() throws {
         let r = try Self.run(Self.simple, ["X1 CAPABILITY\r\n"])
         let m = r.engine.finish()
-        #expect(m.map(\.description) == ["imapscope replay: client line 2 differs from the fixture (fixture line 5): expected LOGOUT but got the end of the connection"])
+        #expect(
+            m.map(\.description) == [
+                "imapscope replay: client line 2 differs from the fixture (fixture line 5): expected LOGOUT but got the end of the connection"
+            ])
     }
 
     @Test func commandAfterTheFixtureEnded() throws {
         let r = try Self.run(["S: * OK hi", "C: a1 NOOP", "S: a1 OK"], ["n1 NOOP\r\n", "n2 NOOP\r\n"])
-        #expect(r.output == "* OK hi\r\nn1 OK\r\nn2 BAD [CLIENTBUG] imapscope replay: the fixture has no more commands but got \"NOOP\"\r\n")
-        #expect(r.engine.finish().first?.description == "imapscope replay: client line 2 has no counterpart: the fixture ended, but the client sent NOOP")
+        #expect(
+            r.output
+                == "* OK hi\r\nn1 OK\r\nn2 BAD [CLIENTBUG] imapscope replay: the fixture has no more commands but got \"NOOP\"\r\n"
+        )
+        #expect(
+            r.engine.finish().first?.description
+                == "imapscope replay: client line 2 has no counterpart: the fixture ended, but the client sent NOOP")
     }
 
     static let literalLogin = [
@@ -106,7 +132,10 @@ struct ReplayEngineTests {
         _ = engine.start()
         #expect(engine.feed(Array("b LOGIN {5}\r\n".utf8)) == [.send(Array("+ go on\r\n".utf8))])
         #expect(engine.feed(Array("alice s3cret\r\n".utf8)) == [.send(Array("b OK logged in\r\n".utf8))])
-        #expect(engine.feed(Array("c APPEND INBOX (\\Seen) {13+}\r\nSubject: hi\r\n\r\n".utf8)) == [.send(Array("c OK [APPENDUID 7 1] appended\r\n".utf8))])
+        #expect(
+            engine.feed(Array("c APPEND INBOX (\\Seen) {13+}\r\nSubject: hi\r\n\r\n".utf8)) == [
+                .send(Array("c OK [APPENDUID 7 1] appended\r\n".utf8))
+            ])
         #expect(engine.finish().isEmpty)
         #expect(engine.succeeded)
     }
@@ -116,7 +145,10 @@ struct ReplayEngineTests {
         let r = try Self.run(Self.literalLogin, ["b LOGIN \"alice\" {6+}\r\nsecret\r\n"])
         #expect(r.output == "* OK ready\r\nb OK logged in\r\n")
         let wrong = try Self.run(Self.literalLogin, ["b LOGIN {3}\r\n", "bob x\r\n"])
-        #expect(wrong.output == "* OK ready\r\n+ go on\r\nb BAD [CLIENTBUG] imapscope replay: expected \"LOGIN {5} alice ‹redacted›\" but got \"LOGIN {3} bob ‹redacted›\"\r\n")
+        #expect(
+            wrong.output
+                == "* OK ready\r\n+ go on\r\nb BAD [CLIENTBUG] imapscope replay: expected \"LOGIN {5} alice ‹redacted›\" but got \"LOGIN {3} bob ‹redacted›\"\r\n"
+        )
     }
 
     /// Recordings put a synchronizing literal's `+` before the command (the decoder emits the
@@ -132,19 +164,35 @@ struct ReplayEngineTests {
 
     /// A synchronizing literal of a command that already differs is refused before its body.
     @Test func differingCommandGetsNoContinuation() throws {
-        let lines = ["S: * OK ready", "C: a1 APPEND INBOX {5}", "S: + OK", "C: hello", "S: a1 OK appended", "C: a2 NOOP", "S: a2 OK"]
+        let lines = [
+            "S: * OK ready", "C: a1 APPEND INBOX {5}", "S: + OK", "C: hello", "S: a1 OK appended", "C: a2 NOOP",
+            "S: a2 OK",
+        ]
         let engine = ReplayEngine(script: try ReplayScript(fixture: Self.fixture(lines)))
         _ = engine.start()
-        #expect(engine.feed(Array("q APPEND Drafts {5}\r\n".utf8)) == [.send(Array("q BAD [CLIENTBUG] imapscope replay: expected \"APPEND INBOX {5} hello\" but got \"APPEND Drafts {5}\"\r\n".utf8))])
+        #expect(
+            engine.feed(Array("q APPEND Drafts {5}\r\n".utf8)) == [
+                .send(
+                    Array(
+                        "q BAD [CLIENTBUG] imapscope replay: expected \"APPEND INBOX {5} hello\" but got \"APPEND Drafts {5}\"\r\n"
+                            .utf8))
+            ])
         // The client sends no literal; its next line is a new command, still compared.
         #expect(engine.feed(Array("r APPEND INBOX {5}\r\n".utf8)) == [.send(Array("+ OK\r\n".utf8))])
         #expect(engine.feed(Array("hello\r\n".utf8)) == [.send(Array("r OK appended\r\n".utf8))])
-        #expect(engine.finish().map(\.description) == ["imapscope replay: client line 1 differs from the fixture (fixture line 2): expected APPEND INBOX {5} hello but got APPEND Drafts {5}"])
+        #expect(
+            engine.finish().map(\.description) == [
+                "imapscope replay: client line 1 differs from the fixture (fixture line 2): expected APPEND INBOX {5} hello but got APPEND Drafts {5}"
+            ])
     }
 
     @Test func appendBodyMustMatch() throws {
-        let r = try Self.run(Self.literalLogin, ["b LOGIN alice pw\r\n", "c APPEND INBOX (\\Seen) {13+}\r\nSubject: ho\r\n\r\n"])
-        #expect(r.output == "* OK ready\r\nb OK logged in\r\nc BAD [CLIENTBUG] imapscope replay: expected \"APPEND INBOX (\\Seen) {13+} Subject: hi\\x0D\\x0A\" but got \"APPEND INBOX (\\Seen) {13+} Subject: ho\\x0D\\x0A\"\r\n")
+        let r = try Self.run(
+            Self.literalLogin, ["b LOGIN alice pw\r\n", "c APPEND INBOX (\\Seen) {13+}\r\nSubject: ho\r\n\r\n"])
+        #expect(
+            r.output
+                == "* OK ready\r\nb OK logged in\r\nc BAD [CLIENTBUG] imapscope replay: expected \"APPEND INBOX (\\Seen) {13+} Subject: hi\\x0D\\x0A\" but got \"APPEND INBOX (\\Seen) {13+} Subject: ho\\x0D\\x0A\"\r\n"
+        )
     }
 
     static let idle = [
@@ -163,10 +211,16 @@ struct ReplayEngineTests {
     @Test func idlePushesThenWaitsForDone() throws {
         let engine = ReplayEngine(script: try ReplayScript(fixture: Self.fixture(Self.idle)))
         #expect(engine.start() == [.send(Array("* OK ready\r\n".utf8))])
-        #expect(engine.feed(Array("t7 IDLE\r\n".utf8)) == [.send(Array("+ idling\r\n".utf8)), .send(Array("* 4 EXISTS\r\n".utf8)),
-                                                               .send(Array("* 1 FETCH (FLAGS (\\Seen))\r\n".utf8))])
+        #expect(
+            engine.feed(Array("t7 IDLE\r\n".utf8)) == [
+                .send(Array("+ idling\r\n".utf8)), .send(Array("* 4 EXISTS\r\n".utf8)),
+                .send(Array("* 1 FETCH (FLAGS (\\Seen))\r\n".utf8)),
+            ])
         #expect(engine.feed(Array("DONE\r\n".utf8)) == [.send(Array("t7 OK Idle completed\r\n".utf8))])
-        #expect(engine.feed(Array("t8 NOOP\r\n".utf8)) == [.send(Array("* 5 EXISTS\r\n".utf8)), .send(Array("t8 OK NOOP completed\r\n".utf8))])
+        #expect(
+            engine.feed(Array("t8 NOOP\r\n".utf8)) == [
+                .send(Array("* 5 EXISTS\r\n".utf8)), .send(Array("t8 OK NOOP completed\r\n".utf8)),
+            ])
         #expect(engine.finish().isEmpty && engine.succeeded)
     }
 
@@ -186,12 +240,20 @@ struct ReplayEngineTests {
     ]
 
     @Test func authenticateWithRedactedLines() throws {
-        let r = try Self.run(Self.authenticate, ["Q AUTHENTICATE PLAIN\r\n", "AGFsaWNlAHBhc3N3b3Jk\r\n", "R AUTHENTICATE PLAIN AGJvYgB4\r\n"])
-        #expect(r.output == "* OK ready\r\n+\r\nQ OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\nR NO [ALREADYAUTHENTICATED] already\r\n")
+        let r = try Self.run(
+            Self.authenticate,
+            ["Q AUTHENTICATE PLAIN\r\n", "AGFsaWNlAHBhc3N3b3Jk\r\n", "R AUTHENTICATE PLAIN AGJvYgB4\r\n"])
+        #expect(
+            r.output
+                == "* OK ready\r\n+\r\nQ OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\nR NO [ALREADYAUTHENTICATED] already\r\n"
+        )
         #expect(r.engine.finish().isEmpty && r.engine.succeeded)
         // The mechanism is not a secret: another one is a mismatch.
         let other = try Self.run(Self.authenticate, ["Q AUTHENTICATE LOGIN\r\n"])
-        #expect(other.output == "* OK ready\r\nQ BAD [CLIENTBUG] imapscope replay: expected \"AUTHENTICATE PLAIN\" but got \"AUTHENTICATE LOGIN\"\r\n")
+        #expect(
+            other.output
+                == "* OK ready\r\nQ BAD [CLIENTBUG] imapscope replay: expected \"AUTHENTICATE PLAIN\" but got \"AUTHENTICATE LOGIN\"\r\n"
+        )
     }
 
     static let independent = [
@@ -209,10 +271,15 @@ struct ReplayEngineTests {
     @Test func relaxedOrderLetsIndependentCommandsSwap() throws {
         let input = ["b1 LIST \"\" \"*\"\r\n", "b2 NOOP\r\n", "b3 SELECT INBOX\r\n"]
         let relaxed = try Self.run(Self.independent, input, order: .relaxed)
-        #expect(relaxed.output == "* OK ready\r\n* LIST () \"/\" INBOX\r\nb1 OK list\r\nb2 OK noop\r\n* 1 EXISTS\r\nb3 OK selected\r\n")
+        #expect(
+            relaxed.output
+                == "* OK ready\r\n* LIST () \"/\" INBOX\r\nb1 OK list\r\nb2 OK noop\r\n* 1 EXISTS\r\nb3 OK selected\r\n"
+        )
         #expect(relaxed.engine.finish().isEmpty && relaxed.engine.succeeded)
         let strict = try Self.run(Self.independent, input, order: .strict)
-        #expect(strict.output.hasPrefix("* OK ready\r\nb1 BAD [CLIENTBUG] imapscope replay: expected \"NOOP\" but got \"LIST '' '*'\"\r\n"))
+        #expect(
+            strict.output.hasPrefix(
+                "* OK ready\r\nb1 BAD [CLIENTBUG] imapscope replay: expected \"NOOP\" but got \"LIST '' '*'\"\r\n"))
     }
 
     @Test func relaxedOrderDoesNotLetDependentCommandsSwap() throws {
@@ -227,10 +294,17 @@ struct ReplayEngineTests {
             "S: a2 OK stored",
         ]
         let r = try Self.run(lines, ["b1 STORE 1 +FLAGS (\\Seen)\r\n"], order: .relaxed)
-        #expect(r.output == "* OK ready\r\nb1 BAD [CLIENTBUG] imapscope replay: expected \"SELECT INBOX\" but got \"STORE 1 +FLAGS (\\Seen)\"\r\n")
+        #expect(
+            r.output
+                == "* OK ready\r\nb1 BAD [CLIENTBUG] imapscope replay: expected \"SELECT INBOX\" but got \"STORE 1 +FLAGS (\\Seen)\"\r\n"
+        )
         // A LIST (only `* LIST` data) may be overtaken.
-        let list = try Self.run(Self.independent, ["b1 NOOP\r\n", "b2 SELECT INBOX\r\n", "b3 LIST \"\" *\r\n"], order: .relaxed)
-        #expect(list.output == "* OK ready\r\nb1 OK noop\r\n* 1 EXISTS\r\nb2 OK selected\r\n* LIST () \"/\" INBOX\r\nb3 OK list\r\n")
+        let list = try Self.run(
+            Self.independent, ["b1 NOOP\r\n", "b2 SELECT INBOX\r\n", "b3 LIST \"\" *\r\n"], order: .relaxed)
+        #expect(
+            list.output
+                == "* OK ready\r\nb1 OK noop\r\n* 1 EXISTS\r\nb2 OK selected\r\n* LIST () \"/\" INBOX\r\nb3 OK list\r\n"
+        )
         #expect(list.engine.finish().isEmpty)
     }
 
@@ -247,10 +321,16 @@ struct ReplayEngineTests {
         let engine = ReplayEngine(script: try ReplayScript(fixture: Self.fixture(lines)))
         #expect(engine.script.usesStartTLS)
         _ = engine.start()
-        #expect(engine.feed(Array("s1 STARTTLS\r\n".utf8)) == [.send(Array("s1 OK Begin TLS negotiation now.\r\n".utf8)), .startTLS])
+        #expect(
+            engine.feed(Array("s1 STARTTLS\r\n".utf8)) == [
+                .send(Array("s1 OK Begin TLS negotiation now.\r\n".utf8)), .startTLS,
+            ])
         #expect(engine.isPaused)
         #expect(engine.resume() == [])
-        #expect(engine.feed(Array("s2 COMPRESS DEFLATE\r\n".utf8)) == [.send(Array("s2 OK DEFLATE active\r\n".utf8)), .startCompression])
+        #expect(
+            engine.feed(Array("s2 COMPRESS DEFLATE\r\n".utf8)) == [
+                .send(Array("s2 OK DEFLATE active\r\n".utf8)), .startCompression,
+            ])
         #expect(engine.takeHeldBytes() == [])
         #expect(engine.resume() == [])
         #expect(engine.feed(Array("s3 LOGOUT\r\n".utf8)) == [.send(Array("s3 OK bye\r\n".utf8)), .close])
@@ -260,7 +340,10 @@ struct ReplayEngineTests {
     @Test func garbageIsBoundedAndAnsweredOnce() throws {
         let junk = String(repeating: "x", count: 300_000) + "\r\n"
         let r = try Self.run(Self.simple, [junk])
-        #expect(r.output == "* OK [CAPABILITY IMAP4rev1] ready\r\n* BAD [CLIENTBUG] imapscope replay: expected \"CAPABILITY\" but got \"a line of 300002 bytes (too long to compare; not shown)\"\r\n")
+        #expect(
+            r.output
+                == "* OK [CAPABILITY IMAP4rev1] ready\r\n* BAD [CLIENTBUG] imapscope replay: expected \"CAPABILITY\" but got \"a line of 300002 bytes (too long to compare; not shown)\"\r\n"
+        )
         #expect(r.engine.finish().count == 1)
     }
 
@@ -273,12 +356,15 @@ struct ReplayEngineTests {
     }
 
     @Test func fixtureWithoutALiteralBodyIsRefused() {
-        let lines = ["S: * OK hi", "C: a1 UID FETCH 1 BODY[]", "S: * 1 FETCH (UID 1 BODY[] {90000000}",
-                     "# literal body of 90000000 bytes not kept (sha256 ab12)", "S: )", "S: a1 OK"]
+        let lines = [
+            "S: * OK hi", "C: a1 UID FETCH 1 BODY[]", "S: * 1 FETCH (UID 1 BODY[] {90000000}",
+            "# literal body of 90000000 bytes not kept (sha256 ab12)", "S: )", "S: a1 OK",
+        ]
         #expect {
             try ReplayScript(fixture: Self.fixture(lines))
         } throws: { error in
-            "\(error)" == "line 4: literal body of 90000000 bytes not kept (sha256 ab12): this fixture cannot be replayed (record it with whole literal bodies, e.g. imapscope read --format fixture)"
+            "\(error)"
+                == "line 4: literal body of 90000000 bytes not kept (sha256 ab12): this fixture cannot be replayed (record it with whole literal bodies, e.g. imapscope read --format fixture)"
         }
     }
 
@@ -298,7 +384,11 @@ struct ReplayEngineTests {
 
     @Test func tooManyMismatchesCloses() throws {
         let r = try Self.run(Self.simple, Array(repeating: "z NOOP\r\n", count: 25))
-        #expect(r.actions.filter { if case .send(let b) = $0 { return b.starts(with: Array("z BAD".utf8)) }; return false }.count == ReplayEngine.mismatchLimit)
+        #expect(
+            r.actions.filter {
+                if case .send(let b) = $0 { return b.starts(with: Array("z BAD".utf8)) }
+                return false
+            }.count == ReplayEngine.mismatchLimit)
         #expect(r.actions.last == .close)
         #expect(r.output.hasSuffix("* BYE imapscope replay: too many commands differ from the fixture\r\n"))
     }
@@ -320,7 +410,10 @@ struct ReplayEngineTests {
         #expect(engine.clientIdle() == [.send(Array("* 1 EXISTS\r\n".utf8)), .send(Array("s OK selected\r\n".utf8))])
         // Nothing more to send ahead: FETCH's completion needs FETCH first.
         #expect(engine.clientIdle() == [])
-        #expect(engine.feed(Array("f FETCH 1 (FLAGS)\r\n".utf8)) == [.send(Array("* 1 FETCH (FLAGS (\\Seen))\r\n".utf8)), .send(Array("f OK fetched\r\n".utf8))])
+        #expect(
+            engine.feed(Array("f FETCH 1 (FLAGS)\r\n".utf8)) == [
+                .send(Array("* 1 FETCH (FLAGS (\\Seen))\r\n".utf8)), .send(Array("f OK fetched\r\n".utf8)),
+            ])
         #expect(engine.finish().isEmpty && engine.succeeded)
         // A quiet client with nothing in flight gets nothing.
         let fresh = ReplayEngine(script: try ReplayScript(fixture: Self.fixture(lines)))

@@ -1,9 +1,10 @@
 import Foundation
 import IMAPCore
 import IMAPProxy
-@testable import IMAPReplay
 import IMAPTestSupport
 import Testing
+
+@testable import IMAPReplay
 
 /// The replay server over TLS: imaps:// with a leaf from imapscope's CA, and a fixture that
 /// went through STARTTLS (offered because the fixture did it), both driven by imaplib.
@@ -37,18 +38,21 @@ struct ReplayTLSTests {
 
     @Test func implicitTLS() throws {
         try Self.withCA { ca in
-            let server = try ReplayServer(script: try Self.fixture(Self.session),
-                                          configuration: .init(listen: ProxyURL(scheme: .imaps, host: "127.0.0.1", port: 0),
-                                                               tls: try ca.serverTLSConfiguration(fallbackHost: "localhost")))
+            let server = try ReplayServer(
+                script: try Self.fixture(Self.session),
+                configuration: .init(
+                    listen: ProxyURL(scheme: .imaps, host: "127.0.0.1", port: 0),
+                    tls: try ca.serverTLSConfiguration(fallbackHost: "localhost")))
             defer { server.shutdown() }
             let port = Int(try server.start().split(separator: ":").last!)!
-            let out = try runPython("""
-            import imaplib, ssl
-            ctx = ssl.create_default_context(cafile='\(ca.certificatePath)')
-            m = imaplib.IMAP4_SSL('localhost', \(port), ssl_context=ctx)
-            m.login('alice', 'pw')
-            print(m.select('INBOX'), m.logout())
-            """)
+            let out = try runPython(
+                """
+                import imaplib, ssl
+                ctx = ssl.create_default_context(cafile='\(ca.certificatePath)')
+                m = imaplib.IMAP4_SSL('localhost', \(port), ssl_context=ctx)
+                m.login('alice', 'pw')
+                print(m.select('INBOX'), m.logout())
+                """)
             #expect(out == "('OK', [b'1']) ('BYE', [b'Logging out'])\n")
             let results = server.waitForSessions(1, timeoutSeconds: 10)
             #expect(results.count == 1 && results[0].succeeded && results[0].mismatches.isEmpty)
@@ -56,39 +60,45 @@ struct ReplayTLSTests {
     }
 
     @Test func startTLSOnlyWhenTheFixtureDidIt() throws {
-        let lines = [
-            "S: * OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready",
-            "C: a8 CAPABILITY",
-            "S: * CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED",
-            "S: a8 OK done",
-            "C: a0 STARTTLS",
-            "S: a0 OK Begin TLS negotiation now.",
-            "# TLS established (client)",
-            "C: a1 CAPABILITY",
-            "S: * CAPABILITY IMAP4rev1 AUTH=PLAIN",
-            "S: a1 OK done",
-        ] + Self.session.dropFirst(4)
+        let lines =
+            [
+                "S: * OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready",
+                "C: a8 CAPABILITY",
+                "S: * CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED",
+                "S: a8 OK done",
+                "C: a0 STARTTLS",
+                "S: a0 OK Begin TLS negotiation now.",
+                "# TLS established (client)",
+                "C: a1 CAPABILITY",
+                "S: * CAPABILITY IMAP4rev1 AUTH=PLAIN",
+                "S: a1 OK done",
+            ] + Self.session.dropFirst(4)
         let script = try Self.fixture(lines)
         #expect(script.usesStartTLS)
         #expect(!(try Self.fixture(Self.session)).usesStartTLS)
         // A STARTTLS fixture needs the CA even on imap://.
         #expect(throws: ReplayScript.Failure.self) {
-            try ReplayServer(script: script, configuration: .init(listen: ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0), tls: nil))
+            try ReplayServer(
+                script: script,
+                configuration: .init(listen: ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0), tls: nil))
         }
         try Self.withCA { ca in
-            let server = try ReplayServer(script: script,
-                                          configuration: .init(listen: ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0),
-                                                               tls: try ca.serverTLSConfiguration(fallbackHost: "localhost")))
+            let server = try ReplayServer(
+                script: script,
+                configuration: .init(
+                    listen: ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0),
+                    tls: try ca.serverTLSConfiguration(fallbackHost: "localhost")))
             defer { server.shutdown() }
             let port = Int(try server.start().split(separator: ":").last!)!
-            let out = try runPython("""
-            import imaplib, ssl
-            ctx = ssl.create_default_context(cafile='\(ca.certificatePath)')
-            m = imaplib.IMAP4('localhost', \(port))
-            print(m.starttls(ssl_context=ctx)[0], m.sock.version())
-            m.login('alice', 'pw')
-            print(m.select('INBOX'), m.logout())
-            """)
+            let out = try runPython(
+                """
+                import imaplib, ssl
+                ctx = ssl.create_default_context(cafile='\(ca.certificatePath)')
+                m = imaplib.IMAP4('localhost', \(port))
+                print(m.starttls(ssl_context=ctx)[0], m.sock.version())
+                m.login('alice', 'pw')
+                print(m.select('INBOX'), m.logout())
+                """)
             #expect(out == "OK TLSv1.3\n('OK', [b'1']) ('BYE', [b'Logging out'])\n")
             let results = server.waitForSessions(1, timeoutSeconds: 10)
             #expect(results.count == 1 && results[0].succeeded)
@@ -97,20 +107,25 @@ struct ReplayTLSTests {
 
     /// One session at a time: a second client meanwhile gets a BYE, the first is unaffected.
     @Test func secondClientIsTurnedAway() throws {
-        let server = try ReplayServer(script: try Self.fixture(Self.session),
-                                      configuration: .init(listen: ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0), tls: nil))
+        let server = try ReplayServer(
+            script: try Self.fixture(Self.session),
+            configuration: .init(listen: ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0), tls: nil))
         defer { server.shutdown() }
         let port = Int(try server.start().split(separator: ":").last!)!
-        let out = try runPython("""
-        import socket
-        a = socket.create_connection(('127.0.0.1', \(port))); fa = a.makefile('rb')
-        print(fa.readline().decode(), end='')
-        b = socket.create_connection(('127.0.0.1', \(port))); fb = b.makefile('rb')
-        print(fb.readline().decode(), end='')
-        print(fb.readline())
-        a.sendall(b'x NOOP\\r\\n')
-        print(fa.readline().decode(), end='')
-        """)
-        #expect(out == "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n* BYE [UNAVAILABLE] imapscope replay serves one session at a time\r\nb''\nx BAD [CLIENTBUG] imapscope replay: expected \"CAPABILITY\" but got \"NOOP\"\r\n")
+        let out = try runPython(
+            """
+            import socket
+            a = socket.create_connection(('127.0.0.1', \(port))); fa = a.makefile('rb')
+            print(fa.readline().decode(), end='')
+            b = socket.create_connection(('127.0.0.1', \(port))); fb = b.makefile('rb')
+            print(fb.readline().decode(), end='')
+            print(fb.readline())
+            a.sendall(b'x NOOP\\r\\n')
+            print(fa.readline().decode(), end='')
+            """)
+        #expect(
+            out
+                == "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n* BYE [UNAVAILABLE] imapscope replay serves one session at a time\r\nb''\nx BAD [CLIENTBUG] imapscope replay: expected \"CAPABILITY\" but got \"NOOP\"\r\n"
+        )
     }
 }

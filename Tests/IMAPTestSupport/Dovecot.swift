@@ -10,31 +10,42 @@ public final class DovecotProcess: @unchecked Sendable {
 
     public struct Failure: Error, CustomStringConvertible { public var description: String }
 
-    public static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    public static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
 
     public init(seed: Int = 2) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         // The test runner blocks SIGINT in its children's signal mask; clear it so the fixture's
         // Ctrl-C handling stops Dovecot when `stop()` interrupts it.
-        p.arguments = ["python3", "-c", """
-        import signal, sys
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        sys.path.insert(0, '\(Self.repository.appendingPathComponent("scripts").path)')
-        import dovecot_fixture
-        sys.exit(dovecot_fixture.main(['--seed', '\(seed)']))
-        """]
+        p.arguments = [
+            "python3", "-c",
+            """
+            import signal, sys
+            signal.pthread_sigmask(signal.SIG_SETMASK, [])
+            sys.path.insert(0, '\(Self.repository.appendingPathComponent("scripts").path)')
+            import dovecot_fixture
+            sys.exit(dovecot_fixture.main(['--seed', '\(seed)']))
+            """,
+        ]
         let out = Pipe()
         p.standardOutput = out
         try p.run()
         var line = Data()
         while !line.contains(0x0A) {
             let d = out.fileHandleForReading.availableData
-            if d.isEmpty { throw Failure(description: "dovecot_fixture.py ended without starting Dovecot (is dovecot-imapd installed, and are we root?)") }
+            if d.isEmpty {
+                throw Failure(
+                    description:
+                        "dovecot_fixture.py ended without starting Dovecot (is dovecot-imapd installed, and are we root?)"
+                )
+            }
             line += d
         }
         let json = try JSONParser.parse([UInt8](line.prefix { $0 != 0x0A }))
-        guard let port = json["imap_port"]?.intValue, let tls = json["imaps_port"]?.intValue, let dir = json["dir"]?.stringValue else {
+        guard let port = json["imap_port"]?.intValue, let tls = json["imaps_port"]?.intValue,
+            let dir = json["dir"]?.stringValue
+        else {
             throw Failure(description: "unexpected fixture output: \(String(decoding: line, as: UTF8.self))")
         }
         process = p
@@ -54,7 +65,8 @@ public func runPython(_ code: String) throws -> String {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = ["python3", "-c", code]
-    let out = Pipe(), err = Pipe()
+    let out = Pipe()
+    let err = Pipe()
     p.standardOutput = out
     p.standardError = err
     try p.run()
@@ -62,7 +74,8 @@ public func runPython(_ code: String) throws -> String {
     let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     guard p.terminationStatus == 0 else {
-        throw DovecotProcess.Failure(description: "python3 exited \(p.terminationStatus): \(String(decoding: e, as: UTF8.self))")
+        throw DovecotProcess.Failure(
+            description: "python3 exited \(p.terminationStatus): \(String(decoding: e, as: UTF8.self))")
     }
     return String(decoding: o, as: UTF8.self)
 }

@@ -39,8 +39,10 @@ public struct SecretScan: Sendable {
 
     /// Phrases imapscope itself writes that contain the word "password" (annotations and lint
     /// messages); they describe a password, they do not contain one.
-    public static let prose = ["(password redacted)", "sends the password in cleartext", "bytes, password›",
-                               "LOGIN needs a user name and a password"]
+    public static let prose = [
+        "(password redacted)", "sends the password in cleartext", "bytes, password›",
+        "LOGIN needs a user name and a password",
+    ]
 
     public var base64Forms: [String] {
         let bytes = Array(secret.utf8)
@@ -49,7 +51,8 @@ public struct SecretScan: Sendable {
             let padded = [UInt8](repeating: 0, count: k) + bytes
             let b64 = Array(Data(padded).base64EncodedString().utf8)
             // Characters that depend only on secret bytes: whole 3-byte groups inside the secret.
-            let first = (k + 2) / 3 * 3, end = (k + bytes.count) / 3 * 3
+            let first = (k + 2) / 3 * 3
+            let end = (k + bytes.count) / 3 * 3
             guard end > first else { continue }
             forms.append(String(decoding: b64[(first / 3 * 4)..<(end / 3 * 4)], as: UTF8.self))
         }

@@ -5,7 +5,9 @@ public enum Binary {
     public static var imapscope: String {
         let candidates = [
             Bundle.main.bundleURL.appendingPathComponent("imapscope").path,
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("imapscope").path,
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+                "imapscope"
+            ).path,
             DovecotProcess.repository.appendingPathComponent(".build/debug/imapscope").path,
         ]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[2]
@@ -47,7 +49,10 @@ public final class ProxyBinaryProcess: @unchecked Sendable {
         guard ports.count == listeners else {
             process.terminate()
             process.waitUntilExit()
-            throw DovecotProcess.Failure(description: "imapscope proxy did not start: \(String(decoding: seen + err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
+            throw DovecotProcess.Failure(
+                description:
+                    "imapscope proxy did not start: \(String(decoding: seen + err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))"
+            )
         }
         let t = Thread { [self] in
             let d = err.fileHandleForReading.readDataToEndOfFile()
@@ -65,11 +70,13 @@ public final class ProxyBinaryProcess: @unchecked Sendable {
     public var openConnections: Int {
         let fdDir = "/proc/\(process.processIdentifier)/fd"
         let fds = (try? FileManager.default.contentsOfDirectory(atPath: fdDir)) ?? []
-        let inodes = Set(fds.compactMap { fd -> String? in
-            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: fdDir + "/" + fd),
-                  target.hasPrefix("socket:[") else { return nil }
-            return String(target.dropFirst(8).dropLast())
-        })
+        let inodes = Set(
+            fds.compactMap { fd -> String? in
+                guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: fdDir + "/" + fd),
+                    target.hasPrefix("socket:[")
+                else { return nil }
+                return String(target.dropFirst(8).dropLast())
+            })
         var open = 0
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
             let text = (try? String(contentsOfFile: table, encoding: .utf8)) ?? ""
@@ -106,7 +113,8 @@ public func run(_ path: String, _ args: [String], environment: [String: String]?
     p.executableURL = URL(fileURLWithPath: path)
     p.arguments = args
     if let e = environment { p.environment = e }
-    let out = Pipe(), err = Pipe()
+    let out = Pipe()
+    let err = Pipe()
     p.standardOutput = out
     p.standardError = err
     try p.run()
@@ -122,7 +130,9 @@ public func run(_ path: String, _ args: [String], environment: [String: String]?
     let o = out.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     errRead.wait()
-    return ProcessResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    return ProcessResult(
+        status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+        stderr: String(decoding: errData, as: UTF8.self))
 }
 
 /// Polls `condition` every 20 ms until it holds or `seconds` have passed; whether it held. Tests

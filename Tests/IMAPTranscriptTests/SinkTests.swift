@@ -5,7 +5,9 @@ import Testing
 private let key: [UInt8] = Array(repeating: 9, count: 32)
 
 /// Decodes a script with fixed times (1 ms per chunk) and returns what the given sinks wrote.
-private func decode(_ script: String, sinks: [EventSink], showSecrets: Bool = false, options: DecoderOptions = DecoderOptions()) {
+private func decode(
+    _ script: String, sinks: [EventSink], showSecrets: Bool = false, options: DecoderOptions = DecoderOptions()
+) {
     let p = EventPipeline(redactor: Redactor(showSecrets: showSecrets, key: key), sinks: sinks)
     let d = SessionDecoder(options: options)
     var t = Timestamp(seconds: 1_700_000_000)
@@ -19,23 +21,23 @@ private func decode(_ script: String, sinks: [EventSink], showSecrets: Bool = fa
 }
 
 private let session = """
-S: * OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN] ready
-C: a1 LOGIN alice {6+}
-C: hunter
-S: a1 OK [CAPABILITY IMAP4rev1 IDLE] welcome
-C: a2 SELECT INBOX
-S: * 2 EXISTS
-S: * OK [UIDVALIDITY 77] ok
-S: a2 OK [READ-WRITE] done
-C: a3 FETCH 1 (BODY[HEADER])
-S: * 1 FETCH (BODY[HEADER] {12}
-S: Subject: x
-S: )
-S: a3 OK done
-C: a4 LOGOUT
-S: * BYE bye
-S: a4 OK bye
-"""
+    S: * OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN] ready
+    C: a1 LOGIN alice {6+}
+    C: hunter
+    S: a1 OK [CAPABILITY IMAP4rev1 IDLE] welcome
+    C: a2 SELECT INBOX
+    S: * 2 EXISTS
+    S: * OK [UIDVALIDITY 77] ok
+    S: a2 OK [READ-WRITE] done
+    C: a3 FETCH 1 (BODY[HEADER])
+    S: * 1 FETCH (BODY[HEADER] {12}
+    S: Subject: x
+    S: )
+    S: a3 OK done
+    C: a4 LOGOUT
+    S: * BYE bye
+    S: a4 OK bye
+    """
 
 @Suite("Sinks")
 struct SinkTests {
@@ -55,7 +57,8 @@ struct SinkTests {
     }
 
     @Test func jsonLinesReaderNamesTheBadLine() {
-        let text = "{\"session\":\"s\",\"seq\":1,\"time\":\"2024-01-01T00:00:00.000000Z\",\"kind\":\"lint\"}\n{not json\n"
+        let text =
+            "{\"session\":\"s\",\"seq\":1,\"time\":\"2024-01-01T00:00:00.000000Z\",\"kind\":\"lint\"}\n{not json\n"
         #expect { try JSONLinesReader.read(Array(text.utf8)) } throws: { ($0 as? JSONLinesReader.Failure)?.line == 2 }
     }
 
@@ -65,7 +68,8 @@ struct SinkTests {
     /// reach `extra`).
     @Test func jsonLinesReaderLinesAndStrings() throws {
         let head = #""session":"s","seq":1,"time":"2024-01-01T00:00:00.000000Z""#
-        let text = "\r\n \t\n{\(head),\"kind\":\"lint\",\"message\":\"a\\\"b\\u00e9\\n\"}\r\n\n"
+        let text =
+            "\r\n \t\n{\(head),\"kind\":\"lint\",\"message\":\"a\\\"b\\u00e9\\n\"}\r\n\n"
             + "{\(head),\"kind\":\"lint\",\"kind\":\"gap\",\"message\":\"plain\",\"annotation\":\"x\"}"
         let events = try JSONLinesReader.read(Array(text.utf8))
         #expect(events.count == 2)
@@ -142,7 +146,9 @@ struct SinkTests {
         decode(session, sinks: [FixtureWriter(out)], showSecrets: true)
         let chunks = try FixtureReader.read(out.bytes)
         let original = try FixtureReader.read(Array(session.utf8))
-        func stream(_ cs: [FixtureReader.Chunk], _ d: Direction) -> [UInt8] { cs.filter { $0.direction == d }.flatMap(\.bytes) }
+        func stream(_ cs: [FixtureReader.Chunk], _ d: Direction) -> [UInt8] {
+            cs.filter { $0.direction == d }.flatMap(\.bytes)
+        }
         #expect(stream(chunks, .client) == stream(original, .client))
         #expect(stream(chunks, .server) == stream(original, .server))
         // Reading the fixture again and writing it again is a fixed point.
@@ -156,10 +162,13 @@ struct SinkTests {
         decode(session, sinks: [FixtureWriter(out)])
         #expect(!out.text.contains("hunter"))
         // The redacted fixture decodes to the same commands and completions.
-        let a = CollectingSink(), b = CollectingSink()
+        let a = CollectingSink()
+        let b = CollectingSink()
         decode(session, sinks: [a])
         decode(out.text, sinks: [b])
-        let shape: (Event) -> String = { "\($0.kind.rawValue) \($0["tag"]?.stringValue ?? "") \($0["name"]?.stringValue ?? $0["status"]?.stringValue ?? "")" }
+        let shape: (Event) -> String = {
+            "\($0.kind.rawValue) \($0["tag"]?.stringValue ?? "") \($0["name"]?.stringValue ?? $0["status"]?.stringValue ?? "")"
+        }
         #expect(a.events.map(shape) == b.events.map(shape))
     }
 
@@ -167,17 +176,25 @@ struct SinkTests {
         let out = MemoryOutput()
         decode(session, sinks: [TextWriter(out, style: .init(color: false))])
         let lines = out.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        #expect(lines[0] == "── session s1: 127.0.0.1:50000 → 127.0.0.1:143 (transcript, plaintext), 2023-11-14T22:13:20.000000Z")
+        #expect(
+            lines[0]
+                == "── session s1: 127.0.0.1:50000 → 127.0.0.1:143 (transcript, plaintext), 2023-11-14T22:13:20.000000Z"
+        )
         #expect(lines[1].hasPrefix("    0.001  S  * OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN] ready"))
-        #expect(lines[1].hasSuffix("greeting: the server is ready; the client must authenticate; server capabilities: 3; SASL mechanisms PLAIN"))
+        #expect(
+            lines[1].hasSuffix(
+                "greeting: the server is ready; the client must authenticate; server capabilities: 3; SASL mechanisms PLAIN"
+            ))
         let login = "    0.003  C  a1 LOGIN alice {6+} \(Redactor(key: key).marker(for: Array("hunter".utf8)))"
-        #expect(lines[2] == login + String(repeating: " ", count: 72 - login.count) + "log in as alice (password redacted)")
+        #expect(
+            lines[2] == login + String(repeating: " ", count: 72 - login.count) + "log in as alice (password redacted)")
         #expect(lines.contains { $0.contains("* 1 FETCH (BODY[HEADER] {12} ‹12 bytes, header›)") })
         #expect(lines.contains { $0.hasPrefix("    0.003  !  warning: LOGIN sends the password in cleartext") })
         // Annotations start in one column.
         let noted = lines.filter { $0.contains("a2 OK [READ-WRITE] done") }.first!
         #expect(noted.firstIndex(of: "S").map { noted.distance(from: noted.startIndex, to: $0) } == 11)
-        #expect(String(noted.dropFirst(72)).hasPrefix("SELECT completed in 3.00 ms; the mailbox is selected read-write"))
+        #expect(
+            String(noted.dropFirst(72)).hasPrefix("SELECT completed in 3.00 ms; the mailbox is selected read-write"))
         #expect(lines.last(where: { !$0.isEmpty })!.hasPrefix("── end of session s1: closed, 4 command(s)"))
         #expect(!out.text.contains("\u{1B}["))
     }
@@ -192,12 +209,17 @@ struct SinkTests {
         // Any spaces after the colon; indented editorial continuation lines; LF line ends.
         let text = "S:   * OK hi\nC:    a1 NOOP\nS: * 1 FETCH (FLAGS (\\Seen)\n     UID 4)\nS: a1 OK done\n"
         let chunks = try FixtureReader.read(Array(text.utf8))
-        #expect(chunks.map { String(decoding: $0.bytes, as: UTF8.self) } == ["* OK hi\r\n", "a1 NOOP\r\n", "* 1 FETCH (FLAGS (\\Seen) UID 4)\r\n", "a1 OK done\r\n"])
+        #expect(
+            chunks.map { String(decoding: $0.bytes, as: UTF8.self) } == [
+                "* OK hi\r\n", "a1 NOOP\r\n", "* 1 FETCH (FLAGS (\\Seen) UID 4)\r\n", "a1 OK done\r\n",
+            ])
         #expect(chunks.map(\.direction) == [.server, .client, .server, .server])
     }
 
     @Test func readerRejectsNonTranscripts() {
-        #expect { try FixtureReader.read(Array("hello\nworld\n".utf8)) } throws: { ($0 as? FixtureReader.Failure)?.line == 1 }
+        #expect { try FixtureReader.read(Array("hello\nworld\n".utf8)) } throws: {
+            ($0 as? FixtureReader.Failure)?.line == 1
+        }
         #expect(!FixtureReader.looksLikeTranscript(Array("GET / HTTP/1.1\r\n".utf8)))
         #expect(FixtureReader.looksLikeTranscript(Array("# comment\nS: * OK\n".utf8)))
     }
@@ -209,20 +231,30 @@ struct FixtureContinuationOrderTests {
     /// a command only with its literal, after the `+`; the writer puts the `+` (and server lines
     /// that came with it) back after the literal's header line.
     static let vectors: [(String, [String])] = [
-        ("C: a1 APPEND INBOX {5}\nS: + go\nC: hello\nS: a1 OK appended\n",
-         ["C: a1 APPEND INBOX {5}", "S: + go", "C: hello", "S: a1 OK appended"]),
+        (
+            "C: a1 APPEND INBOX {5}\nS: + go\nC: hello\nS: a1 OK appended\n",
+            ["C: a1 APPEND INBOX {5}", "S: + go", "C: hello", "S: a1 OK appended"]
+        ),
         // a pipelined completion between the + and the body stays after the +
-        ("C: a0 NOOP\nC: a1 APPEND INBOX {5}\nS: + go\nS: a0 OK done\nC: hello\nS: a1 OK appended\n",
-         ["C: a0 NOOP", "C: a1 APPEND INBOX {5}", "S: + go", "S: a0 OK done", "C: hello", "S: a1 OK appended"]),
+        (
+            "C: a0 NOOP\nC: a1 APPEND INBOX {5}\nS: + go\nS: a0 OK done\nC: hello\nS: a1 OK appended\n",
+            ["C: a0 NOOP", "C: a1 APPEND INBOX {5}", "S: + go", "S: a0 OK done", "C: hello", "S: a1 OK appended"]
+        ),
         // two synchronizing literals in one command, a body line that looks like a header
-        ("C: a1 LOGIN {5}\nS: + one\nC: alice {3}\nS: + two\nC: pwd\nS: a1 OK in\n",
-         ["C: a1 LOGIN {5}", "S: + one", "C: alice {3}", "S: + two", "C: pwd", "S: a1 OK in"]),
+        (
+            "C: a1 LOGIN {5}\nS: + one\nC: alice {3}\nS: + two\nC: pwd\nS: a1 OK in\n",
+            ["C: a1 LOGIN {5}", "S: + one", "C: alice {3}", "S: + two", "C: pwd", "S: a1 OK in"]
+        ),
         // IDLE's + and what came during it stay before DONE
-        ("C: a1 IDLE\nS: + idling\nS: * 3 EXISTS\nC: DONE\nS: a1 OK done\n",
-         ["C: a1 IDLE", "S: + idling", "S: * 3 EXISTS", "C: DONE", "S: a1 OK done"]),
+        (
+            "C: a1 IDLE\nS: + idling\nS: * 3 EXISTS\nC: DONE\nS: a1 OK done\n",
+            ["C: a1 IDLE", "S: + idling", "S: * 3 EXISTS", "C: DONE", "S: a1 OK done"]
+        ),
         // AUTHENTICATE's challenge stays before the response
-        ("C: a1 AUTHENTICATE PLAIN\nS: + \nC: AGFsaWNlAHB3\nS: a1 OK in\n",
-         ["C: a1 AUTHENTICATE PLAIN", "S: + ", "C: AGFsaWNlAHB3", "S: a1 OK in"]),
+        (
+            "C: a1 AUTHENTICATE PLAIN\nS: + \nC: AGFsaWNlAHB3\nS: a1 OK in\n",
+            ["C: a1 AUTHENTICATE PLAIN", "S: + ", "C: AGFsaWNlAHB3", "S: a1 OK in"]
+        ),
     ]
 
     @Test(arguments: vectors.indices)

@@ -10,7 +10,8 @@ import Testing
 @Suite("Streamed transcripts")
 struct TranscriptReaderTests {
     static let rfcSample = "S:   * OK hi\nC:    a1 NOOP\nS: * 1 FETCH (FLAGS (\\Seen)\n     UID 4)\nS: a1 OK done\n"
-    static let fixture = "# header\r\nS: * OK ready\r\nC: a1 LOGIN alice {6}\r\nS: + go\r\nC: hunter\r\n"
+    static let fixture =
+        "# header\r\nS: * OK ready\r\nC: a1 LOGIN alice {6}\r\nS: + go\r\nC: hunter\r\n"
         + "S: a1 OK in\r\nC: a2 FETCH 1 BODY[]\r\nS: * 1 FETCH (BODY[] {14}\r\nS: line one\r\nS: ab)\r\n"
         + "S: a2 OK done\r\nC: a3 LOGOUT"
 
@@ -50,7 +51,8 @@ struct TranscriptReaderTests {
     /// A line longer than the limit goes on in pieces: the same bytes per direction, and it is counted.
     @Test func overlongLinesPassInPieces() throws {
         let long = String(repeating: "x", count: 1000)
-        let text = "S: * OK ready\r\nC: a1 NOOP \(long)\r\nS: * 1 FETCH (BODY[] {1005}\r\nS: \(long)abc\r\nS: )\r\n"
+        let text =
+            "S: * OK ready\r\nC: a1 NOOP \(long)\r\nS: * 1 FETCH (BODY[] {1005}\r\nS: \(long)abc\r\nS: )\r\n"
             + "# \(long)\r\nS: a1 OK done\r\n"
         let bytes = Array(text.utf8)
         var reader = TranscriptReader(exact: true, lineLimit: 100)
@@ -89,12 +91,14 @@ struct TranscriptReaderTests {
     }
 
     static func decode(_ bytes: [UInt8], blockSize: Int, lineLimit: Int = TranscriptReader.defaultLineLimit)
-        throws -> (events: [Event], warnings: [String]) {
+        throws -> (events: [Event], warnings: [String])
+    {
         let sink = CollectingSink()
         let pipeline = EventPipeline(redactor: Redactor(key: Array(repeating: 3, count: 32)), sinks: [sink])
-        let decoding = TranscriptDecoding(name: "t.transcript", session: "t1", options: DecoderOptions(),
-                                          time: Timestamp(seconds: 1_700_000_000), pipeline: pipeline,
-                                          lineLimit: lineLimit)
+        let decoding = TranscriptDecoding(
+            name: "t.transcript", session: "t1", options: DecoderOptions(),
+            time: Timestamp(seconds: 1_700_000_000), pipeline: pipeline,
+            lineLimit: lineLimit)
         var i = 0
         while i < bytes.count {
             try decoding.feed(bytes[i..<min(bytes.count, i + blockSize)])
@@ -108,12 +112,14 @@ struct TranscriptReaderTests {
     /// seen before the completion is decoded: what follows is read as already inflated.
     @Test func decompressedDirectiveSeenAsItStreamsBy() throws {
         let padding = (1...3000).map { "C: n\($0) NOOP\r\nS: n\($0) OK done\r\n" }.joined()
-        let text = "S: * OK ready\r\n" + padding + "C: c2 COMPRESS DEFLATE\r\nS: c2 OK go\r\n"
+        let text =
+            "S: * OK ready\r\n" + padding + "C: c2 COMPRESS DEFLATE\r\nS: c2 OK go\r\n"
             + "\(FixtureReader.decompressedDirective) COMPRESS=DEFLATE active\r\nC: c3 NOOP\r\nS: c3 OK done\r\n"
         let bytes = Array(text.utf8)
         #expect(bytes.count > TranscriptDecoding.headSize)
         let (events, warnings) = try Self.decode(bytes, blockSize: 4096)
-        #expect(Array(EventSummary.lines(events).suffix(5))
+        #expect(
+            Array(EventSummary.lines(events).suffix(5))
                 == ["S c2 OK COMPRESS", "compress", "C c3 NOOP", "S c3 OK NOOP", "end"])
         #expect(warnings.isEmpty)
         // Without the directive the same bytes would be inflated, and fail.
@@ -131,9 +137,11 @@ struct TranscriptReaderTests {
         let whole = try Self.decode(bytes, blockSize: bytes.count, lineLimit: .max)
         let blocks = try Self.decode(bytes, blockSize: 1000, lineLimit: 4096)
         #expect(EventSummary.lines(blocks.events) == EventSummary.lines(whole.events))
-        #expect(EventSummary.lines(blocks.events)
+        #expect(
+            EventSummary.lines(blocks.events)
                 == ["start", "S * OK", "C a1 NOOP", "S unparsed", "S a1 OK NOOP", "end"])
-        #expect(blocks.warnings
+        #expect(
+            blocks.warnings
                 == ["1 line longer than 4096 bytes (the first at line 3) passed to the decoder in pieces"])
         #expect(whole.warnings.isEmpty)
     }
@@ -144,13 +152,18 @@ struct TranscriptReaderTests {
         let text = "S: * OK ready\nC: a1 NOOP\nthis is not a transcript line\nS: a1 OK done\n"
         let sink = CollectingSink()
         let pipeline = EventPipeline(redactor: Redactor(), sinks: [sink])
-        let decoding = TranscriptDecoding(name: "bad", session: "t1", options: DecoderOptions(),
-                                          time: Timestamp(seconds: 1_700_000_000), pipeline: pipeline)
-        #expect { try decoding.feed(Array(text.utf8)[...]); try decoding.finish() } throws: {
+        let decoding = TranscriptDecoding(
+            name: "bad", session: "t1", options: DecoderOptions(),
+            time: Timestamp(seconds: 1_700_000_000), pipeline: pipeline)
+        #expect {
+            try decoding.feed(Array(text.utf8)[...])
+            try decoding.finish()
+        } throws: {
             "\($0)" == "line 3: expected 'S:' or 'C:' at the start of the line"
         }
         #expect(EventSummary.lines(sink.events) == ["start", "S * OK", "C a1 NOOP", "lint no-completion", "end"])
-        #expect(sink.events.last?["reason"]?.stringValue
+        #expect(
+            sink.events.last?["reason"]?.stringValue
                 == "the transcript cannot be read past line 3: expected 'S:' or 'C:' at the start of the line")
     }
 
@@ -168,8 +181,9 @@ struct TranscriptReaderTests {
         writer.start()
         let sink = CollectingSink()
         let pipeline = EventPipeline(redactor: Redactor(key: Array(repeating: 3, count: 32)), sinks: [sink])
-        let decoding = TranscriptDecoding(name: "pipe", session: "t1", options: DecoderOptions(),
-                                          time: Timestamp(seconds: 1_700_000_000), pipeline: pipeline)
+        let decoding = TranscriptDecoding(
+            name: "pipe", session: "t1", options: DecoderOptions(),
+            time: Timestamp(seconds: 1_700_000_000), pipeline: pipeline)
         try decoding.decode(fileDescriptor: fds[0], head: Array(bytes[..<10]))
         close(fds[0])
         let whole = try Self.decode(bytes, blockSize: bytes.count)

@@ -22,10 +22,11 @@ struct AbusiveClientsTests {
             let dir = "/proc/\(pid)/fd"
             let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
             total = names.count
-            sockets = names.filter { name in
-                let target = try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + name)
-                return target?.hasPrefix("socket:") ?? false
-            }.count
+            sockets =
+                names.filter { name in
+                    let target = try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + name)
+                    return target?.hasPrefix("socket:") ?? false
+                }.count
         }
     }
 
@@ -37,7 +38,8 @@ struct AbusiveClientsTests {
         }
         return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).compactMap { fd in
             guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + fd),
-                  target.hasPrefix("socket:[") else { return nil }
+                target.hasPrefix("socket:[")
+            else { return nil }
             let inode = String(target.dropFirst(8).dropLast())
             let table = tables.first { $0.1.contains(" \(inode) ") }?.0 ?? "?"
             return "fd \(fd): \(table)"
@@ -64,31 +66,32 @@ struct AbusiveClientsTests {
     /// plaintext listener STARTTLS by hand (imaplib asks for CAPABILITY first, and behind an
     /// `imap+starttls://` upstream that no longer offers STARTTLS: imapscope answers it).
     static func realClient(port: Int, tls: Bool, caFile: String) throws -> String {
-        try runPython("""
-        import imaplib, socket, ssl
-        ctx = ssl.create_default_context(cafile='\(caFile)')
-        if \(tls ? "True" : "False"):
-            m = imaplib.IMAP4_SSL('127.0.0.1', \(port), ssl_context=ctx, timeout=20)
-            a = m.login('alice', 'password')[0]; b = m.select('INBOX')[0]; m.logout()
-        else:
-            s = socket.create_connection(('127.0.0.1', \(port)), timeout=20)
-            def answer(sock, tag):
-                line = b''
-                while not line.startswith(tag + b' '):
+        try runPython(
+            """
+            import imaplib, socket, ssl
+            ctx = ssl.create_default_context(cafile='\(caFile)')
+            if \(tls ? "True" : "False"):
+                m = imaplib.IMAP4_SSL('127.0.0.1', \(port), ssl_context=ctx, timeout=20)
+                a = m.login('alice', 'password')[0]; b = m.select('INBOX')[0]; m.logout()
+            else:
+                s = socket.create_connection(('127.0.0.1', \(port)), timeout=20)
+                def answer(sock, tag):
                     line = b''
-                    while not line.endswith(b'\\n'):
-                        d = sock.recv(1)
-                        if not d: raise EOFError(line)
-                        line += d
-                return line.split(b' ')[1].decode()
-            answer(s, b'*')
-            s.sendall(b'a1 STARTTLS\\r\\n'); answer(s, b'a1')
-            t = ctx.wrap_socket(s, server_hostname='127.0.0.1')
-            t.sendall(b'a2 LOGIN alice password\\r\\n'); a = answer(t, b'a2')
-            t.sendall(b'a3 SELECT INBOX\\r\\n'); b = answer(t, b'a3')
-            t.sendall(b'a4 LOGOUT\\r\\n'); answer(t, b'a4'); t.close()
-        print(a, b)
-        """)
+                    while not line.startswith(tag + b' '):
+                        line = b''
+                        while not line.endswith(b'\\n'):
+                            d = sock.recv(1)
+                            if not d: raise EOFError(line)
+                            line += d
+                    return line.split(b' ')[1].decode()
+                answer(s, b'*')
+                s.sendall(b'a1 STARTTLS\\r\\n'); answer(s, b'a1')
+                t = ctx.wrap_socket(s, server_hostname='127.0.0.1')
+                t.sendall(b'a2 LOGIN alice password\\r\\n'); a = answer(t, b'a2')
+                t.sendall(b'a3 SELECT INBOX\\r\\n'); b = answer(t, b'a3')
+                t.sendall(b'a4 LOGOUT\\r\\n'); answer(t, b'a4'); t.close()
+            print(a, b)
+            """)
     }
 
     struct Proxy {
@@ -113,9 +116,12 @@ struct AbusiveClientsTests {
                 "--listen", "imaps://127.0.0.1:0", "--listen", "imap://127.0.0.1:0",
                 "--upstream", "\(upstream)://localhost:\(dovecot.imapPort)",
                 "--upstream-ca", dovecot.directory + "/server.crt",
-                "--ca-dir", ca, "--log", dir + "/\(name).jsonl"])
-            proxies.append(Proxy(process: process, caFile: ca + "/ca.pem", name: name,
-                                 listeners: [(process.ports[0], true), (process.ports[1], false)]))
+                "--ca-dir", ca, "--log", dir + "/\(name).jsonl",
+            ])
+            proxies.append(
+                Proxy(
+                    process: process, caFile: ca + "/ca.pem", name: name,
+                    listeners: [(process.ports[0], true), (process.ports[1], false)]))
         }
         // A real session on every listener first, so that whatever a first session sets up
         // once is in the baseline; then no TCP connection of the proxy but its listeners may
@@ -163,8 +169,9 @@ struct AbusiveClientsTests {
         print("abusive clients: \(abuse.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
         let after = proxies.map { Descriptors(pid: $0.process.pid) }
         let waits = settled.map { String(format: "%.2f s", $0) }
-        print("abusive clients: storm \(String(format: "%.1f", storm)) s; descriptors before \(baseline), "
-              + "after \(after); back to baseline within \(waits)")
+        print(
+            "abusive clients: storm \(String(format: "%.1f", storm)) s; descriptors before \(baseline), "
+                + "after \(after); back to baseline within \(waits)")
         for p in proxies {
             let (status, _) = p.process.stop()
             #expect(status == 0, "\(p.name) exit status")

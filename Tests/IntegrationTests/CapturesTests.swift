@@ -53,10 +53,10 @@ struct CapturesTests {
 
     @Test("the redaction scan itself finds the password in each form it can take")
     func scanFindsSecrets() {
-        #expect(SecretScanForAlice.leaks(in: "LOGIN alice password").count == 1)
-        #expect(!SecretScanForAlice.leaks(in: "C: AGFsaWNlAHBhc3N3b3Jk").isEmpty)          // PLAIN \0alice\0password
-        #expect(!SecretScanForAlice.leaks(in: "C: cGFzc3dvcmQ=").isEmpty)                   // LOGIN password
-        #expect(!SecretScanForAlice.leaks(in: Data("xxpassword".utf8).base64EncodedString()).isEmpty)
-        #expect(SecretScanForAlice.leaks(in: "log in as alice (password redacted)").isEmpty)
+        #expect(secretScanForAlice.leaks(in: "LOGIN alice password").count == 1)
+        #expect(!secretScanForAlice.leaks(in: "C: AGFsaWNlAHBhc3N3b3Jk").isEmpty)  // PLAIN \0alice\0password
+        #expect(!secretScanForAlice.leaks(in: "C: cGFzc3dvcmQ=").isEmpty)  // LOGIN password
+        #expect(!secretScanForAlice.leaks(in: Data("xxpassword".utf8).base64EncodedString()).isEmpty)
+        #expect(secretScanForAlice.leaks(in: "log in as alice (password redacted)").isEmpty)
     }
 }

@@ -36,10 +36,15 @@ struct GoldenOutputTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let copy = dir.appendingPathComponent(input)
         try FileManager.default.copyItem(at: Repo.captures.appendingPathComponent(input), to: copy)
-        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 1_700_000_000)],
-                                              ofItemAtPath: copy.path)
-        let result = try run("/bin/bash", ["-c", "cd \"$1\" && exec \"$2\" read \"$3\" \"${@:4}\"", "sh",
-                                         dir.path, Binary.imapscope, input] + options)
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date(timeIntervalSince1970: 1_700_000_000)],
+            ofItemAtPath: copy.path)
+        let result = try run(
+            "/bin/bash",
+            [
+                "-c", "cd \"$1\" && exec \"$2\" read \"$3\" \"${@:4}\"", "sh",
+                dir.path, Binary.imapscope, input,
+            ] + options)
         #expect(result.status == 0, "read \(input) \(options): \(result.stderr)")
         return markersNormalized(result.stdout)
     }
@@ -74,7 +79,8 @@ struct GoldenOutputTests {
             let a = actual.split(separator: "\n", omittingEmptySubsequences: false)
             let e = expected.split(separator: "\n", omittingEmptySubsequences: false)
             let first = (0..<min(a.count, e.count)).first { a[$0] != e[$0] } ?? min(a.count, e.count)
-            Issue.record("""
+            Issue.record(
+                """
                 \(input) as \(format.name) differs from Tests/Golden at line \(first + 1) \
                 (\(a.count) lines, golden \(e.count)):
                 - \(first < e.count ? String(e[first]) : "(end)")
@@ -83,8 +89,9 @@ struct GoldenOutputTests {
         }
     }
 
-    @Test("every committed JSON Lines file reads back into typed events that write the same bytes",
-          arguments: Self.inputs)
+    @Test(
+        "every committed JSON Lines file reads back into typed events that write the same bytes",
+        arguments: Self.inputs)
     func jsonRoundTrip(_ input: String) throws {
         for format in ["jsonl", "secrets.jsonl"] {
             let file = Self.golden.appendingPathComponent("\(input).\(format)")

@@ -2,10 +2,11 @@ import Foundation
 import IMAPCore
 import IMAPTranscript
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A fresh recording of every scenario: `Captures/record.py --out TMPDIR` starts a real Dovecot
@@ -33,7 +34,9 @@ struct LiveRecording: Sendable {
     /// PATH for the recorder: the test's own, plus the sbin directories dovecot lives in.
     static var searchPath: String {
         let own = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        let extra = ["/usr/local/sbin", "/usr/sbin", "/sbin"].filter { !own.split(separator: ":").contains(Substring($0)) }
+        let extra = ["/usr/local/sbin", "/usr/sbin", "/sbin"].filter {
+            !own.split(separator: ":").contains(Substring($0))
+        }
         return ([own] + extra).joined(separator: ":")
     }
 
@@ -48,10 +51,16 @@ struct LiveRecording: Sendable {
     static func record() throws -> LiveRecording {
         let missing = required.filter { which($0.program) == nil }
         if !missing.isEmpty {
-            throw Failure(description: "the live Dovecot tests need \(missing.map { "\($0.program) (apt-get install \($0.package))" }.joined(separator: ", ")), not found in PATH \(searchPath). CI installs them; these tests fail rather than skip without them.")
+            throw Failure(
+                description:
+                    "the live Dovecot tests need \(missing.map { "\($0.program) (apt-get install \($0.package))" }.joined(separator: ", ")), not found in PATH \(searchPath). CI installs them; these tests fail rather than skip without them."
+            )
         }
         if geteuid() != 0 {
-            throw Failure(description: "the live Dovecot tests must run as root: Captures/record.py starts Dovecot itself (it drops privileges to dovenull/nobody). CI runs them as root.")
+            throw Failure(
+                description:
+                    "the live Dovecot tests must run as root: Captures/record.py starts Dovecot itself (it drops privileges to dovenull/nobody). CI runs them as root."
+            )
         }
         let dir = FileManager.default.temporaryDirectory
             .appendingPathComponent("imapscope-live-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
@@ -69,7 +78,7 @@ struct LiveRecording: Sendable {
         p.currentDirectoryURL = Repo.root
         var env = ProcessInfo.processInfo.environment
         env["PATH"] = searchPath
-        env["PYTHONDONTWRITEBYTECODE"] = "1"   // no __pycache__ in the working tree
+        env["PYTHONDONTWRITEBYTECODE"] = "1"  // no __pycache__ in the working tree
         p.environment = env
         p.standardInput = FileHandle.nullDevice
         p.standardOutput = log
@@ -88,11 +97,15 @@ struct LiveRecording: Sendable {
         p.waitUntilExit()
         let output = (try? String(contentsOf: outLog, encoding: .utf8)) ?? ""
         guard p.terminationReason == .exit, p.terminationStatus == 0 else {
-            throw Failure(description: "python3 Captures/record.py --out \(dir.path) failed (\(p.terminationReason == .exit ? "exit status \(p.terminationStatus)" : "killed by signal \(p.terminationStatus)")):\n\(output)")
+            throw Failure(
+                description:
+                    "python3 Captures/record.py --out \(dir.path) failed (\(p.terminationReason == .exit ? "exit status \(p.terminationStatus)" : "killed by signal \(p.terminationStatus)")):\n\(output)"
+            )
         }
         var transcripts: [String: [UInt8]] = [:]
         for f in try FileManager.default.contentsOfDirectory(atPath: dir.path) where f.hasSuffix(".transcript") {
-            transcripts[String(f.dropLast(".transcript".count))] = [UInt8](try Data(contentsOf: dir.appendingPathComponent(f)))
+            transcripts[String(f.dropLast(".transcript".count))] = [UInt8](
+                try Data(contentsOf: dir.appendingPathComponent(f)))
         }
         // Everything is in memory now; on failure above the directory stays for a look.
         try? FileManager.default.removeItem(at: dir)
@@ -101,7 +114,9 @@ struct LiveRecording: Sendable {
 
     func transcript(_ name: String) throws -> [UInt8] {
         guard let t = transcripts[name] else {
-            throw Failure(description: "record.py wrote no \(name).transcript in \(directory.path); its output:\n\(recorderOutput)")
+            throw Failure(
+                description:
+                    "record.py wrote no \(name).transcript in \(directory.path); its output:\n\(recorderOutput)")
         }
         return t
     }
@@ -151,11 +166,15 @@ struct LiveDovecotTests {
         let lines = bytes.split(separator: 0x0A).map { String(decoding: $0, as: UTF8.self) }
         let ok = try #require(lines.firstIndex { $0.hasPrefix("S: c2 OK ") }, "no c2 OK line")
         #expect(lines[ok - 1] == "C: c2 COMPRESS DEFLATE\r")
-        #expect(lines[ok + 1] == FixtureReader.decompressedDirective + " COMPRESS=DEFLATE active; the lines below are inflated\r")
+        #expect(
+            lines[ok + 1] == FixtureReader.decompressedDirective
+                + " COMPRESS=DEFLATE active; the lines below are inflated\r")
         #expect(lines[ok + 2] == "C: c3 SELECT INBOX\r")
         // Everything below the directive is readable IMAP: tagged or untagged lines, one per line.
         for l in lines[(ok + 2)...] {
-            #expect(l.hasPrefix("C: c") || l.hasPrefix("S: * ") || l.hasPrefix("S: c"), "not an inflated line: \(l.debugDescription)")
+            #expect(
+                l.hasPrefix("C: c") || l.hasPrefix("S: * ") || l.hasPrefix("S: c"),
+                "not an inflated line: \(l.debugDescription)")
             #expect(l.hasSuffix("\r"), "line without CRLF: \(l.debugDescription)")
         }
     }
@@ -163,7 +182,7 @@ struct LiveDovecotTests {
     /// IDLE's pushes depend on timing (when Dovecot notices the delivery), so the part between
     /// `a3 IDLE` and `a3 OK` is checked for what must hold; everything around it exactly.
     func expectIdleInvariants(_ got: [String], _ want: [String], sourceLocation: SourceLocation = #_sourceLocation) {
-        let start = want.firstIndex(of: "S +")! + 1          // after "C a3 IDLE", "S +"
+        let start = want.firstIndex(of: "S +")! + 1  // after "C a3 IDLE", "S +"
         let end = want.firstIndex(of: "S a3 OK IDLE")!
         guard let gotEnd = got.firstIndex(of: "S a3 OK IDLE"), got.count >= start, gotEnd >= start else {
             Issue.record("no IDLE ... a3 OK in \(got)", sourceLocation: sourceLocation)
@@ -174,9 +193,11 @@ struct LiveDovecotTests {
         let middle = Array(got[start..<gotEnd])
         // The client sent DONE only after it had read "* 4 EXISTS" (record.py waits for it), and
         // Dovecot announces RECENT with EXISTS; RECENT may come before or after DONE.
-        #expect(middle.sorted() == ["C DONE", "S * 4 EXISTS", "S * 4 RECENT"], "\(middle)", sourceLocation: sourceLocation)
+        #expect(
+            middle.sorted() == ["C DONE", "S * 4 EXISTS", "S * 4 RECENT"], "\(middle)", sourceLocation: sourceLocation)
         if let e = middle.firstIndex(of: "S * 4 EXISTS"), let done = middle.firstIndex(of: "C DONE"),
-           let recent = middle.firstIndex(of: "S * 4 RECENT") {
+            let recent = middle.firstIndex(of: "S * 4 RECENT")
+        {
             #expect(e < done, "EXISTS after DONE: \(middle)", sourceLocation: sourceLocation)
             #expect(e < recent, "RECENT before EXISTS: \(middle)", sourceLocation: sourceLocation)
         }

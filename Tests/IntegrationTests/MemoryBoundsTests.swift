@@ -12,8 +12,12 @@ struct MemoryBoundsTests {
     @Test(.disabled(if: Sanitizer.isActive, "a sanitizer's shadow memory says nothing of ours"))
     func synFloodAndBigTranscriptStayUnder100MB() throws {
         let script = DovecotProcess.repository.appendingPathComponent("scripts/memory_bounds.py").path
-        let r = try run("/usr/bin/python3", [script, "--binary", Binary.imapscope, "--limit-mb", "100",
-                                             "--syns", "50000", "--transcript-mb", "20"])
+        let r = try run(
+            "/usr/bin/python3",
+            [
+                script, "--binary", Binary.imapscope, "--limit-mb", "100",
+                "--syns", "50000", "--transcript-mb", "20",
+            ])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         let peaks = r.stdout.split(separator: "\n").compactMap { line -> Double? in
             guard let range = line.range(of: "peak RSS ") else { return nil }
