@@ -357,9 +357,16 @@ public struct JSONParser {
                 if scalar >= 0xD800 && scalar < 0xDC00, i + 6 <= b.count, b[i] == UInt8(ascii: "\\"),
                     b[i + 1] == UInt8(ascii: "u")
                 {
+                    // Combined only with a low surrogate: `\udbee\udbee` overflowed here (FuzzJSONLines).
+                    // Otherwise the high one alone is U+FFFD and the next escape stands on its own.
+                    let next = i
                     i += 2
                     let low = try hex4()
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low &- 0xDC00)
+                    if low >= 0xDC00 && low < 0xE000 {
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    } else {
+                        i = next
+                    }
                 }
                 let u = Unicode.Scalar(scalar) ?? "\u{FFFD}"
                 out.append(contentsOf: String(Character(u)).utf8)

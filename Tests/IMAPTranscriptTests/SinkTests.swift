@@ -107,6 +107,18 @@ struct SinkTests {
         #expect(JSONValue.int(Int64.max).intValue == Int64.max)
     }
 
+    /// A high surrogate escape followed by an escape that is not a low surrogate overflowed
+    /// (FuzzJSONLines: `\udbee\udbee`; Fuzz/Regressions/FuzzJSONLines/surrogate-not-followed-by-low.jsonl).
+    @Test func jsonStringSurrogateEscapes() throws {
+        func parsed(_ body: String) throws -> String? { try JSONParser.parse("\"" + body + "\"").stringValue }
+        #expect(try parsed(#"a\udbee\udbeeb"#) == "a\u{FFFD}\u{FFFD}b")
+        #expect(try parsed(#"\ud83d\ude00"#) == "\u{1F600}")
+        #expect(try parsed(#"\ud83d\u0041"#) == "\u{FFFD}A")
+        #expect(try parsed(#"\udc00x"#) == "\u{FFFD}x")
+        #expect(try parsed(#"\ud83d"#) == "\u{FFFD}")
+        #expect(throws: JSONParser.Error.self) { try parsed(#"\ud83d\uzzzz"#) }
+    }
+
     @Test func printableEscapesControlsBetweenRuns() {
         #expect(printable(Array("a\u{1B}[31mb\r\n".utf8)) == "a\\x1B[31mb\\x0D\\x0A")
         #expect(printable(Array("\u{7F}\tok é".utf8)[...]) == "\\x7F\tok é")
