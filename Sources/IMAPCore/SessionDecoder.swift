@@ -665,13 +665,12 @@ public final class SessionDecoder {
             let early = client.heldBytes
             var e = responseEvent(resp, line: line, time: time)
             // The waiting line's tag and name, when they are known to be a command's.
-            let words = client.partialLine.segments.first.map { $0.text.split(separator: 0x20, maxSplits: 2) } ?? []
+            let waiting = client.partialLine.segments.first?.text ?? []
             var what = ""
-            if clientSynchronized, case .commands = clientMode, words.count >= 2,
-                CommandParser.isValidTag(String(decoding: words[0], as: UTF8.self))
+            if clientSynchronized, case .commands = clientMode, let head = LineHead(waiting), head.kind == .tagged,
+                let name = head.upperWord(in: waiting)
             {
-                what =
-                    " of \(String(decoding: words[0], as: UTF8.self)) \(String(decoding: words[1], as: UTF8.self).uppercased())"
+                what = " of \(head.tagString(in: waiting)) \(name)"
             }
             e.annotation =
                 "the server is ready for the literal\(what); the command's event follows once its body has arrived"
@@ -712,10 +711,8 @@ public final class SessionDecoder {
     private func tagged(
         _ tag: String, _ status: String, _ resp: Response, line: RawLine, time: Timestamp, dir: Direction = .server
     ) {
-        if client.isAwaitingContinuation,
-            let partialTag = client.partialLine.segments.first.flatMap({ seg -> String? in
-                seg.text.split(separator: 0x20, maxSplits: 1).first.map { String(decoding: $0, as: UTF8.self) }
-            }), partialTag == tag
+        if client.isAwaitingContinuation, let waiting = client.partialLine.segments.first?.text,
+            let head = LineHead(waiting), head.kind == .tagged, head.tagIs(tag.utf8, in: waiting)
         {
             // The server refused the literal: the command ends at its header.
             let partial = client.abandonLiteral()
@@ -1120,14 +1117,12 @@ public final class SessionDecoder {
         if dir == .client, clientSynchronized, case .commands = clientMode {
             // Its tag and name are a command's (the line starts where a command starts); the
             // Redactor hides the rest, as every unparsed client line.
-            let words = prefix.split(separator: 0x20, maxSplits: 2, omittingEmptySubsequences: false)
-            if words.count >= 2 {
-                let tag = String(decoding: words[0], as: UTF8.self)
-                let name = String(decoding: words[1], as: UTF8.self).uppercased()
-                if CommandParser.isValidTag(tag), name.utf8.allSatisfy({ $0 >= 65 && $0 <= 90 }) {
-                    started = (tag, name)
-                    inFlight.add(tag, CommandInFlight(name: name, uid: false, time: time, mailbox: nil))
-                }
+            if let head = LineHead(prefix), head.kind == .tagged, let name = head.upperWord(in: prefix),
+                name.utf8.allSatisfy({ $0 >= 65 && $0 <= 90 })
+            {
+                let tag = head.tagString(in: prefix)
+                started = (tag, name)
+                inFlight.add(tag, CommandInFlight(name: name, uid: false, time: time, mailbox: nil))
             }
         }
         emitUnparsed(
