@@ -338,34 +338,12 @@ public struct LineFramer: Sendable {
     /// is absorbed by the literal (its digest no longer matches); otherwise the partial line is
     /// returned and framing resumes after the next line break.
     public mutating func skip(lost count: Int) -> RawLine? {
-        if case .literal(var acc) = state, acc.remaining > count, heldBytes == 0 {
-            acc.skip(count)
-            state = .literal(acc)
-            return nil
-        }
+        let gap = restart(lost: count)
+        guard !gap.absorbed else { return nil }
         // Bytes already skipped (an over-long line, or one after an earlier gap) stay counted: the
         // next line break reports them with what follows.
-        var skipped: (prefix: [UInt8], wireBytes: Int) = ([], 0)
-        var partial: RawLine?
-        switch state {
-        case .literal(let acc):
-            segments[segments.count - 1].literal = acc.finish()
-            let rest = Array(buffer[position...])
-            partial = RawLine(segments: segments + [LineSegment(text: rest, ending: .none, literal: nil)])
-        case .overlong(let prefix, let wire, _):
-            skipped = (prefix, wire + buffer.count - position)
-        default:
-            let pendingText = text + buffer[position...]
-            if !segments.isEmpty || !pendingText.isEmpty {
-                partial = RawLine(
-                    segments: segments + [LineSegment(text: Array(pendingText), ending: .none, literal: nil)])
-            }
-        }
-        buffer.removeAll(keepingCapacity: true)
-        position = 0
-        resetLine()
-        state = .overlong(prefix: skipped.prefix, wireBytes: skipped.wireBytes, afterGap: true)
-        return partial
+        state = .overlong(prefix: gap.skipped?.prefix ?? [], wireBytes: gap.skipped?.wireBytes ?? 0, afterGap: true)
+        return gap.partial
     }
 
     /// What a gap left behind when framing restarts at the next byte (`restart(lost:)`).
