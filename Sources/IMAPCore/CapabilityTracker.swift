@@ -26,13 +26,15 @@ struct CapabilityTracker {
     }
 
     /// The set in force; nil when it is not known (before any, or after STARTTLS voided it).
-    private(set) var current: [String]?
+    private(set) var current: [String]? {
+        didSet { currentSet = Set((current ?? []).map { $0.uppercased() }) }
+    }
     /// The last set seen, kept across STARTTLS so the next one is compared with it.
     private var last: [String]?
     private(set) var epoch = Epoch.greeting
 
-    /// Upper-cased, for lookups.
-    var currentSet: Set<String> { Set((current ?? []).map { $0.uppercased() }) }
+    /// `current` upper-cased, for lookups; kept with it, since every command line consults it.
+    private(set) var currentSet: Set<String> = []
 
     /// STARTTLS (ours or the client's) voids what the server said in plaintext.
     mutating func void(_ next: Epoch) {

@@ -131,14 +131,14 @@ public enum JSONValue: Sendable, Hashable {
 
     static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        // Most strings need no escape: copy them in one go.
-        var plain = true
-        for b in s.utf8 where b < 0x20 || b == 0x22 || b == 0x5C || b == 0x7F {
-            plain = false
-            break
-        }
-        if plain {
-            out.append(contentsOf: s.utf8)
+        // Most strings need no escape: copy them in one go, from the string's own storage.
+        let copied =
+            s.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+                for b in bytes where b < 0x20 || b == 0x22 || b == 0x5C || b == 0x7F { return false }
+                out.append(contentsOf: bytes)
+                return true
+            } ?? false
+        if copied {
             out.append(UInt8(ascii: "\""))
             return
         }
