@@ -76,6 +76,14 @@ public struct Redactor: Sendable {
             }
             return (m, wire)
         }
+        // Most lines: one segment, no literal, nothing secret in it.
+        if line.segments.count == 1, let seg = line.segments.first, seg.literal == nil,
+            showSecrets || secrets.isEmpty
+        {
+            var bytes = seg.text
+            bytes.append(contentsOf: seg.ending == .crlf ? [13, 10] : (seg.ending == .lf ? [10] : []))
+            return (printable(seg.text), bytes.isEmpty ? [] : [.bytes(bytes)])
+        }
         var text = ""
         var wire: [WirePiece] = []
         for (i, seg) in line.segments.enumerated() {

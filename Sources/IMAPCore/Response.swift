@@ -39,6 +39,11 @@ public enum ResponseParser {
 
     // response = *(continue-req / response-data) response-done
     public static func parse(_ line: RawLine, bodies: BodyMode = .preview) throws -> Response {
+        try parse(line, bodies: bodies, generalOnly: false)
+    }
+
+    /// `generalOnly`: never take `SimpleFetch`'s short cut (tests compare the two).
+    static func parse(_ line: RawLine, bodies: BodyMode, generalOnly: Bool) throws -> Response {
         var r = SyntaxReader(line)
         guard let first = r.word()?.atom else { throw Failure.notAResponse("empty line") }
         // continue-req = "+" [SP (resp-text / base64)] CRLF
@@ -50,7 +55,7 @@ public enum ResponseParser {
         }
         if first == "*" {
             guard r.space() else { throw Failure.notAResponse("'*' without a response") }
-            return try untagged(&r, line: line, bodies: bodies)
+            return try untagged(&r, line: line, bodies: bodies, generalOnly: generalOnly)
         }
         // response-tagged = tag SP resp-cond-state CRLF
         guard CommandParser.isValidTag(first) else {
@@ -64,7 +69,9 @@ public enum ResponseParser {
         return resp
     }
 
-    static func untagged(_ r: inout SyntaxReader, line: RawLine, bodies: BodyMode) throws -> Response {
+    static func untagged(
+        _ r: inout SyntaxReader, line: RawLine, bodies: BodyMode, generalOnly: Bool = false
+    ) throws -> Response {
         guard let w = r.word()?.atom else { throw Failure.notAResponse("'*' without a response") }
         let up = w.uppercased()
         // resp-cond-state / resp-cond-bye / resp-cond-auth
@@ -79,6 +86,13 @@ public enum ResponseParser {
                 throw Failure.notAResponse("number without a response name")
             }
             var resp = Response(kind: .data(name: name, number: n))
+            if name == "FETCH", !generalOnly, line.segments.count == 1, r.position.segment == 0,
+                r.peekByte() == UInt8(ascii: " "),
+                let attributes = SimpleFetch.attributes(line.segments[0].text, from: r.position.offset + 1)
+            {
+                resp.details = ArgumentFields([("attributes", attributes)])
+                return resp
+            }
             if !r.atEnd, r.space() || r.peekByte() == nil {
                 do { resp.arguments = try r.nodes() } catch { resp.problems.append("\(error)") }
             }

@@ -77,7 +77,8 @@ final class Output {
     let options: DecoderOptions
     private let out: FileOutput
 
-    init(_ o: OutputOptions, normalize: Bool = false) throws {
+    /// `background`: sinks run on a thread of their own (reading files, where decoding is the other core's work).
+    init(_ o: OutputOptions, normalize: Bool = false, background: Bool = false) throws {
         if let path = o.output {
             do { out = try FileOutput(path: path) } catch { throw CLIError(description: "\(error)") }
         } else {
@@ -95,7 +96,8 @@ final class Output {
         }
         summary = o.summary ? SummarySink() : nil
         pipeline = EventPipeline(
-            redactor: Redactor(showSecrets: o.showSecrets), sinks: [sink] + (summary.map { [$0] } ?? []))
+            redactor: Redactor(showSecrets: o.showSecrets), sinks: [sink] + (summary.map { [$0] } ?? []),
+            background: background)
         var options = DecoderOptions()
         options.bodies = o.bodies == .none ? .none : (o.bodies == .full ? .full : .preview)
         if o.format == .fixture || o.bodies == .full {
@@ -152,7 +154,7 @@ struct Read: ParsableCommand {
     }
 
     func run() throws {
-        let output = try Output(outputOptions, normalize: normalize)
+        let output = try Output(outputOptions, normalize: normalize, background: true)
         var failures: [String] = []
         var transcripts = 0
         for path in files {

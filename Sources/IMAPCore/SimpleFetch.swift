@@ -1,0 +1,112 @@
+/// The FETCH responses a syncing client sees most — `* 12 FETCH (UID 12 FLAGS (\Seen) MODSEQ (9))` —
+/// decoded straight from the line's bytes, without the generic syntax tree. Anything else (a literal,
+/// a section, ENVELOPE, a quoted string, an odd number) returns nil and takes the general path, which
+/// gives the same fields for every line this accepts (checked by `SimpleFetchTests` against it).
+enum SimpleFetch {
+    // msg-att = "(" (msg-att-dynamic / msg-att-static) *(SP (msg-att-dynamic / msg-att-static)) ")"
+    // msg-att-dynamic = "FLAGS" SP "(" [flag-fetch *(SP flag-fetch)] ")"
+    // msg-att-static =/ "UID" SP uniqueid / "RFC822.SIZE" SP number
+    // fetch-mod-resp = "MODSEQ" SP "(" permsg-modsequence ")"   (RFC 7162)
+    /// The `attributes` object of `* n FETCH` whose attribute list starts at `start` (the `(`), when
+    /// the list is all of the line and holds only these attributes.
+    static func attributes(_ text: [UInt8], from start: Int) -> JSONValue? {
+        text.withUnsafeBufferPointer { bytes -> JSONValue? in
+            var i = start
+            guard i < bytes.count, bytes[i] == UInt8(ascii: "(") else { return nil }
+            i += 1
+            var attributes: [(String, JSONValue)] = []
+            while true {
+                guard let (name, afterName) = attributeName(bytes, at: i), afterName < bytes.count,
+                    bytes[afterName] == UInt8(ascii: " ")
+                else { return nil }
+                i = afterName + 1
+                switch name {
+                case "FLAGS":
+                    guard let (flags, next) = flagList(bytes, at: i) else { return nil }
+                    attributes.append((name, .array(flags)))
+                    i = next
+                case "MODSEQ":
+                    guard i < bytes.count, bytes[i] == UInt8(ascii: "("),
+                        let (value, next) = number(bytes, at: i + 1), next < bytes.count,
+                        bytes[next] == UInt8(ascii: ")")
+                    else { return nil }
+                    attributes.append((name, .int(Int64(clamping: value))))
+                    i = next + 1
+                default:
+                    guard let (value, next) = number(bytes, at: i) else { return nil }
+                    attributes.append((name, .int(Int64(clamping: value))))
+                    i = next
+                }
+                guard i < bytes.count else { return nil }
+                if bytes[i] == UInt8(ascii: ")") { return i + 1 == bytes.count ? .object(attributes) : nil }
+                guard bytes[i] == UInt8(ascii: " ") else { return nil }
+                i += 1
+            }
+        }
+    }
+
+    /// UID, RFC822.SIZE, FLAGS or MODSEQ in any case, as upper case.
+    private static func attributeName(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> (String, Int)? {
+        var end = start
+        while end < bytes.count, bytes[end] != UInt8(ascii: " "), end - start < 12 { end += 1 }
+        let name: StaticString
+        switch end - start {
+        case 3: name = "UID"
+        case 5: name = "FLAGS"
+        case 6: name = "MODSEQ"
+        case 11: name = "RFC822.SIZE"
+        default: return nil
+        }
+        for k in 0..<(end - start) {
+            let b = bytes[start + k]
+            guard (b >= 97 && b <= 122 ? b - 32 : b) == name.utf8Start[k] else { return nil }
+        }
+        return (name.description, end)
+    }
+
+    /// 1 to 19 decimal digits without a leading zero (or a lone 0).
+    private static func number(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> (UInt64, Int)? {
+        var i = start
+        var value: UInt64 = 0
+        while i < bytes.count, bytes[i] >= 48, bytes[i] <= 57 {
+            let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = times10.addingReportingOverflow(UInt64(bytes[i] - 48))
+            guard !o1, !o2 else { return nil }
+            value = sum
+            i += 1
+        }
+        // The general tokenizer reads at most 19 digits as a number.
+        guard i > start, i - start <= 19, !(bytes[start] == 48 && i - start > 1) else { return nil }
+        return (value, i)
+    }
+
+    /// `(\Seen $Label)`: system flags and keywords made of letters, digits and `$ _ - .` only.
+    private static func flagList(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> ([JSONValue], Int)? {
+        guard start < bytes.count, bytes[start] == UInt8(ascii: "(") else { return nil }
+        var i = start + 1
+        var flags: [JSONValue] = []
+        if i < bytes.count, bytes[i] == UInt8(ascii: ")") { return (flags, i + 1) }
+        while i < bytes.count {
+            let flagStart = i
+            if bytes[i] == UInt8(ascii: "\\") { i += 1 }
+            let nameStart = i
+            while i < bytes.count, isFlagByte(bytes[i]) { i += 1 }
+            guard i > nameStart, i < bytes.count else { return nil }
+            flags.append(.string(String(decoding: UnsafeBufferPointer(rebasing: bytes[flagStart..<i]), as: UTF8.self)))
+            if bytes[i] == UInt8(ascii: ")") { return (flags, i + 1) }
+            guard bytes[i] == UInt8(ascii: " ") else { return nil }
+            i += 1
+        }
+        return nil
+    }
+
+    private static func isFlagByte(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "$"), UInt8(ascii: "_"), UInt8(ascii: "-"),
+            UInt8(ascii: "."):
+            return true
+        default: return false
+        }
+    }
+}
