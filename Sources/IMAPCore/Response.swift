@@ -42,7 +42,7 @@ public enum ResponseParser {
         try parse(line, bodies: bodies, generalOnly: false)
     }
 
-    /// `generalOnly`: never take `SimpleFetch`'s short cut (tests compare the two).
+    /// `generalOnly`: never take `SimpleResponses`' short cuts (tests compare the two).
     static func parse(_ line: RawLine, bodies: BodyMode, generalOnly: Bool) throws -> Response {
         var r = SyntaxReader(line)
         guard let first = r.word()?.atom else { throw Failure.notAResponse("empty line") }
@@ -88,7 +88,7 @@ public enum ResponseParser {
             var resp = Response(kind: .data(name: name, number: n))
             if name == "FETCH", !generalOnly, line.segments.count == 1, r.position.segment == 0,
                 r.peekByte() == UInt8(ascii: " "),
-                let attributes = SimpleFetch.attributes(line.segments[0].text, from: r.position.offset + 1)
+                let attributes = SimpleResponses.fetchAttributes(line.segments[0].text, from: r.position.offset + 1)
             {
                 resp.details = ArgumentFields([("attributes", attributes)])
                 return resp
@@ -100,6 +100,12 @@ public enum ResponseParser {
             return resp
         }
         var resp = Response(kind: .data(name: up, number: nil))
+        if up == "SEARCH" || up == "SORT", !generalOnly, line.segments.count == 1, r.position.segment == 0,
+            let results = SimpleResponses.searchResults(line.segments[0].text, from: r.position.offset)
+        {
+            resp.details = ArgumentFields(results)
+            return resp
+        }
         if !r.atEnd {
             r.space()
             do { resp.arguments = try r.nodes() } catch { resp.problems.append("\(error)") }

@@ -1,15 +1,15 @@
-/// The FETCH responses a syncing client sees most — `* 12 FETCH (UID 12 FLAGS (\Seen) MODSEQ (9))` —
-/// decoded straight from the line's bytes, without the generic syntax tree. Anything else (a literal,
-/// a section, ENVELOPE, a quoted string, an odd number) returns nil and takes the general path, which
-/// gives the same fields for every line this accepts (checked by `SimpleFetchTests` against it).
-enum SimpleFetch {
+/// The responses a syncing client sees most — `* 12 FETCH (UID 12 FLAGS (\Seen) MODSEQ (9))`,
+/// `* SEARCH 1 3 6` — decoded straight from the line's bytes, without the generic syntax tree. Anything
+/// else (a literal, a section, ENVELOPE, a quoted string, an odd number) returns nil and takes the
+/// general path, which gives the same fields for every line these accept (`SimpleResponsesTests`).
+enum SimpleResponses {
     // msg-att = "(" (msg-att-dynamic / msg-att-static) *(SP (msg-att-dynamic / msg-att-static)) ")"
     // msg-att-dynamic = "FLAGS" SP "(" [flag-fetch *(SP flag-fetch)] ")"
     // msg-att-static =/ "UID" SP uniqueid / "RFC822.SIZE" SP number
     // fetch-mod-resp = "MODSEQ" SP "(" permsg-modsequence ")"   (RFC 7162)
     /// The `attributes` object of `* n FETCH` whose attribute list starts at `start` (the `(`), when
     /// the list is all of the line and holds only these attributes.
-    static func attributes(_ text: [UInt8], from start: Int) -> JSONValue? {
+    static func fetchAttributes(_ text: [UInt8], from start: Int) -> JSONValue? {
         text.withUnsafeBufferPointer { bytes -> JSONValue? in
             var i = start
             guard i < bytes.count, bytes[i] == UInt8(ascii: "(") else { return nil }
@@ -42,6 +42,22 @@ enum SimpleFetch {
                 guard bytes[i] == UInt8(ascii: " ") else { return nil }
                 i += 1
             }
+        }
+    }
+
+    // mailbox-data =/ "SEARCH" *(SP nz-number) ; sort-data = "SORT" *(SP nz-number)
+    /// The `count` and `numbers` fields of `* SEARCH` or `* SORT` whose name ends at `start`, when only
+    /// numbers follow (no MODSEQ).
+    static func searchResults(_ text: [UInt8], from start: Int) -> [(String, JSONValue)]? {
+        text.withUnsafeBufferPointer { bytes -> [(String, JSONValue)]? in
+            var numbers: [JSONValue] = []
+            var i = start
+            while i < bytes.count {
+                guard bytes[i] == UInt8(ascii: " "), let (value, next) = number(bytes, at: i + 1) else { return nil }
+                numbers.append(.int(Int64(clamping: value)))
+                i = next
+            }
+            return [("count", .int(Int64(numbers.count))), ("numbers", .array(numbers))]
         }
     }
 

@@ -2,10 +2,11 @@ import Testing
 
 @testable import IMAPCore
 
-/// `SimpleFetch` decodes the common FETCH responses without the syntax tree; for every line it takes,
-/// the result must be exactly the general path's, and every line it must not take falls back to it.
-@Suite("SimpleFetch short cut")
-struct SimpleFetchTests {
+/// `SimpleResponses` decodes the common FETCH and SEARCH responses without the syntax tree; for every
+/// line it takes, the result must be exactly the general path's, and every line it must not take falls
+/// back to it.
+@Suite("Simple responses short cut")
+struct SimpleResponsesTests {
     /// Lines the short cut takes, with the attributes JSON both paths must give.
     static let taken: [(line: String, attributes: String)] = [
         (#"* 1 FETCH (UID 1 FLAGS (\Seen \Recent))"#, #"{"UID":1,"FLAGS":["\\Seen","\\Recent"]}"#),
@@ -64,7 +65,7 @@ struct SimpleFetchTests {
         let line = Harness.line(vector.line + "\r\n")
         let start = try #require(vector.line.utf8.firstIndex(of: UInt8(ascii: "(")))
         let offset = vector.line.utf8.distance(from: vector.line.utf8.startIndex, to: start)
-        #expect(SimpleFetch.attributes(line.segments[0].text, from: offset) != nil)
+        #expect(SimpleResponses.fetchAttributes(line.segments[0].text, from: offset) != nil)
         let fast = try ResponseParser.parse(line)
         let general = try Self.general(vector.line)
         #expect(Self.json(fast.details) == #"{"attributes":"# + vector.attributes + "}")
@@ -81,11 +82,39 @@ struct SimpleFetchTests {
         let line = Harness.line(text + "\r\n")
         if let start = text.utf8.firstIndex(of: UInt8(ascii: "(")) {
             let offset = text.utf8.distance(from: text.utf8.startIndex, to: start)
-            #expect(SimpleFetch.attributes(line.segments[0].text, from: offset) == nil)
+            #expect(SimpleResponses.fetchAttributes(line.segments[0].text, from: offset) == nil)
         }
         let fast = try ResponseParser.parse(line)
         let general = try Self.general(text)
         #expect(Self.json(fast.details) == Self.json(general.details))
         #expect(fast.problems == general.problems)
+    }
+
+    static let searches: [(line: String, fields: String?)] = [
+        ("* SEARCH 1 3 6", #"{"count":3,"numbers":[1,3,6]}"#),
+        ("* SEARCH", #"{"count":0,"numbers":[]}"#),
+        ("* search 2", #"{"count":1,"numbers":[2]}"#),
+        ("* SORT 5 4", #"{"count":2,"numbers":[5,4]}"#),
+        ("* SEARCH 9999999999999999999", #"{"count":1,"numbers":[9223372036854775807]}"#),
+        ("* SEARCH 1  2", nil),
+        ("* SEARCH 1 ", nil),
+        ("* SEARCH 01", nil),
+        ("* SEARCH 1 x", nil),
+        ("* SEARCH 18446744073709551616", nil),
+        ("* SEARCH 1 (MODSEQ 7)", nil),
+        ("* SEARCH (MODSEQ 7)", nil),
+    ]
+
+    @Test("SEARCH and SORT: taken lines give the general path's fields; others fall back", arguments: searches)
+    func searchResultsMatchTheGeneralPath(_ vector: (line: String, fields: String?)) throws {
+        let line = Harness.line(vector.line + "\r\n")
+        let nameEnd = vector.line.hasPrefix("* SORT") ? 6 : 8
+        let short = SimpleResponses.searchResults(line.segments[0].text, from: nameEnd)
+        #expect(short.map { Self.json(ArgumentFields($0)) } == vector.fields)
+        let fast = try ResponseParser.parse(line)
+        let general = try Self.general(vector.line)
+        #expect(Self.json(fast.details) == Self.json(general.details))
+        #expect(fast.problems == general.problems)
+        if vector.fields != nil { #expect(general.problems.isEmpty) }
     }
 }
