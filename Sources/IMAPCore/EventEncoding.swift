@@ -5,9 +5,6 @@
 /// event's `line` follows its identifying fields (tag, name, uid, status, number, mechanism,
 /// step) and precedes the rest.
 struct EventFieldWriter {
-    /// The identifying names, for fields whose names come with the data (arguments).
-    private static let identifying: Set<String> = ["tag", "name", "uid", "status", "number", "mechanism", "step"]
-
     /// The output buffer, owned by the writer while it writes (swapped in and out, never copied).
     var out: [UInt8] = []
     private var pendingLine: String?
@@ -26,20 +23,28 @@ struct EventFieldWriter {
     }
 
     private static func isIdentifying(_ name: StaticString) -> Bool {
-        name.withUTF8Buffer { bytes in
-            switch bytes.count {
-            case 3: return bytes.elementsEqual("tag".utf8) || bytes.elementsEqual("uid".utf8)
-            case 4: return bytes.elementsEqual("name".utf8) || bytes.elementsEqual("step".utf8)
-            case 6: return bytes.elementsEqual("status".utf8) || bytes.elementsEqual("number".utf8)
-            case 9: return bytes.elementsEqual("mechanism".utf8)
-            default: return false
-            }
+        name.withUTF8Buffer { isIdentifying($0) }
+    }
+
+    /// tag, name, uid, status, number, mechanism, step.
+    private static func isIdentifying(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        switch bytes.count {
+        case 3: return bytes.elementsEqual("tag".utf8) || bytes.elementsEqual("uid".utf8)
+        case 4: return bytes.elementsEqual("name".utf8) || bytes.elementsEqual("step".utf8)
+        case 6: return bytes.elementsEqual("status".utf8) || bytes.elementsEqual("number".utf8)
+        case 9: return bytes.elementsEqual("mechanism".utf8)
+        default: return false
         }
+    }
+
+    private static func isIdentifying(_ name: String) -> Bool {
+        var name = name
+        return name.withUTF8 { isIdentifying($0) }
     }
 
     /// A field whose name comes with the data.
     private mutating func dynamicKey(_ name: String) {
-        if pendingLine != nil && !Self.identifying.contains(name) { flushLine() }
+        if pendingLine != nil && !Self.isIdentifying(name) { flushLine() }
         out.append(UInt8(ascii: ","))
         JSONValue.writeString(name, to: &out)
         out.append(UInt8(ascii: ":"))
@@ -56,7 +61,7 @@ struct EventFieldWriter {
 
     mutating func int<I: BinaryInteger>(_ name: StaticString, _ value: I) {
         key(name)
-        out.append(contentsOf: String(value).utf8)
+        JSONValue.writeInt(value, to: &out)
     }
 
     mutating func int<I: BinaryInteger>(_ name: StaticString, _ value: I?) {
@@ -81,7 +86,13 @@ struct EventFieldWriter {
 
     mutating func strings(_ name: StaticString, _ values: [String]?) {
         guard let values else { return }
-        value(name, .array(values.map(JSONValue.string)))
+        key(name)
+        out.append(UInt8(ascii: "["))
+        for (i, v) in values.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            JSONValue.writeString(v, to: &out)
+        }
+        out.append(UInt8(ascii: "]"))
     }
 
     mutating func counts(_ name: StaticString, _ values: [(Direction, Int)]?) {
@@ -111,7 +122,7 @@ extension Event {
         out.append(contentsOf: "{\"session\":".utf8)
         JSONValue.writeString(session, to: &out)
         out.append(contentsOf: ",\"seq\":".utf8)
-        out.append(contentsOf: String(seq).utf8)
+        JSONValue.writeInt(seq, to: &out)
         out.append(contentsOf: ",\"time\":\"".utf8)
         time.writeRFC3339(to: &out)
         out.append(UInt8(ascii: "\""))

@@ -97,7 +97,7 @@ public enum JSONValue: Sendable, Hashable {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case .int(let i): out.append(contentsOf: String(i).utf8)
+        case .int(let i): JSONValue.writeInt(i, to: &out)
         case .double(let d):
             if d.isFinite {
                 if d == d.rounded() && abs(d) < 1e15 {
@@ -126,6 +126,22 @@ public enum JSONValue: Sendable, Hashable {
                 v.write(to: &out)
             }
             out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Decimal digits, without building a String.
+    static func writeInt<I: BinaryInteger>(_ value: I, to out: inout [UInt8]) {
+        guard let v = Int64(exactly: value) else { return out.append(contentsOf: String(value).utf8) }
+        if v < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = v.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var count = 0
+            repeat {
+                digits[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[(20 - count)...]))
         }
     }
 

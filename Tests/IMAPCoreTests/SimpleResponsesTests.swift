@@ -118,3 +118,19 @@ struct SimpleResponsesTests {
         if vector.fields != nil { #expect(general.problems.isEmpty) }
     }
 }
+
+@Suite("JSON numbers")
+struct JSONNumberTests {
+    @Test("integers are written as their decimal digits, without a String in between")
+    func integers() {
+        let values: [Int64] = [0, 7, -7, 10, 99, 100, 1_234_567, -1_000_000, .max, .min]
+        for v in values {
+            var out: [UInt8] = []
+            JSONValue.writeInt(v, to: &out)
+            #expect(String(decoding: out, as: UTF8.self) == String(v))
+        }
+        var big: [UInt8] = []
+        JSONValue.writeInt(UInt64.max, to: &big)
+        #expect(String(decoding: big, as: UTF8.self) == "18446744073709551615")
+    }
+}
