@@ -894,18 +894,22 @@ public final class SessionDecoder {
     public func pendingMayHoldSecret(_ dir: Direction) -> Bool {
         guard dir == .client else { return false }
         guard clientSynchronized, case .commands = clientMode else { return true }
-        let text = client.partialLine.segments.first?.text ?? []
-        // Tags are at most 256 bytes (CommandParser.isValidTag), names a few dozen.
-        let words = text.prefix(512).split(separator: 0x20, maxSplits: 3, omittingEmptySubsequences: false)
-        guard words.count >= 3 else { return true }  // the name is whole only once a space follows it
-        let tag = String(decoding: words[0], as: UTF8.self)
-        var name = String(decoding: words[1], as: UTF8.self).uppercased()
-        if name == "UID" {
-            guard words.count >= 4 else { return true }
-            name = String(decoding: words[2], as: UTF8.self).uppercased()
+        // Tags are at most 256 bytes (LineHead.maxTagLength), names a few dozen: the head is in the first 512.
+        let text = (client.partialLine.segments.first?.text ?? []).prefix(512)
+        let space = UInt8(ascii: " ")
+        // The name is whole only once a space follows it.
+        guard let head = LineHead(text), head.kind == .tagged, let word = head.word, word.upperBound < text.endIndex,
+            text[word.upperBound] == space
+        else { return true }
+        var name = word
+        if head.wordIs("UID", in: text) {
+            let start = word.upperBound + 1
+            guard let end = text[start...].firstIndex(of: space) else { return true }
+            name = start..<end
         }
-        guard CommandParser.isValidTag(tag), !name.isEmpty, name != "LOGIN", name != "AUTHENTICATE" else { return true }
-        return !CommandParser.isKnownName(name)
+        let upper = String(decoding: text[name], as: UTF8.self).uppercased()
+        guard !upper.isEmpty, upper != "LOGIN", upper != "AUTHENTICATE" else { return true }
+        return !CommandParser.isKnownName(upper)
     }
 
     private enum CompressionSides { case client, both }

@@ -294,6 +294,13 @@ struct HostileSecretsTests {
             ("a1 XSECRETAUTH al", true),
             ("a1 AUTHENTICATE PLAIN", true),
             ("Zq7hunter2Xv", true),
+            ("a1 UID  FETCH 1", true),  // no name after UID
+            ("a1 UID LOGIN x", true),
+            ("a1 NOOP\rX ", true),  // the word ends at CR: not a name followed by a space
+            ("a1  NOOP x", true),
+            ("a1 noop x", false),
+            ("+ NOOP x", true),
+            ("* NOOP x", true),
         ]
         for (partial, expected) in cases {
             let d = SessionDecoder()
