@@ -76,4 +76,37 @@ public enum Annotations {
         if !removed.isEmpty { parts.append("removed " + removed.joined(separator: " ")) }
         return parts.joined(separator: "; ")
     }
+
+    /// What a command asks for, in a few words; nil for the commands whose line says it all.
+    static func command(_ cmd: Command) -> String? {
+        let args = cmd.details
+        switch cmd.name {
+        case "LOGIN": return args.user.map { "log in as \($0) (password redacted)" }
+        case "AUTHENTICATE":
+            return "SASL \(args.mechanism ?? "?") authentication"
+                + (cmd.initialResponse != nil ? " with an initial response (SASL-IR)" : "")
+        case "SELECT": return "open \(args.mailbox ?? "?") read-write"
+        case "EXAMINE": return "open \(args.mailbox ?? "?") read-only"
+        case "IDLE": return "wait for the server to push changes until DONE"
+        case "STARTTLS": return "ask to upgrade this connection to TLS"
+        case "COMPRESS": return "ask to compress both directions with \(args.algorithm ?? "?")"
+        case "LOGOUT": return "end the session"
+        case "ENABLE": return "turn on extensions that change server behaviour"
+        case "APPEND":
+            if let messages = args.messages {
+                return "upload \(messages.count) message(s) to \(args.mailbox ?? "?")"
+            }
+            return nil
+        default:
+            if !args.isKnown { return "a command imapscope does not know; shown generically" }
+            return nil
+        }
+    }
+
+    /// A latency as people read it: `0.42 ms`, `37 ms`, `12.5 s`.
+    static func duration(_ ms: Double) -> String {
+        ms < 10
+            ? "\(Decimal.format(ms, 2)) ms"
+            : (ms < 10_000 ? "\(Decimal.format(ms, 0)) ms" : "\(Decimal.format(ms / 1000, 1)) s")
+    }
 }

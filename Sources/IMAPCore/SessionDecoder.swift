@@ -37,10 +37,11 @@ public final class SessionDecoder {
     private var capabilityTracker = CapabilityTracker()
     public var mailbox: MailboxState? { mailboxes.selected }
     private var mailboxes = MailboxTracker()
-    public private(set) var encrypted: Bool
-    public private(set) var compressed = false
+    public var encrypted: Bool { transport.encrypted }
+    public var compressed: Bool { transport.compressed }
     /// Bytes that could not be decoded because they were encrypted, per direction.
-    public private(set) var opaqueBytes: [Direction: Int] = [:]
+    public var opaqueBytes: [Direction: Int] { transport.opaqueBytes }
+    private var transport: Transport
 
     private enum ClientMode {
         case commands
@@ -54,8 +55,6 @@ public final class SessionDecoder {
     private var server: LineFramer
     private var proxy: LineFramer
     private var clientMode = ClientMode.commands
-    private var opaque: Set<Direction> = []
-    private var inflaters: [Direction: DeflateInflater] = [:]
     private var inFlight = CommandsInFlight()
     private var greetingSeen = false
     /// The state the connection will be in once every command in flight succeeds; pipelined
@@ -77,7 +76,7 @@ public final class SessionDecoder {
 
     public init(options: DecoderOptions = DecoderOptions()) {
         self.options = options
-        self.encrypted = options.encryptedTransport
+        transport = Transport(encrypted: options.encryptedTransport)
         clientSynchronized = options.clientStreamFromStart
         if !clientSynchronized { unsynchronizedWhy = "the capture started in the middle of the connection" }
         client = LineFramer(limits: options.limits, pausesAtSynchronizingLiterals: true)
@@ -109,20 +108,16 @@ public final class SessionDecoder {
         guard !ended, !bytes.isEmpty else { return take() }
         firstTime = firstTime ?? time
         lastTime[dir] = time
-        if opaque.contains(dir) {
-            opaqueBytes[dir, default: 0] += bytes.count
-            if dir == .client { watchClientHello(Array(bytes), time: time) }
+        var tls: DecodedEvent?
+        switch transport.receive(dir, bytes, time: time, ready: &tls) {
+        case .counted:
+            if let tls { emit(tls) }
             return take()
-        }
-        if let inf = inflaters[dir] {
-            let data: [UInt8]
-            do { data = try inf.inflate(Array(bytes)) } catch {
-                compressionFailed(dir, bytes.count, error, time)
-                return take()
-            }
-            framer(dir) { $0.append(data) }
-        } else {
-            framer(dir) { $0.append(bytes) }  // one copy, into the framer
+        case .corrupt(let unparsed):
+            emit(DecodedEvent(.unparsed(unparsed), dir: dir, time: time, bytes: bytes.count))
+            return take()
+        case .frameInflated(let data): framer(dir) { $0.append(data) }
+        case .frame: framer(dir) { $0.append(bytes) }  // one copy, into the framer
         }
         pump(dir)
         return take()
@@ -132,7 +127,7 @@ public final class SessionDecoder {
     public func gap(_ dir: Direction, bytes: Int, time: Timestamp) -> [DecodedEvent] {
         guard !ended, bytes > 0 else { return take() }
         lastTime[dir] = time
-        if dir == .server, !opaque.contains(.server) {
+        if dir == .server, !transport.isOpaque(.server) {
             serverGap(bytes, time: time)
             return take()
         }
@@ -140,7 +135,7 @@ public final class SessionDecoder {
             DecodedEvent(
                 .gap(GapEvent(missing: bytes)), dir: dir, time: time,
                 annotation: "the capture lost \(bytes) bytes here; decoding resumes at the next line"))
-        if opaque.contains(dir) { return take() }
+        if transport.isOpaque(dir) { return take() }
         if dir == .client { loseClientSync("bytes were lost from the client's stream") }
         var partial: RawLine?
         framer(dir) { partial = $0.skip(lost: bytes) }
@@ -229,36 +224,8 @@ public final class SessionDecoder {
     /// The connection is TLS from its first byte (implicit TLS, port 993): nothing is decoded,
     /// bytes are counted, and the ClientHello's server name is reported.
     public func encryptedFromStart(time: Timestamp) -> [DecodedEvent] {
-        encrypted = true
-        opaque = [.client, .server]
-        pendingTLS = (
-            phase: "implicit", time: time,
-            note: "implicit TLS: the whole connection is encrypted and cannot be decoded from a capture"
-        )
+        transport.encryptedFromStart(time: time)
         return take()
-    }
-
-    /// A `tls` event waits for the ClientHello (to name the server); emitted when it is read,
-    /// or at the end of the session.
-    private var pendingTLS: (phase: String, time: Timestamp, note: String)?
-    private var helloBytes: [UInt8] = []
-
-    private func watchClientHello(_ bytes: [UInt8], time: Timestamp) {
-        guard pendingTLS != nil else { return }
-        if helloBytes.count < 16_384 { helloBytes += bytes.prefix(16_384 - helloBytes.count) }
-        switch TLSClientHello.parse(helloBytes) {
-        case .needMore where helloBytes.count < 16_384: return
-        case .hello(let h): emitTLS(hello: h, time: time)
-        default: emitTLS(hello: nil, time: time)
-        }
-    }
-
-    private func emitTLS(hello: TLSClientHello?, time: Timestamp) {
-        guard let p = pendingTLS else { return }
-        pendingTLS = nil
-        helloBytes = []
-        let tls = TLSEvent(leg: "client", phase: p.phase, sni: hello?.serverName, versionsOffered: hello?.versions)
-        emit(DecodedEvent(.tls(tls), dir: nil, time: p.time, annotation: p.note))
     }
 
     /// A source's own finding about this session (a capture's differing retransmission, say),
@@ -274,7 +241,7 @@ public final class SessionDecoder {
 
     /// The proxy finished the TLS handshakes after STARTTLS: plaintext follows on both legs.
     public func tlsEstablished(time: Timestamp) -> [DecodedEvent] {
-        encrypted = true
+        transport.startTLSDecoded()
         client.resume()
         server.resume()
         if case .hold = clientMode { clientMode = .commands }
@@ -300,13 +267,13 @@ public final class SessionDecoder {
 
     public func finish(reason: String, time: Timestamp) -> [DecodedEvent] {
         guard !ended else { return take() }
-        emitTLS(hello: nil, time: time)
+        if let tls = transport.flushTLS(time: time) { emit(tls) }
         if client.isAwaitingContinuation {
             // The server never answered the literal: whatever the client sent is its body.
             client.continueLiteral()
             pump(.client)
         }
-        for dir in [Direction.client, .server, .proxy] where !opaque.contains(dir) {
+        for dir in [Direction.client, .server, .proxy] where !transport.isOpaque(dir) {
             var frame: Frame?
             framer(dir) { frame = $0.finish() }
             guard let f = frame else { continue }
@@ -334,9 +301,7 @@ public final class SessionDecoder {
             end.encryptedBytes = Direction.allCases.compactMap { d in opaqueBytes[d].map { (d, $0) } }
         }
         end.mailbox = mailbox?.json
-        let afterEnd = Direction.allCases.compactMap { d in
-            inflaters[d].flatMap { $0.bytesAfterEnd > 0 ? (d, $0.bytesAfterEnd) : nil }
-        }
+        let afterEnd = transport.bytesAfterDeflateEnd
         if !afterEnd.isEmpty { end.bytesAfterDeflateEnd = afterEnd }
         emit(DecodedEvent(.sessionEnd(end), dir: nil, time: time))
         ended = true
@@ -360,7 +325,7 @@ public final class SessionDecoder {
     }
 
     private func pump(_ dir: Direction) {
-        while !opaque.contains(dir), let frame = nextFrame(dir) {
+        while !transport.isOpaque(dir), let frame = nextFrame(dir) {
             let time = lastTime[dir] ?? .zero
             if dir == .server, serverResync != nil, skippedWhileResynchronizing(frame) { continue }
             switch frame {
@@ -382,10 +347,10 @@ public final class SessionDecoder {
                 emitUnparsed(dir, prefix, bytes: n, reason: "skipped to the next line after a gap", time: time)
             }
         }
-        if opaque.contains(dir) {
+        if transport.isOpaque(dir) {
             var held: [UInt8] = []
             framer(dir) { held = $0.takeHeldBytes() }
-            opaqueBytes[dir, default: 0] += held.count
+            transport.count(dir, held.count)
         }
         if dir == .client, client.isPaused, client.heldBytes > options.holdLimit { holdOverflow() }
     }
@@ -491,7 +456,7 @@ public final class SessionDecoder {
         e.clientLineClassified = true
         e.secrets = cmd.secrets
         e.literalLabels = cmd.literalLabels
-        e.annotation = commandAnnotation(cmd)
+        e.annotation = Annotations.command(cmd)
         if let ir = cmd.initialResponse { e.payload = SecretPayload(ir) }
         emit(e)
         commandLints(cmd, line: line, time: time, literalRefused: literalRefused)
@@ -532,31 +497,6 @@ public final class SessionDecoder {
         segments.append(LineSegment(text: [], ending: .crlf, literal: nil))
         guard let cmd = try? CommandParser.parse(RawLine(segments: segments)) else { return false }
         return cmd.problems.isEmpty
-    }
-
-    private func commandAnnotation(_ cmd: Command) -> String? {
-        let args = cmd.details
-        switch cmd.name {
-        case "LOGIN": return args.user.map { "log in as \($0) (password redacted)" }
-        case "AUTHENTICATE":
-            return "SASL \(args.mechanism ?? "?") authentication"
-                + (cmd.initialResponse != nil ? " with an initial response (SASL-IR)" : "")
-        case "SELECT": return "open \(args.mailbox ?? "?") read-write"
-        case "EXAMINE": return "open \(args.mailbox ?? "?") read-only"
-        case "IDLE": return "wait for the server to push changes until DONE"
-        case "STARTTLS": return "ask to upgrade this connection to TLS"
-        case "COMPRESS": return "ask to compress both directions with \(args.algorithm ?? "?")"
-        case "LOGOUT": return "end the session"
-        case "ENABLE": return "turn on extensions that change server behaviour"
-        case "APPEND":
-            if let messages = args.messages {
-                return "upload \(messages.count) message(s) to \(args.mailbox ?? "?")"
-            }
-            return nil
-        default:
-            if !args.isKnown { return "a command imapscope does not know; shown generically" }
-            return nil
-        }
     }
 
     private func commandLints(_ cmd: Command, line: RawLine, time: Timestamp, literalRefused: Bool = false) {
@@ -744,7 +684,7 @@ public final class SessionDecoder {
             // Transcripts carry no times: say nothing rather than "0 ms".
             notes.append(
                 "\(c.uid ? "UID " : "")\(c.name) \(status == "OK" ? "completed" : (status == "NO" ? "failed" : "rejected as invalid"))"
-                    + (ms == 0 ? "" : " in \(formatMs(ms))"))
+                    + (ms == 0 ? "" : " in \(Annotations.duration(ms))"))
         }
         if let code = resp.code, let meaning = Annotations.responseCode(code.name) { notes.append(meaning) }
         if status == "BAD", cmd != nil, resp.code == nil {
@@ -832,14 +772,8 @@ public final class SessionDecoder {
         }
     }
 
-    private func formatMs(_ ms: Double) -> String {
-        ms < 10
-            ? "\(Decimal.format(ms, 2)) ms"
-            : (ms < 10_000 ? "\(Decimal.format(ms, 0)) ms" : "\(Decimal.format(ms / 1000, 1)) s")
-    }
-
     private func startTLS(time: Timestamp) {
-        encrypted = true
+        transport.startTLSDecoded()
         let serverHeld = server.takeHeldBytes()
         let clientHeld = client.takeHeldBytes()
         capabilityTracker.void(.afterStartTLS)
@@ -847,14 +781,10 @@ public final class SessionDecoder {
         expectedState = state
         switch options.afterStartTLS {
         case .encrypted:
-            pendingTLS = (
-                phase: "starttls", time: time,
-                note: "STARTTLS accepted: the rest of this connection is TLS and cannot be decoded from a capture"
-            )
-            opaque = [.client, .server]
-            watchClientHello(clientHeld, time: time)
-            opaqueBytes[.client, default: 0] += clientHeld.count
-            opaqueBytes[.server, default: 0] += serverHeld.count
+            if let tls = transport.startTLSUndecodable(time: time, clientHeld: clientHeld, serverHeld: serverHeld.count)
+            {
+                emit(tls)
+            }
             if let b = serverHeld.first, b != 0x16 {
                 lint(.plaintextAfterStartTLS(bytes: serverHeld.count), dir: .server, time: time)
             }
@@ -916,57 +846,36 @@ public final class SessionDecoder {
 
     private func startCompression(_ sides: CompressionSides, time: Timestamp) {
         if sides == .both {
-            compressed = true
             emit(
                 DecodedEvent(
                     .compress(CompressEvent(algorithm: "DEFLATE")), dir: nil, time: time,
                     annotation: "COMPRESS=DEFLATE active: from here both directions are inflated before decoding"))
             if !options.inflateAfterCompress {
+                transport.compressionAlreadyInflated()
                 clientMode = .commands
                 client.resume()
                 pump(.client)
                 return
             }
             let rest = server.takeHeldBytes()
-            let serverInflater: DeflateInflater
-            do { serverInflater = try DeflateInflater() } catch {
-                compressionFailed(.server, rest.count, error, time)
-                return
-            }
-            inflaters[.server] = serverInflater
-            if !rest.isEmpty {
-                do { server.append(try serverInflater.inflate(rest)) } catch {
-                    compressionFailed(.server, rest.count, error, time)
-                }
+            switch transport.startInflating(.server, held: rest) {
+            case .frameInflated(let inflated): server.append(inflated)
+            case .corrupt(let unparsed):
+                emit(DecodedEvent(.unparsed(unparsed), dir: .server, time: time, bytes: rest.count))
+            case .frame, .counted: break
             }
         }
         let held = client.takeHeldBytes()
         clientMode = .commands
         client.resume()
-        let clientInflater: DeflateInflater
-        do { clientInflater = try DeflateInflater() } catch {
-            compressionFailed(.client, held.count, error, time)
+        switch transport.startInflating(.client, held: held) {
+        case .frameInflated(let inflated): client.append(inflated)
+        case .corrupt(let unparsed):
+            emit(DecodedEvent(.unparsed(unparsed), dir: .client, time: time, bytes: held.count))
             return
-        }
-        inflaters[.client] = clientInflater
-        if !held.isEmpty {
-            do { client.append(try clientInflater.inflate(held)) } catch {
-                compressionFailed(.client, held.count, error, time)
-                return
-            }
+        case .frame, .counted: break
         }
         pump(.client)
-    }
-
-    private func compressionFailed(_ dir: Direction, _ count: Int, _ error: Error, _ time: Timestamp) {
-        inflaters[dir] = nil
-        opaque.insert(dir)
-        opaqueBytes[dir, default: 0] += count
-        let reason = "corrupt DEFLATE stream (\(error)); the rest of this direction cannot be decoded"
-        emit(
-            DecodedEvent(
-                .unparsed(UnparsedEvent(reason: reason, raw: "‹\(count) compressed bytes›")), dir: dir,
-                time: time, bytes: count))
     }
 
     private func untaggedStatus(_ name: String, _ resp: Response, line: RawLine, time: Timestamp) {
