@@ -43,18 +43,10 @@ public final class SessionDecoder {
     public var opaqueBytes: [Direction: Int] { transport.opaqueBytes }
     private var transport: Transport
 
-    private enum ClientMode {
-        case commands
-        case sasl(SASLExchange)
-        case idle(tag: String, since: Timestamp)
-        case hold(tag: String, reason: HoldReason)
-    }
-    private enum HoldReason { case startTLS, compress }
-
     private var client: LineFramer
     private var server: LineFramer
     private var proxy: LineFramer
-    private var clientMode = ClientMode.commands
+    private var clientStream: ClientStream
     private var inFlight = CommandsInFlight()
     private var greetingSeen = false
     /// The state the connection will be in once every command in flight succeeds; pipelined
@@ -64,21 +56,13 @@ public final class SessionDecoder {
     private var lastTime: [Direction: Timestamp] = [:]
     private var firstTime: Timestamp?
     private var commandCount = 0
-    /// Whether client line boundaries are known to be command boundaries. Lost once the
-    /// framing may be off (mid-stream start, a gap, a refused literal or AUTHENTICATE): lines
-    /// are then hidden until the server completes a tag one of them carried.
-    private var clientSynchronized: Bool
-    private var unsynchronizedWhy = ""
-    /// Tags of the hidden lines, the candidates for that confirmation (bounded).
-    private var unconfirmedTags: [String] = []
     private var ended = false
     private var events: [DecodedEvent] = []
 
     public init(options: DecoderOptions = DecoderOptions()) {
         self.options = options
         transport = Transport(encrypted: options.encryptedTransport)
-        clientSynchronized = options.clientStreamFromStart
-        if !clientSynchronized { unsynchronizedWhy = "the capture started in the middle of the connection" }
+        clientStream = ClientStream(fromStart: options.clientStreamFromStart)
         client = LineFramer(limits: options.limits, pausesAtSynchronizingLiterals: true)
         server = LineFramer(limits: options.limits, pausesAtSynchronizingLiterals: false)
         proxy = LineFramer(limits: options.limits, pausesAtSynchronizingLiterals: false)
@@ -136,7 +120,7 @@ public final class SessionDecoder {
                 .gap(GapEvent(missing: bytes)), dir: dir, time: time,
                 annotation: "the capture lost \(bytes) bytes here; decoding resumes at the next line"))
         if transport.isOpaque(dir) { return take() }
-        if dir == .client { loseClientSync("bytes were lost from the client's stream") }
+        if dir == .client { clientStream.loseSync("bytes were lost from the client's stream") }
         var partial: RawLine?
         framer(dir) { partial = $0.skip(lost: bytes) }
         if let p = partial {
@@ -199,7 +183,7 @@ public final class SessionDecoder {
         case .status: return true
         case .data(let name, _): return ResponseGrammar.knownNames.contains(name)
         case .continuation:
-            switch clientMode {
+            switch clientStream.mode {
             case .sasl, .idle: return true
             case .commands, .hold: return client.isAwaitingContinuation
             }
@@ -244,7 +228,7 @@ public final class SessionDecoder {
         transport.startTLSDecoded()
         client.resume()
         server.resume()
-        if case .hold = clientMode { clientMode = .commands }
+        clientStream.endHold()
         pump(.server)
         pump(.client)
         return take()
@@ -362,7 +346,7 @@ public final class SessionDecoder {
             lint(.literalOverHoldLimit(limit: options.holdLimit), dir: .client, time: time)
             client.continueLiteral()
             pump(.client)
-        } else if case .hold(let tag, let reason) = clientMode {
+        } else if case .hold(let tag, let reason) = clientStream.mode {
             lint(
                 .pipelinedBeforeResult(
                     tag: tag, command: reason == .startTLS ? .startTLS : .compress, bytes: client.heldBytes),
@@ -370,7 +354,7 @@ public final class SessionDecoder {
             if reason == .compress {
                 startCompression(.client, time: time)
             } else {
-                clientMode = .commands
+                clientStream.endHold()
                 client.resume()
                 pump(.client)
             }
@@ -380,7 +364,7 @@ public final class SessionDecoder {
     // MARK: - Client
 
     private func clientLine(_ line: RawLine, time: Timestamp) {
-        switch clientMode {
+        switch clientStream.mode {
         case .sasl:
             saslResponse(line, time: time)
         case .idle(let tag, let since):
@@ -392,12 +376,12 @@ public final class SessionDecoder {
                         "IDLE ended by the client after \(Decimal.format(time.milliseconds(since: since) / 1000, 1)) s")
                 e.clientLineClassified = true
                 emit(e)
-                clientMode = .commands
+                clientStream.idleEnded()
             } else {
                 lint(.idleWithoutDone(tag: tag), dir: .client, time: time)
-                clientMode = .commands
+                clientStream.idleEnded()
                 // Nothing but DONE belongs here: what came instead is not known to be a command.
-                loseClientSync("the client sent a line other than DONE during IDLE")
+                clientStream.loseSync("the client sent a line other than DONE during IDLE")
                 command(line, time: time)
             }
         case .commands, .hold:
@@ -406,9 +390,7 @@ public final class SessionDecoder {
     }
 
     private func saslResponse(_ line: RawLine, time: Timestamp) {
-        guard case .sasl(var exchange) = clientMode else { return }
-        let message = exchange.clientResponse(line.segments.flatMap(\.text))
-        clientMode = .sasl(exchange)
+        guard let message = clientStream.saslClientResponse(line.segments.flatMap(\.text)) else { return }
         var e = DecodedEvent(
             .sasl(message.event), dir: .client, time: time, line: line, bytes: line.wireBytes,
             annotation: message.annotation)
@@ -418,18 +400,12 @@ public final class SessionDecoder {
         emit(e)
     }
 
-    private func loseClientSync(_ why: String) {
-        clientSynchronized = false
-        unsynchronizedWhy = why
-        unconfirmedTags = []
-    }
-
     /// `literalRefused`: the server refused the synchronizing literal this line ends with.
     private func command(_ line: RawLine, time: Timestamp, literalRefused: Bool = false) {
         let cmd: Command
         do { cmd = try CommandParser.parse(line) } catch let CommandParser.Failure.notACommand(why) {
             let text = line.segments.flatMap(\.text)
-            if clientSynchronized, String(decoding: text, as: UTF8.self).uppercased() == "DONE" {
+            if clientStream.synchronized, String(decoding: text, as: UTF8.self).uppercased() == "DONE" {
                 lint(.doneOutsideIdle, dir: .client, time: time)
             }
             emitUnparsed(.client, text, bytes: line.wireBytes, reason: "not a command: \(why)", time: time)
@@ -439,13 +415,13 @@ public final class SessionDecoder {
                 .client, line.segments.flatMap(\.text), bytes: line.wireBytes, reason: "not a command", time: time)
             return
         }
-        guard clientSynchronized else {
+        guard clientStream.synchronized else {
             // It parses as a command, but it may as well be a literal's body or a SASL response.
-            if unconfirmedTags.count >= 64 { unconfirmedTags.removeFirst() }
-            unconfirmedTags.append(cmd.tag)
+            clientStream.hidden(tag: cmd.tag)
             emitUnparsed(
                 .client, line.segments.flatMap(\.text), bytes: line.wireBytes,
-                reason: "hidden until a server completion shows where commands start (\(unsynchronizedWhy))",
+                reason:
+                    "hidden until a server completion shows where commands start (\(clientStream.unsynchronizedWhy))",
                 time: time)
             return
         }
@@ -464,24 +440,18 @@ public final class SessionDecoder {
         inFlight.add(cmd.tag, CommandInFlight(name: cmd.name, uid: cmd.uid, time: time, mailbox: mailboxArg))
         switch cmd.name {
         case "LOGIN": expectedState = .authenticated
-        case "AUTHENTICATE":
-            expectedState = .authenticated
-            let mech = cmd.details.mechanism ?? "?"
-            clientMode = .sasl(SASLExchange(tag: cmd.tag, mechanism: mech, initialResponse: cmd.initialResponse != nil))
+        case "AUTHENTICATE": expectedState = .authenticated
         case "SELECT", "EXAMINE":
             expectedState = .selected
             mailboxes.beginSelect(mailboxArg ?? "", readOnly: cmd.name == "EXAMINE")
         case "CLOSE", "UNSELECT": expectedState = .authenticated
         case "LOGOUT": expectedState = .logout
-        case "IDLE": clientMode = .idle(tag: cmd.tag, since: time)
-        case "STARTTLS":
-            clientMode = .hold(tag: cmd.tag, reason: .startTLS)
-            client.pause()
-        case "COMPRESS":
-            clientMode = .hold(tag: cmd.tag, reason: .compress)
-            client.pause()
         default: break
         }
+        let holds = clientStream.commandSent(
+            cmd.name, tag: cmd.tag, mechanism: cmd.details.mechanism, initialResponse: cmd.initialResponse != nil,
+            time: time)
+        if holds { client.pause() }
     }
 
     /// Whether a command line cut at a refused synchronizing literal parses without problems
@@ -607,7 +577,7 @@ public final class SessionDecoder {
             // The waiting line's tag and name, when they are known to be a command's.
             let waiting = client.partialLine.segments.first?.text ?? []
             var what = ""
-            if clientSynchronized, case .commands = clientMode, let head = LineHead(waiting), head.kind == .tagged,
+            if clientStream.expectsCommand, let head = LineHead(waiting), head.kind == .tagged,
                 let name = head.upperWord(in: waiting)
             {
                 what = " of \(head.tagString(in: waiting)) \(name)"
@@ -622,10 +592,9 @@ public final class SessionDecoder {
             pump(.client)
             return
         }
-        switch clientMode {
-        case .sasl(var exchange):
-            let message = exchange.serverMessage(resp.text)
-            clientMode = .sasl(exchange)
+        switch clientStream.mode {
+        case .sasl:
+            guard let message = clientStream.saslServerMessage(resp.text) else { return }
             var e = DecodedEvent(
                 .sasl(message.event), dir: .server, time: time, line: line, bytes: line.wireBytes,
                 annotation: message.annotation)
@@ -662,15 +631,11 @@ public final class SessionDecoder {
                 events[i].body = .command(c)
             }
             // A client that sends the body anyway sends it as lines of their own.
-            loseClientSync("the server refused a literal, whose body the client may still send")
+            clientStream.loseSync("the server refused a literal, whose body the client may still send")
         }
         // The server completed a tag a hidden line carried: that line was a command, and
         // client lines start where commands start again.
-        let confirmsHiddenLine = !clientSynchronized && unconfirmedTags.contains(tag)
-        if confirmsHiddenLine {
-            clientSynchronized = true
-            unconfirmedTags = []
-        }
+        let confirmsHiddenLine = clientStream.confirms(tag: tag)
         var e = responseEvent(resp, line: line, time: time, dir: dir)
         let cmd = inFlight.complete(tag)
         var notes: [String] = []
@@ -695,7 +660,7 @@ public final class SessionDecoder {
             // command (a literal's body it took for one, a SASL line), so the tag is hidden.
             e.secrets = [.span(Span(segment: 0, start: 0, end: tag.utf8.count))]
             e.tagIsSecret = true
-            if confirmsHiddenLine || !clientSynchronized {
+            if confirmsHiddenLine || !clientStream.synchronized {
                 // Hidden client lines carried tags: a completion of one of them is no anomaly.
                 e.annotation =
                     confirmsHiddenLine
@@ -737,38 +702,13 @@ public final class SessionDecoder {
         e.annotation = notes.joined(separator: "; ")
         emit(e)
         applyCode(resp, line: line, time: time)
-        switch c.name {
-        case "AUTHENTICATE":
-            if case .sasl(let exchange) = clientMode, exchange.tag == tag {
-                clientMode = .commands
-                // Refused while the client owed a response: it may still send it, maybe not as base64.
-                if status != "OK", exchange.clientOwes {
-                    loseClientSync("the server ended an AUTHENTICATE the client may still answer")
-                }
-            }
-        case "IDLE":
-            if case .idle(let t, _) = clientMode, t == tag { clientMode = .commands }
-        case "STARTTLS":
-            if case .hold(let t, _) = clientMode, t == tag {
-                if status == "OK" {
-                    startTLS(time: time)
-                } else {
-                    clientMode = .commands
-                    client.resume()
-                    pump(.client)
-                }
-            }
-        case "COMPRESS":
-            if case .hold(let t, _) = clientMode, t == tag {
-                if status == "OK" {
-                    startCompression(.both, time: time)
-                } else {
-                    clientMode = .commands
-                    client.resume()
-                    pump(.client)
-                }
-            }
-        default: break
+        switch clientStream.completed(c.name, tag: tag, status: status) {
+        case .startTLS: startTLS(time: time)
+        case .compress: startCompression(.both, time: time)
+        case .resume:
+            client.resume()
+            pump(.client)
+        case .nothing: break
         }
     }
 
@@ -802,7 +742,7 @@ public final class SessionDecoder {
             server.pause()
         case .decrypted:
             client.resume()
-            if case .hold = clientMode { clientMode = .commands }
+            clientStream.endHold()
             server.append(serverHeld)
             client.append(clientHeld)
             emit(
@@ -823,7 +763,7 @@ public final class SessionDecoder {
     /// AUTHENTICATE nor a command imapscope does not know.
     public func pendingMayHoldSecret(_ dir: Direction) -> Bool {
         guard dir == .client else { return false }
-        guard clientSynchronized, case .commands = clientMode else { return true }
+        guard clientStream.expectsCommand else { return true }
         // Tags are at most 256 bytes (LineHead.maxTagLength), names a few dozen: the head is in the first 512.
         let text = (client.partialLine.segments.first?.text ?? []).prefix(512)
         let space = UInt8(ascii: " ")
@@ -852,7 +792,7 @@ public final class SessionDecoder {
                     annotation: "COMPRESS=DEFLATE active: from here both directions are inflated before decoding"))
             if !options.inflateAfterCompress {
                 transport.compressionAlreadyInflated()
-                clientMode = .commands
+                clientStream.endHold()
                 client.resume()
                 pump(.client)
                 return
@@ -866,7 +806,7 @@ public final class SessionDecoder {
             }
         }
         let held = client.takeHeldBytes()
-        clientMode = .commands
+        clientStream.endHold()
         client.resume()
         switch transport.startInflating(.client, held: held) {
         case .frameInflated(let inflated): client.append(inflated)
@@ -1027,7 +967,7 @@ public final class SessionDecoder {
 
     private func overlong(_ dir: Direction, _ prefix: [UInt8], bytes: Int, time: Timestamp) {
         var started: (tag: String, name: String)?
-        if dir == .client, clientSynchronized, case .commands = clientMode {
+        if dir == .client, clientStream.expectsCommand {
             // Its tag and name are a command's (the line starts where a command starts); the
             // Redactor hides the rest, as every unparsed client line.
             if let head = LineHead(prefix), head.kind == .tagged, let name = head.upperWord(in: prefix),
