@@ -15,6 +15,7 @@ enum SimpleResponses {
             guard i < bytes.count, bytes[i] == UInt8(ascii: "(") else { return nil }
             i += 1
             var attributes: [(String, JSONValue)] = []
+            attributes.reserveCapacity(4)
             while true {
                 guard let (name, afterName) = attributeName(bytes, at: i), afterName < bytes.count,
                     bytes[afterName] == UInt8(ascii: " ")
@@ -51,6 +52,7 @@ enum SimpleResponses {
     static func searchResults(_ text: [UInt8], from start: Int) -> [(String, JSONValue)]? {
         text.withUnsafeBufferPointer { bytes -> [(String, JSONValue)]? in
             var numbers: [JSONValue] = []
+            numbers.reserveCapacity((bytes.count - start) / 2)
             var i = start
             while i < bytes.count {
                 guard bytes[i] == UInt8(ascii: " "), let (value, next) = number(bytes, at: i + 1) else { return nil }
@@ -66,18 +68,19 @@ enum SimpleResponses {
         var end = start
         while end < bytes.count, bytes[end] != UInt8(ascii: " "), end - start < 12 { end += 1 }
         let name: StaticString
+        let string: String
         switch end - start {
-        case 3: name = "UID"
-        case 5: name = "FLAGS"
-        case 6: name = "MODSEQ"
-        case 11: name = "RFC822.SIZE"
+        case 3: (name, string) = ("UID", "UID")
+        case 5: (name, string) = ("FLAGS", "FLAGS")
+        case 6: (name, string) = ("MODSEQ", "MODSEQ")
+        case 11: (name, string) = ("RFC822.SIZE", "RFC822.SIZE")
         default: return nil
         }
         for k in 0..<(end - start) {
             let b = bytes[start + k]
             guard (b >= 97 && b <= 122 ? b - 32 : b) == name.utf8Start[k] else { return nil }
         }
-        return (name.description, end)
+        return (string, end)
     }
 
     /// 1 to 19 decimal digits without a leading zero (or a lone 0).
@@ -101,6 +104,7 @@ enum SimpleResponses {
         guard start < bytes.count, bytes[start] == UInt8(ascii: "(") else { return nil }
         var i = start + 1
         var flags: [JSONValue] = []
+        flags.reserveCapacity(4)
         if i < bytes.count, bytes[i] == UInt8(ascii: ")") { return (flags, i + 1) }
         while i < bytes.count {
             let flagStart = i

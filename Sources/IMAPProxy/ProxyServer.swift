@@ -198,7 +198,9 @@ public final class ProxyServer: @unchecked Sendable {
                                 timeout: handshakeTimeout,
                                 onEstablished: { toClient.becameReady() },
                                 onFailure: { why in
-                                    Self.refuse(client, tap: tap, reason: "TLS with the real server failed: \(why)")
+                                    Self.refuse(
+                                        client, relay: clientRelay.value, tap: tap,
+                                        reason: "TLS with the real server failed: \(why)")
                                 }))
                     }
                     if let startTLS { try s.addHandler(StartTLSHandler(leg: .server, session: startTLS)) }
@@ -222,7 +224,7 @@ public final class ProxyServer: @unchecked Sendable {
                     tap.start(client: clientAddress, server: "\(up.host):\(up.port)", upstream: up.description)
                     if !clientGone() {
                         Self.refuse(
-                            client, tap: tap, reason: "cannot reach \(up): \(error)",
+                            client, relay: clientRelay.value, tap: tap, reason: "cannot reach \(up): \(error)",
                             end: "upstream unreachable: \(error)")
                     } else {
                         tap.finish(reason: "the client closed the connection before the server leg was connected")
@@ -260,16 +262,25 @@ public final class ProxyServer: @unchecked Sendable {
             insecure: configuration.insecureUpstream, onServerLegUpgraded: onServerLegUpgraded)
     }
 
-    /// Tells the client why there is no server (`* BYE [UNAVAILABLE] …`), then closes.
-    static func refuse(_ client: Channel, tap: SessionTap, reason: String, end: String? = nil) {
+    /// Tells the client why there is no server (`* BYE [UNAVAILABLE] …`), then closes. Through the
+    /// client leg's relay when given (on the client's loop): it waits for the channel to be active,
+    /// which the server leg can fail before.
+    static func refuse(
+        _ client: Channel, relay: RelayHandler? = nil, tap: SessionTap, reason: String, end: String? = nil
+    ) {
         let bye = "* BYE [UNAVAILABLE] imapscope: \(reason)\r\n"
         tap.proxySent(bye)
         var buf = client.allocator.buffer(capacity: bye.utf8.count)
         buf.writeString(bye)
-        client.writeAndFlush(buf).whenComplete { _ in
-            if let e = end { tap.finish(reason: e) }
-            client.close(promise: nil)
+        let finish = { if let e = end { tap.finish(reason: e) } }
+        guard let relay else {
+            client.writeAndFlush(buf).whenComplete { _ in
+                finish()
+                client.close(promise: nil)
+            }
+            return
         }
+        relay.sayAndClose(buf, then: finish)
     }
 
     static func endpoint(_ a: SocketAddress) -> String {

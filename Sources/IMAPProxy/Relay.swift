@@ -24,6 +24,10 @@ final class RelayHandler: ChannelDuplexHandler {
     private var partnerEnd = PartnerEnd.none
     /// This side's channel has gone inactive (it closes the partner's in turn).
     private(set) var ended = false
+    /// What imapscope says to this side's peer before closing it (a BYE when the server leg
+    /// failed), kept until the channel is up: under load the server leg can fail before the
+    /// client's channel is active, and a write then would be lost.
+    private var farewell: (bytes: ByteBuffer, then: () -> Void)?
     private let tap: SessionTap
     /// False on the server side while imapscope is still setting up TLS with the server: the
     /// client's bytes are not read until they can go out (else they would pile up in front of
@@ -64,6 +68,12 @@ final class RelayHandler: ChannelDuplexHandler {
         }
         self.context = context
         liveContext = context
+        if let farewell {
+            self.farewell = nil
+            say(farewell.bytes, context: context, then: farewell.then)
+            context.fireChannelActive()
+            return
+        }
         switch partnerEnd {
         case .closed:
             context.close(promise: nil)
@@ -96,7 +106,25 @@ final class RelayHandler: ChannelDuplexHandler {
     }
     private func partnerClosed() {
         partnerEnd = .closed
-        context?.close(promise: nil)
+        // A farewell waiting for this channel closes it once said.
+        if farewell == nil { context?.close(promise: nil) }
+    }
+
+    /// Sends `bytes` to this side's peer, then closes its channel and calls `then` — now, or as
+    /// soon as the channel is active.
+    func sayAndClose(_ bytes: ByteBuffer, then: @escaping () -> Void) {
+        guard let context, context.channel.isActive else {
+            farewell = (bytes, then)
+            return
+        }
+        say(bytes, context: context, then: then)
+    }
+
+    private func say(_ bytes: ByteBuffer, context: ChannelHandlerContext, then: @escaping () -> Void) {
+        context.writeAndFlush(wrapOutboundOut(bytes)).whenComplete { _ in
+            then()
+            context.close(promise: nil)
+        }
     }
     private var writable: Bool { ready && (context?.channel.isWritable ?? false) }
     private func partnerBecameWritable() { resumeReading() }
