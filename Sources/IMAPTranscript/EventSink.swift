@@ -83,8 +83,8 @@ private final class BatchQueue: @unchecked Sendable {
     }
 
     /// Beyond these the producer waits (one batch is always let in, however big).
-    private static let maxBatches = 256
-    private static let maxBytes = 8 << 20
+    private static let maxBatches = 64
+    private static let maxBytes = 2 << 20
     private let condition = NSCondition()
     private var pending: [Batch] = []
     private var pendingBytes = 0
