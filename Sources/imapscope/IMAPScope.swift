@@ -77,8 +77,7 @@ final class Output {
     let options: DecoderOptions
     private let out: FileOutput
 
-    /// `background`: sinks run on a thread of their own (reading files, where decoding is the other core's work).
-    init(_ o: OutputOptions, normalize: Bool = false, background: Bool = false) throws {
+    init(_ o: OutputOptions, normalize: Bool = false) throws {
         if let path = o.output {
             do { out = try FileOutput(path: path) } catch { throw CLIError(description: "\(error)") }
         } else {
@@ -96,8 +95,7 @@ final class Output {
         }
         summary = o.summary ? SummarySink() : nil
         pipeline = EventPipeline(
-            redactor: Redactor(showSecrets: o.showSecrets), sinks: [sink] + (summary.map { [$0] } ?? []),
-            background: background)
+            redactor: Redactor(showSecrets: o.showSecrets), sinks: [sink] + (summary.map { [$0] } ?? []))
         var options = DecoderOptions()
         options.bodies = o.bodies == .none ? .none : (o.bodies == .full ? .full : .preview)
         if o.format == .fixture || o.bodies == .full {
@@ -154,7 +152,7 @@ struct Read: ParsableCommand {
     }
 
     func run() throws {
-        let output = try Output(outputOptions, normalize: normalize, background: true)
+        let output = try Output(outputOptions, normalize: normalize)
         var failures: [String] = []
         var transcripts = 0
         for path in files {
