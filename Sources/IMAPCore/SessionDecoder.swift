@@ -10,6 +10,9 @@ public struct DecoderOptions: Sendable {
         case plaintext
         /// A capture the proxy wrote (`--pcap`): it terminated TLS, so plaintext follows at once.
         case decrypted
+        /// A capture read with a key log: the bytes after STARTTLS's OK go back to the source
+        /// (`takeTLSHandOff()`), which decrypts them and feeds the plaintext, or reports them opaque.
+        case handOff
     }
     public var afterStartTLS = AfterStartTLS.encrypted
     /// The connection is TLS from its first byte (implicit TLS on 993).
@@ -237,6 +240,34 @@ public final class SessionDecoder {
         )
         return take()
     }
+
+    /// The source decrypts this session's TLS with a key log: `tls` is the event it learned from
+    /// the handshake, plaintext follows through `feed`.
+    public func tlsDecrypted(_ tls: TLSEvent, note: String, time: Timestamp) -> [DecodedEvent] {
+        encrypted = true
+        emit(DecodedEvent(.tls(tls), dir: nil, time: time, annotation: note))
+        return take()
+    }
+
+    /// The source could not decrypt this session's TLS: from now on its bytes are counted, not
+    /// decoded, starting with `bytesSoFar` the source already saw.
+    public func tlsUndecryptable(_ tls: TLSEvent, note: String, bytesSoFar: [Direction: Int], time: Timestamp)
+        -> [DecodedEvent]
+    {
+        encrypted = true
+        opaque = [.client, .server]
+        for (d, n) in bytesSoFar where n > 0 { opaqueBytes[d, default: 0] += n }
+        emit(DecodedEvent(.tls(tls), dir: nil, time: time, annotation: note))
+        return take()
+    }
+
+    /// With `afterStartTLS == .handOff`: the bytes each side sent after STARTTLS's OK, once it
+    /// completed (nil before, and after they were taken). From then on the source feeds plaintext.
+    public func takeTLSHandOff() -> [Direction: [UInt8]]? {
+        defer { handOff = nil }
+        return handOff
+    }
+    private var handOff: [Direction: [UInt8]]?
 
     /// A `tls` event waits for the ClientHello (to name the server); emitted when it is read,
     /// or at the end of the session.
@@ -883,6 +914,10 @@ public final class SessionDecoder {
             )
             pump(.server)
             pump(.client)
+        case .handOff:
+            client.resume()
+            if case .hold = clientMode { clientMode = .commands }
+            handOff = [.client: clientHeld, .server: serverHeld]
         }
     }
 
