@@ -139,6 +139,45 @@ def openssl_starttls(dc, keylog):
     return [". CAPABILITY", ". STARTTLS"] + [" ".join(l.split()[:2]) for l in lines]
 
 
+def compress_after_tls(dc, keylog):
+    """A raw client over implicit TLS that turns COMPRESS=DEFLATE on (RFC 4978) after LOGIN."""
+    import socket
+    import zlib
+    raw = socket.create_connection(("127.0.0.1", dc.imaps_port), timeout=TIMEOUT)
+    conn = context(keylog).wrap_socket(raw)
+    state = {"inflate": None, "deflate": None, "buffer": b""}
+
+    def send(line):
+        data = line.encode() + b"\r\n"
+        if state["deflate"]:
+            data = state["deflate"].compress(data) + state["deflate"].flush(zlib.Z_SYNC_FLUSH)
+        conn.sendall(data)
+
+    def until(tag):
+        while True:
+            while b"\r\n" in state["buffer"]:
+                line, state["buffer"] = state["buffer"].split(b"\r\n", 1)
+                if line.startswith(tag.encode() + b" "):
+                    check(line.split()[1] == b"OK", "%s: %r" % (tag, line))
+                    return
+            data = conn.recv(65536)
+            check(data, "connection closed waiting for %s" % tag)
+            state["buffer"] += state["inflate"].decompress(data) if state["inflate"] else data
+
+    lines = ["c1 LOGIN %s %s" % (USER, PASSWORD), "c2 COMPRESS DEFLATE", "c3 SELECT INBOX", "c4 NOOP", "c5 LOGOUT"]
+    for line in lines:
+        tag = line.split()[0]
+        send(line)
+        until(tag)
+        if tag == "c2":
+            state["deflate"] = zlib.compressobj(wbits=-15)
+            state["inflate"] = zlib.decompressobj(-15)
+            # Whatever followed the OK in the same read is compressed already.
+            state["buffer"] = state["inflate"].decompress(state["buffer"]) if state["buffer"] else b""
+    conn.close()
+    return [" ".join(l.split()[:2]) for l in lines]
+
+
 # name: (description, implicit TLS?, RSA certificate?, client)
 SCENARIOS = {
     "tls13-imaplib": ("imaplib over implicit TLS 1.3 (AES-GCM)", True, False,
@@ -168,6 +207,8 @@ SCENARIOS = {
                                                                 ciphers="ECDHE-RSA-AES256-SHA384")),
     "starttls-imaplib": ("imaplib STARTTLS, then TLS 1.3", False, False, lambda dc, k: imaplib_starttls(dc, k, 21)),
     "tls-curl": ("curl imaps:// with SSLKEYLOGFILE", True, False, lambda dc, k: curl_fetch(dc, k)),
+    "tls13-compress-raw": ("a raw client over implicit TLS 1.3 with COMPRESS=DEFLATE after LOGIN", True, False,
+                           compress_after_tls),
     "starttls-openssl": ("openssl s_client -starttls imap -keylogfile", False, False,
                          lambda dc, k: openssl_starttls(dc, k)),
 }

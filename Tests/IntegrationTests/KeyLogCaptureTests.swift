@@ -70,7 +70,7 @@ struct KeyLogCaptureTests {
     static let scenarios = [
         "tls13-imaplib", "tls13-chacha-imaplib", "tls12-rsa-gcm-imaplib", "tls12-rsa-aes256-gcm-imaplib",
         "tls12-chacha-imaplib", "tls12-cbc-sha-imaplib", "tls12-cbc-sha-mte-imaplib", "tls12-cbc-sha256-imaplib",
-        "tls12-cbc-sha384-imaplib", "starttls-imaplib", "tls-curl", "starttls-openssl",
+        "tls12-cbc-sha384-imaplib", "starttls-imaplib", "tls-curl", "starttls-openssl", "tls13-compress-raw",
     ]
 
     /// (scenario, TLS version, cipher) the handshake must report.
@@ -87,6 +87,7 @@ struct KeyLogCaptureTests {
         "starttls-imaplib": ("TLSv1.3", "TLS_AES_256_GCM_SHA384"),
         "tls-curl": ("TLSv1.3", "TLS_AES_256_GCM_SHA384"),
         "starttls-openssl": ("TLSv1.3", "TLS_AES_256_GCM_SHA384"),
+        "tls13-compress-raw": ("TLSv1.3", "TLS_AES_256_GCM_SHA384"),
     ]
 
     @Test("the decrypted session holds exactly the client's commands, as many as tshark finds", arguments: scenarios)
@@ -112,7 +113,15 @@ struct KeyLogCaptureTests {
         }
         #expect(completions.count == rec.commands.count, "\(lines)")
         let clientLines = lines.filter { $0.hasPrefix("C ") }
-        #expect(try Self.tsharkRequests(rec).count == clientLines.count)
+        let tshark = try Self.tsharkRequests(rec)
+        if name.contains("compress") {
+            // tshark 4.0 does not inflate COMPRESS=DEFLATE: it agrees up to COMPRESS; imapscope goes on.
+            #expect(lines.contains("compress"))
+            let words = tshark.prefix(2).map { $0.split(separator: " ").prefix(2).joined(separator: " ") }
+            #expect(words == ["c1 LOGIN", "c2 COMPRESS"], "\(words)")
+        } else {
+            #expect(tshark.count == clientLines.count)
+        }
     }
 
     /// Every output format and stderr, against the password and every secret of the key log.
