@@ -483,7 +483,9 @@ public final class CaptureDecoder {
         guard let (ep, first, _) = f.early.first else { return }
         if let keys = options.tlsKeys, first.first == 0x16 {
             switch Self.implicitTLS(f.early.filter { $0.0 == ep }.flatMap { $0.1 }, keys: keys) {
-            case .needMore: return
+            // Held bytes of both directions stay bounded while the ClientHello is incomplete.
+            case .needMore where f.early.reduce(0, { $0 + $1.1.count }) < 16_384: return
+            case .needMore: break
             case .yes:
                 f.client = ep
                 let server = f.streams.keys.first { $0 != ep } ?? ep

@@ -204,6 +204,55 @@ struct KeyLogCaptureTests {
         #expect(!text.contains("password\""))
     }
 
+    /// The proxy's own `--keylog` and a tcpdump of its server leg (implicit TLS to Dovecot): the
+    /// capture decodes to the commands the client sent through the proxy.
+    @Test func proxyKeyLogDecryptsItsServerLeg() throws {
+        let dovecot = try DovecotProcess(seed: 2)
+        defer { dovecot.stop() }
+        let dir = NSTemporaryDirectory() + "imapscope-proxy-keylog-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let tcpdump = try PythonProcess(
+            """
+            import signal, sys
+            signal.pthread_sigmask(signal.SIG_SETMASK, [])
+            sys.path.insert(0, '\(Repo.captures.path)'); sys.path.insert(0, '\(Repo.root.path)/scripts')
+            from record_pcaps import Tcpdump
+            t = Tcpdump('\(dir)/server-leg.pcap', \(dovecot.imapsPort)).start()
+            print('listening', flush=True)
+            sys.stdin.readline()
+            print(t.stop())
+            """)
+        #expect(tcpdump.firstLine == "listening")
+        let proxy = try ProxyBinaryProcess([
+            "--listen", "imap://127.0.0.1:0", "--upstream", "imaps://localhost:\(dovecot.imapsPort)", "--upstream-ca",
+            dovecot.directory + "/server.crt", "--ca-dir", dir + "/ca", "--keylog", dir + "/keys.log",
+        ])
+        let tag = try runPython(
+            """
+            import imaplib
+            m = imaplib.IMAP4('127.0.0.1', \(proxy.ports[0]))
+            m.login('alice', 'password'); m.select('INBOX'); m.noop(); m.logout()
+            print(m.tagpre.decode())
+            """
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = proxy.stop()
+        tcpdump.send("stop")
+        let counts = tcpdump.finish()
+        #expect(counts.hasSuffix(", 0)\n"), "tcpdump: \(counts)")
+        let r = try Self.read(dir + "/server-leg.pcap", keylog: dir + "/keys.log", tlsPort: dovecot.imapsPort)
+        #expect(r.status == 0, "\(r.stderr)")
+        let events = try Self.events(r)
+        let commands = EventSummary.lines(events).filter { $0.hasPrefix("C ") }
+        let expected = ["CAPABILITY", "LOGIN", "SELECT", "NOOP", "LOGOUT"].enumerated().map { "C \(tag)\($0) \($1)" }
+        #expect(commands == expected, "\(EventSummary.lines(events))")
+        let rec = Recording(
+            name: "proxy", pcap: dir + "/server-leg.pcap", keylog: dir + "/keys.log", port: dovecot.imapsPort,
+            implicit: true, commands: [])
+        #expect(try Self.tsharkRequests(rec).count == expected.count)
+        #expect(events.first { $0.kind == .tls }?["decrypted"]?.boolValue == true)
+        #expect(!r.stdout.contains("password\""))
+    }
+
     /// Two sessions in one capture, the key log lacking one's lines: that one is reported
     /// undecrypted, naming its client random; the other decodes.
     @Test func keyLogMissingOneSession() throws {
