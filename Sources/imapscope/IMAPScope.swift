@@ -135,7 +135,8 @@ final class Output {
 
 struct Read: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Decode pcap/pcapng captures of plaintext IMAP, or S:/C: transcripts.",
+        abstract:
+            "Decode pcap/pcapng captures of IMAP (TLS too, with the key log the client wrote), or S:/C: transcripts.",
         discussion: """
             Captures are read through libpcap (pcap and pcapng); every TCP connection that is IMAP \
             becomes a session: one on an IMAP port (--port, default 143), or one whose first bytes \
@@ -200,7 +201,7 @@ struct Read: ParsableCommand {
 
 struct Sniff: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Decode plaintext IMAP live from a network interface (needs capture privileges).",
+        abstract: "Decode IMAP live from a network interface (needs capture privileges; TLS with --keylog).",
         discussion: "Stops on SIGINT or SIGTERM, then ends every open session and flushes the output."
     )
 
