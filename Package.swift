@@ -36,7 +36,15 @@ let package = Package(
             pkgConfig: "libpcap",
             providers: [.apt(["libpcap-dev"]), .brew(["libpcap"])]
         ),
-        .target(name: "IMAPCapture", dependencies: ["CPcap", "IMAPCore"]),
+        .target(
+            name: "IMAPCapture",
+            dependencies: [
+                "CPcap", "IMAPCore",
+                // TLS decryption with a key log: AEAD ciphers, HKDF and HMAC; AES-CBC for TLS 1.2's CBC suites.
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         .target(
             name: "IMAPProxy",
             dependencies: [
@@ -80,7 +88,14 @@ let package = Package(
             ]
         ),
         .testTarget(name: "IMAPTranscriptTests", dependencies: ["IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
-        .testTarget(name: "IMAPCaptureTests", dependencies: ["IMAPCapture", "IMAPCore", "IMAPTranscript", "IMAPTestSupport"]),
+        .testTarget(
+            name: "IMAPCaptureTests",
+            dependencies: [
+                "IMAPCapture", "IMAPCore", "IMAPTranscript", "IMAPTestSupport",
+                // Seals TLS records for the decryptor's tests (KeyUpdate, damaged records).
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .testTarget(
             name: "IMAPProxyTests",
             dependencies: [

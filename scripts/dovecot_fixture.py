@@ -151,8 +151,12 @@ def seed_message(i, lines=None):
 class Dovecot:
     """A private Dovecot instance on 127.0.0.1. Use as a context manager."""
 
-    def __init__(self, keep=False, start_timeout=15.0, verbose=False, ipv6=False):
+    def __init__(self, keep=False, start_timeout=15.0, verbose=False, ipv6=False, rsa=False, tls13_suites=None):
         self.keep = keep
+        # tls13_suites: Dovecot's ssl_cipher_suites (the TLS 1.3 suites it accepts), e.g. ChaCha20 only.
+        self.tls13_suites = tls13_suites
+        # rsa=True: an RSA certificate instead of P-256 (for TLS 1.2 ECDHE-RSA suites).
+        self.rsa = rsa
         # ipv6=True: Dovecot listens on ::1 as well as 127.0.0.1 (same ports).
         self.ipv6 = ipv6
         self.start_timeout = start_timeout
@@ -312,8 +316,8 @@ class Dovecot:
     def _make_cert(self):
         crt = os.path.join(self.dir, "server.crt")
         key = os.path.join(self.dir, "server.key")
-        cmd = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-               "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+        newkey = ["-newkey", "rsa:2048"] if self.rsa else ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        cmd = ["openssl", "req", "-x509"] + newkey + ["-nodes", "-days", "2",
                "-subj", "/CN=localhost", "-keyout", key, "-out", crt]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
@@ -325,6 +329,8 @@ class Dovecot:
         listen = "127.0.0.1, ::1" if self.ipv6 else "127.0.0.1"
         conf = CONFIG_TEMPLATE.format(dir=self.dir, tag=tag, imap_port=self.imap_port,
                                       imaps_port=self.imaps_port, listen=listen)
+        if self.tls13_suites:
+            conf += "ssl_cipher_suites = %s\n" % self.tls13_suites
         self.conf_path = os.path.join(self.dir, "dovecot.conf")
         with open(self.conf_path, "w") as f:
             f.write(conf)

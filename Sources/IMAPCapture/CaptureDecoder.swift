@@ -21,6 +21,9 @@ public final class CaptureDecoder {
         public var flowIdleSeconds: Int64 = 1800
         /// Flows tracked at once; beyond it the least recently active flow is evicted.
         public var maxFlows = 10_000
+        /// A key log's secrets by client random: TLS sessions (implicit, or after STARTTLS) whose
+        /// secrets it has are decrypted and decoded. Nil: TLS is reported and counted only.
+        public var tlsKeys: (@Sendable ([UInt8]) -> TLSSessionSecrets?)?
         public init() {}
     }
 
@@ -86,6 +89,9 @@ public final class CaptureDecoder {
         var lastTime = Timestamp.zero
         /// Reassembled bytes held while a flow on an unknown port is classified.
         var early: [(Endpoint, [UInt8], Timestamp)] = []
+        /// Decrypts the flow's TLS with the key log (implicit TLS, or after STARTTLS).
+        var tls: TLSConnectionDecryptor?
+        var tlsPhase = "implicit"
         /// Creation order: flows that started in the same microsecond end in the order they began.
         let ordinal: Int
         init(key: FlowKey, ordinal: Int) {
@@ -363,17 +369,26 @@ public final class CaptureDecoder {
         f.kind = kind
         var opts = options.decoder
         opts.encryptedTransport = kind == .imaps
+        let keys = options.tlsKeys
+        if keys != nil, opts.afterStartTLS == .encrypted { opts.afterStartTLS = .handOff }
         // Without the handshake the first bytes may sit inside a literal or a SASL exchange.
         opts.clientStreamFromStart = !f.synSeq.isEmpty
         let d = SessionDecoder(options: opts)
         f.decoder = d
         let server = key.a == c ? key.b : key.a
         emit(f.session, d.start(client: c.description, server: server.description, source: "pcap", time: f.firstTime))
-        if kind == .imaps { emit(f.session, d.encryptedFromStart(time: time)) }
+        if kind == .imaps {
+            if let keys {
+                f.tls = TLSConnectionDecryptor(lookup: keys)
+            } else {
+                emit(f.session, d.encryptedFromStart(time: time))
+            }
+        }
     }
 
     private func end(_ f: Flow, reason: String, time: Timestamp) {
         guard let d = f.decoder else { return }
+        if let t = f.tls { tlsActions(t.finish(), flow: f, decoder: d, time: time) }
         emit(f.session, d.finish(reason: reason, time: time))
         f.decoder = nil
     }
@@ -390,8 +405,29 @@ public final class CaptureDecoder {
         guard let d = f.decoder, let client = f.client else { return }
         let dir: Direction = ep == client ? .client : .server
         for o in out {
+            if let t = f.tls, !t.isOpaque {
+                switch o {
+                case .data(let b): tlsActions(t.feed(dir, b), flow: f, decoder: d, time: time)
+                case .gap(let n): tlsActions(t.gap(dir, bytes: n), flow: f, decoder: d, time: time)
+                case .conflict(let n):
+                    emit(f.session, d.sourceLint(.retransmissionDiffers(dir, bytes: n), dir: dir, time: time))
+                }
+                continue
+            }
             switch o {
-            case .data(let b): emit(f.session, d.feed(dir, b, time: time))
+            case .data(let b):
+                emit(f.session, d.feed(dir, b, time: time))
+                if f.tls == nil, let held = d.takeTLSHandOff(), let keys = options.tlsKeys {
+                    // STARTTLS completed: what follows is TLS, decrypted with the key log.
+                    let t = TLSConnectionDecryptor(lookup: keys)
+                    f.tls = t
+                    f.tlsPhase = "starttls"
+                    for side in [Direction.client, .server] {
+                        if let h = held[side], !h.isEmpty {
+                            tlsActions(t.feed(side, h), flow: f, decoder: d, time: time)
+                        }
+                    }
+                }
             case .gap(let n): if n > 0 { emit(f.session, d.gap(dir, bytes: n, time: time)) }
             case .conflict(let n):
                 emit(f.session, d.sourceLint(.retransmissionDiffers(dir, bytes: n), dir: dir, time: time))
@@ -399,9 +435,68 @@ public final class CaptureDecoder {
         }
     }
 
+    /// Turns what the TLS decryptor found into the session's events: plaintext to decode, the
+    /// `tls` event, and lints for what could not be opened.
+    private func tlsActions(_ actions: [TLSDecryptorAction], flow f: Flow, decoder d: SessionDecoder, time: Timestamp) {
+        for a in actions {
+            switch a {
+            case .plaintext(let dir, let bytes):
+                emit(f.session, d.feed(dir, bytes, time: time))
+            case .decrypting(let facts):
+                let note =
+                    f.tlsPhase == "starttls"
+                    ? "STARTTLS accepted; decrypted with the key log" : "implicit TLS, decrypted with the key log"
+                emit(f.session, d.tlsDecrypted(tlsEvent(f, facts, decrypted: true), note: note, time: time))
+            case .undecryptable(let facts, let why):
+                let note =
+                    f.tlsPhase == "starttls"
+                    ? "STARTTLS accepted: the rest of this connection is TLS and could not be decrypted"
+                    : "implicit TLS: the connection could not be decrypted"
+                let bytes = f.tls?.bytesFed ?? [:]
+                emit(
+                    f.session,
+                    d.tlsUndecryptable(
+                        tlsEvent(f, facts ?? TLSHandshakeFacts(), decrypted: false), note: note, bytesSoFar: bytes,
+                        time: time))
+                emit(f.session, d.sourceLint(code: "tls-not-decrypted", message: why.message, dir: nil, time: time))
+            case .decryptFailed(let dir, let seq, let bytes):
+                let message =
+                    "the \(dir.rawValue)'s TLS record with sequence number \(seq) (\(bytes) bytes) "
+                    + "failed authentication and was skipped"
+                emit(f.session, d.sourceLint(code: "tls-decrypt-failed", message: message, dir: dir, time: time))
+                emit(f.session, d.gap(dir, bytes: bytes, time: time))
+            case .directionLost(let dir, let reason):
+                let message = "the \(dir.rawValue)'s TLS stream is no longer decrypted: \(reason)"
+                emit(f.session, d.sourceLint(code: "tls-stream-lost", message: message, dir: dir, time: time))
+            }
+        }
+    }
+
+    private func tlsEvent(_ f: Flow, _ facts: TLSHandshakeFacts, decrypted: Bool) -> TLSEvent {
+        TLSEvent(
+            leg: "client", phase: f.tlsPhase, version: facts.version, cipher: facts.cipher, sni: facts.serverName,
+            versionsOffered: facts.versionsOffered, alpn: facts.alpn, decrypted: decrypted)
+    }
+
     /// A flow on an unknown port is IMAP if its first bytes are a greeting or a tagged command.
     private func classify(_ f: Flow, time: Timestamp) {
         guard let (ep, first, _) = f.early.first else { return }
+        if let keys = options.tlsKeys, first.first == 0x16 {
+            switch Self.implicitTLS(f.early.filter { $0.0 == ep }.flatMap { $0.1 }, keys: keys) {
+            // Held bytes of both directions stay bounded while the ClientHello is incomplete.
+            case .needMore where f.early.reduce(0, { $0 + $1.1.count }) < 16_384: return
+            case .needMore: break
+            case .yes:
+                f.client = ep
+                let server = f.streams.keys.first { $0 != ep } ?? ep
+                start(f, key: FlowKey(ep, server), kind: .imaps, time: time)
+                let held = f.early
+                f.early = []
+                for (e, b, t) in held { deliver([.data(b)], from: e, flow: f, key: nil, time: t) }
+                return
+            case .no: break
+            }
+        }
         let text = String(decoding: first.prefix(64), as: UTF8.self).uppercased()
         var serverSide: Endpoint?
         if text.hasPrefix("* OK") || text.hasPrefix("* PREAUTH") || text.hasPrefix("* BYE") {
@@ -426,6 +521,22 @@ public final class CaptureDecoder {
         let held = f.early
         f.early = []
         for (e, b, t) in held { deliver([.data(b)], from: e, flow: f, key: nil, time: t) }
+    }
+
+    enum Verdict { case yes, no, needMore }
+
+    /// With a key log, a flow on an unknown port is IMAP over implicit TLS if it opens with a
+    /// ClientHello whose secrets the key log holds and that offers no ALPN protocol but "imap"
+    /// (a browser's HTTPS session in the same capture and key log offers h2 or http/1.1).
+    static func implicitTLS(_ b: [UInt8], keys: ([UInt8]) -> TLSSessionSecrets?) -> Verdict {
+        guard b.count >= 9 else { return b.count < 16_384 ? .needMore : .no }
+        let recordEnd = 5 + (Int(b[3]) << 8 | Int(b[4]))
+        guard b[0] == 0x16, b[1] == 3, b[5] == TLSHandshakeType.clientHello else { return .no }
+        guard b.count >= recordEnd else { return b.count < 16_384 ? .needMore : .no }
+        let bodyEnd = min(recordEnd, 9 + (Int(b[6]) << 16 | Int(b[7]) << 8 | Int(b[8])))
+        guard let hello = TLSHandshakeParser.clientHello(b[9..<bodyEnd]) else { return .no }
+        guard hello.alpn.allSatisfy({ $0 == "imap" }), keys(hello.random) != nil else { return .no }
+        return .yes
     }
 
     static let commandWords: Set<String> = [

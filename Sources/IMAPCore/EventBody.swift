@@ -239,11 +239,18 @@ public struct TLSEvent: Sendable {
     public var versionsOffered: [String]?
     public var verification: String?
     public var error: String?
+    /// The application protocol the server chose (ALPN), when a capture's handshake could be read.
+    public var alpn: String?
+    /// A capture read with a key log: whether this session's records were decrypted.
+    public var decrypted: Bool?
 
     public init(
         leg: String, phase: String, version: String? = nil, cipher: String? = nil, sni: String? = nil,
-        versionsOffered: [String]? = nil, verification: String? = nil, error: String? = nil
+        versionsOffered: [String]? = nil, verification: String? = nil, error: String? = nil, alpn: String? = nil,
+        decrypted: Bool? = nil
     ) {
+        self.alpn = alpn
+        self.decrypted = decrypted
         self.leg = leg
         self.phase = phase
         self.version = version

@@ -206,6 +206,8 @@ extension EventBody {
             w.strings("versions_offered", e.versionsOffered)
             w.string("verification", e.verification)
             w.string("error", e.error)
+            w.string("alpn", e.alpn)
+            if let d = e.decrypted { w.bool("decrypted", d) }
         case .compress(let e):
             w.string("algorithm", e.algorithm)
         case .gap(let e):
@@ -370,7 +372,8 @@ extension EventBody {
                 TLSEvent(
                     leg: r.string("leg") ?? "?", phase: r.string("phase") ?? "?", version: r.string("version"),
                     cipher: r.string("cipher"), sni: r.string("sni"), versionsOffered: r.strings("versions_offered"),
-                    verification: r.string("verification"), error: r.string("error")))
+                    verification: r.string("verification"), error: r.string("error"), alpn: r.string("alpn"),
+                    decrypted: r.take("decrypted")?.boolValue))
         case .compress:
             return .compress(CompressEvent(algorithm: r.string("algorithm") ?? "?"))
         case .gap:

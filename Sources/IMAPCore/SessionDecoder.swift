@@ -10,6 +10,9 @@ public struct DecoderOptions: Sendable {
         case plaintext
         /// A capture the proxy wrote (`--pcap`): it terminated TLS, so plaintext follows at once.
         case decrypted
+        /// A capture read with a key log: the bytes after STARTTLS's OK go back to the source
+        /// (`takeTLSHandOff()`), which decrypts them and feeds the plaintext, or reports them opaque.
+        case handOff
     }
     public var afterStartTLS = AfterStartTLS.encrypted
     /// The connection is TLS from its first byte (implicit TLS on 993).
@@ -211,6 +214,32 @@ public final class SessionDecoder {
         transport.encryptedFromStart(time: time)
         return take()
     }
+
+    /// The source decrypts this session's TLS with a key log: `tls` is the event it learned from
+    /// the handshake, plaintext follows through `feed`.
+    public func tlsDecrypted(_ tls: TLSEvent, note: String, time: Timestamp) -> [DecodedEvent] {
+        transport.startTLSDecoded()
+        emit(DecodedEvent(.tls(tls), dir: nil, time: time, annotation: note))
+        return take()
+    }
+
+    /// The source could not decrypt this session's TLS: from now on its bytes are counted, not
+    /// decoded, starting with `bytesSoFar` the source already saw.
+    public func tlsUndecryptable(_ tls: TLSEvent, note: String, bytesSoFar: [Direction: Int], time: Timestamp)
+        -> [DecodedEvent]
+    {
+        transport.undecryptable(bytesSoFar: bytesSoFar)
+        emit(DecodedEvent(.tls(tls), dir: nil, time: time, annotation: note))
+        return take()
+    }
+
+    /// With `afterStartTLS == .handOff`: the bytes each side sent after STARTTLS's OK, once it
+    /// completed (nil before, and after they were taken). From then on the source feeds plaintext.
+    public func takeTLSHandOff() -> [Direction: [UInt8]]? {
+        defer { handOff = nil }
+        return handOff
+    }
+    private var handOff: [Direction: [UInt8]]?
 
     /// A source's own finding about this session (a capture's differing retransmission, say),
     /// reported as a lint in the session's event stream.
@@ -753,6 +782,10 @@ public final class SessionDecoder {
             )
             pump(.server)
             pump(.client)
+        case .handOff:
+            client.resume()
+            clientStream.endHold()
+            handOff = [.client: clientHeld, .server: serverHeld]
         }
     }
 

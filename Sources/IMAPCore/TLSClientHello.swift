@@ -10,7 +10,7 @@ public struct TLSClientHello: Sendable, Equatable {
         case notTLS
     }
 
-    static func versionName(_ v: Int) -> String {
+    public static func versionName(_ v: Int) -> String {
         switch v {
         case 0x0304: return "TLSv1.3"
         case 0x0303: return "TLSv1.2"

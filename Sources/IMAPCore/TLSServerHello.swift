@@ -6,7 +6,10 @@ public struct TLSServerHello: Sendable, Equatable {
     public var version: String
 
     /// The IANA name of the cipher suite (TLS Cipher Suites registry), or its hex value.
-    public var cipherName: String { Self.cipherNames[cipherSuite] ?? "0x" + hex(cipherSuite) }
+    public var cipherName: String { Self.cipherName(cipherSuite) }
+
+    /// The IANA name of a cipher suite, or its hex value.
+    public static func cipherName(_ suite: UInt16) -> String { cipherNames[suite] ?? "0x" + hex(suite) }
 
     public enum Parse: Sendable, Equatable {
         case hello(TLSServerHello)
@@ -69,6 +72,13 @@ public struct TLSServerHello: Sendable, Equatable {
         0xC013: "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", 0xC014: "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
         0x009C: "TLS_RSA_WITH_AES_128_GCM_SHA256", 0x009D: "TLS_RSA_WITH_AES_256_GCM_SHA384",
         0x002F: "TLS_RSA_WITH_AES_128_CBC_SHA", 0x0035: "TLS_RSA_WITH_AES_256_CBC_SHA",
+        0xC023: "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", 0xC024: "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384",
+        0xC027: "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", 0xC028: "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384",
+        0x003C: "TLS_RSA_WITH_AES_128_CBC_SHA256", 0x003D: "TLS_RSA_WITH_AES_256_CBC_SHA256",
+        0x009E: "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256", 0x009F: "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384",
+        0x0033: "TLS_DHE_RSA_WITH_AES_128_CBC_SHA", 0x0039: "TLS_DHE_RSA_WITH_AES_256_CBC_SHA",
+        0x0067: "TLS_DHE_RSA_WITH_AES_128_CBC_SHA256", 0x006B: "TLS_DHE_RSA_WITH_AES_256_CBC_SHA256",
+        0xCCAA: "TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
     ]
 }
 

@@ -77,8 +77,17 @@ struct Transport {
         return watchClientHello(clientHeld, time: time)
     }
 
-    /// STARTTLS succeeded and someone who holds the keys (the proxy) goes on feeding plaintext.
+    /// STARTTLS succeeded (or implicit TLS began) and someone who holds the keys (the proxy, a key
+    /// log) goes on feeding plaintext.
     mutating func startTLSDecoded() { encrypted = true }
+
+    /// TLS the source could not decrypt: both directions are counted from now on, starting with
+    /// what the source saw already.
+    mutating func undecryptable(bytesSoFar: [Direction: Int]) {
+        encrypted = true
+        opaque = [.client, .server]
+        for (dir, count) in bytesSoFar where count > 0 { opaqueBytes[dir, default: 0] += count }
+    }
 
     /// The `tls` event still waiting for a ClientHello, when the session ends without one.
     mutating func flushTLS(time: Timestamp) -> DecodedEvent? { tlsEvent(hello: nil, time: time) }

@@ -76,6 +76,8 @@ public final class TextWriter: EventSink {
             if let v = tls.versionsOffered, !v.isEmpty { t += ", client offers \(safe(v.joined(separator: " ")))" }
             if let v = tls.version { t += ", \(safe(v))" }
             if let c = tls.cipher { t += " \(safe(c))" }
+            if let a = tls.alpn { t += ", ALPN \(safe(a))" }
+            if let d = tls.decrypted { t += d ? ", decrypted with the key log" : ", not decrypted" }
             body = paint(t + "›", "35")
         case .compress(let c):
             dirMark = paint("*", "35")

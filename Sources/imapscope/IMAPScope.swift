@@ -59,13 +59,31 @@ struct CaptureOptions: ParsableArguments {
     )
     var ports: [UInt16] = []
 
+    @Option(
+        name: .customLong("tls-port"),
+        help: "An implicit-TLS IMAP port (repeatable; default 993): reported, or decrypted with --keylog.")
+    var tlsPorts: [UInt16] = []
+
     @Option(help: "A libpcap (BPF) filter expression, e.g. 'host 10.0.0.5 and tcp'.")
     var filter: String?
 
-    func decoderOptions(_ base: DecoderOptions) -> CaptureDecoder.Options {
+    @Option(
+        name: .customLong("keylog"),
+        help:
+            "An NSS key log (SSLKEYLOGFILE): TLS sessions whose secrets it holds, implicit or after STARTTLS, are decrypted and decoded."
+    )
+    var keyLogPath: String?
+
+    /// `follow`: sniff re-reads the key log as the client appends to it.
+    func decoderOptions(_ base: DecoderOptions, follow: Bool = false) throws -> CaptureDecoder.Options {
         var o = CaptureDecoder.Options()
         if !ports.isEmpty { o.imapPorts = Set(ports) }
+        if !tlsPorts.isEmpty { o.tlsPorts = Set(tlsPorts) }
         o.decoder = base
+        if let path = keyLogPath {
+            let keys = try KeyLogInput(path: path, follow: follow)
+            o.tlsKeys = { keys.secrets(forClientRandom: $0) }
+        }
         return o
     }
 }
@@ -117,11 +135,14 @@ final class Output {
 
 struct Read: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Decode pcap/pcapng captures of plaintext IMAP, or S:/C: transcripts.",
+        abstract:
+            "Decode pcap/pcapng captures of IMAP (TLS too, with the key log the client wrote), or S:/C: transcripts.",
         discussion: """
             Captures are read through libpcap (pcap and pcapng); every TCP connection that is IMAP \
             becomes a session: one on an IMAP port (--port, default 143), or one whose first bytes \
-            are a greeting or a tagged command. Implicit TLS on 993 is reported, not decoded. \
+            are a greeting or a tagged command. Implicit TLS on 993 (--tls-port) and TLS after \
+            STARTTLS are reported, not decoded, unless --keylog names the NSS key log the client \
+            wrote (SSLKEYLOGFILE): then the sessions it has secrets for are decrypted and decoded. \
             A transcript is one session: lines 'S:' or 'C:', any spaces, then the line as sent; \
             literal bodies follow their {n} header line by line.
 
@@ -129,6 +150,7 @@ struct Read: ParsableCommand {
               imapscope read Captures/login-select-fetch.transcript
               imapscope read capture.pcapng --format jsonl --output events.jsonl
               imapscope read capture.pcap --port 1143 --filter 'host 192.0.2.7' --summary
+              imapscope read capture.pcap --keylog keys.log
               imapscope read capture.pcap --format fixture --normalize --output session.fixture
             """
     )
@@ -179,7 +201,7 @@ struct Read: ParsableCommand {
 
 struct Sniff: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Decode plaintext IMAP live from a network interface (needs capture privileges).",
+        abstract: "Decode IMAP live from a network interface (needs capture privileges; TLS with --keylog).",
         discussion: "Stops on SIGINT or SIGTERM, then ends every open session and flushes the output."
     )
 
@@ -196,7 +218,7 @@ struct Sniff: ParsableCommand {
         let filter = capture.filter ?? "tcp"
         StopSignal.install(source)
         let result = try CaptureReader.read(
-            source: source, filter: filter, options: capture.decoderOptions(output.options),
+            source: source, filter: filter, options: try capture.decoderOptions(output.options, follow: true),
             shouldStop: { StopSignal.requested },
             emit: { session, events in output.pipeline.publish(events, session: session) }
         )
@@ -241,7 +263,7 @@ enum CaptureSource {
         let result: CaptureReader.Result
         do {
             result = try CaptureReader.read(
-                source: source, filter: capture.filter, options: capture.decoderOptions(options),
+                source: source, filter: capture.filter, options: try capture.decoderOptions(options),
                 progress: { _ in progress.update(source.fileOffset ?? 0) },
                 emit: { session, events in pipeline.publish(events, session: "\(session)") }
             )

@@ -48,8 +48,17 @@ struct OwnCapturesTests {
         }
     }
 
+    /// A TLS capture's key log, committed beside it as NAME.keylog (the client wrote it).
+    static func keyLog(_ name: String) throws -> KeyLog? {
+        let url = captures.appendingPathComponent(name + ".keylog")
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        return try KeyLog(parsing: [UInt8](try Data(contentsOf: url)))
+    }
+
     static func decode(_ name: String) throws -> Decoded {
-        let (events, result) = try CaptureHarness.read(path(name))
+        var options = CaptureDecoder.Options()
+        if let keys = try keyLog(name) { options.tlsKeys = { keys.secrets(forClientRandom: $0) } }
+        let (events, result) = try CaptureHarness.read(path(name), options: options)
         let out = MemoryOutput()
         let writer = JSONLinesWriter(out)
         for e in events { writer.write(e) }
@@ -67,6 +76,53 @@ struct OwnCapturesTests {
     /// OK [UIDVALIDITY], OK [UIDNEXT] (and OK [HIGHESTMODSEQ] once CONDSTORE is on).
     /// imaplib's tag prefixes come from the seeds record_pcaps.py gives `random`.
     static let expected: [String: [[String]]] = [
+        "tls13-imaplib": [
+            [
+                // implicit TLS on Dovecot's random port: recognised by the ClientHello the key log has
+                "start", "tls implicit", "S * OK",
+                "C FCEO0 CAPABILITY", "S * CAPABILITY", "S FCEO0 OK CAPABILITY",
+                // no cleartext-login lint: the LOGIN crossed the wire encrypted
+                "C FCEO1 LOGIN", "S * CAPABILITY", "S FCEO1 OK LOGIN",
+                "C FCEO2 SELECT", "S * FLAGS", "S * OK", "S * 3 EXISTS", "S * 3 RECENT", "S * OK", "S * OK", "S * OK",
+                "S FCEO2 OK SELECT",
+                "C FCEO3 FETCH", "S * 1 FETCH", "S * 2 FETCH", "S FCEO3 OK FETCH",
+                "C FCEO4 NOOP", "S FCEO4 OK NOOP",
+                "C FCEO5 LOGOUT", "S * BYE", "S FCEO5 OK LOGOUT",
+                "end",
+            ]
+        ],
+        "tls12-rsa-gcm-imaplib": [
+            [
+                // implicit TLS on Dovecot's random port: recognised by the ClientHello the key log has
+                "start", "tls implicit", "S * OK",
+                "C IJHN0 CAPABILITY", "S * CAPABILITY", "S IJHN0 OK CAPABILITY",
+                // no cleartext-login lint: the LOGIN crossed the wire encrypted
+                "C IJHN1 LOGIN", "S * CAPABILITY", "S IJHN1 OK LOGIN",
+                "C IJHN2 SELECT", "S * FLAGS", "S * OK", "S * 3 EXISTS", "S * 3 RECENT", "S * OK", "S * OK", "S * OK",
+                "S IJHN2 OK SELECT",
+                "C IJHN3 FETCH", "S * 1 FETCH", "S * 2 FETCH", "S IJHN3 OK FETCH",
+                "C IJHN4 NOOP", "S IJHN4 OK NOOP",
+                "C IJHN5 LOGOUT", "S * BYE", "S IJHN5 OK LOGOUT",
+                "end",
+            ]
+        ],
+        "starttls-imaplib": [
+            [
+                "start", "S * OK",
+                "C DKDK0 CAPABILITY", "S * CAPABILITY", "S DKDK0 OK CAPABILITY",
+                // the key log opens the TLS that follows STARTTLS's OK: the session goes on decoded
+                "C DKDK1 STARTTLS", "S DKDK1 OK STARTTLS", "tls starttls",
+                "C DKDK2 CAPABILITY", "S * CAPABILITY", "S DKDK2 OK CAPABILITY",
+                // no cleartext-login lint: the LOGIN crossed the wire encrypted
+                "C DKDK3 LOGIN", "S * CAPABILITY", "S DKDK3 OK LOGIN",
+                "C DKDK4 SELECT", "S * FLAGS", "S * OK", "S * 3 EXISTS", "S * 3 RECENT", "S * OK", "S * OK", "S * OK",
+                "S DKDK4 OK SELECT",
+                "C DKDK5 FETCH", "S * 1 FETCH", "S * 2 FETCH", "S DKDK5 OK FETCH",
+                "C DKDK6 NOOP", "S DKDK6 OK NOOP",
+                "C DKDK7 LOGOUT", "S * BYE", "S DKDK7 OK LOGOUT",
+                "end",
+            ]
+        ],
         "pcap-login-select-fetch": [
             [
                 "start", "S * OK",

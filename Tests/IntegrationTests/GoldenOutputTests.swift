@@ -36,6 +36,14 @@ struct GoldenOutputTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let copy = dir.appendingPathComponent(input)
         try FileManager.default.copyItem(at: Repo.captures.appendingPathComponent(input), to: copy)
+        // A TLS capture is read with the key log its client wrote, committed beside it.
+        var options = options
+        let keylog = (input as NSString).deletingPathExtension + ".keylog"
+        if FileManager.default.fileExists(atPath: Repo.captures.appendingPathComponent(keylog).path) {
+            try FileManager.default.copyItem(
+                at: Repo.captures.appendingPathComponent(keylog), to: dir.appendingPathComponent(keylog))
+            options += ["--keylog", keylog]
+        }
         try FileManager.default.setAttributes(
             [.modificationDate: Date(timeIntervalSince1970: 1_700_000_000)],
             ofItemAtPath: copy.path)
