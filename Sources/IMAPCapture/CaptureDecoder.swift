@@ -21,6 +21,9 @@ public final class CaptureDecoder {
         public var flowIdleSeconds: Int64 = 1800
         /// Flows tracked at once; beyond it the least recently active flow is evicted.
         public var maxFlows = 10_000
+        /// Honour imapscope's mark on a SYN (`SyntheticTCPConnection.decryptedTLSOption`): the
+        /// connection was TLS, written decrypted (set for files the proxy wrote).
+        public var trustsDecryptedTLSMarks = false
         public init() {}
     }
 
@@ -86,6 +89,8 @@ public final class CaptureDecoder {
         var lastTime = Timestamp.zero
         /// Reassembled bytes held while a flow on an unknown port is classified.
         var early: [(Endpoint, [UInt8], Timestamp)] = []
+        /// Marked by the proxy that wrote the file as TLS it decrypted: reported as TLS, no cleartext.
+        var decryptedTLS = false
         /// Creation order: flows that started in the same microsecond end in the order they began.
         let ordinal: Int
         init(key: FlowKey, ordinal: Int) {
@@ -192,6 +197,7 @@ public final class CaptureDecoder {
         }
         if f.client == nil { f.client = orient(seg) }
         if seg.syn { f.synSeq[seg.source] = seg.seq }
+        if seg.markedAsDecryptedTLS, options.trustsDecryptedTLSMarks { f.decryptedTLS = true }
         if f.kind == .undecided, let c = f.client {
             let server = c == seg.source ? seg.destination : seg.source
             if options.tlsPorts.contains(server.port) {
@@ -362,7 +368,7 @@ public final class CaptureDecoder {
         f.session = "s\(sessionsStarted)"
         f.kind = kind
         var opts = options.decoder
-        opts.encryptedTransport = kind == .imaps
+        opts.encryptedTransport = kind == .imaps || f.decryptedTLS
         // Without the handshake the first bytes may sit inside a literal or a SASL exchange.
         opts.clientStreamFromStart = !f.synSeq.isEmpty
         let d = SessionDecoder(options: opts)
