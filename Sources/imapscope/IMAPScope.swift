@@ -129,7 +129,8 @@ struct Read: ParsableCommand {
               imapscope read Captures/login-select-fetch.transcript
               imapscope read capture.pcapng --format jsonl --output events.jsonl
               imapscope read capture.pcap --port 1143 --filter 'host 192.0.2.7' --summary
-              imapscope read capture.pcap --format fixture --normalize --output session.fixture
+              imapscope read capture.pcap --format fixture --normalize \\
+                  --output session.fixture
             """
     )
 

@@ -22,8 +22,10 @@ struct ProxyCommand: ParsableCommand {
             upgrades the server leg itself).
 
             Examples:
-              imapscope proxy --listen imap://127.0.0.1:1143 --upstream imap://127.0.0.1:143 --transcript -
-              imapscope proxy --listen imaps://127.0.0.1:1993 --upstream imaps://mail.example.org:993 --log session.jsonl
+              imapscope proxy --listen imap://127.0.0.1:1143 \\
+                  --upstream imap://127.0.0.1:143 --transcript -
+              imapscope proxy --listen imaps://127.0.0.1:1993 \\
+                  --upstream imaps://mail.example.org:993 --log session.jsonl
             """
     )
 

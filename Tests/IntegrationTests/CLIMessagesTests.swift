@@ -74,4 +74,26 @@ struct CLIMessagesTests {
             #expect(r.stderr == "Error: \(missing): no such file\n", "\(args)")
         }
     }
+
+    /// `--help` wraps examples only between commands: every line of an Examples section is an
+    /// indented command or an indented continuation of one, never a wrapped tail at column 0.
+    @Test func helpExamplesWrapOnlyBetweenCommands() throws {
+        for command in ["read", "sniff", "proxy", "replay", "diff", "ca"] {
+            let help = try run(Binary.imapscope, [command, "--help"])
+            var inExamples = false
+            var examples = 0
+            for line in help.stdout.split(separator: "\n", omittingEmptySubsequences: false) {
+                if line == "Examples:" {
+                    inExamples = true
+                    continue
+                }
+                if inExamples && line.isEmpty { inExamples = false }
+                guard inExamples else { continue }
+                examples += 1
+                #expect(line.hasPrefix("  "), "\(command): \(line)")
+                #expect(line.count <= 80, "\(command): \(line)")
+            }
+            #expect(command == "sniff" || command == "ca" || examples > 0, "\(command)")
+        }
+    }
 }
