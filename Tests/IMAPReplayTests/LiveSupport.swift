@@ -14,10 +14,10 @@ final class ReplayProcess: @unchecked Sendable {
     /// stderr after the address line, read with it.
     private var afterAddress = Data()
 
-    init(fixture: String, extra: [String] = []) throws {
+    init(fixture: String, listen: String = "imap://127.0.0.1:0", extra: [String] = []) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Binary.imapscope)
-        p.arguments = ["replay", fixture, "--listen", "imap://127.0.0.1:0"] + extra
+        p.arguments = ["replay", fixture, "--listen", listen] + extra
         out = Pipe()
         err = Pipe()
         p.standardOutput = out
@@ -36,7 +36,9 @@ final class ReplayProcess: @unchecked Sendable {
         afterAddress = Data(line.drop { $0 != 0x0A }.dropFirst())
         // "imapscope replay: listening on imap://127.0.0.1:PORT"
         let text = String(decoding: line.prefix { $0 != 0x0A }, as: UTF8.self)
-        guard text.hasPrefix("imapscope replay: listening on imap://127.0.0.1:"),
+        guard
+            text.hasPrefix("imapscope replay: listening on imap://127.0.0.1:")
+                || text.hasPrefix("imapscope replay: listening on imaps://127.0.0.1:"),
             let p2 = Int(text.split(separator: ":").last ?? "")
         else {
             throw TestFailure(description: "unexpected replay output: \(text)")
