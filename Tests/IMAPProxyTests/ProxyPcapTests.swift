@@ -343,3 +343,54 @@ extension ProxyPcapTests {
             "\(shown.stdout.prefix(400))")
     }
 }
+
+extension ProxyPcapTests {
+    /// STARTTLS answered by imapscope in front of an imaps:// upstream: the pcap holds what the
+    /// client got (the capability lists with STARTTLS added, imapscope's OK) and reads back with
+    /// the same commands and completions, and no cleartext lint after STARTTLS.
+    @Test func aSTARTTLSAnsweredByImapscopeReadsBack() throws {
+        let dovecot = try DovecotProcess(seed: 2)
+        defer { dovecot.stop() }
+        let path = NSTemporaryDirectory() + "imapscope-offer-\(UUID().uuidString).pcapng"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let recorder = try PcapRecorder(path: path)
+        let p = try ProxyTests.tlsProxy(dovecot, listen: [.imap], upstream: .imaps, pcap: recorder)
+        let out = try runPython(
+            """
+            import imaplib, ssl
+            m = imaplib.IMAP4('127.0.0.1', \(p.ports[0]))
+            m.starttls(ssl_context=ssl.create_default_context(cafile='\(p.ca.certificatePath)'))
+            m.login('alice', 'password'); typ, data = m.select('INBOX'); m.logout()
+            print(typ, data[0].decode())
+            """)
+        #expect(out == "OK 2\n")
+        p.waitForSessions()
+        p.stop()
+        let collect = CollectingSink()
+        let pipeline = EventPipeline(redactor: Redactor(), sinks: [collect])
+        let result = try CaptureReader.read(
+            source: try PcapSource.open(file: path), filter: nil, options: CaptureDecoder.Options()
+        ) { pipeline.publish($1, session: $0) }
+        let read = collect.events
+        #expect(result.error == nil)
+        func story(_ events: [Event]) -> [String] {
+            events.compactMap { e in
+                switch e.kind {
+                case .command: return "C " + (e["name"]?.stringValue ?? "")
+                case .tagged: return "S \(e["command"]?.stringValue ?? "") \(e["status"]?.stringValue ?? "")"
+                default: return nil
+                }
+            }
+        }
+        #expect(story(read) == story(p.sink.events), "\(story(read))")
+        #expect(story(read).prefix(4) == ["C CAPABILITY", "S CAPABILITY OK", "C STARTTLS", "S STARTTLS OK"])
+        let lints = read.filter { $0.kind == .lint }.compactMap { $0["code"]?.stringValue }
+        for code in ["cleartext-login", "plaintext-after-starttls", "malformed-command", "unknown-tag"] {
+            #expect(!lints.contains(code), "\(lints)")
+        }
+        let capability = read.first { $0.kind == .untagged && $0["name"]?.stringValue == "CAPABILITY" }
+        #expect(capability?["line"]?.stringValue?.hasSuffix(" STARTTLS") == true)
+        let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+        #expect(SecretScan("password").leaks(in: text).isEmpty)
+    }
+}
