@@ -167,4 +167,53 @@ public enum MailClients {
             """)
         return out.components(separatedBy: "\n=====\n")
     }
+
+    /// offlineimap (offlineimap3) over implicit TLS, read-only, with up to `connections`
+    /// connections at once (a folder each); returns each message as its folder and contents, sorted.
+    public static func offlineimap(port: Int, cafile: String, connections: Int = 2) throws -> [String] {
+        let dir = NSTemporaryDirectory() + "imapscope-offlineimap-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let rc = """
+            [general]
+            accounts = a
+            metadata = \(dir)/meta
+
+            [Account a]
+            localrepository = local
+            remoterepository = remote
+
+            [Repository local]
+            type = Maildir
+            localfolders = \(dir)/mail
+
+            [Repository remote]
+            type = IMAP
+            remotehost = localhost
+            remoteport = \(port)
+            remoteuser = alice
+            remotepass = password
+            ssl = yes
+            sslcacertfile = \(cafile)
+            maxconnections = \(connections)
+            readonly = True
+
+            """
+        try rc.write(toFile: dir + "/offlineimaprc", atomically: true, encoding: .utf8)
+        let out = try runPython(
+            """
+            import os, subprocess
+            r = subprocess.run(['offlineimap', '-c', '\(dir)/offlineimaprc', '-o', '-u', 'basic'],
+                               capture_output=True, timeout=120, env=dict(os.environ, HOME='\(dir)'))
+            if r.returncode != 0 or b'ERROR' in r.stdout + r.stderr:
+                raise SystemExit('offlineimap exited %d: %s %s' % (r.returncode, r.stdout[-2000:], r.stderr[-2000:]))
+            msgs = []
+            for root, dirs, files in os.walk('\(dir)/mail'):
+                for n in files:
+                    folder = os.path.relpath(root, '\(dir)/mail').rsplit('/', 1)[0]
+                    msgs.append(folder + ' ' + open(os.path.join(root, n), 'rb').read().hex())
+            print('\\n'.join(sorted(msgs)))
+            """)
+        return out.split(separator: "\n").map(String.init)
+    }
 }
