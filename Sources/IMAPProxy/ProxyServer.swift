@@ -285,10 +285,19 @@ public final class ProxyServer: @unchecked Sendable {
         tap.proxySent(bye)
         var buf = client.allocator.buffer(capacity: bye.utf8.count)
         buf.writeString(bye)
-        client.writeAndFlush(buf).whenComplete { _ in
+        let onWritten: @Sendable () -> Void = {
             if let e = end { tap.finish(reason: e) }
             client.close(promise: nil)
         }
+        // The upstream can fail before the client's connection is active (its upstream connect
+        // starts as the connection is set up): a write then would be lost and the client would see
+        // the connection close with no word. The BYE waits for the connection to be active.
+        guard client.isActive || !client.eventLoop.inEventLoop else {
+            let handler = ByeWhenActive(bye: buf, onWritten: onWritten)
+            if (try? client.pipeline.syncOperations.addHandler(handler, position: .first)) == nil { onWritten() }
+            return
+        }
+        client.writeAndFlush(buf).whenComplete { _ in onWritten() }
     }
 
     static func endpoint(_ a: SocketAddress) -> String {
