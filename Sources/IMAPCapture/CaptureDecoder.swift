@@ -24,6 +24,9 @@ public final class CaptureDecoder {
         /// A key log's secrets by client random: TLS sessions (implicit, or after STARTTLS) whose
         /// secrets it has are decrypted and decoded. Nil: TLS is reported and counted only.
         public var tlsKeys: (@Sendable ([UInt8]) -> TLSSessionSecrets?)?
+        /// Honour imapscope's mark on a SYN (`SyntheticTCPConnection.decryptedTLSOption`): the
+        /// connection was TLS, written decrypted (set for files the proxy wrote).
+        public var trustsDecryptedTLSMarks = false
         public init() {}
     }
 
@@ -92,6 +95,8 @@ public final class CaptureDecoder {
         /// Decrypts the flow's TLS with the key log (implicit TLS, or after STARTTLS).
         var tls: TLSConnectionDecryptor?
         var tlsPhase = "implicit"
+        /// Marked by the proxy that wrote the file as TLS it decrypted: reported as TLS, no cleartext.
+        var decryptedTLS = false
         /// Creation order: flows that started in the same microsecond end in the order they began.
         let ordinal: Int
         init(key: FlowKey, ordinal: Int) {
@@ -198,6 +203,7 @@ public final class CaptureDecoder {
         }
         if f.client == nil { f.client = orient(seg) }
         if seg.syn { f.synSeq[seg.source] = seg.seq }
+        if seg.markedAsDecryptedTLS, options.trustsDecryptedTLSMarks { f.decryptedTLS = true }
         if f.kind == .undecided, let c = f.client {
             let server = c == seg.source ? seg.destination : seg.source
             if options.tlsPorts.contains(server.port) {
@@ -368,7 +374,7 @@ public final class CaptureDecoder {
         f.session = "s\(sessionsStarted)"
         f.kind = kind
         var opts = options.decoder
-        opts.encryptedTransport = kind == .imaps
+        opts.encryptedTransport = kind == .imaps || f.decryptedTLS
         let keys = options.tlsKeys
         if keys != nil, opts.afterStartTLS == .encrypted { opts.afterStartTLS = .handOff }
         // Without the handshake the first bytes may sit inside a literal or a SASL exchange.

@@ -26,6 +26,8 @@ public enum CaptureReader {
             // The proxy decrypted these sessions: nothing in the file is TLS.
             options.tlsPorts = []
             options.decoder.afterStartTLS = .decrypted
+            // Connections it marked were implicit TLS on the client leg: TLS, decrypted.
+            options.trustsDecryptedTLSMarks = true
             // It wrote what followed COMPRESS inflated (with secrets filled), or, if older, as relayed.
             options.decoder.inflateAfterCompress = !source.inflatedAfterCompress
         }

@@ -64,6 +64,9 @@ public struct TCPSegment: Sendable {
     public var payload: ArraySlice<UInt8>
     /// Payload bytes the snap length cut off.
     public var missing: Int
+    /// A SYN marked by imapscope's proxy as the start of a decrypted TLS connection
+    /// (`SyntheticTCPConnection.decryptedTLSOption`).
+    public var markedAsDecryptedTLS = false
 }
 
 /// Why a frame yields no TCP segment.
@@ -193,6 +196,8 @@ public enum FrameDecoder {
             destination: Endpoint(ip: dst, port: UInt16(be16(f, i + 2))),
             seq: be32(f, i + 4), ack: be32(f, i + 8),
             syn: flags & 0x02 != 0, ackFlag: flags & 0x10 != 0, fin: flags & 0x01 != 0, rst: flags & 0x04 != 0,
-            payload: payload, missing: max(0, end - max(captured, dataStart)))
+            payload: payload, missing: max(0, end - max(captured, dataStart)),
+            markedAsDecryptedTLS: flags & 0x02 != 0 && offset > 20
+                && f[(i + 20)..<(i + offset)].starts(with: SyntheticTCPConnection.decryptedTLSOption))
     }
 }

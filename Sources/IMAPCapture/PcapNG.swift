@@ -33,12 +33,13 @@ public final class PcapNGWriter {
         block(1, Self.le16(1) + Self.le16(0) + Self.le32(0))
     }
 
-    /// Writes one Ethernet frame as an enhanced packet block.
-    public func write(_ frame: [UInt8], time: Timestamp) {
+    /// Writes one Ethernet frame as an enhanced packet block, with an `opt_comment` if given.
+    public func write(_ frame: [UInt8], time: Timestamp, comment: String? = nil) {
         let us = UInt64(max(0, time.microseconds))
         var body = Self.le32(0) + Self.le32(UInt32(us >> 32)) + Self.le32(UInt32(us & 0xFFFF_FFFF))
         body += Self.le32(UInt32(frame.count)) + Self.le32(UInt32(frame.count)) + frame
         body += [UInt8](repeating: 0, count: (4 - frame.count % 4) % 4)
+        if let comment { body += Self.option(1, Array(comment.utf8)) + Self.option(0, []) }
         block(6, body)
     }
 
@@ -127,9 +128,21 @@ public struct SyntheticTCPConnection {
         nextFromServer = serverISN
     }
 
-    /// SYN, SYN-ACK, ACK.
-    public mutating func handshake() -> [[UInt8]] {
-        var out = [frame(fromClient: true, flags: 0x02, payload: [])]
+    /// A TCP option in the SYN of a connection whose client leg was TLS, now written decrypted
+    /// (libpcap, which `read` reads through, hands over packets but not pcapng packet comments):
+    /// an experimental option (kind 253, RFC 4727) with the RFC 6994 experiment id `IM` and `TLS`,
+    /// then a NOP to end on a 32-bit boundary.
+    public static let decryptedTLSOption: [UInt8] = [253, 7, 0x49, 0x4D, 0x54, 0x4C, 0x53, 0x01]
+    /// The pcapng comment on that SYN.
+    public static let decryptedTLSComment = "imapscope: implicit TLS on the client leg, written decrypted"
+
+    /// SYN, SYN-ACK, ACK; the SYN carries `decryptedTLSOption` when asked.
+    public mutating func handshake(markedAsDecryptedTLS: Bool = false) -> [[UInt8]] {
+        var out = [
+            frame(
+                fromClient: true, flags: 0x02, payload: [], options: markedAsDecryptedTLS ? Self.decryptedTLSOption : []
+            )
+        ]
         advance(fromClient: true, by: 1)
         out.append(frame(fromClient: false, flags: 0x12, payload: []))
         advance(fromClient: false, by: 1)
@@ -165,11 +178,13 @@ public struct SyntheticTCPConnection {
         if fromClient { nextFromClient &+= count } else { nextFromServer &+= count }
     }
 
-    private func frame(fromClient: Bool, flags: UInt8, payload: [UInt8]) -> [UInt8] {
+    /// `options` is a multiple of 4 bytes long.
+    private func frame(fromClient: Bool, flags: UInt8, payload: [UInt8], options: [UInt8] = []) -> [UInt8] {
         let (src, dst) = fromClient ? (client, server) : (server, client)
         let ack: UInt32 = flags & 0x10 != 0 ? next(fromClient: !fromClient) : 0
         var tcp = be16(Int(src.port)) + be16(Int(dst.port)) + be32(next(fromClient: fromClient)) + be32(ack)
-        tcp += [0x50, flags] + be16(65535) + [0, 0, 0, 0] + payload
+        let headerWords = UInt8(5 + options.count / 4)
+        tcp += [headerWords << 4, flags] + be16(65535) + [0, 0, 0, 0] + options + payload
         let pseudo: [UInt8]
         let ip: [UInt8]
         switch (src.ip, dst.ip) {

@@ -33,11 +33,15 @@ public enum Lint: Sendable, Equatable {
     case truncatedLine(Direction)
     case retransmissionDiffers(Direction, bytes: Int)
     /// A finding of a source outside the decoder (the proxy), with its own code.
+    /// The proxy relayed a server capability list with STARTTLS added (it answers STARTTLS itself).
+    case startTLSOffered
+    /// LOGIN or AUTHENTICATE on a plaintext client leg while the proxy's server leg is TLS.
+    case clientLegPlaintext(command: String, refused: Bool)
     case source(code: String, message: String)
 
     public var level: Level {
         switch self {
-        case .noCompletion, .truncatedLine: return .info
+        case .noCompletion, .truncatedLine, .startTLSOffered: return .info
         case .unknownTag(_, let afterGreeting): return afterGreeting ? .error : .info
         case .pipelinedBeforeResult, .tagReused, .invalidState, .loginDisabled, .plaintextAfterStartTLS,
             .pipelinedAfterStartTLS, .existsShrank:
@@ -73,6 +77,8 @@ public enum Lint: Sendable, Equatable {
         case .truncatedLiteral: return "truncated-literal"
         case .truncatedLine: return "truncated-line"
         case .retransmissionDiffers: return "retransmission-differs"
+        case .startTLSOffered: return "proxy-rewrite"
+        case .clientLegPlaintext: return "client-leg-plaintext"
         case .source(let code, _): return code
         }
     }
@@ -120,6 +126,15 @@ public enum Lint: Sendable, Equatable {
         case .retransmissionDiffers(let dir, let bytes):
             return "a retransmitted \(dir.rawValue) segment differs from the first copy in \(bytes) byte(s); "
                 + "the first copy was kept"
+        case .startTLSOffered:
+            return "imapscope added STARTTLS to this capability list (the server leg is already TLS; "
+                + "imapscope answers STARTTLS itself): the client got a line the server did not send"
+        case .clientLegPlaintext(let command, let refused):
+            return refused
+                ? "\(command) on the plaintext client leg was refused with NO [PRIVACYREQUIRED] "
+                    + "(--require-client-tls) and never reached the server"
+                : "\(command) on a plaintext client leg: the server leg is TLS, but between the client "
+                    + "and imapscope the credentials were not encrypted"
         case .source(_, let message): return message
         }
     }

@@ -28,6 +28,14 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
         var time: Timestamp  // when it arrived (packets carry this, not when they were released)
     }
 
+    /// Where a secret lies in a direction's stream, and how to overwrite it.
+    private struct Secret {
+        var range: Range<Int>
+        /// A SASL message: base64, overwritten with base64 (`A`, `=` kept) so that it still
+        /// reads as one (a `*` line would be the client cancelling the exchange).
+        var base64: Bool
+    }
+
     private final class Connection {
         var tcp: SyntheticTCPConnection?
         var queue: [Chunk] = []
@@ -35,7 +43,7 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
         var queued = 0
         var received: [IMAPDirection: Int] = [:]
         var accounted: [IMAPDirection: Int] = [:]
-        var secrets: [IMAPDirection: [Range<Int>]] = [:]
+        var secrets: [IMAPDirection: [Secret]] = [:]
         /// After COMPRESS: each direction's DEFLATE stream, inflated before it is queued.
         var inflaters: [IMAPDirection: DeflateInflater] = [:]
         /// Directions whose DEFLATE stream could not be inflated: the rest is filler (a stored
@@ -92,7 +100,11 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
             let c = connection(e.session)
             switch e.body {
             case .sessionStart(let start):
-                open(c, client: Endpoint(parsing: start.client), server: Endpoint(parsing: start.server), time: e.time)
+                // Implicit TLS on the client leg: the connection is marked as decrypted TLS, so
+                // that `read` reports it as TLS and lints no cleartext in it.
+                open(
+                    c, client: Endpoint(parsing: start.client), server: Endpoint(parsing: start.server),
+                    decryptedTLS: start.transport == "tls", time: e.time)
             case .compress:
                 startInflating(c)
                 drain(c, time: e.time)
@@ -109,7 +121,8 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
                 guard let dir = e.dir, dir != .proxy, !c.uninflatable.contains(dir),
                     let n = e.bytes, n > 0
                 else { return }
-                account(c, dir, n, wire: e.wire)
+                let sasl = e.kind == .sasl || (e.kind == .command && e["name"]?.stringValue == "AUTHENTICATE")
+                account(c, dir, n, wire: e.wire, base64: sasl)
                 drain(c, time: e.time)
             }
         }
@@ -181,7 +194,7 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
     }
 
     /// The next `n` bytes of `dir` are accounted for; notes where their secrets lie.
-    private func account(_ c: Connection, _ dir: IMAPDirection, _ n: Int, wire: [WirePiece]?) {
+    private func account(_ c: Connection, _ dir: IMAPDirection, _ n: Int, wire: [WirePiece]?, base64: Bool) {
         var at = c.accounted[dir, default: 0]
         c.accounted[dir] = at + n
         guard let wire,
@@ -193,8 +206,9 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
         for piece in wire {
             let len = piece.wireLength
             switch piece {
-            case .secret: c.secrets[dir, default: []].append(at..<(at + len))
-            case .secretLiteral(let h, _, _, _): c.secrets[dir, default: []].append((at + len - h.size)..<(at + len))
+            case .secret: c.secrets[dir, default: []].append(Secret(range: at..<(at + len), base64: base64))
+            case .secretLiteral(let h, _, _, _):
+                c.secrets[dir, default: []].append(Secret(range: (at + len - h.size)..<(at + len), base64: base64))
             case .bytes, .elidedLiteral: break
             }
             at += len
@@ -225,6 +239,11 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
         }
     }
 
+    /// Base64 stays base64 of the same length: padding and line breaks stay, every other byte is `A`.
+    static func base64Filler(_ byte: UInt8) -> UInt8 {
+        byte == UInt8(ascii: "=") || byte == 0x0D || byte == 0x0A ? byte : UInt8(ascii: "A")
+    }
+
     private func pop(_ c: Connection, _ chunk: Chunk, time: Timestamp) {
         c.head += 1
         c.queued -= chunk.bytes.count
@@ -235,27 +254,38 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
         guard var ranges = c.secrets[chunk.dir], !ranges.isEmpty else { return chunk }
         var out = chunk
         let end = chunk.start + chunk.bytes.count
-        for r in ranges {
+        for secret in ranges {
+            let r = secret.range
             var lo = max(r.lowerBound, chunk.start)
             var hi = min(r.upperBound, end)
             guard lo < hi else { continue }
             // A quoted string keeps its quotes.
             if r.count >= 2, lo == r.lowerBound, out.bytes[lo - chunk.start] == 0x22 { lo += 1 }
             if r.count >= 2, hi == r.upperBound, out.bytes[hi - 1 - chunk.start] == 0x22 { hi -= 1 }
-            for i in lo..<max(lo, hi) { out.bytes[i - chunk.start] = Self.filler }
+            for i in lo..<max(lo, hi) {
+                let byte = out.bytes[i - chunk.start]
+                out.bytes[i - chunk.start] = secret.base64 ? Self.base64Filler(byte) : Self.filler
+            }
         }
-        ranges.removeAll { $0.upperBound <= end }
+        ranges.removeAll { $0.range.upperBound <= end }
         c.secrets[chunk.dir] = ranges
         return out
     }
 
     /// The made-up connection's handshake, on the session's endpoints (placeholders if unknown).
-    private func open(_ c: Connection, client: Endpoint?, server: Endpoint?, time: Timestamp) {
+    private func open(
+        _ c: Connection, client: Endpoint?, server: Endpoint?, decryptedTLS: Bool = false, time: Timestamp
+    ) {
         guard c.tcp == nil else { return }
         var tcp = SyntheticTCPConnection(
             client: client ?? Endpoint(ip: .v4(0), port: 1),
             server: server ?? Endpoint(ip: .v4(0), port: 143))
-        for f in tcp.handshake() { writer.write(f, time: time) }
+        let frames = tcp.handshake(markedAsDecryptedTLS: decryptedTLS)
+        for (index, f) in frames.enumerated() {
+            // The SYN also carries a comment saying so, for people reading the file in Wireshark.
+            let comment = decryptedTLS && index == 0 ? SyntheticTCPConnection.decryptedTLSComment : nil
+            writer.write(f, time: time, comment: comment)
+        }
         c.tcp = tcp
     }
 

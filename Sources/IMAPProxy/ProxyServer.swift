@@ -23,10 +23,18 @@ public struct ProxyURL: Sendable, Equatable, CustomStringConvertible {
     public struct Invalid: Error, CustomStringConvertible { public var description: String }
 
     /// `defaultHost` stands in for an empty host (`imaps://:1993`): listeners default to loopback.
-    public init(parsing s: String, defaultHost: String? = nil) throws {
+    /// A `listener` is `imap://` or `imaps://` only (`imap+starttls://` names an upstream).
+    public init(parsing s: String, defaultHost: String? = nil, listener: Bool = false) throws {
+        let expected =
+            listener
+            ? "a listener is imap://host:port or imaps://host:port"
+            : "expected imap://, imaps:// or imap+starttls://host:port"
         guard let sep = s.range(of: "://"), let scheme = Scheme(rawValue: String(s[..<sep.lowerBound]).lowercased())
         else {
-            throw Invalid(description: "'\(s)': expected imap://, imaps:// or imap+starttls://host:port")
+            throw Invalid(description: "'\(s)': \(expected)")
+        }
+        if listener && scheme == .imapStartTLS {
+            throw Invalid(description: "'\(s)': \(expected) (imap+starttls:// is for --upstream only)")
         }
         var rest = String(s[sep.upperBound...])
         if rest.hasSuffix("/") { rest.removeLast() }
@@ -78,6 +86,9 @@ public final class ProxyServer: @unchecked Sendable {
         /// Bytes waiting to be decoded across all sessions before every session pauses its reads
         /// (until half of it is decoded); each session is capped at `SessionTap.lagLimit` too.
         public var undecodedLimit = UndecodedBudget.defaultLimit
+        /// `--require-client-tls`: a LOGIN or AUTHENTICATE on a plaintext client leg in front of a TLS
+        /// server leg gets `NO [PRIVACYREQUIRED]` from imapscope and never reaches the server.
+        public var requireClientTLS = false
         /// Resolves the upstream's name instead of the system (tests: a name with an IPv6 address
         /// that refuses and an IPv4 one that answers, tried in turn by NIO's happy eyeballs).
         var upstreamResolver: (@Sendable (EventLoop) -> Resolver & Sendable)?
@@ -131,14 +142,17 @@ public final class ProxyServer: @unchecked Sendable {
                 throw ProxyURL.Invalid(description: "\(l): imap+starttls is for the upstream only")
             }
             let tlsFirst = l.scheme == .imaps
-            let ch = try ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 256)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.allowRemoteHalfClosure, value: true)
-                .childChannelInitializer { [self] channel in
-                    channel.eventLoop.makeCompletedFuture { try self.accept(channel, tlsFirst: tlsFirst) }
-                }
-                .bind(host: l.host, port: l.port).wait()
+            let ch: Channel
+            do {
+                ch = try ServerBootstrap(group: group)
+                    .serverChannelOption(.backlog, value: 256)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .childChannelOption(.allowRemoteHalfClosure, value: true)
+                    .childChannelInitializer { [self] channel in
+                        channel.eventLoop.makeCompletedFuture { try self.accept(channel, tlsFirst: tlsFirst) }
+                    }
+                    .bind(host: l.host, port: l.port).wait()
+            } catch { throw ListenError(url: l, error: error) }
             listeners.append(ch)
             if let a = ch.localAddress { bound.append(Self.endpoint(a)) }
         }
@@ -235,7 +249,8 @@ public final class ProxyServer: @unchecked Sendable {
 
     /// The STARTTLS machine a session needs, if any: a plaintext client leg in front of a
     /// plaintext server has its STARTTLS relayed and both legs upgraded; an `imap+starttls://`
-    /// upstream is upgraded by imapscope, which then answers a plaintext client's STARTTLS itself.
+    /// upstream is upgraded by imapscope, which then answers a plaintext client's STARTTLS itself,
+    /// as it does in front of an `imaps://` upstream.
     private func startTLSSession(
         tlsFirst: Bool, tap: SessionTap,
         onServerLegUpgraded: @escaping () -> Void
@@ -252,9 +267,13 @@ public final class ProxyServer: @unchecked Sendable {
             mode = .upgradesServer(answersClient: !tlsFirst && serverContext != nil)
             serverLegTLS = clientContext
         case .imaps:
-            return nil
+            guard !tlsFirst, serverContext != nil else { return nil }
+            mode = .serverLegTLS
+            serverLegTLS = nil
         }
-        let machine = StartTLSMachine(mode: mode, deadline: configuration.tlsHandshakeTimeout)
+        let machine = StartTLSMachine(
+            mode: mode, deadline: configuration.tlsHandshakeTimeout,
+            requireClientTLS: configuration.requireClientTLS)
         return StartTLSSession(
             machine: machine, tap: tap,
             clientLegTLS: serverContext, serverLegTLS: serverLegTLS,

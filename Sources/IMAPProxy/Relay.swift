@@ -209,6 +209,11 @@ final class TapHandler: ChannelInboundHandler {
         context.fireErrorCaught(error)
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? ChannelEvent, e == .inputClosed { tap.peerClosed(direction) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         for b in received { tap.feed(direction, b) }
         received.removeAll()

@@ -72,8 +72,11 @@ final class SessionTap: @unchecked Sendable {
     private let lag = NIOLockedValueBox(Lag())
     // Touched on the queue only:
     private var closedLegs: Set<IMAPDirection> = []
+    /// The side that closed first: its half-close (FIN) counts, not only its connection's end.
     private var firstClosed: IMAPDirection?
-    private var legErrors: [IMAPDirection: String] = [:]
+    private var legEndings: [IMAPDirection: SessionClose.Ending] = [:]
+    /// Whether the client sent anything (a port check sends nothing).
+    private var clientSpoke = false
     private var ended = false
 
     init(publisher: EventPublisher, options: DecoderOptions, budget: UndecodedBudget) {
@@ -139,6 +142,7 @@ final class SessionTap: @unchecked Sendable {
         lag.withLockedValue { $0.bytes += n }
         budget.add(n)
         async { [self] in
+            if dir == .client && !bytes.isEmpty { clientSpoke = true }
             if !ended {
                 publisher.pcap?.raw(session: id, dir, bytes, time: t)
                 publisher.publish(decoder.feed(dir, bytes, time: t), session: id)
@@ -165,7 +169,10 @@ final class SessionTap: @unchecked Sendable {
 
     func tls(_ report: TLSReport) {
         let event = DecodedEvent(.tls(report.event), dir: nil, time: Self.now(), annotation: report.annotation)
-        async { [self] in publisher.publish([event], session: id) }
+        async { [self] in
+            if report.leg == .client, report.phase == .established { clientSpoke = true }
+            publisher.publish([event], session: id)
+        }
     }
 
     /// imapscope upgraded the server leg itself (`imap+starttls://`).
@@ -180,31 +187,38 @@ final class SessionTap: @unchecked Sendable {
         async { [self] in publisher.publish(decoder.tlsEstablished(time: t), session: id) }
     }
 
-    func lint(_ code: String, _ message: String) {
+    func lint(_ code: String, _ message: String) { lint(.source(code: code, message: message)) }
+
+    func lint(_ finding: Lint) {
         let t = Self.now()
+        async { [self] in publisher.publish(decoder.sourceLint(finding, dir: nil, time: t), session: id) }
+    }
+
+    /// A leg's error (a reset, TLS closed without close_notify), kept for the session-end reason.
+    func legFailed(_ dir: IMAPDirection, _ error: Error) {
+        let ending = SessionClose.ending(of: error)
         async { [self] in
-            publisher.publish(decoder.sourceLint(code: code, message: message, dir: nil, time: t), session: id)
+            if legEndings[dir] == nil { legEndings[dir] = ending }
+            if firstClosed == nil { firstClosed = dir }
         }
     }
 
-    /// A leg's socket error (a reset, say), kept for the session-end reason.
-    func legFailed(_ dir: IMAPDirection, _ error: Error) {
-        let text: String
-        if let io = error as? IOError { text = String(cString: strerror(io.errnoCode)) } else { text = "\(error)" }
-        async { [self] in if legErrors[dir] == nil { legErrors[dir] = text } }
+    /// A leg's peer half-closed (FIN): that side closed first, whatever the other does next.
+    func peerClosed(_ dir: IMAPDirection) {
+        async { [self] in if firstClosed == nil { firstClosed = dir } }
     }
 
-    /// A leg closed. The relay closes the other one in turn; the reason names who went first.
+    /// A leg closed. The relay closes the other one in turn; the reason names who went first and how.
     func closed(_ dir: IMAPDirection) {
         let t = Self.now()
         async { [self] in
-            if closedLegs.isEmpty { firstClosed = dir }
+            if firstClosed == nil { firstClosed = dir }
             closedLegs.insert(dir)
             guard closedLegs.count == 2, let first = firstClosed else { return }
-            let (who, other) = first == .client ? ("client", "server") : ("server", "client")
-            let how =
-                legErrors[first].map { "the \(who)'s connection failed: \($0)" } ?? "the \(who) closed the connection"
-            end(reason: "\(how); imapscope closed the \(other) leg", time: t)
+            let close = SessionClose(
+                first: first, ending: legEndings[first] ?? .closed, afterLogout: decoder.state == .logout,
+                clientSpoke: clientSpoke)
+            end(reason: close.reason, time: t)
         }
     }
 

@@ -34,6 +34,18 @@ enum StartTLSAction: Equatable, Sendable {
     /// Arm the session's one deadline (re-arming replaces it); its expiry comes back as an input.
     case setDeadline(TimeAmount)
     case cancelDeadline
+    /// A finding for the session's events, after what was relayed so far.
+    case lint(StartTLSFinding)
+}
+
+/// What the STARTTLS machine reports besides TLS: the bytes it changed, the credentials it saw
+/// go over a plaintext client leg.
+enum StartTLSFinding: Equatable, Sendable {
+    /// A server capability list was relayed with STARTTLS added (imapscope offers it).
+    case startTLSOffered
+    /// LOGIN or AUTHENTICATE on a plaintext client leg while the server leg is TLS; `refused`
+    /// with `NO [PRIVACYREQUIRED]` (`--require-client-tls`).
+    case clientLegPlaintext(command: String, refused: Bool)
 }
 
 /// How a session ends when its STARTTLS goes wrong.

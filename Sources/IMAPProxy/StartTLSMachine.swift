@@ -14,6 +14,14 @@ import NIOCore
 /// - `upgradesServer(answersClient: true)` (and a plaintext listener): a client's STARTTLS cannot
 ///   be relayed to the upgraded server, so imapscope answers it (dir `proxy`) and upgrades the
 ///   client leg itself.
+/// - `serverLegTLS` (`imaps://` upstream, plaintext listener): the server leg is TLS from the
+///   start; imapscope answers the client's STARTTLS the same way.
+///
+/// Whenever imapscope answers the client's STARTTLS, it also offers it: until the client leg is
+/// TLS or authenticated, the server's capability lists (from its TLS leg, so without STARTTLS)
+/// are relayed with STARTTLS added (`StartTLSOffer`), each rewrite reported. A LOGIN or
+/// AUTHENTICATE on the plaintext client leg is reported too, or with `requireClientTLS` refused
+/// with `NO [PRIVACYREQUIRED]` before it reaches the server.
 ///
 /// Bytes either side sends between STARTTLS and its handshake (the command-injection class) are
 /// never relayed: the session is refused. Once a client authenticates, STARTTLS is no longer
@@ -23,6 +31,7 @@ struct StartTLSMachine {
     enum Mode: Equatable, Sendable {
         case relayed
         case upgradesServer(answersClient: Bool)
+        case serverLegTLS
     }
 
     /// What happened on a leg besides bytes.
@@ -44,6 +53,8 @@ struct StartTLSMachine {
     static let greetingLimit = 64 * 1024
     /// Client bytes held while imapscope upgrades the server leg.
     static let backlogLimit = 1 << 20
+    /// `requireClientTLS`: the most of a LOGIN or AUTHENTICATE held while it is not complete.
+    static let authenticationHoldLimit = 64 * 1024
 
     private enum ClientState: Equatable {
         /// Looking at each line for STARTTLS (and LOGIN/AUTHENTICATE, which end the looking).
@@ -65,6 +76,8 @@ struct StartTLSMachine {
 
     let mode: Mode
     let deadline: TimeAmount
+    /// Refuse LOGIN and AUTHENTICATE on a plaintext client leg (when imapscope answers STARTTLS).
+    let requireClientTLS: Bool
     private var client: ClientState
     private var server: ServerState
     private var ended = false
@@ -79,10 +92,13 @@ struct StartTLSMachine {
     private var heldGreeting: [UInt8] = []
     /// `upgradesServer`: client bytes waiting for the server leg's TLS.
     private var backlog: [UInt8] = []
+    /// While imapscope offers STARTTLS: the start of a server line, relayed once it is whole.
+    private var heldServerLine: [UInt8] = []
 
-    init(mode: Mode, deadline: TimeAmount) {
+    init(mode: Mode, deadline: TimeAmount, requireClientTLS: Bool = false) {
         self.mode = mode
         self.deadline = deadline
+        self.requireClientTLS = requireClientTLS
         switch mode {
         case .relayed:
             client = .watching
@@ -90,14 +106,25 @@ struct StartTLSMachine {
         case .upgradesServer(let answersClient):
             client = answersClient ? .watching : .passthrough
             server = .greeting
+        case .serverLegTLS:
+            client = .watching
+            server = .passthrough
         }
     }
 
     /// Nothing left to look at: reads go on untouched (the handler may skip the machine).
-    var isPassthrough: Bool { !ended && client == .passthrough && server == .passthrough }
+    var isPassthrough: Bool {
+        !ended && client == .passthrough && server == .passthrough && heldServerLine.isEmpty
+    }
 
-    private var upgradesServer: Bool { mode != .relayed }
-    private var answersClient: Bool { mode == .upgradesServer(answersClient: true) }
+    private var upgradesServer: Bool {
+        if case .upgradesServer = mode { return true }
+        return false
+    }
+    private var answersClient: Bool { mode == .upgradesServer(answersClient: true) || mode == .serverLegTLS }
+    /// The server leg is TLS and the client leg plaintext and not authenticated: capability
+    /// lists get STARTTLS.
+    private var offersStartTLS: Bool { answersClient && client == .watching && server == .passthrough }
 
     // MARK: Reads
 
@@ -132,27 +159,40 @@ struct StartTLSMachine {
         let held = heldLine.count
         let pending = held == 0 ? bytes : heldLine + bytes
         let total = pending.count
+        // Offsets in `pending` up to which bytes were relayed or consumed.
+        var accounted = 0
         for line in clientLines.lines(in: bytes) {
             guard let head = line.head, head.kind == .tagged else { continue }
             let end = held + line.end
-            if head.wordIs("LOGIN", in: line.text) || head.wordIs("AUTHENTICATE", in: line.text) {
+            let start = end - line.wireBytes
+            let name = head.upperWord(in: line.text) ?? ""
+            if name == "LOGIN" || name == "AUTHENTICATE" {
                 guard answersClient else {
                     authenticationTags.insert(head.tagBytes(in: line.text))
                     continue
                 }
-                // Not allowed after authentication (RFC 9051 §6.2.1): nothing more to look for.
+                if requireClientTLS, start >= accounted {
+                    relayClientRange(bytes, accounted..<start, into: &actions)
+                    let command = Array(pending[start..<end])
+                    refuseAuthentication(command, tag: head.tagString(in: line.text), name, into: &actions)
+                    accounted = end
+                    continue
+                }
+                // Not allowed after authentication (RFC 9051 §6.2.1): nothing more to look for. The
+                // warning follows the command's line, before whatever came after it.
                 client = .passthrough
-                relayClientRange(bytes, 0..<total, into: &actions)
+                relayClientRange(bytes, accounted..<end, into: &actions)
+                actions.append(.lint(.clientLegPlaintext(command: name, refused: false)))
+                relayClientRange(bytes, end..<total, into: &actions)
                 heldLine = []
                 return
             }
             guard head.wordIs("STARTTLS", in: line.text), head.endsLine else { continue }
-            let start = end - line.wireBytes
             if !answersClient {
-                relayClientRange(bytes, 0..<end, into: &actions)
+                relayClientRange(bytes, accounted..<end, into: &actions)
                 client = .requested(tag: head.tagBytes(in: line.text))
-            } else if start >= 0 {
-                relayClientRange(bytes, 0..<start, into: &actions)
+            } else if start >= accounted {
+                relayClientRange(bytes, accounted..<start, into: &actions)
                 answerStartTLS(command: Array(pending[start..<end]), tag: head.tagString(in: line.text), into: &actions)
             } else {
                 continue  // began in bytes already relayed: it goes to the server as it is
@@ -161,20 +201,65 @@ struct StartTLSMachine {
             if total > end { refuse(.client, total - end, into: &actions) }
             return
         }
-        // A line start that may still become a STARTTLS waits for the rest (answersClient only:
-        // a relayed STARTTLS goes on as it comes).
+        // A line start that may still become a STARTTLS (or, with requireClientTLS, a LOGIN or
+        // AUTHENTICATE) waits for the rest (answersClient only: a relayed STARTTLS goes on as it comes).
         let unfinished = clientLines.carried
-        if answersClient, unfinished > 0, unfinished <= total,
-            Self.mayBecomeStartTLS(pending[(total - unfinished)...])
+        let partialStart = total - unfinished
+        let partial = pending[max(partialStart, 0)...]
+        if answersClient, unfinished > 0, partialStart >= accounted,
+            Self.mayBecomeStartTLS(partial) || (requireClientTLS && Self.mayBeAuthentication(partial))
         {
-            relayClientRange(bytes, 0..<(total - unfinished), into: &actions)
-            let newlyHeld = max(held, total - unfinished)
+            relayClientRange(bytes, accounted..<partialStart, into: &actions)
+            if requireClientTLS, let head = LineHead(partial), let name = head.upperWord(in: partial),
+                Self.awaitsContinuation(partial) || partial.count > Self.authenticationHoldLimit
+            {
+                // The client waits for a '+' before its literal: it gets the NO instead.
+                refuseAuthentication(Array(partial), tag: head.tagString(in: partial), name, into: &actions)
+                clientLines = LineCutter()
+                heldLine = []
+                return
+            }
+            let newlyHeld = max(held, partialStart)
             if total > newlyHeld { actions.append(.hold(.client, (newlyHeld - held)..<bytes.count)) }
-            heldLine = Array(pending[(total - unfinished)...])
+            heldLine = Array(partial)
         } else {
-            relayClientRange(bytes, 0..<total, into: &actions)
+            relayClientRange(bytes, accounted..<total, into: &actions)
             heldLine = []
         }
+    }
+
+    /// `requireClientTLS`: a LOGIN or AUTHENTICATE on the plaintext client leg is answered by
+    /// imapscope and never relayed (the client may still STARTTLS and try again).
+    private func refuseAuthentication(
+        _ command: [UInt8], tag: String, _ name: String, into actions: inout [StartTLSAction]
+    ) {
+        let answer =
+            "\(tag) NO [PRIVACYREQUIRED] imapscope: the connection to imapscope is not encrypted;"
+            + " use STARTTLS first (--require-client-tls)\r\n"
+        actions.append(.consume(.client, command))
+        actions.append(.send(.client, Array(answer.utf8)))
+        actions.append(.lint(.clientLegPlaintext(command: name, refused: true)))
+    }
+
+    /// Whether an unfinished line may be, or still become, `tag LOGIN …` or `tag AUTHENTICATE …`.
+    static func mayBeAuthentication(_ partial: ArraySlice<UInt8>) -> Bool {
+        guard let head = LineHead(partial), head.kind == .tagged else { return false }
+        guard head.word != nil, head.end < partial.count else {
+            return head.wordCouldBecome("LOGIN", in: partial) || head.wordCouldBecome("AUTHENTICATE", in: partial)
+        }
+        return head.wordIs("LOGIN", in: partial) || head.wordIs("AUTHENTICATE", in: partial)
+    }
+
+    /// Whether an unfinished command's first line ends with a synchronizing literal `{n}`: its
+    /// client sends nothing more until a '+'.
+    static func awaitsContinuation(_ partial: ArraySlice<UInt8>) -> Bool {
+        guard let lf = partial.firstIndex(of: 0x0A) else { return false }
+        var end = lf
+        if end > partial.startIndex, partial[end - 1] == 0x0D { end -= 1 }
+        guard end > partial.startIndex, partial[end - 1] == UInt8(ascii: "}") else { return false }
+        var index = end - 2
+        while index > partial.startIndex, (0x30...0x39).contains(partial[index]) { index -= 1 }
+        return index < end - 2 && partial[index] == UInt8(ascii: "{")
     }
 
     /// Whether an unfinished line could still end as `tag STARTTLS`: a tag, maybe a space and the
@@ -232,6 +317,8 @@ struct StartTLSMachine {
 
     private mutating func readServer(_ bytes: [UInt8], into actions: inout [StartTLSAction]) {
         switch server {
+        case .passthrough where offersStartTLS || !heldServerLine.isEmpty:
+            offerStartTLS(bytes, into: &actions)
         case .passthrough:
             actions.append(.forward(.server, 0..<bytes.count))
         case .handshaking:
@@ -241,6 +328,54 @@ struct StartTLSMachine {
         case .watching:
             watchServer(bytes, into: &actions)
         }
+    }
+
+    /// imapscope offers STARTTLS: server lines go on whole, each capability list with STARTTLS
+    /// added. A line start waits for its end (up to `greetingLimit` bytes, then it goes on as it is).
+    private mutating func offerStartTLS(_ bytes: [UInt8], into actions: inout [StartTLSAction]) {
+        let held = heldServerLine.count
+        guard offersStartTLS else {
+            // The client leg is TLS or authenticated now: what was held goes on, nothing more is.
+            if held > 0 { actions.append(.release(.server, heldServerLine)) }
+            heldServerLine = []
+            actions.append(.forward(.server, 0..<bytes.count))
+            return
+        }
+        let pending = held == 0 ? bytes : heldServerLine + bytes
+        var accounted = 0
+        for line in serverLines.lines(in: bytes) {
+            let end = held + line.end
+            let start = end - line.wireBytes
+            guard start >= accounted, let rewritten = StartTLSOffer.addingStartTLS(to: Array(pending[start..<end])),
+                !pending[start..<(end - 1)].contains(0x0A)
+            else { continue }
+            relayServerRange(bytes, accounted..<start, into: &actions)
+            if end > held { actions.append(.drop(.server, max(start, held) - held..<end - held)) }
+            actions.append(.release(.server, rewritten))
+            actions.append(.lint(.startTLSOffered))
+            accounted = end
+        }
+        let partialStart = pending.count - serverLines.carried
+        if serverLines.carried > 0, partialStart >= accounted, serverLines.carried <= Self.greetingLimit {
+            relayServerRange(bytes, accounted..<partialStart, into: &actions)
+            let newlyHeld = max(held, partialStart)
+            if pending.count > newlyHeld { actions.append(.hold(.server, (newlyHeld - held)..<bytes.count)) }
+            heldServerLine = Array(pending[partialStart...])
+        } else {
+            relayServerRange(bytes, accounted..<pending.count, into: &actions)
+            heldServerLine = []
+        }
+    }
+
+    /// Relays `range` of `heldServerLine + bytes`: the held part as released bytes.
+    private func relayServerRange(_ bytes: [UInt8], _ range: Range<Int>, into actions: inout [StartTLSAction]) {
+        let held = heldServerLine.count
+        guard !range.isEmpty else { return }
+        if range.lowerBound < held {
+            actions.append(.release(.server, Array(heldServerLine[range.lowerBound..<min(held, range.upperBound)])))
+        }
+        let fresh = max(range.lowerBound, held)..<range.upperBound
+        if !fresh.isEmpty { actions.append(.forward(.server, (fresh.lowerBound - held)..<(fresh.upperBound - held))) }
     }
 
     /// `relayed`: the server's answers to STARTTLS and to LOGIN/AUTHENTICATE.
@@ -349,10 +484,10 @@ struct StartTLSMachine {
         case .error(let leg, let reason):
             failed(leg, reason, into: &actions)
         case .inputClosed(let leg):
-            if leg == .client { releaseHeldLine(into: &actions) }
+            releaseHeldLine(leg, into: &actions)
         case .closed(let leg):
             // The relay closes the other leg in turn; no deadline is needed any more.
-            if leg == .client { releaseHeldLine(into: &actions) }
+            releaseHeldLine(leg, into: &actions)
             if isHandshaking(leg) { failed(leg, "connection closed during the TLS handshake", into: &actions) }
             disarmDeadline(into: &actions)
         case .deadlineExpired:
@@ -451,7 +586,12 @@ struct StartTLSMachine {
         ended = true
     }
 
-    private mutating func releaseHeldLine(into actions: inout [StartTLSAction]) {
+    private mutating func releaseHeldLine(_ leg: ProxyLeg, into actions: inout [StartTLSAction]) {
+        if leg == .server {
+            if !heldServerLine.isEmpty { actions.append(.release(.server, heldServerLine)) }
+            heldServerLine = []
+            return
+        }
         guard !heldLine.isEmpty, client == .watching else { return }
         relayClientRange([], 0..<heldLine.count, into: &actions)
         heldLine = []

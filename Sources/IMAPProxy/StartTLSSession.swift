@@ -66,7 +66,7 @@ final class StartTLSSession: @unchecked Sendable {
 
     /// An error's reason as a `tls` event and a BYE tell it.
     func explain(_ error: Error, on leg: ProxyLeg) -> String {
-        guard leg == .server, let context = legs[.server] else { return "\(error)" }
+        guard leg == .server, let context = legs[.server] else { return ClientTLSFailure.explain(error) }
         return CertificateDiagnosis.explain(error, pipeline: context.pipeline.syncOperations, host: serverHostname)
     }
 
@@ -136,6 +136,14 @@ final class StartTLSSession: @unchecked Sendable {
             }
         case .cancelDeadline:
             cancelTimer()
+        case .lint(let finding):
+            // After the line it is about, which the tap decodes at the flush.
+            flushAll()
+            switch finding {
+            case .startTLSOffered: tap.lint(.startTLSOffered)
+            case .clientLegPlaintext(let command, let refused):
+                tap.lint(.clientLegPlaintext(command: command, refused: refused))
+            }
         }
     }
 

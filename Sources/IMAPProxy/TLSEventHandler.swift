@@ -89,7 +89,9 @@ final class TLSEventHandler: ChannelInboundHandler {
             return
         }
         let pipeline = context.pipeline.syncOperations
-        let reason = leg == .server ? CertificateDiagnosis.explain(error, pipeline: pipeline, host: host) : "\(error)"
+        let reason =
+            leg == .server
+            ? CertificateDiagnosis.explain(error, pipeline: pipeline, host: host) : ClientTLSFailure.explain(error)
         fail(error, reason: reason)
         context.fireErrorCaught(error)
     }

@@ -350,15 +350,21 @@ public final class ReplayEngine {
     /// The client has gone quiet before sending the next recorded line: it may be waiting for
     /// responses that the recording shows after that line (when recorded, it had pipelined
     /// further). Sends ahead, in recorded order, the server lines up to the last completion of a
-    /// command already received; never past a continuation request or the completion of a
-    /// command not yet received, which could only answer a line still to come.
+    /// command already received; never past a continuation request, a DONE or SASL line still to
+    /// come (IDLE's completion waits for DONE), or the completion of a command not yet received,
+    /// which could only answer a line still to come.
     public func clientIdle() -> [Action] {
         guard !closed, !isPaused, !openTags.isEmpty, framer.isAtLineStart else { return [] }
         var candidates: [Int] = []
         var last: Int?
         while cursor < done.count && done[cursor] { cursor += 1 }
         for i in cursor..<script.steps.count where !done[i] {
-            guard case .server(let s) = script.steps[i] else { continue }
+            guard case .server(let s) = script.steps[i] else {
+                // A DONE or SASL line still to come belongs to a command in flight: what follows it
+                // (IDLE's completion, say) answers that line and waits for it (RFC 2177).
+                if case .client(let c) = script.steps[i], c.answersCommandInFlight { break }
+                continue
+            }
             if s.isContinuation { break }
             if let t = s.tag {
                 guard openTags.contains(t) else { break }

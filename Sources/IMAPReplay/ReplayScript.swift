@@ -30,6 +30,13 @@ public struct ReplayScript: Sendable {
             if case .command = kind { return true }
             return false
         }
+        /// A DONE or SASL line: part of a command already sent, not a command of its own.
+        public var answersCommandInFlight: Bool {
+            switch kind {
+            case .done, .sasl: return true
+            default: return false
+            }
+        }
     }
 
     public struct ServerLine: Sendable {

@@ -9,8 +9,10 @@ import NIOSSL
     import Glibc
 #endif
 
-/// A mock IMAP server that plays one fixture back, one session at a time. The protocol logic
-/// is `ReplayEngine`'s; this type only binds, moves bytes and switches TLS and DEFLATE on.
+/// A mock IMAP server that plays one fixture back, one session at a time, or several fixtures
+/// to concurrent sessions, each session following the fixture its first commands follow
+/// (`FixtureChoice`). The protocol logic is `ReplayEngine`'s; this type only binds, moves bytes
+/// and switches TLS and DEFLATE on.
 public final class ReplayServer: @unchecked Sendable {
     public struct Configuration: Sendable {
         /// `imap://` (plaintext; STARTTLS if the fixture did it) or `imaps://`.
@@ -38,9 +40,13 @@ public final class ReplayServer: @unchecked Sendable {
         public var client: String
         /// Recorded client lines the client skipped by logging out early.
         public var skipped: Int
+        /// Which of the fixtures the session followed (its index).
+        public var fixture: Int
     }
 
-    public let script: ReplayScript
+    public let scripts: [ReplayScript]
+    /// The first fixture (the only one, unless several are replayed).
+    public var script: ReplayScript { scripts[0] }
     public let configuration: Configuration
     private let group: MultiThreadedEventLoopGroup
     private let tlsContext: NIOSSLContext?
@@ -48,18 +54,26 @@ public final class ReplayServer: @unchecked Sendable {
     private struct State {
         var active = false
         var results: [SessionResult] = []
+        /// Fixtures a session has settled on.
+        var taken: Set<Int> = []
     }
     private let state = NIOLockedValueBox(State())
 
-    public init(script: ReplayScript, configuration: Configuration) throws {
+    public convenience init(script: ReplayScript, configuration: Configuration) throws {
+        try self.init(scripts: [script], configuration: configuration)
+    }
+
+    /// Several fixtures: sessions are served concurrently, each by the fixture it follows.
+    public init(scripts: [ReplayScript], configuration: Configuration) throws {
+        guard !scripts.isEmpty else { throw ReplayScript.Failure(description: "no fixture to replay") }
         if configuration.listen.scheme == .imapStartTLS {
             throw ReplayScript.Failure(description: "\(configuration.listen): replay listens on imap:// or imaps://")
         }
-        if configuration.tls == nil && (configuration.listen.scheme == .imaps || script.usesStartTLS) {
+        if configuration.tls == nil && (configuration.listen.scheme == .imaps || scripts.contains { $0.usesStartTLS }) {
             throw ReplayScript.Failure(
                 description: "\(configuration.listen): TLS needs a certificate authority (--ca-dir)")
         }
-        self.script = script
+        self.scripts = scripts
         self.configuration = configuration
         tlsContext = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -69,13 +83,16 @@ public final class ReplayServer: @unchecked Sendable {
     public func start() throws -> String {
         let l = configuration.listen
         let tlsFirst = l.scheme == .imaps
-        let ch = try ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 16)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture { try self.accept(channel, tlsFirst: tlsFirst) }
-            }
-            .bind(host: l.host, port: l.port).wait()
+        let ch: Channel
+        do {
+            ch = try ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 16)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { [self] channel in
+                    channel.eventLoop.makeCompletedFuture { try self.accept(channel, tlsFirst: tlsFirst) }
+                }
+                .bind(host: l.host, port: l.port).wait()
+        } catch { throw ListenError(url: l, error: error) }
         listener = ch
         guard let a = ch.localAddress else { return "\(l.host):\(l.port)" }
         if case .v6 = a { return "[\(a.ipAddress ?? "?")]:\(a.port ?? 0)" }
@@ -101,8 +118,9 @@ public final class ReplayServer: @unchecked Sendable {
     }
 
     private func accept(_ channel: Channel, tlsFirst: Bool) throws {
+        // One fixture: one session at a time. Several: as many as come.
         let busy = state.withLockedValue { s -> Bool in
-            if s.active { return true }
+            if s.active && scripts.count == 1 { return true }
             s.active = true
             return false
         }
@@ -113,15 +131,24 @@ public final class ReplayServer: @unchecked Sendable {
             return
         }
         let client = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-        let engine = ReplayEngine(script: script, order: configuration.order)
+        let player: ReplayPlayer
+        if scripts.count == 1 {
+            player = ReplayEngine(script: scripts[0], order: configuration.order)
+        } else {
+            // Runs on the server's one event loop; the lock orders it with `results` readers.
+            player = FixtureChoice(
+                scripts: scripts, order: configuration.order,
+                isTaken: { [state] index in state.withLockedValue { $0.taken.contains(index) } },
+                take: { [state] index in _ = state.withLockedValue { $0.taken.insert(index) } })
+        }
         try sync.addHandler(
             ReplayHandler(
-                engine: engine, tlsContext: tlsContext, tlsFirst: tlsFirst,
+                engine: player, tlsContext: tlsContext, tlsFirst: tlsFirst,
                 onMismatch: configuration.onMismatch
             ) { [self] engine, mismatches in
                 let r = SessionResult(
                     mismatches: mismatches, succeeded: mismatches.isEmpty && engine.succeeded, client: client,
-                    skipped: engine.skippedByLogout)
+                    skipped: engine.skippedByLogout, fixture: (engine as? FixtureChoice)?.fixture ?? 0)
                 state.withLockedValue { s in
                     s.results.append(r)
                     s.active = false
@@ -146,21 +173,21 @@ final class ReplayHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private let engine: ReplayEngine
+    private let engine: ReplayPlayer
     private let tlsContext: NIOSSLContext?
     private var encrypted: Bool
     private var deflater: DeflateStream?
     private var inflater: DeflateStream?
-    private let onEnd: (ReplayEngine, [ReplayEngine.Mismatch]) -> Void
+    private let onEnd: (ReplayPlayer, [ReplayEngine.Mismatch]) -> Void
     private let onMismatch: ((ReplayEngine.Mismatch) -> Void)?
     /// Mismatches already handed to `onMismatch`.
     private var reported = 0
     private var finished = false
 
     init(
-        engine: ReplayEngine, tlsContext: NIOSSLContext?, tlsFirst: Bool,
+        engine: ReplayPlayer, tlsContext: NIOSSLContext?, tlsFirst: Bool,
         onMismatch: ((ReplayEngine.Mismatch) -> Void)? = nil,
-        onEnd: @escaping (ReplayEngine, [ReplayEngine.Mismatch]) -> Void
+        onEnd: @escaping (ReplayPlayer, [ReplayEngine.Mismatch]) -> Void
     ) {
         self.onMismatch = onMismatch
         self.engine = engine

@@ -9,7 +9,8 @@ import IMAPCore
 /// tagged completion names its command instead (`S: (SELECT) OK …`, or `(#n)` by the tag's
 /// position when the decoder could not pair it), so one extra command does not make every later
 /// tag differ; times and latencies are gone (Dovecot's `(0.001 + 0.000 secs)` too), and any two
-/// redaction markers are equal, flag lists and FETCH items are sorted, and each command is
+/// redaction markers are equal, a command's strings compare by value (an atom, a quoted string
+/// and a literal with the same characters are equal), flag lists and FETCH items are sorted, and each command is
 /// followed by its own responses whatever the pipelining timing (`sessionLines`). `Mask`s hide
 /// values that differ between servers on purpose.
 /// The two line lists are then compared with Myers' O(ND) difference algorithm.
@@ -116,7 +117,13 @@ public enum ConversationDiff {
                         tag: tag, block: blocks.count - 1, name: command.name, uid: command.uid,
                         sequenceSet: command.arguments.sequenceSet))
                 slots.append(.block(blocks.count - 1))
-                text = "C: " + afterFirstToken(line)
+                // By value: the command's name in upper case (`select` is `SELECT`), its strings as
+                // StringValues says (`SELECT "INBOX"` is `SELECT INBOX`).
+                var arguments = afterFirstToken(line)
+                if command.uid { arguments = afterFirstToken(arguments) }
+                let name = (command.uid ? "UID " : "") + command.name
+                let rest = afterFirstToken(arguments)
+                text = "C: " + name + (rest.isEmpty ? "" : " " + StringValues.canonical(rest))
                 target = blocks.count - 1
             case .tagged(let tagged):
                 let tag = tagged.tag

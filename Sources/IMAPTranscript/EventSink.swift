@@ -42,26 +42,50 @@ public final class CollectingSink: EventSink, @unchecked Sendable {
     public func finish() {}
 }
 
-/// One sink per session, made when the session starts and finished when it ends: the proxy's
-/// `--fixture` writes each session to a file of its own, since concurrent sessions would
-/// interleave in one and a fixture replays one conversation.
+/// One sink per session, made when the session's client first says something and finished when
+/// the session ends: the proxy's `--fixture` writes each session to a file of its own, since
+/// concurrent sessions would interleave in one and a fixture replays one conversation. A session
+/// whose client never sends a byte (a port check) gets no sink at all: its few events wait (at
+/// most `heldLimit`) and are dropped at its end.
 public final class PerSessionSink: EventSink {
+    public static let heldLimit = 256
     private let make: (_ session: String, _ index: Int) -> EventSink?
     private var open: [String: EventSink] = [:]
+    /// Sessions started whose client has not spoken yet, with their events so far.
+    private var waiting: [String: [Event]] = [:]
     private var started = 0
 
-    /// `make` gets the session id and its number (0 for the first); nil skips the session.
+    /// `make` gets the session id and its number among the sessions that got one (0 for the
+    /// first); nil skips the session.
     public init(make: @escaping (_ session: String, _ index: Int) -> EventSink?) { self.make = make }
 
     public func write(_ e: Event) {
-        if e.kind == .sessionStart, open[e.session] == nil {
-            if let s = make(e.session, started) { open[e.session] = s }
+        if e.kind == .sessionStart, open[e.session] == nil, waiting[e.session] == nil {
+            waiting[e.session] = [e]
+            return
+        }
+        if var held = waiting[e.session] {
+            held.append(e)
+            let spoke = e.dir == .client
+            guard spoke || held.count > Self.heldLimit else {
+                if e.kind == .sessionEnd { waiting[e.session] = nil } else { waiting[e.session] = held }
+                return
+            }
+            waiting[e.session] = nil
+            guard let sink = make(e.session, started) else { return }
             started += 1
+            open[e.session] = sink
+            for event in held { deliver(event, to: sink) }
+            return
         }
         guard let s = open[e.session] else { return }
-        s.write(e)
+        deliver(e, to: s)
+    }
+
+    private func deliver(_ e: Event, to sink: EventSink) {
+        sink.write(e)
         if e.kind == .sessionEnd {
-            s.finish()
+            sink.finish()
             open[e.session] = nil
         }
     }
@@ -69,5 +93,6 @@ public final class PerSessionSink: EventSink {
     public func finish() {
         for (_, s) in open { s.finish() }
         open.removeAll()
+        waiting.removeAll()
     }
 }

@@ -4,13 +4,18 @@ import IMAPCore
 public final class JSONLinesWriter: EventSink {
     private let out: ByteOutput
     private var buffer: [UInt8] = []
+    /// Hands each event's line to `out` as it comes (the proxy's live `--log`) instead of 64 KiB at a time.
+    private let live: Bool
 
-    public init(_ out: ByteOutput) { self.out = out }
+    public init(_ out: ByteOutput, live: Bool = false) {
+        self.out = out
+        self.live = live
+    }
 
     public func write(_ event: Event) {
         event.encode(to: &buffer)
         buffer.append(0x0A)
-        if buffer.count >= 64 * 1024 {
+        if live || buffer.count >= 64 * 1024 {
             out.write(buffer)
             buffer.removeAll(keepingCapacity: true)
         }

@@ -60,6 +60,12 @@ public final class FileOutput: ByteOutput {
         self.init(file: f, owned: true)
     }
 
+    /// Each line goes out as soon as it ends (a proxy's live records: `tail -f` follows them, and
+    /// a killed process loses at most the line it was writing). Call before the first write.
+    public func flushEachLine() {
+        if let file { setvbuf(file, nil, _IOLBF, 64 * 1024) }
+    }
+
     public func write(_ bytes: [UInt8]) {
         guard let file else { return }
         _ = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, file) }

@@ -22,7 +22,8 @@ struct DiffCommand: ParsableCommand {
             --ignore values: \(ConversationDiff.Mask.allCases.map(\.rawValue).joined(separator: ", ")).
 
             Examples:
-              imapscope diff dovecot.pcap cyrus.pcap --ignore uidvalidity,modseq,dates,greeting
+              imapscope diff dovecot.pcap cyrus.pcap \\
+                  --ignore uidvalidity,modseq,dates,greeting
               imapscope diff recorded.fixture replayed.jsonl --format side-by-side
             """
     )

@@ -151,7 +151,8 @@ struct Read: ParsableCommand {
               imapscope read capture.pcapng --format jsonl --output events.jsonl
               imapscope read capture.pcap --port 1143 --filter 'host 192.0.2.7' --summary
               imapscope read capture.pcap --keylog keys.log
-              imapscope read capture.pcap --format fixture --normalize --output session.fixture
+              imapscope read capture.pcap --format fixture --normalize \\
+                  --output session.fixture
             """
     )
 

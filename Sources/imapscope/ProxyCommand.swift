@@ -16,12 +16,16 @@ struct ProxyCommand: ParsableCommand {
             SIGTERM, then flushes every output and exits 0.
 
             URLs: imaps://host:port (implicit TLS, certificates minted from imapscope's CA), \
-            imap://host:port (plaintext; a client's STARTTLS is intercepted on both legs), and for \
-            the upstream imap+starttls://host:port (imapscope upgrades the server leg itself).
+            imap://host:port (plaintext; a client's STARTTLS is intercepted on both legs, or, in \
+            front of a TLS upstream, answered by imapscope, which then adds STARTTLS to the capability \
+            lists it relays and says so), and for the upstream imap+starttls://host:port (imapscope \
+            upgrades the server leg itself).
 
             Examples:
-              imapscope proxy --listen imap://127.0.0.1:1143 --upstream imap://127.0.0.1:143 --transcript -
-              imapscope proxy --listen imaps://127.0.0.1:1993 --upstream imaps://mail.example.org:993 --log session.jsonl
+              imapscope proxy --listen imap://127.0.0.1:1143 \\
+                  --upstream imap://127.0.0.1:143 --transcript -
+              imapscope proxy --listen imaps://127.0.0.1:1993 \\
+                  --upstream imaps://mail.example.org:993 --log session.jsonl
             """
     )
 
@@ -50,7 +54,7 @@ struct ProxyCommand: ParsableCommand {
 
     @Option(
         help:
-            "Write each session as a normalized S:/C: fixture (for imapscope replay): the first to this file, later ones beside it (x.fixture → x.p2.fixture)."
+            "Write each session as a normalized S:/C: fixture (for imapscope replay): the first to this file, later ones beside it named by session id (x.fixture → x.p2.fixture); a connection that sends nothing gets none."
     )
     var fixture: String?
 
@@ -69,19 +73,27 @@ struct ProxyCommand: ParsableCommand {
     @Flag(help: "Show passwords, tokens and SASL payloads instead of redaction markers.")
     var showSecrets = false
 
+    @Flag(
+        help:
+            "Refuse LOGIN and AUTHENTICATE from a client on a plaintext listener until it has used STARTTLS (NO [PRIVACYREQUIRED])."
+    )
+    var requireClientTls = false
+
     func run() throws {
-        let listeners = try listen.map { try ProxyURL(parsing: $0, defaultHost: "127.0.0.1") }
+        let listeners = try listen.map { try ProxyURL(parsing: $0, defaultHost: "127.0.0.1", listener: true) }
         let up = try ProxyURL(parsing: upstream)
         var sinks: [EventSink] = []
         var outputs: [FileOutput] = []
+        // Every record is live: each event is written as it is decoded, each line flushed as it ends.
         func open(_ path: String) throws -> FileOutput {
             do {
                 let o = path == "-" ? try FileOutput.standardOutput() : try FileOutput(path: path)
+                o.flushEachLine()
                 outputs.append(o)
                 return o
             } catch { throw CLIError(description: "\(error)") }
         }
-        if let p = log { sinks.append(JSONLinesWriter(try open(p))) }
+        if let p = log { sinks.append(JSONLinesWriter(try open(p), live: true)) }
         if let p = transcript {
             let o = try open(p)
             let useColor = ColorChoice.auto.enabled(
@@ -90,8 +102,9 @@ struct ProxyCommand: ParsableCommand {
             sinks.append(TextWriter(o, style: .init(color: useColor)))
         }
         if let p = fixture {
-            // One normalized fixture per session (replay plays one conversation): the first in
-            // FILE, later ones beside it as FILE's name with the session id (x.fixture → x.p2.fixture).
+            // One normalized fixture per session (replay plays one conversation): the first session
+            // whose client speaks in FILE, each later one beside it as FILE's name with its session id
+            // (x.fixture → x.p2.fixture); a port check (a client that sends nothing) gets none.
             let first = try open(p)
             let err = FileOutput.standardError()
             sinks.append(
@@ -132,10 +145,8 @@ struct ProxyCommand: ParsableCommand {
         }
         var serverTLS: TLSConfiguration?
         // imaps listeners need the CA; so does a client's STARTTLS on a plaintext listener
-        // (intercepted on both legs, or answered by imapscope for an imap+starttls upstream).
-        if listeners.contains(where: { $0.scheme == .imaps })
-            || (up.scheme != .imaps && listeners.contains { $0.scheme == .imap })
-        {
+        // (intercepted on both legs, or answered by imapscope in front of a TLS server leg).
+        if !listeners.isEmpty {
             serverTLS = try ProxyTLS.serverConfiguration(caDir: caDir, fallbackHost: up.host)
         }
         if let path = keylog {
@@ -149,12 +160,15 @@ struct ProxyCommand: ParsableCommand {
             decoder.limits.literalRetainLimit = 64 * 1024 * 1024
             decoder.limits.maxRetainedPerLine = 256 * 1024 * 1024
         }
-        let config = ProxyServer.Configuration(
+        var config = ProxyServer.Configuration(
             listen: listeners, upstream: up, serverTLS: serverTLS, upstreamTLS: upstreamTLS,
             insecureUpstream: insecureUpstream, decoder: decoder)
+        config.requireClientTLS = requireClientTls
         let server = try ProxyServer(configuration: config, publisher: publisher)
         let bound: [String]
-        do { bound = try server.start() } catch { throw CLIError(description: "cannot listen: \(error)") }
+        do { bound = try server.start() } catch let error as ListenError {
+            throw CLIError(description: "\(error)")
+        } catch { throw CLIError(description: "cannot listen: \(error)") }
         let err = FileOutput.standardError()
         for (l, a) in zip(listeners, bound) {
             err.write(

@@ -247,11 +247,12 @@ extension ProxyClientsTests {
 
     /// Runs mbsync once into a fresh Maildir; returns the messages' contents, sorted (mbsync's
     /// own X-TUID header removed: it differs per run).
-    static func mbsync(port: Int, cafile: String) throws -> [String] {
+    static func mbsync(port: Int, cafile: String, sslType: String = "IMAPS") throws -> [String] {
         let dir = NSTemporaryDirectory() + "imapscope-mbsync-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let conf = mbsyncConfig.replacingOccurrences(of: "{port}", with: "\(port)")
+            .replacingOccurrences(of: "SSLType IMAPS", with: "SSLType \(sslType)")
             .replacingOccurrences(of: "{cafile}", with: cafile).replacingOccurrences(of: "{dir}", with: dir)
         try conf.write(toFile: dir + "/mbsyncrc", atomically: true, encoding: .utf8)
         let out = try runPython(
@@ -560,8 +561,9 @@ extension ProxyClientsTests {
 }
 
 extension ProxyClientsTests {
-    /// Every listen × upstream pairing with imaplib and Dovecot: imaps→imaps, imap with
-    /// STARTTLS→imap with STARTTLS, imap→imaps, imaps→imap+starttls.
+    /// Every listen × upstream pairing with imaplib and Dovecot: imaps→imaps, imaps→imap+starttls,
+    /// and a plaintext listener with imaplib's STARTTLS in front of every upstream: relayed to a
+    /// plaintext one, answered by imapscope in front of a TLS server leg (imaps, imap+starttls).
     @Test(arguments: [
         (ProxyURL.Scheme.imaps, ProxyURL.Scheme.imaps), (.imap, .imap), (.imap, .imaps), (.imaps, .imapStartTLS),
         (.imap, .imapStartTLS),
@@ -574,37 +576,12 @@ extension ProxyClientsTests {
         let connect =
             listen == .imaps
             ? "m = imaplib.IMAP4_SSL('127.0.0.1', \(p.ports[0]), ssl_context=ctx)"
-            : (upstream != .imaps
-                ? "m = imaplib.IMAP4('127.0.0.1', \(p.ports[0])); m.starttls(ssl_context=ctx)"
-                : "m = imaplib.IMAP4('127.0.0.1', \(p.ports[0]))")
-        // imap → imap+starttls: the greeting is the server's plaintext one (it offers STARTTLS)
-        // while CAPABILITY answers come from the upgraded server leg (they do not): a client
-        // that acts on the greeting's STARTTLS, as this raw one does, is answered by imapscope.
-        let raw = """
-            import socket, ssl
-            class M:
-                def __init__(self, port):
-                    self.s = socket.create_connection(('127.0.0.1', port)); self.f = self.s.makefile('rb')
-                    assert b'STARTTLS' in self.f.readline()
-                    self.cmd('a1 STARTTLS')
-                    self.s = ctx.wrap_socket(self.s, server_hostname='localhost'); self.f = self.s.makefile('rb')
-                def cmd(self, c):
-                    self.s.sendall(c.encode() + b'\\r\\n'); out = []
-                    while True:
-                        l = self.f.readline(); out.append(l)
-                        if l.startswith(c.split()[0].encode() + b' '): return l.split()[1].decode(), out
-                def login(self, u, p): return self.cmd('a2 LOGIN %s %s' % (u, p))
-                def select(self, mb):
-                    typ, out = self.cmd('a3 SELECT ' + mb)
-                    return typ, [next(l.split()[1] for l in out if l.endswith(b'EXISTS\\r\\n'))]
-                def logout(self): self.cmd('a4 LOGOUT')
-            m = M(\(p.ports[0]))
-            """
+            : "m = imaplib.IMAP4('127.0.0.1', \(p.ports[0])); m.starttls(ssl_context=ctx)"
         let out = try runPython(
             """
             import imaplib, ssl
             ctx = ssl.create_default_context(cafile='\(p.ca.certificatePath)')
-            \(listen == .imap && upstream == .imapStartTLS ? raw : connect)
+            \(connect)
             m.login('alice', 'password')
             typ, data = m.select('INBOX')
             m.logout()
@@ -614,18 +591,14 @@ extension ProxyClientsTests {
         #expect(out == "OK 2\n")
         let tls = p.sink.events.filter { $0.kind == .tls }
         let legs = tls.filter { ($0["phase"]?.stringValue ?? "") != "failed" }.compactMap { $0["leg"]?.stringValue }
-        // Which legs are TLS: the client leg when it listens on imaps or upgrades with STARTTLS,
-        // the server leg whenever the upstream is not plain imap without a client STARTTLS.
-        let expected: [String] =
-            switch (listen, upstream) {
-            case (.imap, .imaps): ["server"]
-            default: ["client", "server"]
-            }
-        #expect(legs.sorted() == expected, "\(tls.map { $0.json.serialized })")
+        // Both legs are TLS in every pairing: the client's by imaps or STARTTLS, the server's by
+        // imaps, imapscope's STARTTLS, or the relayed one.
+        #expect(legs.sorted() == ["client", "server"], "\(tls.map { $0.json.serialized })")
         #expect(tls.allSatisfy { $0["phase"]?.stringValue != "failed" })
         #expect(p.sink.events.filter { $0.kind == .tagged }.allSatisfy { $0["status"]?.stringValue == "OK" })
         #expect(p.sink.events.last?.kind == .sessionEnd)
-        if listen == .imap && upstream == .imapStartTLS {
+        #expect(!p.sink.events.contains { $0.kind == .lint && $0["code"]?.stringValue == "client-leg-plaintext" })
+        if listen == .imap && upstream != .imap {
             // The client's STARTTLS was answered by imapscope (the server leg was TLS already).
             #expect(
                 p.sink.events.contains {
@@ -635,7 +608,7 @@ extension ProxyClientsTests {
                 "\(p.sink.events.filter { $0.dir == .proxy }.map { $0.json.serialized })")
             #expect(
                 p.sink.events.filter { $0.kind == .command }.map { $0["name"]?.stringValue ?? "" } == [
-                    "STARTTLS", "LOGIN", "SELECT", "LOGOUT",
+                    "CAPABILITY", "STARTTLS", "CAPABILITY", "LOGIN", "SELECT", "LOGOUT",
                 ])
             #expect(
                 !p.sink.events.contains {

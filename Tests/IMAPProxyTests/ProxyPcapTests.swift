@@ -113,7 +113,8 @@ struct ProxyPcapTests {
         // (a quoted string keeps its quotes; the literal's body, after a zero-padded size, is its own segment, after the `+`).
         #expect(text.contains("LOGIN alice \"********\"\r\n"))
         #expect(text.contains("a1 LOGIN alice {08}\r\n") && text.contains("********\r\n"))
-        #expect(text.contains(String(repeating: "*", count: 20)))  // the 20-byte SASL PLAIN response
+        // The 20-byte SASL PLAIN response stays base64 of its length (a `*` line would cancel it).
+        #expect(text.contains(String(repeating: "A", count: 20)) && !text.contains(String(repeating: "*", count: 20)))
 
         // tshark opens it too, and sees the plaintext commands before STARTTLS on Dovecot's port.
         let tshark = try runPython(
@@ -203,7 +204,7 @@ struct ProxyPcapTests {
         }
         // Filler of the same length where each was.
         #expect(file.contains("a3 LOGIN alice \(String(repeating: "*", count: secret.utf8.count))\r\n"))
-        #expect(file.contains("a4 AUTHENTICATE PLAIN \(String(repeating: "*", count: plain.utf8.count))\r\n"))
+        #expect(file.contains("a4 AUTHENTICATE PLAIN \(String(plain.map { $0 == "=" ? "=" : "A" }))\r\n"))
 
         // `read` decodes it as the proxy did: the same commands, completions and bytes.
         let collect = CollectingSink()
@@ -232,7 +233,7 @@ struct ProxyPcapTests {
                 "-Y", "imap.request", "-T", "fields", "-e", "imap.request",
             ])
         #expect(tshark.status == 0, "\(tshark.stderr)")
-        for line in ["a3 LOGIN alice ****", "a4 AUTHENTICATE PLAIN ****", "a5 SELECT INBOX", "a6 NOOP", "a7 LOGOUT"] {
+        for line in ["a3 LOGIN alice ****", "a4 AUTHENTICATE PLAIN AAAA", "a5 SELECT INBOX", "a6 NOOP", "a7 LOGOUT"] {
             #expect(tshark.stdout.contains(line), "tshark does not show \(line): \(tshark.stdout)")
         }
         for form in forms { #expect(!tshark.stdout.contains(form)) }
@@ -278,5 +279,118 @@ struct ProxyPcapTests {
         #expect(!file.contains(secret) && !file.contains("Zq7"), "the corrupt stream's bytes are in the file")
         let filler = String(repeating: "*", count: "\u{FF}\u{FF} a3 LOGIN alice \(secret)\r\n".utf8.count - 2)
         #expect(file.contains(filler), "no filler for the corrupt stream")
+    }
+}
+
+extension ProxyPcapTests {
+    /// An implicit-TLS session's --pcap reads back as TLS: the connection is marked as decrypted
+    /// TLS, so `read` reports transport tls and lints no cleartext; SASL filler (an initial response
+    /// and a continuation line) stays base64, so nothing reads back as malformed or cancelled.
+    @Test func anImplicitTLSSessionReadsBackAsTLS() throws {
+        let dovecot = try DovecotProcess(seed: 2)
+        defer { dovecot.stop() }
+        let path = NSTemporaryDirectory() + "imapscope-tls-\(UUID().uuidString).pcapng"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let recorder = try PcapRecorder(path: path)
+        let p = try ProxyTests.tlsProxy(dovecot, listen: [.imaps], upstream: .imap, pcap: recorder)
+        let out = try runPython(
+            """
+            import imaplib, socket, ssl
+            ctx = ssl.create_default_context(cafile='\(p.ca.certificatePath)')
+            m = imaplib.IMAP4_SSL('127.0.0.1', \(p.ports[0]), ssl_context=ctx)
+            m.login('alice', 'password'); m.select('INBOX'); m.logout()
+            m = imaplib.IMAP4_SSL('127.0.0.1', \(p.ports[0]), ssl_context=ctx)
+            m.authenticate('PLAIN', lambda _: b'\\0alice\\0password'); m.logout()
+            s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', \(p.ports[0]))), server_hostname='localhost')
+            f = s.makefile('rb'); f.readline()
+            s.sendall(b'a1 AUTHENTICATE PLAIN AGFsaWNlAHBhc3N3b3Jk\\r\\n'); print(f.readline().split()[1].decode())
+            s.sendall(b'a2 LOGOUT\\r\\n'); f.readline(); f.readline(); s.close()
+            """)
+        #expect(out == "OK\n")
+        p.waitForSessions(3)
+        p.stop()
+        let collect = CollectingSink()
+        let pipeline = EventPipeline(redactor: Redactor(), sinks: [collect])
+        let result = try CaptureReader.read(
+            source: try PcapSource.open(file: path), filter: nil, options: CaptureDecoder.Options()
+        ) { pipeline.publish($1, session: $0) }
+        let read = collect.events
+        #expect(result.error == nil)
+        let starts = read.filter { $0.kind == .sessionStart }
+        #expect(starts.count == 3)
+        #expect(starts.allSatisfy { $0["transport"]?.stringValue == "tls" }, "\(starts.map { $0.json.serialized })")
+        let lints = read.filter { $0.kind == .lint }.compactMap { $0["code"]?.stringValue }
+        for code in ["cleartext-login", "cleartext-auth", "malformed-command", "unexpected-continuation"] {
+            #expect(!lints.contains(code), "\(lints)")
+        }
+        #expect(!read.contains { $0.kind == .unparsed || $0.kind == .gap })
+        #expect(
+            read.filter { $0.kind == .tagged }.map {
+                "\($0["command"]?.stringValue ?? "") \($0["status"]?.stringValue ?? "")"
+            }
+                == p.sink.events.filter { $0.kind == .tagged }.map {
+                    "\($0["command"]?.stringValue ?? "") \($0["status"]?.stringValue ?? "")"
+                })
+        let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+        #expect(SecretScan("password").leaks(in: text).isEmpty)
+        #expect(text.contains("a1 AUTHENTICATE PLAIN \(String(repeating: "A", count: 20))\r\n"))
+        #expect(text.contains(SyntheticTCPConnection.decryptedTLSComment))
+        // The text transcript of `read` says so too.
+        let shown = try run(Binary.imapscope, ["read", path, "--color", "never"])
+        #expect(shown.status == 0, "\(shown.stderr)")
+        #expect(
+            shown.stdout.contains("(pcap, tls)") && !shown.stdout.contains("(pcap, plaintext)"),
+            "\(shown.stdout.prefix(400))")
+    }
+}
+
+extension ProxyPcapTests {
+    /// STARTTLS answered by imapscope in front of an imaps:// upstream: the pcap holds what the
+    /// client got (the capability lists with STARTTLS added, imapscope's OK) and reads back with
+    /// the same commands and completions, and no cleartext lint after STARTTLS.
+    @Test func aSTARTTLSAnsweredByImapscopeReadsBack() throws {
+        let dovecot = try DovecotProcess(seed: 2)
+        defer { dovecot.stop() }
+        let path = NSTemporaryDirectory() + "imapscope-offer-\(UUID().uuidString).pcapng"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let recorder = try PcapRecorder(path: path)
+        let p = try ProxyTests.tlsProxy(dovecot, listen: [.imap], upstream: .imaps, pcap: recorder)
+        let out = try runPython(
+            """
+            import imaplib, ssl
+            m = imaplib.IMAP4('127.0.0.1', \(p.ports[0]))
+            m.starttls(ssl_context=ssl.create_default_context(cafile='\(p.ca.certificatePath)'))
+            m.login('alice', 'password'); typ, data = m.select('INBOX'); m.logout()
+            print(typ, data[0].decode())
+            """)
+        #expect(out == "OK 2\n")
+        p.waitForSessions()
+        p.stop()
+        let collect = CollectingSink()
+        let pipeline = EventPipeline(redactor: Redactor(), sinks: [collect])
+        let result = try CaptureReader.read(
+            source: try PcapSource.open(file: path), filter: nil, options: CaptureDecoder.Options()
+        ) { pipeline.publish($1, session: $0) }
+        let read = collect.events
+        #expect(result.error == nil)
+        func story(_ events: [Event]) -> [String] {
+            events.compactMap { e in
+                switch e.kind {
+                case .command: return "C " + (e["name"]?.stringValue ?? "")
+                case .tagged: return "S \(e["command"]?.stringValue ?? "") \(e["status"]?.stringValue ?? "")"
+                default: return nil
+                }
+            }
+        }
+        #expect(story(read) == story(p.sink.events), "\(story(read))")
+        #expect(story(read).prefix(4) == ["C CAPABILITY", "S CAPABILITY OK", "C STARTTLS", "S STARTTLS OK"])
+        let lints = read.filter { $0.kind == .lint }.compactMap { $0["code"]?.stringValue }
+        for code in ["cleartext-login", "plaintext-after-starttls", "malformed-command", "unknown-tag"] {
+            #expect(!lints.contains(code), "\(lints)")
+        }
+        let capability = read.first { $0.kind == .untagged && $0["name"]?.stringValue == "CAPABILITY" }
+        #expect(capability?["line"]?.stringValue?.hasSuffix(" STARTTLS") == true)
+        let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+        #expect(SecretScan("password").leaks(in: text).isEmpty)
     }
 }

@@ -17,6 +17,7 @@ enum StartTLSEffect: Equatable, CustomStringConvertible {
     case fail(StartTLSFailure)
     case setDeadline(TimeAmount)
     case cancelDeadline
+    case lint(StartTLSFinding)
 
     var description: String {
         switch self {
@@ -31,6 +32,7 @@ enum StartTLSEffect: Equatable, CustomStringConvertible {
         case .fail(let failure): return "fail \(failure)"
         case .setDeadline(let amount): return "setDeadline \(amount)"
         case .cancelDeadline: return "cancelDeadline"
+        case .lint(let finding): return "lint \(finding)"
         }
     }
 }
@@ -56,6 +58,7 @@ struct StartTLSScenario: Sendable, CustomTestStringConvertible {
     var mode: StartTLSMachine.Mode
     var steps: [StartTLSStep]
     var effects: [StartTLSEffect]
+    var requireClientTLS = false
     var testDescription: String { name }
 }
 
@@ -67,8 +70,8 @@ struct StartTLSDriver {
     private(set) var unrelayedAfterRefusal = 0
     private var refused = false
 
-    init(mode: StartTLSMachine.Mode, deadline: TimeAmount = .seconds(30)) {
-        machine = StartTLSMachine(mode: mode, deadline: deadline)
+    init(mode: StartTLSMachine.Mode, deadline: TimeAmount = .seconds(30), requireClientTLS: Bool = false) {
+        machine = StartTLSMachine(mode: mode, deadline: deadline, requireClientTLS: requireClientTLS)
     }
 
     mutating func read(_ leg: ProxyLeg, _ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) {
@@ -110,6 +113,7 @@ struct StartTLSDriver {
             case .fail(let failure): effects.append(.fail(failure))
             case .setDeadline(let amount): effects.append(.setDeadline(amount))
             case .cancelDeadline: effects.append(.cancelDeadline)
+            case .lint(let finding): effects.append(.lint(finding))
             }
         }
     }
@@ -127,9 +131,9 @@ struct StartTLSDriver {
     /// Runs `steps`, each read cut into the pieces `cut` makes of it (step index, bytes).
     static func run(
         _ mode: StartTLSMachine.Mode, _ steps: [StartTLSStep], deadline: TimeAmount = .seconds(30),
-        cut: (Int, [UInt8]) -> [[UInt8]] = { [$1] }
+        requireClientTLS: Bool = false, cut: (Int, [UInt8]) -> [[UInt8]] = { [$1] }
     ) -> StartTLSDriver {
-        var driver = StartTLSDriver(mode: mode, deadline: deadline)
+        var driver = StartTLSDriver(mode: mode, deadline: deadline, requireClientTLS: requireClientTLS)
         for (index, step) in steps.enumerated() {
             switch step {
             case .input(let input):
@@ -360,7 +364,9 @@ struct StartTLSMachineTests {
             name: "local: after LOGIN nothing is answered", mode: .upgradesServer(answersClient: true),
             steps: upgradeSteps + [.client("a1 LOGIN alice password\r\na2 STARTTLS\r\n"), .client("a3 STARTTLS\r\n")],
             effects: upgradeEffects + [
-                .relayed(.client, "a1 LOGIN alice password\r\na2 STARTTLS\r\na3 STARTTLS\r\n")
+                .relayed(.client, "a1 LOGIN alice password\r\n"),
+                .lint(.clientLegPlaintext(command: "LOGIN", refused: false)),
+                .relayed(.client, "a2 STARTTLS\r\na3 STARTTLS\r\n"),
             ]),
         .init(
             name: "local: a line start held back goes on when the client half-closes",
@@ -384,20 +390,24 @@ struct StartTLSMachineTests {
 
     /// Each script whole, then each read split at every byte (one read at a time), then every
     /// read byte by byte: the same effects every time.
-    @Test(arguments: scenarios)
+    @Test(arguments: scenarios + offerScenarios)
     func everySplitActsAlike(_ scenario: StartTLSScenario) {
-        let whole = StartTLSDriver.run(scenario.mode, scenario.steps)
+        let require = scenario.requireClientTLS
+        let whole = StartTLSDriver.run(scenario.mode, scenario.steps, requireClientTLS: require)
         #expect(whole.effects == scenario.effects, "\(whole.effects)")
         for (index, step) in scenario.steps.enumerated() {
             guard let (_, bytes) = step.read, bytes.count > 1 else { continue }
             for position in 1..<bytes.count {
-                let split = StartTLSDriver.run(scenario.mode, scenario.steps) { stepIndex, bytes in
+                let split = StartTLSDriver.run(scenario.mode, scenario.steps, requireClientTLS: require) {
+                    stepIndex, bytes in
                     stepIndex == index ? [Array(bytes[..<position]), Array(bytes[position...])] : [bytes]
                 }
                 #expect(split.effects == scenario.effects, "step \(index) split at \(position): \(split.effects)")
             }
         }
-        let byteByByte = StartTLSDriver.run(scenario.mode, scenario.steps) { _, bytes in bytes.map { [$0] } }
+        let byteByByte = StartTLSDriver.run(scenario.mode, scenario.steps, requireClientTLS: require) { _, bytes in
+            bytes.map { [$0] }
+        }
         #expect(byteByByte.effects == scenario.effects, "byte by byte: \(byteByByte.effects)")
     }
 

@@ -113,7 +113,7 @@ struct ImaplibReplayTests {
     @Test func badArgumentsAreClearErrors() throws {
         let missing = try run(Binary.imapscope, ["replay", "/nonexistent.fixture", "--listen", "imap://127.0.0.1:0"])
         #expect(missing.status == 1)
-        #expect(missing.stderr == "Error: /nonexistent.fixture: cannot be read\n")
+        #expect(missing.stderr == "Error: /nonexistent.fixture: no such file\n")
         let path = NSTemporaryDirectory() + "imapscope-bad-\(UUID().uuidString).fixture"
         defer { try? FileManager.default.removeItem(atPath: path) }
         try "garbage\n".write(toFile: path, atomically: true, encoding: .utf8)
@@ -123,10 +123,13 @@ struct ImaplibReplayTests {
         let good = DovecotProcess.repository.appendingPathComponent("Captures/idle-delivery.transcript").path
         let url = try run(Binary.imapscope, ["replay", good, "--listen", "ftp://127.0.0.1"])
         #expect(url.status == 1)
-        #expect(url.stderr == "Error: 'ftp://127.0.0.1': expected imap://, imaps:// or imap+starttls://host:port\n")
+        #expect(url.stderr == "Error: 'ftp://127.0.0.1': a listener is imap://host:port or imaps://host:port\n")
         let starttls = try run(Binary.imapscope, ["replay", good, "--listen", "imap+starttls://127.0.0.1:0"])
         #expect(starttls.status == 1)
-        #expect(starttls.stderr == "Error: imap+starttls://127.0.0.1:0: replay listens on imap:// or imaps://\n")
+        #expect(
+            starttls.stderr
+                == "Error: 'imap+starttls://127.0.0.1:0': a listener is imap://host:port or imaps://host:port"
+                + " (imap+starttls:// is for --upstream only)\n")
     }
 
     @Test func earlyLogoutExitsZero() throws {

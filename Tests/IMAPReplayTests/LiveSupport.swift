@@ -11,30 +11,34 @@ final class ReplayProcess: @unchecked Sendable {
     private let process: Process
     private let err: Pipe
     private let out: Pipe
+    /// stderr after the address line, read with it.
+    private var afterAddress = Data()
 
-    init(fixture: String, extra: [String] = []) throws {
+    init(fixture: String, listen: String = "imap://127.0.0.1:0", extra: [String] = []) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Binary.imapscope)
-        p.arguments = ["replay", fixture, "--listen", "imap://127.0.0.1:0"] + extra
+        p.arguments = ["replay", fixture, "--listen", listen] + extra
         out = Pipe()
         err = Pipe()
         p.standardOutput = out
         p.standardError = err
         try p.run()
+        // The address comes on stderr, first; what follows it there is kept for `wait`.
         var line = Data()
         while !line.contains(0x0A) {
-            let d = out.fileHandleForReading.availableData
+            let d = err.fileHandleForReading.availableData
             if d.isEmpty {
                 throw TestFailure(
-                    description:
-                        "imapscope replay printed no address: \(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))"
-                )
+                    description: "imapscope replay printed no address: \(String(decoding: line, as: UTF8.self))")
             }
             line += d
         }
+        afterAddress = Data(line.drop { $0 != 0x0A }.dropFirst())
         // "imapscope replay: listening on imap://127.0.0.1:PORT"
         let text = String(decoding: line.prefix { $0 != 0x0A }, as: UTF8.self)
-        guard text.hasPrefix("imapscope replay: listening on imap://127.0.0.1:"),
+        guard
+            text.hasPrefix("imapscope replay: listening on imap://127.0.0.1:")
+                || text.hasPrefix("imapscope replay: listening on imaps://127.0.0.1:"),
             let p2 = Int(text.split(separator: ":").last ?? "")
         else {
             throw TestFailure(description: "unexpected replay output: \(text)")
@@ -51,9 +55,8 @@ final class ReplayProcess: @unchecked Sendable {
             process.terminate()
             process.waitUntilExit()
         }
-        return (
-            process.terminationStatus, String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        )
+        let rest = afterAddress + err.fileHandleForReading.readDataToEndOfFile()
+        return (process.terminationStatus, String(decoding: rest, as: UTF8.self))
     }
 }
 

@@ -435,3 +435,88 @@ struct ReplayEngineTests {
         #expect(r.engine.finish().isEmpty)
     }
 }
+
+extension ReplayEngineTests {
+    /// IDLE's completion is sent only after the client's DONE, however long the client idles; the
+    /// untagged response recorded during IDLE is sent while it idles (RFC 2177).
+    @Test func idleCompletesOnlyAfterDone() throws {
+        let lines = [
+            "S: * OK ready",
+            "C: a1 IDLE",
+            "S: + idling",
+            "S: * 4 EXISTS",
+            "C: DONE",
+            "S: a1 OK Idle completed.",
+            "C: a2 LOGOUT",
+            "S: * BYE bye",
+            "S: a2 OK done",
+        ]
+        let engine = ReplayEngine(script: try ReplayScript(fixture: Self.fixture(lines)))
+        #expect(engine.start() == [.send(Array("* OK ready\r\n".utf8))])
+        #expect(
+            engine.feed(Array("t1 IDLE\r\n".utf8)) == [
+                .send(Array("+ idling\r\n".utf8)), .send(Array("* 4 EXISTS\r\n".utf8)),
+            ])
+        // The client idles: nothing is sent ahead, the completion waits for DONE.
+        for _ in 0..<3 { #expect(engine.clientIdle() == []) }
+        #expect(engine.feed(Array("DONE\r\n".utf8)) == [.send(Array("t1 OK Idle completed.\r\n".utf8))])
+        #expect(
+            engine.feed(Array("t2 LOGOUT\r\n".utf8)) == [
+                .send(Array("* BYE bye\r\n".utf8)), .send(Array("t2 OK done\r\n".utf8)), .close,
+            ])
+        #expect(engine.finish().isEmpty && engine.succeeded)
+    }
+}
+
+extension ReplayEngineTests {
+    /// Two fixtures of one client's two connections, alike up to SELECT: each session follows
+    /// the one its commands follow, and what the two agree on is sent before it is decided.
+    @Test func eachSessionFollowsTheFixtureItsCommandsFollow() throws {
+        let inbox = [
+            "S: * OK ready", "C: a1 LOGIN alice ‹redacted:0123abcd›", "S: a1 OK Logged in",
+            "C: a2 SELECT INBOX", "S: * 3 EXISTS", "S: a2 OK [READ-WRITE] selected", "C: a3 LOGOUT", "S: * BYE bye",
+            "S: a3 OK done",
+        ]
+        let sent = [
+            "S: * OK ready", "C: a1 LOGIN alice ‹redacted:0123abcd›", "S: a1 OK Logged in",
+            "C: a2 SELECT Sent", "S: * 7 EXISTS", "S: a2 OK [READ-ONLY] selected", "C: a3 LOGOUT", "S: * BYE bye",
+            "S: a3 OK done",
+        ]
+        let scripts = [try ReplayScript(fixture: Self.fixture(inbox)), try ReplayScript(fixture: Self.fixture(sent))]
+        var taken: Set<Int> = []
+        func session() -> FixtureChoice {
+            FixtureChoice(scripts: scripts, order: .strict, isTaken: { taken.contains($0) }, take: { taken.insert($0) })
+        }
+        // The Sent connection comes first, the INBOX one second; both log in alike.
+        let first = session()
+        let second = session()
+        #expect(first.start() == [.send(Array("* OK ready\r\n".utf8))])
+        #expect(second.start() == [.send(Array("* OK ready\r\n".utf8))])
+        #expect(first.feed(Array("x1 LOGIN alice secret\r\n".utf8)) == [.send(Array("x1 OK Logged in\r\n".utf8))])
+        #expect(second.feed(Array("y1 LOGIN alice secret\r\n".utf8)) == [.send(Array("y1 OK Logged in\r\n".utf8))])
+        #expect(taken.isEmpty)
+        #expect(
+            first.feed(Array("x2 SELECT Sent\r\n".utf8)) == [
+                .send(Array("* 7 EXISTS\r\n".utf8)), .send(Array("x2 OK [READ-ONLY] selected\r\n".utf8)),
+            ])
+        #expect(first.fixture == 1 && taken == [1])
+        #expect(
+            second.feed(Array("y2 SELECT INBOX\r\n".utf8)) == [
+                .send(Array("* 3 EXISTS\r\n".utf8)), .send(Array("y2 OK [READ-WRITE] selected\r\n".utf8)),
+            ])
+        #expect(second.fixture == 0 && taken == [0, 1])
+        for (s, tag) in [(first, "x3"), (second, "y3")] {
+            #expect(
+                s.feed(Array("\(tag) LOGOUT\r\n".utf8)) == [
+                    .send(Array("* BYE bye\r\n".utf8)), .send(Array("\(tag) OK done\r\n".utf8)), .close,
+                ])
+            #expect(s.finish().isEmpty && s.succeeded)
+        }
+        // Both taken: a third session may follow either; a SELECT neither has is the first's mismatch.
+        let third = session()
+        _ = third.start()
+        _ = third.feed(Array("z1 LOGIN alice secret\r\n".utf8))
+        let reply = third.feed(Array("z2 SELECT Drafts\r\n".utf8))
+        #expect(third.fixture == 0 && third.mismatches.count == 1, "\(reply)")
+    }
+}
