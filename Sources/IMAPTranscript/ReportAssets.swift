@@ -97,6 +97,7 @@ enum ReportAssets {
 
     static let script = """
         "use strict";
+        const T0 = performance.now();
         const D = JSON.parse(document.getElementById("report-data").textContent);
         const S = D.sessions, R = D.rows;
         const PAGE = {sessions: 100, lints: 200, rows: 400, bars: 1000};
@@ -202,7 +203,13 @@ enum ReportAssets {
             lo = pos(cmds[0][3], cmds[0][7]);
             hi = Math.max(...cmds.map(c => c[4] >= 0 ? pos(c[4], c[8]) : pos(c[3], c[7])), lo + 1);
           }
-          const x = v => L + (Math.min(Math.max(v, lo), hi) - lo) / Math.max(hi - lo, 1) * (W - L - Rm);
+          const pts = [lo, hi];
+          if (byTime) {
+            for (const c of cmds) { pts.push(c[3]); if (c[4] >= 0) pts.push(c[4]); }
+            for (const m of s.marks) pts.push(m[1], m[2]);
+          }
+          const ax = axis(pts, lo, hi, L, W - Rm);
+          const x = ax.x;
           const svg = sv("svg", {class: "tl", viewBox: "0 0 " + W + " " + H, "data-session": s.id});
           const defs = sv("defs"), pat = sv("pattern", {id: "hatch", width: 6, height: 6,
             patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)"});
@@ -211,6 +218,8 @@ enum ReportAssets {
           defs.append(pat); svg.append(defs);
           svg.append(sv("text", {x: 4, y: 14, style: "font-weight:600;fill:#1d2330"}, s.id),
             sv("text", {x: 4, y: top + 11}, "commands"));
+          const under = sv("g");
+          svg.append(under);
           for (const m of s.marks) {
             const a = x(pos(m[1], m[3])), b = x(pos(m[2], m[3]));
             let shape;
@@ -229,7 +238,7 @@ enum ReportAssets {
           for (const c of cmds) {
             const a = x(pos(c[3], c[7]));
             const end = c[4] >= 0 ? pos(c[4], c[8]) : (byTime ? s.dur : rowCount);
-            const w = Math.max(x(end) - a, 2);
+            const w = Math.max(x(end) - a, 3);
             const r = sv("rect", {"data-kind": "command", "data-tag": c[1], class: "c-" + c[5], x: a,
               y: top + c[6] * lane, width: w, height: lane - 3, rx: 2});
             const lat = c[9] === null ? "no completion" : c[9].toFixed(2) + " ms";
@@ -241,11 +250,27 @@ enum ReportAssets {
           }
           const y = top + lanes * lane + 4;
           svg.append(sv("line", {class: "axis", x1: L, x2: W - Rm, y1: y, y2: y}));
-          for (let k = 0; k <= 5; k++) {
-            const v = lo + (hi - lo) * k / 5, px = L + (W - L - Rm) * k / 5;
-            const label = byTime ? (v / 1e6).toFixed(v < 1e7 ? 3 : 1) + " s" : "line " + Math.round(v + 1);
-            svg.append(sv("text", {x: px, y: y + 14, "text-anchor": k === 0 ? "start" : k === 5 ? "end" : "middle"},
-              label));
+          const fmt = v => byTime ? (v / 1e6).toFixed(hi < 1e7 ? 3 : 1) + " s" : "line " + Math.round(v + 1);
+          for (const b of ax.breaks) {
+            const g = sv("g", {"data-kind": "break"});
+            g.append(sv("rect", {class: "quiet", x: b[0], y: top - 4, width: b[1] - b[0], height: lanes * lane + 8,
+              opacity: 0.55}));
+            g.append(sv("path", {class: "axis", d: "M" + (b[0] + 2) + " " + (y + 4) + "l4 -8M" + (b[1] - 6) + " " +
+              (y + 4) + "l4 -8", style: "stroke:#667085"}));
+            g.append(sv("title", {}, "time axis cut: " + (b[2] / 1e6).toFixed(3) + " s not drawn to scale"));
+            under.append(g);
+          }
+          const ticks = [[lo, 0], [hi, 0]];
+          for (const b of ax.breaks) ticks.push([ax.at(b[0]), 1], [ax.at(b[1]), 1]);
+          for (let k = 1; k < 5; k++) ticks.push([ax.at(L + (W - Rm - L) * k / 5), 2]);
+          ticks.sort((p, q) => p[1] - q[1]);
+          const kept = [];
+          for (const t of ticks) if (kept.every(k => Math.abs(x(k) - x(t[0])) >= 70)) kept.push(t[0]);
+          for (const v of kept) {
+            const px = x(v);
+            svg.append(sv("line", {class: "axis", x1: px, x2: px, y1: y, y2: y + 3}));
+            svg.append(sv("text", {x: px, y: y + 14, "text-anchor": px < L + 20 ? "start" : px > W - Rm - 20 ? "end" :
+              "middle"}, fmt(v)));
           }
           const box = el("div");
           if (n > PAGE.bars) {
@@ -259,6 +284,43 @@ enum ReportAssets {
             "commands are placed by transcript line"));
           box.append(svg);
           return box;
+        }
+        // A time axis that cuts long stretches without traffic (over a tenth of the span and 50 ms) to a fixed
+        // width, so that a session's commands are not a sliver beside one long IDLE. pts: the times drawn.
+        function axis(pts, lo, hi, x0, x1) {
+          const p = [...new Set(pts.filter(v => v >= lo && v <= hi))].sort((a, b) => a - b);
+          const span = Math.max(hi - lo, 1), CUT = 48;
+          const segs = [];
+          for (let k = 1; k < p.length; k++) {
+            const d = p[k] - p[k - 1];
+            segs.push([p[k - 1], p[k], d > 50000 && d > span / 10]);
+          }
+          const cuts = segs.filter(g => g[2]).length;
+          const linear = segs.reduce((n, g) => n + (g[2] ? 0 : g[1] - g[0]), 0);
+          const room = x1 - x0 - cuts * CUT;
+          const scale = linear > 0 ? room / linear : 0;
+          const cutWidth = linear > 0 ? CUT : (x1 - x0) / Math.max(cuts, 1);
+          const starts = [];
+          let px = x0;
+          for (const g of segs) { starts.push(px); px += g[2] ? cutWidth : (g[1] - g[0]) * scale; }
+          const find = v => { let a = 0, b = segs.length - 1;
+            while (a < b) { const m = (a + b + 1) >> 1; if (segs[m][0] <= v) a = m; else b = m - 1; } return a; };
+          const x = v => {
+            if (!segs.length) return x0;
+            v = Math.min(Math.max(v, lo), hi);
+            const k = find(v), g = segs[k], w = g[2] ? cutWidth : (g[1] - g[0]) * scale;
+            return starts[k] + (g[1] > g[0] ? (v - g[0]) / (g[1] - g[0]) * w : 0);
+          };
+          const at = q => {
+            for (let k = segs.length - 1; k >= 0; k--) if (starts[k] <= q) {
+              const g = segs[k], w = g[2] ? cutWidth : (g[1] - g[0]) * scale;
+              return g[0] + (w > 0 ? Math.min(1, (q - starts[k]) / w) * (g[1] - g[0]) : 0);
+            }
+            return lo;
+          };
+          const breaks = segs.map((g, k) => g[2] ? [starts[k], starts[k] + cutWidth, g[1] - g[0]] : null)
+            .filter(b => b);
+          return {x, at, breaks};
         }
         function renderTimeline() {
           const body = clear(document.getElementById("timeline-body"));
@@ -407,5 +469,7 @@ enum ReportAssets {
         });
         overview(); renderSessions(); renderTimeline(); renderLatency(); renderState(); renderLints(); renderRows();
         document.body.setAttribute("data-rendered", "true");
+        document.body.setAttribute("data-script-ms", Math.round(performance.now() - T0));
+        document.body.setAttribute("data-ready-ms", Math.round(performance.now()));
         """
 }
