@@ -155,6 +155,26 @@ struct ReportBrowserTests {
         #expect(attributeValues("data-tag", of: "command", in: dom) == ["a1", "a2"])
     }
 
+    @Test("a large session is drawn a page at a time: 1,000 bars and 400 transcript lines of 5,000 commands")
+    func paging() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("imapscope-large-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let transcript = dir.appendingPathComponent("large.transcript")
+        var text =
+            "S: * OK ready\r\nC: a0 LOGIN alice password\r\nS: a0 OK in\r\nC: a00 SELECT INBOX\r\nS: a00 OK sel\r\n"
+        for i in 1...4998 { text += "C: a\(i) NOOP\r\nS: a\(i) OK done\r\n" }
+        try Data(text.utf8).write(to: transcript)
+        let (html, dom) = try report([transcript.path])
+        #expect(count("command", in: dom) == 1000)
+        #expect(attributeValues("data-tag", of: "command", in: dom).prefix(3) == ["a0", "a00", "a1"])
+        #expect(dom.components(separatedBy: "class=\"row ").count - 1 == 400)
+        #expect(dom.contains("commands 1\u{2013}1000 of 5000"))
+        // Everything is in the file: the last command is in its data block.
+        #expect(html.contains("a4998 OK done"))
+        #expect(secretScanForAlice.leaks(in: html).isEmpty)
+    }
+
     @Test("JSON Lines input gives the same report as the capture it was written from")
     func jsonLinesInput() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("imapscope-jsonl-\(UUID())")
