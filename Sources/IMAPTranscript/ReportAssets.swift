@@ -137,7 +137,9 @@ enum ReportAssets {
         function overview() {
           const errs = S.reduce((n, s) => n + s.errors, 0);
           document.getElementById("overview").textContent = S.length + " session(s), " + totalCommands +
-            " command(s), " + errs + " error(s), " + D.lints.length + " lint(s) from " + D.inputs.join(", ");
+            " command(s), " + errs + " error(s), " + D.lints.length + " lint(s) from " + D.inputs.join(", ") +
+            (D.droppedRows ? "; the transcript stops after " + R.length + " lines (" + D.droppedRows +
+              " more not kept)" : "");
         }
         const columns = [
           ["session", s => s.id, false], ["client", s => s.client, false], ["server", s => s.server, false],

@@ -67,6 +67,7 @@ public enum ReportHTML {
         }
         raw("{\"inputs\":")
         list(inputs)
+        raw(",\"droppedRows\":\(m.droppedRows)")
         raw(",\"sessions\":[")
         for (i, s) in m.sessions.enumerated() {
             if i > 0 { raw(",\n") }
@@ -186,12 +187,13 @@ public enum ReportHTML {
 
 /// `imapscope report`'s sink: collects the model, writes the HTML when the input ends.
 public final class ReportWriter: EventSink {
-    public let model = ReportModel()
+    public let model: ReportModel
     private let out: ByteOutput
     private let title: String
     private let inputs: [String]
 
-    public init(_ out: ByteOutput, title: String, inputs: [String]) {
+    public init(_ out: ByteOutput, title: String, inputs: [String], model: ReportModel = ReportModel()) {
+        self.model = model
         self.out = out
         self.title = title
         self.inputs = inputs

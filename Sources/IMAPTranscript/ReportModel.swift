@@ -123,6 +123,11 @@ public final class ReportModel: EventSink {
     public private(set) var commands: [Command] = []
     public private(set) var rows: [Row] = []
     public private(set) var lints: [Lint] = []
+    /// Transcript rows past `rowLimit`, not kept (a proxy's report grows with every session until it stops).
+    public private(set) var droppedRows = 0
+    /// The most transcript rows kept (about 100 bytes each); commands, marks and lints past it
+    /// are still counted, and point at no row (-1).
+    public let rowLimit: Int
 
     /// Per open session: its index, its text writer, the commands in flight by tag (in send order).
     private struct Open {
@@ -140,7 +145,7 @@ public final class ReportModel: EventSink {
     private var names: [String: (count: Int, completed: Int, no: Int, bad: Int)] = [:]
     private var nameOrder: [String] = []
 
-    public init() {}
+    public init(rowLimit: Int = 2_000_000) { self.rowLimit = rowLimit }
 
     public func write(_ e: Event) {
         if case .sessionStart(let s) = e.body {
@@ -168,7 +173,7 @@ public final class ReportModel: EventSink {
         o.writer.write(e)
         var text = capture.take()
         if text.hasSuffix("\n") { text.removeLast() }
-        let row = rows.count
+        let row = rows.count < rowLimit ? rows.count : -1
         var kind = Row.Kind.meta
         var group = o.inFlight.last?.command ?? -1
         switch e.body {
@@ -250,7 +255,7 @@ public final class ReportModel: EventSink {
                     Mark(kind: .idle, start: start.time, end: e.time, row: start.row, label: "IDLE"))
             }
         }
-        rows.append(Row(session: s, kind: kind, command: group, text: text))
+        if row >= 0 { rows.append(Row(session: s, kind: kind, command: group, text: text)) } else { droppedRows += 1 }
     }
 
     public func finish() {

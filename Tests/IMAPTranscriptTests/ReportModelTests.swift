@@ -11,7 +11,7 @@ private func time(_ ms: Int64) -> Timestamp { Timestamp(microseconds: origin + m
 
 /// Decodes `steps` as session `id` and feeds the redacted events to `sinks`.
 private func decode(_ steps: [Step], session id: String = "s1", endAt: Int64? = nil, into sinks: [EventSink]) {
-    let p = EventPipeline(redactor: Redactor(), sinks: sinks)
+    let p = EventPipeline(redactor: Redactor(key: Array(repeating: 9, count: 32)), sinks: sinks)
     let d = SessionDecoder(options: DecoderOptions())
     p.publish(d.start(client: "127.0.0.1:50000", server: "127.0.0.1:143", source: "pcap", time: time(0)), session: id)
     for s in steps { p.publish(d.feed(s.dir, Array((s.line + "\r\n").utf8), time: time(s.ms)), session: id) }
@@ -163,6 +163,24 @@ struct ReportModelTests {
         #expect(m.sessions.map(\.commands.count) == [1, 2])
         #expect(m.sessions[1].firstRow == m.rows.firstIndex { $0.session == 1 })
         #expect(m.latencyTable.map(\.count) == [2, 1])
+    }
+
+    @Test func rowsPastTheLimitAreCountedNotKept() {
+        let all = ReportModel()
+        decode(pipelined, into: [all])
+        let m = ReportModel(rowLimit: 10)
+        decode(pipelined, into: [m])
+        #expect(m.rows.count == 10)
+        #expect(m.droppedRows == all.rows.count - 10)
+        #expect(m.rows == Array(all.rows.prefix(10)))
+        // Everything but the transcript is whole; what lies past the limit points at no row.
+        #expect(m.commands.count == 6)
+        #expect(m.latencyTable == all.latencyTable)
+        #expect(m.commands.map(\.row) == all.commands.map { $0.row < 10 ? $0.row : -1 })
+        #expect(m.lints.map(\.row) == all.lints.map { $0.row < 10 ? $0.row : -1 })
+        let out = MemoryOutput()
+        ReportHTML.render(m, title: "t", inputs: [], to: out)
+        #expect(out.text.contains("\"droppedRows\":\(m.droppedRows)"))
     }
 
     @Test func htmlEscapesEverythingFromTheWire() {
