@@ -54,7 +54,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "scripts"))
 from dovecot_fixture import USER, PASSWORD, seed_message  # noqa: E402
 from imap_scenarios import (TIMEOUT, V4, V6, RawClient, ScenarioError,  # noqa: E402
                             append_literals, authenticate, check, compress_deflate, curl_fetch,
-                            fetch_summaries, idle_delivery, logged_in, login_select_fetch, logout,
+                            fetch_summaries, fixed_message, idle_delivery, logged_in, login_select_fetch, logout,
                             recorder_main, require, seeded_dovecot, select_inbox)
 
 SETTLE = 0.5          # seconds between the client's end and tcpdump's SIGINT
@@ -292,6 +292,51 @@ def sc_condstore_qresync(dc, host, port):
     return [bytes(c.sent), bytes(d.sent)]
 
 
+def _until(c, tag, status):
+    """Lines up to `tag`'s completion, which must have `status` (OK, NO or BAD)."""
+    lines = []
+    while True:
+        line = c.readline()
+        check(line, "connection closed while waiting for %r" % tag)
+        lines.append(line)
+        if line.startswith(tag + b" "):
+            check(line.startswith(tag + b" " + status + b" "), "%r: expected %s, got %r" % (tag, status, line))
+            return lines
+
+
+def sc_errors_idle(dc, host, port):
+    """A session with refusals, a pipelined burst and an IDLE that sees a delivery (the report's
+    screenshot): SELECT of a missing mailbox (NO), FETCH without arguments (BAD), three commands
+    sent at once, IDLE for about two seconds with a message delivered in the middle."""
+    c = RawClient(host, port)
+    c.cmd(b"e1 LOGIN alice password")
+    c.send(b"e2 SELECT Archive/2019\r\n")
+    _until(c, b"e2", b"NO")
+    c.send(b"e3 FETCH\r\n")
+    _until(c, b"e3", b"BAD")
+    c.cmd(b"e4 SELECT INBOX")
+    c.send(b"e5 FETCH 1:3 (FLAGS)\r\ne6 UID FETCH 1:* (UID RFC822.SIZE)\r\ne7 NOOP\r\n")
+    _until(c, b"e7", b"OK")
+    c.send(b"e8 STORE 9 +FLAGS (\\Seen)\r\n")
+    _until(c, b"e8", b"BAD")
+    c.send(b"e9 IDLE\r\n")
+    check(c.readline().startswith(b"+"), "IDLE: no continuation")
+    time.sleep(1.2)
+    dc.deliver(USER, fixed_message("Delivered while idling", date="Mon, 15 Jan 2024 11:00:00 +0000"),
+               mtime=1705316400)
+    while True:
+        line = c.readline()
+        check(line, "connection closed during IDLE")
+        if line == b"* 4 EXISTS\r\n":
+            break
+    time.sleep(1.0)
+    c.send(b"DONE\r\n")
+    _until(c, b"e9", b"OK")
+    c.cmd(b"e10 LOGOUT")
+    c.close_after_logout()
+    return [bytes(c.sent)]
+
+
 MBSYNC_CONFIG = """\
 IMAPAccount fixture
 Host {host}
@@ -358,6 +403,7 @@ SCENARIOS = [
     ("pcap-condstore-qresync", 5, 2, False, sc_condstore_qresync),
     ("pcap-curl", 3, 1, False, curl_fetch),
     ("pcap-mbsync", 5, 1, False, sc_mbsync),
+    ("pcap-errors-idle", 3, 1, False, sc_errors_idle),
 ]
 
 

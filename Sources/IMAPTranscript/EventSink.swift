@@ -28,6 +28,15 @@ public final class EventPipeline {
         }
     }
 
+    /// An event that was redacted when it was written (read back from JSON Lines): it keeps its
+    /// session and takes the next sequence number.
+    public func publish(redacted event: Event) {
+        var e = event
+        e.seq = nextSeq
+        nextSeq += 1
+        for s in sinks { s.write(e) }
+    }
+
     public func finish() { for s in sinks { s.finish() } }
 }
 

@@ -36,6 +36,20 @@ public final class SummarySink: EventSink {
 
     public func finish() {}
 
+    /// Adds what another summary saw (`read --jobs`: one summary per file, merged in file order).
+    public func merge(_ other: SummarySink) {
+        sessions += other.sessions
+        for (k, v) in other.latencies { latencies[k, default: []] += v }
+        for (k, v) in other.counts { counts[k, default: 0] += v }
+        for (k, v) in other.statuses { statuses[k, default: 0] += v }
+        for (k, v) in other.bytes { bytes[k, default: 0] += v }
+        for (k, v) in other.lints { lints[k, default: 0] += v }
+        unparsed += other.unparsed
+        gaps += other.gaps
+        gapBytes += other.gapBytes
+        encrypted += other.encrypted
+    }
+
     static func percentile(_ sorted: [Double], _ p: Double) -> Double {
         guard !sorted.isEmpty else { return 0 }
         let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1

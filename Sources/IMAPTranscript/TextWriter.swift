@@ -18,9 +18,12 @@ public final class TextWriter: EventSink {
     private var lastSession: String?
     private var sessionsSeen = 0
 
-    public init(_ out: ByteOutput, style: Style) {
+    /// `sessionsBefore`: sessions already written to the same output by another writer (each of
+    /// `read --jobs`'s files has a writer of its own); with any, every line names its session.
+    public init(_ out: ByteOutput, style: Style, sessionsBefore: Int = 0) {
         self.out = out
         self.style = style
+        sessionsSeen = sessionsBefore
     }
 
     private func paint(_ s: String, _ code: String) -> String {

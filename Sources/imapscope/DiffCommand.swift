@@ -85,16 +85,8 @@ enum DiffInput {
         let pipeline = EventPipeline(redactor: Redactor(), sinks: [sink])
         var options = DecoderOptions()
         options.bodies = .preview
-        let input = try InputFile.open(path)
-        if input.captureKind != nil {
-            try CaptureSource.read(input, capture: capture, options: options, pipeline: pipeline)
-        } else if input.head.first(where: { ![0x20, 0x0A, 0x0D, 0x09].contains($0) }) == UInt8(ascii: "{") {
-            do { return try JSONLinesReader.read(input.head + input.readRest()) } catch {
-                throw CLIError(description: "\(path): \(error)")
-            }
-        } else {
-            try TranscriptSource.read(input, session: "t1", options: options, pipeline: pipeline)
-        }
+        var transcripts = 0
+        try InputSource.read(path, capture: capture, options: options, pipeline: pipeline, transcripts: &transcripts)
         pipeline.finish()
         return sink.events
     }

@@ -15,7 +15,10 @@ struct IMAPScope: ParsableCommand {
             responses, annotated for people or as JSON Lines for programs. Credentials are redacted \
             unless you pass --show-secrets.
             """,
-        subcommands: [Read.self, Sniff.self, ProxyCommand.self, CACommand.self, ReplayCommand.self, DiffCommand.self]
+        subcommands: [
+            Read.self, ReportCommand.self, Sniff.self, ProxyCommand.self, CACommand.self, ReplayCommand.self,
+            DiffCommand.self,
+        ]
     )
 }
 
@@ -93,7 +96,11 @@ final class Output {
     let pipeline: EventPipeline
     let summary: SummarySink?
     let options: DecoderOptions
-    private let out: FileOutput
+    let redactor: Redactor
+    let format: OutputFormat
+    let out: FileOutput
+    private let useColor: Bool
+    private let normalize: Bool
 
     init(_ o: OutputOptions, normalize: Bool = false) throws {
         if let path = o.output {
@@ -101,19 +108,12 @@ final class Output {
         } else {
             do { out = try FileOutput.standardOutput() } catch { throw CLIError(description: "\(error)") }
         }
-        let sink: EventSink
-        switch o.format {
-        case .text:
-            let useColor = o.color.enabled(
-                isTerminal: o.output == nil && out.isTerminal,
-                environment: ProcessInfo.processInfo.environment)
-            sink = TextWriter(out, style: .init(color: useColor))
-        case .jsonl: sink = JSONLinesWriter(out)
-        case .fixture: sink = FixtureWriter(out, normalize: normalize)
-        }
+        format = o.format
+        self.normalize = normalize
+        useColor = o.color.enabled(
+            isTerminal: o.output == nil && out.isTerminal, environment: ProcessInfo.processInfo.environment)
         summary = o.summary ? SummarySink() : nil
-        pipeline = EventPipeline(
-            redactor: Redactor(showSecrets: o.showSecrets), sinks: [sink] + (summary.map { [$0] } ?? []))
+        redactor = Redactor(showSecrets: o.showSecrets)
         var options = DecoderOptions()
         options.bodies = o.bodies == .none ? .none : (o.bodies == .full ? .full : .preview)
         if o.format == .fixture || o.bodies == .full {
@@ -121,6 +121,20 @@ final class Output {
             options.limits.maxRetainedPerLine = 256 * 1024 * 1024
         }
         self.options = options
+        pipeline = EventPipeline(redactor: redactor, sinks: [])
+        pipeline.add(sink(writingTo: out))
+        if let summary { pipeline.add(summary) }
+    }
+
+    /// The format's sink over `destination`. `afterOtherFiles`: earlier files' sessions were
+    /// written to the same output before (the text sink then names each line's session).
+    func sink(writingTo destination: ByteOutput, afterOtherFiles: Bool = false) -> EventSink {
+        switch format {
+        case .text:
+            return TextWriter(destination, style: .init(color: useColor), sessionsBefore: afterOtherFiles ? 1 : 0)
+        case .jsonl: return JSONLinesWriter(destination)
+        case .fixture: return FixtureWriter(destination, normalize: normalize)
+        }
     }
 
     func finish() {
@@ -136,7 +150,7 @@ final class Output {
 struct Read: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Decode pcap/pcapng captures of IMAP (TLS too, with the key log the client wrote), or S:/C: transcripts.",
+            "Decode pcap/pcapng captures of IMAP (TLS too, with the key log the client wrote), S:/C: transcripts, or JSON Lines events.",
         discussion: """
             Captures are read through libpcap (pcap and pcapng); every TCP connection that is IMAP \
             becomes a session: one on an IMAP port (--port, default 143), or one whose first bytes \
@@ -144,7 +158,8 @@ struct Read: ParsableCommand {
             STARTTLS are reported, not decoded, unless --keylog names the NSS key log the client \
             wrote (SSLKEYLOGFILE): then the sessions it has secrets for are decrypted and decoded. \
             A transcript is one session: lines 'S:' or 'C:', any spaces, then the line as sent; \
-            literal bodies follow their {n} header line by line.
+            literal bodies follow their {n} header line by line. JSON Lines events (from --format \
+            jsonl or the proxy's --log) are shown as they were written, renumbered.
 
             Examples:
               imapscope read Captures/login-select-fetch.transcript
@@ -156,7 +171,7 @@ struct Read: ParsableCommand {
             """
     )
 
-    @Argument(help: "Capture or transcript files to read.")
+    @Argument(help: "Capture, transcript or JSON Lines files to read.")
     var files: [String]
 
     @OptionGroup var capture: CaptureOptions
@@ -168,7 +183,17 @@ struct Read: ParsableCommand {
     )
     var normalize = false
 
+    @Option(
+        help:
+            "Read this many files at once. Each file's output is kept whole and written in the order of the files (JSON Lines renumbered), as one process reading them in turn would write it."
+    )
+    var jobs = 1
+
     func validate() throws {
+        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if jobs > 1 && files.contains("-") {
+            throw ValidationError("--jobs reads files by name: not standard input (-)")
+        }
         if normalize && outputOptions.format != .fixture {
             throw ValidationError("--normalize applies to --format fixture only")
         }
@@ -176,19 +201,19 @@ struct Read: ParsableCommand {
 
     func run() throws {
         let output = try Output(outputOptions, normalize: normalize)
+        if jobs > 1 && files.count > 1 {
+            let failures = ParallelRead(files: files, jobs: jobs, capture: capture, output: output).run()
+            output.finish()
+            if !failures.isEmpty { throw CLIError(description: failures.joined(separator: "\n")) }
+            return
+        }
         var failures: [String] = []
         var transcripts = 0
         for path in files {
             do {
-                let input = try InputFile.open(path)
-                if input.captureKind != nil {
-                    try CaptureSource.read(input, capture: capture, options: output.options, pipeline: output.pipeline)
-                } else {
-                    transcripts += 1
-                    try TranscriptSource.read(
-                        input, session: "t\(transcripts)", options: output.options,
-                        pipeline: output.pipeline)
-                }
+                try InputSource.read(
+                    path, capture: capture, options: output.options, pipeline: output.pipeline,
+                    transcripts: &transcripts)
             } catch {
                 failures.append("\(error)")
             }
@@ -253,14 +278,15 @@ enum StopSignal {
 enum CaptureSource {
     static func read(
         _ input: InputFile, capture: CaptureOptions, options: DecoderOptions,
-        pipeline: EventPipeline
+        pipeline: EventPipeline, showProgress: Bool = true
     ) throws {
         let path = input.path
         let source: PcapSource
         do { source = try PcapSource.open(fileDescriptor: input.take(), head: input.head, name: path) } catch {
             throw CLIError(description: "\(error)")
         }
-        let progress = ProgressBar(total: input.size ?? 0, label: (path as NSString).lastPathComponent)
+        let progress = ProgressBar(
+            total: showProgress ? input.size ?? 0 : 0, label: (path as NSString).lastPathComponent)
         let result: CaptureReader.Result
         do {
             result = try CaptureReader.read(

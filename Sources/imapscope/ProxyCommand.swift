@@ -70,6 +70,12 @@ struct ProxyCommand: ParsableCommand {
     )
     var pcap: String?
 
+    @Option(
+        help:
+            "Write an HTML report of every session (as imapscope report) to this file when the proxy stops; it keeps the sessions' transcript in memory until then."
+    )
+    var report: String?
+
     @Flag(help: "Show passwords, tokens and SASL payloads instead of redaction markers.")
     var showSecrets = false
 
@@ -130,6 +136,12 @@ struct ProxyCommand: ParsableCommand {
             do { pcapRecorder = try PcapRecorder(path: p) } catch { throw CLIError(description: "--pcap: \(error)") }
             recorder = pcapRecorder
             sinks.append(pcapRecorder)
+        }
+        if let p = report {
+            sinks.append(
+                ReportWriter(
+                    try open(p), title: "imapscope proxy \(listen.joined(separator: " ")) → \(upstream)",
+                    inputs: [upstream]))
         }
         sinks.append(ProblemReporter(FileOutput.standardError()))
         let publisher = EventPublisher(

@@ -306,6 +306,26 @@ struct OwnCapturesTests {
                 "end",
             ]
         ],
+        "pcap-errors-idle": [
+            [
+                "start", "S * OK",
+                "C e1 LOGIN", "lint cleartext-login", "S e1 OK LOGIN",
+                // a mailbox name Dovecot refuses (NO), FETCH before SELECT without arguments (BAD)
+                "C e2 SELECT", "S e2 NO SELECT",
+                "C e3 FETCH", "lint invalid-state", "lint malformed-command", "S e3 BAD FETCH",
+                "C e4 SELECT", "S * FLAGS", "S * OK", "S * 3 EXISTS", "S * 3 RECENT", "S * OK", "S * OK", "S * OK",
+                "S e4 OK SELECT",
+                // three commands sent in one write, answered in order
+                "C e5 FETCH", "C e6 UID FETCH", "C e7 NOOP",
+                "S * 1 FETCH", "S * 2 FETCH", "S * 3 FETCH", "S * 1 FETCH", "S * 2 FETCH", "S * 3 FETCH",
+                "S e5 OK FETCH", "S e6 OK UID FETCH", "S e7 OK NOOP",
+                "C e8 STORE", "S e8 BAD STORE",
+                // Dovecot's keepalive a second into IDLE, then the delivery
+                "C e9 IDLE", "S +", "S * OK", "S * 4 EXISTS", "S * 4 RECENT", "C DONE", "S e9 OK IDLE",
+                "C e10 LOGOUT", "S * BYE", "S e10 OK LOGOUT",
+                "end",
+            ]
+        ],
     ]
 
     static let ipv6Captures: Set<String> = ["pcap-ipv6"]

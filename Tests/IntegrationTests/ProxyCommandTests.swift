@@ -30,6 +30,7 @@ struct ProxyCommandTests {
                 dovecot.directory + "/server.crt",
                 "--ca-dir", dir + "/ca", "--log", dir + "/log.jsonl", "--transcript", dir + "/transcript.txt",
                 "--fixture", dir + "/fixture.txt", "--pcap", dir + "/decrypted.pcapng", "--keylog", dir + "/keys.log",
+                "--report", dir + "/report.html",
             ]
                 + (showSecrets ? ["--show-secrets"] : []))
         let ports = proxy.ports
@@ -94,8 +95,19 @@ struct ProxyCommandTests {
             print(sum('"kind":"command"' in l for l in r.stdout.splitlines()))
             """)
         #expect(read == "10\n")
+        // --report: the same report `imapscope report` writes, of both sessions, drawn in Chromium.
+        let dom = try HeadlessChromium.dumpDOM(URL(fileURLWithPath: run.dir + "/report.html"))
+        #expect(dom.contains("data-rendered=\"true\""))
+        #expect(dom.components(separatedBy: "data-kind=\"session\"").count - 1 == 2)
+        let bars = dom.components(separatedBy: "data-kind=\"command\"").count - 1
+        #expect(bars == events.filter { $0.kind == .command }.count)
+        #expect(bars == 10)
         let scan = SecretScan("password")
-        for name in ["log.jsonl", "transcript.txt", "fixture.txt", "fixture.p2.txt", "decrypted.pcapng", "keys.log"] {
+        #expect(scan.leaks(in: dom).isEmpty)
+        for name in [
+            "log.jsonl", "transcript.txt", "fixture.txt", "fixture.p2.txt", "decrypted.pcapng", "keys.log",
+            "report.html",
+        ] {
             #expect(scan.leaks(in: run.file(name)).isEmpty, "\(name): \(scan.leaks(in: run.file(name)))")
         }
         #expect(scan.leaks(in: run.stderr).isEmpty)
@@ -108,5 +120,6 @@ struct ProxyCommandTests {
         #expect(run.file("transcript.txt").contains("LOGIN alice \"password\""))
         #expect(run.file("decrypted.pcapng").contains("LOGIN alice \"password\"\r\n"))
         #expect(run.file("log.jsonl").contains("password"))
+        #expect(run.file("report.html").contains("LOGIN alice \\\"password\\\""))
     }
 }

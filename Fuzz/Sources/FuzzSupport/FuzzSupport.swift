@@ -31,21 +31,27 @@ public struct FuzzInput {
 }
 
 /// Every sink a decoded event can reach: text, JSON Lines, fixtures (plain and normalized),
-/// the summary and diff's lines. The JSON Lines output must read back to as many events.
+/// the summary, diff's lines and the HTML report. The JSON Lines output must read back to as many
+/// events; the report must have a transcript row per event and no script element but its own two.
 public final class AllSinks {
     private let jsonl = MemoryOutput()
     private let collected = CollectingSink()
+    private let html = MemoryOutput()
+    private let report: ReportWriter
     public let pipeline: EventPipeline
 
     public init(showSecrets: Bool) {
         let summary = SummarySink()
+        let report = ReportWriter(html, title: "fuzz", inputs: ["fuzz"])
         pipeline = EventPipeline(
             redactor: Redactor(showSecrets: showSecrets, key: Array(repeating: 1, count: 32)),
             sinks: [
                 JSONLinesWriter(jsonl), TextWriter(MemoryOutput(), style: .init(color: true)),
                 FixtureWriter(MemoryOutput()), FixtureWriter(MemoryOutput(), normalize: true), summary, collected,
+                report,
             ])
         self.summary = summary
+        self.report = report
     }
 
     private let summary: SummarySink
@@ -62,6 +68,13 @@ public final class AllSinks {
         }
         if read.count != collected.events.count {
             fatalError("JSON Lines read back \(read.count) events of \(collected.events.count)")
+        }
+        if report.model.rows.count != collected.events.count {
+            fatalError("the report has \(report.model.rows.count) rows for \(collected.events.count) events")
+        }
+        let page = html.text
+        if page.components(separatedBy: "<script").count != 3 || page.components(separatedBy: "</script").count != 3 {
+            fatalError("wire text opened or closed a script element in the report")
         }
     }
 }
