@@ -3,7 +3,7 @@
 enum CommandGrammar {
     static func decode(_ cmd: inout Command, line: RawLine) {
         var a = Args(nodes: cmd.arguments, line: line)
-        var d: [(String, JSONValue)] = []
+        var d = ArgumentFields()
         switch cmd.name {
         // command-any = "CAPABILITY" / "LOGOUT" / "NOOP"
         // command-auth/select without arguments: CHECK, CLOSE, UNSELECT (RFC 3691), NAMESPACE (RFC 2342),
@@ -12,7 +12,7 @@ enum CommandGrammar {
             break
         case "EXPUNGE":
             // uid-expunge = "UID" SP "EXPUNGE" SP sequence-set   (RFC 4315)
-            if cmd.uid { d.append(("sequence_set", .string(a.sequenceSet("UID EXPUNGE") ?? ""))) }
+            if cmd.uid { d.setSequenceSet(a.sequenceSet("UID EXPUNGE") ?? "") }
         // login = "LOGIN" SP userid SP password
         case "LOGIN":
             // The password and whatever follows it are hidden by CommandParser (deny by default);
@@ -20,7 +20,7 @@ enum CommandGrammar {
             let userNode = a.node()
             if let p = a.node() {
                 if let u = userNode, let user = line.string(u) {
-                    d.append(("user", .string(user)))
+                    d.setUser(user)
                 } else {
                     a.problem("LOGIN needs a user name")
                 }
@@ -36,7 +36,7 @@ enum CommandGrammar {
             // IMAP compares it case-insensitively). Anything else may be a misplaced secret.
             if let m = a.atom("AUTHENTICATE needs a mechanism") {
                 if SASL.isMechanismName(m) {
-                    d.append(("mechanism", .string(m.uppercased())))
+                    d.setMechanism(m.uppercased())
                 } else {
                     a.problem("the mechanism is not a SASL mechanism name")
                 }
@@ -46,10 +46,10 @@ enum CommandGrammar {
                 cmd.initialResponse = text == "=" ? [] : Base64.decode(text)
                 if cmd.initialResponse == nil { a.problem("initial response is not base64") }
                 d.append(("initial_response", .bool(true)))
-                if let ir = cmd.initialResponse, let mech = d.first?.1.stringValue,
+                if let ir = cmd.initialResponse, let mech = d.mechanism,
                     let u = SASL.user(mechanism: mech, step: 1, payload: ir)
                 {
-                    d.append(("user", .string(u)))
+                    d.setUser(u)
                 }
             }
             if !a.done { a.problem("AUTHENTICATE has more than one initial response") }
@@ -129,7 +129,7 @@ enum CommandGrammar {
                 messages.append(.object(m))
             }
             if messages.isEmpty { a.problem("APPEND needs a message") }
-            d.append(("messages", .array(messages)))
+            d.setMessages(messages)
         // search = "SEARCH" [search-return-opts] SP search-program   (ESEARCH RFC 4731)
         // search-program = ["CHARSET" SP charset SP] search-key *(SP search-key)
         case "SEARCH":
@@ -148,7 +148,7 @@ enum CommandGrammar {
         // fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP fetch-att) ")")
         //         [fetch-modifiers]   (CHANGEDSINCE/VANISHED, RFC 7162)
         case "FETCH":
-            if let s = a.sequenceSet("FETCH") { d.append(("sequence_set", .string(s))) }
+            if let s = a.sequenceSet("FETCH") { d.setSequenceSet(s) }
             if let n = a.node() {
                 let items = n.list ?? [n]
                 d.append(("items", .array(items.map { .string(line.sourceText($0).uppercased()) })))
@@ -161,7 +161,7 @@ enum CommandGrammar {
         // store = "STORE" SP sequence-set [store-modifiers] SP store-att-flags
         // store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP (flag-list / (flag *(SP flag)))
         case "STORE":
-            if let s = a.sequenceSet("STORE") { d.append(("sequence_set", .string(s))) }
+            if let s = a.sequenceSet("STORE") { d.setSequenceSet(s) }
             if let mods = a.optionalList() {
                 d.append(("modifiers", .array(mods.map { .string(line.sourceText($0).uppercased()) })))
             }
@@ -179,7 +179,7 @@ enum CommandGrammar {
             d.append(("flags", .array(flags.map { .string(line.sourceText($0)) })))
         // copy = "COPY" SP sequence-set SP mailbox ; move = "MOVE" SP sequence-set SP mailbox (RFC 6851)
         case "COPY", "MOVE":
-            if let s = a.sequenceSet(cmd.name) { d.append(("sequence_set", .string(s))) }
+            if let s = a.sequenceSet(cmd.name) { d.setSequenceSet(s) }
             mailbox(&a, &d, "destination")
         // enable = "ENABLE" 1*(SP capability)   (RFC 5161)
         case "ENABLE":
@@ -199,7 +199,7 @@ enum CommandGrammar {
             }
         // compress = "COMPRESS" SP algorithm   (RFC 4978)
         case "COMPRESS":
-            if let alg = a.atom("COMPRESS needs an algorithm") { d.append(("algorithm", .string(alg.uppercased()))) }
+            if let alg = a.atom("COMPRESS needs an algorithm") { d.setAlgorithm(alg.uppercased()) }
         // getquota = "GETQUOTA" SP quota-root-name ; setquota = "SETQUOTA" SP quota-root-name SP setquota-list  (RFC 9208)
         case "GETQUOTA":
             mailbox(&a, &d, "quota_root")
@@ -241,7 +241,7 @@ enum CommandGrammar {
             d.append(("criteria", .string(a.rest().map(line.sourceText).joined(separator: " "))))
         // thread = ["UID" SP] "THREAD" SP thread-alg SP search-charset 1*(SP search-key)
         case "THREAD":
-            if let alg = a.atom("THREAD needs an algorithm") { d.append(("algorithm", .string(alg.uppercased()))) }
+            if let alg = a.atom("THREAD needs an algorithm") { d.setAlgorithm(alg.uppercased()) }
             if let cs = a.node() {
                 d.append(("charset", .string(line.string(cs) ?? "")))
             } else {
@@ -255,20 +255,20 @@ enum CommandGrammar {
         default:
             // Not classified, so not shown (CommandParser hides them): only how many there are.
             d.append(("argument_count", .int(Int64(a.rest().count))))
-            d.append(("known", .bool(false)))
+            d.setUnknown()
         }
         if !a.done && cmd.name != "SEARCH" {
             a.problem(
                 "unexpected arguments after \(cmd.name): \(a.rest().map(line.sourceText).joined(separator: " ").prefix(60))"
             )
         }
-        cmd.details = ArgumentFields(d)
+        cmd.details = d
         cmd.problems += a.problems
     }
 
-    static func mailbox(_ a: inout Args, _ d: inout [(String, JSONValue)], _ key: String) {
+    static func mailbox(_ a: inout Args, _ d: inout ArgumentFields, _ key: String) {
         if let n = a.node(), let s = a.line.string(n) {
-            d.append((key, .string(MailboxName.display(s))))
+            d.setMailbox(MailboxName.display(s), key: key)
         } else {
             a.problem("missing \(key.replacingOccurrences(of: "_", with: " "))")
         }

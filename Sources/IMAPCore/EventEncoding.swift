@@ -338,7 +338,7 @@ extension EventBody {
             var e = CommandEvent(tag: try r.require("tag"), name: try r.require("name"), uid: r.bool("uid"))
             e.truncated = r.bool("truncated")
             e.literalRefused = r.bool("literal_refused")
-            e.arguments = ArgumentFields(r.rest)
+            e.arguments = ArgumentFields(readBack: r.rest)
             r = JSONFieldReader([])
             return .command(e)
         case .tagged:
@@ -411,7 +411,7 @@ extension ResponseFields {
             code: r.string("code"), codeArguments: r.strings("code_arguments") ?? [],
             text: r.string("text"))
         f.truncated = r.bool("truncated")
-        f.arguments = ArgumentFields(r.rest)
+        f.arguments = ArgumentFields(readBack: r.rest)
         r = JSONFieldReader([])
         return f
     }

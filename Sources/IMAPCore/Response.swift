@@ -90,7 +90,7 @@ public enum ResponseParser {
                 r.peekByte() == UInt8(ascii: " "),
                 let attributes = SimpleResponses.fetchAttributes(line.segments[0].text, from: r.position.offset + 1)
             {
-                resp.details = ArgumentFields([("attributes", attributes)])
+                resp.details.setFetchAttributes(attributes)
                 return resp
             }
             if !r.atEnd, r.space() || r.peekByte() == nil {
@@ -101,9 +101,9 @@ public enum ResponseParser {
         }
         var resp = Response(kind: .data(name: up, number: nil))
         if up == "SEARCH" || up == "SORT", !generalOnly, line.segments.count == 1, r.position.segment == 0,
-            let results = SimpleResponses.searchResults(line.segments[0].text, from: r.position.offset)
+            let numbers = SimpleResponses.searchResults(line.segments[0].text, from: r.position.offset)
         {
-            resp.details = ArgumentFields(results)
+            resp.details.setCount(Int64(numbers.count), numbers: numbers)
             return resp
         }
         if !r.atEnd {

@@ -11,7 +11,7 @@ enum ResponseGrammar {
     static func decode(_ resp: inout Response, line: RawLine, bodies: BodyMode) {
         guard case .data(let name, let number) = resp.kind else { return }
         var a = Args(nodes: resp.arguments, line: line)
-        var d: [(String, JSONValue)] = []
+        var d = ArgumentFields()
         func texts(_ nodes: [Node]) -> JSONValue { .array(nodes.map { .string(line.sourceText($0)) }) }
         switch name {
         // mailbox-data =/ number SP "EXISTS" / number SP "RECENT" ; message-data = nz-number SP "EXPUNGE"
@@ -25,14 +25,14 @@ enum ResponseGrammar {
             if let l = a.list("FLAGS needs a flag list") { d.append(("flags", texts(l))) }
         // mailbox-list = "(" [mbx-list-flags] ")" SP (DQUOTE QUOTED-CHAR DQUOTE / nil) SP mailbox [SP mbox-list-extended]
         case "LIST", "LSUB", "XLIST":
-            if let l = a.list("\(name) needs attributes") { d.append(("attributes", texts(l))) }
+            if let l = a.list("\(name) needs attributes") { d.setListAttributes(l.map { line.sourceText($0) }) }
             if let delim = a.node() {
                 d.append(("delimiter", delim.isNil ? .null : .string(line.string(delim) ?? "")))
             } else {
                 a.problem("\(name) needs a hierarchy delimiter")
             }
             if let m = a.node(), let s = line.string(m) {
-                d.append(("mailbox", .string(MailboxName.display(s))))
+                d.setMailbox(MailboxName.display(s))
             } else {
                 a.problem("\(name) needs a mailbox name")
             }
@@ -40,7 +40,7 @@ enum ResponseGrammar {
         // mailbox-data =/ "STATUS" SP mailbox SP "(" [status-att-list] ")"
         case "STATUS":
             if let m = a.node(), let s = line.string(m) {
-                d.append(("mailbox", .string(MailboxName.display(s))))
+                d.setMailbox(MailboxName.display(s))
             } else {
                 a.problem("STATUS needs a mailbox")
             }
@@ -60,8 +60,7 @@ enum ResponseGrammar {
                     a.problem("\(name) results must be numbers")
                 }
             }
-            d.insert(("count", .int(Int64(nums.count))), at: 0)
-            d.insert(("numbers", .array(nums)), at: 1)
+            d.setCount(Int64(nums.count), numbers: nums)
         // esearch-response = "ESEARCH" [search-correlator] [SP "UID"] *(SP search-return-data)   (RFC 4731)
         case "ESEARCH":
             if let l = a.peek()?.list, l.first?.keyword == "TAG" {
@@ -141,11 +140,11 @@ enum ResponseGrammar {
                 d.append(("resources", .array(res)))
             }
         case "QUOTAROOT":
-            if let m = a.node() { d.append(("mailbox", .string(MailboxName.display(line.string(m) ?? "")))) }
+            if let m = a.node() { d.setMailbox(MailboxName.display(line.string(m) ?? "")) }
             d.append(("roots", .array(a.rest().map { .string(line.string($0) ?? "") })))
         // metadata-resp = "METADATA" SP mailbox SP (entry-values / entry-list)   (RFC 5464)
         case "METADATA":
-            if let m = a.node() { d.append(("mailbox", .string(MailboxName.display(line.string(m) ?? "")))) }
+            if let m = a.node() { d.setMailbox(MailboxName.display(line.string(m) ?? "")) }
             if let l = a.optionalList() {
                 var o: [(String, JSONValue)] = []
                 var i = 0
@@ -165,13 +164,13 @@ enum ResponseGrammar {
         case "VANISHED":
             if let l = a.peek()?.list, l.first?.keyword == "EARLIER" {
                 a.skip()
-                d.append(("earlier", .bool(true)))
+                d.setEarlier()
             }
             if let s = a.node() {
                 let set = line.sourceText(s)
                 if !SequenceSet.isValid(set) { a.problem("VANISHED needs a UID set") }
                 d.append(("uids", .string(set)))
-                if let c = SequenceSet.count(set) { d.append(("count", .int(Int64(c)))) }
+                if let c = SequenceSet.count(set) { d.setCountLast(Int64(c)) }
             } else {
                 a.problem("VANISHED needs a UID set")
             }
@@ -179,14 +178,14 @@ enum ResponseGrammar {
         case "FETCH":
             if number == nil { a.problem("FETCH needs a message number") }
             guard let l = a.list("FETCH needs a list of attributes") else { break }
-            d.append(
-                ("attributes", fetchAttributes(l, resp: &resp, line: line, bodies: bodies, problem: { a.problem($0) })))
+            d.setFetchAttributes(
+                fetchAttributes(l, resp: &resp, line: line, bodies: bodies, problem: { a.problem($0) }))
         default:
             d.append(("arguments", texts(a.rest())))
-            d.append(("known", .bool(false)))
+            d.setUnknown()
         }
         if !a.done { a.problem("unexpected data after \(name)") }
-        resp.details = ArgumentFields(d)
+        resp.details = d
         resp.problems += a.problems
     }
 

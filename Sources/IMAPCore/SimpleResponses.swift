@@ -47,10 +47,10 @@ enum SimpleResponses {
     }
 
     // mailbox-data =/ "SEARCH" *(SP nz-number) ; sort-data = "SORT" *(SP nz-number)
-    /// The `count` and `numbers` fields of `* SEARCH` or `* SORT` whose name ends at `start`, when only
-    /// numbers follow (no MODSEQ).
-    static func searchResults(_ text: [UInt8], from start: Int) -> [(String, JSONValue)]? {
-        text.withUnsafeBufferPointer { bytes -> [(String, JSONValue)]? in
+    /// The numbers of `* SEARCH` or `* SORT` whose name ends at `start`, when only numbers follow
+    /// (no MODSEQ).
+    static func searchResults(_ text: [UInt8], from start: Int) -> [JSONValue]? {
+        text.withUnsafeBufferPointer { bytes -> [JSONValue]? in
             var numbers: [JSONValue] = []
             numbers.reserveCapacity((bytes.count - start) / 2)
             var i = start
@@ -59,7 +59,7 @@ enum SimpleResponses {
                 numbers.append(.int(Int64(clamping: value)))
                 i = next
             }
-            return [("count", .int(Int64(numbers.count))), ("numbers", .array(numbers))]
+            return numbers
         }
     }
 
