@@ -59,6 +59,13 @@ public struct FramerLimits: Sendable {
     /// Prefix of an over-long line kept for the `unparsed` event.
     public var overlongPrefix: Int = 200
 
+    /// For outputs that must hold literal bodies whole to replay them (fixtures, `--bodies full`):
+    /// literals up to 64 MiB each, 256 MiB a line.
+    public mutating func keepBodiesWhole() {
+        literalRetainLimit = 64 * 1024 * 1024
+        maxRetainedPerLine = 256 * 1024 * 1024
+    }
+
     public init() {}
 
     /// For a framer that only needs the lines: literal bodies are skipped, not kept or hashed.

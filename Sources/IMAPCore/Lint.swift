@@ -108,7 +108,7 @@ public enum Lint: Sendable, Equatable {
             return "AUTHENTICATE \(mechanism) sends a reusable credential over an unencrypted connection"
         case .nonSyncLiteral(let size, let literalMinus):
             return "non-synchronizing literal {\(size)+} but the server did not advertise LITERAL+"
-                + (literalMinus ? " (LITERAL- allows at most 4096 bytes)" : "")
+                + (literalMinus ? " (LITERAL- allows at most \(LiteralHeader.literalMinusLimit) bytes)" : "")
         case .malformedResponse(let problems): return problems.prefix(3).joined(separator: "; ")
         case .unexpectedContinuation: return "continuation request while no command is in flight"
         case .unknownTag(let status, _): return "tagged \(status) for a tag no command in this session used"

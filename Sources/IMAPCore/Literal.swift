@@ -10,6 +10,9 @@ public enum LiteralForm: String, Sendable, Hashable {
 }
 
 public struct LiteralHeader: Sendable, Hashable {
+    /// The largest non-synchronizing literal LITERAL- allows (RFC 7888 §4).
+    public static let literalMinusLimit = 4096
+
     public var size: Int
     public var form: LiteralForm
     public var binary: Bool

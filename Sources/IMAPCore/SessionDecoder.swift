@@ -530,7 +530,9 @@ public final class SessionDecoder {
         }
         if capabilities != nil {
             for lit in line.literals where lit.header.form != .synchronizing {
-                if !(caps.contains("LITERAL+") || (caps.contains("LITERAL-") && lit.header.size <= 4096)) {
+                if !(caps.contains("LITERAL+")
+                    || (caps.contains("LITERAL-") && lit.header.size <= LiteralHeader.literalMinusLimit))
+                {
                     lint(
                         .nonSyncLiteral(size: lit.header.size, literalMinus: caps.contains("LITERAL-")), dir: .client,
                         time: time)

@@ -1,6 +1,9 @@
 /// Reads what a TLS ClientHello says in the clear (RFC 8446 §4.1.2): the server name
 /// (RFC 6066 SNI) and the highest version offered. Enough for a capture's `tls` event.
 public struct TLSClientHello: Sendable, Equatable {
+    /// A hello is looked for in at most this many bytes (a decoder, the proxy's observer).
+    public static let readLimit = 16 * 1024
+
     public var serverName: String?
     public var versions: [String]
 

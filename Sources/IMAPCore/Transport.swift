@@ -25,8 +25,7 @@ struct Transport {
     /// is read, or at the end of the session.
     private var pendingTLS: (phase: String, time: Timestamp, note: String)?
     private var helloBytes: [UInt8] = []
-    /// A ClientHello is read from at most this many bytes.
-    static let helloLimit = 16_384
+    static let helloLimit = TLSClientHello.readLimit
 
     init(encrypted: Bool) { self.encrypted = encrypted }
 

@@ -13,7 +13,7 @@ final class TLSHelloObserver: ChannelDuplexHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private static let limit = 16 * 1024
+    private static let limit = TLSClientHello.readLimit
     private var inbound: [UInt8] = [], outbound: [UInt8] = []
     private var inboundDone = false, outboundDone = false
     private(set) var clientHello: TLSClientHello?

@@ -117,8 +117,7 @@ final class Output {
         var options = DecoderOptions()
         options.bodies = o.bodies == .none ? .none : (o.bodies == .full ? .full : .preview)
         if o.format == .fixture || o.bodies == .full {
-            options.limits.literalRetainLimit = 64 * 1024 * 1024
-            options.limits.maxRetainedPerLine = 256 * 1024 * 1024
+            options.limits.keepBodiesWhole()
         }
         self.options = options
         pipeline = EventPipeline(redactor: redactor, sinks: [])

@@ -169,8 +169,7 @@ struct ProxyCommand: ParsableCommand {
         var decoder = DecoderOptions()
         if fixture != nil {
             // A fixture must hold literal bodies whole to replay (as `read --format fixture`).
-            decoder.limits.literalRetainLimit = 64 * 1024 * 1024
-            decoder.limits.maxRetainedPerLine = 256 * 1024 * 1024
+            decoder.limits.keepBodiesWhole()
         }
         var config = ProxyServer.Configuration(
             listen: listeners, upstream: up, serverTLS: serverTLS, upstreamTLS: upstreamTLS,
