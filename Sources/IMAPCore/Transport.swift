@@ -25,7 +25,6 @@ struct Transport {
     /// is read, or at the end of the session.
     private var pendingTLS: (phase: String, time: Timestamp, note: String)?
     private var helloBytes: [UInt8] = []
-    static let helloLimit = TLSClientHello.readLimit
 
     init(encrypted: Bool) { self.encrypted = encrypted }
 
@@ -37,7 +36,8 @@ struct Transport {
     ) -> Delivery where C.Element == UInt8 {
         if opaque.contains(dir) {
             opaqueBytes[dir, default: 0] += bytes.count
-            if dir == .client { ready = watchClientHello(Array(bytes), time: time) }
+            // Only while a ClientHello is awaited: after it, opaque bytes are counted, not copied.
+            if dir == .client, pendingTLS != nil { ready = watchClientHello(Array(bytes), time: time) }
             return .counted
         }
         guard let inflater = inflaters[dir] else { return .frame }
@@ -93,9 +93,10 @@ struct Transport {
 
     private mutating func watchClientHello(_ bytes: [UInt8], time: Timestamp) -> DecodedEvent? {
         guard pendingTLS != nil else { return nil }
-        if helloBytes.count < Self.helloLimit { helloBytes += bytes.prefix(Self.helloLimit - helloBytes.count) }
+        let limit = TLSClientHello.readLimit
+        if helloBytes.count < limit { helloBytes += bytes.prefix(limit - helloBytes.count) }
         switch TLSClientHello.parse(helloBytes) {
-        case .needMore where helloBytes.count < Self.helloLimit: return nil
+        case .needMore where helloBytes.count < limit: return nil
         case .hello(let hello): return tlsEvent(hello: hello, time: time)
         default: return tlsEvent(hello: nil, time: time)
         }
