@@ -18,7 +18,8 @@ public struct Redactor: Sendable {
         return "‹redacted:\(Array(mac).prefix(4).hexString)›"
     }
 
-    public func redact(_ e: DecodedEvent, session: String, seq: Int) -> Event {
+    /// `wire`: also render the redacted wire bytes (`Event.wire`), for sinks that write bytes back out.
+    public func redact(_ e: DecodedEvent, session: String, seq: Int, wire wantsWire: Bool = true) -> Event {
         var body = e.body
         var wire: [WirePiece]?
         let hideClient = !showSecrets && e.dir == .client
@@ -27,10 +28,11 @@ public struct Redactor: Sendable {
             if hideClient && !e.clientLineClassified {
                 rendered = hiddenLine(bytes: e.bytes)
             } else {
-                rendered = render(line, secrets: e.secrets, whole: e.lineIsSecret, labels: e.literalLabels)
+                rendered = render(
+                    line, secrets: e.secrets, whole: e.lineIsSecret, labels: e.literalLabels, wire: wantsWire)
             }
             body.line = rendered.text
-            wire = rendered.wire
+            wire = wantsWire ? rendered.wire : nil
         }
         switch body {
         case .unparsed(var u) where hideClient:
@@ -64,9 +66,9 @@ public struct Redactor: Sendable {
     }
 
     /// Renders a line for people (`line`) and as redacted wire pieces (fixtures).
-    func render(_ line: RawLine, secrets: [SecretRef], whole: Bool, labels: [Int: String]) -> (
-        text: String, wire: [WirePiece]
-    ) {
+    func render(_ line: RawLine, secrets: [SecretRef], whole: Bool, labels: [Int: String], wire wantsWire: Bool = true)
+        -> (text: String, wire: [WirePiece])
+    {
         if whole && !showSecrets {
             let textBytes = line.segments.flatMap(\.text)
             let m = marker(for: textBytes)
@@ -80,6 +82,7 @@ public struct Redactor: Sendable {
         if line.segments.count == 1, let seg = line.segments.first, seg.literal == nil,
             showSecrets || secrets.isEmpty
         {
+            guard wantsWire else { return (printable(seg.text), []) }
             var bytes = seg.text
             bytes.append(contentsOf: seg.ending == .crlf ? [13, 10] : (seg.ending == .lf ? [10] : []))
             return (printable(seg.text), bytes.isEmpty ? [] : [.bytes(bytes)])

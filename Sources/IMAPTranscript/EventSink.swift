@@ -5,6 +5,13 @@ import IMAPCore
 public protocol EventSink: AnyObject {
     func write(_ event: Event)
     func finish()
+    /// Whether this sink reads `Event.wire` (the redacted wire bytes): building them costs two
+    /// copies of every line, so the pipeline only does it when some sink asks.
+    var readsWire: Bool { get }
+}
+
+extension EventSink {
+    public var readsWire: Bool { true }
 }
 
 /// Decoders' events → the Redactor (once) → sequence numbers → every sink.
@@ -13,16 +20,22 @@ public final class EventPipeline {
     public private(set) var sinks: [EventSink]
     public private(set) var nextSeq = 1
 
+    private var wire: Bool
+
     public init(redactor: Redactor, sinks: [EventSink]) {
         self.redactor = redactor
         self.sinks = sinks
+        wire = sinks.contains { $0.readsWire }
     }
 
-    public func add(_ sink: EventSink) { sinks.append(sink) }
+    public func add(_ sink: EventSink) {
+        sinks.append(sink)
+        wire = wire || sink.readsWire
+    }
 
     public func publish(_ events: [DecodedEvent], session: String) {
         for d in events {
-            let e = redactor.redact(d, session: session, seq: nextSeq)
+            let e = redactor.redact(d, session: session, seq: nextSeq, wire: wire)
             nextSeq += 1
             for s in sinks { s.write(e) }
         }

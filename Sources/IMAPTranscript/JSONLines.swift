@@ -2,6 +2,7 @@ import IMAPCore
 
 /// Schema v1 JSON Lines: one compact object per line.
 public final class JSONLinesWriter: EventSink {
+    public var readsWire: Bool { false }
     private let out: ByteOutput
     private var buffer: [UInt8] = []
     /// Hands each event's line to `out` as it comes (the proxy's live `--log`) instead of 64 KiB at a time.

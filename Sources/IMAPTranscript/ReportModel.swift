@@ -5,6 +5,7 @@ import IMAPCore
 /// from send to completion, latency per command name, capability changes, the selected
 /// mailbox's state, lints, and the annotated transcript as `TextWriter` writes it, one row per event.
 public final class ReportModel: EventSink {
+    public var readsWire: Bool { false }
     /// One transcript row: the text `TextWriter` wrote for one event.
     public struct Row: Sendable, Equatable {
         public enum Kind: String, Sendable {
@@ -193,8 +194,8 @@ public final class ReportModel: EventSink {
             sessions[s].commands.append(group)
             o.inFlight.append((c.tag, group))
             assignLane(group, open: &o)
-            if c.name == "IDLE" { o.idleStart = (e.time, row) }
-            if c.name == "SELECT" || c.name == "EXAMINE", let m = c.arguments.mailbox { sessions[s].selected = m }
+            if c.name == .idle { o.idleStart = (e.time, row) }
+            if c.name == .select || c.name == .examine, let m = c.arguments.mailbox { sessions[s].selected = m }
         case .tagged(let t):
             kind = t.status == "OK" ? .ok : (t.status == "NO" ? .no : .bad)
             if t.status != "OK" { sessions[s].errors += 1 }

@@ -3,6 +3,7 @@ import IMAPCore
 /// `--summary`: sessions, commands by name with latency percentiles, bytes per direction,
 /// lints and damage, printed after the events.
 public final class SummarySink: EventSink {
+    public var readsWire: Bool { false }
     private var sessions: [String] = []
     private var latencies: [String: [Double]] = [:]
     private var counts: [String: Int] = [:]

@@ -5,6 +5,7 @@ import IMAPCore
 ///     0.000  S  * OK [CAPABILITY IMAP4rev1 …] ready     greeting: the server is ready …
 ///     0.012  C  a1 LOGIN alice ‹redacted:1a2b3c4d›       log in as alice (password redacted)
 public final class TextWriter: EventSink {
+    public var readsWire: Bool { false }
     public struct Style: Sendable {
         public var color: Bool
         /// Column where annotations start; longer lines put theirs on the next line.

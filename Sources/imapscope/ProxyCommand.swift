@@ -220,6 +220,7 @@ extension ProxyCommand {
 
 /// Says on stderr what a person running the proxy must know at once: a TLS leg that failed.
 final class ProblemReporter: EventSink {
+    var readsWire: Bool { false }
     private let out: FileOutput
     init(_ out: FileOutput) { self.out = out }
     func write(_ e: Event) {
