@@ -81,18 +81,18 @@ public enum Annotations {
     static func command(_ cmd: Command) -> String? {
         let args = cmd.details
         switch cmd.name {
-        case "LOGIN": return args.user.map { "log in as \($0) (password redacted)" }
-        case "AUTHENTICATE":
+        case .login: return args.user.map { "log in as \($0) (password redacted)" }
+        case .authenticate:
             return "SASL \(args.mechanism ?? "?") authentication"
                 + (cmd.initialResponse != nil ? " with an initial response (SASL-IR)" : "")
-        case "SELECT": return "open \(args.mailbox ?? "?") read-write"
-        case "EXAMINE": return "open \(args.mailbox ?? "?") read-only"
-        case "IDLE": return "wait for the server to push changes until DONE"
-        case "STARTTLS": return "ask to upgrade this connection to TLS"
-        case "COMPRESS": return "ask to compress both directions with \(args.algorithm ?? "?")"
-        case "LOGOUT": return "end the session"
-        case "ENABLE": return "turn on extensions that change server behaviour"
-        case "APPEND":
+        case .select: return "open \(args.mailbox ?? "?") read-write"
+        case .examine: return "open \(args.mailbox ?? "?") read-only"
+        case .idle: return "wait for the server to push changes until DONE"
+        case .starttls: return "ask to upgrade this connection to TLS"
+        case .compress: return "ask to compress both directions with \(args.algorithm ?? "?")"
+        case .logout: return "end the session"
+        case .enable: return "turn on extensions that change server behaviour"
+        case .append:
             if let messages = args.messages {
                 return "upload \(messages.count) message(s) to \(args.mailbox ?? "?")"
             }

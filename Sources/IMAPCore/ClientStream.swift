@@ -69,18 +69,20 @@ struct ClientStream {
 
     /// A command was sent: the mode it puts the client in. True when the client's later bytes must
     /// be held until the server answers (STARTTLS, COMPRESS).
-    mutating func commandSent(_ name: String, tag: String, mechanism: String?, initialResponse: Bool, time: Timestamp)
+    mutating func commandSent(
+        _ name: CommandName, tag: String, mechanism: String?, initialResponse: Bool, time: Timestamp
+    )
         -> Bool
     {
         switch name {
-        case "AUTHENTICATE":
+        case .authenticate:
             mode = .sasl(SASLExchange(tag: tag, mechanism: mechanism ?? "?", initialResponse: initialResponse))
-        case "IDLE": mode = .idle(tag: tag, since: time)
-        case "STARTTLS": mode = .hold(tag: tag, reason: .startTLS)
-        case "COMPRESS": mode = .hold(tag: tag, reason: .compress)
+        case .idle: mode = .idle(tag: tag, since: time)
+        case .starttls: mode = .hold(tag: tag, reason: .startTLS)
+        case .compress: mode = .hold(tag: tag, reason: .compress)
         default: return false
         }
-        return name == "STARTTLS" || name == "COMPRESS"
+        return name == .starttls || name == .compress
     }
 
     /// The SASL exchange's next message from the server; nil when no exchange is running.
@@ -109,23 +111,23 @@ struct ClientStream {
     }
 
     /// `tag` (a `name` command) completed with `status`.
-    mutating func completed(_ name: String, tag: String, status: String) -> Completion {
+    mutating func completed(_ name: CommandName, tag: String, status: String) -> Completion {
         switch (name, mode) {
-        case ("AUTHENTICATE", .sasl(let exchange)) where exchange.tag == tag:
+        case (.authenticate, .sasl(let exchange)) where exchange.tag == tag:
             mode = .commands
             // Refused while the client owed a response: it may still send it, maybe not as base64.
             if status != "OK", exchange.clientOwes {
                 loseSync("the server ended an AUTHENTICATE the client may still answer")
             }
-        case ("IDLE", .idle(let idleTag, _)) where idleTag == tag:
+        case (.idle, .idle(let idleTag, _)) where idleTag == tag:
             mode = .commands
-        case ("STARTTLS", .hold(let holdTag, _)) where holdTag == tag,
-            ("COMPRESS", .hold(let holdTag, _)) where holdTag == tag:
+        case (.starttls, .hold(let holdTag, _)) where holdTag == tag,
+            (.compress, .hold(let holdTag, _)) where holdTag == tag:
             guard status == "OK" else {
                 mode = .commands
                 return .resume
             }
-            return name == "STARTTLS" ? .startTLS : .compress
+            return name == .starttls ? .startTLS : .compress
         default: break
         }
         return .nothing

@@ -7,8 +7,8 @@ public enum SecretRef: Sendable, Hashable {
 /// A client command, decoded from its generic syntax into typed details.
 public struct Command: Sendable {
     public var tag: String
-    /// Upper case; `UID FETCH` is `FETCH` with `uid` true.
-    public var name: String
+    /// `UID FETCH` is `.fetch` with `uid` true.
+    public var name: CommandName
     public var uid: Bool
     public var arguments: [Node]
     /// Typed fields for the event (never secrets).
@@ -54,7 +54,7 @@ public enum CommandParser {
         guard name.utf8.allSatisfy({ SyntaxReader.isAtomByte($0) && $0 != UInt8(ascii: "{") }) else {
             throw Failure.notACommand("the second word is not a command name")
         }
-        var cmd = Command(tag: tag, name: name, uid: uid, arguments: [])
+        var cmd = Command(tag: tag, name: CommandName(name), uid: uid, arguments: [])
         do {
             if !(r.atEnd || r.space() || r.peekByte() == nil) { cmd.problems.append("expected a space after \(name)") }
             // AUTHENTICATE's initial response and SASL-like arguments are parsed as atoms too.
@@ -80,13 +80,13 @@ public enum CommandParser {
     /// Returns the last node shown, or nil when every argument is harmless.
     static func visiblePrefixEnd(_ cmd: Command, name: Node) -> Node? {
         switch cmd.name {
-        case "LOGIN":
+        case .login:
             guard cmd.arguments.count >= 2, let user = cmd.arguments.first else { return name }
             switch user.syntax {
             case .atom, .quoted, .literal, .number: return user
             default: return name
             }
-        case "AUTHENTICATE":
+        case .authenticate:
             guard let mech = cmd.arguments.first, cmd.details.mechanism != nil else { return name }
             return mech
         default:
@@ -97,14 +97,7 @@ public enum CommandParser {
     /// Whether a command's arguments are hidden when they cannot be tokenized (its problems
     /// then say so without quoting them).
     static func hidesArguments(_ cmd: Command) -> Bool {
-        cmd.name == "LOGIN" || cmd.name == "AUTHENTICATE" || !isKnownName(cmd.name)
-    }
-
-    /// Whether the grammar decodes commands of this (upper-case) name.
-    public static func isKnownName(_ name: String) -> Bool {
-        var probe = Command(tag: "a", name: name, uid: false, arguments: [])
-        CommandGrammar.decode(&probe, line: RawLine(segments: []))
-        return probe.isKnown
+        cmd.name == .login || cmd.name == .authenticate || !cmd.name.isKnown
     }
 
     /// Everything of `line` after `anchor`: the text of each segment (spaces around it aside)

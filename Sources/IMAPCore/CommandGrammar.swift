@@ -8,13 +8,13 @@ enum CommandGrammar {
         // command-any = "CAPABILITY" / "LOGOUT" / "NOOP"
         // command-auth/select without arguments: CHECK, CLOSE, UNSELECT (RFC 3691), NAMESPACE (RFC 2342),
         // IDLE (RFC 2177), STARTTLS, EXPUNGE
-        case "CAPABILITY", "LOGOUT", "NOOP", "CHECK", "CLOSE", "UNSELECT", "NAMESPACE", "IDLE", "STARTTLS":
+        case .capability, .logout, .noop, .check, .close, .unselect, .namespace, .idle, .starttls:
             break
-        case "EXPUNGE":
+        case .expunge:
             // uid-expunge = "UID" SP "EXPUNGE" SP sequence-set   (RFC 4315)
             if cmd.uid { d.setSequenceSet(a.sequenceSet("UID EXPUNGE") ?? "") }
         // login = "LOGIN" SP userid SP password
-        case "LOGIN":
+        case .login:
             // The password and whatever follows it are hidden by CommandParser (deny by default);
             // a lone argument may be the password itself, so it is no user name either.
             let userNode = a.node()
@@ -31,7 +31,7 @@ enum CommandGrammar {
             if !a.done { a.problem("LOGIN has more than two arguments") }
             _ = a.rest()
         // authenticate = "AUTHENTICATE" SP auth-type [SP (base64 / "=")]   (RFC 9051, SASL-IR RFC 4959)
-        case "AUTHENTICATE":
+        case .authenticate:
             // sasl-mech = 1*20mech-char, mech-char = UPPER-ALPHA / DIGIT / "-" / "_" (RFC 4422 §3.1;
             // IMAP compares it case-insensitively). Anything else may be a misplaced secret.
             if let m = a.atom("AUTHENTICATE needs a mechanism") {
@@ -55,22 +55,22 @@ enum CommandGrammar {
             if !a.done { a.problem("AUTHENTICATE has more than one initial response") }
             _ = a.rest()
         // select = "SELECT" SP mailbox [select-params]; examine likewise (CONDSTORE/QRESYNC params)
-        case "SELECT", "EXAMINE":
+        case .select, .examine:
             mailbox(&a, &d, "mailbox")
             if let p = a.optionalList() { d.append(("parameters", .array(p.map { .string(line.sourceText($0)) }))) }
         // create = "CREATE" SP mailbox [create-params]  (RFC 4466, USE (special-use) RFC 6154)
-        case "CREATE":
+        case .create:
             mailbox(&a, &d, "mailbox")
             if let p = a.optionalList() { d.append(("parameters", .array(p.map { .string(line.sourceText($0)) }))) }
-        case "DELETE", "SUBSCRIBE", "UNSUBSCRIBE", "GETQUOTAROOT", "GETACL", "MYRIGHTS":
+        case .delete, .subscribe, .unsubscribe, .getquotaroot, .getacl, .myrights:
             mailbox(&a, &d, "mailbox")
         // rename = "RENAME" SP mailbox SP mailbox
-        case "RENAME":
+        case .rename:
             mailbox(&a, &d, "mailbox")
             mailbox(&a, &d, "new_name")
         // list = "LIST" [SP list-select-opts] SP mailbox SP mbox-or-pat [SP list-return-opts]  (RFC 5258)
-        case "LIST", "LSUB", "XLIST":
-            if cmd.name == "LIST", let sel = a.optionalList() {
+        case .list, .lsub, .xlist:
+            if cmd.name == .list, let sel = a.optionalList() {
                 d.append(("selection_options", .array(sel.map { .string(line.sourceText($0).uppercased()) })))
             }
             mailbox(&a, &d, "reference")
@@ -87,7 +87,7 @@ enum CommandGrammar {
                 }
             }
         // status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"
-        case "STATUS":
+        case .status:
             mailbox(&a, &d, "mailbox")
             if let items = a.list("STATUS needs a list of items") {
                 d.append(("items", .array(items.map { .string(line.sourceText($0).uppercased()) })))
@@ -101,7 +101,7 @@ enum CommandGrammar {
             }
         // append = "APPEND" SP mailbox 1*append-message   (MULTIAPPEND RFC 3502, BINARY ~{n} RFC 3516)
         // append-message = [SP flag-list] [SP date-time] SP append-data ; append-data = literal / literal8 / …
-        case "APPEND":
+        case .append:
             mailbox(&a, &d, "mailbox")
             var messages: [JSONValue] = []
             while !a.done {
@@ -132,7 +132,7 @@ enum CommandGrammar {
             d.setMessages(messages)
         // search = "SEARCH" [search-return-opts] SP search-program   (ESEARCH RFC 4731)
         // search-program = ["CHARSET" SP charset SP] search-key *(SP search-key)
-        case "SEARCH":
+        case .search:
             if a.peek()?.keyword == "RETURN" {
                 a.skip()
                 if let r = a.list("RETURN needs a list") {
@@ -147,7 +147,7 @@ enum CommandGrammar {
             d.append(("criteria", .string(a.rest().map(line.sourceText).joined(separator: " "))))
         // fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP fetch-att) ")")
         //         [fetch-modifiers]   (CHANGEDSINCE/VANISHED, RFC 7162)
-        case "FETCH":
+        case .fetch:
             if let s = a.sequenceSet("FETCH") { d.setSequenceSet(s) }
             if let n = a.node() {
                 let items = n.list ?? [n]
@@ -160,7 +160,7 @@ enum CommandGrammar {
             }
         // store = "STORE" SP sequence-set [store-modifiers] SP store-att-flags
         // store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP (flag-list / (flag *(SP flag)))
-        case "STORE":
+        case .store:
             if let s = a.sequenceSet("STORE") { d.setSequenceSet(s) }
             if let mods = a.optionalList() {
                 d.append(("modifiers", .array(mods.map { .string(line.sourceText($0).uppercased()) })))
@@ -178,16 +178,16 @@ enum CommandGrammar {
             let flags = a.rest().flatMap { $0.list ?? [$0] }
             d.append(("flags", .array(flags.map { .string(line.sourceText($0)) })))
         // copy = "COPY" SP sequence-set SP mailbox ; move = "MOVE" SP sequence-set SP mailbox (RFC 6851)
-        case "COPY", "MOVE":
-            if let s = a.sequenceSet(cmd.name) { d.setSequenceSet(s) }
+        case .copy, .move:
+            if let s = a.sequenceSet(cmd.name.text) { d.setSequenceSet(s) }
             mailbox(&a, &d, "destination")
         // enable = "ENABLE" 1*(SP capability)   (RFC 5161)
-        case "ENABLE":
+        case .enable:
             let caps = a.rest().map { line.sourceText($0).uppercased() }
             if caps.isEmpty { a.problem("ENABLE needs a capability") }
             d.append(("capabilities", .array(caps.map(JSONValue.string))))
         // id = "ID" SP id-params-list ; id-params-list = "(" *(string SP nstring) ")" / nil   (RFC 2971)
-        case "ID":
+        case .id:
             if let n = a.node() {
                 if let l = n.list {
                     d.append(("parameters", idParams(l, line: line, problem: { a.problem($0) })))
@@ -198,25 +198,25 @@ enum CommandGrammar {
                 a.problem("ID needs a list or NIL")
             }
         // compress = "COMPRESS" SP algorithm   (RFC 4978)
-        case "COMPRESS":
+        case .compress:
             if let alg = a.atom("COMPRESS needs an algorithm") { d.setAlgorithm(alg.uppercased()) }
         // getquota = "GETQUOTA" SP quota-root-name ; setquota = "SETQUOTA" SP quota-root-name SP setquota-list  (RFC 9208)
-        case "GETQUOTA":
+        case .getquota:
             mailbox(&a, &d, "quota_root")
-        case "SETQUOTA":
+        case .setquota:
             mailbox(&a, &d, "quota_root")
             if let l = a.list("SETQUOTA needs a resource list") {
                 d.append(("resources", .array(l.map { .string(line.sourceText($0)) })))
             }
         // getmetadata = "GETMETADATA" [SP getmetadata-options] SP mailbox SP entries   (RFC 5464)
-        case "GETMETADATA":
+        case .getmetadata:
             if let opts = a.optionalList() { d.append(("options", .array(opts.map { .string(line.sourceText($0)) }))) }
             mailbox(&a, &d, "mailbox")
             let entries = a.rest().flatMap { $0.list ?? [$0] }
             if entries.isEmpty { a.problem("GETMETADATA needs entries") }
             d.append(("entries", .array(entries.compactMap { line.string($0).map(JSONValue.string) })))
         // setmetadata = "SETMETADATA" SP mailbox SP "(" entry-value *(SP entry-value) ")"
-        case "SETMETADATA":
+        case .setmetadata:
             mailbox(&a, &d, "mailbox")
             if let l = a.list("SETMETADATA needs a list of entries") {
                 var entries: [JSONValue] = []
@@ -229,7 +229,7 @@ enum CommandGrammar {
                 d.append(("entries", .array(entries)))
             }
         // sort = ["UID" SP] "SORT" SP sort-criteria SP search-criteria   (RFC 5256)
-        case "SORT":
+        case .sort:
             if let c = a.list("SORT needs sort criteria") {
                 d.append(("sort_criteria", .array(c.map { .string(line.sourceText($0).uppercased()) })))
             }
@@ -240,7 +240,7 @@ enum CommandGrammar {
             }
             d.append(("criteria", .string(a.rest().map(line.sourceText).joined(separator: " "))))
         // thread = ["UID" SP] "THREAD" SP thread-alg SP search-charset 1*(SP search-key)
-        case "THREAD":
+        case .thread:
             if let alg = a.atom("THREAD needs an algorithm") { d.setAlgorithm(alg.uppercased()) }
             if let cs = a.node() {
                 d.append(("charset", .string(line.string(cs) ?? "")))
@@ -248,7 +248,7 @@ enum CommandGrammar {
                 a.problem("THREAD needs a charset")
             }
             d.append(("criteria", .string(a.rest().map(line.sourceText).joined(separator: " "))))
-        case "SETACL", "DELETEACL", "LISTRIGHTS":
+        case .setacl, .deleteacl, .listrights:
             mailbox(&a, &d, "mailbox")
             if let who = a.node() { d.append(("identifier", .string(line.string(who) ?? ""))) }
             if let rights = a.node() { d.append(("rights", .string(line.string(rights) ?? ""))) }
@@ -257,7 +257,7 @@ enum CommandGrammar {
             d.append(("argument_count", .int(Int64(a.rest().count))))
             d.setUnknown()
         }
-        if !a.done && cmd.name != "SEARCH" {
+        if !a.done && cmd.name != .search {
             a.problem(
                 "unexpected arguments after \(cmd.name): \(a.rest().map(line.sourceText).joined(separator: " ").prefix(60))"
             )

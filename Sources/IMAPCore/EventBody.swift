@@ -115,8 +115,8 @@ public struct SessionStartEvent: Sendable {
 
 public struct CommandEvent: Sendable {
     public var tag: String
-    /// Upper case; `UID FETCH` is `FETCH` with `uid` true.
-    public var name: String
+    /// `UID FETCH` is `.fetch` with `uid` true; schema v1 writes its upper-case `text`.
+    public var name: CommandName
     public var uid: Bool
     public var line = ""
     public var arguments: ArgumentFields
@@ -125,7 +125,7 @@ public struct CommandEvent: Sendable {
     /// The server refused the synchronizing literal the line ends with.
     public var literalRefused = false
 
-    public init(tag: String, name: String, uid: Bool, arguments: ArgumentFields = ArgumentFields()) {
+    public init(tag: String, name: CommandName, uid: Bool, arguments: ArgumentFields = ArgumentFields()) {
         self.tag = tag
         self.name = name
         self.uid = uid
@@ -133,7 +133,7 @@ public struct CommandEvent: Sendable {
     }
 
     /// `UID FETCH` or `FETCH`.
-    public var fullName: String { uid ? "UID " + name : name }
+    public var fullName: String { uid ? "UID " + name.text : name.text }
 }
 
 /// What tagged, untagged and continuation responses share.

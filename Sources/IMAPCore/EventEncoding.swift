@@ -168,7 +168,7 @@ extension EventBody {
             w.string("upstream_verification", e.upstreamVerification)
         case .command(let e):
             w.string("tag", e.tag)
-            w.string("name", e.name)
+            w.string("name", e.name.text)
             w.bool("uid", e.uid)
             w.fields(e.arguments.fields)
             w.flag("truncated", e.truncated)
@@ -335,7 +335,8 @@ extension EventBody {
                     transport: r.string("transport"), file: r.string("file"), upstream: r.string("upstream"),
                     upstreamVerification: r.string("upstream_verification")))
         case .command:
-            var e = CommandEvent(tag: try r.require("tag"), name: try r.require("name"), uid: r.bool("uid"))
+            var e = CommandEvent(
+                tag: try r.require("tag"), name: CommandName(try r.require("name")), uid: r.bool("uid"))
             e.truncated = r.bool("truncated")
             e.literalRefused = r.bool("literal_refused")
             e.arguments = ArgumentFields(readBack: r.rest)

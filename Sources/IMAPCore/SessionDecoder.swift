@@ -468,13 +468,13 @@ public final class SessionDecoder {
         let mailboxArg = cmd.details.mailbox
         inFlight.add(cmd.tag, CommandInFlight(name: cmd.name, uid: cmd.uid, time: time, mailbox: mailboxArg))
         switch cmd.name {
-        case "LOGIN": expectedState = .authenticated
-        case "AUTHENTICATE": expectedState = .authenticated
-        case "SELECT", "EXAMINE":
+        case .login: expectedState = .authenticated
+        case .authenticate: expectedState = .authenticated
+        case .select, .examine:
             expectedState = .selected
-            mailboxes.beginSelect(mailboxArg ?? "", readOnly: cmd.name == "EXAMINE")
-        case "CLOSE", "UNSELECT": expectedState = .authenticated
-        case "LOGOUT": expectedState = .logout
+            mailboxes.beginSelect(mailboxArg ?? "", readOnly: cmd.name == .examine)
+        case .close, .unselect: expectedState = .authenticated
+        case .logout: expectedState = .logout
         default: break
         }
         let holds = clientStream.commandSent(
@@ -500,22 +500,22 @@ public final class SessionDecoder {
 
     private func commandLints(_ cmd: Command, line: RawLine, time: Timestamp, literalRefused: Bool = false) {
         if let prior = inFlight.first(cmd.tag) {
-            lint(.tagReused(tag: cmd.tag, inFlight: prior.name), dir: .client, time: time)
+            lint(.tagReused(tag: cmd.tag, inFlight: prior.name.text), dir: .client, time: time)
         }
         if let need = CommandStates.violation(cmd.name, uid: cmd.uid, in: state),
             CommandStates.violation(cmd.name, uid: cmd.uid, in: expectedState) != nil || expectedState == .unknown
         {
             lint(
-                .invalidState(command: (cmd.uid ? "UID " : "") + cmd.name, state: state.rawValue, needs: need),
+                .invalidState(command: (cmd.uid ? "UID " : "") + cmd.name.text, state: state.rawValue, needs: need),
                 dir: .client, time: time)
         }
         // A line whose literal the server refused ends at the literal's header: it is malformed
         // only if it would be with the literal the client meant to send.
         if !cmd.problems.isEmpty, !(literalRefused && Self.wellFormedWithItsLiteral(line)) {
-            lint(.malformedCommand(name: cmd.name, problems: cmd.problems), dir: .client, time: time)
+            lint(.malformedCommand(name: cmd.name.text, problems: cmd.problems), dir: .client, time: time)
         }
         let caps = capabilityTracker.currentSet
-        if cmd.name == "LOGIN" {
+        if cmd.name == .login {
             if caps.contains("LOGINDISABLED") {
                 lint(.loginDisabled, dir: .client, time: time)
             }
@@ -523,7 +523,7 @@ public final class SessionDecoder {
                 lint(.cleartextLogin, dir: .client, time: time)
             }
         }
-        if cmd.name == "AUTHENTICATE", !encrypted,
+        if cmd.name == .authenticate, !encrypted,
             let m = cmd.details.mechanism, ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"].contains(m)
         {
             lint(.cleartextAuth(mechanism: m), dir: .client, time: time)
@@ -673,7 +673,7 @@ public final class SessionDecoder {
         if let c = cmd {
             let ms = time.milliseconds(since: c.time)
             if case .tagged(var t) = e.body {
-                t.command = c.uid ? "UID " + c.name : c.name
+                t.command = c.uid ? "UID " + c.name.text : c.name.text
                 t.latencyMs = (ms * 1000).rounded() / 1000
                 e.body = .tagged(t)
             }
@@ -709,26 +709,26 @@ public final class SessionDecoder {
         // Capabilities sent with the completion ([CAPABILITY …] after LOGIN) belong to the new state.
         if status == "OK" {
             switch c.name {
-            case "LOGIN", "AUTHENTICATE":
+            case .login, .authenticate:
                 state = .authenticated
                 // Capabilities in this completion, or in the next CAPABILITY, are the post-login set.
                 capabilityTracker.loggedIn()
-            case "SELECT", "EXAMINE":
+            case .select, .examine:
                 state = .selected
                 mailboxes.selectSucceeded(code: resp.code?.name)
-            case "CLOSE", "UNSELECT":
+            case .close, .unselect:
                 state = .authenticated
                 mailboxes.closed()
-            case "LOGOUT":
+            case .logout:
                 state = .logout
             default: break
             }
-        } else if c.name == "SELECT" || c.name == "EXAMINE" {
+        } else if c.name == .select || c.name == .examine {
             // A failed SELECT leaves no mailbox selected (RFC 9051 §6.3.2).
             if state == .selected { state = .authenticated }
             mailboxes.selectFailed()
         }
-        if c.name == "LOGOUT" { state = .logout }
+        if c.name == .logout { state = .logout }
         expectedState = state
         e.annotation = notes.joined(separator: "; ")
         emit(e)
@@ -813,8 +813,9 @@ public final class SessionDecoder {
             name = start..<end
         }
         let upper = String(decoding: text[name], as: UTF8.self).uppercased()
-        guard !upper.isEmpty, upper != "LOGIN", upper != "AUTHENTICATE" else { return true }
-        return !CommandParser.isKnownName(upper)
+        let command = CommandName(upper)
+        guard !upper.isEmpty, command != .login, command != .authenticate else { return true }
+        return !command.isKnown
     }
 
     private enum CompressionSides { case client, both }
@@ -943,7 +944,7 @@ public final class SessionDecoder {
     }
 
     private func capabilityUpdate(_ caps: [String], epoch: CapabilityTracker.Epoch? = nil) -> String {
-        let loggingIn = inFlight.running("LOGIN") || inFlight.running("AUTHENTICATE")
+        let loggingIn = inFlight.running(.login) || inFlight.running(.authenticate)
         return capabilityTracker.update(caps, epoch: epoch, loggingIn: loggingIn)
     }
 
@@ -978,9 +979,9 @@ public final class SessionDecoder {
             if let c = resp.details.count { notes.append("\(c) match(es)") }
         default: break
         }
-        if let solicitors = CommandStates.solicitedBy[name] {
-            let asked = solicitors.contains { $0 != "IDLE" && inFlight.running($0) }
-            if inFlight.running("IDLE") {
+        if let solicitors = CommandStates.solicitors(of: name) {
+            let asked = solicitors.contains { $0 != .idle && inFlight.running($0) }
+            if inFlight.running(.idle) {
                 notes.append("pushed during IDLE")
             } else if !asked {
                 if case .untagged(var u) = e.body {
@@ -1010,7 +1011,7 @@ public final class SessionDecoder {
             {
                 let tag = head.tagString(in: prefix)
                 started = (tag, name)
-                inFlight.add(tag, CommandInFlight(name: name, uid: false, time: time, mailbox: nil))
+                inFlight.add(tag, CommandInFlight(name: CommandName(name), uid: false, time: time, mailbox: nil))
             }
         }
         emitUnparsed(

@@ -35,34 +35,41 @@ public struct MailboxState: Sendable, Equatable {
 
 /// Which commands RFC 9051 §6 allows in which state.
 enum CommandStates {
-    static let any: Set<String> = ["CAPABILITY", "NOOP", "LOGOUT", "ID"]
-    static let notAuthenticated: Set<String> = ["STARTTLS", "AUTHENTICATE", "LOGIN"]
-    static let authenticated: Set<String> = [
-        "ENABLE", "SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "LIST", "LSUB",
-        "XLIST", "NAMESPACE", "STATUS", "APPEND", "IDLE", "GETQUOTA", "GETQUOTAROOT", "SETQUOTA", "GETMETADATA",
-        "SETMETADATA", "COMPRESS", "GETACL", "SETACL", "DELETEACL", "LISTRIGHTS", "MYRIGHTS",
-    ]
-    static let selected: Set<String> = [
-        "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE", "SORT", "THREAD",
-    ]
-
     /// Nil when `name` is allowed in `state` (or unknown to us); else the states it needs.
-    static func violation(_ name: String, uid: Bool, in state: ConnectionState) -> String? {
-        if state == .unknown || any.contains(name) { return nil }
-        if notAuthenticated.contains(name) { return state == .notAuthenticated ? nil : "not authenticated" }
-        if authenticated.contains(name) {
+    static func violation(_ name: CommandName, uid: Bool, in state: ConnectionState) -> String? {
+        if state == .unknown { return nil }
+        switch name {
+        case .capability, .noop, .logout, .id:
+            return nil
+        case .starttls, .authenticate, .login:
+            return state == .notAuthenticated ? nil : "not authenticated"
+        case .enable, .select, .examine, .create, .delete, .rename, .subscribe, .unsubscribe, .list, .lsub, .xlist,
+            .namespace, .status, .append, .idle, .getquota, .getquotaroot, .setquota, .getmetadata, .setmetadata,
+            .compress, .getacl, .setacl, .deleteacl, .listrights, .myrights:
             return state == .authenticated || state == .selected ? nil : "authenticated or selected"
+        case .check, .close, .unselect, .expunge, .search, .fetch, .store, .copy, .move, .sort, .thread:
+            return state == .selected ? nil : "selected"
+        case .other:
+            return uid && state != .selected ? "selected" : nil
         }
-        if selected.contains(name) || uid { return state == .selected ? nil : "selected" }
-        return nil
     }
 
-    /// Untagged responses each command asks for; anything else arriving during it is unsolicited.
-    static let solicitedBy: [String: Set<String>] = [
-        "EXISTS": ["SELECT", "EXAMINE", "NOOP", "IDLE", "CHECK"],
-        "RECENT": ["SELECT", "EXAMINE", "NOOP", "IDLE", "CHECK"],
-        "EXPUNGE": ["EXPUNGE", "MOVE", "NOOP", "IDLE", "CHECK", "CLOSE"],
-        "VANISHED": ["EXPUNGE", "MOVE", "NOOP", "IDLE", "CHECK", "SELECT", "EXAMINE", "FETCH"],
-        "FETCH": ["FETCH", "STORE", "NOOP", "IDLE", "CHECK", "SELECT", "EXAMINE"],
+    /// The commands during which an untagged response of this name is expected; anything else
+    /// arriving then is unsolicited. Nil for names any command may cause.
+    static func solicitors(of responseName: String) -> [CommandName]? {
+        switch responseName {
+        case "FETCH": return fetchSolicitors
+        case "EXISTS", "RECENT": return existsSolicitors
+        case "EXPUNGE": return expungeSolicitors
+        case "VANISHED": return vanishedSolicitors
+        default: return nil
+        }
+    }
+
+    private static let fetchSolicitors: [CommandName] = [.fetch, .store, .noop, .idle, .check, .select, .examine]
+    private static let existsSolicitors: [CommandName] = [.select, .examine, .noop, .idle, .check]
+    private static let expungeSolicitors: [CommandName] = [.expunge, .move, .noop, .idle, .check, .close]
+    private static let vanishedSolicitors: [CommandName] = [
+        .expunge, .move, .noop, .idle, .check, .select, .examine, .fetch,
     ]
 }

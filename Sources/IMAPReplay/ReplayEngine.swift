@@ -59,7 +59,7 @@ public final class ReplayEngine {
     /// Recorded tag → the tag the client used for the same command.
     private var tagMap: [String: String] = [:]
     /// Recorded tag → command name (to act on STARTTLS, COMPRESS and LOGOUT completions).
-    private var commandNames: [String: String] = [:]
+    private var commandNames: [String: CommandName] = [:]
     /// Recorded tags of commands received whose completion has not been sent yet.
     private var openTags: Set<String> = []
     private var continuationsSent = 0
@@ -251,9 +251,9 @@ public final class ReplayEngine {
     /// the fixture is skipped (the session still succeeds; `skippedByLogout` says how much).
     private func earlyLogout<S: Sequence>(_ line: RawLine, among clientSteps: S) -> (Int, ReplayScript.ClientLine)?
     where S.Element == Int {
-        guard (try? CommandParser.parse(line))?.name == "LOGOUT" else { return nil }
+        guard (try? CommandParser.parse(line))?.name == .logout else { return nil }
         for (n, j) in clientSteps.enumerated() {
-            if case .client(let c) = script.steps[j], case .command(_, "LOGOUT") = c.kind, Self.matches(c, line) {
+            if case .client(let c) = script.steps[j], case .command(_, .logout) = c.kind, Self.matches(c, line) {
                 skippedByLogout = n
                 return (j, c)
             }
@@ -290,14 +290,14 @@ public final class ReplayEngine {
     /// `* LIST`, `STATUS` with `* STATUS`).
     func isIndependent(_ index: Int) -> Bool {
         guard case .client(let c) = script.steps[index], case .command(let tag, let name) = c.kind else { return false }
-        if ["NOOP", "CAPABILITY", "CHECK"].contains(name) { return true }
+        if name == .noop || name == .capability || name == .check { return true }
         var i = index + 1
         while i < script.steps.count, case .server(let s) = script.steps[i] {
             if s.tag == tag {
                 i += 1
                 continue
             }
-            if s.tag != nil || s.isContinuation || s.untaggedName != name { return false }
+            if s.tag != nil || s.isContinuation || s.untaggedName != name.text { return false }
             i += 1
         }
         return true
@@ -327,13 +327,13 @@ public final class ReplayEngine {
         openTags.remove(t)
         if s.status == "OK" {
             switch commandNames[t] {
-            case "STARTTLS":
+            case .starttls:
                 out.append(.startTLS)
                 isPaused = true
-            case "COMPRESS":
+            case .compress:
                 out.append(.startCompression)
                 isPaused = true
-            case "LOGOUT": loggedOut = true
+            case .logout: loggedOut = true
             default: break
             }
         }

@@ -11,7 +11,7 @@ import IMAPTranscript
 public struct ReplayScript: Sendable {
     public enum ClientKind: Sendable, Equatable {
         /// `tag name …`: compared modulo tag.
-        case command(tag: String, name: String)
+        case command(tag: String, name: CommandName)
         /// A line inside an AUTHENTICATE exchange (RFC 9051 §6.2.2), compared whole.
         case sasl(tag: String)
         /// `DONE` ending IDLE (RFC 2177).
@@ -61,7 +61,7 @@ public struct ReplayScript: Sendable {
     /// Whether the recorded session went through STARTTLS (the replay offers it only then).
     public var usesStartTLS: Bool {
         steps.contains {
-            if case .client(let c) = $0, case .command(_, "STARTTLS") = c.kind { return true }
+            if case .client(let c) = $0, case .command(_, .starttls) = c.kind { return true }
             return false
         }
     }
@@ -132,8 +132,8 @@ public struct ReplayScript: Sendable {
                     case .commands:
                         if let c = try? CommandParser.parse(l) {
                             kind = .command(tag: c.tag, name: c.name)
-                            if c.name == "AUTHENTICATE" { mode = .sasl(c.tag) }
-                            if c.name == "IDLE" { mode = .idle(c.tag) }
+                            if c.name == .authenticate { mode = .sasl(c.tag) }
+                            if c.name == .idle { mode = .idle(c.tag) }
                         } else {
                             kind = .other
                         }

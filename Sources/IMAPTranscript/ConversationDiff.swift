@@ -74,7 +74,7 @@ public enum ConversationDiff {
     struct InFlight {
         var tag: String
         var block: Int
-        var name: String
+        var name: CommandName
         var uid: Bool
         var sequenceSet: String?
     }
@@ -121,7 +121,7 @@ public enum ConversationDiff {
                 // StringValues says (`SELECT "INBOX"` is `SELECT INBOX`).
                 var arguments = afterFirstToken(line)
                 if command.uid { arguments = afterFirstToken(arguments) }
-                let name = (command.uid ? "UID " : "") + command.name
+                let name = command.fullName
                 let rest = afterFirstToken(arguments)
                 text = "C: " + name + (rest.isEmpty ? "" : " " + StringValues.canonical(rest))
                 target = blocks.count - 1
@@ -183,7 +183,7 @@ public enum ConversationDiff {
         let number = e.number
         let uid = e.response.arguments.fetchUID
         return inFlight.first { c in
-            guard ["FETCH", "STORE"].contains(c.name), let set = c.sequenceSet, let n = c.uid ? uid : number else {
+            guard c.name == .fetch || c.name == .store, let set = c.sequenceSet, let n = c.uid ? uid : number else {
                 return false
             }
             return sequenceSet(set, contains: n)

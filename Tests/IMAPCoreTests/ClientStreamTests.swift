@@ -8,7 +8,7 @@ import Testing
 struct ClientStreamTests {
     @Test("STARTTLS and COMPRESS hold the client until their own completion; a failure resumes it")
     func holdUntilTheResult() {
-        for (name, success) in [("STARTTLS", ClientStream.Completion.startTLS), ("COMPRESS", .compress)] {
+        for (name, success) in [(CommandName.starttls, ClientStream.Completion.startTLS), (.compress, .compress)] {
             var stream = ClientStream(fromStart: true)
             let holds = stream.commandSent(name, tag: "a1", mechanism: nil, initialResponse: false, time: .zero)
             #expect(holds)
@@ -36,7 +36,7 @@ struct ClientStreamTests {
     @Test("other commands change nothing and need no hold")
     func plainCommands() {
         var stream = ClientStream(fromStart: true)
-        for name in ["NOOP", "LOGIN", "SELECT", "FETCH", "X-UNKNOWN"] {
+        for name in [CommandName.noop, .login, .select, .fetch, CommandName("X-UNKNOWN")] {
             let holdsPlain = stream.commandSent(name, tag: "a1", mechanism: nil, initialResponse: false, time: .zero)
             #expect(!holdsPlain)
             #expect(stream.expectsCommand)
@@ -49,7 +49,7 @@ struct ClientStreamTests {
     func idle() {
         var stream = ClientStream(fromStart: true)
         _ = stream.commandSent(
-            "IDLE", tag: "i1", mechanism: nil, initialResponse: false, time: Timestamp(microseconds: 9))
+            .idle, tag: "i1", mechanism: nil, initialResponse: false, time: Timestamp(microseconds: 9))
         guard case .idle(let tag, let since) = stream.mode else {
             Issue.record("not idling")
             return
@@ -57,31 +57,31 @@ struct ClientStreamTests {
         #expect(tag == "i1" && since == Timestamp(microseconds: 9))
         stream.idleEnded()
         #expect(stream.expectsCommand)
-        _ = stream.commandSent("IDLE", tag: "i2", mechanism: nil, initialResponse: false, time: .zero)
-        let olderTag = stream.completed("IDLE", tag: "i1", status: "OK")
+        _ = stream.commandSent(.idle, tag: "i2", mechanism: nil, initialResponse: false, time: .zero)
+        let olderTag = stream.completed(.idle, tag: "i1", status: "OK")
         #expect(olderTag == .nothing)
         #expect(!stream.isCommands, "an older tag's completion ended IDLE")
-        _ = stream.completed("IDLE", tag: "i2", status: "OK")
+        _ = stream.completed(.idle, tag: "i2", status: "OK")
         #expect(stream.isCommands)
     }
 
     @Test("an AUTHENTICATE refused while the client owes a response loses the command boundaries")
     func saslRefusedMidExchange() {
         var stream = ClientStream(fromStart: true)
-        _ = stream.commandSent("AUTHENTICATE", tag: "s1", mechanism: "PLAIN", initialResponse: false, time: .zero)
+        _ = stream.commandSent(.authenticate, tag: "s1", mechanism: "PLAIN", initialResponse: false, time: .zero)
         let challenge = stream.saslServerMessage("")
         #expect(challenge != nil)
-        _ = stream.completed("AUTHENTICATE", tag: "s1", status: "NO")
+        _ = stream.completed(.authenticate, tag: "s1", status: "NO")
         #expect(stream.isCommands)
         #expect(!stream.synchronized)
         #expect(stream.unsynchronizedWhy == "the server ended an AUTHENTICATE the client may still answer")
 
         var answered = ClientStream(fromStart: true)
-        _ = answered.commandSent("AUTHENTICATE", tag: "s2", mechanism: "PLAIN", initialResponse: false, time: .zero)
+        _ = answered.commandSent(.authenticate, tag: "s2", mechanism: "PLAIN", initialResponse: false, time: .zero)
         _ = answered.saslServerMessage("")
         let response = answered.saslClientResponse(Array("AGFsaWNlAHB3".utf8))
         #expect(response != nil)
-        _ = answered.completed("AUTHENTICATE", tag: "s2", status: "NO")
+        _ = answered.completed(.authenticate, tag: "s2", status: "NO")
         #expect(answered.synchronized, "the client owed nothing")
         let afterEnd = answered.saslServerMessage("")
         #expect(afterEnd == nil, "the exchange is over")

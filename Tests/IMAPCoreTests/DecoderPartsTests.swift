@@ -62,17 +62,21 @@ struct DecoderPartsTests {
     func commandsInFlight() {
         var table = CommandsInFlight()
         let t0 = Timestamp(seconds: 1)
-        table.add("a1", CommandInFlight(name: "FETCH", uid: true, time: t0))
-        table.add("a2", CommandInFlight(name: "IDLE", uid: false, time: Timestamp(seconds: 2)))
-        table.add("a1", CommandInFlight(name: "NOOP", uid: false, time: Timestamp(seconds: 3)))
-        #expect(table.running("FETCH") && table.running("IDLE") && !table.running("STORE"))
-        #expect(table.all.map(\.tag) == ["a1", "a2", "a1"])
-        #expect(table.complete("a1")?.name == "FETCH")
-        #expect(!table.running("FETCH"))
-        #expect(table.complete("a1")?.name == "NOOP")
+        table.add("a1", CommandInFlight(name: .fetch, uid: true, time: t0))
+        table.add("a2", CommandInFlight(name: .idle, uid: false, time: Timestamp(seconds: 2)))
+        table.add("a1", CommandInFlight(name: .noop, uid: false, time: Timestamp(seconds: 3)))
+        table.add("a3", CommandInFlight(name: CommandName("XFOO"), uid: false, time: Timestamp(seconds: 4)))
+        #expect(table.running(.fetch) && table.running(.idle) && !table.running(.store))
+        #expect(table.running(CommandName("XBAR")), "every unknown name counts as one")
+        #expect(table.all.map(\.tag) == ["a1", "a2", "a1", "a3"])
+        #expect(table.complete("a1")?.name == .fetch)
+        #expect(!table.running(.fetch))
+        #expect(table.complete("a1")?.name == .noop)
         #expect(table.complete("a1") == nil)
-        #expect(table.complete("a2")?.name == "IDLE")
-        #expect(table.isEmpty && table.names.isEmpty)
+        #expect(table.complete("a2")?.name == .idle)
+        #expect(table.complete("a3")?.name == CommandName("XFOO"))
+        #expect(table.isEmpty)
+        for name in [CommandName.fetch, .idle, .noop, CommandName("XFOO")] { #expect(!table.running(name)) }
     }
 
     @Test(
