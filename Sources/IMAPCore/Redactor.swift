@@ -20,7 +20,15 @@ public struct Redactor: Sendable {
 
     /// `wire`: also render the redacted wire bytes (`Event.wire`), for sinks that write bytes back out.
     public func redact(_ e: DecodedEvent, session: String, seq: Int, wire wantsWire: Bool = true) -> Event {
-        var body = e.body
+        var event = e
+        return redact(taking: &event, session: session, seq: seq, wire: wantsWire)
+    }
+
+    /// Like `redact`, but moves the body out of `e` instead of copying it (the pipeline's path:
+    /// it drops each decoded event once redacted). `e.body` is left a placeholder.
+    public func redact(taking e: inout DecodedEvent, session: String, seq: Int, wire wantsWire: Bool = true) -> Event {
+        var body = EventBody.idleDone(IdleDoneEvent(tag: ""))
+        swap(&body, &e.body)
         var wire: [WirePiece]?
         let hideClient = !showSecrets && e.dir == .client
         if let line = e.line {
@@ -52,7 +60,7 @@ public struct Redactor: Sendable {
         default:
             break
         }
-        let bytes = e.line != nil || e.bytes > 0 || e.kind == .unparsed ? e.bytes : nil
+        let bytes = e.line != nil || e.bytes > 0 || body.kind == .unparsed ? e.bytes : nil
         return Event(
             session: session, seq: seq, time: e.time, dir: e.dir, body: body, bytes: bytes,
             annotation: e.annotation, wire: wire)

@@ -33,9 +33,9 @@ public final class EventPipeline {
         wire = wire || sink.readsWire
     }
 
-    public func publish(_ events: [DecodedEvent], session: String) {
-        for d in events {
-            let e = redactor.redact(d, session: session, seq: nextSeq, wire: wire)
+    public func publish(_ events: consuming [DecodedEvent], session: String) {
+        for index in events.indices {
+            let e = redactor.redact(taking: &events[index], session: session, seq: nextSeq, wire: wire)
             nextSeq += 1
             for s in sinks { s.write(e) }
         }
