@@ -49,8 +49,41 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let d = doy - (153 * mp + 2) / 5 + 1
         let m = mp < 10 ? mp + 3 : mp - 9
         if m <= 2 { y += 1 }
+        if (0...9999).contains(y) {
+            // The usual case: fixed widths, written into 27 bytes on the stack and appended once.
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 27) { text in
+                func put(_ value: Int64, at end: Int, width: Int) {
+                    var rest = value
+                    for index in stride(from: end - 1, through: end - width, by: -1) {
+                        text[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+                        rest /= 10
+                    }
+                }
+                put(y, at: 4, width: 4)
+                text[4] = UInt8(ascii: "-")
+                put(m, at: 7, width: 2)
+                text[7] = UInt8(ascii: "-")
+                put(d, at: 10, width: 2)
+                text[10] = UInt8(ascii: "T")
+                put(rem / 3600, at: 13, width: 2)
+                text[13] = UInt8(ascii: ":")
+                put(rem / 60 % 60, at: 16, width: 2)
+                text[16] = UInt8(ascii: ":")
+                put(rem % 60, at: 19, width: 2)
+                text[19] = UInt8(ascii: ".")
+                put(micros, at: 26, width: 6)
+                text[26] = UInt8(ascii: "Z")
+                out.append(contentsOf: UnsafeBufferPointer(text))
+            }
+            return
+        }
         func digits(_ v: Int64, _ width: Int) {
-            if v < 0 || v >= 10_000_000 {
+            if v < 0 {
+                // A year before 1 BC (a corrupt capture's clock): a sign, then the usual width.
+                out.append(UInt8(ascii: "-"))
+                return digits(-v, width)
+            }
+            if v >= 10_000_000 {
                 // Out of the usual range: as many digits as it takes, as String(v) writes them.
                 let text = Array(String(v).utf8)
                 if text.count < width {
