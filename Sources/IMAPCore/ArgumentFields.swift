@@ -5,192 +5,182 @@
 /// back from JSON get their facts from their fields (`init(readBack:)`), the one other place that
 /// knows the names.
 ///
-/// Fields and facts sit behind one reference (copy on write): an event is copied several times on
-/// its way to the sinks, and a copy then costs one retain instead of one per field.
+/// A fact that is a field's value is kept as that field's position, and the others are plain
+/// numbers and flags: a copy of the arguments (an event is copied several times on its way to
+/// the sinks) costs one retain, that of `fields`.
 public struct ArgumentFields: Sendable {
-    private var storage: Storage?
+    public private(set) var fields: [(String, JSONValue)] = []
 
-    /// Changed only while uniquely referenced (`unique`), which is what makes it Sendable.
-    private final class Storage: @unchecked Sendable {
-        var fields: [(String, JSONValue)] = []
-        var facts = Facts()
-
-        init() {}
-
-        init(fields: [(String, JSONValue)], facts: Facts) {
-            self.fields = fields
-            self.facts = facts
-        }
+    /// Where each fact's field is in `fields`.
+    private enum Fact: Int, CaseIterable {
+        case sequenceSet, mailbox, mechanism, user, algorithm, listAttributes, messages
     }
+    private var positions = FactPositions()
 
-    private struct Facts {
-        var sequenceSet: String?
-        var mailbox: String?
-        var mechanism: String?
-        var user: String?
-        var algorithm: String?
-        var listAttributes: [String] = []
-        var messages: [JSONValue]?
-        var isKnown = true
-        var count: Int64?
-        var earlier = false
-        var fetchUID: Int64?
-    }
-
-    /// The storage, made (or copied so that it is) unique before a change.
-    private var unique: Storage {
-        mutating get {
-            guard let current = storage else {
-                let fresh = Storage()
-                storage = fresh
-                return fresh
-            }
-            if isKnownUniquelyReferenced(&storage) { return current }
-            let copy = Storage(fields: current.fields, facts: current.facts)
-            storage = copy
-            return copy
-        }
-    }
-
-    public var fields: [(String, JSONValue)] { storage?.fields ?? [] }
-    /// `sequence_set` of FETCH, STORE, COPY, …
-    public var sequenceSet: String? { storage?.facts.sequenceSet }
-    /// `mailbox` of SELECT, EXAMINE, STATUS, APPEND, LIST responses, …
-    public var mailbox: String? { storage?.facts.mailbox }
-    /// `mechanism` of AUTHENTICATE.
-    public var mechanism: String? { storage?.facts.mechanism }
-    /// `user` of LOGIN (and of AUTHENTICATE's initial response).
-    public var user: String? { storage?.facts.user }
-    /// `algorithm` of COMPRESS and THREAD.
-    public var algorithm: String? { storage?.facts.algorithm }
-    /// `attributes` of a LIST response: the mailbox's flags.
-    public var listAttributes: [String] { storage?.facts.listAttributes ?? [] }
-    /// `messages` of APPEND: one summary per message.
-    public var messages: [JSONValue]? { storage?.facts.messages }
-    /// False for a command or response the grammar does not know (shown generically).
-    public var isKnown: Bool { storage?.facts.isKnown ?? true }
     /// `count` of SEARCH/ESEARCH/VANISHED.
-    public var count: Int64? { storage?.facts.count }
-    /// `earlier` of VANISHED (EARLIER).
-    public var earlier: Bool { storage?.facts.earlier ?? false }
+    public private(set) var count: Int64?
     /// The UID among a FETCH response's `attributes`.
-    public var fetchUID: Int64? { storage?.facts.fetchUID }
+    public private(set) var fetchUID: Int64?
+    /// False for a command or response the grammar does not know (shown generically).
+    public private(set) var isKnown = true
+    /// `earlier` of VANISHED (EARLIER).
+    public private(set) var earlier = false
 
     public init() {}
 
+    /// `sequence_set` of FETCH, STORE, COPY, …
+    public var sequenceSet: String? { value(of: .sequenceSet)?.stringValue }
+    /// `mailbox` of SELECT, EXAMINE, STATUS, APPEND, LIST responses, …
+    public var mailbox: String? { value(of: .mailbox)?.stringValue }
+    /// `mechanism` of AUTHENTICATE.
+    public var mechanism: String? { value(of: .mechanism)?.stringValue }
+    /// `user` of LOGIN (and of AUTHENTICATE's initial response).
+    public var user: String? { value(of: .user)?.stringValue }
+    /// `algorithm` of COMPRESS and THREAD.
+    public var algorithm: String? { value(of: .algorithm)?.stringValue }
+    /// `attributes` of a LIST response: the mailbox's flags.
+    public var listAttributes: [String] { value(of: .listAttributes)?.arrayValue?.compactMap(\.stringValue) ?? [] }
+    /// `messages` of APPEND: one summary per message.
+    public var messages: [JSONValue]? { value(of: .messages)?.arrayValue }
+
+    private func value(of fact: Fact) -> JSONValue? {
+        guard let position = positions[fact], position < fields.count else { return nil }
+        return fields[position].1
+    }
+
     /// Fields of an event read back from JSON; the typed facts are taken from them by name.
     public init(readBack fields: [(String, JSONValue)]) {
-        guard !fields.isEmpty else { return }
-        var facts = Facts()
-        for (name, value) in fields {
+        self.fields = fields
+        for (position, (name, value)) in fields.enumerated() {
             switch name {
-            case "sequence_set": facts.sequenceSet = value.stringValue
-            case "mailbox": facts.mailbox = value.stringValue
-            case "mechanism": facts.mechanism = value.stringValue
-            case "user": facts.user = value.stringValue
-            case "algorithm": facts.algorithm = value.stringValue
-            case "messages": facts.messages = value.arrayValue
-            case "known": facts.isKnown = value.boolValue != false
-            case "count": facts.count = value.intValue
-            case "earlier": facts.earlier = value.boolValue == true
+            case "sequence_set": positions[.sequenceSet] = position
+            case "mailbox": positions[.mailbox] = position
+            case "mechanism": positions[.mechanism] = position
+            case "user": positions[.user] = position
+            case "algorithm": positions[.algorithm] = position
+            case "messages": positions[.messages] = position
+            case "known": isKnown = value.boolValue != false
+            case "count": count = value.intValue
+            case "earlier": earlier = value.boolValue == true
             case "attributes":
                 if case .object(let attributes) = value {
-                    facts.fetchUID = attributes.first { $0.0 == "UID" }?.1.intValue
+                    fetchUID = attributes.first { $0.0 == "UID" }?.1.intValue
                 } else {
-                    facts.listAttributes = value.arrayValue?.compactMap(\.stringValue) ?? []
+                    positions[.listAttributes] = position
                 }
             default: break
             }
         }
-        storage = Storage(fields: fields, facts: facts)
     }
 
-    public var isEmpty: Bool { storage?.fields.isEmpty ?? true }
+    public var isEmpty: Bool { fields.isEmpty }
 
     // MARK: - Written by the grammars
 
     /// A field no consumer asks about: written for sinks only.
-    mutating func append(_ field: (String, JSONValue)) { unique.fields.append(field) }
+    mutating func append(_ field: (String, JSONValue)) { fields.append(field) }
 
-    mutating func insert(_ field: (String, JSONValue), at index: Int) { unique.fields.insert(field, at: index) }
-
-    mutating func setSequenceSet(_ value: String) {
-        let target = unique
-        target.facts.sequenceSet = value
-        target.fields.append(("sequence_set", .string(value)))
+    mutating func insert(_ field: (String, JSONValue), at index: Int) {
+        fields.insert(field, at: index)
+        positions.shift(from: index)
     }
+
+    private mutating func append(_ field: (String, JSONValue), as fact: Fact) {
+        positions[fact] = fields.count
+        fields.append(field)
+    }
+
+    mutating func setSequenceSet(_ value: String) { append(("sequence_set", .string(value)), as: .sequenceSet) }
 
     /// `key` is `mailbox` for the mailbox a command acts on; other keys (`new_name`, `destination`, …)
     /// are fields only.
     mutating func setMailbox(_ value: String, key: String = "mailbox") {
-        let target = unique
-        if key == "mailbox" { target.facts.mailbox = value }
-        target.fields.append((key, .string(value)))
+        if key == "mailbox" {
+            append((key, .string(value)), as: .mailbox)
+        } else {
+            fields.append((key, .string(value)))
+        }
     }
 
-    mutating func setMechanism(_ value: String) {
-        let target = unique
-        target.facts.mechanism = value
-        target.fields.append(("mechanism", .string(value)))
-    }
+    mutating func setMechanism(_ value: String) { append(("mechanism", .string(value)), as: .mechanism) }
 
-    mutating func setUser(_ value: String) {
-        let target = unique
-        target.facts.user = value
-        target.fields.append(("user", .string(value)))
-    }
+    mutating func setUser(_ value: String) { append(("user", .string(value)), as: .user) }
 
-    mutating func setAlgorithm(_ value: String) {
-        let target = unique
-        target.facts.algorithm = value
-        target.fields.append(("algorithm", .string(value)))
-    }
+    mutating func setAlgorithm(_ value: String) { append(("algorithm", .string(value)), as: .algorithm) }
 
-    mutating func setMessages(_ value: [JSONValue]) {
-        let target = unique
-        target.facts.messages = value
-        target.fields.append(("messages", .array(value)))
-    }
+    mutating func setMessages(_ value: [JSONValue]) { append(("messages", .array(value)), as: .messages) }
 
     /// A command or response the grammar does not know.
     mutating func setUnknown() {
-        let target = unique
-        target.facts.isKnown = false
-        target.fields.append(("known", .bool(false)))
+        isKnown = false
+        fields.append(("known", .bool(false)))
     }
 
     /// `count` (and, for SEARCH, the numbers after it), first among the fields.
     mutating func setCount(_ value: Int64, numbers: [JSONValue]? = nil) {
-        let target = unique
-        target.facts.count = value
-        target.fields.insert(("count", .int(value)), at: 0)
-        if let numbers { target.fields.insert(("numbers", .array(numbers)), at: 1) }
+        count = value
+        insert(("count", .int(value)), at: 0)
+        if let numbers { insert(("numbers", .array(numbers)), at: 1) }
     }
 
     mutating func setCountLast(_ value: Int64) {
-        let target = unique
-        target.facts.count = value
-        target.fields.append(("count", .int(value)))
+        count = value
+        fields.append(("count", .int(value)))
     }
 
     mutating func setEarlier() {
-        let target = unique
-        target.facts.earlier = true
-        target.fields.append(("earlier", .bool(true)))
+        earlier = true
+        fields.append(("earlier", .bool(true)))
     }
 
     mutating func setListAttributes(_ values: [String]) {
-        let target = unique
-        target.facts.listAttributes = values
-        target.fields.append(("attributes", .array(values.map(JSONValue.string))))
+        append(("attributes", .array(values.map(JSONValue.string))), as: .listAttributes)
     }
 
     /// A FETCH response's `attributes` object.
     mutating func setFetchAttributes(_ value: JSONValue) {
-        let target = unique
-        if case .object(let attributes) = value {
-            target.facts.fetchUID = attributes.first { $0.0 == "UID" }?.1.intValue
+        if case .object(let attributes) = value { fetchUID = attributes.first { $0.0 == "UID" }?.1.intValue }
+        fields.append(("attributes", value))
+    }
+
+    /// Each fact's field position, or none: plain numbers, so copying them costs nothing.
+    private struct FactPositions {
+        /// Small: an event's copies carry them (a grammar writes a handful of fields, never 65,535).
+        private var sequenceSet, mailbox, mechanism, user, algorithm, listAttributes, messages: UInt16?
+
+        subscript(fact: Fact) -> Int? {
+            get {
+                let position: UInt16?
+                switch fact {
+                case .sequenceSet: position = sequenceSet
+                case .mailbox: position = mailbox
+                case .mechanism: position = mechanism
+                case .user: position = user
+                case .algorithm: position = algorithm
+                case .listAttributes: position = listAttributes
+                case .messages: position = messages
+                }
+                return position.map(Int.init)
+            }
+            set {
+                let position = newValue.flatMap { UInt16(exactly: $0) }
+                switch fact {
+                case .sequenceSet: sequenceSet = position
+                case .mailbox: mailbox = position
+                case .mechanism: mechanism = position
+                case .user: user = position
+                case .algorithm: algorithm = position
+                case .listAttributes: listAttributes = position
+                case .messages: messages = position
+                }
+            }
         }
-        target.fields.append(("attributes", value))
+
+        /// A field was inserted at `index`: facts at or after it moved one on.
+        mutating func shift(from index: Int) {
+            for fact in Fact.allCases {
+                if let position = self[fact], position >= index { self[fact] = position + 1 }
+            }
+        }
     }
 }

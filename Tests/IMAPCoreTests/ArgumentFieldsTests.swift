@@ -92,4 +92,18 @@ struct ArgumentFieldsTests {
         #expect(Facts(response.details) == vector.facts)
         #expect(Facts(try Self.readBack(response.details)) == vector.facts)
     }
+
+    @Test("a fact stays with its field when fields are inserted before it (count goes first)")
+    func factsFollowInsertions() {
+        var arguments = ArgumentFields()
+        arguments.setMailbox("INBOX")
+        arguments.setSequenceSet("1:5")
+        arguments.setCount(2, numbers: [.int(3), .int(4)])
+        arguments.insert(("first", .bool(true)), at: 0)
+        #expect(arguments.fields.map(\.0) == ["first", "count", "numbers", "mailbox", "sequence_set"])
+        #expect(arguments.mailbox == "INBOX")
+        #expect(arguments.sequenceSet == "1:5")
+        #expect(arguments.count == 2)
+        #expect(arguments.user == nil && arguments.mechanism == nil && arguments.messages == nil)
+    }
 }
