@@ -35,7 +35,13 @@ public enum BodyMode: String, Sendable { case none, preview, full }
 public enum ResponseParser {
     public enum Failure: Error, Sendable { case notAResponse(String) }
 
-    static let statuses: Set<String> = ["OK", "NO", "BAD", "BYE", "PREAUTH"]
+    /// resp-cond-state, resp-cond-bye, resp-cond-auth.
+    static func isStatus(_ upperCased: String) -> Bool {
+        switch upperCased {
+        case "OK", "NO", "BAD", "BYE", "PREAUTH": return true
+        default: return false
+        }
+    }
 
     // response = *(continue-req / response-data) response-done
     public static func parse(_ line: RawLine, bodies: BodyMode = .preview) throws -> Response {
@@ -45,7 +51,7 @@ public enum ResponseParser {
     /// `generalOnly`: never take `SimpleResponses`' short cuts (tests compare the two).
     static func parse(_ line: RawLine, bodies: BodyMode, generalOnly: Bool) throws -> Response {
         var r = SyntaxReader(line)
-        guard let first = r.word()?.atom else { throw Failure.notAResponse("empty line") }
+        guard let first = r.wordText() else { throw Failure.notAResponse("empty line") }
         // continue-req = "+" [SP (resp-text / base64)] CRLF
         if first == "+" {
             r.space()
@@ -61,7 +67,8 @@ public enum ResponseParser {
         guard CommandParser.isValidTag(first) else {
             throw Failure.notAResponse("'\(first.prefix(40))' is neither '*', '+' nor a tag")
         }
-        guard r.space(), let status = r.word()?.atom?.uppercased(), ["OK", "NO", "BAD"].contains(status) else {
+        guard r.space(), let status = r.wordText()?.uppercased(), status == "OK" || status == "NO" || status == "BAD"
+        else {
             throw Failure.notAResponse("tagged line without OK, NO or BAD")
         }
         var resp = Response(kind: .tagged(tag: first, status: status))
@@ -72,17 +79,17 @@ public enum ResponseParser {
     static func untagged(
         _ r: inout SyntaxReader, line: RawLine, bodies: BodyMode, generalOnly: Bool = false
     ) throws -> Response {
-        guard let w = r.word()?.atom else { throw Failure.notAResponse("'*' without a response") }
+        guard let w = r.wordText() else { throw Failure.notAResponse("'*' without a response") }
         let up = w.uppercased()
         // resp-cond-state / resp-cond-bye / resp-cond-auth
-        if statuses.contains(up) {
+        if isStatus(up) {
             var resp = Response(kind: .status(up))
             respText(&r, into: &resp, line: line)
             return resp
         }
         // message-data = nz-number SP ("EXPUNGE" / ("FETCH" SP msg-att)) ; mailbox-data =/ number SP ("EXISTS" / "RECENT")
         if let n = UInt64(w) {
-            guard r.space(), let name = r.word()?.atom?.uppercased() else {
+            guard r.space(), let name = r.wordText()?.uppercased() else {
                 throw Failure.notAResponse("number without a response name")
             }
             var resp = Response(kind: .data(name: name, number: n))

@@ -100,6 +100,15 @@ public struct SyntaxReader {
         return out
     }
 
+    /// A bare word's text, for a caller that needs no node (a response's `*`, number and name):
+    /// building a node costs an allocation.
+    public mutating func wordText() -> String? {
+        let start = offset
+        while offset < text.count, text[offset] != 0x20 { offset += 1 }
+        guard offset > start else { return nil }
+        return String(decoding: text[start..<offset], as: UTF8.self)
+    }
+
     /// Reads a bare word up to a space (tags, command names), without interpretation.
     public mutating func word() -> Node? {
         let start = offset
