@@ -61,14 +61,14 @@ public final class CaptureDecoder {
     private var lastTime = Timestamp.zero
 
     struct FlowKey: Hashable {
-        var a: Endpoint, b: Endpoint
-        init(_ x: Endpoint, _ y: Endpoint) {
-            if x < y {
-                a = x
-                b = y
+        var lower: Endpoint, higher: Endpoint
+        init(_ first: Endpoint, _ second: Endpoint) {
+            if first < second {
+                lower = first
+                higher = second
             } else {
-                a = y
-                b = x
+                lower = second
+                higher = first
             }
         }
     }
@@ -110,21 +110,21 @@ public final class CaptureDecoder {
         private(set) var oldest: Flow?
         private var newest: Flow?
 
-        mutating func remove(_ f: Flow) {
-            if let o = f.older { o.newer = f.newer } else if oldest === f { oldest = f.newer }
-            if let n = f.newer { n.older = f.older } else if newest === f { newest = f.older }
-            f.older = nil
-            f.newer = nil
+        mutating func remove(_ flow: Flow) {
+            if let older = flow.older { older.newer = flow.newer } else if oldest === flow { oldest = flow.newer }
+            if let newer = flow.newer { newer.older = flow.older } else if newest === flow { newest = flow.older }
+            flow.older = nil
+            flow.newer = nil
         }
 
         /// Makes `f` the most recently active flow.
-        mutating func touch(_ f: Flow) {
-            guard newest !== f else { return }
-            remove(f)
-            f.older = newest
-            newest?.newer = f
-            newest = f
-            if oldest == nil { oldest = f }
+        mutating func touch(_ flow: Flow) {
+            guard newest !== flow else { return }
+            remove(flow)
+            flow.older = newest
+            newest?.newer = flow
+            newest = flow
+            if oldest == nil { oldest = flow }
         }
     }
 
@@ -137,16 +137,16 @@ public final class CaptureDecoder {
 
     deinit {
         // The activity list links flows both ways; unlink them when finish() was not called.
-        for f in flows.values { activity.remove(f) }
+        for flow in flows.values { activity.remove(flow) }
     }
 
-    private func warn(_ s: String) {
-        if warned.insert(s).inserted { warnings.append(s) }
+    private func warn(_ warning: String) {
+        if warned.insert(warning).inserted { warnings.append(warning) }
     }
 
     private func damaged(_ packet: Int, _ why: String) {
-        if let d = damage[why] {
-            damage[why] = (d.first, d.count + 1)
+        if let seen = damage[why] {
+            damage[why] = (seen.first, seen.count + 1)
             return
         }
         damage[why] = (packet, 1)
@@ -169,78 +169,78 @@ public final class CaptureDecoder {
             guard seg.syn && !seg.ackFlag else { return }
             closed[key] = nil
         }
-        var flow = flows[key]
+        var found = flows[key]
         // A new SYN on a pair whose connection ended (or with a different ISN) is a new session.
-        if let f = flow, seg.syn, !seg.ackFlag,
-            f.closed || (f.synSeq[seg.source].map { $0 != seg.seq } ?? (f.decoder != nil))
+        if let existing = found, seg.syn, !seg.ackFlag,
+            existing.closed || (existing.synSeq[seg.source].map { $0 != seg.seq } ?? (existing.decoder != nil))
         {
             end(
-                f, reason: f.closed ? "closed" : "a new connection reused the same addresses and ports",
+                existing, reason: existing.closed ? "closed" : "a new connection reused the same addresses and ports",
                 time: packet.time)
-            forget(f)
-            flow = nil
+            forget(existing)
+            found = nil
         }
-        if flow == nil {
+        if found == nil {
             if flows.count >= max(1, options.maxFlows), let oldest = activity.oldest {
                 evict(oldest, .overCap, time: packet.time)
             }
             flowsCreated += 1
-            let f = Flow(key: key, ordinal: flowsCreated)
-            f.firstTime = packet.time
-            flows[key] = f
-            flow = f
+            let created = Flow(key: key, ordinal: flowsCreated)
+            created.firstTime = packet.time
+            flows[key] = created
+            found = created
         }
-        guard let f = flow else { return }
-        f.lastTime = packet.time
-        activity.touch(f)
-        if f.kind == .ignored {
+        guard let flow = found else { return }
+        flow.lastTime = packet.time
+        activity.touch(flow)
+        if flow.kind == .ignored {
             // Not IMAP: only remember it until it closes.
             if seg.fin || seg.rst {
-                forget(f)
+                forget(flow)
                 closed[key] = packet.time
             }
             return
         }
-        if f.client == nil { f.client = orient(seg) }
-        if seg.syn { f.synSeq[seg.source] = seg.seq }
-        if seg.markedAsDecryptedTLS, options.trustsDecryptedTLSMarks { f.decryptedTLS = true }
-        if f.kind == .undecided, let c = f.client {
-            let server = c == seg.source ? seg.destination : seg.source
+        if flow.client == nil { flow.client = orient(seg) }
+        if seg.syn { flow.synSeq[seg.source] = seg.seq }
+        if seg.markedAsDecryptedTLS, options.trustsDecryptedTLSMarks { flow.decryptedTLS = true }
+        if flow.kind == .undecided, let client = flow.client {
+            let server = client == seg.source ? seg.destination : seg.source
             if options.tlsPorts.contains(server.port) {
-                start(f, key: key, kind: .imaps, time: packet.time)
+                start(flow, key: key, kind: .imaps, time: packet.time)
             } else if options.imapPorts.contains(server.port) {
-                start(f, key: key, kind: .imap, time: packet.time)
+                start(flow, key: key, kind: .imap, time: packet.time)
             }
         }
         // The ACK tells what the other direction really sent.
         let peer = seg.destination
-        if seg.ackFlag, let out = reassemble(f, peer, { $0.acknowledge(seg.ack) }) {
-            deliver(out, from: peer, flow: f, key: key, time: packet.time)
+        if seg.ackFlag, let out = reassemble(flow, peer, { $0.acknowledge(seg.ack) }) {
+            deliver(out, from: peer, flow: flow, key: key, time: packet.time)
         }
-        if f.streams[seg.source] == nil {
-            f.streams[seg.source] = StreamReassembler(maxPending: options.maxPendingPerDirection)
+        if flow.streams[seg.source] == nil {
+            flow.streams[seg.source] = StreamReassembler(maxPending: options.maxPendingPerDirection)
         }
         var out =
-            reassemble(f, seg.source) {
+            reassemble(flow, seg.source) {
                 $0.accept(seq: seg.seq, syn: seg.syn, fin: seg.fin, payload: seg.payload, missing: seg.missing)
             } ?? []
-        if pendingTotal > options.maxPendingTotal, (f.streams[seg.source]?.heldBytes ?? 0) > 0 {
+        if pendingTotal > options.maxPendingTotal, (flow.streams[seg.source]?.heldBytes ?? 0) > 0 {
             pendingOverBudget += 1
-            out += reassemble(f, seg.source) { $0.releaseHeld() } ?? []
+            out += reassemble(flow, seg.source) { $0.releaseHeld() } ?? []
         }
-        deliver(out, from: seg.source, flow: f, key: key, time: packet.time)
-        if seg.rst { f.resetBy = seg.source }
-        let bothFinished = f.streams.count == 2 && f.streams.values.allSatisfy(\.finished)
+        deliver(out, from: seg.source, flow: flow, key: key, time: packet.time)
+        if seg.rst { flow.resetBy = seg.source }
+        let bothFinished = flow.streams.count == 2 && flow.streams.values.allSatisfy(\.finished)
         if seg.rst || bothFinished {
-            f.closed = true
-            if f.kind == .imap || f.kind == .imaps {
-                let who = f.resetBy.map { $0 == f.client ? "client" : "server" }
+            flow.closed = true
+            if flow.kind == .imap || flow.kind == .imaps {
+                let who = flow.resetBy.map { $0 == flow.client ? "client" : "server" }
                 end(
-                    f, reason: who.map { "connection reset by the \($0)" } ?? "connection closed by both sides",
+                    flow, reason: who.map { "connection reset by the \($0)" } ?? "connection closed by both sides",
                     time: packet.time)
-                f.decoder = nil
+                flow.decoder = nil
             }
-            forget(f)
+            forget(flow)
             closed[key] = packet.time
         }
     }
@@ -248,15 +248,15 @@ public final class CaptureDecoder {
     /// At the end of the capture: every open session ends, held bytes are released.
     public func finish() {
         let byStart = flows.values.sorted { ($0.firstTime, $0.ordinal) < ($1.firstTime, $1.ordinal) }
-        for f in byStart where !f.closed || f.decoder != nil {
-            flushHeld(f, time: f.lastTime)
-            if f.kind == .imap || f.kind == .imaps { end(f, reason: "end of capture", time: f.lastTime) }
+        for flow in byStart where !flow.closed || flow.decoder != nil {
+            flushHeld(flow, time: flow.lastTime)
+            if flow.kind == .imap || flow.kind == .imaps { end(flow, reason: "end of capture", time: flow.lastTime) }
         }
-        for f in Array(flows.values) { forget(f) }
+        for flow in Array(flows.values) { forget(flow) }
         for why in damageOrder {
-            guard let d = damage[why] else { continue }
-            let more = d.count > 1 ? " (and \(d.count - 1) more packet\(d.count == 2 ? "" : "s") like it)" : ""
-            warn("packet \(d.first): \(why)\(more)")
+            guard let seen = damage[why] else { continue }
+            let more = seen.count > 1 ? " (and \(seen.count - 1) more packet\(seen.count == 2 ? "" : "s") like it)" : ""
+            warn("packet \(seen.first): \(why)\(more)")
         }
         damage = [:]
         damageOrder = []
@@ -280,54 +280,56 @@ public final class CaptureDecoder {
     }
 
     /// Releases the bytes a flow's reassemblers hold (out of order, or waiting for an ACK).
-    private func flushHeld(_ f: Flow, time: Timestamp) {
-        for ep in f.streams.keys.sorted() {
+    private func flushHeld(_ flow: Flow, time: Timestamp) {
+        for ep in flow.streams.keys.sorted() {
             // Delivering one direction may judge the flow not IMAP and drop both streams.
-            guard let out = reassemble(f, ep, { $0.flushAll() }) else { continue }
-            deliver(out, from: ep, flow: f, key: nil, time: time)
+            guard let out = reassemble(flow, ep, { $0.flushAll() }) else { continue }
+            deliver(out, from: ep, flow: flow, key: nil, time: time)
         }
     }
 
     /// Runs one direction's reassembler (nil when the flow has none for it), keeping the total
     /// of held bytes in step. It is taken out of the flow meanwhile, so its buffers are not copied.
-    private func reassemble(_ f: Flow, _ ep: Endpoint, _ body: (inout StreamReassembler) -> [StreamReassembler.Output])
+    private func reassemble(
+        _ flow: Flow, _ ep: Endpoint, _ body: (inout StreamReassembler) -> [StreamReassembler.Output]
+    )
         -> [StreamReassembler.Output]?
     {
-        guard var s = f.streams.removeValue(forKey: ep) else { return nil }
-        let before = s.heldBytes
-        let out = body(&s)
-        pendingTotal += s.heldBytes - before
-        f.streams[ep] = s
+        guard var stream = flow.streams.removeValue(forKey: ep) else { return nil }
+        let before = stream.heldBytes
+        let out = body(&stream)
+        pendingTotal += stream.heldBytes - before
+        flow.streams[ep] = stream
         return out
     }
 
     /// Drops a flow's reassemblers and what they hold.
-    private func dropStreams(_ f: Flow) {
-        for s in f.streams.values { pendingTotal -= s.heldBytes }
-        f.streams = [:]
+    private func dropStreams(_ flow: Flow) {
+        for stream in flow.streams.values { pendingTotal -= stream.heldBytes }
+        flow.streams = [:]
     }
 
     /// Drops a flow from the table and the activity list.
-    private func forget(_ f: Flow) {
-        dropStreams(f)
-        activity.remove(f)
-        if flows[f.key] === f { flows[f.key] = nil }
+    private func forget(_ flow: Flow) {
+        dropStreams(flow)
+        activity.remove(flow)
+        if flows[flow.key] === flow { flows[flow.key] = nil }
     }
 
     /// Evicts every flow whose last packet is older than the idle horizon. Only the least
     /// recently active flows are looked at, so this costs nothing while none is due.
     private func evictIdle(now: Timestamp) {
         let horizon = options.flowIdleSeconds * 1_000_000
-        while let f = activity.oldest, now.microseconds - f.lastTime.microseconds > horizon {
+        while let flow = activity.oldest, now.microseconds - flow.lastTime.microseconds > horizon {
             // The session ended, as far as anyone can tell, when the horizon passed.
-            evict(f, .idle, time: Timestamp(microseconds: f.lastTime.microseconds + horizon))
+            evict(flow, .idle, time: Timestamp(microseconds: flow.lastTime.microseconds + horizon))
         }
     }
 
     /// Ends a flow that is still open: held bytes first, then its session with the reason.
     /// A later packet on the same addresses starts a new flow, decoded as a capture that begins
     /// mid-stream (client lines hidden until the server confirms where commands start).
-    private func evict(_ f: Flow, _ why: Eviction, time: Timestamp) {
+    private func evict(_ flow: Flow, _ why: Eviction, time: Timestamp) {
         let reason: String
         switch why {
         case .idle:
@@ -337,16 +339,16 @@ public final class CaptureDecoder {
             evictedOverCap += 1
             reason = "evicted: more than \(options.maxFlows) flows open"
         }
-        if f.kind != .ignored { flushHeld(f, time: time) }
-        if f.kind == .imap || f.kind == .imaps { end(f, reason: reason, time: time) }
-        forget(f)
+        if flow.kind != .ignored { flushHeld(flow, time: time) }
+        if flow.kind == .imap || flow.kind == .imaps { end(flow, reason: reason, time: time) }
+        forget(flow)
     }
 
     /// Not IMAP: forget its bytes, keep only the entry that says so.
-    private func ignore(_ f: Flow) {
-        f.kind = .ignored
-        f.early = []
-        dropStreams(f)
+    private func ignore(_ flow: Flow) {
+        flow.kind = .ignored
+        flow.early = []
+        dropStreams(flow)
     }
 
     private func purgeClosed(now: Timestamp) {
@@ -359,146 +361,162 @@ public final class CaptureDecoder {
     }
 
     /// Who is the client: the SYN's sender, the side talking to an IMAP port, or nil (decide by content).
-    private func orient(_ s: TCPSegment) -> Endpoint? {
-        if s.syn && !s.ackFlag { return s.source }
-        if s.syn && s.ackFlag { return s.destination }
+    private func orient(_ segment: TCPSegment) -> Endpoint? {
+        if segment.syn && !segment.ackFlag { return segment.source }
+        if segment.syn && segment.ackFlag { return segment.destination }
         let ports = options.imapPorts.union(options.tlsPorts)
-        if ports.contains(s.destination.port) && !ports.contains(s.source.port) { return s.source }
-        if ports.contains(s.source.port) && !ports.contains(s.destination.port) { return s.destination }
+        if ports.contains(segment.destination.port) && !ports.contains(segment.source.port) { return segment.source }
+        if ports.contains(segment.source.port) && !ports.contains(segment.destination.port) {
+            return segment.destination
+        }
         return nil
     }
 
-    private func start(_ f: Flow, key: FlowKey, kind: Kind, time: Timestamp) {
-        guard let c = f.client else { return }
+    private func start(_ flow: Flow, key: FlowKey, kind: Kind, time: Timestamp) {
+        guard let client = flow.client else { return }
         sessionsStarted += 1
-        f.session = "s\(sessionsStarted)"
-        f.kind = kind
+        flow.session = "s\(sessionsStarted)"
+        flow.kind = kind
         var opts = options.decoder
-        opts.encryptedTransport = kind == .imaps || f.decryptedTLS
+        opts.encryptedTransport = kind == .imaps || flow.decryptedTLS
         let keys = options.tlsKeys
         if keys != nil, opts.afterStartTLS == .encrypted { opts.afterStartTLS = .handOff }
         // Without the handshake the first bytes may sit inside a literal or a SASL exchange.
-        opts.clientStreamFromStart = !f.synSeq.isEmpty
-        let d = SessionDecoder(options: opts)
-        f.decoder = d
-        let server = key.a == c ? key.b : key.a
-        emit(f.session, d.start(client: c.description, server: server.description, source: "pcap", time: f.firstTime))
+        opts.clientStreamFromStart = !flow.synSeq.isEmpty
+        let decoder = SessionDecoder(options: opts)
+        flow.decoder = decoder
+        let server = key.lower == client ? key.higher : key.lower
+        emit(
+            flow.session,
+            decoder.start(client: client.description, server: server.description, source: "pcap", time: flow.firstTime))
         if kind == .imaps {
             if let keys {
-                f.tls = TLSConnectionDecryptor(lookup: keys)
+                flow.tls = TLSConnectionDecryptor(lookup: keys)
             } else {
-                emit(f.session, d.encryptedFromStart(time: time))
+                emit(flow.session, decoder.encryptedFromStart(time: time))
             }
         }
     }
 
-    private func end(_ f: Flow, reason: String, time: Timestamp) {
-        guard let d = f.decoder else { return }
-        if let t = f.tls { tlsActions(t.finish(), flow: f, decoder: d, time: time) }
-        emit(f.session, d.finish(reason: reason, time: time))
-        f.decoder = nil
+    private func end(_ flow: Flow, reason: String, time: Timestamp) {
+        guard let decoder = flow.decoder else { return }
+        if let tls = flow.tls { tlsActions(tls.finish(), flow: flow, decoder: decoder, time: time) }
+        emit(flow.session, decoder.finish(reason: reason, time: time))
+        flow.decoder = nil
     }
 
     private func deliver(
-        _ out: [StreamReassembler.Output], from ep: Endpoint, flow f: Flow, key: FlowKey?, time: Timestamp
+        _ out: [StreamReassembler.Output], from ep: Endpoint, flow: Flow, key: FlowKey?, time: Timestamp
     ) {
-        guard !out.isEmpty, f.kind != .ignored else { return }
-        if f.kind == .undecided {
-            for case .data(let b) in out { f.early.append((ep, b, time)) }
-            classify(f, time: time)
+        guard !out.isEmpty, flow.kind != .ignored else { return }
+        if flow.kind == .undecided {
+            for case .data(let bytes) in out { flow.early.append((ep, bytes, time)) }
+            classify(flow, time: time)
             return
         }
-        guard let d = f.decoder, let client = f.client else { return }
+        guard let decoder = flow.decoder, let client = flow.client else { return }
         let dir: Direction = ep == client ? .client : .server
-        for o in out {
-            if let t = f.tls, !t.isOpaque {
-                switch o {
-                case .data(let b): tlsActions(t.feed(dir, b), flow: f, decoder: d, time: time)
-                case .gap(let n): tlsActions(t.gap(dir, bytes: n), flow: f, decoder: d, time: time)
-                case .conflict(let n):
-                    emit(f.session, d.sourceLint(.retransmissionDiffers(dir, bytes: n), dir: dir, time: time))
+        for output in out {
+            if let tls = flow.tls, !tls.isOpaque {
+                switch output {
+                case .data(let bytes): tlsActions(tls.feed(dir, bytes), flow: flow, decoder: decoder, time: time)
+                case .gap(let byteCount):
+                    tlsActions(tls.gap(dir, bytes: byteCount), flow: flow, decoder: decoder, time: time)
+                case .conflict(let byteCount):
+                    emit(
+                        flow.session,
+                        decoder.sourceLint(.retransmissionDiffers(dir, bytes: byteCount), dir: dir, time: time))
                 }
                 continue
             }
-            switch o {
-            case .data(let b):
-                emit(f.session, d.feed(dir, b, time: time))
-                if f.tls == nil, let held = d.takeTLSHandOff(), let keys = options.tlsKeys {
+            switch output {
+            case .data(let bytes):
+                emit(flow.session, decoder.feed(dir, bytes, time: time))
+                if flow.tls == nil, let held = decoder.takeTLSHandOff(), let keys = options.tlsKeys {
                     // STARTTLS completed: what follows is TLS, decrypted with the key log.
-                    let t = TLSConnectionDecryptor(lookup: keys)
-                    f.tls = t
-                    f.tlsPhase = "starttls"
+                    let tls = TLSConnectionDecryptor(lookup: keys)
+                    flow.tls = tls
+                    flow.tlsPhase = "starttls"
                     for side in [Direction.client, .server] {
-                        if let h = held[side], !h.isEmpty {
-                            tlsActions(t.feed(side, h), flow: f, decoder: d, time: time)
+                        if let heldBytes = held[side], !heldBytes.isEmpty {
+                            tlsActions(tls.feed(side, heldBytes), flow: flow, decoder: decoder, time: time)
                         }
                     }
                 }
-            case .gap(let n): if n > 0 { emit(f.session, d.gap(dir, bytes: n, time: time)) }
-            case .conflict(let n):
-                emit(f.session, d.sourceLint(.retransmissionDiffers(dir, bytes: n), dir: dir, time: time))
+            case .gap(let byteCount):
+                if byteCount > 0 { emit(flow.session, decoder.gap(dir, bytes: byteCount, time: time)) }
+            case .conflict(let byteCount):
+                emit(
+                    flow.session,
+                    decoder.sourceLint(.retransmissionDiffers(dir, bytes: byteCount), dir: dir, time: time))
             }
         }
     }
 
     /// Turns what the TLS decryptor found into the session's events: plaintext to decode, the
     /// `tls` event, and lints for what could not be opened.
-    private func tlsActions(_ actions: [TLSDecryptorAction], flow f: Flow, decoder d: SessionDecoder, time: Timestamp) {
-        for a in actions {
-            switch a {
+    private func tlsActions(_ actions: [TLSDecryptorAction], flow: Flow, decoder: SessionDecoder, time: Timestamp) {
+        for action in actions {
+            switch action {
             case .plaintext(let dir, let bytes):
-                emit(f.session, d.feed(dir, bytes, time: time))
+                emit(flow.session, decoder.feed(dir, bytes, time: time))
             case .decrypting(let facts):
                 let note =
-                    f.tlsPhase == "starttls"
+                    flow.tlsPhase == "starttls"
                     ? "STARTTLS accepted; decrypted with the key log" : "implicit TLS, decrypted with the key log"
-                emit(f.session, d.tlsDecrypted(tlsEvent(f, facts, decrypted: true), note: note, time: time))
+                emit(flow.session, decoder.tlsDecrypted(tlsEvent(flow, facts, decrypted: true), note: note, time: time))
             case .undecryptable(let facts, let why):
                 let note =
-                    f.tlsPhase == "starttls"
+                    flow.tlsPhase == "starttls"
                     ? "STARTTLS accepted: the rest of this connection is TLS and could not be decrypted"
                     : "implicit TLS: the connection could not be decrypted"
-                let bytes = f.tls?.bytesFed ?? [:]
+                let bytes = flow.tls?.bytesFed ?? [:]
                 emit(
-                    f.session,
-                    d.tlsUndecryptable(
-                        tlsEvent(f, facts ?? TLSHandshakeFacts(), decrypted: false), note: note, bytesSoFar: bytes,
+                    flow.session,
+                    decoder.tlsUndecryptable(
+                        tlsEvent(flow, facts ?? TLSHandshakeFacts(), decrypted: false), note: note, bytesSoFar: bytes,
                         time: time))
-                emit(f.session, d.sourceLint(code: "tls-not-decrypted", message: why.message, dir: nil, time: time))
+                emit(
+                    flow.session,
+                    decoder.sourceLint(code: "tls-not-decrypted", message: why.message, dir: nil, time: time))
             case .decryptFailed(let dir, let seq, let bytes):
                 let message =
                     "the \(dir.rawValue)'s TLS record with sequence number \(seq) (\(bytes) bytes) "
                     + "failed authentication and was skipped"
-                emit(f.session, d.sourceLint(code: "tls-decrypt-failed", message: message, dir: dir, time: time))
-                emit(f.session, d.gap(dir, bytes: bytes, time: time))
+                emit(
+                    flow.session, decoder.sourceLint(code: "tls-decrypt-failed", message: message, dir: dir, time: time)
+                )
+                emit(flow.session, decoder.gap(dir, bytes: bytes, time: time))
             case .directionLost(let dir, let reason):
                 let message = "the \(dir.rawValue)'s TLS stream is no longer decrypted: \(reason)"
-                emit(f.session, d.sourceLint(code: "tls-stream-lost", message: message, dir: dir, time: time))
+                emit(flow.session, decoder.sourceLint(code: "tls-stream-lost", message: message, dir: dir, time: time))
             }
         }
     }
 
-    private func tlsEvent(_ f: Flow, _ facts: TLSHandshakeFacts, decrypted: Bool) -> TLSEvent {
+    private func tlsEvent(_ flow: Flow, _ facts: TLSHandshakeFacts, decrypted: Bool) -> TLSEvent {
         TLSEvent(
-            leg: "client", phase: f.tlsPhase, version: facts.version, cipher: facts.cipher, sni: facts.serverName,
+            leg: "client", phase: flow.tlsPhase, version: facts.version, cipher: facts.cipher, sni: facts.serverName,
             versionsOffered: facts.versionsOffered, alpn: facts.alpn, decrypted: decrypted)
     }
 
     /// A flow on an unknown port is IMAP if its first bytes are a greeting or a tagged command.
-    private func classify(_ f: Flow, time: Timestamp) {
-        guard let (ep, first, _) = f.early.first else { return }
+    private func classify(_ flow: Flow, time: Timestamp) {
+        guard let (ep, first, _) = flow.early.first else { return }
         if let keys = options.tlsKeys, first.first == 0x16 {
-            switch Self.implicitTLS(f.early.filter { $0.0 == ep }.flatMap { $0.1 }, keys: keys) {
+            switch Self.implicitTLS(flow.early.filter { $0.0 == ep }.flatMap { $0.1 }, keys: keys) {
             // Held bytes of both directions stay bounded while the ClientHello is incomplete.
-            case .needMore where f.early.reduce(0, { $0 + $1.1.count }) < 16_384: return
+            case .needMore where flow.early.reduce(0, { $0 + $1.1.count }) < 16_384: return
             case .needMore: break
             case .yes:
-                f.client = ep
-                let server = f.streams.keys.first { $0 != ep } ?? ep
-                start(f, key: FlowKey(ep, server), kind: .imaps, time: time)
-                let held = f.early
-                f.early = []
-                for (e, b, t) in held { deliver([.data(b)], from: e, flow: f, key: nil, time: t) }
+                flow.client = ep
+                let server = flow.streams.keys.first { $0 != ep } ?? ep
+                start(flow, key: FlowKey(ep, server), kind: .imaps, time: time)
+                let held = flow.early
+                flow.early = []
+                for (endpoint, bytes, receivedAt) in held {
+                    deliver([.data(bytes)], from: endpoint, flow: flow, key: nil, time: receivedAt)
+                }
                 return
             case .no: break
             }
@@ -509,24 +527,26 @@ public final class CaptureDecoder {
             serverSide = ep
         } else if Self.looksLikeCommand(first.prefix(64)) {
             serverSide = nil
-            f.client = ep
+            flow.client = ep
         } else {
-            ignore(f)
+            ignore(flow)
             return
         }
-        if let s = serverSide {
-            let other = f.streams.keys.first { $0 != s }
-            f.client = f.client ?? other ?? Endpoint(ip: s.ip, port: 0)
+        if let serverEndpoint = serverSide {
+            let other = flow.streams.keys.first { $0 != serverEndpoint }
+            flow.client = flow.client ?? other ?? Endpoint(ip: serverEndpoint.ip, port: 0)
         }
-        guard let client = f.client else {
-            ignore(f)
+        guard let client = flow.client else {
+            ignore(flow)
             return
         }
-        let server = f.streams.keys.first { $0 != client } ?? serverSide ?? client
-        start(f, key: FlowKey(client, server), kind: .imap, time: time)
-        let held = f.early
-        f.early = []
-        for (e, b, t) in held { deliver([.data(b)], from: e, flow: f, key: nil, time: t) }
+        let server = flow.streams.keys.first { $0 != client } ?? serverSide ?? client
+        start(flow, key: FlowKey(client, server), kind: .imap, time: time)
+        let held = flow.early
+        flow.early = []
+        for (endpoint, bytes, receivedAt) in held {
+            deliver([.data(bytes)], from: endpoint, flow: flow, key: nil, time: receivedAt)
+        }
     }
 
     enum Verdict { case yes, no, needMore }
@@ -534,13 +554,13 @@ public final class CaptureDecoder {
     /// With a key log, a flow on an unknown port is IMAP over implicit TLS if it opens with a
     /// ClientHello whose secrets the key log holds and that offers no ALPN protocol but "imap"
     /// (a browser's HTTPS session in the same capture and key log offers h2 or http/1.1).
-    static func implicitTLS(_ b: [UInt8], keys: ([UInt8]) -> TLSSessionSecrets?) -> Verdict {
-        guard b.count >= 9 else { return b.count < 16_384 ? .needMore : .no }
-        let recordEnd = 5 + (Int(b[3]) << 8 | Int(b[4]))
-        guard b[0] == 0x16, b[1] == 3, b[5] == TLSHandshakeType.clientHello else { return .no }
-        guard b.count >= recordEnd else { return b.count < 16_384 ? .needMore : .no }
-        let bodyEnd = min(recordEnd, 9 + (Int(b[6]) << 16 | Int(b[7]) << 8 | Int(b[8])))
-        guard let hello = TLSHandshakeParser.clientHello(b[9..<bodyEnd]) else { return .no }
+    static func implicitTLS(_ bytes: [UInt8], keys: ([UInt8]) -> TLSSessionSecrets?) -> Verdict {
+        guard bytes.count >= 9 else { return bytes.count < 16_384 ? .needMore : .no }
+        let recordEnd = 5 + (Int(bytes[3]) << 8 | Int(bytes[4]))
+        guard bytes[0] == 0x16, bytes[1] == 3, bytes[5] == TLSHandshakeType.clientHello else { return .no }
+        guard bytes.count >= recordEnd else { return bytes.count < 16_384 ? .needMore : .no }
+        let bodyEnd = min(recordEnd, 9 + (Int(bytes[6]) << 16 | Int(bytes[7]) << 8 | Int(bytes[8])))
+        guard let hello = TLSHandshakeParser.clientHello(bytes[9..<bodyEnd]) else { return .no }
         guard hello.alpn.allSatisfy({ $0 == "imap" }), keys(hello.random) != nil else { return .no }
         return .yes
     }

@@ -15,7 +15,7 @@ public enum CaptureReader {
         progress: ((Int) -> Void)? = nil, shouldStop: (() -> Bool)? = nil,
         emit: @escaping (String, [DecodedEvent]) -> Void
     ) throws -> Result {
-        if let f = filter { try source.setFilter(f) }
+        if let expression = filter { try source.setFilter(expression) }
         guard FrameDecoder.supportedLinkTypes[source.linkType] != nil else {
             throw CaptureError(
                 "\(source.name): link type \(source.linkTypeName) is not supported (Ethernet, Linux cooked v1/v2, BSD loopback and raw IP are)"
@@ -37,9 +37,9 @@ public enum CaptureReader {
             if shouldStop?() == true { break }
             do {
                 switch try source.next() {
-                case .packet(let p):
-                    decoder.process(p, linkType: source.linkType)
-                    if p.number % 4096 == 0 { progress?(p.number) }
+                case .packet(let packet):
+                    decoder.process(packet, linkType: source.linkType)
+                    if packet.number % 4096 == 0 { progress?(packet.number) }
                 case .timeout: continue
                 case .end: break loop
                 }

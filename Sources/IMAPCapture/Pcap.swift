@@ -24,12 +24,12 @@ public struct CapturedPacket: Sendable {
 
 public struct CaptureError: Error, CustomStringConvertible, Sendable {
     public var description: String
-    public init(_ d: String) { description = d }
+    public init(_ message: String) { description = message }
 }
 
-private func text(_ p: UnsafePointer<CChar>?) -> String {
-    guard let p else { return "unknown error" }
-    return String(validatingCString: p) ?? "unknown error"
+private func text(_ pointer: UnsafePointer<CChar>?) -> String {
+    guard let pointer else { return "unknown error" }
+    return String(validatingCString: pointer) ?? "unknown error"
 }
 
 /// libpcap reading, for files (pcap and pcapng) and live interfaces.
@@ -55,10 +55,10 @@ public final class PcapSource {
     /// Opens a pcap or pcapng file.
     public static func open(file path: String) throws -> PcapSource {
         var err = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
-        guard let h = pcap_open_offline(path, &err) else {
+        guard let pcapHandle = pcap_open_offline(path, &err) else {
             throw CaptureError("\(path): \(err.withUnsafeBufferPointer { text($0.baseAddress) })")
         }
-        let source = PcapSource(handle: h, name: path)
+        let source = PcapSource(handle: pcapHandle, name: path)
         source.describe(PcapNGWriter.sectionHeader(ofFile: path))
         return source
     }
@@ -89,11 +89,11 @@ public final class PcapSource {
             throw CaptureError("\(name): \(why)")
         }
         var err = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
-        guard let h = pcap_fopen_offline(file, &err) else {
+        guard let pcapHandle = pcap_fopen_offline(file, &err) else {
             fclose(file)
             throw CaptureError("\(name): \(err.withUnsafeBufferPointer { text($0.baseAddress) })")
         }
-        let source = PcapSource(handle: h, name: name)
+        let source = PcapSource(handle: pcapHandle, name: name)
         source.describe(PcapNGWriter.sectionHeader(head))
         return source
     }
@@ -101,31 +101,31 @@ public final class PcapSource {
     /// Opens a live interface (needs privileges).
     public static func open(interface: String, snaplen: Int32 = 262_144) throws -> PcapSource {
         var err = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
-        guard let h = pcap_create(interface, &err) else {
+        guard let pcapHandle = pcap_create(interface, &err) else {
             throw CaptureError("interface \(interface): \(err.withUnsafeBufferPointer { text($0.baseAddress) })")
         }
-        pcap_set_snaplen(h, snaplen)
-        pcap_set_promisc(h, 0)
+        pcap_set_snaplen(pcapHandle, snaplen)
+        pcap_set_promisc(pcapHandle, 0)
         // A buffer timeout (not immediate mode) so pcap_next_ex returns regularly and a stop
         // request is seen within 100 ms even on an idle interface.
-        pcap_set_timeout(h, 100)
-        let rc = pcap_activate(h)
+        pcap_set_timeout(pcapHandle, 100)
+        let rc = pcap_activate(pcapHandle)
         if rc < 0 {
-            let msg = text(pcap_geterr(h))
-            pcap_close(h)
+            let msg = text(pcap_geterr(pcapHandle))
+            pcap_close(pcapHandle)
             throw CaptureError("interface \(interface): \(msg)")
         }
         // Non-blocking, and we poll the descriptor ourselves: on Linux the buffer timeout does
         // not wake an idle read, and a stop request must be seen promptly.
-        _ = pcap_setnonblock(h, 1, &err)
-        let source = PcapSource(handle: h, name: interface)
-        source.selectableFD = pcap_get_selectable_fd(h)
+        _ = pcap_setnonblock(pcapHandle, 1, &err)
+        let source = PcapSource(handle: pcapHandle, name: interface)
+        source.selectableFD = pcap_get_selectable_fd(pcapHandle)
         return source
     }
 
     public var linkTypeName: String {
-        let n = pcap_datalink_val_to_name(linkType).map { text($0) } ?? "unknown"
-        return "\(n) (\(linkType))"
+        let linkName = pcap_datalink_val_to_name(linkType).map { text($0) } ?? "unknown"
+        return "\(linkName) (\(linkType))"
     }
 
     /// Applies a BPF filter expression.
@@ -156,20 +156,21 @@ public final class PcapSource {
         var data: UnsafePointer<UInt8>?
         var rc = pcap_next_ex(handle, &header, &data)
         if rc == 0 && selectableFD >= 0 {
-            var p = pollfd(fd: selectableFD, events: Int16(POLLIN), revents: 0)
-            _ = poll(&p, 1, 100)
+            var pollRequest = pollfd(fd: selectableFD, events: Int16(POLLIN), revents: 0)
+            _ = poll(&pollRequest, 1, 100)
             rc = pcap_next_ex(handle, &header, &data)
         }
         switch rc {
         case 1:
             packetsRead += 1
             // libpcap sets both on success; a missing one is damage, not a crash.
-            guard let h = header?.pointee, data != nil || h.caplen == 0 else {
+            guard let packetHeader = header?.pointee, data != nil || packetHeader.caplen == 0 else {
                 throw CaptureError("\(name): packet \(packetsRead): libpcap returned no packet header")
             }
-            let bytes = Array(UnsafeBufferPointer(start: data, count: Int(h.caplen)))
-            let t = Timestamp(seconds: Int64(h.ts.tv_sec), microseconds: Int64(h.ts.tv_usec))
-            return .packet(CapturedPacket(number: packetsRead, time: t, wireLength: Int(h.len), data: bytes))
+            let bytes = Array(UnsafeBufferPointer(start: data, count: Int(packetHeader.caplen)))
+            let time = Timestamp(seconds: Int64(packetHeader.ts.tv_sec), microseconds: Int64(packetHeader.ts.tv_usec))
+            return .packet(
+                CapturedPacket(number: packetsRead, time: time, wireLength: Int(packetHeader.len), data: bytes))
         case 0: return .timeout
         case PCAP_ERROR_BREAK: return .end
         default:
@@ -199,30 +200,30 @@ private final class PrefixedStream {
         var io = imapscope_cookie_io_functions()
         io.read = { cookie, buffer, size in
             guard let cookie, let buffer else { return -1 }
-            let s = Unmanaged<PrefixedStream>.fromOpaque(cookie).takeUnretainedValue()
-            if s.position < s.head.count {
-                let n = min(size, s.head.count - s.position)
-                s.head.withUnsafeBytes { raw in
+            let prefixed = Unmanaged<PrefixedStream>.fromOpaque(cookie).takeUnretainedValue()
+            if prefixed.position < prefixed.head.count {
+                let copied = min(size, prefixed.head.count - prefixed.position)
+                prefixed.head.withUnsafeBytes { raw in
                     guard let base = raw.baseAddress else { return }
-                    UnsafeMutableRawPointer(buffer).copyMemory(from: base + s.position, byteCount: n)
+                    UnsafeMutableRawPointer(buffer).copyMemory(from: base + prefixed.position, byteCount: copied)
                 }
-                s.position += n
-                if s.position == s.head.count {
-                    s.head = []
-                    s.position = 0
+                prefixed.position += copied
+                if prefixed.position == prefixed.head.count {
+                    prefixed.head = []
+                    prefixed.position = 0
                 }
-                return n
+                return copied
             }
             while true {
-                let n = read(s.fd, buffer, size)
-                if n < 0 && errno == EINTR { continue }
-                return n
+                let readCount = read(prefixed.fd, buffer, size)
+                if readCount < 0 && errno == EINTR { continue }
+                return readCount
             }
         }
         io.close = { cookie in
             guard let cookie else { return 0 }
-            let s = Unmanaged<PrefixedStream>.fromOpaque(cookie).takeRetainedValue()
-            return close(s.fd)
+            let prefixed = Unmanaged<PrefixedStream>.fromOpaque(cookie).takeRetainedValue()
+            return close(prefixed.fd)
         }
         let stream = PrefixedStream(fd: fd, head: head)
         let cookie = Unmanaged.passRetained(stream).toOpaque()
@@ -240,27 +241,28 @@ public final class PcapWriter {
     private let dumper: OpaquePointer
 
     public init(path: String, linkType: Int32 = 1, snaplen: Int32 = 262_144) throws {
-        guard let d = pcap_open_dead(linkType, snaplen) else {
+        guard let deadHandle = pcap_open_dead(linkType, snaplen) else {
             throw CaptureError("\(path): cannot create a pcap handle")
         }
-        guard let dump = pcap_dump_open(d, path) else {
-            let msg = text(pcap_geterr(d))
-            pcap_close(d)
+        guard let dump = pcap_dump_open(deadHandle, path) else {
+            let msg = text(pcap_geterr(deadHandle))
+            pcap_close(deadHandle)
             throw CaptureError("\(path): \(msg)")
         }
-        dead = d
+        dead = deadHandle
         dumper = dump
     }
 
     /// Writes one frame; `wireLength` larger than the data simulates a snap length cut.
     public func write(_ frame: [UInt8], time: Timestamp, wireLength: Int? = nil) {
-        var h = pcap_pkthdr()
-        h.ts.tv_sec = Int(time.microseconds / 1_000_000)
-        h.ts.tv_usec = Int(time.microseconds % 1_000_000)
-        h.caplen = UInt32(frame.count)
-        h.len = UInt32(wireLength ?? frame.count)
-        frame.withUnsafeBufferPointer { p in
-            pcap_dump(UnsafeMutableRawPointer(dumper).assumingMemoryBound(to: UInt8.self), &h, p.baseAddress)
+        var header = pcap_pkthdr()
+        header.ts.tv_sec = Int(time.microseconds / 1_000_000)
+        header.ts.tv_usec = Int(time.microseconds % 1_000_000)
+        header.caplen = UInt32(frame.count)
+        header.len = UInt32(wireLength ?? frame.count)
+        frame.withUnsafeBufferPointer { frameBytes in
+            pcap_dump(
+                UnsafeMutableRawPointer(dumper).assumingMemoryBound(to: UInt8.self), &header, frameBytes.baseAddress)
         }
     }
 

@@ -20,11 +20,11 @@ public final class PcapNGWriter {
     public let path: String
 
     public init(path: String, application: String, comments: [String] = []) throws {
-        guard let f = fopen(path, "wb") else { throw CaptureError("\(path): \(String(cString: strerror(errno)))") }
-        file = f
+        guard let opened = fopen(path, "wb") else { throw CaptureError("\(path): \(String(cString: strerror(errno)))") }
+        file = opened
         self.path = path
         var options: [UInt8] = []
-        for c in comments { options += Self.option(1, Array(c.utf8)) }
+        for comment in comments { options += Self.option(1, Array(comment.utf8)) }
         options += Self.option(4, Array(application.utf8)) + Self.option(0, [])
         // Section header: byte-order magic, version 1.0, section length unknown (-1).
         let shb = Self.le32(0x1A2B_3C4D) + Self.le16(1) + Self.le16(0) + [UInt8](repeating: 0xFF, count: 8) + options
@@ -56,9 +56,9 @@ public final class PcapNGWriter {
     static func option(_ code: UInt16, _ value: [UInt8]) -> [UInt8] {
         le16(code) + le16(UInt16(value.count)) + value + [UInt8](repeating: 0, count: (4 - value.count % 4) % 4)
     }
-    static func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 255), UInt8(v >> 8)] }
-    static func le32(_ v: UInt32) -> [UInt8] {
-        [UInt8(v & 255), UInt8(v >> 8 & 255), UInt8(v >> 16 & 255), UInt8(v >> 24)]
+    static func le16(_ value: UInt16) -> [UInt8] { [UInt8(value & 255), UInt8(value >> 8)] }
+    static func le32(_ value: UInt32) -> [UInt8] {
+        [UInt8(value & 255), UInt8(value >> 8 & 255), UInt8(value >> 16 & 255), UInt8(value >> 24)]
     }
 
     /// What a pcapng file's first section header says of its writer.
@@ -74,11 +74,11 @@ public final class PcapNGWriter {
 
     /// The first section header's application and comments (nil for classic pcap).
     public static func sectionHeader(ofFile path: String) -> SectionHeader? {
-        guard let f = fopen(path, "rb") else { return nil }
-        defer { fclose(f) }
+        guard let handle = fopen(path, "rb") else { return nil }
+        defer { fclose(handle) }
         var head = [UInt8](repeating: 0, count: 4096)
-        let n = head.withUnsafeMutableBufferPointer { fread($0.baseAddress, 1, $0.count, f) }
-        head.removeLast(head.count - n)
+        let readCount = head.withUnsafeMutableBufferPointer { fread($0.baseAddress, 1, $0.count, handle) }
+        head.removeLast(head.count - readCount)
         return sectionHeader(head)
     }
 
@@ -88,22 +88,22 @@ public final class PcapNGWriter {
     /// Reads the section header at the start of `head` (the first bytes of a file or stream; 4096
     /// are plenty for a section header).
     public static func sectionHeader(_ head: [UInt8]) -> SectionHeader? {
-        let n = head.count
-        func u16(_ i: Int) -> Int { Int(head[i]) | Int(head[i + 1]) << 8 }
-        func u32(_ i: Int) -> Int { u16(i) | u16(i + 2) << 16 }
+        let headLength = head.count
+        func u16(_ offset: Int) -> Int { Int(head[offset]) | Int(head[offset + 1]) << 8 }
+        func u32(_ offset: Int) -> Int { u16(offset) | u16(offset + 2) << 16 }
         // Only little-endian sections (ours, and most others) are looked at.
-        guard n >= 28, u32(0) == 0x0A0D_0D0A, u32(8) == 0x1A2B_3C4D else { return nil }
-        let end = min(n, u32(4) - 4)
+        guard headLength >= 28, u32(0) == 0x0A0D_0D0A, u32(8) == 0x1A2B_3C4D else { return nil }
+        let end = min(headLength, u32(4) - 4)
         var header = SectionHeader()
-        var i = 24
-        while i + 4 <= end {
-            let code = u16(i)
-            let len = u16(i + 2)
-            guard code != 0, i + 4 + len <= end else { break }
-            let value = String(decoding: head[(i + 4)..<(i + 4 + len)], as: UTF8.self)
+        var position = 24
+        while position + 4 <= end {
+            let code = u16(position)
+            let len = u16(position + 2)
+            guard code != 0, position + 4 + len <= end else { break }
+            let value = String(decoding: head[(position + 4)..<(position + 4 + len)], as: UTF8.self)
             if code == 4, header.application == nil { header.application = value }
             if code == 1 { header.comments.append(value) }
-            i += 4 + len + (4 - len % 4) % 4
+            position += 4 + len + (4 - len % 4) % 4
         }
         return header
     }
@@ -153,12 +153,12 @@ public struct SyntheticTCPConnection {
     /// Data from one side, cut into segments.
     public mutating func data(fromClient: Bool, _ bytes: [UInt8]) -> [[UInt8]] {
         var out: [[UInt8]] = []
-        var i = 0
-        while i < bytes.count {
-            let chunk = Array(bytes[i..<min(bytes.count, i + Self.maxSegment)])
+        var offset = 0
+        while offset < bytes.count {
+            let chunk = Array(bytes[offset..<min(bytes.count, offset + Self.maxSegment)])
             out.append(frame(fromClient: fromClient, flags: 0x18, payload: chunk))
             advance(fromClient: fromClient, by: UInt32(chunk.count))
-            i += chunk.count
+            offset += chunk.count
         }
         return out
     }
@@ -167,9 +167,9 @@ public struct SyntheticTCPConnection {
     public mutating func fin(fromClient: Bool) -> [[UInt8]] {
         guard finished[fromClient] == false else { return [] }
         finished[fromClient] = true
-        let f = frame(fromClient: fromClient, flags: 0x11, payload: [])
+        let finFrame = frame(fromClient: fromClient, flags: 0x11, payload: [])
         advance(fromClient: fromClient, by: 1)
-        return [f]
+        return [finFrame]
     }
 
     private func next(fromClient: Bool) -> UInt32 { fromClient ? nextFromClient : nextFromServer }
@@ -188,86 +188,89 @@ public struct SyntheticTCPConnection {
         let pseudo: [UInt8]
         let ip: [UInt8]
         switch (src.ip, dst.ip) {
-        case (.v4(let s), .v4(let d)):
-            pseudo = be32(s) + be32(d) + [0, 6] + be16(tcp.count)
-            var h: [UInt8] = [0x45, 0] + be16(20 + tcp.count) + [0, 0, 0x40, 0, 64, 6, 0, 0] + be32(s) + be32(d)
-            let c = checksum(h)
-            h[10] = UInt8(c >> 8)
-            h[11] = UInt8(c & 255)
-            ip = h
+        case (.v4(let sourceIP), .v4(let destinationIP)):
+            pseudo = be32(sourceIP) + be32(destinationIP) + [0, 6] + be16(tcp.count)
+            var ipHeader: [UInt8] =
+                [0x45, 0] + be16(20 + tcp.count) + [0, 0, 0x40, 0, 64, 6, 0, 0] + be32(sourceIP) + be32(destinationIP)
+            let headerChecksum = checksum(ipHeader)
+            ipHeader[10] = UInt8(headerChecksum >> 8)
+            ipHeader[11] = UInt8(headerChecksum & 255)
+            ip = ipHeader
         default:
-            let s = Self.v6Bytes(src.ip)
-            let d = Self.v6Bytes(dst.ip)
-            pseudo = s + d + be32(UInt32(tcp.count)) + [0, 0, 0, 6]
-            ip = [0x60, 0, 0, 0] + be16(tcp.count) + [6, 64] + s + d
+            let sourceIP = Self.v6Bytes(src.ip)
+            let destinationIP = Self.v6Bytes(dst.ip)
+            pseudo = sourceIP + destinationIP + be32(UInt32(tcp.count)) + [0, 0, 0, 6]
+            ip = [0x60, 0, 0, 0] + be16(tcp.count) + [6, 64] + sourceIP + destinationIP
         }
-        let c = checksum(pseudo + tcp)
-        tcp[16] = UInt8(c >> 8)
-        tcp[17] = UInt8(c & 255)
+        let tcpChecksum = checksum(pseudo + tcp)
+        tcp[16] = UInt8(tcpChecksum >> 8)
+        tcp[17] = UInt8(tcpChecksum & 255)
         let etherType: [UInt8] = ip[0] >> 4 == 6 ? [0x86, 0xDD] : [0x08, 0x00]
         let macs: [UInt8] = fromClient ? [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1] : [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2]
         return macs + etherType + ip + tcp
     }
 
-    static func v6Bytes(_ a: IPAddress) -> [UInt8] {
-        switch a {
-        case .v6(let b): return b
-        case .v4(let v): return [UInt8](repeating: 0, count: 10) + [0xFF, 0xFF] + be32(v)  // v4-mapped
+    static func v6Bytes(_ address: IPAddress) -> [UInt8] {
+        switch address {
+        case .v6(let bytes): return bytes
+        case .v4(let v4): return [UInt8](repeating: 0, count: 10) + [0xFF, 0xFF] + be32(v4)  // v4-mapped
         }
     }
 }
 
-private func be16(_ v: Int) -> [UInt8] { [UInt8(v >> 8 & 255), UInt8(v & 255)] }
-private func be32(_ v: UInt32) -> [UInt8] {
-    [UInt8(v >> 24), UInt8(v >> 16 & 255), UInt8(v >> 8 & 255), UInt8(v & 255)]
+private func be16(_ value: Int) -> [UInt8] { [UInt8(value >> 8 & 255), UInt8(value & 255)] }
+private func be32(_ value: UInt32) -> [UInt8] {
+    [UInt8(value >> 24), UInt8(value >> 16 & 255), UInt8(value >> 8 & 255), UInt8(value & 255)]
 }
 
 /// RFC 1071 Internet checksum.
-private func checksum(_ b: [UInt8]) -> UInt16 {
+private func checksum(_ bytes: [UInt8]) -> UInt16 {
     var sum: UInt32 = 0
-    var i = 0
-    while i + 1 < b.count {
-        sum &+= UInt32(b[i]) << 8 | UInt32(b[i + 1])
-        i += 2
+    var position = 0
+    while position + 1 < bytes.count {
+        sum &+= UInt32(bytes[position]) << 8 | UInt32(bytes[position + 1])
+        position += 2
     }
-    if i < b.count { sum &+= UInt32(b[i]) << 8 }
+    if position < bytes.count { sum &+= UInt32(bytes[position]) << 8 }
     while sum >> 16 != 0 { sum = (sum & 0xFFFF) + (sum >> 16) }
     return ~UInt16(sum)
 }
 
 extension Endpoint {
     /// Parses the event schema's endpoint form: `127.0.0.1:143` or `[::1]:143`.
-    public init?(parsing s: String) {
+    public init?(parsing text: String) {
         var host: Substring
         var port: Substring
-        if s.hasPrefix("[") {
-            guard let close = s.firstIndex(of: "]"), s[s.index(after: close)...].hasPrefix(":") else { return nil }
-            host = s[s.index(after: s.startIndex)..<close]
-            port = s[s.index(close, offsetBy: 2)...]
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                return nil
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            port = text[text.index(close, offsetBy: 2)...]
         } else {
-            guard let colon = s.lastIndex(of: ":") else { return nil }
-            host = s[..<colon]
-            port = s[s.index(after: colon)...]
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            port = text[text.index(after: colon)...]
         }
-        guard let p = UInt16(port) else { return nil }
+        guard let portNumber = UInt16(port) else { return nil }
         if let v4 = Self.ipv4(host) {
-            self.init(ip: .v4(v4), port: p)
+            self.init(ip: .v4(v4), port: portNumber)
             return
         }
         var a6 = in6_addr()
         guard inet_pton(AF_INET6, String(host), &a6) == 1 else { return nil }
         let bytes = withUnsafeBytes(of: &a6) { Array($0) }
-        self.init(ip: .v6(bytes), port: p)
+        self.init(ip: .v6(bytes), port: portNumber)
     }
 
-    private static func ipv4(_ s: Substring) -> UInt32? {
-        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
+    private static func ipv4(_ text: Substring) -> UInt32? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4 else { return nil }
-        var v: UInt32 = 0
-        for p in parts {
-            guard let o = UInt8(p) else { return nil }
-            v = v << 8 | UInt32(o)
+        var value: UInt32 = 0
+        for part in parts {
+            guard let octet = UInt8(part) else { return nil }
+            value = value << 8 | UInt32(octet)
         }
-        return v
+        return value
     }
 }

@@ -46,7 +46,7 @@ struct StreamReassembler {
         return out
     }
 
-    static func distance(_ a: UInt32, from b: UInt32) -> Int { Int(Int32(bitPattern: a &- b)) }
+    static func distance(_ sequence: UInt32, from origin: UInt32) -> Int { Int(Int32(bitPattern: sequence &- origin)) }
 
     mutating func accept(seq: UInt32, syn: Bool, fin: Bool, payload: ArraySlice<UInt8>, missing: Int) -> [Output] {
         var out: [Output] = []
@@ -64,9 +64,9 @@ struct StreamReassembler {
         }  // a capture that starts mid-stream
         if fin { finSeq = start &+ UInt32(truncatingIfNeeded: payload.count + missing) }
         guard !payload.isEmpty || missing > 0 else { return out }
-        let d = Self.distance(start, from: expected)
-        if d > 0 {
-            if d > 1 << 30 {  // no sane window: the stream jumped; resynchronise there
+        let ahead = Self.distance(start, from: expected)
+        if ahead > 0 {
+            if ahead > 1 << 30 {  // no sane window: the stream jumped; resynchronise there
                 out.append(.gap(0))
                 expected = start
                 deliver(Array(payload), hole: missing, &out)
@@ -86,20 +86,20 @@ struct StreamReassembler {
     /// The peer's ACK: holes below it will never be filled by this capture.
     mutating func acknowledge(_ ack: UInt32) -> [Output] {
         guard started else { return [] }
-        let n = expected
-        if Self.distance(ack, from: acked ?? n) > 0 { acked = ack }
+        let origin = expected
+        if Self.distance(ack, from: acked ?? origin) > 0 { acked = ack }
         var out: [Output] = []
-        guard Self.distance(ack, from: n) > 0, hasPending else { return out }
+        guard Self.distance(ack, from: origin) > 0, hasPending else { return out }
         // Release what the ACK proves was sent, in order, with the holes as gaps.
-        while let i = earliest(), Self.distance(pending[i].seq, from: ack) < 0 {
-            let p = pending.remove(at: i)
-            pendingBytes -= p.bytes.count
-            let d = Self.distance(p.seq, from: expected)
-            if d > 0 {
-                out.append(.gap(d))
-                expected = p.seq
+        while let index = earliest(), Self.distance(pending[index].seq, from: ack) < 0 {
+            let segment = pending.remove(at: index)
+            pendingBytes -= segment.bytes.count
+            let skipped = Self.distance(segment.seq, from: expected)
+            if skipped > 0 {
+                out.append(.gap(skipped))
+                expected = segment.seq
             }
-            place(p, &out)
+            place(segment, &out)
         }
         drain(&out)
         return out
@@ -110,11 +110,11 @@ struct StreamReassembler {
         var out: [Output] = []
         flush(&out)
         // The peer acknowledged bytes this capture never held (an ACK of a FIN counts the FIN too).
-        if started, let a = acked {
-            let end = finSeq.map { min($0, a, by: expected) } ?? a
-            let d = Self.distance(end, from: expected)
-            if d > 0 && d < 1 << 30 {
-                out.append(.gap(d))
+        if started, let lastAck = acked {
+            let end = finSeq.map { min($0, lastAck, by: expected) } ?? lastAck
+            let skipped = Self.distance(end, from: expected)
+            if skipped > 0 && skipped < 1 << 30 {
+                out.append(.gap(skipped))
                 expected = end
             }
         }
@@ -122,32 +122,32 @@ struct StreamReassembler {
     }
 
     private mutating func flush(_ out: inout [Output]) {
-        while let i = earliest() {
-            let p = pending.remove(at: i)
-            pendingBytes -= p.bytes.count
-            let d = Self.distance(p.seq, from: expected)
-            if d > 0 {
-                out.append(.gap(d))
-                expected = p.seq
+        while let index = earliest() {
+            let segment = pending.remove(at: index)
+            pendingBytes -= segment.bytes.count
+            let skipped = Self.distance(segment.seq, from: expected)
+            if skipped > 0 {
+                out.append(.gap(skipped))
+                expected = segment.seq
             }
-            place(p, &out)
+            place(segment, &out)
         }
     }
 
     private func earliest() -> Int? {
         guard started, !pending.isEmpty else { return nil }
-        let n = expected
+        let origin = expected
         var best = 0
         for i in 1..<pending.count
-        where Self.distance(pending[i].seq, from: n) < Self.distance(pending[best].seq, from: n) { best = i }
+        where Self.distance(pending[i].seq, from: origin) < Self.distance(pending[best].seq, from: origin) { best = i }
         return best
     }
 
     /// Delivers a segment that starts at or before `next`, trimming what was already delivered.
-    private mutating func place(_ p: Pending, _ out: inout [Output]) {
-        let overlap = -Self.distance(p.seq, from: expected)
-        var bytes = p.bytes
-        var hole = p.hole
+    private mutating func place(_ segment: Pending, _ out: inout [Output]) {
+        let overlap = -Self.distance(segment.seq, from: expected)
+        var bytes = segment.bytes
+        var hole = segment.hole
         if overlap > 0 {
             let compared = min(overlap, bytes.count)
             // Compare the re-sent bytes we still remember with what we delivered.
@@ -182,14 +182,14 @@ struct StreamReassembler {
     }
 
     private mutating func drain(_ out: inout [Output]) {
-        while let i = earliest(), Self.distance(pending[i].seq, from: expected) <= 0 {
-            let p = pending.remove(at: i)
-            pendingBytes -= p.bytes.count
-            place(p, &out)
+        while let index = earliest(), Self.distance(pending[index].seq, from: expected) <= 0 {
+            let segment = pending.remove(at: index)
+            pendingBytes -= segment.bytes.count
+            place(segment, &out)
         }
     }
 }
 
-private func min(_ a: UInt32, _ b: UInt32, by origin: UInt32) -> UInt32 {
-    StreamReassembler.distance(a, from: origin) <= StreamReassembler.distance(b, from: origin) ? a : b
+private func min(_ lhs: UInt32, _ rhs: UInt32, by origin: UInt32) -> UInt32 {
+    StreamReassembler.distance(lhs, from: origin) <= StreamReassembler.distance(rhs, from: origin) ? lhs : rhs
 }

@@ -34,16 +34,16 @@ public enum CommandParser {
     public enum Failure: Error, Sendable { case notACommand(String) }
 
     public static func parse(_ line: RawLine) throws -> Command {
-        var r = SyntaxReader(line)
+        var reader = SyntaxReader(line)
         // Failure reasons never quote the line: a line that is not a command may be a secret.
-        guard let tagNode = r.word(), let tag = tagNode.atom else { throw Failure.notACommand("empty line") }
+        guard let tagNode = reader.word(), let tag = tagNode.atom else { throw Failure.notACommand("empty line") }
         guard isValidTag(tag) else { throw Failure.notACommand("the first word is not a valid tag") }
-        guard r.space(), var nameNode = r.word(), var name = nameNode.atom?.uppercased() else {
+        guard reader.space(), var nameNode = reader.word(), var name = nameNode.atom?.uppercased() else {
             throw Failure.notACommand("a tag without a command")
         }
         var uid = false
         if name == "UID" {
-            guard r.space(), let sub = r.word(), let subName = sub.atom?.uppercased() else {
+            guard reader.space(), let sub = reader.word(), let subName = sub.atom?.uppercased() else {
                 throw Failure.notACommand("UID without a command")
             }
             name = subName
@@ -56,9 +56,11 @@ public enum CommandParser {
         }
         var cmd = Command(tag: tag, name: CommandName(name), uid: uid, arguments: [])
         do {
-            if !(r.atEnd || r.space() || r.peekByte() == nil) { cmd.problems.append("expected a space after \(name)") }
+            if !(reader.atEnd || reader.space() || reader.peekByte() == nil) {
+                cmd.problems.append("expected a space after \(name)")
+            }
             // AUTHENTICATE's initial response and SASL-like arguments are parsed as atoms too.
-            cmd.arguments = try r.nodes()
+            cmd.arguments = try reader.nodes()
         } catch {
             // Arguments that cannot even be tokenized are not classified: all of them are hidden.
             cmd.problems.append(hidesArguments(cmd) ? "its arguments could not be parsed" : "\(error)")
@@ -107,19 +109,21 @@ public enum CommandParser {
         var segment = anchor.span.segment
         var from = anchor.span.end
         // A literal token ends with its body: what follows starts in the next segment.
-        if case .literal(let s) = anchor.syntax {
-            segment = s + 1
+        if case .literal(let literalSegment) = anchor.syntax {
+            segment = literalSegment + 1
             from = 0
         }
         while segment < line.segments.count {
             let seg = line.segments[segment]
             var end = seg.text.count
             if seg.literal != nil, let (_, at) = LiteralHeader.trailing(in: seg.text) { end = at }
-            var a = min(from, end)
-            var b = end
-            while a < b, seg.text[a] == 0x20 { a += 1 }
-            while b > a, seg.text[b - 1] == 0x20 { b -= 1 }
-            if a < b { out.append(.span(Span(segment: segment, start: a, end: b))) }
+            var trimmedStart = min(from, end)
+            var trimmedEnd = end
+            while trimmedStart < trimmedEnd, seg.text[trimmedStart] == 0x20 { trimmedStart += 1 }
+            while trimmedEnd > trimmedStart, seg.text[trimmedEnd - 1] == 0x20 { trimmedEnd -= 1 }
+            if trimmedStart < trimmedEnd {
+                out.append(.span(Span(segment: segment, start: trimmedStart, end: trimmedEnd)))
+            }
             if seg.literal != nil { out.append(.literal(segment: segment)) }
             segment += 1
             from = 0
@@ -130,9 +134,9 @@ public enum CommandParser {
     /// tag = 1*<any ASTRING-CHAR except "+">
     public static func isValidTag(_ tag: String) -> Bool {
         guard !tag.isEmpty, tag.utf8.count <= 256 else { return false }
-        for c in tag.utf8 {
-            if c <= 0x20 || c >= 0x7F { return false }
-            switch c {
+        for byte in tag.utf8 {
+            if byte <= 0x20 || byte >= 0x7F { return false }
+            switch byte {
             case UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "{"), UInt8(ascii: "%"), UInt8(ascii: "*"),
                 UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "+"):
                 return false

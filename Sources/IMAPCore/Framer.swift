@@ -28,17 +28,17 @@ public struct RawLine: Sendable {
     /// The bytes as they crossed the wire, when every literal was retained.
     public var wire: [UInt8]? {
         var out: [UInt8] = []
-        for s in segments {
-            out.append(contentsOf: s.text)
-            if s.ending == .crlf {
+        for segment in segments {
+            out.append(contentsOf: segment.text)
+            if segment.ending == .crlf {
                 out.append(0x0D)
                 out.append(0x0A)
-            } else if s.ending == .lf {
+            } else if segment.ending == .lf {
                 out.append(0x0A)
             }
-            if let l = s.literal {
-                guard let c = l.content else { return nil }
-                out.append(contentsOf: c)
+            if let literal = segment.literal {
+                guard let content = literal.content else { return nil }
+                out.append(contentsOf: content)
             }
         }
         return out
@@ -70,12 +70,12 @@ public struct FramerLimits: Sendable {
 
     /// For a framer that only needs the lines: literal bodies are skipped, not kept or hashed.
     public static var linesOnly: FramerLimits {
-        var l = FramerLimits()
-        l.literalRetainLimit = 0
-        l.maxRetainedPerLine = 0
-        l.previewLength = 0
-        l.digestLiterals = false
-        return l
+        var limits = FramerLimits()
+        limits.literalRetainLimit = 0
+        limits.maxRetainedPerLine = 0
+        limits.previewLength = 0
+        limits.digestLiterals = false
+        return limits
     }
 }
 
@@ -174,8 +174,8 @@ public struct LineFramer: Sendable {
 
     /// The server sent `+`: the held bytes are the literal body.
     public mutating func continueLiteral() {
-        guard case .awaitingContinuation(let h) = state else { return }
-        startLiteral(h)
+        guard case .awaitingContinuation(let header) = state else { return }
+        startLiteral(header)
     }
 
     /// The server refused the literal (tagged NO/BAD): the partial line ends at its header and
@@ -402,11 +402,11 @@ public struct LineFramer: Sendable {
     }
 
     private func indexOfLF() -> Int? {
-        buffer.withUnsafeBufferPointer { p -> Int? in
+        buffer.withUnsafeBufferPointer { bytes -> Int? in
             var i = position
-            let n = p.count
-            while i < n {
-                if p[i] == 0x0A { return i }
+            let end = bytes.count
+            while i < end {
+                if bytes[i] == 0x0A { return i }
                 i += 1
             }
             return nil

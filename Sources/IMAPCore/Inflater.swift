@@ -32,7 +32,7 @@ public final class DeflateInflater {
             let before = input.readableBytes
             do {
                 try input.decompressStream(to: &window, with: decompressor)
-            } catch let e as CompressNIOError where e == .bufferOverflow {
+            } catch let failure as CompressNIOError where failure == .bufferOverflow {
                 // The window is full; take it and go on.
             }
             out.append(contentsOf: window.readableBytesView)

@@ -41,37 +41,38 @@ public struct LiteralHeader: Sendable, Hashable {
     /// unless that `{` sits inside a quoted string. Returns the header and where it starts.
     public static func trailing(in text: [UInt8]) -> (LiteralHeader, Int)? {
         guard let last = text.last, last == UInt8(ascii: "}") else { return nil }
-        var i = text.count - 2
+        var position = text.count - 2
         var form = LiteralForm.synchronizing
-        if i >= 0 && text[i] == UInt8(ascii: "+") {
+        if position >= 0 && text[position] == UInt8(ascii: "+") {
             form = .nonSynchronizing
-            i -= 1
-        } else if i >= 0 && text[i] == UInt8(ascii: "-") {
+            position -= 1
+        } else if position >= 0 && text[position] == UInt8(ascii: "-") {
             form = .minus
-            i -= 1
+            position -= 1
         }
-        let digitsEnd = i + 1
-        while i >= 0, text[i] >= 48, text[i] <= 57 { i -= 1 }
-        let digitsStart = i + 1
-        guard digitsEnd > digitsStart, digitsEnd - digitsStart <= 18, i >= 0, text[i] == UInt8(ascii: "{") else {
+        let digitsEnd = position + 1
+        while position >= 0, text[position] >= 48, text[position] <= 57 { position -= 1 }
+        let digitsStart = position + 1
+        guard digitsEnd > digitsStart, digitsEnd - digitsStart <= 18, position >= 0, text[position] == UInt8(ascii: "{")
+        else {
             return nil
         }
-        var start = i
+        var start = position
         var binary = false
-        if i >= 1 && text[i - 1] == UInt8(ascii: "~") {
+        if position >= 1 && text[position - 1] == UInt8(ascii: "~") {
             binary = true
-            start = i - 1
+            start = position - 1
         }
         // A `{` inside an unterminated quoted string is text, not a literal.
         var inQuote = false
         var j = 0
         while j < start {
-            let c = text[j]
-            if inQuote && c == UInt8(ascii: "\\") {
+            let byte = text[j]
+            if inQuote && byte == UInt8(ascii: "\\") {
                 j += 2
                 continue
             }
-            if c == UInt8(ascii: "\"") { inQuote.toggle() }
+            if byte == UInt8(ascii: "\"") { inQuote.toggle() }
             j += 1
         }
         if inQuote { return nil }
@@ -151,9 +152,9 @@ extension Sequence where Element == UInt8 {
     var hexString: String {
         let hex = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
-        for b in self {
-            out.append(hex[Int(b >> 4)])
-            out.append(hex[Int(b & 15)])
+        for byte in self {
+            out.append(hex[Int(byte >> 4)])
+            out.append(hex[Int(byte & 15)])
         }
         return String(decoding: out, as: UTF8.self)
     }

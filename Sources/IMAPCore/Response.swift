@@ -50,124 +50,126 @@ public enum ResponseParser {
 
     /// `generalOnly`: never take `SimpleResponses`' short cuts (tests compare the two).
     static func parse(_ line: RawLine, bodies: BodyMode, generalOnly: Bool) throws -> Response {
-        var r = SyntaxReader(line)
-        guard let first = r.wordText() else { throw Failure.notAResponse("empty line") }
+        var reader = SyntaxReader(line)
+        guard let first = reader.wordText() else { throw Failure.notAResponse("empty line") }
         // continue-req = "+" [SP (resp-text / base64)] CRLF
         if first == "+" {
-            r.space()
+            reader.space()
             var resp = Response(kind: .continuation)
-            resp.text = String(decoding: r.rest(), as: UTF8.self)
+            resp.text = String(decoding: reader.rest(), as: UTF8.self)
             return resp
         }
         if first == "*" {
-            guard r.space() else { throw Failure.notAResponse("'*' without a response") }
-            return try untagged(&r, line: line, bodies: bodies, generalOnly: generalOnly)
+            guard reader.space() else { throw Failure.notAResponse("'*' without a response") }
+            return try untagged(&reader, line: line, bodies: bodies, generalOnly: generalOnly)
         }
         // response-tagged = tag SP resp-cond-state CRLF
         guard CommandParser.isValidTag(first) else {
             throw Failure.notAResponse("'\(first.prefix(40))' is neither '*', '+' nor a tag")
         }
-        guard r.space(), let status = r.wordText()?.uppercased(), status == "OK" || status == "NO" || status == "BAD"
+        guard reader.space(), let status = reader.wordText()?.uppercased(),
+            status == "OK" || status == "NO" || status == "BAD"
         else {
             throw Failure.notAResponse("tagged line without OK, NO or BAD")
         }
         var resp = Response(kind: .tagged(tag: first, status: status))
-        respText(&r, into: &resp, line: line)
+        respText(&reader, into: &resp, line: line)
         return resp
     }
 
     static func untagged(
-        _ r: inout SyntaxReader, line: RawLine, bodies: BodyMode, generalOnly: Bool = false
+        _ reader: inout SyntaxReader, line: RawLine, bodies: BodyMode, generalOnly: Bool = false
     ) throws -> Response {
-        guard let w = r.wordText() else { throw Failure.notAResponse("'*' without a response") }
-        let up = w.uppercased()
+        guard let word = reader.wordText() else { throw Failure.notAResponse("'*' without a response") }
+        let up = word.uppercased()
         // resp-cond-state / resp-cond-bye / resp-cond-auth
         if isStatus(up) {
             var resp = Response(kind: .status(up))
-            respText(&r, into: &resp, line: line)
+            respText(&reader, into: &resp, line: line)
             return resp
         }
         // message-data = nz-number SP ("EXPUNGE" / ("FETCH" SP msg-att)) ; mailbox-data =/ number SP ("EXISTS" / "RECENT")
-        if let n = UInt64(w) {
-            guard r.space(), let name = r.wordText()?.uppercased() else {
+        if let number = UInt64(word) {
+            guard reader.space(), let name = reader.wordText()?.uppercased() else {
                 throw Failure.notAResponse("number without a response name")
             }
-            var resp = Response(kind: .data(name: name, number: n))
-            if name == "FETCH", !generalOnly, line.segments.count == 1, r.position.segment == 0,
-                r.peekByte() == UInt8(ascii: " "),
-                let attributes = SimpleResponses.fetchAttributes(line.segments[0].text, from: r.position.offset + 1)
+            var resp = Response(kind: .data(name: name, number: number))
+            if name == "FETCH", !generalOnly, line.segments.count == 1, reader.position.segment == 0,
+                reader.peekByte() == UInt8(ascii: " "),
+                let attributes = SimpleResponses.fetchAttributes(
+                    line.segments[0].text, from: reader.position.offset + 1)
             {
                 resp.details.setFetchAttributes(attributes)
                 return resp
             }
-            if !r.atEnd, r.space() || r.peekByte() == nil {
-                do { resp.arguments = try r.nodes() } catch { resp.problems.append("\(error)") }
+            if !reader.atEnd, reader.space() || reader.peekByte() == nil {
+                do { resp.arguments = try reader.nodes() } catch { resp.problems.append("\(error)") }
             }
             ResponseGrammar.decode(&resp, line: line, bodies: bodies)
             return resp
         }
         var resp = Response(kind: .data(name: up, number: nil))
-        if up == "SEARCH" || up == "SORT", !generalOnly, line.segments.count == 1, r.position.segment == 0,
-            let numbers = SimpleResponses.searchResults(line.segments[0].text, from: r.position.offset)
+        if up == "SEARCH" || up == "SORT", !generalOnly, line.segments.count == 1, reader.position.segment == 0,
+            let numbers = SimpleResponses.searchResults(line.segments[0].text, from: reader.position.offset)
         {
             resp.details.setCount(Int64(numbers.count), numbers: numbers)
             return resp
         }
-        if !r.atEnd {
-            r.space()
-            do { resp.arguments = try r.nodes() } catch { resp.problems.append("\(error)") }
+        if !reader.atEnd {
+            reader.space()
+            do { resp.arguments = try reader.nodes() } catch { resp.problems.append("\(error)") }
         }
         ResponseGrammar.decode(&resp, line: line, bodies: bodies)
         return resp
     }
 
     // resp-text = ["[" resp-text-code "]" SP] [text]
-    static func respText(_ r: inout SyntaxReader, into resp: inout Response, line: RawLine) {
-        r.space()
-        if r.peekByte() == UInt8(ascii: "[") {
+    static func respText(_ reader: inout SyntaxReader, into resp: inout Response, line: RawLine) {
+        reader.space()
+        if reader.peekByte() == UInt8(ascii: "[") {
             let full = line.segments[0].text
             // The code ends at the first ']' outside a quoted string.
-            let start = r.position.offset + 1
-            var i = start
+            let start = reader.position.offset + 1
+            var codeEnd = start
             var inQuote = false
-            while i < full.count {
-                let c = full[i]
-                if inQuote && c == UInt8(ascii: "\\") {
-                    i += 2
+            while codeEnd < full.count {
+                let byte = full[codeEnd]
+                if inQuote && byte == UInt8(ascii: "\\") {
+                    codeEnd += 2
                     continue
                 }
-                if c == UInt8(ascii: "\"") { inQuote.toggle() }
-                if !inQuote && c == UInt8(ascii: "]") { break }
-                i += 1
+                if byte == UInt8(ascii: "\"") { inQuote.toggle() }
+                if !inQuote && byte == UInt8(ascii: "]") { break }
+                codeEnd += 1
             }
-            if i < full.count, r.position.segment == 0 {
-                let codeText = String(decoding: full[start..<i], as: UTF8.self)
+            if codeEnd < full.count, reader.position.segment == 0 {
+                let codeText = String(decoding: full[start..<codeEnd], as: UTF8.self)
                 let codeLine = RawLine(segments: [
-                    LineSegment(text: Array(full[start..<i]), ending: .none, literal: nil)
+                    LineSegment(text: Array(full[start..<codeEnd]), ending: .none, literal: nil)
                 ])
-                var cr = SyntaxReader(codeLine)
-                let name = cr.word()?.atom?.uppercased() ?? ""
+                var codeReader = SyntaxReader(codeLine)
+                let name = codeReader.word()?.atom?.uppercased() ?? ""
                 var args: [Node] = []
-                if cr.space() {
-                    do { args = try cr.nodes() } catch { resp.problems.append("in [\(name)]: \(error)") }
+                if codeReader.space() {
+                    do { args = try codeReader.nodes() } catch { resp.problems.append("in [\(name)]: \(error)") }
                 }
                 resp.code = ResponseCode(name: name, arguments: args.map { rebase($0, by: start) }, text: codeText)
-                var rest = Array(full[(i + 1)...])
+                var rest = Array(full[(codeEnd + 1)...])
                 if rest.first == 0x20 { rest.removeFirst() }
                 resp.text = String(decoding: rest, as: UTF8.self)
                 return
             }
             resp.problems.append("unclosed '[' in response code")
         }
-        resp.text = String(decoding: r.rest(), as: UTF8.self)
+        resp.text = String(decoding: reader.rest(), as: UTF8.self)
     }
 
     /// Moves a node parsed from a sub-line back to its position in segment 0.
-    static func rebase(_ n: Node, by offset: Int) -> Node {
-        var m = n
-        m.span.start += offset
-        m.span.end += offset
-        if case .list(let items) = n.syntax { m.syntax = .list(items.map { rebase($0, by: offset) }) }
-        return m
+    static func rebase(_ node: Node, by offset: Int) -> Node {
+        var moved = node
+        moved.span.start += offset
+        moved.span.end += offset
+        if case .list(let items) = node.syntax { moved.syntax = .list(items.map { rebase($0, by: offset) }) }
+        return moved
     }
 }

@@ -10,102 +10,108 @@ enum ResponseGrammar {
 
     static func decode(_ resp: inout Response, line: RawLine, bodies: BodyMode) {
         guard case .data(let name, let number) = resp.kind else { return }
-        var a = Args(nodes: resp.arguments, line: line)
-        var d = ArgumentFields()
+        var args = Args(nodes: resp.arguments, line: line)
+        var fields = ArgumentFields()
         func texts(_ nodes: [Node]) -> JSONValue { .array(nodes.map { .string(line.sourceText($0)) }) }
         switch name {
         // mailbox-data =/ number SP "EXISTS" / number SP "RECENT" ; message-data = nz-number SP "EXPUNGE"
         case "EXISTS", "RECENT", "EXPUNGE":
-            if number == nil { a.problem("\(name) needs a number") }
+            if number == nil { args.problem("\(name) needs a number") }
         // capability-data = "CAPABILITY" *(SP capability) ; enable-data = "ENABLED" *(SP capability)
         case "CAPABILITY", "ENABLED":
-            d.append(("capabilities", .array(a.rest().map { .string(line.sourceText($0)) })))
+            fields.append(("capabilities", .array(args.rest().map { .string(line.sourceText($0)) })))
         // mailbox-data =/ "FLAGS" SP flag-list
         case "FLAGS":
-            if let l = a.list("FLAGS needs a flag list") { d.append(("flags", texts(l))) }
+            if let flags = args.list("FLAGS needs a flag list") { fields.append(("flags", texts(flags))) }
         // mailbox-list = "(" [mbx-list-flags] ")" SP (DQUOTE QUOTED-CHAR DQUOTE / nil) SP mailbox [SP mbox-list-extended]
         case "LIST", "LSUB", "XLIST":
-            if let l = a.list("\(name) needs attributes") { d.setListAttributes(l.map { line.sourceText($0) }) }
-            if let delim = a.node() {
-                d.append(("delimiter", delim.isNil ? .null : .string(line.string(delim) ?? "")))
-            } else {
-                a.problem("\(name) needs a hierarchy delimiter")
+            if let attributes = args.list("\(name) needs attributes") {
+                fields.setListAttributes(attributes.map { line.sourceText($0) })
             }
-            if let m = a.node(), let s = line.string(m) {
-                d.setMailbox(MailboxName.display(s))
+            if let delim = args.node() {
+                fields.append(("delimiter", delim.isNil ? .null : .string(line.string(delim) ?? "")))
             } else {
-                a.problem("\(name) needs a mailbox name")
+                args.problem("\(name) needs a hierarchy delimiter")
             }
-            if let ext = a.optionalList() { d.append(("extended", texts(ext))) }
+            if let mailboxNode = args.node(), let mailbox = line.string(mailboxNode) {
+                fields.setMailbox(MailboxName.display(mailbox))
+            } else {
+                args.problem("\(name) needs a mailbox name")
+            }
+            if let ext = args.optionalList() { fields.append(("extended", texts(ext))) }
         // mailbox-data =/ "STATUS" SP mailbox SP "(" [status-att-list] ")"
         case "STATUS":
-            if let m = a.node(), let s = line.string(m) {
-                d.setMailbox(MailboxName.display(s))
+            if let mailboxNode = args.node(), let mailbox = line.string(mailboxNode) {
+                fields.setMailbox(MailboxName.display(mailbox))
             } else {
-                a.problem("STATUS needs a mailbox")
+                args.problem("STATUS needs a mailbox")
             }
-            if let l = a.list("STATUS needs a list") {
-                d.append(("values", pairs(l, line: line, problem: { a.problem($0) })))
+            if let values = args.list("STATUS needs a list") {
+                fields.append(("values", pairs(values, line: line, problem: { args.problem($0) })))
             }
         // mailbox-data =/ "SEARCH" *(SP nz-number) [SP "(" "MODSEQ" SP mod-sequence-value ")"]  (RFC 7162)
         // sort-data = "SORT" *(SP nz-number)
         case "SEARCH", "SORT":
             var nums: [JSONValue] = []
-            for n in a.rest() {
-                if let v = n.number {
-                    nums.append(.int(Int64(clamping: v)))
-                } else if let l = n.list, l.first?.keyword == "MODSEQ", l.count == 2, let m = l[1].number {
-                    d.append(("modseq", .int(Int64(clamping: m))))
+            for result in args.rest() {
+                if let value = result.number {
+                    nums.append(.int(Int64(clamping: value)))
+                } else if let modseqList = result.list, modseqList.first?.keyword == "MODSEQ", modseqList.count == 2,
+                    let modseq = modseqList[1].number
+                {
+                    fields.append(("modseq", .int(Int64(clamping: modseq))))
                 } else {
-                    a.problem("\(name) results must be numbers")
+                    args.problem("\(name) results must be numbers")
                 }
             }
-            d.setCount(Int64(nums.count), numbers: nums)
+            fields.setCount(Int64(nums.count), numbers: nums)
         // esearch-response = "ESEARCH" [search-correlator] [SP "UID"] *(SP search-return-data)   (RFC 4731)
         case "ESEARCH":
-            if let l = a.peek()?.list, l.first?.keyword == "TAG" {
-                a.skip()
-                if l.count == 2 { d.append(("correlator", .string(line.string(l[1]) ?? ""))) }
+            if let correlatorList = args.peek()?.list, correlatorList.first?.keyword == "TAG" {
+                args.skip()
+                if correlatorList.count == 2 {
+                    fields.append(("correlator", .string(line.string(correlatorList[1]) ?? "")))
+                }
             }
-            if a.peek()?.keyword == "UID" {
-                a.skip()
-                d.append(("uid", .bool(true)))
+            if args.peek()?.keyword == "UID" {
+                args.skip()
+                fields.append(("uid", .bool(true)))
             }
             var data: [(String, JSONValue)] = []
-            while let k = a.node() {
-                guard let v = a.node() else {
-                    a.problem("ESEARCH data comes in pairs")
+            while let itemName = args.node() {
+                guard let itemValue = args.node() else {
+                    args.problem("ESEARCH data comes in pairs")
                     break
                 }
                 data.append(
                     (
-                        k.keyword ?? line.sourceText(k),
-                        v.number.map { .int(Int64(clamping: $0)) } ?? .string(line.sourceText(v))
+                        itemName.keyword ?? line.sourceText(itemName),
+                        itemValue.number.map { .int(Int64(clamping: $0)) } ?? .string(line.sourceText(itemValue))
                     ))
             }
-            d.append(("data", .object(data)))
+            fields.append(("data", .object(data)))
         // namespace-response = "NAMESPACE" SP namespace SP namespace SP namespace   (RFC 2342)
         case "NAMESPACE":
             let kinds = ["personal", "other_users", "shared"]
-            for k in kinds {
-                guard let n = a.node() else {
-                    a.problem("NAMESPACE needs three namespaces")
+            for kind in kinds {
+                guard let namespaceNode = args.node() else {
+                    args.problem("NAMESPACE needs three namespaces")
                     break
                 }
-                if n.isNil {
-                    d.append((k, .null))
+                if namespaceNode.isNil {
+                    fields.append((kind, .null))
                     continue
                 }
-                guard let l = n.list else {
-                    a.problem("a namespace is a list or NIL")
+                guard let namespaces = namespaceNode.list else {
+                    args.problem("a namespace is a list or NIL")
                     continue
                 }
-                d.append(
+                fields.append(
                     (
-                        k,
+                        kind,
                         .array(
-                            l.map { ns -> JSONValue in
-                                let parts = ns.list ?? []
+                            namespaces.map { namespace -> JSONValue in
+                                let parts = namespace.list ?? []
                                 let prefix = parts.first.flatMap { line.string($0) } ?? ""
                                 let delim: JSONValue =
                                     parts.count > 1
@@ -116,133 +122,138 @@ enum ResponseGrammar {
             }
         // id-response = "ID" SP id-params-list
         case "ID":
-            if let n = a.node() {
-                if let l = n.list {
-                    d.append(("parameters", CommandGrammar.idParams(l, line: line, problem: { a.problem($0) })))
+            if let parametersNode = args.node() {
+                if let parameters = parametersNode.list {
+                    fields.append(
+                        ("parameters", CommandGrammar.idParams(parameters, line: line, problem: { args.problem($0) })))
                 }
             }
         // quota-response = "QUOTA" SP quota-root-name SP quota-list ; quotaroot-response = "QUOTAROOT" SP mailbox *(SP quota-root-name)
         case "QUOTA":
-            if let r = a.node() { d.append(("quota_root", .string(line.string(r) ?? ""))) }
-            if let l = a.list("QUOTA needs a resource list") {
-                var res: [JSONValue] = []
+            if let rootNode = args.node() { fields.append(("quota_root", .string(line.string(rootNode) ?? ""))) }
+            if let resourceList = args.list("QUOTA needs a resource list") {
+                var resources: [JSONValue] = []
                 var i = 0
-                while i + 2 < l.count {
-                    res.append(
+                while i + 2 < resourceList.count {
+                    resources.append(
                         .object([
-                            ("resource", .string(line.sourceText(l[i]).uppercased())),
-                            ("usage", l[i + 1].number.map { .int(Int64(clamping: $0)) } ?? .null),
-                            ("limit", l[i + 2].number.map { .int(Int64(clamping: $0)) } ?? .null),
+                            ("resource", .string(line.sourceText(resourceList[i]).uppercased())),
+                            ("usage", resourceList[i + 1].number.map { .int(Int64(clamping: $0)) } ?? .null),
+                            ("limit", resourceList[i + 2].number.map { .int(Int64(clamping: $0)) } ?? .null),
                         ]))
                     i += 3
                 }
-                if l.count % 3 != 0 { a.problem("QUOTA resources come in triples") }
-                d.append(("resources", .array(res)))
+                if resourceList.count % 3 != 0 { args.problem("QUOTA resources come in triples") }
+                fields.append(("resources", .array(resources)))
             }
         case "QUOTAROOT":
-            if let m = a.node() { d.setMailbox(MailboxName.display(line.string(m) ?? "")) }
-            d.append(("roots", .array(a.rest().map { .string(line.string($0) ?? "") })))
+            if let mailboxNode = args.node() { fields.setMailbox(MailboxName.display(line.string(mailboxNode) ?? "")) }
+            fields.append(("roots", .array(args.rest().map { .string(line.string($0) ?? "") })))
         // metadata-resp = "METADATA" SP mailbox SP (entry-values / entry-list)   (RFC 5464)
         case "METADATA":
-            if let m = a.node() { d.setMailbox(MailboxName.display(line.string(m) ?? "")) }
-            if let l = a.optionalList() {
-                var o: [(String, JSONValue)] = []
+            if let mailboxNode = args.node() { fields.setMailbox(MailboxName.display(line.string(mailboxNode) ?? "")) }
+            if let entryList = args.optionalList() {
+                var entries: [(String, JSONValue)] = []
                 var i = 0
-                while i + 1 < l.count {
-                    o.append((line.string(l[i]) ?? "", l[i + 1].isNil ? .null : .string(summary(l[i + 1], line: line))))
+                while i + 1 < entryList.count {
+                    entries.append(
+                        (
+                            line.string(entryList[i]) ?? "",
+                            entryList[i + 1].isNil ? .null : .string(summary(entryList[i + 1], line: line))
+                        ))
                     i += 2
                 }
-                d.append(("entries", .object(o)))
+                fields.append(("entries", .object(entries)))
             } else {
-                d.append(("changed", .array(a.rest().map { .string(line.string($0) ?? "") })))
+                fields.append(("changed", .array(args.rest().map { .string(line.string($0) ?? "") })))
             }
         // thread-data = "THREAD" [SP 1*thread-list]   (RFC 5256)
         case "THREAD":
-            let threads = a.rest()
-            d.append(("threads", .int(Int64(threads.count))))
+            let threads = args.rest()
+            fields.append(("threads", .int(Int64(threads.count))))
         // VANISHED [SP "(EARLIER)"] SP known-uids   (RFC 7162 QRESYNC)
         case "VANISHED":
-            if let l = a.peek()?.list, l.first?.keyword == "EARLIER" {
-                a.skip()
-                d.setEarlier()
+            if let earlierList = args.peek()?.list, earlierList.first?.keyword == "EARLIER" {
+                args.skip()
+                fields.setEarlier()
             }
-            if let s = a.node() {
-                let set = line.sourceText(s)
-                if !SequenceSet.isValid(set) { a.problem("VANISHED needs a UID set") }
-                d.append(("uids", .string(set)))
-                if let c = SequenceSet.count(set) { d.setCountLast(Int64(c)) }
+            if let uidsNode = args.node() {
+                let set = line.sourceText(uidsNode)
+                if !SequenceSet.isValid(set) { args.problem("VANISHED needs a UID set") }
+                fields.append(("uids", .string(set)))
+                if let count = SequenceSet.count(set) { fields.setCountLast(Int64(count)) }
             } else {
-                a.problem("VANISHED needs a UID set")
+                args.problem("VANISHED needs a UID set")
             }
         // message-data =/ nz-number SP "FETCH" SP msg-att
         case "FETCH":
-            if number == nil { a.problem("FETCH needs a message number") }
-            guard let l = a.list("FETCH needs a list of attributes") else { break }
-            d.setFetchAttributes(
-                fetchAttributes(l, resp: &resp, line: line, bodies: bodies, problem: { a.problem($0) }))
+            if number == nil { args.problem("FETCH needs a message number") }
+            guard let attributes = args.list("FETCH needs a list of attributes") else { break }
+            fields.setFetchAttributes(
+                fetchAttributes(attributes, resp: &resp, line: line, bodies: bodies, problem: { args.problem($0) }))
         default:
-            d.append(("arguments", texts(a.rest())))
-            d.setUnknown()
+            fields.append(("arguments", texts(args.rest())))
+            fields.setUnknown()
         }
-        if !a.done { a.problem("unexpected data after \(name)") }
-        resp.details = d
-        resp.problems += a.problems
+        if !args.done { args.problem("unexpected data after \(name)") }
+        resp.details = fields
+        resp.problems += args.problems
     }
 
-    static func pairs(_ l: [Node], line: RawLine, problem: (String) -> Void) -> JSONValue {
-        var o: [(String, JSONValue)] = []
+    static func pairs(_ list: [Node], line: RawLine, problem: (String) -> Void) -> JSONValue {
+        var members: [(String, JSONValue)] = []
         var i = 0
-        while i + 1 < l.count {
-            let v = l[i + 1]
-            o.append(
+        while i + 1 < list.count {
+            let value = list[i + 1]
+            members.append(
                 (
-                    l[i].keyword ?? line.sourceText(l[i]),
-                    v.number.map { .int(Int64(clamping: $0)) } ?? .string(line.sourceText(v))
+                    list[i].keyword ?? line.sourceText(list[i]),
+                    value.number.map { .int(Int64(clamping: $0)) } ?? .string(line.sourceText(value))
                 ))
             i += 2
         }
-        if l.count % 2 != 0 { problem("values come in pairs") }
-        return .object(o)
+        if list.count % 2 != 0 { problem("values come in pairs") }
+        return .object(members)
     }
 
-    static func summary(_ n: Node, line: RawLine) -> String {
-        if case .literal(let seg) = n.syntax, let lit = line.segments[seg].literal {
-            if let c = lit.content, c.count <= 200 { return String(decoding: c, as: UTF8.self) }
+    static func summary(_ node: Node, line: RawLine) -> String {
+        if case .literal(let seg) = node.syntax, let lit = line.segments[seg].literal {
+            if let content = lit.content, content.count <= 200 { return String(decoding: content, as: UTF8.self) }
             return "‹\(lit.header.size) bytes›"
         }
-        return line.string(n) ?? line.sourceText(n)
+        return line.string(node) ?? line.sourceText(node)
     }
 
     /// What a FETCH section holds: the label beside a literal summary.
     static func sectionLabel(base: String, spec: [Node], line: RawLine) -> String {
-        let b = base.uppercased()
-        if b.hasPrefix("BINARY") { return "binary" }
+        let upperBase = base.uppercased()
+        if upperBase.hasPrefix("BINARY") { return "binary" }
         guard let first = spec.first else { return "message" }
-        let s = line.sourceText(first).uppercased()
-        if s.hasSuffix("HEADER") || s.contains("HEADER.FIELDS") { return "header" }
-        if s.hasSuffix("TEXT") { return "text" }
-        if s.hasSuffix("MIME") { return "mime header" }
-        return "part \(s)"
+        let section = line.sourceText(first).uppercased()
+        if section.hasSuffix("HEADER") || section.contains("HEADER.FIELDS") { return "header" }
+        if section.hasSuffix("TEXT") { return "text" }
+        if section.hasSuffix("MIME") { return "mime header" }
+        return "part \(section)"
     }
 
     // msg-att = "(" (msg-att-dynamic / msg-att-static) *(SP (msg-att-dynamic / msg-att-static)) ")"
     static func fetchAttributes(
-        _ l: [Node], resp: inout Response, line: RawLine, bodies: BodyMode, problem: (String) -> Void
+        _ attributes: [Node], resp: inout Response, line: RawLine, bodies: BodyMode, problem: (String) -> Void
     ) -> JSONValue {
-        var o: [(String, JSONValue)] = []
-        var i = 0
-        while i < l.count {
-            let k = l[i]
+        var members: [(String, JSONValue)] = []
+        var position = 0
+        while position < attributes.count {
+            let nameNode = attributes[position]
             var key: String
             var label: String?
-            switch k.syntax {
+            switch nameNode.syntax {
             case .section(let base, let spec, let partial):
                 key =
                     base.uppercased() + "[" + spec.map(line.sourceText).joined(separator: " ").uppercased() + "]"
                     + (partial.map { "<\($0)>" } ?? "")
                 label = sectionLabel(base: base, spec: spec, line: line)
-            case .atom(let a):
-                key = a.uppercased()
+            case .atom(let atom):
+                key = atom.uppercased()
                 if key == "RFC822" {
                     label = "message"
                 } else if key == "RFC822.HEADER" {
@@ -251,54 +262,54 @@ enum ResponseGrammar {
                     label = "text"
                 }
             default:
-                problem("'\(line.sourceText(k).prefix(40))' is not a FETCH attribute name")
-                key = line.sourceText(k)
+                problem("'\(line.sourceText(nameNode).prefix(40))' is not a FETCH attribute name")
+                key = line.sourceText(nameNode)
             }
-            guard i + 1 < l.count else {
+            guard position + 1 < attributes.count else {
                 problem("FETCH attribute \(key) has no value")
                 break
             }
-            let v = l[i + 1]
-            i += 2
+            let value = attributes[position + 1]
+            position += 2
             switch key {
             case "UID", "RFC822.SIZE", "X-GM-MSGID", "X-GM-THRID":
-                if let n = v.number {
-                    o.append((key, .int(Int64(clamping: n))))
+                if let number = value.number {
+                    members.append((key, .int(Int64(clamping: number))))
                 } else {
                     problem("\(key) needs a number")
-                    o.append((key, .string(line.sourceText(v))))
+                    members.append((key, .string(line.sourceText(value))))
                 }
             case "FLAGS", "X-GM-LABELS":
-                if let f = v.list {
-                    o.append((key, .array(f.map { .string(line.string($0) ?? line.sourceText($0)) })))
+                if let labels = value.list {
+                    members.append((key, .array(labels.map { .string(line.string($0) ?? line.sourceText($0)) })))
                 } else {
                     problem("\(key) needs a list")
-                    o.append((key, .string(line.sourceText(v))))
+                    members.append((key, .string(line.sourceText(value))))
                 }
             case "MODSEQ":
-                if let f = v.list, f.count == 1, let n = f[0].number {
-                    o.append((key, .int(Int64(clamping: n))))
+                if let wrapped = value.list, wrapped.count == 1, let number = wrapped[0].number {
+                    members.append((key, .int(Int64(clamping: number))))
                 } else {
                     problem("MODSEQ needs (number)")
-                    o.append((key, .string(line.sourceText(v))))
+                    members.append((key, .string(line.sourceText(value))))
                 }
             case "EMAILID", "THREADID":
-                if let f = v.list, f.count == 1 {
-                    o.append((key, .string(line.string(f[0]) ?? "")))
-                } else if v.isNil {
-                    o.append((key, .null))
+                if let wrapped = value.list, wrapped.count == 1 {
+                    members.append((key, .string(line.string(wrapped[0]) ?? "")))
+                } else if value.isNil {
+                    members.append((key, .null))
                 } else {
                     problem("\(key) needs (objectid)")
-                    o.append((key, .string(line.sourceText(v))))
+                    members.append((key, .string(line.sourceText(value))))
                 }
             case "INTERNALDATE", "SAVEDATE":
-                o.append((key, v.isNil ? .null : .string(line.string(v) ?? "")))
+                members.append((key, value.isNil ? .null : .string(line.string(value) ?? "")))
             case "ENVELOPE":
-                o.append((key, envelope(v, line: line)))
+                members.append((key, envelope(value, line: line)))
             case "BODY", "BODYSTRUCTURE":
-                o.append((key, .string(line.sourceText(v))))
+                members.append((key, .string(line.sourceText(value))))
             default:
-                if case .literal(let seg) = v.syntax, let lit = line.segments[seg].literal {
+                if case .literal(let seg) = value.syntax, let lit = line.segments[seg].literal {
                     resp.literalLabels[seg] = label ?? "data"
                     var body: [(String, JSONValue)] = [
                         ("size", .int(Int64(lit.header.size))), ("sha256", .string(lit.sha256)),
@@ -308,49 +319,52 @@ enum ResponseGrammar {
                     case .none: break
                     case .preview: body.append(("preview", .string(String(decoding: lit.preview, as: UTF8.self))))
                     case .full:
-                        if let c = lit.content {
-                            if let text = String(validating: c, as: UTF8.self) {
+                        if let content = lit.content {
+                            if let text = String(validating: content, as: UTF8.self) {
                                 body.append(("body", .string(text)))
                             } else {
-                                body.append(("body_base64", .string(Base64.encode(c))))
+                                body.append(("body_base64", .string(Base64.encode(content))))
                             }
                         } else {
                             body.append(("preview", .string(String(decoding: lit.preview, as: UTF8.self))))
                             body.append(("body_omitted", .string("larger than the retain limit")))
                         }
                     }
-                    o.append((key, .object(body)))
-                } else if v.isNil {
-                    o.append((key, .null))
-                } else if key.hasPrefix("BINARY.SIZE"), let n = v.number {
-                    o.append((key, .int(Int64(clamping: n))))
-                } else if let s = line.stringBytes(v) {
-                    o.append((key, .object([("size", .int(Int64(s.count)))])))
+                    members.append((key, .object(body)))
+                } else if value.isNil {
+                    members.append((key, .null))
+                } else if key.hasPrefix("BINARY.SIZE"), let number = value.number {
+                    members.append((key, .int(Int64(clamping: number))))
+                } else if let bytes = line.stringBytes(value) {
+                    members.append((key, .object([("size", .int(Int64(bytes.count)))])))
                 } else {
-                    o.append((key, .string(line.sourceText(v))))
+                    members.append((key, .string(line.sourceText(value))))
                 }
             }
         }
-        return .object(o)
+        return .object(members)
     }
 
     // envelope = "(" env-date SP env-subject SP env-from SP env-sender SP env-reply-to SP env-to SP env-cc SP env-bcc SP env-in-reply-to SP env-message-id ")"
-    static func envelope(_ v: Node, line: RawLine) -> JSONValue {
-        guard let f = v.list, f.count == 10 else { return .string(line.sourceText(v)) }
-        func s(_ n: Node) -> JSONValue { n.isNil ? .null : .string(line.string(n) ?? line.sourceText(n)) }
-        func addrs(_ n: Node) -> JSONValue {
-            guard let l = n.list else { return .null }
+    static func envelope(_ node: Node, line: RawLine) -> JSONValue {
+        guard let fields = node.list, fields.count == 10 else { return .string(line.sourceText(node)) }
+        func nstring(_ field: Node) -> JSONValue {
+            field.isNil ? .null : .string(line.string(field) ?? line.sourceText(field))
+        }
+        func addrs(_ field: Node) -> JSONValue {
+            guard let addresses = field.list else { return .null }
             return .array(
-                l.map { a in
-                    guard let p = a.list, p.count == 4 else { return .string(line.sourceText(a)) }
-                    let mailbox = line.string(p[2]) ?? ""
-                    let host = line.string(p[3]) ?? ""
-                    return .string(p[3].isNil ? mailbox : "\(mailbox)@\(host)")
+                addresses.map { address in
+                    guard let parts = address.list, parts.count == 4 else { return .string(line.sourceText(address)) }
+                    let mailbox = line.string(parts[2]) ?? ""
+                    let host = line.string(parts[3]) ?? ""
+                    return .string(parts[3].isNil ? mailbox : "\(mailbox)@\(host)")
                 })
         }
         return .object([
-            ("date", s(f[0])), ("subject", s(f[1])), ("from", addrs(f[2])), ("to", addrs(f[5])),
-            ("message_id", s(f[9])),
+            ("date", nstring(fields[0])), ("subject", nstring(fields[1])), ("from", addrs(fields[2])),
+            ("to", addrs(fields[5])),
+            ("message_id", nstring(fields[9])),
         ])
     }
 }

@@ -22,8 +22,8 @@ public enum SASL {
         case "OAUTHBEARER":
             // gs2-header = gs2-cbind-flag "," [ authzid ] ","   with authzid = "a=" saslname
             guard let header = payload.split(separator: 1).first else { return nil }
-            for f in header.split(separator: UInt8(ascii: ",")) where f.starts(with: Array("a=".utf8)) {
-                return unescapeSASLName(String(decoding: f.dropFirst(2), as: UTF8.self))
+            for field in header.split(separator: UInt8(ascii: ",")) where field.starts(with: Array("a=".utf8)) {
+                return unescapeSASLName(String(decoding: field.dropFirst(2), as: UTF8.self))
             }
             return nil
         case "CRAM-MD5":
@@ -31,14 +31,14 @@ public enum SASL {
             guard step == 1, let sp = payload.lastIndex(of: 0x20) else { return nil }
             return String(decoding: payload[..<sp], as: UTF8.self)
         case "DIGEST-MD5":
-            guard let r = text.range(of: "username=\"") else { return nil }
-            let rest = text[r.upperBound...]
+            guard let usernameStart = text.range(of: "username=\"") else { return nil }
+            let rest = text[usernameStart.upperBound...]
             return rest.firstIndex(of: "\"").map { String(rest[..<$0]) }
-        case let m where m.hasPrefix("SCRAM-"):
+        case let scram where scram.hasPrefix("SCRAM-"):
             // client-first-message = gs2-header "n=" saslname "," "r=" c-nonce
             guard step == 1 else { return nil }
-            for f in text.split(separator: ",") where f.hasPrefix("n=") {
-                return unescapeSASLName(String(f.dropFirst(2)))
+            for field in text.split(separator: ",") where field.hasPrefix("n=") {
+                return unescapeSASLName(String(field.dropFirst(2)))
             }
             return nil
         case "EXTERNAL":
@@ -75,7 +75,7 @@ public enum SASL {
             }
     }
 
-    static func unescapeSASLName(_ s: String) -> String {
-        s.replacingOccurrences(of: "=2C", with: ",").replacingOccurrences(of: "=3D", with: "=")
+    static func unescapeSASLName(_ name: String) -> String {
+        name.replacingOccurrences(of: "=2C", with: ",").replacingOccurrences(of: "=3D", with: "=")
     }
 }

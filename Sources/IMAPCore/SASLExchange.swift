@@ -41,12 +41,14 @@ struct SASLExchange {
         // LOGIN's first answer is the user only when the server asked for one ("Username:"):
         // a server (or a capture) that asks for the password first must not make it a user name.
         let loginAnswersPassword = mechanism == "LOGIN" && !lastChallenge.lowercased().hasPrefix("user")
-        if let p = payload, !loginAnswersPassword,
-            let user = SASL.user(mechanism: mechanism, step: clientMessages + 1, payload: p)
+        if let bytes = payload, !loginAnswersPassword,
+            let user = SASL.user(mechanism: mechanism, step: clientMessages + 1, payload: bytes)
         {
             event.user = user
         }
-        if let p = payload, let authzid = SASL.authzid(mechanism: mechanism, payload: p) { event.authzid = authzid }
+        if let bytes = payload, let authzid = SASL.authzid(mechanism: mechanism, payload: bytes) {
+            event.authzid = authzid
+        }
         if payload == nil { event.base64 = false }
         clientMessages += 1
         return Message(

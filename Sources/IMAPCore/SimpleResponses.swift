@@ -11,37 +11,39 @@ enum SimpleResponses {
     /// the list is all of the line and holds only these attributes.
     static func fetchAttributes(_ text: [UInt8], from start: Int) -> JSONValue? {
         text.withUnsafeBufferPointer { bytes -> JSONValue? in
-            var i = start
-            guard i < bytes.count, bytes[i] == UInt8(ascii: "(") else { return nil }
-            i += 1
+            var position = start
+            guard position < bytes.count, bytes[position] == UInt8(ascii: "(") else { return nil }
+            position += 1
             var attributes: [(String, JSONValue)] = []
             attributes.reserveCapacity(4)
             while true {
-                guard let (name, afterName) = attributeName(bytes, at: i), afterName < bytes.count,
+                guard let (name, afterName) = attributeName(bytes, at: position), afterName < bytes.count,
                     bytes[afterName] == UInt8(ascii: " ")
                 else { return nil }
-                i = afterName + 1
+                position = afterName + 1
                 switch name {
                 case "FLAGS":
-                    guard let (flags, next) = flagList(bytes, at: i) else { return nil }
+                    guard let (flags, next) = flagList(bytes, at: position) else { return nil }
                     attributes.append((name, .array(flags)))
-                    i = next
+                    position = next
                 case "MODSEQ":
-                    guard i < bytes.count, bytes[i] == UInt8(ascii: "("),
-                        let (value, next) = number(bytes, at: i + 1), next < bytes.count,
+                    guard position < bytes.count, bytes[position] == UInt8(ascii: "("),
+                        let (value, next) = number(bytes, at: position + 1), next < bytes.count,
                         bytes[next] == UInt8(ascii: ")")
                     else { return nil }
                     attributes.append((name, .int(Int64(clamping: value))))
-                    i = next + 1
+                    position = next + 1
                 default:
-                    guard let (value, next) = number(bytes, at: i) else { return nil }
+                    guard let (value, next) = number(bytes, at: position) else { return nil }
                     attributes.append((name, .int(Int64(clamping: value))))
-                    i = next
+                    position = next
                 }
-                guard i < bytes.count else { return nil }
-                if bytes[i] == UInt8(ascii: ")") { return i + 1 == bytes.count ? .object(attributes) : nil }
-                guard bytes[i] == UInt8(ascii: " ") else { return nil }
-                i += 1
+                guard position < bytes.count else { return nil }
+                if bytes[position] == UInt8(ascii: ")") {
+                    return position + 1 == bytes.count ? .object(attributes) : nil
+                }
+                guard bytes[position] == UInt8(ascii: " ") else { return nil }
+                position += 1
             }
         }
     }
@@ -53,11 +55,13 @@ enum SimpleResponses {
         text.withUnsafeBufferPointer { bytes -> [JSONValue]? in
             var numbers: [JSONValue] = []
             numbers.reserveCapacity((bytes.count - start) / 2)
-            var i = start
-            while i < bytes.count {
-                guard bytes[i] == UInt8(ascii: " "), let (value, next) = number(bytes, at: i + 1) else { return nil }
+            var position = start
+            while position < bytes.count {
+                guard bytes[position] == UInt8(ascii: " "), let (value, next) = number(bytes, at: position + 1) else {
+                    return nil
+                }
                 numbers.append(.int(Int64(clamping: value)))
-                i = next
+                position = next
             }
             return numbers
         }
@@ -77,51 +81,54 @@ enum SimpleResponses {
         default: return nil
         }
         for k in 0..<(end - start) {
-            let b = bytes[start + k]
-            guard (b >= 97 && b <= 122 ? b - 32 : b) == name.utf8Start[k] else { return nil }
+            let byte = bytes[start + k]
+            guard (byte >= 97 && byte <= 122 ? byte - 32 : byte) == name.utf8Start[k] else { return nil }
         }
         return (string, end)
     }
 
     /// 1 to 19 decimal digits without a leading zero (or a lone 0).
     private static func number(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> (UInt64, Int)? {
-        var i = start
+        var position = start
         var value: UInt64 = 0
-        while i < bytes.count, bytes[i] >= 48, bytes[i] <= 57 {
+        while position < bytes.count, bytes[position] >= 48, bytes[position] <= 57 {
             let (times10, o1) = value.multipliedReportingOverflow(by: 10)
-            let (sum, o2) = times10.addingReportingOverflow(UInt64(bytes[i] - 48))
+            let (sum, o2) = times10.addingReportingOverflow(UInt64(bytes[position] - 48))
             guard !o1, !o2 else { return nil }
             value = sum
-            i += 1
+            position += 1
         }
         // The general tokenizer reads at most 19 digits as a number.
-        guard i > start, i - start <= 19, !(bytes[start] == 48 && i - start > 1) else { return nil }
-        return (value, i)
+        guard position > start, position - start <= 19, !(bytes[start] == 48 && position - start > 1) else {
+            return nil
+        }
+        return (value, position)
     }
 
     /// `(\Seen $Label)`: system flags and keywords made of letters, digits and `$ _ - .` only.
     private static func flagList(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> ([JSONValue], Int)? {
         guard start < bytes.count, bytes[start] == UInt8(ascii: "(") else { return nil }
-        var i = start + 1
+        var position = start + 1
         var flags: [JSONValue] = []
         flags.reserveCapacity(4)
-        if i < bytes.count, bytes[i] == UInt8(ascii: ")") { return (flags, i + 1) }
-        while i < bytes.count {
-            let flagStart = i
-            if bytes[i] == UInt8(ascii: "\\") { i += 1 }
-            let nameStart = i
-            while i < bytes.count, isFlagByte(bytes[i]) { i += 1 }
-            guard i > nameStart, i < bytes.count else { return nil }
-            flags.append(.string(String(decoding: UnsafeBufferPointer(rebasing: bytes[flagStart..<i]), as: UTF8.self)))
-            if bytes[i] == UInt8(ascii: ")") { return (flags, i + 1) }
-            guard bytes[i] == UInt8(ascii: " ") else { return nil }
-            i += 1
+        if position < bytes.count, bytes[position] == UInt8(ascii: ")") { return (flags, position + 1) }
+        while position < bytes.count {
+            let flagStart = position
+            if bytes[position] == UInt8(ascii: "\\") { position += 1 }
+            let nameStart = position
+            while position < bytes.count, isFlagByte(bytes[position]) { position += 1 }
+            guard position > nameStart, position < bytes.count else { return nil }
+            flags.append(
+                .string(String(decoding: UnsafeBufferPointer(rebasing: bytes[flagStart..<position]), as: UTF8.self)))
+            if bytes[position] == UInt8(ascii: ")") { return (flags, position + 1) }
+            guard bytes[position] == UInt8(ascii: " ") else { return nil }
+            position += 1
         }
         return nil
     }
 
-    private static func isFlagByte(_ b: UInt8) -> Bool {
-        switch b {
+    private static func isFlagByte(_ byte: UInt8) -> Bool {
+        switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
             UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "$"), UInt8(ascii: "_"), UInt8(ascii: "-"),
             UInt8(ascii: "."):

@@ -24,15 +24,15 @@ public struct Node: Sendable {
     public var span: Span
 
     public var atom: String? {
-        if case .atom(let a) = syntax { return a }
+        if case .atom(let text) = syntax { return text }
         return nil
     }
     public var number: UInt64? {
-        if case .number(let n) = syntax { return n }
+        if case .number(let value) = syntax { return value }
         return nil
     }
     public var list: [Node]? {
-        if case .list(let l) = syntax { return l }
+        if case .list(let items) = syntax { return items }
         return nil
     }
     public var isNil: Bool {
@@ -42,8 +42,8 @@ public struct Node: Sendable {
     /// Upper-cased atom, for keyword comparisons.
     public var keyword: String? {
         switch syntax {
-        case .atom(let a): return a.uppercased()
-        case .number(let n): return String(n)
+        case .atom(let text): return text.uppercased()
+        case .number(let value): return String(value)
         case .nilValue: return "NIL"
         default: return nil
         }
@@ -92,7 +92,9 @@ public struct SyntaxReader {
     public mutating func rest() -> [UInt8] {
         var out: [UInt8] = Array(text[min(offset, text.count)...])
         while segment < line.segments.count - 1 {
-            if let l = line.segments[segment].literal { out.append(contentsOf: l.content ?? l.preview) }
+            if let literal = line.segments[segment].literal {
+                out.append(contentsOf: literal.content ?? literal.preview)
+            }
             segment += 1
             out.append(contentsOf: line.segments[segment].text)
         }
@@ -125,7 +127,7 @@ public struct SyntaxReader {
         while true {
             skipSpaces()
             if atEnd { break }
-            if let t = terminator, peekByte() == t { break }
+            if let stopByte = terminator, peekByte() == stopByte { break }
             if peekByte() == nil && segment < line.segments.count - 1 {
                 throw SyntaxError(message: "unexpected text after a literal")
             }
@@ -135,9 +137,10 @@ public struct SyntaxReader {
         return out
     }
 
-    static func isAtomByte(_ c: UInt8) -> Bool {
-        c > 0x20 && c < 0x7F && c != UInt8(ascii: "(") && c != UInt8(ascii: ")") && c != UInt8(ascii: "\"")
-            || c >= 0x80
+    static func isAtomByte(_ byte: UInt8) -> Bool {
+        byte > 0x20 && byte < 0x7F && byte != UInt8(ascii: "(") && byte != UInt8(ascii: ")")
+            && byte != UInt8(ascii: "\"")
+            || byte >= 0x80
     }
 
     /// One token: atom, number, NIL, quoted string, literal, parenthesised list or section.
@@ -145,8 +148,8 @@ public struct SyntaxReader {
         guard depth < 100 else { throw SyntaxError(message: "lists nested too deeply") }
         guard offset < text.count else { throw SyntaxError(message: "expected a token at end of line") }
         let start = offset
-        let c = text[offset]
-        if (c == UInt8(ascii: "{") || c == UInt8(ascii: "~")) && literalStartsHere() {
+        let firstByte = text[offset]
+        if (firstByte == UInt8(ascii: "{") || firstByte == UInt8(ascii: "~")) && literalStartsHere() {
             let seg = segment
             let end = text.count
             if segment + 1 < line.segments.count {
@@ -157,7 +160,7 @@ public struct SyntaxReader {
             }
             return Node(syntax: .literal(segment: seg), span: Span(segment: seg, start: start, end: end))
         }
-        switch c {
+        switch firstByte {
         case UInt8(ascii: "("):
             let startSegment = segment
             offset += 1
@@ -185,41 +188,43 @@ public struct SyntaxReader {
             var value: [UInt8] = []
             while true {
                 guard offset < text.count else { throw SyntaxError(message: "unterminated quoted string") }
-                let b = text[offset]
-                if b == UInt8(ascii: "\\") {
+                let byte = text[offset]
+                if byte == UInt8(ascii: "\\") {
                     guard offset + 1 < text.count else { throw SyntaxError(message: "unterminated quoted string") }
                     value.append(text[offset + 1])
                     offset += 2
                     continue
                 }
                 offset += 1
-                if b == UInt8(ascii: "\"") { break }
-                value.append(b)
+                if byte == UInt8(ascii: "\"") { break }
+                value.append(byte)
             }
             return Node(syntax: .quoted(value), span: Span(segment: segment, start: start, end: offset))
         default:
             while offset < text.count {
-                let b = text[offset]
-                if b == terminator && terminator == UInt8(ascii: "]") { break }
-                if b == UInt8(ascii: "[") && offset > start && isSectionBase(text[start..<offset]) {
+                let byte = text[offset]
+                if byte == terminator && terminator == UInt8(ascii: "]") { break }
+                if byte == UInt8(ascii: "[") && offset > start && isSectionBase(text[start..<offset]) {
                     return try section(
                         base: String(decoding: text[start..<offset], as: UTF8.self), start: start, depth: depth)
                 }
-                if !SyntaxReader.isAtomByte(b) { break }
-                if b == UInt8(ascii: ")") { break }
+                if !SyntaxReader.isAtomByte(byte) { break }
+                if byte == UInt8(ascii: ")") { break }
                 offset += 1
             }
-            guard offset > start else { throw SyntaxError(message: "unexpected character 0x\(String(c, radix: 16))") }
+            guard offset > start else {
+                throw SyntaxError(message: "unexpected character 0x\(String(firstByte, radix: 16))")
+            }
             let bytes = text[start..<offset]
             let span = Span(segment: segment, start: start, end: offset)
             if bytes.count <= 19, bytes.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-                let n = UInt64(String(decoding: bytes, as: UTF8.self))
+                let number = UInt64(String(decoding: bytes, as: UTF8.self))
             {
-                return Node(syntax: .number(n), span: span)
+                return Node(syntax: .number(number), span: span)
             }
-            let s = String(decoding: bytes, as: UTF8.self)
-            if bytes.count == 3, s.uppercased() == "NIL" { return Node(syntax: .nilValue, span: span) }
-            return Node(syntax: .atom(s), span: span)
+            let atomText = String(decoding: bytes, as: UTF8.self)
+            if bytes.count == 3, atomText.uppercased() == "NIL" { return Node(syntax: .nilValue, span: span) }
+            return Node(syntax: .atom(atomText), span: span)
         }
     }
 
@@ -229,8 +234,8 @@ public struct SyntaxReader {
         return at == offset
     }
 
-    private func isSectionBase(_ s: ArraySlice<UInt8>) -> Bool {
-        s.allSatisfy {
+    private func isSectionBase(_ bytes: ArraySlice<UInt8>) -> Bool {
+        bytes.allSatisfy {
             ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == UInt8(ascii: ".")
                 || $0 == UInt8(ascii: "-")
         }
@@ -250,10 +255,10 @@ public struct SyntaxReader {
         }
         var partial: String?
         if offset < text.count, text[offset] == UInt8(ascii: "<") {
-            let p = offset + 1
+            let partialStart = offset + 1
             while offset < text.count, text[offset] != UInt8(ascii: ">") { offset += 1 }
             guard offset < text.count else { throw SyntaxError(message: "unclosed '<' in partial") }
-            partial = String(decoding: text[p..<offset], as: UTF8.self)
+            partial = String(decoding: text[partialStart..<offset], as: UTF8.self)
             offset += 1
         }
         return Node(
@@ -264,33 +269,35 @@ public struct SyntaxReader {
 
 extension RawLine {
     /// The bytes of an astring/nstring token: atom text, unescaped quoted, or a retained literal.
-    public func stringBytes(_ n: Node) -> [UInt8]? {
-        switch n.syntax {
-        case .atom(let a): return Array(a.utf8)
-        case .number(let v): return Array(String(v).utf8)
-        case .quoted(let q): return q
+    public func stringBytes(_ node: Node) -> [UInt8]? {
+        switch node.syntax {
+        case .atom(let atom): return Array(atom.utf8)
+        case .number(let number): return Array(String(number).utf8)
+        case .quoted(let bytes): return bytes
         case .literal(let seg): return segments[seg].literal?.content
         case .nilValue: return Array("NIL".utf8)
         default: return nil
         }
     }
 
-    public func string(_ n: Node) -> String? {
-        stringBytes(n).map { String(decoding: $0, as: UTF8.self) }
+    public func string(_ node: Node) -> String? {
+        stringBytes(node).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// The source text of a node (literal bodies summarised), for generic argument display.
-    public func sourceText(_ n: Node) -> String {
-        switch n.syntax {
+    public func sourceText(_ node: Node) -> String {
+        switch node.syntax {
         case .literal(let seg):
-            if let c = segments[seg].literal?.content, c.count <= 200 { return String(decoding: c, as: UTF8.self) }
+            if let content = segments[seg].literal?.content, content.count <= 200 {
+                return String(decoding: content, as: UTF8.self)
+            }
             return "{\(segments[seg].literal?.header.size ?? 0)}"
         case .list(let items): return "(" + items.map(sourceText).joined(separator: " ") + ")"
         case .section(let base, let spec, let partial):
             return base + "[" + spec.map(sourceText).joined(separator: " ") + "]" + (partial.map { "<\($0)>" } ?? "")
-        case .quoted(let q): return String(decoding: q, as: UTF8.self)
-        case .atom(let a): return a
-        case .number(let v): return String(v)
+        case .quoted(let bytes): return String(decoding: bytes, as: UTF8.self)
+        case .atom(let atom): return atom
+        case .number(let number): return String(number)
         case .nilValue: return "NIL"
         }
     }

@@ -13,16 +13,16 @@ public struct TLSClientHello: Sendable, Equatable {
         case notTLS
     }
 
-    public static func versionName(_ v: Int) -> String {
-        switch v {
+    public static func versionName(_ version: Int) -> String {
+        switch version {
         case 0x0304: return "TLSv1.3"
         case 0x0303: return "TLSv1.2"
         case 0x0302: return "TLSv1.1"
         case 0x0301: return "TLSv1.0"
         case 0x0300: return "SSLv3"
         default:
-            let h = String(v, radix: 16)
-            return "0x" + String(repeating: "0", count: Swift.max(0, 4 - h.count)) + h
+            let digits = String(version, radix: 16)
+            return "0x" + String(repeating: "0", count: Swift.max(0, 4 - digits.count)) + digits
         }
     }
 
@@ -34,61 +34,61 @@ public struct TLSClientHello: Sendable, Equatable {
 
     //   struct { ContentType type = handshake(22); ProtocolVersion legacy_record_version;
     //            uint16 length; opaque fragment[length]; } TLSPlaintext;     (RFC 8446 §5.1)
-    static func handshakeRecord(_ b: [UInt8]) -> Record {
-        guard !b.isEmpty else { return .needMore }
-        guard b[0] == 0x16 else { return .notTLS }
-        guard b.count >= 5 else { return .needMore }
-        let recordLength = Int(b[3]) << 8 | Int(b[4])
-        guard b.count >= 5 + recordLength else { return .needMore }
+    static func handshakeRecord(_ bytes: [UInt8]) -> Record {
+        guard !bytes.isEmpty else { return .needMore }
+        guard bytes[0] == 0x16 else { return .notTLS }
+        guard bytes.count >= 5 else { return .needMore }
+        let recordLength = Int(bytes[3]) << 8 | Int(bytes[4])
+        guard bytes.count >= 5 + recordLength else { return .needMore }
         return .complete(5 + recordLength)
     }
 
-    public static func parse(_ b: [UInt8]) -> Parse {
-        switch handshakeRecord(b) {
+    public static func parse(_ bytes: [UInt8]) -> Parse {
+        switch handshakeRecord(bytes) {
         case .needMore: return .needMore
         case .notTLS: return .notTLS
         case .complete: break
         }
-        var i = 5
+        var position = 5
         func u8() -> Int? {
-            guard i < b.count else { return nil }
-            defer { i += 1 }
-            return Int(b[i])
+            guard position < bytes.count else { return nil }
+            defer { position += 1 }
+            return Int(bytes[position])
         }
         func u16() -> Int? {
-            guard i + 1 < b.count else { return nil }
-            defer { i += 2 }
-            return Int(b[i]) << 8 | Int(b[i + 1])
+            guard position + 1 < bytes.count else { return nil }
+            defer { position += 2 }
+            return Int(bytes[position]) << 8 | Int(bytes[position + 1])
         }
         guard u8() == 1 else { return .notTLS }
-        i += 3  // handshake length
+        position += 3  // handshake length
         guard let legacy = u16() else { return .notTLS }
-        i += 32  // random
+        position += 32  // random
         guard let sid = u8() else { return .notTLS }
-        i += sid
+        position += sid
         guard let suites = u16() else { return .notTLS }
-        i += suites
+        position += suites
         guard let comp = u8() else { return .notTLS }
-        i += comp
+        position += comp
         var hello = TLSClientHello(serverName: nil, versions: [versionName(legacy)])
         guard let extLen = u16() else { return .hello(hello) }
-        let end = min(b.count, i + extLen)
-        while i + 4 <= end {
+        let end = min(bytes.count, position + extLen)
+        while position + 4 <= end {
             guard let type = u16(), let len = u16() else { break }
-            let next = i + len
+            let next = position + len
             guard next <= end else { break }
-            if type == 0, u16() != nil, u8() == 0, let n = u16(), i + n <= next {
-                hello.serverName = String(decoding: b[i..<i + n], as: UTF8.self)
-            } else if type == 43, let n = u8() {
+            if type == 0, u16() != nil, u8() == 0, let nameLength = u16(), position + nameLength <= next {
+                hello.serverName = String(decoding: bytes[position..<position + nameLength], as: UTF8.self)
+            } else if type == 43, let listLength = u8() {
                 var vs: [String] = []
-                var k = 0
-                while k + 1 < n, i + 1 < next {
-                    if let v = u16() { vs.append(versionName(v)) }
-                    k += 2
+                var consumed = 0
+                while consumed + 1 < listLength, position + 1 < next {
+                    if let version = u16() { vs.append(versionName(version)) }
+                    consumed += 2
                 }
                 if !vs.isEmpty { hello.versions = vs }
             }
-            i = next
+            position = next
         }
         return .hello(hello)
     }

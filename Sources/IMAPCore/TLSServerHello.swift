@@ -25,40 +25,40 @@ public struct TLSServerHello: Sendable, Equatable {
     //       uint8 legacy_compression_method = 0;
     //       Extension extensions<6..2^16-1>;
     //   } ServerHello;
-    public static func parse(_ b: [UInt8]) -> Parse {
+    public static func parse(_ bytes: [UInt8]) -> Parse {
         let end: Int
-        switch TLSClientHello.handshakeRecord(b) {
+        switch TLSClientHello.handshakeRecord(bytes) {
         case .needMore: return .needMore
         case .notTLS: return .notTLS
-        case .complete(let e): end = e
+        case .complete(let recordEnd): end = recordEnd
         }
-        var i = 5
+        var position = 5
         func u8() -> Int? {
-            guard i < end else { return nil }
-            defer { i += 1 }
-            return Int(b[i])
+            guard position < end else { return nil }
+            defer { position += 1 }
+            return Int(bytes[position])
         }
         func u16() -> Int? {
-            guard i + 1 < end else { return nil }
-            defer { i += 2 }
-            return Int(b[i]) << 8 | Int(b[i + 1])
+            guard position + 1 < end else { return nil }
+            defer { position += 2 }
+            return Int(bytes[position]) << 8 | Int(bytes[position + 1])
         }
         guard u8() == 2 else { return .notTLS }
-        i += 3  // handshake length
+        position += 3  // handshake length
         guard let legacy = u16() else { return .notTLS }
-        i += 32  // random
+        position += 32  // random
         guard let sid = u8() else { return .notTLS }
-        i += sid
+        position += sid
         guard let suite = u16(), u8() != nil else { return .notTLS }
         var hello = TLSServerHello(cipherSuite: UInt16(suite), version: TLSClientHello.versionName(legacy))
         guard let extLen = u16() else { return .hello(hello) }
-        let extEnd = min(end, i + extLen)
-        while i + 4 <= extEnd {
+        let extEnd = min(end, position + extLen)
+        while position + 4 <= extEnd {
             guard let type = u16(), let len = u16() else { break }
-            let next = i + len
+            let next = position + len
             guard next <= extEnd else { break }
-            if type == 43, len == 2, let v = u16() { hello.version = TLSClientHello.versionName(v) }
-            i = next
+            if type == 43, len == 2, let version = u16() { hello.version = TLSClientHello.versionName(version) }
+            position = next
         }
         return .hello(hello)
     }
@@ -82,7 +82,7 @@ public struct TLSServerHello: Sendable, Equatable {
     ]
 }
 
-private func hex(_ v: UInt16) -> String {
-    let h = String(v, radix: 16, uppercase: true)
-    return String(repeating: "0", count: max(0, 4 - h.count)) + h
+private func hex(_ value: UInt16) -> String {
+    let digits = String(value, radix: 16, uppercase: true)
+    return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
 }

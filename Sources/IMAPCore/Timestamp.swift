@@ -8,7 +8,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     public static let zero = Timestamp(microseconds: 0)
 
-    public static func < (a: Timestamp, b: Timestamp) -> Bool { a.microseconds < b.microseconds }
+    public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.microseconds < rhs.microseconds }
 
     /// Milliseconds from `earlier` to `self`, with microsecond precision.
     public func milliseconds(since earlier: Timestamp) -> Double {
@@ -39,17 +39,17 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             days -= 1
         }
         // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
+        let shiftedDays = days + 719_468
+        let era = (shiftedDays >= 0 ? shiftedDays : shiftedDays - 146_096) / 146_097
+        let doe = shiftedDays - era * 146_097
         let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        var y = yoe + era * 400
+        var year = yoe + era * 400
         let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
         let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        if m <= 2 { y += 1 }
-        if (0...9999).contains(y) {
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        if month <= 2 { year += 1 }
+        if (0...9999).contains(year) {
             // The usual case: fixed widths, written into 27 bytes on the stack and appended once.
             withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 27) { text in
                 func put(_ value: Int64, at end: Int, width: Int) {
@@ -59,11 +59,11 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
                         rest /= 10
                     }
                 }
-                put(y, at: 4, width: 4)
+                put(year, at: 4, width: 4)
                 text[4] = UInt8(ascii: "-")
-                put(m, at: 7, width: 2)
+                put(month, at: 7, width: 2)
                 text[7] = UInt8(ascii: "-")
-                put(d, at: 10, width: 2)
+                put(day, at: 10, width: 2)
                 text[10] = UInt8(ascii: "T")
                 put(rem / 3600, at: 13, width: 2)
                 text[13] = UInt8(ascii: ":")
@@ -77,15 +77,15 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             }
             return
         }
-        func digits(_ v: Int64, _ width: Int) {
-            if v < 0 {
+        func digits(_ value: Int64, _ width: Int) {
+            if value < 0 {
                 // A year before 1 BC (a corrupt capture's clock): a sign, then the usual width.
                 out.append(UInt8(ascii: "-"))
-                return digits(-v, width)
+                return digits(-value, width)
             }
-            if v >= 10_000_000 {
+            if value >= 10_000_000 {
                 // Out of the usual range: as many digits as it takes, as String(v) writes them.
-                let text = Array(String(v).utf8)
+                let text = Array(String(value).utf8)
                 if text.count < width {
                     out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - text.count))
                 }
@@ -94,23 +94,23 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             }
             var divisor: Int64 = 1
             var count = 1
-            while divisor * 10 <= v {
+            while divisor * 10 <= value {
                 divisor *= 10
                 count += 1
             }
             if count < width { out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - count)) }
-            var rest = v
+            var rest = value
             while divisor > 0 {
                 out.append(UInt8(ascii: "0") + UInt8(rest / divisor))
                 rest %= divisor
                 divisor /= 10
             }
         }
-        digits(y, 4)
+        digits(year, 4)
         out.append(UInt8(ascii: "-"))
-        digits(m, 2)
+        digits(month, 2)
         out.append(UInt8(ascii: "-"))
-        digits(d, 2)
+        digits(day, 2)
         out.append(UInt8(ascii: "T"))
         digits(rem / 3600, 2)
         out.append(UInt8(ascii: ":"))
@@ -123,31 +123,31 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 
     /// Parses what `rfc3339` prints (and offsets other than Z, and fewer fraction digits).
-    public init?(rfc3339 s: String) {
-        let b = Array(s.utf8)
-        func num(_ r: Range<Int>) -> Int64? {
-            guard r.upperBound <= b.count else { return nil }
-            var v: Int64 = 0
-            for i in r {
-                guard b[i] >= 48 && b[i] <= 57 else { return nil }
-                v = v * 10 + Int64(b[i] - 48)
+    public init?(rfc3339 text: String) {
+        let bytes = Array(text.utf8)
+        func num(_ range: Range<Int>) -> Int64? {
+            guard range.upperBound <= bytes.count else { return nil }
+            var value: Int64 = 0
+            for i in range {
+                guard bytes[i] >= 48 && bytes[i] <= 57 else { return nil }
+                value = value * 10 + Int64(bytes[i] - 48)
             }
-            return v
+            return value
         }
-        guard b.count >= 20, let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10),
-            let h = num(11..<13), let mi = num(14..<16), let se = num(17..<19)
+        guard bytes.count >= 20, let year = num(0..<4), let month = num(5..<7), let day = num(8..<10),
+            let hour = num(11..<13), let minute = num(14..<16), let second = num(17..<19)
         else { return nil }
-        var i = 19
+        var position = 19
         var micros: Int64 = 0
-        if i < b.count && b[i] == UInt8(ascii: ".") {
-            i += 1
+        if position < bytes.count && bytes[position] == UInt8(ascii: ".") {
+            position += 1
             var digits = 0
-            while i < b.count, b[i] >= 48, b[i] <= 57 {
+            while position < bytes.count, bytes[position] >= 48, bytes[position] <= 57 {
                 if digits < 6 {
-                    micros = micros * 10 + Int64(b[i] - 48)
+                    micros = micros * 10 + Int64(bytes[position] - 48)
                     digits += 1
                 }
-                i += 1
+                position += 1
             }
             while digits < 6 {
                 micros *= 10
@@ -155,21 +155,25 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             }
         }
         var offset: Int64 = 0
-        if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
-            guard let oh = num(i + 1..<i + 3), let om = num(i + 4..<i + 6) else { return nil }
-            offset = (oh * 3600 + om * 60) * (b[i] == UInt8(ascii: "-") ? -1 : 1)
-        } else if !(i < b.count && (b[i] == UInt8(ascii: "Z") || b[i] == UInt8(ascii: "z"))) {
+        if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") {
+            guard let offsetHours = num(position + 1..<position + 3),
+                let offsetMinutes = num(position + 4..<position + 6)
+            else { return nil }
+            offset = (offsetHours * 3600 + offsetMinutes * 60) * (bytes[position] == UInt8(ascii: "-") ? -1 : 1)
+        } else if !(position < bytes.count
+            && (bytes[position] == UInt8(ascii: "Z") || bytes[position] == UInt8(ascii: "z")))
+        {
             return nil
         }
         // Days from civil (inverse of the above).
-        let yy = mo <= 2 ? y - 1 : y
+        let yy = month <= 2 ? year - 1 : year
         let era = (yy >= 0 ? yy : yy - 399) / 400
         let yoe = yy - era * 400
-        let mp = mo > 2 ? mo - 3 : mo + 9
-        let doy = (153 * mp + 2) / 5 + d - 1
+        let mp = month > 2 ? month - 3 : month + 9
+        let doy = (153 * mp + 2) / 5 + day - 1
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
         let days = era * 146_097 + doe - 719_468
-        self.microseconds = (days * 86_400 + h * 3600 + mi * 60 + se - offset) * 1_000_000 + micros
+        self.microseconds = (days * 86_400 + hour * 3600 + minute * 60 + second - offset) * 1_000_000 + micros
     }
 
     public var description: String { rfc3339 }
@@ -177,17 +181,17 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
 /// Fixed-point formatting without Foundation.
 public enum Decimal {
-    public static func format(_ v: Double, _ decimals: Int) -> String {
-        guard v.isFinite else { return "\(v)" }
+    public static func format(_ value: Double, _ decimals: Int) -> String {
+        guard value.isFinite else { return "\(value)" }
         var scale = 1.0
         for _ in 0..<decimals { scale *= 10 }
-        let n = Int64((abs(v) * scale).rounded())
-        let whole = n / Int64(scale)
-        var s = (v < 0 && n != 0 ? "-" : "") + String(whole)
+        let scaled = Int64((abs(value) * scale).rounded())
+        let whole = scaled / Int64(scale)
+        var text = (value < 0 && scaled != 0 ? "-" : "") + String(whole)
         if decimals > 0 {
-            let frac = String(n % Int64(scale))
-            s += "." + String(repeating: "0", count: decimals - frac.count) + frac
+            let frac = String(scaled % Int64(scale))
+            text += "." + String(repeating: "0", count: decimals - frac.count) + frac
         }
-        return s
+        return text
     }
 }

@@ -77,16 +77,16 @@ public struct KeyLog: Sendable {
             throw KeyLogError(
                 line: number, reason: "the secret of \(label) has \(secret.count) bytes, expected \(want)")
         }
-        var s = sessions[random] ?? TLSSessionSecrets()
+        var session = sessions[random] ?? TLSSessionSecrets()
         switch label {
-        case "CLIENT_RANDOM": s.masterSecret = secret
-        case "CLIENT_HANDSHAKE_TRAFFIC_SECRET": s.clientHandshakeTrafficSecret = secret
-        case "SERVER_HANDSHAKE_TRAFFIC_SECRET": s.serverHandshakeTrafficSecret = secret
-        case "CLIENT_TRAFFIC_SECRET_0": s.clientTrafficSecret0 = secret
-        case "SERVER_TRAFFIC_SECRET_0": s.serverTrafficSecret0 = secret
+        case "CLIENT_RANDOM": session.masterSecret = secret
+        case "CLIENT_HANDSHAKE_TRAFFIC_SECRET": session.clientHandshakeTrafficSecret = secret
+        case "SERVER_HANDSHAKE_TRAFFIC_SECRET": session.serverHandshakeTrafficSecret = secret
+        case "CLIENT_TRAFFIC_SECRET_0": session.clientTrafficSecret0 = secret
+        case "SERVER_TRAFFIC_SECRET_0": session.serverTrafficSecret0 = secret
         default: return
         }
-        sessions[random] = s
+        sessions[random] = session
         entries += 1
     }
 
@@ -102,24 +102,24 @@ public struct KeyLog: Sendable {
         }
     }
 
-    static func hexBytes(_ s: ArraySlice<UInt8>) -> [UInt8]? {
-        guard s.count % 2 == 0 else { return nil }
+    static func hexBytes(_ hex: ArraySlice<UInt8>) -> [UInt8]? {
+        guard hex.count % 2 == 0 else { return nil }
         var out: [UInt8] = []
-        out.reserveCapacity(s.count / 2)
-        var i = s.startIndex
-        while i < s.endIndex {
-            guard let hi = nibble(s[i]), let lo = nibble(s[i + 1]) else { return nil }
+        out.reserveCapacity(hex.count / 2)
+        var position = hex.startIndex
+        while position < hex.endIndex {
+            guard let hi = nibble(hex[position]), let lo = nibble(hex[position + 1]) else { return nil }
             out.append(hi << 4 | lo)
-            i += 2
+            position += 2
         }
         return out
     }
 
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: return c - 0x30
-        case 0x41...0x46: return c - 0x41 + 10
-        case 0x61...0x66: return c - 0x61 + 10
+    private static func nibble(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case 0x30...0x39: return byte - 0x30
+        case 0x41...0x46: return byte - 0x41 + 10
+        case 0x61...0x66: return byte - 0x61 + 10
         default: return nil
         }
     }
@@ -131,9 +131,9 @@ extension Array where Element == UInt8 {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(count * 2)
-        for b in self {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0x0F)])
+        for byte in self {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
         }
         return String(decoding: out, as: UTF8.self)
     }

@@ -41,11 +41,12 @@ public enum TLSUndecryptable: Sendable, Equatable {
 
     public var message: String {
         switch self {
-        case .noKey(let r, let v): return "the key log has no \(v) secrets for client random \(r)"
+        case .noKey(let clientRandom, let version):
+            return "the key log has no \(version) secrets for client random \(clientRandom)"
         case .midSession:
             return "the capture starts after the TLS handshake (no ClientHello), so it cannot be decrypted"
-        case .unsupportedCipher(let c): return "cipher suite \(c) is not one imapscope can decrypt"
-        case .unsupportedVersion(let v): return "\(v) is not a version imapscope can decrypt"
+        case .unsupportedCipher(let cipher): return "cipher suite \(cipher) is not one imapscope can decrypt"
+        case .unsupportedVersion(let version): return "\(version) is not a version imapscope can decrypt"
         case .notTLS: return "the bytes are not TLS records"
         case .incompleteHandshake: return "the TLS handshake did not complete in the capture"
         }
@@ -146,13 +147,13 @@ public final class TLSConnectionDecryptor {
 
     private func readRecords(_ dir: Direction) {
         while phase != .opaque, var side = sides[dir], !side.lost, side.pending.count >= 5 {
-            let p = side.pending
-            let type = p[0]
-            let version = UInt16(p[1]) << 8 | UInt16(p[2])
-            let length = Int(p[3]) << 8 | Int(p[4])
-            guard (20...23).contains(type), p[1] == 3, length <= Self.maxFragment else {
+            let pending = side.pending
+            let type = pending[0]
+            let version = UInt16(pending[1]) << 8 | UInt16(pending[2])
+            let length = Int(pending[3]) << 8 | Int(pending[4])
+            guard (20...23).contains(type), pending[1] == 3, length <= Self.maxFragment else {
                 if phase == .hello {
-                    giveUp(clientHello == nil && p[0] != 0x16 ? .notTLS : .midSession)
+                    giveUp(clientHello == nil && pending[0] != 0x16 ? .notTLS : .midSession)
                 } else {
                     side.lost = true
                     side.pending = []
@@ -161,8 +162,8 @@ public final class TLSConnectionDecryptor {
                 }
                 return
             }
-            guard p.count >= 5 + length else { return }
-            let fragment = p[5..<(5 + length)]
+            guard pending.count >= 5 + length else { return }
+            let fragment = pending[5..<(5 + length)]
             side.pending.removeFirst(5 + length)
             sides[dir] = side
             record(dir, type: type, version: version, fragment: fragment)
@@ -180,7 +181,7 @@ public final class TLSConnectionDecryptor {
             }
             let messages = side.handshake.append(Array(fragment))
             sides[dir] = side
-            for m in messages { handshakeMessage(dir, m.type, m.body) }
+            for message in messages { handshakeMessage(dir, message.type, message.body) }
             return
         }
         if type == 20 {
@@ -200,10 +201,10 @@ public final class TLSConnectionDecryptor {
         guard var opener = side.opener else { return }
         let seq = opener.sequence
         switch opener.open(type: type, version: version, fragment: fragment) {
-        case .success(let r):
+        case .success(let opened):
             side.opener = opener
             sides[dir] = side
-            content(dir, type: r.type, r.plaintext)
+            content(dir, type: opened.type, opened.plaintext)
         case .failure:
             side.opener = opener
             sides[dir] = side
@@ -218,20 +219,21 @@ public final class TLSConnectionDecryptor {
     ) {
         var opener = side.opener
         let seq = opener?.sequence ?? 0
-        if case .success(let r) = opener?.open(type: type, version: version, fragment: fragment) {
+        if case .success(let opened) = opener?.open(type: type, version: version, fragment: fragment) {
             side.opener = opener
             sides[dir] = side
-            content(dir, type: r.type, r.plaintext)
+            content(dir, type: opened.type, opened.plaintext)
             return
         }
-        if var app = side.application, case .success(let r) = app.open(type: type, version: version, fragment: fragment)
+        if var app = side.application,
+            case .success(let opened) = app.open(type: type, version: version, fragment: fragment)
         {
             side.opener = app
             side.application = nil
             side.inApplicationPhase = true
             sides[dir] = side
             reportFacts()
-            content(dir, type: r.type, r.plaintext)
+            content(dir, type: opened.type, opened.plaintext)
             return
         }
         side.opener = opener
@@ -259,7 +261,7 @@ public final class TLSConnectionDecryptor {
             guard var side = sides[dir] else { return }
             let messages = side.handshake.append(plaintext)
             sides[dir] = side
-            for m in messages { handshakeMessage(dir, m.type, m.body) }
+            for message in messages { handshakeMessage(dir, message.type, message.body) }
         default: break  // alerts (close_notify) and anything else carry no IMAP
         }
     }
@@ -290,12 +292,12 @@ public final class TLSConnectionDecryptor {
             side.inApplicationPhase = true
             sides[dir] = side
         case (_, TLSHandshakeType.keyUpdate):
-            guard let s = suite, s.tls13, var side = sides[dir], side.inApplicationPhase,
+            guard let activeSuite = suite, activeSuite.tls13, var side = sides[dir], side.inApplicationPhase,
                 let secret = side.trafficSecret
             else { return }
-            let next = TLSKeySchedule.nextTrafficSecret(s, secret: secret)
+            let next = TLSKeySchedule.nextTrafficSecret(activeSuite, secret: secret)
             side.trafficSecret = next
-            side.opener = TLSRecordOpener.tls13(s, secret: next)
+            side.opener = TLSRecordOpener.tls13(activeSuite, secret: next)
             sides[dir] = side
         default: break
         }
@@ -315,12 +317,14 @@ public final class TLSConnectionDecryptor {
         }
         let secrets = lookup(ch.random)
         if suite.tls13 {
-            guard let s = secrets, let c0 = s.clientTrafficSecret0, let s0 = s.serverTrafficSecret0,
+            guard let sessionSecrets = secrets, let c0 = sessionSecrets.clientTrafficSecret0,
+                let s0 = sessionSecrets.serverTrafficSecret0,
                 c0.count == suite.hash.length, s0.count == suite.hash.length
             else { return giveUp(.noKey(clientRandom: ch.random.hexString, version: versionName)) }
             self.suite = suite
             for (dir, hs, app) in [
-                (Direction.client, s.clientHandshakeTrafficSecret, c0), (.server, s.serverHandshakeTrafficSecret, s0),
+                (Direction.client, sessionSecrets.clientHandshakeTrafficSecret, c0),
+                (.server, sessionSecrets.serverHandshakeTrafficSecret, s0),
             ] {
                 guard var side = sides[dir] else { continue }
                 side.encrypted = true
@@ -336,7 +340,7 @@ public final class TLSConnectionDecryptor {
                 return giveUp(.noKey(clientRandom: ch.random.hexString, version: versionName))
             }
             self.suite = suite
-            let k = TLSKeySchedule.tls12Keys(
+            let keys = TLSKeySchedule.tls12Keys(
                 suite, masterSecret: master, clientRandom: ch.random, serverRandom: hello.random)
             func opener(_ key: [UInt8], _ iv: [UInt8], _ mac: [UInt8]) -> TLSRecordOpener {
                 switch suite.bulk {
@@ -349,8 +353,8 @@ public final class TLSConnectionDecryptor {
                             macKey: mac, mac: suite.mac ?? .sha1, encryptThenMAC: hello.encryptThenMAC))
                 }
             }
-            sides[.client]?.afterChangeCipherSpec = opener(k.clientKey, k.clientIV, k.clientMAC)
-            sides[.server]?.afterChangeCipherSpec = opener(k.serverKey, k.serverIV, k.serverMAC)
+            sides[.client]?.afterChangeCipherSpec = opener(keys.clientKey, keys.clientIV, keys.clientMAC)
+            sides[.server]?.afterChangeCipherSpec = opener(keys.serverKey, keys.serverIV, keys.serverMAC)
         }
         phase = .decrypting
         // TLS 1.2 knows everything now; TLS 1.3 waits for EncryptedExtensions to name ALPN.

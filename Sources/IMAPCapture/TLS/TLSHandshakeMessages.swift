@@ -13,9 +13,9 @@ enum TLSHandshakeType {
 struct TLSByteReader {
     private let bytes: ArraySlice<UInt8>
     private(set) var index: Int
-    init(_ b: ArraySlice<UInt8>) {
-        bytes = b
-        index = b.startIndex
+    init(_ slice: ArraySlice<UInt8>) {
+        bytes = slice
+        index = slice.startIndex
     }
     var remaining: Int { bytes.endIndex - index }
 
@@ -25,25 +25,25 @@ struct TLSByteReader {
         return Int(bytes[index])
     }
     mutating func u16() -> Int? {
-        guard let a = u8(), let b = u8() else { return nil }
-        return a << 8 | b
+        guard let high = u8(), let low = u8() else { return nil }
+        return high << 8 | low
     }
-    mutating func take(_ n: Int) -> ArraySlice<UInt8>? {
-        guard n >= 0, n <= remaining else { return nil }
-        defer { index += n }
-        return bytes[index..<index + n]
+    mutating func take(_ count: Int) -> ArraySlice<UInt8>? {
+        guard count >= 0, count <= remaining else { return nil }
+        defer { index += count }
+        return bytes[index..<index + count]
     }
     /// An opaque vector with a length prefix of `width` bytes.
     mutating func vector(_ width: Int) -> ArraySlice<UInt8>? {
-        let n = width == 1 ? u8() : u16()
-        return n.flatMap { take($0) }
+        let length = width == 1 ? u8() : u16()
+        return length.flatMap { take($0) }
     }
     /// Extensions as (type, body) pairs.
     mutating func extensions() -> [(Int, ArraySlice<UInt8>)] {
         guard let all = vector(2) else { return [] }
-        var r = TLSByteReader(all)
+        var reader = TLSByteReader(all)
         var out: [(Int, ArraySlice<UInt8>)] = []
-        while let t = r.u16(), let body = r.vector(2) { out.append((t, body)) }
+        while let extensionType = reader.u16(), let body = reader.vector(2) { out.append((extensionType, body)) }
         return out
     }
 }
@@ -74,32 +74,35 @@ enum TLSHandshakeParser {
     static let sni = 0, alpn = 16, encryptThenMAC = 22, supportedVersions = 43
 
     static func alpnList(_ body: ArraySlice<UInt8>) -> [String] {
-        var r = TLSByteReader(body)
-        guard let list = r.vector(2) else { return [] }
-        var l = TLSByteReader(list)
+        var reader = TLSByteReader(body)
+        guard let list = reader.vector(2) else { return [] }
+        var listReader = TLSByteReader(list)
         var out: [String] = []
-        while let name = l.vector(1) { out.append(String(decoding: name, as: UTF8.self)) }
+        while let name = listReader.vector(1) { out.append(String(decoding: name, as: UTF8.self)) }
         return out
     }
 
     static func clientHello(_ body: ArraySlice<UInt8>) -> TLSClientHelloInfo? {
-        var r = TLSByteReader(body)
-        guard r.u16() != nil, let random = r.take(32), r.vector(1) != nil, r.vector(2) != nil, r.vector(1) != nil
+        var reader = TLSByteReader(body)
+        guard reader.u16() != nil, let random = reader.take(32), reader.vector(1) != nil, reader.vector(2) != nil,
+            reader.vector(1) != nil
         else { return nil }
         var hello = TLSClientHelloInfo(random: Array(random))
-        for (type, ext) in r.extensions() {
-            var e = TLSByteReader(ext)
+        for (type, ext) in reader.extensions() {
+            var extensionReader = TLSByteReader(ext)
             switch type {
             case sni:
-                if let list = e.vector(2) {
-                    var l = TLSByteReader(list)
-                    if l.u8() == 0, let name = l.vector(2) { hello.serverName = String(decoding: name, as: UTF8.self) }
+                if let list = extensionReader.vector(2) {
+                    var listReader = TLSByteReader(list)
+                    if listReader.u8() == 0, let name = listReader.vector(2) {
+                        hello.serverName = String(decoding: name, as: UTF8.self)
+                    }
                 }
             case alpn: hello.alpn = alpnList(ext)
             case supportedVersions:
-                if let list = e.vector(1) {
-                    var l = TLSByteReader(list)
-                    while let v = l.u16() { hello.versions.append(UInt16(v)) }
+                if let list = extensionReader.vector(1) {
+                    var listReader = TLSByteReader(list)
+                    while let version = listReader.u16() { hello.versions.append(UInt16(version)) }
                 }
             default: break
             }
@@ -108,14 +111,15 @@ enum TLSHandshakeParser {
     }
 
     static func serverHello(_ body: ArraySlice<UInt8>) -> TLSServerHelloInfo? {
-        var r = TLSByteReader(body)
-        guard let legacy = r.u16(), let random = r.take(32), r.vector(1) != nil, let suite = r.u16(), r.u8() != nil
+        var reader = TLSByteReader(body)
+        guard let legacy = reader.u16(), let random = reader.take(32), reader.vector(1) != nil,
+            let suite = reader.u16(), reader.u8() != nil
         else { return nil }
         var hello = TLSServerHelloInfo(random: Array(random), version: UInt16(legacy), cipherSuite: UInt16(suite))
-        for (type, ext) in r.extensions() {
-            var e = TLSByteReader(ext)
+        for (type, ext) in reader.extensions() {
+            var extensionReader = TLSByteReader(ext)
             switch type {
-            case supportedVersions: if let v = e.u16() { hello.version = UInt16(v) }
+            case supportedVersions: if let version = extensionReader.u16() { hello.version = UInt16(version) }
             case alpn: hello.alpn = alpnList(ext).first
             case encryptThenMAC: hello.encryptThenMAC = true
             default: break
@@ -126,8 +130,8 @@ enum TLSHandshakeParser {
 
     /// The protocol the server chose, from TLS 1.3's EncryptedExtensions.
     static func encryptedExtensionsALPN(_ body: ArraySlice<UInt8>) -> String? {
-        var r = TLSByteReader(body)
-        for (type, ext) in r.extensions() where type == alpn { return alpnList(ext).first }
+        var reader = TLSByteReader(body)
+        for (type, ext) in reader.extensions() where type == alpn { return alpnList(ext).first }
         return nil
     }
 }
@@ -144,20 +148,20 @@ struct TLSHandshakeAssembler {
         guard !overflowed else { return [] }
         buffer += bytes
         var out: [(UInt8, ArraySlice<UInt8>)] = []
-        var i = 0
-        while buffer.count - i >= 4 {
-            let length = Int(buffer[i + 1]) << 16 | Int(buffer[i + 2]) << 8 | Int(buffer[i + 3])
+        var offset = 0
+        while buffer.count - offset >= 4 {
+            let length = Int(buffer[offset + 1]) << 16 | Int(buffer[offset + 2]) << 8 | Int(buffer[offset + 3])
             guard length <= Self.maxMessage else {
                 overflowed = true
                 buffer = []
                 return out
             }
-            guard buffer.count - i - 4 >= length else { break }
-            out.append((buffer[i], buffer[(i + 4)..<(i + 4 + length)]))
-            i += 4 + length
+            guard buffer.count - offset - 4 >= length else { break }
+            out.append((buffer[offset], buffer[(offset + 4)..<(offset + 4 + length)]))
+            offset += 4 + length
         }
         let messages = out.map { ($0.0, ArraySlice(Array($0.1))) }
-        buffer.removeFirst(i)
+        buffer.removeFirst(offset)
         return messages
     }
 }

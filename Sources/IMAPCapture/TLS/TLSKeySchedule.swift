@@ -36,20 +36,20 @@ enum TLSKeySchedule {
     }
 
     static func hmac(_ hash: TLSCipherSuite.Hash, key: [UInt8], _ parts: [[UInt8]]) -> [UInt8] {
-        let k = SymmetricKey(data: key)
+        let symmetricKey = SymmetricKey(data: key)
         switch hash {
         case .sha1:
-            var h = HMAC<Insecure.SHA1>(key: k)
-            for p in parts { h.update(data: p) }
-            return Array(h.finalize())
+            var mac = HMAC<Insecure.SHA1>(key: symmetricKey)
+            for part in parts { mac.update(data: part) }
+            return Array(mac.finalize())
         case .sha256:
-            var h = HMAC<SHA256>(key: k)
-            for p in parts { h.update(data: p) }
-            return Array(h.finalize())
+            var mac = HMAC<SHA256>(key: symmetricKey)
+            for part in parts { mac.update(data: part) }
+            return Array(mac.finalize())
         case .sha384:
-            var h = HMAC<SHA384>(key: k)
-            for p in parts { h.update(data: p) }
-            return Array(h.finalize())
+            var mac = HMAC<SHA384>(key: symmetricKey)
+            for part in parts { mac.update(data: part) }
+            return Array(mac.finalize())
         }
     }
 
@@ -59,10 +59,10 @@ enum TLSKeySchedule {
     {
         let labelSeed = Array(label.utf8) + seed
         var out: [UInt8] = []
-        var a = labelSeed
+        var chainValue = labelSeed
         while out.count < length {
-            a = hmac(hash, key: secret, [a])
-            out += hmac(hash, key: secret, [a, labelSeed])
+            chainValue = hmac(hash, key: secret, [chainValue])
+            out += hmac(hash, key: secret, [chainValue, labelSeed])
         }
         return Array(out.prefix(length))
     }
@@ -81,10 +81,10 @@ enum TLSKeySchedule {
         let total = 2 * (macLength + suite.keyLength + suite.fixedIVLength)
         let block = prf(
             suite.hash, secret: masterSecret, label: "key expansion", seed: serverRandom + clientRandom, length: total)
-        var i = 0
-        func take(_ n: Int) -> [UInt8] {
-            defer { i += n }
-            return Array(block[i..<i + n])
+        var offset = 0
+        func take(_ count: Int) -> [UInt8] {
+            defer { offset += count }
+            return Array(block[offset..<offset + count])
         }
         let cm = take(macLength)
         let sm = take(macLength)

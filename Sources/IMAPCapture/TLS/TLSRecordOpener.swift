@@ -34,8 +34,8 @@ struct TLSRecordOpener {
 
     /// A TLS 1.3 opener for a traffic secret.
     static func tls13(_ suite: TLSCipherSuite, secret: [UInt8]) -> TLSRecordOpener {
-        let k = TLSKeySchedule.trafficKeys(suite, secret: secret)
-        return TLSRecordOpener(suite: suite, key: k.key, protection: .tls13(iv: k.iv))
+        let keys = TLSKeySchedule.trafficKeys(suite, secret: secret)
+        return TLSRecordOpener(suite: suite, key: keys.key, protection: .tls13(iv: keys.iv))
     }
 
     /// Opens one record: its content type (the inner one in TLS 1.3) and plaintext.
@@ -54,20 +54,22 @@ struct TLSRecordOpener {
                 return .success(
                     (type, try openCBC(macKey, mac, etm, seq: seq, type: type, version: version, fragment)))
             }
-        } catch let f as Failure {
-            return .failure(f)
+        } catch let failure as Failure {
+            return .failure(failure)
         } catch {
             return .failure(.authentication)
         }
     }
 
     private static func xorNonce(_ iv: [UInt8], _ seq: UInt64) -> [UInt8] {
-        var n = iv
-        for i in 0..<8 { n[n.count - 1 - i] ^= UInt8(truncatingIfNeeded: seq >> (8 * UInt64(i))) }
-        return n
+        var nonce = iv
+        for i in 0..<8 { nonce[nonce.count - 1 - i] ^= UInt8(truncatingIfNeeded: seq >> (8 * UInt64(i))) }
+        return nonce
     }
 
-    private static func u64(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (56 - 8 * $0)) } }
+    private static func u64(_ value: UInt64) -> [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) }
+    }
 
     private func aeadOpen(nonce: [UInt8], ciphertext: ArraySlice<UInt8>, tag: ArraySlice<UInt8>, aad: [UInt8]) throws
         -> [UInt8]
@@ -124,7 +126,7 @@ struct TLSRecordOpener {
         _ fragment: ArraySlice<UInt8>
     ) throws -> [UInt8] {
         let header = Self.u64(seq) + [type, UInt8(version >> 8), UInt8(version & 0xFF)]
-        func length(_ n: Int) -> [UInt8] { [UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)] }
+        func length(_ value: Int) -> [UInt8] { [UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)] }
         var body = fragment
         if etm {
             // RFC 7366: the MAC covers IV and ciphertext, and comes last.
