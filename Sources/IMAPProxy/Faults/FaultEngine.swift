@@ -323,14 +323,17 @@ struct FaultEngine {
             switch p.completion {
             case .respond(let s, let text) where !passed && !replaced:
                 let answer = "\(tagText) \(s.rawValue)\(text.isEmpty ? "" : " \(text)")\r\n"
-                gate.append(.proxy(Array(answer.utf8)))
-                replaced = true
                 report(
                     p.rule, tag: tagText, command: p.command,
-                    "answered \(tagText) \(p.command) with \(s.rawValue) in place of the server's \(status)")
+                    "answered \(tagText) \(p.command) with \(s.rawValue) in place of the server's \(status)",
+                    inOrder: true)
+                gate.append(.proxy(Array(answer.utf8)))
+                replaced = true
             case .inject(let text) where !passed:
+                report(
+                    p.rule, tag: tagText, command: p.command, "sent an untagged line before the completion",
+                    inOrder: true)
                 gate.append(.proxy(Array((text + "\r\n").utf8)))
-                report(p.rule, tag: tagText, command: p.command, "sent an untagged line before the completion")
             default:
                 report(
                     p.rule, tag: tagText, command: p.command,
@@ -420,12 +423,12 @@ struct FaultEngine {
         }
     }
 
-    private mutating func report(_ i: Int, tag: String?, command: String?, _ detail: String) {
+    /// Reports a fault now, or (`inOrder`) when the bytes queued before it have gone to the client.
+    private mutating func report(_ i: Int, tag: String?, command: String?, _ detail: String, inOrder: Bool = false) {
         let rule = rules[i].rule
-        effects.append(
-            .applied(
-                FaultReport(
-                    rule: rule.description, action: rule.action.name, tag: tag, command: command, detail: detail)))
+        let r = FaultReport(
+            rule: rule.description, action: rule.action.name, tag: tag, command: command, detail: detail)
+        if inOrder { gate.append(.report(r)) } else { effects.append(.applied(r)) }
     }
 
     private mutating func closeAll() {
@@ -455,6 +458,7 @@ struct FaultEngine {
             switch piece {
             case .relayed(let b): effects.append(.forward(to: .client, b))
             case .proxy(let b): effects.append(.say(to: .client, b))
+            case .report(let r): effects.append(.applied(r))
             }
         }
     }

@@ -7,10 +7,13 @@ struct FaultGate {
         case relayed([UInt8])
         /// imapscope's own (a response, a BYE, an injected line).
         case proxy([UInt8])
+        /// A fault, reported when the bytes it changed go (not before the ones ahead of it).
+        case report(FaultReport)
 
         var bytes: [UInt8] {
             switch self {
             case .relayed(let b), .proxy(let b): return b
+            case .report: return []
             }
         }
     }
@@ -43,7 +46,7 @@ struct FaultGate {
     var throttle: Throttle?
 
     mutating func append(_ piece: Piece) {
-        guard !piece.bytes.isEmpty else { return }
+        if case .report = piece {} else if piece.bytes.isEmpty { return }
         pieces.append(piece)
         queuedBytes += piece.bytes.count
     }
@@ -55,7 +58,7 @@ struct FaultGate {
         guard var t = throttle else { return (drain(), nil) }
         var ready: [Piece] = []
         var allowed = t.allowance(at: now)
-        while allowed > 0, let first = pieces.first {
+        while let first = pieces.first, allowed > 0 || first.bytes.isEmpty {
             let bytes = first.bytes
             if bytes.count <= allowed {
                 ready.append(first)
@@ -73,6 +76,8 @@ struct FaultGate {
                 case .proxy:
                     ready.append(.proxy(part))
                     pieces[0] = .proxy(rest)
+                case .report:
+                    break  // no bytes: never split
                 }
                 t.sent += allowed
                 queuedBytes -= allowed
