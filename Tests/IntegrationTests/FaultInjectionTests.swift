@@ -1,0 +1,271 @@
+import Foundation
+import IMAPCore
+import IMAPTestSupport
+import Testing
+
+/// `imapscope proxy --fault` between real clients and a real Dovecot: what the client did, and
+/// what the log recorded of the faults.
+@Suite("Fault injection", .serialized)
+struct FaultInjectionTests {
+    struct Run {
+        var clientOutput: String
+        var events: [Event]
+        var transcript: String
+        var log: String
+        var stderr: String
+        var status: Int32
+
+        /// The faults the rules asked for.
+        var faults: [Event] { events.filter { $0.kind == .fault && $0["action"]?.stringValue != "hide-compress" } }
+        /// Dovecot offers COMPRESS=DEFLATE after login: with command rules imapscope takes it out, once.
+        var compressHidden: Bool {
+            events.filter { $0.kind == .fault && $0["action"]?.stringValue == "hide-compress" }.map {
+                $0["detail"]?.stringValue ?? ""
+            } == [
+                "took COMPRESS=DEFLATE out of the server's capabilities: command rules cannot read compressed commands"
+            ]
+        }
+    }
+
+    static func directory() throws -> String {
+        let dir = NSTemporaryDirectory() + "imapscope-faults-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// Starts a proxy with `faults` in front of `dovecot`, runs `client` (Python, `PORT` replaced
+    /// by the proxy's port), stops the proxy and reads its log.
+    static func proxied(_ faults: [String], dovecot: DovecotProcess, client: String) throws -> Run {
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let proxy = try ProxyBinaryProcess(
+            ["--listen", "imap://127.0.0.1:0", "--upstream", "imap://127.0.0.1:\(dovecot.imapPort)"]
+                + ["--log", dir + "/log.jsonl", "--transcript", dir + "/transcript.txt"]
+                + faults.flatMap { ["--fault", $0] })
+        let output: String
+        do { output = try runPython(client.replacingOccurrences(of: "PORT", with: "\(proxy.ports[0])")) } catch {
+            _ = proxy.stop()
+            throw error
+        }
+        let (status, stderr) = proxy.stop()
+        let log = String(decoding: try Data(contentsOf: URL(fileURLWithPath: dir + "/log.jsonl")), as: UTF8.self)
+        let events = try log.split(separator: "\n").map { try Event(json: JSONParser.parse(Array($0.utf8))) }
+        let transcript = String(
+            decoding: try Data(contentsOf: URL(fileURLWithPath: dir + "/transcript.txt")), as: UTF8.self)
+        return Run(
+            clientOutput: output, events: events, transcript: transcript, log: log, stderr: stderr, status: status)
+    }
+
+    @Test func imaplibGetsTheInjectedNoToSelect() throws {
+        let dovecot = try DovecotProcess(seed: 3)
+        defer { dovecot.stop() }
+        let run = try Self.proxied(
+            ["SELECT Archive -> respond NO [UNAVAILABLE] try later"], dovecot: dovecot,
+            client: """
+                import imaplib
+                m = imaplib.IMAP4('127.0.0.1', PORT)
+                m.login('alice', 'password')
+                print(m.create('Archive')[0])
+                print(m.select('Archive'))
+                try:
+                    m.fetch('1', '(FLAGS)')
+                except imaplib.IMAP4.error as e:
+                    print('error:', e)
+                print(m.select('INBOX'))
+                m.logout()
+                """)
+        #expect(
+            run.clientOutput == """
+                OK
+                ('NO', [b'[UNAVAILABLE] try later'])
+                error: command FETCH illegal in state AUTH, only allowed in states SELECTED
+                ('OK', [b'3'])
+
+                """)
+        #expect(run.status == 0)
+        #expect(run.stderr.contains("imapscope: fault rule 1: SELECT Archive -> respond NO [UNAVAILABLE] try later\n"))
+        let selects = run.events.filter { $0.kind == .command && $0["name"]?.stringValue == "SELECT" }
+        #expect(selects.count == 2)
+        let tag = try #require(selects.first?.body.tag)
+        #expect(run.faults.count == 1)
+        let fault = try #require(run.faults.first)
+        #expect(fault.dir == .proxy)
+        #expect(fault["rule"]?.stringValue == "SELECT Archive -> respond NO [UNAVAILABLE] try later")
+        #expect(fault["action"]?.stringValue == "respond")
+        #expect(fault["tag"]?.stringValue == tag)
+        #expect(fault["command"]?.stringValue == "SELECT")
+        #expect(fault["detail"]?.stringValue == "answered \(tag) SELECT with NO in place of the server's OK")
+        // The client saw imapscope's completion (decoded, matched to the command), never the server's.
+        let completions = run.events.filter { $0.kind == .tagged && $0.body.tag == tag }
+        #expect(completions.count == 1)
+        #expect(completions.first?.dir == .proxy)
+        #expect(completions.first?["status"]?.stringValue == "NO")
+        #expect(completions.first?["code"]?.stringValue == "UNAVAILABLE")
+        #expect(completions.first?["command"]?.stringValue == "SELECT")
+        #expect(completions.first?["latency_ms"]?.doubleValue != nil)
+        // The fault comes just before the answer it explains.
+        #expect(run.compressHidden)
+        let faultIndex = try #require(
+            run.events.firstIndex { $0.kind == .fault && $0["action"]?.stringValue == "respond" })
+        #expect(run.events[faultIndex + 1].kind == .tagged && run.events[faultIndex + 1].body.tag == tag)
+        #expect(
+            run.transcript.contains(
+                "⚡  ‹fault respond on \(tag) SELECT: answered \(tag) SELECT with NO in place of the server's OK"
+                    + " (rule: SELECT Archive -> respond NO [UNAVAILABLE] try later)›"))
+        #expect(run.transcript.contains("P  \(tag) NO [UNAVAILABLE] try later"))
+    }
+
+    @Test func delayOnFetchHoldsTheResponseAndKeepsItsBytes() throws {
+        let dovecot = try DovecotProcess(seed: 3)
+        defer { dovecot.stop() }
+        let client = """
+            import imaplib, time, hashlib
+            m = imaplib.IMAP4('127.0.0.1', PORT)
+            m.login('alice', 'password')
+            m.select('INBOX')
+            t = time.monotonic()
+            typ, data = m.fetch('2', '(BODY.PEEK[])')
+            elapsed = time.monotonic() - t
+            body = data[0][1]
+            print(typ, len(body), hashlib.sha256(body).hexdigest(), elapsed >= 2.0, elapsed < 10)
+            m.logout()
+            """
+        let direct = try runPython(client.replacingOccurrences(of: "PORT", with: "\(dovecot.imapPort)"))
+        let run = try Self.proxied(["FETCH -> delay 2s"], dovecot: dovecot, client: client)
+        // The same bytes as straight from Dovecot; only the time differs.
+        #expect(direct.hasPrefix("OK ") && direct.hasSuffix(" False True\n"), "\(direct)")
+        #expect(run.clientOutput == direct.replacingOccurrences(of: " False True\n", with: " True True\n"))
+        let fetch = try #require(run.events.first { $0.kind == .command && $0["name"]?.stringValue == "FETCH" })
+        let tag = try #require(fetch.body.tag)
+        let done = try #require(run.events.first { $0.kind == .tagged && $0.body.tag == tag })
+        #expect(done.dir == .server)
+        #expect((done["latency_ms"]?.doubleValue ?? 0) >= 2000)
+        let data = try #require(run.events.first { $0.kind == .untagged && $0["name"]?.stringValue == "FETCH" })
+        #expect(data.time.milliseconds(since: fetch.time) >= 2000)
+        #expect(
+            run.faults.map { $0["detail"]?.stringValue ?? "" } == [
+                "holding the server's bytes for 2s from \(tag) FETCH"
+            ])
+        #expect(run.faults.first.map { $0.time.milliseconds(since: fetch.time) < 2000 } == true)
+    }
+
+    @Test func byeDuringIdleReachesTheClient() throws {
+        let dovecot = try DovecotProcess(seed: 1)
+        defer { dovecot.stop() }
+        let run = try Self.proxied(
+            ["IDLE -> bye \"maintenance\""], dovecot: dovecot,
+            client: """
+                import socket
+                s = socket.create_connection(('127.0.0.1', PORT), timeout=10)
+                f = s.makefile('rb')
+                def until(tag):
+                    while True:
+                        line = f.readline()
+                        if line.startswith(tag) or not line:
+                            return
+                f.readline()
+                s.sendall(b'a LOGIN alice password\\r\\n'); until(b'a ')
+                s.sendall(b'b SELECT INBOX\\r\\n'); until(b'b ')
+                s.sendall(b'c IDLE\\r\\n')
+                print(repr(f.read()))
+                """)
+        #expect(run.clientOutput == "b'* BYE maintenance\\r\\n'\n")
+        #expect(run.faults.count == 1)
+        #expect(run.faults.first?["detail"]?.stringValue == "sent * BYE to the client and closed both legs at c IDLE")
+        let bye = run.events.first { $0.kind == .untagged && $0["name"]?.stringValue == "BYE" }
+        #expect(bye?.dir == .proxy)
+        #expect(bye?["text"]?.stringValue == "maintenance")
+        #expect(run.events.last?.kind == .sessionEnd)
+    }
+
+    /// `p=0.2 seed=1`: two runs of the same client through two proxies fault the same NOOPs,
+    /// and the log says which.
+    @Test func aSeededProbabilityFaultsTheSameCommandsTwice() throws {
+        let dovecot = try DovecotProcess(seed: 1)
+        defer { dovecot.stop() }
+        let client = """
+            import imaplib
+            m = imaplib.IMAP4('127.0.0.1', PORT)
+            m.login('alice', 'password')
+            print(' '.join(str(i) for i in range(1, 61) if m.noop()[0] == 'NO'))
+            m.logout()
+            """
+        let rule = "NOOP p=0.2 seed=1 -> respond NO [UNAVAILABLE] flaky"
+        let first = try Self.proxied([rule], dovecot: dovecot, client: client)
+        let second = try Self.proxied([rule], dovecot: dovecot, client: client)
+        #expect(first.clientOutput == second.clientOutput)
+        let positions = first.clientOutput.split(separator: " ").compactMap {
+            Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        #expect((4...24).contains(positions.count), "\(positions.count) of 60 at p=0.2")
+        // The log's faults are those NOOPs: the n-th NOOP's tag for each position.
+        func faultedNoops(_ run: Run) -> [Int] {
+            let noops = run.events.filter { $0.kind == .command && $0["name"]?.stringValue == "NOOP" }.compactMap(
+                \.body.tag)
+            return run.faults.compactMap { f in
+                f["tag"]?.stringValue.flatMap { noops.firstIndex(of: $0) }.map { $0 + 1 }
+            }
+        }
+        #expect(faultedNoops(first) == positions)
+        #expect(faultedNoops(second) == positions)
+    }
+
+    /// A rule on LOGIN (even one whose pattern is the password) never puts the password in the
+    /// log, the transcript or stderr.
+    @Test func aRuleOnLoginLeaksNoPassword() throws {
+        let dovecot = try DovecotProcess(seed: 1)
+        defer { dovecot.stop() }
+        let run = try Self.proxied(
+            ["LOGIN alice password -> inject \"* OK [ALERT] fault here\"", "LOGIN -> delay 1s"], dovecot: dovecot,
+            client: """
+                import imaplib
+                m = imaplib.IMAP4('127.0.0.1', PORT)
+                print(m.login('alice', 'password')[0])
+                m.logout()
+                """)
+        #expect(run.clientOutput == "OK\n")
+        #expect(run.faults.map { $0["action"]?.stringValue ?? "" } == ["delay", "inject"])
+        #expect(run.faults.first?["rule"]?.stringValue == "LOGIN -> delay 1s")
+        #expect(run.faults.last?["rule"]?.stringValue == "LOGIN ‹pattern hidden› -> inject \"* OK [ALERT] fault here\"")
+        #expect(run.stderr.contains("fault rule 1: LOGIN ‹pattern hidden› -> inject"))
+        let scan = SecretScan("password")
+        #expect(scan.leaks(in: run.log).isEmpty, "\(scan.leaks(in: run.log))")
+        #expect(scan.leaks(in: run.transcript).isEmpty)
+        #expect(scan.leaks(in: run.stderr).isEmpty)
+    }
+
+    @Test func aRuleThatCannotParseIsRefusedWithItsColumn() throws {
+        let r = try run(
+            Binary.imapscope,
+            [
+                "proxy", "--listen", "imap://127.0.0.1:0", "--upstream", "imap://127.0.0.1:9", "--fault",
+                "SELECT -> explode",
+            ])
+        #expect(r.status != 0)
+        #expect(
+            r.stderr.contains(
+                "--fault 'SELECT -> explode': column 11: unknown action 'explode': expected delay, respond, bye, reset,"
+                    + " cut, throttle, stall or inject"), "\(r.stderr)")
+        let desync = try run(
+            Binary.imapscope,
+            [
+                "proxy", "--listen", "imap://127.0.0.1:0", "--upstream", "imap://127.0.0.1:9", "--fault",
+                "EXPUNGE -> respond NO x",
+            ])
+        #expect(desync.status != 0)
+        #expect(
+            desync.stderr.contains("column 1: respond to EXPUNGE would desynchronise the two legs"), "\(desync.stderr)")
+        // --faults FILE: comments and blank lines skipped, `#3` kept, the bad line named.
+        let dir = try Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "# flaky server\n\nSELECT #3 -> delay 2s  # the third SELECT\nFETCH -> throttle fast\n".write(
+            toFile: dir + "/rules", atomically: true, encoding: .utf8)
+        let file = try run(
+            Binary.imapscope,
+            ["proxy", "--listen", "imap://127.0.0.1:0", "--upstream", "imap://127.0.0.1:9", "--faults", dir + "/rules"])
+        #expect(file.status != 0)
+        #expect(
+            file.stderr.contains("--faults \(dir)/rules:4: column 19: expected a rate such as 50KB/s"), "\(file.stderr)"
+        )
+    }
+}
