@@ -364,4 +364,18 @@ func expectSameUnderEverySplit(
             ["after 1MB server -> cut"], [.server("* OK [CAPABILITY IMAP4rev1 COMPRESS=DEFLATE] ready\r\n")],
             expected: FaultOutcome(toClient: "* OK [CAPABILITY IMAP4rev1 COMPRESS=DEFLATE] ready\r\n"))
     }
+
+    /// A rule fires on the first of two pipelined commands in one read: the rest goes on.
+    @Test func theRestOfAReadGoesOnAfterARuleFires() throws {
+        for rules in [
+            ["NOOP #1 -> inject \"* 1 RECENT\""], ["NOOP #1 -> inject \"* 1 RECENT\"", "after 1GB client -> reset"],
+        ] {
+            try expectSameUnderEverySplit(
+                rules,
+                [.client("a NOOP\r\nb NOOP\r\nc CHECK\r\n"), .server("a OK\r\nb OK\r\nc OK\r\n")],
+                expected: FaultOutcome(
+                    toServer: "a NOOP\r\nb NOOP\r\nc CHECK\r\n", toClient: "‹P:* 1 RECENT\r\n›a OK\r\nb OK\r\nc OK\r\n",
+                    reports: ["inject a NOOP: sent an untagged line before the completion"]))
+        }
+    }
 }

@@ -163,7 +163,7 @@ struct FaultEngine {
     private mutating func forwardClient(_ bytes: [UInt8], from: Int, to: Int, now: UInt64) {
         var offset = from
         while offset < to, !closed, !stalled {
-            let stop = min(to, offset + bytesUntilTrigger(.client))
+            let stop = offset + min(to - offset, bytesUntilTrigger(.client))
             effects.append(.forward(to: .server, Array(bytes[offset..<stop])))
             clientCount += stop - offset
             offset = stop
@@ -197,7 +197,7 @@ struct FaultEngine {
     private mutating func server(_ bytes: [UInt8], now: UInt64) {
         var offset = 0
         while offset < bytes.count, !closed, !stalled {
-            let stop = min(bytes.count, offset + bytesUntilTrigger(.server))
+            let stop = offset + min(bytes.count - offset, bytesUntilTrigger(.server))
             serverPiece(Array(bytes[offset..<stop]), now: now)
             serverCount += stop - offset
             offset = stop
