@@ -241,8 +241,8 @@ final class SessionTap: @unchecked Sendable {
         }
     }
 
-    func finish(reason: String) {
-        let t = Self.now()
+    func finish(reason: String, time: Timestamp? = nil) {
+        let t = time ?? Self.now()
         async { [self] in end(reason: reason, time: t) }
     }
 

@@ -269,3 +269,102 @@ struct FaultInjectionTests {
         )
     }
 }
+
+/// mbsync (isync) through a proxy that cuts its first message download, then again through one
+/// with no faults: the first run fails cleanly, the second completes the sync.
+@Suite("Fault injection with mbsync", .serialized)
+struct FaultInjectionMbsyncTests {
+    static func config(port: Int, maildir: String) -> String {
+        """
+        IMAPAccount dc
+        Host 127.0.0.1
+        Port \(port)
+        User alice
+        Pass password
+        SSLType None
+        AuthMechs LOGIN
+
+        IMAPStore remote
+        Account dc
+
+        MaildirStore local
+        Path \(maildir)/
+        Inbox \(maildir)/INBOX
+
+        Channel sync
+        Far :remote:
+        Near :local:
+        Patterns INBOX
+        Create Near
+        Sync Pull
+        SyncState *
+
+        """
+    }
+
+    /// `mbsync -a` into `dir`'s Maildir (kept between runs, with its sync state).
+    static func sync(port: Int, dir: String) throws -> ProcessResult {
+        try FileManager.default.createDirectory(atPath: dir + "/mail", withIntermediateDirectories: true)
+        try config(port: port, maildir: dir + "/mail").write(
+            toFile: dir + "/mbsyncrc", atomically: true, encoding: .utf8)
+        return try run(
+            "/usr/bin/mbsync", ["-c", dir + "/mbsyncrc", "-a"], environment: ["HOME": dir, "PATH": "/usr/bin:/bin"])
+    }
+
+    /// The messages of the Maildir's INBOX, sorted, without mbsync's own `X-TUID:` line (new every run).
+    static func messages(_ dir: String) throws -> [Data] {
+        var out: [Data] = []
+        for sub in ["cur", "new"] {
+            let d = dir + "/mail/INBOX/" + sub
+            for f in (try? FileManager.default.contentsOfDirectory(atPath: d)) ?? [] {
+                let data = try Data(contentsOf: URL(fileURLWithPath: d + "/" + f))
+                var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false)
+                lines.removeAll { $0.starts(with: Array("X-TUID: ".utf8)) }
+                out.append(Data(lines.joined(separator: [0x0A])))
+            }
+        }
+        return out.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
+    @Test func aCutDownloadFailsCleanlyAndTheNextSyncCompletes() throws {
+        let dovecot = try DovecotProcess(seed: 20)
+        defer { dovecot.stop() }
+        let base = try FaultInjectionTests.directory()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let direct = try Self.sync(port: dovecot.imapPort, dir: base + "/direct")
+        #expect(direct.status == 0, "\(direct.stderr)")
+        let expected = try Self.messages(base + "/direct")
+        #expect(expected.count == 20)
+
+        let rule = "UID FETCH * (BODY.PEEK[]) #1 -> cut"
+        let cutProxy = try ProxyBinaryProcess(
+            ["--listen", "imap://127.0.0.1:0", "--upstream", "imap://127.0.0.1:\(dovecot.imapPort)"]
+                + ["--log", base + "/cut.jsonl", "--fault", rule])
+        let cut = try Self.sync(port: cutProxy.ports[0], dir: base + "/proxied")
+        let (cutStatus, _) = cutProxy.stop()
+        #expect(cutStatus == 0)
+        #expect(cut.status == 1, "\(cut.stdout)\(cut.stderr)")
+        #expect(cut.stderr.contains("IMAP error: unexpected EOF from 127.0.0.1"), "\(cut.stderr)")
+        #expect(try Self.messages(base + "/proxied").isEmpty)
+        let log = String(decoding: try Data(contentsOf: URL(fileURLWithPath: base + "/cut.jsonl")), as: UTF8.self)
+        let events = try log.split(separator: "\n").map { try Event(json: JSONParser.parse(Array($0.utf8))) }
+        let faults = events.filter { $0.kind == .fault }
+        #expect(faults.map { $0["action"]?.stringValue ?? "" } == ["hide-compress", "cut"])
+        // mbsync's first download is of UID 1 (2,828 bytes): cut after 1,414 of them.
+        let fetch = try #require(
+            events.first { $0.kind == .command && $0.body.line?.hasSuffix("UID FETCH 1 (BODY.PEEK[])") == true })
+        let tag = try #require(fetch.body.tag)
+        #expect(
+            faults.last?["detail"]?.stringValue
+                == "closed both legs half-way into a 2828-byte literal of the response to \(tag) UID FETCH")
+        #expect(events.last?["reason"]?.stringValue == "imapscope closed both legs: a fault rule")
+        #expect(!events.contains { $0.kind == .compress }, "COMPRESS was hidden from mbsync")
+
+        let clean = try ProxyBinaryProcess(
+            ["--listen", "imap://127.0.0.1:0", "--upstream", "imap://127.0.0.1:\(dovecot.imapPort)"])
+        let again = try Self.sync(port: clean.ports[0], dir: base + "/proxied")
+        _ = clean.stop()
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try Self.messages(base + "/proxied") == expected)
+    }
+}

@@ -76,10 +76,12 @@ final class FaultDriver {
                 tap.fault(report, time: time)
             case .close:
                 ended = true
+                tap.finish(reason: "imapscope closed both legs: a fault rule", time: time)
                 clientSide?.faultClose(reset: false)
                 serverSide?.faultClose(reset: false)
             case .reset:
                 ended = true
+                tap.finish(reason: "imapscope reset both legs: a fault rule", time: time)
                 clientSide?.faultClose(reset: true)
                 serverSide?.faultClose(reset: true)
             case .stall:
