@@ -35,15 +35,27 @@ struct FaultInjectionTests {
 
     /// Starts a proxy with `faults` in front of `dovecot`, runs `client` (Python, `PORT` replaced
     /// by the proxy's port), stops the proxy and reads its log.
-    static func proxied(_ faults: [String], dovecot: DovecotProcess, client: String) throws -> Run {
+    /// `verifiedUpstream`: the server leg's STARTTLS verifies Dovecot's certificate (named localhost).
+    static func proxied(
+        _ faults: [String], dovecot: DovecotProcess, client: String, verifiedUpstream: Bool = false
+    ) throws -> Run {
         let dir = try directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        let upstream =
+            verifiedUpstream
+            ? [
+                "--upstream", "imap://localhost:\(dovecot.imapPort)", "--upstream-ca",
+                dovecot.directory + "/server.crt",
+            ]
+            : ["--upstream", "imap://127.0.0.1:\(dovecot.imapPort)"]
         let proxy = try ProxyBinaryProcess(
-            ["--listen", "imap://127.0.0.1:0", "--upstream", "imap://127.0.0.1:\(dovecot.imapPort)"]
-                + ["--log", dir + "/log.jsonl", "--transcript", dir + "/transcript.txt"]
+            ["--listen", "imap://127.0.0.1:0"] + upstream
+                + ["--log", dir + "/log.jsonl", "--transcript", dir + "/transcript.txt", "--ca-dir", dir + "/ca"]
                 + faults.flatMap { ["--fault", $0] })
         let output: String
-        do { output = try runPython(client.replacingOccurrences(of: "PORT", with: "\(proxy.ports[0])")) } catch {
+        let code = client.replacingOccurrences(of: "PORT", with: "\(proxy.ports[0])")
+            .replacingOccurrences(of: "CAFILE", with: dir + "/ca/ca.pem")
+        do { output = try runPython(code) } catch {
             _ = proxy.stop()
             throw error
         }
@@ -149,6 +161,35 @@ struct FaultInjectionTests {
         #expect(run.faults.first.map { $0.time.milliseconds(since: fetch.time) < 2000 } == true)
     }
 
+    /// A slow server: 20 messages at 50 KB/s arrive no faster than that, and byte for byte.
+    @Test func throttleMetersTheDownload() throws {
+        let dovecot = try DovecotProcess(seed: 20)
+        defer { dovecot.stop() }
+        let client = """
+            import imaplib, time, hashlib
+            m = imaplib.IMAP4('127.0.0.1', PORT)
+            m.login('alice', 'password')
+            m.select('INBOX')
+            t = time.monotonic()
+            typ, data = m.fetch('1:20', '(BODY.PEEK[])')
+            elapsed = time.monotonic() - t
+            bodies = [d[1] for d in data if isinstance(d, tuple)]
+            total = sum(len(b) for b in bodies)
+            print(typ, len(bodies), total, hashlib.sha256(b''.join(bodies)).hexdigest())
+            print(elapsed >= (total - 5120) / 51200, elapsed < 30)
+            m.logout()
+            """
+        let direct = try runPython(client.replacingOccurrences(of: "PORT", with: "\(dovecot.imapPort)"))
+        let run = try Self.proxied(["FETCH -> throttle 50KB/s"], dovecot: dovecot, client: client)
+        let firstLine = direct.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(firstLine.hasPrefix("OK 20 "))
+        #expect(run.clientOutput == firstLine + "\nTrue True\n")
+        #expect(
+            run.faults.map { $0["detail"]?.stringValue ?? "" }.first?.hasPrefix(
+                "throttling the server's bytes to 51200")
+                == true)
+    }
+
     @Test func byeDuringIdleReachesTheClient() throws {
         let dovecot = try DovecotProcess(seed: 1)
         defer { dovecot.stop() }
@@ -176,6 +217,28 @@ struct FaultInjectionTests {
         #expect(bye?.dir == .proxy)
         #expect(bye?["text"]?.stringValue == "maintenance")
         #expect(run.events.last?.kind == .sessionEnd)
+    }
+
+    /// Faults apply to the plaintext inside TLS: a client's STARTTLS is intercepted on both legs.
+    @Test func faultsApplyAfterStartTLS() throws {
+        let dovecot = try DovecotProcess(seed: 1)
+        defer { dovecot.stop() }
+        let rules = ["NOOP #2 -> respond NO [UNAVAILABLE] later", "NOOP #3 -> inject \"* 7 EXISTS\""]
+        let client = """
+            import imaplib, ssl
+            m = imaplib.IMAP4('127.0.0.1', PORT)
+            m.starttls(ssl_context=ssl.create_default_context(cafile='CAFILE'))
+            m.login('alice', 'password')
+            m.select('INBOX')
+            r = [m.noop() for _ in range(3)]
+            print(r[0][0], r[1], r[2][0], m.response('EXISTS'))
+            m.logout()
+            """
+        let run = try Self.proxied(rules, dovecot: dovecot, client: client, verifiedUpstream: true)
+        #expect(run.clientOutput == "OK ('NO', [b'[UNAVAILABLE] later']) OK ('EXISTS', [b'1', b'7'])\n")
+        let established = run.events.filter { $0.kind == .tls && $0["phase"]?.stringValue == "established" }
+        #expect(established.count == 2)
+        #expect(run.faults.map { $0["action"]?.stringValue ?? "" } == ["respond", "inject"])
     }
 
     /// `p=0.2 seed=1`: two runs of the same client through two proxies fault the same NOOPs,
