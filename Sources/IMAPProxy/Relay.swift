@@ -174,9 +174,9 @@ final class RelayHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         guard liveContext === context else { return }  // a connection happy eyeballs dropped
         ended = true
-        faults?.channelEnded()
         tap.onDrained = nil
         partner?.partnerClosed()
+        faults?.channelEnded()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -219,6 +219,41 @@ struct FaultInjectionTests {
         #expect(run.events.last?.kind == .sessionEnd)
     }
 
+    /// `reset`: the client's socket gets a TCP RST, and so does Dovecot's; `stall`: the client
+    /// waits, and its giving up is noticed.
+    @Test func resetAndStall() throws {
+        let dovecot = try DovecotProcess(seed: 1)
+        defer { dovecot.stop() }
+        let client = """
+            import socket
+            s = socket.create_connection(('127.0.0.1', PORT), timeout=3)
+            f = s.makefile('rb')
+            f.readline()
+            s.sendall(b'a LOGIN alice password\\r\\n')
+            print(f.readline().split(b' ')[1].decode())
+            s.sendall(b'b NOOP\\r\\n')
+            try:
+                print(repr(f.readline()))
+            except ConnectionResetError as e:
+                print('reset', e.errno)
+            except TimeoutError:
+                print('timed out')
+            """
+        let reset = try Self.proxied(["NOOP -> reset"], dovecot: dovecot, client: client)
+        #expect(reset.clientOutput == "OK\nreset 104\n")
+        #expect(reset.events.last?["reason"]?.stringValue == "imapscope reset both legs: a fault rule")
+        #expect(reset.faults.map { $0["detail"]?.stringValue ?? "" } == ["reset both legs at b NOOP"])
+        let stall = try Self.proxied(["NOOP -> stall"], dovecot: dovecot, client: client)
+        #expect(stall.clientOutput == "OK\ntimed out\n")
+        #expect(
+            stall.faults.map { $0["detail"]?.stringValue ?? "" } == [
+                "stopped relaying both ways at b NOOP; the connections stay open"
+            ])
+        #expect(
+            stall.events.last?["reason"]?.stringValue
+                == "the client closed the connection without LOGOUT; imapscope closed the server leg")
+    }
+
     /// Faults apply to the plaintext inside TLS: a client's STARTTLS is intercepted on both legs.
     @Test func faultsApplyAfterStartTLS() throws {
         let dovecot = try DovecotProcess(seed: 1)

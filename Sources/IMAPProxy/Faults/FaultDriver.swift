@@ -85,9 +85,9 @@ final class FaultDriver {
                 clientSide?.faultClose(reset: true)
                 serverSide?.faultClose(reset: true)
             case .stall:
-                break  // the engine admits no more reads
+                break  // the engine drops what comes from now on
             case .wake(let at):
-                loop.scheduleTask(deadline: .uptimeNanoseconds(at)) { [self] in
+                loop.assumeIsolated().scheduleTask(deadline: .uptimeNanoseconds(at)) { [self] in
                     guard !ended else { return }
                     let now = NIODeadline.now().uptimeNanoseconds
                     perform(engine.tick(now: now), at: now)

@@ -8,7 +8,7 @@ enum FaultEffect: Sendable, Equatable {
     case close
     /// Reset both legs (TCP RST).
     case reset
-    /// Stop reading both legs and keep the connections open.
+    /// Relay nothing more either way; the connections stay open (what comes is dropped).
     case stall
     /// Call `tick(now:)` at this time (monotonic nanoseconds) or earlier.
     case wake(at: UInt64)

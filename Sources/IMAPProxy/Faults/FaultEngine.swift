@@ -95,10 +95,11 @@ struct FaultEngine {
     /// Bytes waiting for the client.
     var queuedBytes: Int { gate.queuedBytes + heldLine.count }
 
-    /// Whether the relay may read more from this leg's peer.
+    /// Whether the relay may read more from this leg's peer. A stalled session goes on reading
+    /// (and dropping) what comes, so that a peer that gives up and closes is noticed.
     func admitsRead(from leg: ProxyLeg) -> Bool {
-        guard !stalled, !closed else { return false }
-        return leg == .client || gate.queuedBytes < Self.queueLimit
+        guard !closed else { return false }
+        return stalled || leg == .client || gate.queuedBytes < Self.queueLimit
     }
 
     // MARK: Input
