@@ -295,8 +295,12 @@ func expectSameUnderEverySplit(
     @Test func compressEndsCommandMatching() throws {
         try expectSameUnderEverySplit(
             ["NOOP -> respond NO x"],
-            [.client("z COMPRESS DEFLATE\r\n"), .server("z OK on\r\n"), .client("n NOOP\r\n"), .server("n OK\r\n")],
-            expected: FaultOutcome(toServer: "z COMPRESS DEFLATE\r\nn NOOP\r\n", toClient: "z OK on\r\nn OK\r\n"))
+            [
+                .client("z COMPRESS DEFLATE\r\n"), .server("z OK on\r\n\u{1}x\u{2}"), .client("n NOOP\r\n"),
+                .server("n OK\r\n"),
+            ],
+            expected: FaultOutcome(
+                toServer: "z COMPRESS DEFLATE\r\nn NOOP\r\n", toClient: "z OK on\r\n\u{1}x\u{2}n OK\r\n"))
     }
 
     /// A fault on LOGIN names the command, never its arguments.

@@ -227,11 +227,15 @@ struct FaultEngine {
             cut = armed
         }
         var position = 0
-        for line in lines where line.end <= limit {
+        for line in lines where line.end <= limit && !serverOpaque {
             finishLine(Array(piece[position..<line.end]), line)
             position = line.end
         }
-        if position < limit { partialLine(Array(piece[position..<limit])) }
+        // After COMPRESS: deflated bytes, no lines to read; they go on as they are.
+        if position < limit {
+            let rest = Array(piece[position..<limit])
+            if serverOpaque { gate.append(.relayed(rest)) } else { partialLine(rest) }
+        }
         if cutHere, let armed = cut {
             cut = nil
             let inside = armed.scan.literalSize.map { "half-way into a \($0)-byte literal" } ?? "before the completion"
@@ -311,7 +315,12 @@ struct FaultEngine {
         let tag = head.tagBytes(in: line.text)
         if let compressTag, tag == compressTag {
             self.compressTag = nil
-            if head.wordIs("OK", in: line.text) { serverOpaque = true } else { clientOpaque = false }
+            if head.wordIs("OK", in: line.text) {
+                serverOpaque = true
+                pending.removeAll { $0.tag != tag }
+            } else {
+                clientOpaque = false
+            }
         }
         var replaced = false
         // Injected lines first: they go before the completion, whoever writes it.
