@@ -382,4 +382,23 @@ func expectSameUnderEverySplit(
                     reports: ["inject a NOOP: sent an untagged line before the completion"]))
         }
     }
+
+    /// A time-triggered inject waits for the server's line in progress to end.
+    @Test func timedInjectWaitsForALineBoundary() throws {
+        var h = try FaultHarness(["after 5s -> inject \"* 0 EXISTS\""])
+        h.feed(.server, "* 1 FETCH (FLAGS (\\Seen", at: 4_000)
+        h.tick(at: 5_000)
+        #expect(h.outcome.toClient == "* 1 FETCH (FLAGS (\\Seen")
+        h.feed(.server, "))\r\n* 2 FETCH (FLAGS ())\r\n", at: 5_100)
+        #expect(h.outcome.toClient == "* 1 FETCH (FLAGS (\\Seen))\r\n‹P:* 0 EXISTS\r\n›* 2 FETCH (FLAGS ())\r\n")
+        // Between lines it goes at once.
+        var idle = try FaultHarness(["after 5s -> inject \"* 0 EXISTS\""])
+        idle.feed(.server, "* OK ready\r\n", at: 0)
+        idle.tick(at: 5_000)
+        #expect(idle.outcome.toClient == "* OK ready\r\n‹P:* 0 EXISTS\r\n›")
+        #expect(
+            idle.outcome.reports == [
+                "inject - -: sending an untagged line at the server's next line boundary, 5s into the session"
+            ])
+    }
 }
