@@ -3,7 +3,7 @@ public enum EventKind: String, Sendable, Hashable, CaseIterable {
     case sessionStart = "session-start"
     case command, tagged, untagged, continuation, sasl
     case idleDone = "idle-done"
-    case tls, compress, gap, unparsed, lint
+    case tls, compress, gap, unparsed, lint, fault
     case sessionEnd = "session-end"
 }
 

@@ -13,6 +13,7 @@ public enum EventBody: Sendable {
     case gap(GapEvent)
     case unparsed(UnparsedEvent)
     case lint(LintEvent)
+    case fault(FaultEvent)
     case sessionEnd(SessionEndEvent)
 
     public var kind: EventKind {
@@ -29,6 +30,7 @@ public enum EventBody: Sendable {
         case .gap: return .gap
         case .unparsed: return .unparsed
         case .lint: return .lint
+        case .fault: return .fault
         case .sessionEnd: return .sessionEnd
         }
     }
@@ -313,6 +315,28 @@ public struct LintEvent: Sendable {
     }
 
     public init(_ finding: Lint) { self.init(level: finding.level, code: finding.code, message: finding.message) }
+}
+
+/// A fault the proxy injected on purpose (`--fault`): the rule, the action and what was done.
+/// It names the matched command by tag and name only, never by its arguments.
+public struct FaultEvent: Sendable {
+    /// The rule in canonical form (`SELECT Archive -> respond NO [UNAVAILABLE] try later`).
+    public var rule: String
+    /// `delay`, `respond`, `bye`, `reset`, `cut`, `throttle`, `stall` or `inject`.
+    public var action: String
+    public var tag: String?
+    /// The matched command's name (`UID FETCH`).
+    public var command: String?
+    /// What imapscope did, in words.
+    public var detail: String
+
+    public init(rule: String, action: String, tag: String? = nil, command: String? = nil, detail: String) {
+        self.rule = rule
+        self.action = action
+        self.tag = tag
+        self.command = command
+        self.detail = detail
+    }
 }
 
 public struct SessionEndEvent: Sendable {

@@ -224,6 +224,12 @@ extension EventBody {
             w.string("level", e.level.rawValue)
             w.string("code", e.code)
             w.string("message", e.message)
+        case .fault(let e):
+            w.string("rule", e.rule)
+            w.string("action", e.action)
+            w.string("tag", e.tag)
+            w.string("command", e.command)
+            w.string("detail", e.detail)
         case .sessionEnd(let e):
             w.string("reason", e.reason)
             w.string("state", e.state)
@@ -393,6 +399,11 @@ extension EventBody {
                 LintEvent(
                     level: r.string("level").flatMap(Lint.Level.init(rawValue:)) ?? .warning,
                     code: r.string("code") ?? "?", message: r.string("message") ?? ""))
+        case .fault:
+            return .fault(
+                FaultEvent(
+                    rule: try r.require("rule"), action: try r.require("action"), tag: r.string("tag"),
+                    command: r.string("command"), detail: r.string("detail") ?? ""))
         case .sessionEnd:
             var e = SessionEndEvent(
                 reason: r.string("reason") ?? "", state: r.string("state"),

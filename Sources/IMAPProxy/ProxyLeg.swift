@@ -1,7 +1,7 @@
 import IMAPCore
 
 /// One of a proxied session's two connections: to the client, or to the real server.
-enum ProxyLeg: String, Sendable, Hashable, CaseIterable {
+public enum ProxyLeg: String, Sendable, Hashable, CaseIterable {
     case client, server
 
     /// The direction of the bytes this leg's peer sends.

@@ -89,6 +89,8 @@ public final class ProxyServer: @unchecked Sendable {
         /// `--require-client-tls`: a LOGIN or AUTHENTICATE on a plaintext client leg in front of a TLS
         /// server leg gets `NO [PRIVACYREQUIRED]` from imapscope and never reaches the server.
         public var requireClientTLS = false
+        /// `--fault` rules. None: the relay has no fault engine at all.
+        public var faults: [FaultRule] = []
         /// Resolves the upstream's name instead of the system (tests: a name with an IPv6 address
         /// that refuses and an IPv4 one that answers, tried in turn by NIO's happy eyeballs).
         var upstreamResolver: (@Sendable (EventLoop) -> Resolver & Sendable)?
@@ -170,7 +172,11 @@ public final class ProxyServer: @unchecked Sendable {
         options.afterStartTLS = .plaintext
         options.encryptedTransport = tlsFirst
         let tap = SessionTap(publisher: publisher, options: options, budget: undecoded)
-        let (toUpstream, toClient) = RelayHandler.pair(tap: tap, on: client.eventLoop)
+        let faults =
+            configuration.faults.isEmpty
+            ? nil : FaultDriver(rules: configuration.faults, tap: tap, loop: client.eventLoop)
+        let (toUpstream, toClient) = RelayHandler.pair(tap: tap, on: client.eventLoop, faults: faults)
+        let decodesReads = faults == nil
         // The client's bytes wait until the server leg's TLS (implicit or imapscope's STARTTLS) is up.
         toClient.ready = configuration.upstream.scheme == .imap
         let sync = client.pipeline.syncOperations
@@ -181,7 +187,7 @@ public final class ProxyServer: @unchecked Sendable {
         let up = configuration.upstream
         let startTLS = startTLSSession(tlsFirst: tlsFirst, tap: tap, onServerLegUpgraded: { toClient.becameReady() })
         if let startTLS { try sync.addHandler(StartTLSHandler(leg: .client, session: startTLS)) }
-        try sync.addHandler(TapHandler(direction: .client, tap: tap))
+        try sync.addHandler(TapHandler(direction: .client, tap: tap, decodesReads: decodesReads))
         try sync.addHandler(toUpstream)
         let clientAddress = client.remoteAddress.map(Self.endpoint) ?? "?"
         // Whether the client has gone (not `!isActive`: a fresh child channel may not be active
@@ -219,7 +225,7 @@ public final class ProxyServer: @unchecked Sendable {
                     }
                     if let startTLS { try s.addHandler(StartTLSHandler(leg: .server, session: startTLS)) }
                     try s.addHandler(
-                        TapHandler(direction: .server, tap: tap) { upstream in
+                        TapHandler(direction: .server, tap: tap, decodesReads: decodesReads) { upstream in
                             // The session starts once the real server is connected, before any byte.
                             tap.start(
                                 client: clientAddress,

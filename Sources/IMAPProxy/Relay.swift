@@ -1,5 +1,9 @@
 import NIOCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Copies bytes from one channel to its partner untouched, with backpressure both ways: a side
 /// reads only while its partner can take more, so a slow client slows the server's reads and no
 /// buffer grows without bound; and only while the session's decode queue is not too far behind
@@ -29,19 +33,30 @@ final class RelayHandler: ChannelDuplexHandler {
     /// client's channel is active, and a write then would be lost.
     private var farewell: (bytes: ByteBuffer, then: () -> Void)?
     private let tap: SessionTap
+    /// The leg whose peer this side reads (its channel's).
+    private let leg: ProxyLeg
+    /// `--fault`: reads go to the fault engine instead of straight to the partner. Nil without
+    /// rules, and then nothing here differs from a plain relay.
+    private let faults: FaultDriver?
     /// False on the server side while imapscope is still setting up TLS with the server: the
     /// client's bytes are not read until they can go out (else they would pile up in front of
     /// the TLS handler). `becameReady()` lifts it.
     var ready = true
 
-    private init(tap: SessionTap) { self.tap = tap }
+    private init(tap: SessionTap, leg: ProxyLeg, faults: FaultDriver?) {
+        self.tap = tap
+        self.leg = leg
+        self.faults = faults
+    }
 
-    /// Both ends of one session's relay. The tap's `onDrained` resumes them (on this loop).
-    static func pair(tap: SessionTap, on loop: EventLoop) -> (RelayHandler, RelayHandler) {
-        let a = RelayHandler(tap: tap)
-        let b = RelayHandler(tap: tap)
+    /// Both ends of one session's relay: the client channel's, then the server channel's. The
+    /// tap's `onDrained` resumes them (on this loop).
+    static func pair(tap: SessionTap, on loop: EventLoop, faults: FaultDriver? = nil) -> (RelayHandler, RelayHandler) {
+        let a = RelayHandler(tap: tap, leg: .client, faults: faults)
+        let b = RelayHandler(tap: tap, leg: .server, faults: faults)
         a.partner = b
         b.partner = a
+        faults?.attach(clientSide: a, serverSide: b)
         // Touched on the loop only; the references go when a channel closes (onDrained = nil).
         let handlers = NIOLoopBound((a, b), eventLoop: loop)
         tap.onDrained = {
@@ -98,6 +113,7 @@ final class RelayHandler: ChannelDuplexHandler {
     private func partnerWrite(_ data: NIOAny) { context?.write(data, promise: nil) }
     private func partnerFlush() { context?.flush() }
     private func partnerWriteEOF() {
+        faults?.peerEnded(leg.other)
         guard let context, context.channel.isActive else {
             if partnerEnd == .none { partnerEnd = .eof }
             return
@@ -105,6 +121,7 @@ final class RelayHandler: ChannelDuplexHandler {
         context.close(mode: .output, promise: nil)
     }
     private func partnerClosed() {
+        faults?.peerEnded(leg.other)
         partnerEnd = .closed
         // A farewell waiting for this channel closes it once said.
         if farewell == nil { context?.close(promise: nil) }
@@ -137,13 +154,19 @@ final class RelayHandler: ChannelDuplexHandler {
 
     /// A read that waited (for the partner or the decoder) goes ahead once both can take more.
     private func resumeReading() {
-        guard readPending, partner?.writable ?? false, tap.admitsRead() else { return }
+        guard readPending, partner?.writable ?? false, tap.admitsRead(), faults?.admitsRead(from: leg) ?? true
+        else { return }
         readPending = false
         context?.read()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if liveContext === context { partner?.partnerWrite(data) }
+        guard liveContext === context else { return }
+        if let faults {
+            faults.received(from: leg, unwrapInboundIn(data))
+        } else {
+            partner?.partnerWrite(data)
+        }
     }
     func channelReadComplete(context: ChannelHandlerContext) {
         if liveContext === context { partner?.partnerFlush() }
@@ -153,6 +176,7 @@ final class RelayHandler: ChannelDuplexHandler {
         ended = true
         tap.onDrained = nil
         partner?.partnerClosed()
+        faults?.channelEnded()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -167,8 +191,35 @@ final class RelayHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if partner?.writable ?? false, tap.admitsRead() { context.read() } else { readPending = true }
+        if partner?.writable ?? false, tap.admitsRead(), faults?.admitsRead(from: leg) ?? true {
+            context.read()
+        } else {
+            readPending = true
+        }
     }
+
+    // MARK: Faults (called by the session's FaultDriver, on this loop)
+
+    /// Sends bytes to this side's peer.
+    func faultWrite(_ bytes: [UInt8]) {
+        guard let context, context.channel.isActive else { return }
+        var buffer = context.channel.allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    /// Closes this side's connection once what was written is flushed; `reset` aborts it (RST).
+    func faultClose(reset: Bool) {
+        guard let context else { return }
+        // SO_LINGER 0: closing sends RST and drops what is unsent.
+        if reset, let socket = context.channel as? SocketOptionProvider {
+            socket.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in context.close(promise: nil) }
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    func faultResumeReading() { resumeReading() }
 }
 
 /// Hands the decoder a copy of what a channel receives, after the bytes went on to the relay
@@ -181,10 +232,13 @@ final class TapHandler: ChannelInboundHandler {
     private let tap: SessionTap
     private var received: [ByteBuffer] = []
     private let onActive: ((Channel) -> Void)?
+    /// False under `--fault`: the decoder is fed what the relay lets through, not what was read.
+    private let decodesReads: Bool
 
-    init(direction: IMAPDirection, tap: SessionTap, onActive: ((Channel) -> Void)? = nil) {
+    init(direction: IMAPDirection, tap: SessionTap, decodesReads: Bool = true, onActive: ((Channel) -> Void)? = nil) {
         self.direction = direction
         self.tap = tap
+        self.decodesReads = decodesReads
         self.onActive = onActive
     }
 
@@ -194,7 +248,7 @@ final class TapHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        received.append(unwrapInboundIn(data))
+        if decodesReads { received.append(unwrapInboundIn(data)) }
         context.fireChannelRead(data)
     }
 

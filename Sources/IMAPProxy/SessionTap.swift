@@ -59,6 +59,8 @@ final class SessionTap: @unchecked Sendable {
     static let resumeBelow = 1 << 20
 
     let id: String
+    /// The session's number in the proxy (1 for `p1`): fault rules' `session N`.
+    var number: Int { Int(id.dropFirst()) ?? 0 }
     private let decoder: SessionDecoder
     private let publisher: EventPublisher
     private let budget: UndecodedBudget
@@ -133,11 +135,16 @@ final class SessionTap: @unchecked Sendable {
     }
 
     func feed(_ dir: IMAPDirection, _ buffer: ByteBuffer) {
-        let t = Self.now()
         // Copied on the event loop: NIO reuses a pooled receive buffer once it is uniquely owned,
         // and only the reference count would order the decode queue's reads before that reuse
         // (ThreadSanitizer reports it as a race). The copy also pins only the readable bytes.
-        let bytes = Array(buffer.readableBytesView)
+        feed(dir, Array(buffer.readableBytesView))
+    }
+
+    /// Bytes one side sent, as the other side got them (with faults, what the relay let through,
+    /// at the fault engine's `time`).
+    func feed(_ dir: IMAPDirection, _ bytes: [UInt8], time: Timestamp? = nil) {
+        let t = time ?? Self.now()
         let n = bytes.count + 64
         lag.withLockedValue { $0.bytes += n }
         budget.add(n)
@@ -159,12 +166,24 @@ final class SessionTap: @unchecked Sendable {
     }
 
     /// Bytes imapscope itself sent (a BYE when the upstream is unreachable, an answer to STARTTLS).
-    func proxySent(_ text: String) {
-        let t = Self.now()
+    func proxySent(_ text: String) { proxySent(Array(text.utf8)) }
+
+    func proxySent(_ bytes: [UInt8], time: Timestamp? = nil) {
+        let t = time ?? Self.now()
         async { [self] in
-            publisher.pcap?.raw(session: id, .proxy, Array(text.utf8), time: t)
-            publisher.publish(decoder.feed(.proxy, Array(text.utf8), time: t), session: id)
+            publisher.pcap?.raw(session: id, .proxy, bytes, time: t)
+            publisher.publish(decoder.feed(.proxy, bytes, time: t), session: id)
         }
+    }
+
+    /// A fault `--fault` rules injected: a `fault` event, in order with the bytes.
+    func fault(_ report: FaultReport, time: Timestamp) {
+        let event = DecodedEvent(
+            .fault(
+                FaultEvent(
+                    rule: report.rule, action: report.action, tag: report.tag, command: report.command,
+                    detail: report.detail)), dir: .proxy, time: time)
+        async { [self] in if !ended { publisher.publish([event], session: id) } }
     }
 
     func tls(_ report: TLSReport) {
@@ -222,8 +241,8 @@ final class SessionTap: @unchecked Sendable {
         }
     }
 
-    func finish(reason: String) {
-        let t = Self.now()
+    func finish(reason: String, time: Timestamp? = nil) {
+        let t = time ?? Self.now()
         async { [self] in end(reason: reason, time: t) }
     }
 

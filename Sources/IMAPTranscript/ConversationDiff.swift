@@ -161,8 +161,9 @@ public enum ConversationDiff {
                 default: continue
                 }
                 target = inFlight.last?.block
-            case .sessionStart, .sessionEnd, .tls, .lint:
-                // Addresses, ports, TLS details and imapscope's own opinions are not the conversation.
+            case .sessionStart, .sessionEnd, .tls, .lint, .fault:
+                // Addresses, ports, TLS details and imapscope's own opinions and faults are not the
+                // conversation (what a fault did to it is: the lines it sent or changed).
                 continue
             }
             let normalized = terminalSafe(normalize(text, masks: masks))

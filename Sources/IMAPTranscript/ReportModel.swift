@@ -244,6 +244,8 @@ public final class ReportModel: EventSink {
             if t.phase == "implicit" { sessions[s].transport = "tls" }
         case .compress:
             break
+        case .fault:
+            kind = .lint
         case .sessionEnd(let end):
             kind = .header
             group = -1

@@ -67,6 +67,13 @@ public final class TextWriter: EventSink {
             let colour = lint.level == .error ? "31" : (lint.level == .info ? "34" : "33")
             dirMark = paint("!", colour)
             body = paint("\(lint.level.rawValue): \(safe(lint.message))", colour)
+        case .fault(let f):
+            // Provoked on purpose: marked so a recording shows what was injected.
+            dirMark = paint("⚡", "1;35")
+            var t = "‹fault \(safe(f.action))"
+            if let tag = f.tag { t += " on \(safe(tag)) \(safe(f.command ?? ""))" }
+            t += ": \(safe(f.detail)) (rule: \(safe(f.rule)))›"
+            body = paint(t, "1;35")
         case .unparsed(let u):
             dirMark = paint("?", "31")
             body = paint("‹unparsed \(e.dir?.rawValue ?? "") bytes: \(safe(u.reason))›", "31") + " " + safe(u.raw)

@@ -79,6 +79,15 @@ struct ProxyCommand: ParsableCommand {
     @Flag(help: "Show passwords, tokens and SASL payloads instead of redaction markers.")
     var showSecrets = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Inject a fault (repeatable): MATCH -> ACTION, e.g. 'SELECT Archive -> respond NO [UNAVAILABLE] try later', 'UID FETCH #2 -> delay 2s', 'after 1MB server -> cut', 'IDLE -> bye \"maintenance\"', '* p=0.1 seed=7 -> reset'. See the README's fault injection section.",
+            valueName: "rule"))
+    var fault: [String] = []
+
+    @Option(help: "Read fault rules from this file: one rule a line, # starts a comment.")
+    var faults: String?
+
     @Flag(
         help:
             "Refuse LOGIN and AUTHENTICATE from a client on a plaintext listener until it has used STARTTLS (NO [PRIVACYREQUIRED])."
@@ -175,6 +184,7 @@ struct ProxyCommand: ParsableCommand {
             listen: listeners, upstream: up, serverTLS: serverTLS, upstreamTLS: upstreamTLS,
             insecureUpstream: insecureUpstream, decoder: decoder)
         config.requireClientTLS = requireClientTls
+        config.faults = try faultRules()
         let server = try ProxyServer(configuration: config, publisher: publisher)
         let bound: [String]
         do { bound = try server.start() } catch let error as ListenError {
@@ -186,6 +196,7 @@ struct ProxyCommand: ParsableCommand {
                 "imapscope: listening on \(l.scheme.rawValue)://\(a) → \(up)\(insecureUpstream ? " (upstream certificate NOT verified)" : "")\n"
             )
         }
+        for (n, rule) in config.faults.enumerated() { err.write("imapscope: fault rule \(n + 1): \(rule)\n") }
         err.flush()
 
         let stop = DispatchSemaphore(value: 0)
@@ -208,6 +219,47 @@ struct ProxyCommand: ParsableCommand {
 }
 
 extension ProxyCommand {
+    /// `--fault` rules, then `--faults FILE`'s; a rule that does not parse stops the proxy before it
+    /// listens, naming the rule (or file and line) and the column.
+    func faultRules() throws -> [FaultRule] {
+        var rules: [FaultRule] = []
+        for text in fault {
+            do { rules.append(try FaultRuleParser.parse(text)) } catch let error as FaultRuleError {
+                throw CLIError(description: "--fault '\(terminalSafe(text))': \(error)")
+            }
+        }
+        guard let path = faults else { return rules }
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw CLIError(description: "--faults \(path): cannot read the file: \(error.localizedDescription)")
+        }
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = Self.withoutComment(raw.hasSuffix("\r") ? raw.dropLast() : raw[...])
+            if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
+            do { rules.append(try FaultRuleParser.parse(line)) } catch let error as FaultRuleError {
+                throw CLIError(description: "--faults \(path):\(index + 1): \(error)")
+            }
+        }
+        return rules
+    }
+
+    /// A rules file's line without its comment: from a `#` at the start or after a space, outside
+    /// quotes, and not followed by a digit (`#3` is the third occurrence).
+    static func withoutComment(_ line: Substring) -> String {
+        var inQuotes = false
+        var previous: Character = " "
+        for index in line.indices {
+            let c = line[index]
+            if c == "\"" && previous != "\\" { inQuotes.toggle() }
+            if c == "#", !inQuotes, previous == " " || previous == "\t" {
+                let next = line.index(after: index)
+                if next == line.endIndex || !line[next].isNumber { return String(line[..<index]) }
+            }
+            previous = c
+        }
+        return String(line)
+    }
+
     /// `dir/x.fixture` → `dir/x.p2.fixture` for session p2.
     static func sessionPath(_ path: String, _ session: String) -> String {
         let slash = path.lastIndex(of: "/").map { path.index(after: $0) } ?? path.startIndex

@@ -18,6 +18,7 @@ public enum EventSummary {
         case .sasl: return "\(e.dir == .client ? "C" : "S") sasl \(s("mechanism")) \(e["step"]?.intValue ?? 0)"
         case .idleDone: return "C DONE"
         case .lint: return "lint \(s("code"))"
+        case .fault: return "fault \(s("action"))"
         case .unparsed: return "\(e.dir == .client ? "C" : "S") unparsed"
         case .gap: return "gap \(e.dir?.rawValue ?? "") \(e["missing"]?.intValue ?? 0)"
         case .tls: return "tls \(s("phase"))" + (e["sni"].map { " \($0.stringValue ?? "")" } ?? "")
