@@ -319,7 +319,7 @@ public struct LintEvent: Sendable {
 
 /// A fault the proxy injected on purpose (`--fault`): the rule, the action and what was done.
 /// It names the matched command by tag and name only, never by its arguments.
-public struct FaultEvent: Sendable {
+public struct FaultEvent: Sendable, Equatable {
     /// The rule in canonical form (`SELECT Archive -> respond NO [UNAVAILABLE] try later`).
     public var rule: String
     /// `delay`, `respond`, `bye`, `reset`, `cut`, `throttle`, `stall` or `inject`.

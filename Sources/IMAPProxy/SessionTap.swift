@@ -177,12 +177,8 @@ final class SessionTap: @unchecked Sendable {
     }
 
     /// A fault `--fault` rules injected: a `fault` event, in order with the bytes.
-    func fault(_ report: FaultReport, time: Timestamp) {
-        let event = DecodedEvent(
-            .fault(
-                FaultEvent(
-                    rule: report.rule, action: report.action, tag: report.tag, command: report.command,
-                    detail: report.detail)), dir: .proxy, time: time)
+    func fault(_ fault: FaultEvent, time: Timestamp) {
+        let event = DecodedEvent(.fault(fault), dir: .proxy, time: time)
         async { [self] in if !ended { publisher.publish([event], session: id) } }
     }
 

@@ -267,10 +267,12 @@ public enum Pass {
         let d = SessionDecoder(options: options)
         var seq = 0
         var written = 0
-        func sink(_ events: [DecodedEvent]) {
-            for e in events {
+        // As `EventPipeline` does for a JSON Lines sink: each event's body is moved, not copied, and
+        // no wire bytes are rendered (no sink reads them).
+        func sink(_ events: consuming [DecodedEvent]) {
+            for index in events.indices {
                 seq += 1
-                redactor.redact(e, session: "s", seq: seq).encode(to: &buffer)
+                redactor.redact(taking: &events[index], session: "s", seq: seq, wire: false).encode(to: &buffer)
                 buffer.append(0x0A)
             }
             written += buffer.count

@@ -1,3 +1,5 @@
+import IMAPCore
+
 /// What the fault engine asks of the relay.
 enum FaultEffect: Sendable, Equatable {
     /// Send bytes a peer sent to this leg (the decoder sees them as that peer's).
@@ -12,28 +14,7 @@ enum FaultEffect: Sendable, Equatable {
     case stall
     /// Call `tick(now:)` at this time (monotonic nanoseconds) or earlier.
     case wake(at: UInt64)
-    /// A fault was applied: the log gets a `fault` event.
-    case applied(FaultReport)
-}
-
-/// One applied fault, as the `fault` event records it. It names the command (tag and name)
-/// but never carries a client line's arguments, which may be credentials.
-public struct FaultReport: Sendable, Equatable {
-    /// The rule, in canonical form (`FaultRule.description`).
-    public var rule: String
-    /// The action's name: `delay`, `respond`, `bye`, …
-    public var action: String
-    public var tag: String?
-    /// The matched command's name (`UID FETCH`).
-    public var command: String?
-    /// What imapscope did, in words.
-    public var detail: String
-
-    public init(rule: String, action: String, tag: String? = nil, command: String? = nil, detail: String) {
-        self.rule = rule
-        self.action = action
-        self.tag = tag
-        self.command = command
-        self.detail = detail
-    }
+    /// A fault was applied: the log gets this `fault` event. It names the command (tag and name)
+    /// but never carries a client line's arguments, which may be credentials.
+    case applied(FaultEvent)
 }

@@ -301,7 +301,7 @@ struct FaultEngine {
                 compressHidden = true
                 effects.append(
                     .applied(
-                        FaultReport(
+                        FaultEvent(
                             rule: "any command rule", action: "hide-compress",
                             detail: "took \(stripped.removed.joined(separator: " ")) out of the server's capabilities:"
                                 + " command rules cannot read compressed commands")))
@@ -436,7 +436,7 @@ struct FaultEngine {
     /// Reports a fault now, or (`inOrder`) when the bytes queued before it have gone to the client.
     private mutating func report(_ i: Int, tag: String?, command: String?, _ detail: String, inOrder: Bool = false) {
         let rule = rules[i].rule
-        let r = FaultReport(
+        let r = FaultEvent(
             rule: rule.description, action: rule.action.name, tag: tag, command: command, detail: detail)
         if inOrder { gate.append(.report(r)) } else { effects.append(.applied(r)) }
     }

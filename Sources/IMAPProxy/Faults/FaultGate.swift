@@ -1,3 +1,5 @@
+import IMAPCore
+
 /// What goes to the client while faults apply, in order, and when it may go: nothing before a
 /// `delay`'s end, no faster than a `throttle`'s rate. Bytes wait here; the relay stops reading
 /// the server while too many wait (`queuedBytes`).
@@ -8,7 +10,7 @@ struct FaultGate {
         /// imapscope's own (a response, a BYE, an injected line).
         case proxy([UInt8])
         /// A fault, reported when the bytes it changed go (not before the ones ahead of it).
-        case report(FaultReport)
+        case report(FaultEvent)
 
         var bytes: [UInt8] {
             switch self {
