@@ -92,14 +92,7 @@ struct StreamReassembler {
         guard Self.distance(ack, from: origin) > 0, hasPending else { return out }
         // Release what the ACK proves was sent, in order, with the holes as gaps.
         while let index = earliest(), Self.distance(pending[index].seq, from: ack) < 0 {
-            let segment = pending.remove(at: index)
-            pendingBytes -= segment.bytes.count
-            let skipped = Self.distance(segment.seq, from: expected)
-            if skipped > 0 {
-                out.append(.gap(skipped))
-                expected = segment.seq
-            }
-            place(segment, &out)
+            release(index, &out)
         }
         drain(&out)
         return out
@@ -122,16 +115,19 @@ struct StreamReassembler {
     }
 
     private mutating func flush(_ out: inout [Output]) {
-        while let index = earliest() {
-            let segment = pending.remove(at: index)
-            pendingBytes -= segment.bytes.count
-            let skipped = Self.distance(segment.seq, from: expected)
-            if skipped > 0 {
-                out.append(.gap(skipped))
-                expected = segment.seq
-            }
-            place(segment, &out)
+        while let index = earliest() { release(index, &out) }
+    }
+
+    /// Takes a held segment out, a hole before it as a gap.
+    private mutating func release(_ index: Int, _ out: inout [Output]) {
+        let segment = pending.remove(at: index)
+        pendingBytes -= segment.bytes.count
+        let skipped = Self.distance(segment.seq, from: expected)
+        if skipped > 0 {
+            out.append(.gap(skipped))
+            expected = segment.seq
         }
+        place(segment, &out)
     }
 
     private func earliest() -> Int? {
