@@ -109,4 +109,31 @@ public enum Annotations {
             ? "\(Decimal.format(ms, 2)) ms"
             : (ms < 10_000 ? "\(Decimal.format(ms, 0)) ms" : "\(Decimal.format(ms / 1000, 1)) s")
     }
+
+    /// What the server's greeting means for the client.
+    static func greeting(_ greeting: ConnectionStateMachine.Greeting) -> String {
+        switch greeting {
+        case .ready: return "greeting: the server is ready; the client must authenticate"
+        case .preauthenticated: return "greeting: already authenticated (PREAUTH), e.g. by the connection itself"
+        case .refused: return "greeting: the server refuses this connection"
+        case .other(let status): return "the server greets with \(status)"
+        }
+    }
+
+    /// An untagged status after the greeting (`* BYE`, `* NO`, `* BAD`); nil for the others.
+    static func laterStatus(_ name: String, text: String) -> String? {
+        switch name {
+        case "BYE": return "the server is closing the connection" + (text.isEmpty ? "" : ": \(text)")
+        case "NO": return "warning from the server"
+        case "BAD": return "the server reports a protocol error not tied to a command"
+        default: return nil
+        }
+    }
+
+    /// Two notes about one event, in order, either possibly absent.
+    static func joined(_ first: String?, _ second: String?) -> String? {
+        guard let second else { return first }
+        guard let first, !first.isEmpty else { return second }
+        return first + "; " + second
+    }
 }

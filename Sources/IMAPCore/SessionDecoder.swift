@@ -1,41 +1,11 @@
-public struct DecoderOptions: Sendable {
-    public var limits = FramerLimits()
-    /// Client bytes held while waiting for the server's word (a `+` for a literal, the result of
-    /// STARTTLS or COMPRESS) before deciding without it.
-    public var holdLimit = 64 * 1024
-    public enum AfterStartTLS: Sendable {
-        /// A capture: after STARTTLS's OK the bytes are TLS records, counted but not decoded.
-        case encrypted
-        /// A proxy: it terminates TLS and goes on feeding plaintext after `tlsEstablished()`.
-        case plaintext
-        /// A capture the proxy wrote (`--pcap`): it terminated TLS, so plaintext follows at once.
-        case decrypted
-        /// A capture read with a key log: the bytes after STARTTLS's OK go back to the source
-        /// (`takeTLSHandOff()`), which decrypts them and feeds the plaintext, or reports them opaque.
-        case handOff
-    }
-    public var afterStartTLS = AfterStartTLS.encrypted
-    /// The connection is TLS from its first byte (implicit TLS on 993).
-    public var encryptedTransport = false
-    /// How much of each literal body the events carry.
-    public var bodies = BodyMode.preview
-    /// Inflate after COMPRESS=DEFLATE. Off for transcripts written already inflated.
-    public var inflateAfterCompress = true
-    /// The source saw the client's stream from its first byte (a proxy, a transcript, a capture
-    /// with the SYN). When false, client lines are hidden until a server completion confirms
-    /// where a command starts: the capture may begin inside a literal or a SASL exchange.
-    public var clientStreamFromStart = true
-
-    public init() {}
-}
-
 /// The sans-I/O heart of imapscope: fed `(direction, bytes, time)` by any source, it frames both
 /// directions, matches tags to completions, follows connection state, SASL, IDLE, STARTTLS,
 /// COMPRESS and the selected mailbox, and returns `DecodedEvent`s. It never touches a socket or
 /// a file, and nothing it is fed can make it throw, crash or buffer without bound.
 public final class SessionDecoder {
     public private(set) var options: DecoderOptions
-    public private(set) var state: ConnectionState = .unknown
+    public var state: ConnectionState { connection.state }
+    private var connection = ConnectionStateMachine()
     public var capabilities: [String]? { capabilityTracker.current }
     private var capabilityTracker = CapabilityTracker()
     public var mailbox: MailboxState? { mailboxes.selected }
@@ -51,16 +21,14 @@ public final class SessionDecoder {
     private var proxy: LineFramer
     private var clientStream: ClientStream
     private var inFlight = CommandsInFlight()
-    private var greetingSeen = false
-    /// The state the connection will be in once every command in flight succeeds; pipelined
-    /// commands are checked against it too.
-    private var expectedState: ConnectionState = .unknown
     private var lintedBareLF: Set<Direction> = []
     private var lastTime: [Direction: Timestamp] = [:]
     private var firstTime: Timestamp?
     private var commandCount = 0
     private var ended = false
     private var events: [DecodedEvent] = []
+    /// A command's findings, kept between commands so that checking one allocates nothing.
+    private var findings: [Lint] = []
 
     public init(options: DecoderOptions = DecoderOptions()) {
         self.options = options
@@ -127,8 +95,7 @@ public final class SessionDecoder {
         var partial: RawLine?
         framer(dir) { partial = $0.skip(lost: bytes) }
         if let p = partial {
-            emitUnparsed(
-                dir, p.segments.flatMap(\.text), bytes: p.wireBytes, reason: "line interrupted by a gap", time: time)
+            emitUnparsed(dir, p.segments.flatMap(\.text), bytes: p.wireBytes, .interruptedByGap, time: time)
         }
         pump(dir)
         return take()
@@ -149,9 +116,7 @@ public final class SessionDecoder {
             return
         }
         var resync = serverResync ?? ServerResync(time: time, missing: 0)
-        resync.missing += bytes
-        if let p = restart.partial { resync.skip(p.segments.flatMap(\.text), bytes: p.wireBytes) }
-        if let s = restart.skipped { resync.skip(s.prefix, bytes: s.wireBytes) }
+        resync.lost(bytes, restart: restart)
         serverResync = resync
         pump(.server)
     }
@@ -160,52 +125,25 @@ public final class SessionDecoder {
     /// (the gap is reported and the line decoded as usual).
     private func skippedWhileResynchronizing(_ frame: Frame) -> Bool {
         guard var resync = serverResync else { return false }
-        switch frame {
-        case .line(let line):
-            if startsResponse(line) {
-                endResync(resync)
-                return false
-            }
-            resync.skip(line.segments.first?.text ?? [], bytes: line.wireBytes)
-        case .overlong(let prefix, let n), .resynchronized(let prefix, let n):
-            resync.skip(prefix, bytes: n)
-        case .needsContinuation:
+        let continuationAwaited = clientStream.waitsForContinuation(literalPending: client.isAwaitingContinuation)
+        switch resync.take(frame, inFlight: inFlight, continuationAwaited: continuationAwaited) {
+        case .skipped:
+            serverResync = resync
+            return true
+        case .resumes:
+            endResync(resync)
             return false
-        }
-        serverResync = resync
-        return true
-    }
-
-    /// A line a reader would take for the start of a response: the tag of a command in flight,
-    /// a status or a known data name after `*`, or a `+` that something waits for. A body line
-    /// such as `* item` or a patch's `+ added` is not.
-    private func startsResponse(_ line: RawLine) -> Bool {
-        guard let resp = try? ResponseParser.parse(line, bodies: .none), resp.problems.isEmpty else { return false }
-        switch resp.kind {
-        case .tagged(let tag, _): return inFlight.contains(tag)
-        case .status: return true
-        case .data(let name, _): return ResponseGrammar.knownNames.contains(name)
-        case .continuation:
-            switch clientStream.mode {
-            case .sasl, .idle: return true
-            case .commands, .hold: return client.isAwaitingContinuation
-            }
+        case .passes:
+            return false
         }
     }
 
     private func endResync(_ resync: ServerResync) {
         serverResync = nil
-        let gap = GapEvent(
-            missing: resync.missing, skippedBytes: resync.skippedBytes, skippedLines: resync.skippedLines,
-            raw: resync.firstSkipped.map { printable($0) })
-        let skipped =
-            resync.skippedLines == 0
-            ? ""
-            : "; \(resync.skippedBytes) bytes (\(resync.skippedLines) lines) after it were skipped to the next response"
         emit(
             DecodedEvent(
-                .gap(gap), dir: .server, time: resync.time, bytes: resync.skippedBytes,
-                annotation: "the capture lost \(resync.missing) bytes here\(skipped)"))
+                .gap(resync.gap), dir: .server, time: resync.time, bytes: resync.skippedBytes,
+                annotation: resync.annotation))
     }
 
     /// The connection is TLS from its first byte (implicit TLS, port 993): nothing is decoded,
@@ -293,13 +231,11 @@ public final class SessionDecoder {
             if dir == .server, serverResync != nil, skippedWhileResynchronizing(f) { continue }
             switch f {
             case .line(let l): handleTruncated(dir, l, time: lastTime[dir] ?? time)
-            case .overlong(let p, let n):
-                emitUnparsed(
-                    dir, p, bytes: n,
-                    reason: "line longer than \(options.limits.maxLineLength) bytes, cut by the end of the stream",
-                    time: time)
-            case .resynchronized(let p, let n):
-                emitUnparsed(dir, p, bytes: n, reason: "bytes after a gap, cut by the end of the stream", time: time)
+            case .overlong(let prefix, let wireBytes):
+                let reason = DamagedInput.Reason.overlong(limit: options.limits.maxLineLength, atEnd: true)
+                emitUnparsed(dir, prefix, bytes: wireBytes, reason, time: time)
+            case .resynchronized(let prefix, let wireBytes):
+                emitUnparsed(dir, prefix, bytes: wireBytes, .afterGap(atEnd: true), time: time)
             case .needsContinuation: break
             }
         }
@@ -357,7 +293,7 @@ public final class SessionDecoder {
             case .overlong(let prefix, let n):
                 overlong(dir, prefix, bytes: n, time: time)
             case .resynchronized(let prefix, let n):
-                emitUnparsed(dir, prefix, bytes: n, reason: "skipped to the next line after a gap", time: time)
+                emitUnparsed(dir, prefix, bytes: n, .afterGap(atEnd: false), time: time)
             }
         }
         if transport.isOpaque(dir) {
@@ -432,26 +368,20 @@ public final class SessionDecoder {
     /// `literalRefused`: the server refused the synchronizing literal this line ends with.
     private func command(_ line: RawLine, time: Timestamp, literalRefused: Bool = false) {
         let cmd: Command
-        do { cmd = try CommandParser.parse(line) } catch let CommandParser.Failure.notACommand(why) {
+        do { cmd = try CommandParser.parse(line) } catch {
             let text = line.segments.flatMap(\.text)
-            if clientStream.synchronized, String(decoding: text, as: UTF8.self).uppercased() == "DONE" {
+            let why = DamagedInput.why(error)
+            if why != nil, clientStream.synchronized, String(decoding: text, as: UTF8.self).uppercased() == "DONE" {
                 lint(.doneOutsideIdle, dir: .client, time: time)
             }
-            emitUnparsed(.client, text, bytes: line.wireBytes, reason: "not a command: \(why)", time: time)
-            return
-        } catch {
-            emitUnparsed(
-                .client, line.segments.flatMap(\.text), bytes: line.wireBytes, reason: "not a command", time: time)
+            emitUnparsed(.client, text, bytes: line.wireBytes, .notACommand(why), time: time)
             return
         }
         guard clientStream.synchronized else {
             // It parses as a command, but it may as well be a literal's body or a SASL response.
             clientStream.hidden(tag: cmd.tag)
-            emitUnparsed(
-                .client, line.segments.flatMap(\.text), bytes: line.wireBytes,
-                reason:
-                    "hidden until a server completion shows where commands start (\(clientStream.unsynchronizedWhy))",
-                time: time)
+            let reason = DamagedInput.Reason.hidden(clientStream.unsynchronizedWhy)
+            emitUnparsed(.client, line.segments.flatMap(\.text), bytes: line.wireBytes, reason, time: time)
             return
         }
         commandCount += 1
@@ -464,18 +394,17 @@ public final class SessionDecoder {
         e.annotation = Annotations.command(cmd)
         if let ir = cmd.initialResponse { e.payload = SecretPayload(ir) }
         emit(e)
-        commandLints(cmd, line: line, time: time, literalRefused: literalRefused)
+        CommandChecks.check(
+            cmd, line: line, literalRefused: literalRefused, inFlight: inFlight, connection: connection,
+            capabilities: capabilityTracker.current == nil ? nil : capabilityTracker.currentSet, encrypted: encrypted,
+            into: &findings)
+        for finding in findings { lint(finding, dir: .client, time: time) }
+        findings.removeAll(keepingCapacity: true)
         let mailboxArg = cmd.details.mailbox
         inFlight.add(cmd.tag, CommandInFlight(name: cmd.name, uid: cmd.uid, time: time, mailbox: mailboxArg))
-        switch cmd.name {
-        case "LOGIN": expectedState = .authenticated
-        case "AUTHENTICATE": expectedState = .authenticated
-        case "SELECT", "EXAMINE":
-            expectedState = .selected
+        connection.commandSent(cmd.name)
+        if cmd.name == "SELECT" || cmd.name == "EXAMINE" {
             mailboxes.beginSelect(mailboxArg ?? "", readOnly: cmd.name == "EXAMINE")
-        case "CLOSE", "UNSELECT": expectedState = .authenticated
-        case "LOGOUT": expectedState = .logout
-        default: break
         }
         let holds = clientStream.commandSent(
             cmd.name, tag: cmd.tag, mechanism: cmd.details.mechanism, initialResponse: cmd.initialResponse != nil,
@@ -483,78 +412,13 @@ public final class SessionDecoder {
         if holds { client.pause() }
     }
 
-    /// Whether a command line cut at a refused synchronizing literal parses without problems
-    /// once the literal (empty: only its header matters to the grammar) and the line's end follow.
-    private static func wellFormedWithItsLiteral(_ line: RawLine) -> Bool {
-        guard let last = line.segments.last, let (header, _) = LiteralHeader.trailing(in: last.text) else {
-            return false
-        }
-        var segments = line.segments
-        segments[segments.count - 1].literal = Literal(
-            header: header, received: 0, content: [], preview: [],
-            sha256: "")
-        segments.append(LineSegment(text: [], ending: .crlf, literal: nil))
-        guard let cmd = try? CommandParser.parse(RawLine(segments: segments)) else { return false }
-        return cmd.problems.isEmpty
-    }
-
-    private func commandLints(_ cmd: Command, line: RawLine, time: Timestamp, literalRefused: Bool = false) {
-        if let prior = inFlight.first(cmd.tag) {
-            lint(.tagReused(tag: cmd.tag, inFlight: prior.name), dir: .client, time: time)
-        }
-        if let need = CommandStates.violation(cmd.name, uid: cmd.uid, in: state),
-            CommandStates.violation(cmd.name, uid: cmd.uid, in: expectedState) != nil || expectedState == .unknown
-        {
-            lint(
-                .invalidState(command: (cmd.uid ? "UID " : "") + cmd.name, state: state.rawValue, needs: need),
-                dir: .client, time: time)
-        }
-        // A line whose literal the server refused ends at the literal's header: it is malformed
-        // only if it would be with the literal the client meant to send.
-        if !cmd.problems.isEmpty, !(literalRefused && Self.wellFormedWithItsLiteral(line)) {
-            lint(.malformedCommand(name: cmd.name, problems: cmd.problems), dir: .client, time: time)
-        }
-        let caps = capabilityTracker.currentSet
-        if cmd.name == "LOGIN" {
-            if caps.contains("LOGINDISABLED") {
-                lint(.loginDisabled, dir: .client, time: time)
-            }
-            if !encrypted {
-                lint(.cleartextLogin, dir: .client, time: time)
-            }
-        }
-        if cmd.name == "AUTHENTICATE", !encrypted,
-            let m = cmd.details.mechanism, ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"].contains(m)
-        {
-            lint(.cleartextAuth(mechanism: m), dir: .client, time: time)
-        }
-        if capabilities != nil {
-            for lit in line.literals where lit.header.form != .synchronizing {
-                if !(caps.contains("LITERAL+")
-                    || (caps.contains("LITERAL-") && lit.header.size <= LiteralHeader.literalMinusLimit))
-                {
-                    lint(
-                        .nonSyncLiteral(size: lit.header.size, literalMinus: caps.contains("LITERAL-")), dir: .client,
-                        time: time)
-                    break
-                }
-            }
-        }
-    }
-
     // MARK: - Server
 
     private func serverLine(_ line: RawLine, time: Timestamp, from dir: Direction) {
         let resp: Response
-        do { resp = try ResponseParser.parse(line, bodies: options.bodies) } catch let ResponseParser.Failure
-            .notAResponse(why)
-        {
-            emitUnparsed(
-                dir, line.segments.flatMap(\.text), bytes: line.wireBytes, reason: "not a response: \(why)", time: time)
-            return
-        } catch {
-            emitUnparsed(
-                dir, line.segments.flatMap(\.text), bytes: line.wireBytes, reason: "not a response", time: time)
+        do { resp = try ResponseParser.parse(line, bodies: options.bodies) } catch {
+            let reason = DamagedInput.Reason.notAResponse(DamagedInput.why(error))
+            emitUnparsed(dir, line.segments.flatMap(\.text), bytes: line.wireBytes, reason, time: time)
             return
         }
         if dir == .proxy {
@@ -577,9 +441,12 @@ public final class SessionDecoder {
         }
     }
 
-    private func responseEvent(_ resp: Response, line: RawLine, time: Timestamp, dir: Direction = .server)
-        -> DecodedEvent
-    {
+    /// `completion`: a tagged response's command and latency. `unsolicited`: untagged data no
+    /// command asked for.
+    private func responseEvent(
+        _ resp: Response, line: RawLine, time: Timestamp, dir: Direction = .server, completion: TaggedCompletion? = nil,
+        unsolicited: Bool = false
+    ) -> DecodedEvent {
         var fields = ResponseFields(arguments: resp.details)
         if let code = resp.code {
             fields.code = code.name
@@ -590,10 +457,16 @@ public final class SessionDecoder {
         fields.truncated = line.segments.last?.ending == LineEnding.none
         let body: EventBody
         switch resp.kind {
-        case .tagged(let tag, let status): body = .tagged(TaggedEvent(tag: tag, status: status, response: fields))
+        case .tagged(let tag, let status):
+            var tagged = TaggedEvent(tag: tag, status: status, response: fields)
+            tagged.command = completion?.command
+            tagged.latencyMs = completion?.latencyMs
+            body = .tagged(tagged)
         case .status(let name): body = .untagged(UntaggedEvent(name: name, response: fields))
         case .data(let name, let number):
-            body = .untagged(UntaggedEvent(name: name, number: number.map { Int64(clamping: $0) }, response: fields))
+            var untagged = UntaggedEvent(name: name, number: number.map { Int64(clamping: $0) }, response: fields)
+            untagged.unsolicited = unsolicited
+            body = .untagged(untagged)
         case .continuation: body = .continuation(ContinuationEvent(response: fields))
         }
         var e = DecodedEvent(body, dir: dir, time: time, line: line, bytes: line.wireBytes)
@@ -667,73 +540,35 @@ public final class SessionDecoder {
         // The server completed a tag a hidden line carried: that line was a command, and
         // client lines start where commands start again.
         let confirmsHiddenLine = clientStream.confirms(tag: tag)
-        var e = responseEvent(resp, line: line, time: time, dir: dir)
-        let cmd = inFlight.complete(tag)
-        var notes: [String] = []
-        if let c = cmd {
-            let ms = time.milliseconds(since: c.time)
-            if case .tagged(var t) = e.body {
-                t.command = c.uid ? "UID " + c.name : c.name
-                t.latencyMs = (ms * 1000).rounded() / 1000
-                e.body = .tagged(t)
+        let completed = inFlight.complete(tag)
+        let verdict = TaggedCompletion(
+            status: status, code: resp.code?.name, completed: completed, time: time,
+            confirmsHiddenLine: confirmsHiddenLine, clientSynchronized: clientStream.synchronized,
+            greetingSeen: connection.greetingSeen)
+        if let completed {
+            switch connection.completed(completed.name, succeeded: status == "OK") {
+            // Capabilities in this completion, or in the next CAPABILITY, are the post-login set.
+            case .loggedIn: capabilityTracker.loggedIn()
+            case .selected: mailboxes.selectSucceeded(code: resp.code?.name)
+            case .selectFailed: mailboxes.selectFailed()
+            case .closed: mailboxes.closed()
+            case .loggedOut, .none: break
             }
-            // Transcripts carry no times: say nothing rather than "0 ms".
-            notes.append(
-                "\(c.uid ? "UID " : "")\(c.name) \(status == "OK" ? "completed" : (status == "NO" ? "failed" : "rejected as invalid"))"
-                    + (ms == 0 ? "" : " in \(Annotations.duration(ms))"))
         }
-        if let code = resp.code, let meaning = Annotations.responseCode(code.name) { notes.append(meaning) }
-        if status == "BAD", cmd != nil, resp.code == nil {
-            notes.append("the server could not parse the command or it is not allowed now")
+        var event = responseEvent(resp, line: line, time: time, dir: dir, completion: verdict)
+        if verdict.tagIsSecret {
+            event.secrets = [.span(Span(segment: 0, start: 0, end: tag.utf8.count))]
+            event.tagIsSecret = true
         }
-        guard let c = cmd else {
-            // No command carried this tag: the server may be echoing client bytes that were no
-            // command (a literal's body it took for one, a SASL line), so the tag is hidden.
-            e.secrets = [.span(Span(segment: 0, start: 0, end: tag.utf8.count))]
-            e.tagIsSecret = true
-            if confirmsHiddenLine || !clientStream.synchronized {
-                // Hidden client lines carried tags: a completion of one of them is no anomaly.
-                e.annotation =
-                    confirmsHiddenLine
-                    ? "completes a client line that was hidden; client lines are shown again from here"
-                    : "completes a command whose line was hidden or not captured"
-                emit(e)
-                applyCode(resp, line: line, time: time)
-                return
-            }
-            emit(e)
-            lint(.unknownTag(status: status, afterGreeting: greetingSeen), dir: .server, time: time)
-            applyCode(resp, line: line, time: time)
-            return
-        }
-        // Capabilities sent with the completion ([CAPABILITY …] after LOGIN) belong to the new state.
-        if status == "OK" {
-            switch c.name {
-            case "LOGIN", "AUTHENTICATE":
-                state = .authenticated
-                // Capabilities in this completion, or in the next CAPABILITY, are the post-login set.
-                capabilityTracker.loggedIn()
-            case "SELECT", "EXAMINE":
-                state = .selected
-                mailboxes.selectSucceeded(code: resp.code?.name)
-            case "CLOSE", "UNSELECT":
-                state = .authenticated
-                mailboxes.closed()
-            case "LOGOUT":
-                state = .logout
-            default: break
-            }
-        } else if c.name == "SELECT" || c.name == "EXAMINE" {
-            // A failed SELECT leaves no mailbox selected (RFC 9051 §6.3.2).
-            if state == .selected { state = .authenticated }
-            mailboxes.selectFailed()
-        }
-        if c.name == "LOGOUT" { state = .logout }
-        expectedState = state
-        e.annotation = notes.joined(separator: "; ")
-        emit(e)
-        applyCode(resp, line: line, time: time)
-        switch clientStream.completed(c.name, tag: tag, status: status) {
+        // After the state moved: capabilities sent with the completion ([CAPABILITY …] after
+        // LOGIN) belong to the new state.
+        let codeOutcome = codeEffects(resp, line: line, inCompletion: true)
+        event.annotation = Annotations.joined(verdict.annotation, codeOutcome.note)
+        emit(event)
+        if let finding = verdict.lint { lint(finding, dir: .server, time: time) }
+        if let finding = codeOutcome.lint { lint(finding, dir: .server, time: time) }
+        guard let completed else { return }
+        switch clientStream.completed(completed.name, tag: tag, status: status) {
         case .startTLS: startTLS(time: time)
         case .compress: startCompression(.both, time: time)
         case .resume:
@@ -748,27 +583,21 @@ public final class SessionDecoder {
         let serverHeld = server.takeHeldBytes()
         let clientHeld = client.takeHeldBytes()
         capabilityTracker.void(.afterStartTLS)
-        state = .notAuthenticated
-        expectedState = state
+        connection.startedTLS()
         switch options.afterStartTLS {
-        case .encrypted:
-            if let tls = transport.startTLSUndecodable(time: time, clientHeld: clientHeld, serverHeld: serverHeld.count)
+        case .encrypted, .plaintext:
+            let undecoded = options.afterStartTLS == .encrypted
+            if undecoded,
+                let tls = transport.startTLSUndecodable(
+                    time: time, clientHeld: clientHeld, serverHeld: serverHeld.count)
             {
                 emit(tls)
             }
-            if let b = serverHeld.first, b != 0x16 {
-                lint(.plaintextAfterStartTLS(bytes: serverHeld.count), dir: .server, time: time)
-            }
-            if let b = clientHeld.first, b != 0x16 {
-                lint(.pipelinedAfterStartTLS(bytes: clientHeld.count), dir: .client, time: time)
-            }
-        case .plaintext:
-            if !serverHeld.isEmpty {
-                lint(.plaintextAfterStartTLS(bytes: serverHeld.count), dir: .server, time: time)
-            }
-            if !clientHeld.isEmpty {
-                lint(.pipelinedAfterStartTLS(bytes: clientHeld.count), dir: .client, time: time)
-            }
+            let findings = Transport.findingsAfterStartTLS(
+                serverHeld: serverHeld, clientHeld: clientHeld, tlsRecordsExpected: undecoded)
+            if let finding = findings.server { lint(finding, dir: .server, time: time) }
+            if let finding = findings.client { lint(finding, dir: .client, time: time) }
+            guard !undecoded else { break }
             client.pause()
             server.pause()
         case .decrypted:
@@ -797,24 +626,7 @@ public final class SessionDecoder {
     /// command name have arrived whole, in a synchronized stream, naming neither LOGIN nor
     /// AUTHENTICATE nor a command imapscope does not know.
     public func pendingMayHoldSecret(_ dir: Direction) -> Bool {
-        guard dir == .client else { return false }
-        guard clientStream.expectsCommand else { return true }
-        // Tags are at most 256 bytes (LineHead.maxTagLength), names a few dozen: the head is in the first 512.
-        let text = (client.partialLine.segments.first?.text ?? []).prefix(512)
-        let space = UInt8(ascii: " ")
-        // The name is whole only once a space follows it.
-        guard let head = LineHead(text), head.kind == .tagged, let word = head.word, word.upperBound < text.endIndex,
-            text[word.upperBound] == space
-        else { return true }
-        var name = word
-        if head.wordIs("UID", in: text) {
-            let start = word.upperBound + 1
-            guard let end = text[start...].firstIndex(of: space) else { return true }
-            name = start..<end
-        }
-        let upper = String(decoding: text[name], as: UTF8.self).uppercased()
-        guard !upper.isEmpty, upper != "LOGIN", upper != "AUTHENTICATE" else { return true }
-        return !CommandParser.isKnownName(upper)
+        dir == .client && clientStream.partialLineMayHoldSecret(client.partialLine.segments.first?.text ?? [])
     }
 
     private enum CompressionSides { case client, both }
@@ -854,178 +666,58 @@ public final class SessionDecoder {
     }
 
     private func untaggedStatus(_ name: String, _ resp: Response, line: RawLine, time: Timestamp) {
-        var e = responseEvent(resp, line: line, time: time)
-        if !greetingSeen {
-            greetingSeen = true
-            switch name {
-            case "OK":
-                if state == .unknown { state = .notAuthenticated }
-                e.annotation = "greeting: the server is ready; the client must authenticate"
-            case "PREAUTH":
-                state = .authenticated
-                e.annotation = "greeting: already authenticated (PREAUTH), e.g. by the connection itself"
-            case "BYE":
-                state = .logout
-                e.annotation = "greeting: the server refuses this connection"
-            default:
-                e.annotation = "the server greets with \(name)"
-            }
-            expectedState = state
-            emit(e)
-            applyCode(resp, line: line, time: time, epoch: .greeting)
-            return
+        var event = responseEvent(resp, line: line, time: time)
+        let codeOutcome: MailboxTracker.Outcome
+        switch connection.untaggedStatus(name) {
+        case .greeting(let greeting):
+            codeOutcome = codeEffects(resp, line: line, inCompletion: false, epoch: .greeting)
+            event.annotation = Annotations.joined(Annotations.greeting(greeting), codeOutcome.note)
+        case .afterGreeting(let finding):
+            if let finding { lint(finding, dir: .server, time: time) }
+            codeOutcome = codeEffects(resp, line: line, inCompletion: false)
+            event.annotation = Annotations.joined(Annotations.laterStatus(name, text: resp.text), codeOutcome.note)
         }
-        switch name {
-        case "BYE": e.annotation = "the server is closing the connection" + (resp.text.isEmpty ? "" : ": \(resp.text)")
-        case "NO": e.annotation = "warning from the server"
-        case "BAD": e.annotation = "the server reports a protocol error not tied to a command"
-        case "PREAUTH":
-            lint(.latePreauth, dir: .server, time: time)
-        default: break
-        }
-        emit(e)
-        applyCode(resp, line: line, time: time)
+        emit(event)
+        if let finding = codeOutcome.lint { lint(finding, dir: .server, time: time) }
     }
 
-    /// Applies a response code's facts to the session and annotates the last event.
-    private func applyCode(_ resp: Response, line: RawLine, time: Timestamp, epoch: CapabilityTracker.Epoch? = nil) {
-        guard let code = resp.code else { return }
-        // The event the code came with (lints raised about it may follow).
-        guard let idx = events.lastIndex(where: { $0.kind != .lint }) else { return }
-        func annotate(_ s: String) {
-            if let a = events[idx].annotation, !a.isEmpty {
-                events[idx].annotation = a + "; " + s
-            } else {
-                events[idx].annotation = s
-            }
-        }
-        func num() -> UInt64? { code.arguments.first?.number }
-        switch code.name {
-        case "CAPABILITY":
-            annotate(capabilityUpdate(code.arguments.map { line.sourceText($0) }, epoch: epoch))
-        case "UIDVALIDITY":
-            guard let v = num() else { break }
-            let outcome = mailboxes.uidValidity(v)
-            outcome.note.map(annotate)
-            if let finding = outcome.lint { lint(finding, dir: .server, time: time) }
-        case "UIDNEXT":
-            guard let v = num() else { break }
-            annotate(mailboxes.uidNext(v))
-        case "HIGHESTMODSEQ":
-            guard let v = num() else { break }
-            annotate(mailboxes.highestModSeq(v))
-        case "UNSEEN":
-            guard let v = num() else { break }
-            annotate(mailboxes.unseen(v))
-        case "PERMANENTFLAGS":
-            annotate(mailboxes.permanentFlags(code.arguments.first?.list?.map { line.sourceText($0) } ?? []))
-        case "READ-ONLY", "READ-WRITE":
-            mailboxes.readOnly(code.name == "READ-ONLY")
-            // A tagged completion already names the code's meaning.
-            if events[idx].kind != .tagged, let m = Annotations.responseCode(code.name) { annotate(m) }
-        case "ALERT":
-            if events[idx].kind != .tagged { annotate("ALERT: the client must show this to the user") }
-        case "APPENDUID":
-            if code.arguments.count == 2 {
-                annotate(
-                    "stored with UIDVALIDITY \(line.sourceText(code.arguments[0])), UID \(line.sourceText(code.arguments[1]))"
-                )
-            }
-        case "COPYUID":
-            if code.arguments.count == 3 {
-                annotate(
-                    "source UIDs \(line.sourceText(code.arguments[1])) became \(line.sourceText(code.arguments[2])) in the target"
-                )
-            }
-        default:
-            if events[idx].kind != .tagged, let m = Annotations.responseCode(code.name) { annotate(m) }
-        }
-    }
-
-    private func capabilityUpdate(_ caps: [String], epoch: CapabilityTracker.Epoch? = nil) -> String {
-        let loggingIn = inFlight.running("LOGIN") || inFlight.running("AUTHENTICATE")
-        return capabilityTracker.update(caps, epoch: epoch, loggingIn: loggingIn)
+    /// A response code's facts applied to the trackers: the note for its event, and a finding.
+    private func codeEffects(
+        _ resp: Response, line: RawLine, inCompletion: Bool, epoch: CapabilityTracker.Epoch? = nil
+    ) -> MailboxTracker.Outcome {
+        guard let code = resp.code else { return MailboxTracker.Outcome() }
+        return ResponseCodeEffects.apply(
+            code, line: line, inCompletion: inCompletion, epoch: epoch, inFlight: inFlight, mailboxes: &mailboxes,
+            capabilities: &capabilityTracker)
     }
 
     private func untaggedData(_ name: String, _ number: UInt64?, _ resp: Response, line: RawLine, time: Timestamp) {
-        var e = responseEvent(resp, line: line, time: time)
-        if !greetingSeen { greetingSeen = true }
-        var notes: [String] = []
-        let n = number.map { Int(clamping: $0) }
-        switch name {
-        case "CAPABILITY":
-            notes.append(capabilityUpdate(resp.arguments.map { line.sourceText($0) }))
-        case "EXISTS":
-            if let n = n {
-                let outcome = mailboxes.exists(n)
-                if let finding = outcome.lint { lint(finding, dir: .server, time: time) }
-                if let note = outcome.note { notes.append(note) }
-            }
-        case "RECENT":
-            if let n = n { mailboxes.recent(n) }
-        case "EXPUNGE":
-            if let n = n { notes.append(mailboxes.expunged(n)) }
-        case "VANISHED":
-            notes.append(mailboxes.vanished(count: resp.details.count, earlier: resp.details.earlier))
-        case "FLAGS":
-            mailboxes.flags(resp.arguments.first?.list?.map { line.sourceText($0) } ?? [])
-        case "LIST", "LSUB", "XLIST":
-            let meanings = resp.details.listAttributes.compactMap(Annotations.listAttribute)
-            if !meanings.isEmpty { notes.append(meanings.joined(separator: ", ")) }
-        case "ENABLED":
-            notes.append("extensions now active")
-        case "SEARCH", "SORT":
-            if let c = resp.details.count { notes.append("\(c) match(es)") }
-        default: break
-        }
-        if let solicitors = CommandStates.solicitedBy[name] {
-            let asked = solicitors.contains { $0 != "IDLE" && inFlight.running($0) }
-            if inFlight.running("IDLE") {
-                notes.append("pushed during IDLE")
-            } else if !asked {
-                if case .untagged(var u) = e.body {
-                    u.unsolicited = true
-                    e.body = .untagged(u)
-                }
-                if let r = inFlight.all.first {
-                    notes.append("unsolicited, during \(r.command.name) \(r.tag)")
-                } else {
-                    notes.append("unsolicited: no command asked for it")
-                }
-            }
-        }
-        if !notes.isEmpty { e.annotation = notes.joined(separator: "; ") }
-        emit(e)
+        connection.untaggedData()
+        let outcome = UntaggedDataEffects.apply(
+            name, number: number, resp, line: line, inFlight: inFlight, mailboxes: &mailboxes,
+            capabilities: &capabilityTracker)
+        if let finding = outcome.lint { lint(finding, dir: .server, time: time) }
+        var event = responseEvent(resp, line: line, time: time, unsolicited: outcome.unsolicited)
+        event.annotation = outcome.note
+        emit(event)
     }
 
     // MARK: - Damaged input
 
     private func overlong(_ dir: Direction, _ prefix: [UInt8], bytes: Int, time: Timestamp) {
-        var started: (tag: String, name: String)?
-        if dir == .client, clientStream.expectsCommand {
-            // Its tag and name are a command's (the line starts where a command starts); the
-            // Redactor hides the rest, as every unparsed client line.
-            if let head = LineHead(prefix), head.kind == .tagged, let name = head.upperWord(in: prefix),
-                name.utf8.allSatisfy({ $0 >= 65 && $0 <= 90 })
-            {
-                let tag = head.tagString(in: prefix)
-                started = (tag, name)
-                inFlight.add(tag, CommandInFlight(name: name, uid: false, time: time, mailbox: nil))
-            }
+        // A line that starts where a command starts: its tag and name are a command's, which stays
+        // in flight; the Redactor hides the rest, as every unparsed client line.
+        let started = dir == .client && clientStream.expectsCommand ? DamagedInput.commandStart(prefix) : nil
+        if let started {
+            inFlight.add(started.tag, CommandInFlight(name: started.name, uid: false, time: time, mailbox: nil))
         }
-        emitUnparsed(
-            dir, prefix, bytes: bytes, reason: "line longer than \(options.limits.maxLineLength) bytes", time: time,
-            command: started)
+        let reason = DamagedInput.Reason.overlong(limit: options.limits.maxLineLength, atEnd: false)
+        emitUnparsed(dir, prefix, bytes: bytes, reason, time: time, command: started)
     }
 
     /// A line cut by the end of the stream: decoded as far as it goes, flagged `truncated`.
     private func handleTruncated(_ dir: Direction, _ line: RawLine, time: Timestamp) {
-        let lits = line.literals
-        if let l = lits.last, !l.isComplete {
-            lint(.truncatedLiteral(size: l.header.size, received: l.received), dir: dir, time: time)
-        } else {
-            lint(.truncatedLine(dir), dir: dir, time: time)
-        }
+        lint(DamagedInput.truncation(line, dir), dir: dir, time: time)
         switch dir {
         case .client: clientLine(line, time: time)
         default: serverLine(line, time: time, from: dir)
@@ -1033,14 +725,14 @@ public final class SessionDecoder {
     }
 
     /// `raw` is shown for server lines only: the Redactor hides every unparsed client line,
-    /// which may be a secret the decoder failed to delimit. Reasons never quote client bytes.
+    /// which may be a secret the decoder failed to delimit.
     private func emitUnparsed(
-        _ dir: Direction, _ raw: [UInt8], bytes: Int, reason: String, time: Timestamp,
+        _ dir: Direction, _ raw: [UInt8], bytes: Int, _ reason: DamagedInput.Reason, time: Timestamp,
         command: (tag: String, name: String)? = nil
     ) {
-        let text = printable(raw.prefix(200)) + (raw.count > 200 ? "…" : "")
-        let unparsed = UnparsedEvent(tag: command?.tag, name: command?.name, reason: reason, raw: text)
-        emit(DecodedEvent(.unparsed(unparsed), dir: dir, time: time, bytes: bytes))
+        emit(
+            DecodedEvent(
+                .unparsed(DamagedInput.unparsed(raw, reason, command: command)), dir: dir, time: time, bytes: bytes))
     }
 
     // MARK: - Output
