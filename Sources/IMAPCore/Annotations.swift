@@ -136,4 +136,17 @@ public enum Annotations {
         guard let first, !first.isEmpty else { return second }
         return first + "; " + second
     }
+
+    /// A `+` for a client's synchronizing literal; `command`: the waiting line's tag and name,
+    /// when they are known to be a command's.
+    static func literalReady(for command: (tag: String, name: String)?) -> String {
+        let what = command.map { " of \($0.tag) \($0.name)" } ?? ""
+        return "the server is ready for the literal\(what); the command's event follows once its body has arrived"
+    }
+
+    static func idleRunning(tag: String) -> String {
+        "IDLE \(tag) is running: the server will push changes until the client sends DONE"
+    }
+
+    static let unrequestedContinuation = "a continuation request no command asked for"
 }

@@ -94,8 +94,8 @@ public final class SessionDecoder {
         if dir == .client { clientStream.loseSync("bytes were lost from the client's stream") }
         var partial: RawLine?
         framer(dir) { partial = $0.skip(lost: bytes) }
-        if let p = partial {
-            emitUnparsed(dir, p.segments.flatMap(\.text), bytes: p.wireBytes, .interruptedByGap, time: time)
+        if let partial {
+            emitUnparsed(dir, partial.segments.flatMap(\.text), bytes: partial.wireBytes, .interruptedByGap, time: time)
         }
         pump(dir)
         return take()
@@ -225,12 +225,12 @@ public final class SessionDecoder {
             pump(.client)
         }
         for dir in [Direction.client, .server, .proxy] where !transport.isOpaque(dir) {
-            var frame: Frame?
-            framer(dir) { frame = $0.finish() }
-            guard let f = frame else { continue }
-            if dir == .server, serverResync != nil, skippedWhileResynchronizing(f) { continue }
-            switch f {
-            case .line(let l): handleTruncated(dir, l, time: lastTime[dir] ?? time)
+            var last: Frame?
+            framer(dir) { last = $0.finish() }
+            guard let frame = last else { continue }
+            if dir == .server, serverResync != nil, skippedWhileResynchronizing(frame) { continue }
+            switch frame {
+            case .line(let line): handleTruncated(dir, line, time: lastTime[dir] ?? time)
             case .overlong(let prefix, let wireBytes):
                 let reason = DamagedInput.Reason.overlong(limit: options.limits.maxLineLength, atEnd: true)
                 emitUnparsed(dir, prefix, bytes: wireBytes, reason, time: time)
@@ -247,7 +247,7 @@ public final class SessionDecoder {
         var end = SessionEndEvent(reason: reason, state: state.rawValue, commands: commandCount)
         end.durationMs = firstTime.map { time.milliseconds(since: $0) }
         if !opaqueBytes.isEmpty {
-            end.encryptedBytes = Direction.allCases.compactMap { d in opaqueBytes[d].map { (d, $0) } }
+            end.encryptedBytes = Direction.allCases.compactMap { side in opaqueBytes[side].map { (side, $0) } }
         }
         end.mailbox = mailbox?.json
         let afterEnd = transport.bytesAfterDeflateEnd
@@ -268,9 +268,9 @@ public final class SessionDecoder {
     }
 
     private func nextFrame(_ dir: Direction) -> Frame? {
-        var f: Frame?
-        framer(dir) { f = $0.nextFrame() }
-        return f
+        var frame: Frame?
+        framer(dir) { frame = $0.nextFrame() }
+        return frame
     }
 
     private func pump(_ dir: Direction) {
@@ -278,22 +278,22 @@ public final class SessionDecoder {
             let time = lastTime[dir] ?? .zero
             if dir == .server, serverResync != nil, skippedWhileResynchronizing(frame) { continue }
             switch frame {
-            case .line(let l):
-                if l.hasBareLF && !lintedBareLF.contains(dir) {
+            case .line(let line):
+                if line.hasBareLF && !lintedBareLF.contains(dir) {
                     lintedBareLF.insert(dir)
                     lint(.bareLF(dir), dir: dir, time: time)
                 }
                 switch dir {
-                case .client: clientLine(l, time: time)
-                case .server: serverLine(l, time: time, from: .server)
-                case .proxy: serverLine(l, time: time, from: .proxy)
+                case .client: clientLine(line, time: time)
+                case .server: serverLine(line, time: time, from: .server)
+                case .proxy: serverLine(line, time: time, from: .proxy)
                 }
             case .needsContinuation:
                 break
-            case .overlong(let prefix, let n):
-                overlong(dir, prefix, bytes: n, time: time)
-            case .resynchronized(let prefix, let n):
-                emitUnparsed(dir, prefix, bytes: n, .afterGap(atEnd: false), time: time)
+            case .overlong(let prefix, let wireBytes):
+                overlong(dir, prefix, bytes: wireBytes, time: time)
+            case .resynchronized(let prefix, let wireBytes):
+                emitUnparsed(dir, prefix, bytes: wireBytes, .afterGap(atEnd: false), time: time)
             }
         }
         if transport.isOpaque(dir) {
@@ -334,13 +334,7 @@ public final class SessionDecoder {
             saslResponse(line, time: time)
         case .idle(let tag, let since):
             if line.segments.count == 1, String(decoding: line.segments[0].text, as: UTF8.self).uppercased() == "DONE" {
-                var e = DecodedEvent(
-                    .idleDone(IdleDoneEvent(tag: tag)), dir: .client, time: time, line: line,
-                    bytes: line.wireBytes,
-                    annotation:
-                        "IDLE ended by the client after \(Decimal.format(time.milliseconds(since: since) / 1000, 1)) s")
-                e.clientLineClassified = true
-                emit(e)
+                emit(DecoderEvents.idleDone(tag: tag, since: since, line: line, time: time))
                 clientStream.idleEnded()
             } else {
                 lint(.idleWithoutDone(tag: tag), dir: .client, time: time)
@@ -356,13 +350,7 @@ public final class SessionDecoder {
 
     private func saslResponse(_ line: RawLine, time: Timestamp) {
         guard let message = clientStream.saslClientResponse(line.segments.flatMap(\.text)) else { return }
-        var e = DecodedEvent(
-            .sasl(message.event), dir: .client, time: time, line: line, bytes: line.wireBytes,
-            annotation: message.annotation)
-        e.clientLineClassified = true
-        e.lineIsSecret = message.lineIsSecret
-        e.payload = message.secret.map(SecretPayload.init)
-        emit(e)
+        emit(DecoderEvents.sasl(message, dir: .client, line: line, time: time))
     }
 
     /// `literalRefused`: the server refused the synchronizing literal this line ends with.
@@ -385,15 +373,7 @@ public final class SessionDecoder {
             return
         }
         commandCount += 1
-        var commandEvent = CommandEvent(tag: cmd.tag, name: cmd.name, uid: cmd.uid, arguments: cmd.details)
-        commandEvent.truncated = line.segments.last?.ending == LineEnding.none
-        var e = DecodedEvent(.command(commandEvent), dir: .client, time: time, line: line, bytes: line.wireBytes)
-        e.clientLineClassified = true
-        e.secrets = cmd.secrets
-        e.literalLabels = cmd.literalLabels
-        e.annotation = Annotations.command(cmd)
-        if let ir = cmd.initialResponse { e.payload = SecretPayload(ir) }
-        emit(e)
+        emit(DecoderEvents.command(cmd, line: line, time: time))
         CommandChecks.check(
             cmd, line: line, literalRefused: literalRefused, inFlight: inFlight, connection: connection,
             capabilities: capabilityTracker.current == nil ? nil : capabilityTracker.currentSet, encrypted: encrypted,
@@ -423,10 +403,10 @@ public final class SessionDecoder {
         }
         if dir == .proxy {
             // imapscope itself answered a client's command (STARTTLS for an upgraded upstream).
-            if case .tagged(let tag, let status) = resp.kind, tagsInFlight.contains(tag) {
+            if case .tagged(let tag, let status) = resp.kind, inFlight.contains(tag) {
                 tagged(tag, status, resp, line: line, time: time, dir: .proxy)
             } else {
-                emit(responseEvent(resp, line: line, time: time, dir: .proxy))
+                emit(DecoderEvents.response(resp, line: line, time: time, dir: .proxy))
             }
             return
         }
@@ -441,57 +421,21 @@ public final class SessionDecoder {
         }
     }
 
-    /// `completion`: a tagged response's command and latency. `unsolicited`: untagged data no
-    /// command asked for.
-    private func responseEvent(
-        _ resp: Response, line: RawLine, time: Timestamp, dir: Direction = .server, completion: TaggedCompletion? = nil,
-        unsolicited: Bool = false
-    ) -> DecodedEvent {
-        var fields = ResponseFields(arguments: resp.details)
-        if let code = resp.code {
-            fields.code = code.name
-            fields.codeArguments = code.arguments.map { line.sourceText($0) }
-        }
-        // resp-text: every response has it but data, whose text is its arguments (unless a code came first).
-        if case .data = resp.kind, resp.code == nil {} else { fields.text = resp.text }
-        fields.truncated = line.segments.last?.ending == LineEnding.none
-        let body: EventBody
-        switch resp.kind {
-        case .tagged(let tag, let status):
-            var tagged = TaggedEvent(tag: tag, status: status, response: fields)
-            tagged.command = completion?.command
-            tagged.latencyMs = completion?.latencyMs
-            body = .tagged(tagged)
-        case .status(let name): body = .untagged(UntaggedEvent(name: name, response: fields))
-        case .data(let name, let number):
-            var untagged = UntaggedEvent(name: name, number: number.map { Int64(clamping: $0) }, response: fields)
-            untagged.unsolicited = unsolicited
-            body = .untagged(untagged)
-        case .continuation: body = .continuation(ContinuationEvent(response: fields))
-        }
-        var e = DecodedEvent(body, dir: dir, time: time, line: line, bytes: line.wireBytes)
-        e.literalLabels = resp.literalLabels
-        return e
-    }
-
     private func continuation(_ resp: Response, line: RawLine, time: Timestamp) {
+        var event = DecoderEvents.response(resp, line: line, time: time)
         if client.isAwaitingContinuation {
             let early = client.heldBytes
-            var e = responseEvent(resp, line: line, time: time)
             // The waiting line's tag and name, when they are known to be a command's.
             let waiting = client.partialLine.segments.first?.text ?? []
-            var what = ""
+            var command: (tag: String, name: String)?
             if clientStream.expectsCommand, let head = LineHead(waiting), head.kind == .tagged,
                 let name = head.upperWord(in: waiting)
             {
-                what = " of \(head.tagString(in: waiting)) \(name)"
+                command = (head.tagString(in: waiting), name)
             }
-            e.annotation =
-                "the server is ready for the literal\(what); the command's event follows once its body has arrived"
-            emit(e)
-            if early > 0 {
-                lint(.literalBeforeContinuation(bytes: early), dir: .client, time: time)
-            }
+            event.annotation = Annotations.literalReady(for: command)
+            emit(event)
+            if early > 0 { lint(.literalBeforeContinuation(bytes: early), dir: .client, time: time) }
             client.continueLiteral()
             pump(.client)
             return
@@ -499,25 +443,15 @@ public final class SessionDecoder {
         switch clientStream.mode {
         case .sasl:
             guard let message = clientStream.saslServerMessage(resp.text) else { return }
-            var e = DecodedEvent(
-                .sasl(message.event), dir: .server, time: time, line: line, bytes: line.wireBytes,
-                annotation: message.annotation)
-            e.lineIsSecret = message.lineIsSecret
-            e.payload = message.secret.map(SecretPayload.init)
-            emit(e)
+            emit(DecoderEvents.sasl(message, dir: .server, line: line, time: time))
         case .idle(let tag, _):
-            var e = responseEvent(resp, line: line, time: time)
-            e.annotation = "IDLE \(tag) is running: the server will push changes until the client sends DONE"
-            emit(e)
-        default:
-            var e = responseEvent(resp, line: line, time: time)
-            if inFlight.isEmpty {
-                e.annotation = "a continuation request no command asked for"
-                emit(e)
-                lint(.unexpectedContinuation, dir: .server, time: time)
-            } else {
-                emit(e)
-            }
+            event.annotation = Annotations.idleRunning(tag: tag)
+            emit(event)
+        case .commands, .hold:
+            guard inFlight.isEmpty else { return emit(event) }
+            event.annotation = Annotations.unrequestedContinuation
+            emit(event)
+            lint(.unexpectedContinuation, dir: .server, time: time)
         }
     }
 
@@ -530,9 +464,11 @@ public final class SessionDecoder {
             // The server refused the literal: the command ends at its header.
             let partial = client.abandonLiteral()
             command(partial, time: lastTime[.client] ?? time, literalRefused: true)
-            if let i = events.lastIndex(where: { $0.kind == .command }), case .command(var c) = events[i].body {
-                c.literalRefused = true
-                events[i].body = .command(c)
+            if let index = events.lastIndex(where: { $0.kind == .command }),
+                case .command(var refused) = events[index].body
+            {
+                refused.literalRefused = true
+                events[index].body = .command(refused)
             }
             // A client that sends the body anyway sends it as lines of their own.
             clientStream.loseSync("the server refused a literal, whose body the client may still send")
@@ -555,7 +491,7 @@ public final class SessionDecoder {
             case .loggedOut, .none: break
             }
         }
-        var event = responseEvent(resp, line: line, time: time, dir: dir, completion: verdict)
+        var event = DecoderEvents.response(resp, line: line, time: time, dir: dir, completion: verdict)
         if verdict.tagIsSecret {
             event.secrets = [.span(Span(segment: 0, start: 0, end: tag.utf8.count))]
             event.tagIsSecret = true
@@ -666,7 +602,7 @@ public final class SessionDecoder {
     }
 
     private func untaggedStatus(_ name: String, _ resp: Response, line: RawLine, time: Timestamp) {
-        var event = responseEvent(resp, line: line, time: time)
+        var event = DecoderEvents.response(resp, line: line, time: time)
         let codeOutcome: MailboxTracker.Outcome
         switch connection.untaggedStatus(name) {
         case .greeting(let greeting):
@@ -697,7 +633,7 @@ public final class SessionDecoder {
             name, number: number, resp, line: line, inFlight: inFlight, mailboxes: &mailboxes,
             capabilities: &capabilityTracker)
         if let finding = outcome.lint { lint(finding, dir: .server, time: time) }
-        var event = responseEvent(resp, line: line, time: time, unsolicited: outcome.unsolicited)
+        var event = DecoderEvents.response(resp, line: line, time: time, unsolicited: outcome.unsolicited)
         event.annotation = outcome.note
         emit(event)
     }
@@ -741,7 +677,7 @@ public final class SessionDecoder {
         emit(DecodedEvent(.lint(LintEvent(finding)), dir: dir, time: time))
     }
 
-    private func emit(_ e: DecodedEvent) { events.append(e) }
+    private func emit(_ event: DecodedEvent) { events.append(event) }
 
     private func take() -> [DecodedEvent] {
         defer { events.removeAll(keepingCapacity: true) }
