@@ -10,15 +10,11 @@ public final class SessionDecoder {
     private var capabilityTracker = CapabilityTracker()
     public var mailbox: MailboxState? { mailboxes.selected }
     private var mailboxes = MailboxTracker()
-    public var encrypted: Bool { transport.encrypted }
-    public var compressed: Bool { transport.compressed }
+    public var encrypted: Bool { framing.transport.encrypted }
+    public var compressed: Bool { framing.transport.compressed }
     /// Bytes that could not be decoded because they were encrypted, per direction.
-    public var opaqueBytes: [Direction: Int] { transport.opaqueBytes }
-    private var transport: Transport
-
-    private var client: LineFramer
-    private var server: LineFramer
-    private var proxy: LineFramer
+    public var opaqueBytes: [Direction: Int] { framing.transport.opaqueBytes }
+    private var framing: SessionFraming
     private var clientStream: ClientStream
     private var inFlight = CommandsInFlight()
     private var lintedBareLF: Set<Direction> = []
@@ -32,11 +28,8 @@ public final class SessionDecoder {
 
     public init(options: DecoderOptions = DecoderOptions()) {
         self.options = options
-        transport = Transport(encrypted: options.encryptedTransport)
+        framing = SessionFraming(options: options)
         clientStream = ClientStream(fromStart: options.clientStreamFromStart)
-        client = LineFramer(limits: options.limits, pausesAtSynchronizingLiterals: true)
-        server = LineFramer(limits: options.limits, pausesAtSynchronizingLiterals: false)
-        proxy = LineFramer(limits: options.limits, pausesAtSynchronizingLiterals: false)
     }
 
     /// Tags of commands still waiting for their completion.
@@ -63,18 +56,11 @@ public final class SessionDecoder {
         guard !ended, !bytes.isEmpty else { return take() }
         firstTime = firstTime ?? time
         lastTime[dir] = time
-        var tls: DecodedEvent?
-        switch transport.receive(dir, bytes, time: time, ready: &tls) {
-        case .counted:
-            if let tls { emit(tls) }
-            return take()
-        case .corrupt(let unparsed):
-            emit(DecodedEvent(.unparsed(unparsed), dir: dir, time: time, bytes: bytes.count))
-            return take()
-        case .frameInflated(let data): framer(dir) { $0.append(data) }
-        case .frame: framer(dir) { $0.append(bytes) }  // one copy, into the framer
+        switch framing.receive(dir, bytes, time: time) {
+        case .framed: pump(dir)
+        case .counted(let tls): if let tls { emit(tls) }
+        case .corrupt(let unparsed): emit(DecodedEvent(.unparsed(unparsed), dir: dir, time: time, bytes: bytes.count))
         }
-        pump(dir)
         return take()
     }
 
@@ -82,7 +68,7 @@ public final class SessionDecoder {
     public func gap(_ dir: Direction, bytes: Int, time: Timestamp) -> [DecodedEvent] {
         guard !ended, bytes > 0 else { return take() }
         lastTime[dir] = time
-        if dir == .server, !transport.isOpaque(.server) {
+        if dir == .server, !framing.isOpaque(.server) {
             serverGap(bytes, time: time)
             return take()
         }
@@ -90,11 +76,9 @@ public final class SessionDecoder {
             DecodedEvent(
                 .gap(GapEvent(missing: bytes)), dir: dir, time: time,
                 annotation: "the capture lost \(bytes) bytes here; decoding resumes at the next line"))
-        if transport.isOpaque(dir) { return take() }
+        if framing.isOpaque(dir) { return take() }
         if dir == .client { clientStream.loseSync("bytes were lost from the client's stream") }
-        var partial: RawLine?
-        framer(dir) { partial = $0.skip(lost: bytes) }
-        if let partial {
+        if let partial = framing.skip(dir, lost: bytes) {
             emitUnparsed(dir, partial.segments.flatMap(\.text), bytes: partial.wireBytes, .interruptedByGap, time: time)
         }
         pump(dir)
@@ -105,7 +89,7 @@ public final class SessionDecoder {
     private var serverResync: ServerResync?
 
     private func serverGap(_ bytes: Int, time: Timestamp) {
-        let restart = server.restart(lost: bytes)
+        let restart = framing.restartServer(lost: bytes)
         guard serverResync != nil || !restart.absorbed else {
             // A literal long enough absorbed the loss: framing goes on where it was.
             emit(
@@ -125,7 +109,8 @@ public final class SessionDecoder {
     /// (the gap is reported and the line decoded as usual).
     private func skippedWhileResynchronizing(_ frame: Frame) -> Bool {
         guard var resync = serverResync else { return false }
-        let continuationAwaited = clientStream.waitsForContinuation(literalPending: client.isAwaitingContinuation)
+        let continuationAwaited = clientStream.waitsForContinuation(
+            literalPending: framing.client.isAwaitingContinuation)
         switch resync.take(frame, inFlight: inFlight, continuationAwaited: continuationAwaited) {
         case .skipped:
             serverResync = resync
@@ -149,14 +134,14 @@ public final class SessionDecoder {
     /// The connection is TLS from its first byte (implicit TLS, port 993): nothing is decoded,
     /// bytes are counted, and the ClientHello's server name is reported.
     public func encryptedFromStart(time: Timestamp) -> [DecodedEvent] {
-        transport.encryptedFromStart(time: time)
+        framing.transport.encryptedFromStart(time: time)
         return take()
     }
 
     /// The source decrypts this session's TLS with a key log: `tls` is the event it learned from
     /// the handshake, plaintext follows through `feed`.
     public func tlsDecrypted(_ tls: TLSEvent, note: String, time: Timestamp) -> [DecodedEvent] {
-        transport.startTLSDecoded()
+        framing.transport.startTLSDecoded()
         emit(DecodedEvent(.tls(tls), dir: nil, time: time, annotation: note))
         return take()
     }
@@ -166,7 +151,7 @@ public final class SessionDecoder {
     public func tlsUndecryptable(_ tls: TLSEvent, note: String, bytesSoFar: [Direction: Int], time: Timestamp)
         -> [DecodedEvent]
     {
-        transport.undecryptable(bytesSoFar: bytesSoFar)
+        framing.transport.undecryptable(bytesSoFar: bytesSoFar)
         emit(DecodedEvent(.tls(tls), dir: nil, time: time, annotation: note))
         return take()
     }
@@ -192,9 +177,7 @@ public final class SessionDecoder {
 
     /// The proxy finished the TLS handshakes after STARTTLS: plaintext follows on both legs.
     public func tlsEstablished(time: Timestamp) -> [DecodedEvent] {
-        transport.startTLSDecoded()
-        client.resume()
-        server.resume()
+        framing.tlsEstablished()
         clientStream.endHold()
         pump(.server)
         pump(.client)
@@ -218,16 +201,14 @@ public final class SessionDecoder {
 
     public func finish(reason: String, time: Timestamp) -> [DecodedEvent] {
         guard !ended else { return take() }
-        if let tls = transport.flushTLS(time: time) { emit(tls) }
-        if client.isAwaitingContinuation {
+        if let tls = framing.transport.flushTLS(time: time) { emit(tls) }
+        if framing.client.isAwaitingContinuation {
             // The server never answered the literal: whatever the client sent is its body.
-            client.continueLiteral()
+            framing.client.continueLiteral()
             pump(.client)
         }
-        for dir in [Direction.client, .server, .proxy] where !transport.isOpaque(dir) {
-            var last: Frame?
-            framer(dir) { last = $0.finish() }
-            guard let frame = last else { continue }
+        for dir in [Direction.client, .server, .proxy] {
+            guard let frame = framing.finish(dir) else { continue }
             if dir == .server, serverResync != nil, skippedWhileResynchronizing(frame) { continue }
             switch frame {
             case .line(let line): handleTruncated(dir, line, time: lastTime[dir] ?? time)
@@ -250,7 +231,7 @@ public final class SessionDecoder {
             end.encryptedBytes = Direction.allCases.compactMap { side in opaqueBytes[side].map { (side, $0) } }
         }
         end.mailbox = mailbox?.json
-        let afterEnd = transport.bytesAfterDeflateEnd
+        let afterEnd = framing.transport.bytesAfterDeflateEnd
         if !afterEnd.isEmpty { end.bytesAfterDeflateEnd = afterEnd }
         emit(DecodedEvent(.sessionEnd(end), dir: nil, time: time))
         ended = true
@@ -259,22 +240,8 @@ public final class SessionDecoder {
 
     // MARK: - Framing
 
-    private func framer(_ dir: Direction, _ body: (inout LineFramer) -> Void) {
-        switch dir {
-        case .client: body(&client)
-        case .server: body(&server)
-        case .proxy: body(&proxy)
-        }
-    }
-
-    private func nextFrame(_ dir: Direction) -> Frame? {
-        var frame: Frame?
-        framer(dir) { frame = $0.nextFrame() }
-        return frame
-    }
-
     private func pump(_ dir: Direction) {
-        while !transport.isOpaque(dir), let frame = nextFrame(dir) {
+        while let frame = framing.nextFrame(dir) {
             let time = lastTime[dir] ?? .zero
             if dir == .server, serverResync != nil, skippedWhileResynchronizing(frame) { continue }
             switch frame {
@@ -296,31 +263,26 @@ public final class SessionDecoder {
                 emitUnparsed(dir, prefix, bytes: wireBytes, .afterGap(atEnd: false), time: time)
             }
         }
-        if transport.isOpaque(dir) {
-            var held: [UInt8] = []
-            framer(dir) { held = $0.takeHeldBytes() }
-            transport.count(dir, held.count)
-        }
-        if dir == .client, client.isPaused, client.heldBytes > options.holdLimit { holdOverflow() }
+        if dir == .client, framing.client.isPaused, framing.client.heldBytes > options.holdLimit { holdOverflow() }
     }
 
     /// The client kept sending while we waited for the server's word.
     private func holdOverflow() {
         let time = lastTime[.client] ?? .zero
-        if client.isAwaitingContinuation {
+        if framing.client.isAwaitingContinuation {
             lint(.literalOverHoldLimit(limit: options.holdLimit), dir: .client, time: time)
-            client.continueLiteral()
+            framing.client.continueLiteral()
             pump(.client)
         } else if case .hold(let tag, let reason) = clientStream.mode {
             lint(
                 .pipelinedBeforeResult(
-                    tag: tag, command: reason == .startTLS ? .startTLS : .compress, bytes: client.heldBytes),
+                    tag: tag, command: reason == .startTLS ? .startTLS : .compress, bytes: framing.client.heldBytes),
                 dir: .client, time: time)
             if reason == .compress {
                 startCompression(.client, time: time)
             } else {
                 clientStream.endHold()
-                client.resume()
+                framing.client.resume()
                 pump(.client)
             }
         }
@@ -389,7 +351,7 @@ public final class SessionDecoder {
         let holds = clientStream.commandSent(
             cmd.name, tag: cmd.tag, mechanism: cmd.details.mechanism, initialResponse: cmd.initialResponse != nil,
             time: time)
-        if holds { client.pause() }
+        if holds { framing.client.pause() }
     }
 
     // MARK: - Server
@@ -423,10 +385,10 @@ public final class SessionDecoder {
 
     private func continuation(_ resp: Response, line: RawLine, time: Timestamp) {
         var event = DecoderEvents.response(resp, line: line, time: time)
-        if client.isAwaitingContinuation {
-            let early = client.heldBytes
+        if framing.client.isAwaitingContinuation {
+            let early = framing.client.heldBytes
             // The waiting line's tag and name, when they are known to be a command's.
-            let waiting = client.partialLine.segments.first?.text ?? []
+            let waiting = framing.client.partialLine.segments.first?.text ?? []
             var command: (tag: String, name: String)?
             if clientStream.expectsCommand, let head = LineHead(waiting), head.kind == .tagged,
                 let name = head.upperWord(in: waiting)
@@ -436,7 +398,7 @@ public final class SessionDecoder {
             event.annotation = Annotations.literalReady(for: command)
             emit(event)
             if early > 0 { lint(.literalBeforeContinuation(bytes: early), dir: .client, time: time) }
-            client.continueLiteral()
+            framing.client.continueLiteral()
             pump(.client)
             return
         }
@@ -458,11 +420,11 @@ public final class SessionDecoder {
     private func tagged(
         _ tag: String, _ status: String, _ resp: Response, line: RawLine, time: Timestamp, dir: Direction = .server
     ) {
-        if client.isAwaitingContinuation, let waiting = client.partialLine.segments.first?.text,
+        if framing.client.isAwaitingContinuation, let waiting = framing.client.partialLine.segments.first?.text,
             let head = LineHead(waiting), head.kind == .tagged, head.tagIs(tag.utf8, in: waiting)
         {
             // The server refused the literal: the command ends at its header.
-            let partial = client.abandonLiteral()
+            let partial = framing.client.abandonLiteral()
             command(partial, time: lastTime[.client] ?? time, literalRefused: true)
             if let index = events.lastIndex(where: { $0.kind == .command }),
                 case .command(var refused) = events[index].body
@@ -508,39 +470,25 @@ public final class SessionDecoder {
         case .startTLS: startTLS(time: time)
         case .compress: startCompression(.both, time: time)
         case .resume:
-            client.resume()
+            framing.client.resume()
             pump(.client)
         case .nothing: break
         }
     }
 
     private func startTLS(time: Timestamp) {
-        transport.startTLSDecoded()
-        let serverHeld = server.takeHeldBytes()
-        let clientHeld = client.takeHeldBytes()
         capabilityTracker.void(.afterStartTLS)
         connection.startedTLS()
-        switch options.afterStartTLS {
-        case .encrypted, .plaintext:
-            let undecoded = options.afterStartTLS == .encrypted
-            if undecoded,
-                let tls = transport.startTLSUndecodable(
-                    time: time, clientHeld: clientHeld, serverHeld: serverHeld.count)
-            {
-                emit(tls)
-            }
-            let findings = Transport.findingsAfterStartTLS(
-                serverHeld: serverHeld, clientHeld: clientHeld, tlsRecordsExpected: undecoded)
-            if let finding = findings.server { lint(finding, dir: .server, time: time) }
-            if let finding = findings.client { lint(finding, dir: .client, time: time) }
-            guard !undecoded else { break }
-            client.pause()
-            server.pause()
+        switch framing.startTLS(options.afterStartTLS, time: time) {
+        case .undecoded(let tls, let serverFinding, let clientFinding):
+            if let tls { emit(tls) }
+            if let serverFinding { lint(serverFinding, dir: .server, time: time) }
+            if let clientFinding { lint(clientFinding, dir: .client, time: time) }
+        case .awaitingHandshakes(let serverFinding, let clientFinding):
+            if let serverFinding { lint(serverFinding, dir: .server, time: time) }
+            if let clientFinding { lint(clientFinding, dir: .client, time: time) }
         case .decrypted:
-            client.resume()
             clientStream.endHold()
-            server.append(serverHeld)
-            client.append(clientHeld)
             emit(
                 DecodedEvent(
                     .tls(TLSEvent(leg: "client", phase: "starttls-decrypted")), dir: nil, time: time,
@@ -549,10 +497,9 @@ public final class SessionDecoder {
             )
             pump(.server)
             pump(.client)
-        case .handOff:
-            client.resume()
+        case .handOff(let held):
             clientStream.endHold()
-            handOff = [.client: clientHeld, .server: serverHeld]
+            handOff = held
         }
     }
 
@@ -562,41 +509,31 @@ public final class SessionDecoder {
     /// command name have arrived whole, in a synchronized stream, naming neither LOGIN nor
     /// AUTHENTICATE nor a command imapscope does not know.
     public func pendingMayHoldSecret(_ dir: Direction) -> Bool {
-        dir == .client && clientStream.partialLineMayHoldSecret(client.partialLine.segments.first?.text ?? [])
+        dir == .client && clientStream.partialLineMayHoldSecret(framing.client.partialLine.segments.first?.text ?? [])
     }
 
     private enum CompressionSides { case client, both }
 
     private func startCompression(_ sides: CompressionSides, time: Timestamp) {
+        clientStream.endHold()
         if sides == .both {
             emit(
                 DecodedEvent(
                     .compress(CompressEvent(algorithm: "DEFLATE")), dir: nil, time: time,
                     annotation: "COMPRESS=DEFLATE active: from here both directions are inflated before decoding"))
             if !options.inflateAfterCompress {
-                transport.compressionAlreadyInflated()
-                clientStream.endHold()
-                client.resume()
+                framing.compressionAlreadyInflated()
                 pump(.client)
                 return
             }
-            let rest = server.takeHeldBytes()
-            switch transport.startInflating(.server, held: rest) {
-            case .frameInflated(let inflated): server.append(inflated)
-            case .corrupt(let unparsed):
-                emit(DecodedEvent(.unparsed(unparsed), dir: .server, time: time, bytes: rest.count))
-            case .frame, .counted: break
-            }
         }
-        let held = client.takeHeldBytes()
-        clientStream.endHold()
-        client.resume()
-        switch transport.startInflating(.client, held: held) {
-        case .frameInflated(let inflated): client.append(inflated)
-        case .corrupt(let unparsed):
-            emit(DecodedEvent(.unparsed(unparsed), dir: .client, time: time, bytes: held.count))
+        let broken = framing.startInflating(serverToo: sides == .both)
+        if let server = broken.server {
+            emit(DecodedEvent(.unparsed(server.unparsed), dir: .server, time: time, bytes: server.bytes))
+        }
+        if let client = broken.client {
+            emit(DecodedEvent(.unparsed(client.unparsed), dir: .client, time: time, bytes: client.bytes))
             return
-        case .frame, .counted: break
         }
         pump(.client)
     }
