@@ -192,13 +192,13 @@ public final class SessionDecoder {
         return take()
     }
 
-    /// The connection is over: flushes partial lines and reports what never completed.
     /// A transcript says, as it streams by, that what follows COMPRESS was written inflated
     /// (`inflateAfterCompress` off); it counts if COMPRESS has not completed yet.
     public func dataAfterCompressIsInflated() {
         options.inflateAfterCompress = false
     }
 
+    /// The connection is over: flushes partial lines and reports what never completed.
     public func finish(reason: String, time: Timestamp) -> [DecodedEvent] {
         guard !ended else { return take() }
         if let tls = framing.transport.flushTLS(time: time) { emit(tls) }
