@@ -41,8 +41,8 @@ public enum Annotations {
         }
     }
 
-    public static func listAttribute(_ a: String) -> String? {
-        switch a.lowercased() {
+    public static func listAttribute(_ attribute: String) -> String? {
+        switch attribute.lowercased() {
         case "\\noselect": return "cannot be selected"
         case "\\nonexistent": return "does not exist"
         case "\\noinferiors": return "cannot have children"
@@ -66,10 +66,10 @@ public enum Annotations {
 
     /// "added IDLE, MOVE; removed AUTH=PLAIN" between two capability lists.
     public static func capabilityChange(from old: [String], to new: [String]) -> String {
-        let o = Set(old.map { $0.uppercased() })
-        let n = Set(new.map { $0.uppercased() })
-        let added = new.filter { !o.contains($0.uppercased()) }
-        let removed = old.filter { !n.contains($0.uppercased()) }
+        let oldSet = Set(old.map { $0.uppercased() })
+        let newSet = Set(new.map { $0.uppercased() })
+        let added = new.filter { !oldSet.contains($0.uppercased()) }
+        let removed = old.filter { !newSet.contains($0.uppercased()) }
         if added.isEmpty && removed.isEmpty { return "unchanged" }
         var parts: [String] = []
         if !added.isEmpty { parts.append("added " + added.joined(separator: " ")) }

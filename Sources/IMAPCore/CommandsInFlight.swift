@@ -28,7 +28,11 @@ struct CommandsInFlight {
         guard var queue = byTag[tag], !queue.isEmpty else { return nil }
         let command = queue.removeFirst()
         byTag[tag] = queue.isEmpty ? nil : queue
-        if let n = names[command.name], n > 1 { names[command.name] = n - 1 } else { names[command.name] = nil }
+        if let running = names[command.name], running > 1 {
+            names[command.name] = running - 1
+        } else {
+            names[command.name] = nil
+        }
         return command
     }
 

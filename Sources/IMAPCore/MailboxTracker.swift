@@ -39,7 +39,7 @@ struct MailboxTracker {
             if code == "READ-ONLY" { state.readOnly = true }
             if code == "READ-WRITE" { state.readOnly = false }
             selected = state
-            if let v = state.uidValidity { uidValidityByMailbox[state.name] = v }
+            if let validity = state.uidValidity { uidValidityByMailbox[state.name] = validity }
         }
         selecting = nil
     }
@@ -94,35 +94,37 @@ struct MailboxTracker {
 
     // MARK: - Untagged data
 
-    mutating func exists(_ n: Int) -> Outcome {
+    mutating func exists(_ count: Int) -> Outcome {
         let old = current?.exists
         var outcome = Outcome()
-        if let o = old, n < o, selecting == nil { outcome.lint = .existsShrank(from: o, to: n) }
+        if let old, count < old, selecting == nil { outcome.lint = .existsShrank(from: old, to: count) }
         if selecting != nil {
-            selecting?.exists = n
-            outcome.note = "\(n) message(s) in the mailbox"
+            selecting?.exists = count
+            outcome.note = "\(count) message(s) in the mailbox"
         } else {
-            selected?.exists = n
-            if let o = old, n > o {
-                outcome.note = "\(n - o) new message(s); \(n) now"
+            selected?.exists = count
+            if let old, count > old {
+                outcome.note = "\(count - old) new message(s); \(count) now"
             } else {
-                outcome.note = "\(n) message(s)"
+                outcome.note = "\(count) message(s)"
             }
         }
         return outcome
     }
 
-    mutating func recent(_ n: Int) {
-        if selecting != nil { selecting?.recent = n } else { selected?.recent = n }
+    mutating func recent(_ count: Int) {
+        if selecting != nil { selecting?.recent = count } else { selected?.recent = count }
     }
 
-    mutating func expunged(_ n: Int) -> String {
-        if let x = selected?.exists { selected?.exists = max(0, x - 1) }
-        return "message \(n) removed; every later sequence number shifts down by one"
+    mutating func expunged(_ number: Int) -> String {
+        if let exists = selected?.exists { selected?.exists = max(0, exists - 1) }
+        return "message \(number) removed; every later sequence number shifts down by one"
     }
 
     mutating func vanished(count: Int64?, earlier: Bool) -> String {
-        if !earlier, let c = count, let x = selected?.exists { selected?.exists = max(0, x - Int(clamping: c)) }
+        if !earlier, let count, let exists = selected?.exists {
+            selected?.exists = max(0, exists - Int(clamping: count))
+        }
         return earlier ? "UIDs expunged since the client's last sync (QRESYNC)" : "UIDs expunged just now (QRESYNC)"
     }
 
