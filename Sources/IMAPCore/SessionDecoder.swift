@@ -384,6 +384,10 @@ public final class SessionDecoder {
     }
 
     private func continuation(_ resp: Response, line: RawLine, time: Timestamp) {
+        if !framing.client.isAwaitingContinuation, case .sasl = clientStream.mode {
+            guard let message = clientStream.saslServerMessage(resp.text) else { return }
+            return emit(DecoderEvents.sasl(message, dir: .server, line: line, time: time))
+        }
         var event = DecoderEvents.response(resp, line: line, time: time)
         if framing.client.isAwaitingContinuation {
             let early = framing.client.heldBytes
@@ -399,22 +403,16 @@ public final class SessionDecoder {
             emit(event)
             if early > 0 { lint(.literalBeforeContinuation(bytes: early), dir: .client, time: time) }
             framing.client.continueLiteral()
-            pump(.client)
-            return
+            return pump(.client)
         }
-        switch clientStream.mode {
-        case .sasl:
-            guard let message = clientStream.saslServerMessage(resp.text) else { return }
-            emit(DecoderEvents.sasl(message, dir: .server, line: line, time: time))
-        case .idle(let tag, _):
+        if case .idle(let tag, _) = clientStream.mode {
             event.annotation = Annotations.idleRunning(tag: tag)
-            emit(event)
-        case .commands, .hold:
-            guard inFlight.isEmpty else { return emit(event) }
+        } else if inFlight.isEmpty {
             event.annotation = Annotations.unrequestedContinuation
             emit(event)
-            lint(.unexpectedContinuation, dir: .server, time: time)
+            return lint(.unexpectedContinuation, dir: .server, time: time)
         }
+        emit(event)
     }
 
     private func tagged(
