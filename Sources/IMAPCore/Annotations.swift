@@ -66,10 +66,10 @@ public enum Annotations {
 
     /// "added IDLE, MOVE; removed AUTH=PLAIN" between two capability lists.
     public static func capabilityChange(from old: [String], to new: [String]) -> String {
-        let oldNames = Set(old.map { $0.uppercased() })
-        let newNames = Set(new.map { $0.uppercased() })
-        let added = new.filter { !oldNames.contains($0.uppercased()) }
-        let removed = old.filter { !newNames.contains($0.uppercased()) }
+        let oldSet = Set(old.map { $0.uppercased() })
+        let newSet = Set(new.map { $0.uppercased() })
+        let added = new.filter { !oldSet.contains($0.uppercased()) }
+        let removed = old.filter { !newSet.contains($0.uppercased()) }
         if added.isEmpty && removed.isEmpty { return "unchanged" }
         var parts: [String] = []
         if !added.isEmpty { parts.append("added " + added.joined(separator: " ")) }
@@ -109,4 +109,44 @@ public enum Annotations {
             ? "\(Decimal.format(ms, 2)) ms"
             : (ms < 10_000 ? "\(Decimal.format(ms, 0)) ms" : "\(Decimal.format(ms / 1000, 1)) s")
     }
+
+    /// What the server's greeting means for the client.
+    static func greeting(_ greeting: ConnectionStateMachine.Greeting) -> String {
+        switch greeting {
+        case .ready: return "greeting: the server is ready; the client must authenticate"
+        case .preauthenticated: return "greeting: already authenticated (PREAUTH), e.g. by the connection itself"
+        case .refused: return "greeting: the server refuses this connection"
+        case .other(let status): return "the server greets with \(status)"
+        }
+    }
+
+    /// An untagged status after the greeting (`* BYE`, `* NO`, `* BAD`); nil for the others.
+    static func laterStatus(_ name: String, text: String) -> String? {
+        switch name {
+        case "BYE": return "the server is closing the connection" + (text.isEmpty ? "" : ": \(text)")
+        case "NO": return "warning from the server"
+        case "BAD": return "the server reports a protocol error not tied to a command"
+        default: return nil
+        }
+    }
+
+    /// Two notes about one event, in order, either possibly absent.
+    static func joined(_ first: String?, _ second: String?) -> String? {
+        guard let second else { return first }
+        guard let first, !first.isEmpty else { return second }
+        return first + "; " + second
+    }
+
+    /// A `+` for a client's synchronizing literal; `command`: the waiting line's tag and name,
+    /// when they are known to be a command's.
+    static func literalReady(for command: (tag: String, name: String)?) -> String {
+        let what = command.map { " of \($0.tag) \($0.name)" } ?? ""
+        return "the server is ready for the literal\(what); the command's event follows once its body has arrived"
+    }
+
+    static func idleRunning(tag: String) -> String {
+        "IDLE \(tag) is running: the server will push changes until the client sends DONE"
+    }
+
+    static let unrequestedContinuation = "a continuation request no command asked for"
 }

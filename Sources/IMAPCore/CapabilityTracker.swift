@@ -62,6 +62,12 @@ struct CapabilityTracker {
         return "capabilities \(moment.label): " + change
     }
 
+    /// A new set arrived while `inFlight` are the commands in flight: during a LOGIN or
+    /// AUTHENTICATE it is the post-login set.
+    mutating func update(_ caps: [String], epoch override: Epoch?, inFlight: CommandsInFlight) -> String {
+        update(caps, epoch: override, loggingIn: inFlight.running(.login) || inFlight.running(.authenticate))
+    }
+
     static func firstSummary(_ caps: [String]) -> String {
         let auth = caps.filter { $0.uppercased().hasPrefix("AUTH=") }.map { String($0.dropFirst(5)) }
         var summary = "server capabilities: \(caps.count)"

@@ -46,6 +46,40 @@ struct ClientStream {
     /// A line here starts where a command starts.
     var expectsCommand: Bool { synchronized && isCommands }
 
+    /// Whether a `+` from the server is one the client waits for: during SASL or IDLE, or for
+    /// a synchronizing literal (`literalPending`).
+    func waitsForContinuation(literalPending: Bool) -> Bool {
+        switch mode {
+        case .sasl, .idle: return true
+        case .commands, .hold: return literalPending
+        }
+    }
+
+    /// Whether the unfinished client line starting with `partial` may turn out to hold a secret
+    /// (deny by default): false only for a line whose tag and command name have arrived whole,
+    /// where a command starts, naming neither LOGIN nor AUTHENTICATE nor a command imapscope
+    /// does not know.
+    func partialLineMayHoldSecret(_ partial: [UInt8]) -> Bool {
+        guard expectsCommand else { return true }
+        // Tags are at most 256 bytes (LineHead.maxTagLength), names a few dozen: the head is in the first 512.
+        let text = partial.prefix(512)
+        let space = UInt8(ascii: " ")
+        // The name is whole only once a space follows it.
+        guard let head = LineHead(text), head.kind == .tagged, let word = head.word, word.upperBound < text.endIndex,
+            text[word.upperBound] == space
+        else { return true }
+        var name = word
+        if head.wordIs("UID", in: text) {
+            let start = word.upperBound + 1
+            guard let end = text[start...].firstIndex(of: space) else { return true }
+            name = start..<end
+        }
+        let upper = String(decoding: text[name], as: UTF8.self).uppercased()
+        let command = CommandName(upper)
+        guard !upper.isEmpty, command != .login, command != .authenticate else { return true }
+        return !command.isKnown
+    }
+
     mutating func loseSync(_ why: String) {
         synchronized = false
         unsynchronizedWhy = why

@@ -39,7 +39,7 @@ struct MailboxTracker {
             if code == "READ-ONLY" { state.readOnly = true }
             if code == "READ-WRITE" { state.readOnly = false }
             selected = state
-            if let uidValidity = state.uidValidity { uidValidityByMailbox[state.name] = uidValidity }
+            if let validity = state.uidValidity { uidValidityByMailbox[state.name] = validity }
         }
         selecting = nil
     }
@@ -97,16 +97,14 @@ struct MailboxTracker {
     mutating func exists(_ count: Int) -> Outcome {
         let old = current?.exists
         var outcome = Outcome()
-        if let previous = old, count < previous, selecting == nil {
-            outcome.lint = .existsShrank(from: previous, to: count)
-        }
+        if let old, count < old, selecting == nil { outcome.lint = .existsShrank(from: old, to: count) }
         if selecting != nil {
             selecting?.exists = count
             outcome.note = "\(count) message(s) in the mailbox"
         } else {
             selected?.exists = count
-            if let previous = old, count > previous {
-                outcome.note = "\(count - previous) new message(s); \(count) now"
+            if let old, count > old {
+                outcome.note = "\(count - old) new message(s); \(count) now"
             } else {
                 outcome.note = "\(count) message(s)"
             }
@@ -119,13 +117,13 @@ struct MailboxTracker {
     }
 
     mutating func expunged(_ number: Int) -> String {
-        if let messageCount = selected?.exists { selected?.exists = max(0, messageCount - 1) }
+        if let exists = selected?.exists { selected?.exists = max(0, exists - 1) }
         return "message \(number) removed; every later sequence number shifts down by one"
     }
 
     mutating func vanished(count: Int64?, earlier: Bool) -> String {
-        if !earlier, let vanished = count, let messageCount = selected?.exists {
-            selected?.exists = max(0, messageCount - Int(clamping: vanished))
+        if !earlier, let count, let exists = selected?.exists {
+            selected?.exists = max(0, exists - Int(clamping: count))
         }
         return earlier ? "UIDs expunged since the client's last sync (QRESYNC)" : "UIDs expunged just now (QRESYNC)"
     }

@@ -88,6 +88,24 @@ struct Transport {
         for (dir, count) in bytesSoFar where count > 0 { opaqueBytes[dir, default: 0] += count }
     }
 
+    /// What the bytes each side sent right after STARTTLS's OK reveal: a server that went on in
+    /// plaintext, a client that pipelined commands behind STARTTLS. `tlsRecordsExpected`: the
+    /// TLS is not decoded here (a capture), so TLS records are what should follow; else (the
+    /// proxy terminates it) nothing should have arrived yet.
+    static func findingsAfterStartTLS(serverHeld: [UInt8], clientHeld: [UInt8], tlsRecordsExpected: Bool)
+        -> (server: Lint?, client: Lint?)
+    {
+        // 0x16: a TLS handshake record.
+        func unexpected(_ held: [UInt8]) -> Bool {
+            guard let first = held.first else { return false }
+            return !tlsRecordsExpected || first != 0x16
+        }
+        return (
+            server: unexpected(serverHeld) ? .plaintextAfterStartTLS(bytes: serverHeld.count) : nil,
+            client: unexpected(clientHeld) ? .pipelinedAfterStartTLS(bytes: clientHeld.count) : nil
+        )
+    }
+
     /// The `tls` event still waiting for a ClientHello, when the session ends without one.
     mutating func flushTLS(time: Timestamp) -> DecodedEvent? { tlsEvent(hello: nil, time: time) }
 

@@ -32,11 +32,11 @@ final class DeflateStream {
 
     /// Compressed bytes for `bytes`, flushed so they can be decoded at once.
     func compress(_ bytes: [UInt8]) throws -> [UInt8] {
-        guard let c = compressor else { return bytes }
+        guard let compressor else { return bytes }
         var input = ByteBuffer(bytes: bytes)
         // deflateBound plus the sync flush's empty block: one call always fits.
-        var output = ByteBufferAllocator().buffer(capacity: c.maxSize(from: input) + 64)
-        try c.streamDeflate(from: &input, to: &output, flush: .sync)
+        var output = ByteBufferAllocator().buffer(capacity: compressor.maxSize(from: input) + 64)
+        try compressor.streamDeflate(from: &input, to: &output, flush: .sync)
         return Array(output.readableBytesView)
     }
 
@@ -50,14 +50,14 @@ final class DeflateStream {
     /// Inflates window by window (64 KiB), handing each to `body`, so a small input that
     /// inflates to gigabytes never sits in memory at once.
     func decompress(_ bytes: [UInt8], _ body: ([UInt8]) throws -> Void) throws {
-        guard let d = decompressor else { return try body(bytes) }
+        guard let decompressor else { return try body(bytes) }
         var input = ByteBuffer(bytes: bytes)
         while input.readableBytes > 0 {
             window.clear()
             let before = input.readableBytes
             do {
-                try d.streamInflate(from: &input, to: &window)
-            } catch let e as CompressNIOError where e == .bufferOverflow {
+                try decompressor.streamInflate(from: &input, to: &window)
+            } catch let overflow as CompressNIOError where overflow == .bufferOverflow {
                 // The window is full; hand it on and go on.
             }
             if window.readableBytes > 0 { try body(Array(window.readableBytesView)) }

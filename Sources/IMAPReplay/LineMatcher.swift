@@ -12,9 +12,9 @@ public enum LineMatcher {
     static let open: UInt8 = 0x01, close: UInt8 = 0x02
 
     public static func matches(expected: RawLine, received: RawLine, dropTag: Bool) -> Bool {
-        let e = canonical(expected, dropTag: dropTag)
-        let r = canonical(received, dropTag: dropTag)
-        return globMatch(pattern: e, text: r)
+        let expectedForm = canonical(expected, dropTag: dropTag)
+        let receivedForm = canonical(received, dropTag: dropTag)
+        return globMatch(pattern: expectedForm, text: receivedForm)
     }
 
     /// The canonical bytes of a line (see the type's comment).
@@ -24,8 +24,8 @@ public enum LineMatcher {
         for seg in line.segments {
             var text = seg.text[...]
             var header: LiteralHeader?
-            if seg.literal != nil, let (h, at) = LiteralHeader.trailing(in: seg.text) {
-                header = h
+            if seg.literal != nil, let (found, at) = LiteralHeader.trailing(in: seg.text) {
+                header = found
                 text = seg.text[..<at]
             }
             if first {
@@ -34,8 +34,8 @@ public enum LineMatcher {
                 if dropTag { text = canonicalHead(text, dropTag: dropTag)[...] }
             }
             out += unquote(text)
-            if let h = header {
-                if h.binary { out.append(UInt8(ascii: "~")) }
+            if let header {
+                if header.binary { out.append(UInt8(ascii: "~")) }
                 out += string(seg.literal?.content ?? [])
             }
         }
@@ -46,8 +46,8 @@ public enum LineMatcher {
     private static func canonicalHead(_ text: ArraySlice<UInt8>, dropTag: Bool) -> [UInt8] {
         var rest = text
         if dropTag {
-            guard let sp = rest.firstIndex(of: 0x20) else { return [] }
-            rest = rest[(sp + 1)...]
+            guard let space = rest.firstIndex(of: 0x20) else { return [] }
+            rest = rest[(space + 1)...]
         }
         var out: [UInt8] = []
         var words = 0
@@ -74,30 +74,30 @@ public enum LineMatcher {
         var content: [UInt8]?
         var i = text.startIndex
         while i < text.endIndex {
-            let c = text[i]
+            let byte = text[i]
             if var quoted = content {
-                if c == UInt8(ascii: "\\"), i + 1 < text.endIndex {
+                if byte == UInt8(ascii: "\\"), i + 1 < text.endIndex {
                     quoted.append(text[i + 1])
                     content = quoted
                     i += 2
                     continue
                 }
-                if c == UInt8(ascii: "\"") {
+                if byte == UInt8(ascii: "\"") {
                     out += string(quoted)
                     content = nil
                     i += 1
                     continue
                 }
-                quoted.append(c)
+                quoted.append(byte)
                 content = quoted
-            } else if c == UInt8(ascii: "\"") {
+            } else if byte == UInt8(ascii: "\"") {
                 content = []
             } else {
-                out.append(c)
+                out.append(byte)
             }
             i += 1
         }
-        if let c = content { out += string(c) }
+        if let content { out += string(content) }
         return out
     }
 
@@ -106,8 +106,8 @@ public enum LineMatcher {
     private static func string(_ content: [UInt8]) -> [UInt8] {
         let atomLike =
             !content.isEmpty
-            && content.allSatisfy { c in
-                c > 0x20 && c < 0x7F && !"(){\"\\]".utf8.contains(c)
+            && content.allSatisfy { byte in
+                byte > 0x20 && byte < 0x7F && !"(){\"\\]".utf8.contains(byte)
             }
         return atomLike ? content : [open] + content + [close]
     }
@@ -147,9 +147,9 @@ public enum LineMatcher {
         // First part anchors the start, last the end; the middle ones are found left to right.
         guard text.starts(with: parts[0]) else { return false }
         var pos = parts[0].count
-        for p in parts.dropFirst().dropLast() {
-            guard let at = find(Array(p), in: text, from: pos) else { return false }
-            pos = at + p.count
+        for part in parts.dropFirst().dropLast() {
+            guard let at = find(Array(part), in: text, from: pos) else { return false }
+            pos = at + part.count
         }
         let last = parts[parts.count - 1]
         return text.count - pos >= last.count && text[(text.count - last.count)...].elementsEqual(last)
@@ -185,32 +185,32 @@ public enum LineMatcher {
         }
         let secrets = parsed.secrets
         let hidden = "‹redacted›"
-        var s = ""
+        var shown = ""
         for (i, seg) in line.segments.enumerated() {
             var bytes = seg.text
             // Replace secret spans from the end so earlier offsets stay valid.
-            let spans = secrets.compactMap { r -> Span? in
-                if case .span(let sp) = r, sp.segment == i { return sp }
+            let spans = secrets.compactMap { secret -> Span? in
+                if case .span(let span) = secret, span.segment == i { return span }
                 return nil
             }
             .filter { $0.start >= 0 && $0.end <= bytes.count && $0.start <= $0.end }
             .sorted { $0.start > $1.start }
-            for sp in spans { bytes.replaceSubrange(sp.start..<sp.end, with: Array(hidden.utf8)) }
+            for span in spans { bytes.replaceSubrange(span.start..<span.end, with: Array(hidden.utf8)) }
             var text = bytes[...]
-            if i == 0, dropTag, let sp = text.firstIndex(of: 0x20) { text = text[(sp + 1)...] }
-            if i > 0, let f = text.first, f != 0x20, f != UInt8(ascii: ")") { s += " " }
-            s += printable(text)
+            if i == 0, dropTag, let space = text.firstIndex(of: 0x20) { text = text[(space + 1)...] }
+            if i > 0, let firstByte = text.first, firstByte != 0x20, firstByte != UInt8(ascii: ")") { shown += " " }
+            shown += printable(text)
             if let lit = seg.literal {
                 if secrets.contains(.literal(segment: i)) {
-                    s += " " + hidden
+                    shown += " " + hidden
                     continue
                 }
                 let body = lit.content ?? lit.preview
-                s += " " + printable(body.prefix(60)) + (body.count > 60 ? "…" : "")
+                shown += " " + printable(body.prefix(60)) + (body.count > 60 ? "…" : "")
             }
         }
-        while s.hasSuffix(" ") { s.removeLast() }
-        if s.count > limit { s = String(s.prefix(limit)) + "…" }
-        return s
+        while shown.hasSuffix(" ") { shown.removeLast() }
+        if shown.count > limit { shown = String(shown.prefix(limit)) + "…" }
+        return shown
     }
 }

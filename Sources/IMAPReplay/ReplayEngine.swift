@@ -35,20 +35,20 @@ public final class ReplayEngine {
             // Index 0: not a client line but the connection itself (TLS, DEFLATE, a reset).
             if index == 0 && expected == nil { return "imapscope replay: \(received)" }
             let location = fileLine.map { " (fixture line \($0))" } ?? ""
-            guard let e = expected else {
+            guard let expectedLine = expected else {
                 return
                     "imapscope replay: client line \(index) has no counterpart: the fixture ended\(location), but the client sent \(received)"
             }
             return
-                "imapscope replay: client line \(index) differs from the fixture\(location): expected \(e) but got \(received)"
+                "imapscope replay: client line \(index) differs from the fixture\(location): expected \(expectedLine) but got \(received)"
         }
         /// A unified diff of the recorded against the received line, with context.
         public var diff: String {
-            var s = "--- expected (fixture)\n+++ received (client)\n@@ client line \(index) @@\n"
-            for c in context { s += " \(c)\n" }
-            if let e = expected { s += "-\(e)\n" }
-            s += "+\(received)\n"
-            return s
+            var text = "--- expected (fixture)\n+++ received (client)\n@@ client line \(index) @@\n"
+            for line in context { text += " \(line)\n" }
+            if let expectedLine = expected { text += "-\(expectedLine)\n" }
+            text += "+\(received)\n"
+            return text
         }
     }
 
@@ -118,12 +118,12 @@ public final class ReplayEngine {
 
     /// What to report when the connection ends: the mismatches, plus an early end.
     public func finish() -> [Mismatch] {
-        if case .line(let l)? = framer.finish(), !(l.segments.count == 1 && l.segments[0].text.isEmpty) {
+        if case .line(let line)? = framer.finish(), !(line.segments.count == 1 && line.segments[0].text.isEmpty) {
             let inSASL: Bool = {
                 if case .sasl? = nextExpected()?.kind { return true }
                 return false
             }()
-            let shown = LineMatcher.display(l, asCommand: !inSASL)
+            let shown = LineMatcher.display(line, asCommand: !inSASL)
             mismatches.append(
                 mismatch(expected: nextExpected(), received: shown + " (cut off by the end of the connection)"))
         }
@@ -142,19 +142,19 @@ public final class ReplayEngine {
         while !isPaused, !closed, let frame = framer.nextFrame() {
             switch frame {
             case .needsContinuation:
-                if var m = literalRefusal() {
+                if var refusal = literalRefusal() {
                     // RFC 9051 §7.5: a tagged BAD instead of `+`; the client sends no literal.
                     let partial = framer.abandonLiteral()
                     clientLinesSeen += 1
-                    m.index = clientLinesSeen
+                    refusal.index = clientLinesSeen
                     continuationsSent = 0
-                    record(m, tag: badTag((try? CommandParser.parse(partial))?.tag), into: &out)
+                    record(refusal, tag: badTag((try? CommandParser.parse(partial))?.tag), into: &out)
                     continue
                 }
                 // A synchronizing literal: answer with the `+` recorded for it (or a plain one).
                 let recorded = nextExpected()?.continuations
-                if let r = recorded, continuationsSent < r.count {
-                    out.append(.send(r[continuationsSent]))
+                if let continuations = recorded, continuationsSent < continuations.count {
+                    out.append(.send(continuations[continuationsSent]))
                 } else {
                     out.append(.send(Array("+ Ready for literal data\r\n".utf8)))
                 }
@@ -164,11 +164,11 @@ public final class ReplayEngine {
                 continuationsSent = 0
                 clientLinesSeen += 1
                 handle(line, into: &out)
-            case .overlong(_, let n), .resynchronized(_, let n):
+            case .overlong(_, let wireBytes), .resynchronized(_, let wireBytes):
                 clientLinesSeen += 1
-                let m = mismatch(
-                    expected: nextExpected(), received: "a line of \(n) bytes (too long to compare; not shown)")
-                record(m, tag: nil, into: &out)
+                let tooLong = mismatch(
+                    expected: nextExpected(), received: "a line of \(wireBytes) bytes (too long to compare; not shown)")
+                record(tooLong, tag: nil, into: &out)
             }
         }
         return out
@@ -216,11 +216,11 @@ public final class ReplayEngine {
         var candidates = [next]
         if order == .relaxed {
             for j in pendingClientSteps().dropFirst().prefix(Self.relaxedLookahead) {
-                if case .client(let c) = script.steps[j], c.isCommand { candidates.append(c) }
+                if case .client(let client) = script.steps[j], client.isCommand { candidates.append(client) }
             }
         }
-        for c in candidates {
-            let expected = LineMatcher.canonical(c.line, dropTag: true)
+        for client in candidates {
+            let expected = LineMatcher.canonical(client.line, dropTag: true)
             if expected.starts(with: prefix) || LineMatcher.containsMarker(expected) { return nil }
         }
         let shown =
@@ -233,15 +233,15 @@ public final class ReplayEngine {
     /// overtake. Nil when the line matches none.
     private func candidate(for line: RawLine) -> (Int, ReplayScript.ClientLine)? {
         let clientSteps = pendingClientSteps()
-        guard let first = clientSteps.first, case .client(let c) = script.steps[first] else { return nil }
-        if Self.matches(c, line) { return (first, c) }
-        guard case .command = c.kind else { return nil }
+        guard let first = clientSteps.first, case .client(let client) = script.steps[first] else { return nil }
+        if Self.matches(client, line) { return (first, client) }
+        guard case .command = client.kind else { return nil }
         if let logout = earlyLogout(line, among: clientSteps) { return logout }
         guard order == .relaxed else { return nil }
         var skippedAllIndependent = isIndependent(first)
         for j in clientSteps.dropFirst().prefix(Self.relaxedLookahead) {
-            guard case .client(let cj) = script.steps[j], case .command = cj.kind else { break }
-            if Self.matches(cj, line), skippedAllIndependent || isIndependent(j) { return (j, cj) }
+            guard case .client(let later) = script.steps[j], case .command = later.kind else { break }
+            if Self.matches(later, line), skippedAllIndependent || isIndependent(j) { return (j, later) }
             skippedAllIndependent = skippedAllIndependent && isIndependent(j)
         }
         return nil
@@ -252,10 +252,12 @@ public final class ReplayEngine {
     private func earlyLogout<S: Sequence>(_ line: RawLine, among clientSteps: S) -> (Int, ReplayScript.ClientLine)?
     where S.Element == Int {
         guard (try? CommandParser.parse(line))?.name == .logout else { return nil }
-        for (n, j) in clientSteps.enumerated() {
-            if case .client(let c) = script.steps[j], case .command(_, .logout) = c.kind, Self.matches(c, line) {
-                skippedByLogout = n
-                return (j, c)
+        for (skipped, j) in clientSteps.enumerated() {
+            if case .client(let client) = script.steps[j], case .command(_, .logout) = client.kind,
+                Self.matches(client, line)
+            {
+                skippedByLogout = skipped
+                return (j, client)
             }
         }
         return nil
@@ -273,31 +275,33 @@ public final class ReplayEngine {
         return (cursor..<script.steps.count).lazy.filter { !self.done[$0] && self.isClientStep($0) }
     }
 
-    private func isClientStep(_ i: Int) -> Bool {
-        if case .client = script.steps[i] { return true }
+    private func isClientStep(_ index: Int) -> Bool {
+        if case .client = script.steps[index] { return true }
         return false
     }
 
-    static func matches(_ c: ReplayScript.ClientLine, _ line: RawLine) -> Bool {
-        if case .command = c.kind {
-            return LineMatcher.matches(expected: c.line, received: line, dropTag: true)
+    static func matches(_ expected: ReplayScript.ClientLine, _ line: RawLine) -> Bool {
+        if case .command = expected.kind {
+            return LineMatcher.matches(expected: expected.line, received: line, dropTag: true)
         }
-        return LineMatcher.matches(expected: c.line, received: line, dropTag: false)
+        return LineMatcher.matches(expected: expected.line, received: line, dropTag: false)
     }
 
     /// A command whose order does not matter: NOOP, CAPABILITY, CHECK, or one whose recorded
     /// responses are only its own completion plus untagged data of its own name (`LIST` with
     /// `* LIST`, `STATUS` with `* STATUS`).
     func isIndependent(_ index: Int) -> Bool {
-        guard case .client(let c) = script.steps[index], case .command(let tag, let name) = c.kind else { return false }
+        guard case .client(let client) = script.steps[index], case .command(let tag, let name) = client.kind else {
+            return false
+        }
         if name == .noop || name == .capability || name == .check { return true }
         var i = index + 1
-        while i < script.steps.count, case .server(let s) = script.steps[i] {
-            if s.tag == tag {
+        while i < script.steps.count, case .server(let server) = script.steps[i] {
+            if server.tag == tag {
                 i += 1
                 continue
             }
-            if s.tag != nil || s.isContinuation || s.untaggedName != name.text { return false }
+            if server.tag != nil || server.isContinuation || server.untaggedName != name.text { return false }
             i += 1
         }
         return true
@@ -319,14 +323,14 @@ public final class ReplayEngine {
         closeAfterLogout(into: &out)
     }
 
-    private func emit(_ i: Int, into out: inout [Action]) {
-        guard case .server(let s) = script.steps[i] else { return }
-        done[i] = true
-        out.append(.send(substituteTag(s)))
-        guard let t = s.tag else { return }
-        openTags.remove(t)
-        if s.status == "OK" {
-            switch commandNames[t] {
+    private func emit(_ index: Int, into out: inout [Action]) {
+        guard case .server(let server) = script.steps[index] else { return }
+        done[index] = true
+        out.append(.send(substituteTag(server)))
+        guard let tag = server.tag else { return }
+        openTags.remove(tag)
+        if server.status == "OK" {
+            switch commandNames[tag] {
             case .starttls:
                 out.append(.startTLS)
                 isPaused = true
@@ -359,15 +363,15 @@ public final class ReplayEngine {
         var last: Int?
         while cursor < done.count && done[cursor] { cursor += 1 }
         for i in cursor..<script.steps.count where !done[i] {
-            guard case .server(let s) = script.steps[i] else {
+            guard case .server(let server) = script.steps[i] else {
                 // A DONE or SASL line still to come belongs to a command in flight: what follows it
                 // (IDLE's completion, say) answers that line and waits for it (RFC 2177).
-                if case .client(let c) = script.steps[i], c.answersCommandInFlight { break }
+                if case .client(let client) = script.steps[i], client.answersCommandInFlight { break }
                 continue
             }
-            if s.isContinuation { break }
-            if let t = s.tag {
-                guard openTags.contains(t) else { break }
+            if server.isContinuation { break }
+            if let tag = server.tag {
+                guard openTags.contains(tag) else { break }
                 last = candidates.count
             }
             candidates.append(i)
@@ -382,21 +386,21 @@ public final class ReplayEngine {
         return out
     }
 
-    private func substituteTag(_ s: ReplayScript.ServerLine) -> [UInt8] {
-        guard let t = s.tag, let mapped = tagMap[t] else { return s.bytes }
-        return Array(mapped.utf8) + s.bytes.dropFirst(t.utf8.count)
+    private func substituteTag(_ server: ReplayScript.ServerLine) -> [UInt8] {
+        guard let tag = server.tag, let mapped = tagMap[tag] else { return server.bytes }
+        return Array(mapped.utf8) + server.bytes.dropFirst(tag.utf8.count)
     }
 
     private func nextExpected() -> ReplayScript.ClientLine? {
-        guard let i = pendingClientSteps().first, case .client(let c) = script.steps[i] else { return nil }
-        return c
+        guard let index = pendingClientSteps().first, case .client(let client) = script.steps[index] else { return nil }
+        return client
     }
 
     /// The tag a BAD goes to: the client's, or for a SASL line or DONE the running command's.
     private func badTag(_ receivedTag: String?) -> String {
         if let next = nextExpected() {
             switch next.kind {
-            case .sasl(let t), .done(let t): return tagMap[t] ?? "*"
+            case .sasl(let tag), .done(let tag): return tagMap[tag] ?? "*"
             default: break
             }
         }
@@ -410,10 +414,11 @@ public final class ReplayEngine {
             received: received, context: Array(matchedDisplay.suffix(3)))
     }
 
-    private func record(_ m: Mismatch, tag: String?, into out: inout [Action]) {
-        mismatches.append(m)
-        let what = m.expected.map { "expected \"\(Self.oneLine($0))\"" } ?? "the fixture has no more commands"
-        let text = "\(tag ?? "*") BAD [CLIENTBUG] imapscope replay: \(what) but got \"\(Self.oneLine(m.received))\"\r\n"
+    private func record(_ mismatch: Mismatch, tag: String?, into out: inout [Action]) {
+        mismatches.append(mismatch)
+        let what = mismatch.expected.map { "expected \"\(Self.oneLine($0))\"" } ?? "the fixture has no more commands"
+        let text =
+            "\(tag ?? "*") BAD [CLIENTBUG] imapscope replay: \(what) but got \"\(Self.oneLine(mismatch.received))\"\r\n"
         out.append(.send(Array(text.utf8)))
         if mismatches.count >= Self.mismatchLimit {
             out.append(.send(Array("* BYE imapscope replay: too many commands differ from the fixture\r\n".utf8)))
@@ -423,7 +428,7 @@ public final class ReplayEngine {
     }
 
     /// Text safe inside a response line: no line breaks, no double quotes.
-    static func oneLine(_ s: String) -> String {
-        String(s.map { $0 == "\"" ? "'" : $0 }.prefix(300))
+    static func oneLine(_ text: String) -> String {
+        String(text.map { $0 == "\"" ? "'" : $0 }.prefix(300))
     }
 }

@@ -72,10 +72,10 @@ public struct ReplayScript: Sendable {
 
     /// Fixtures hold whole literal bodies; keep them (up to a bound) for comparison and replay.
     static var limits: FramerLimits {
-        var l = FramerLimits()
-        l.literalRetainLimit = 64 * 1024 * 1024
-        l.maxRetainedPerLine = 256 * 1024 * 1024
-        return l
+        var limits = FramerLimits()
+        limits.literalRetainLimit = 64 * 1024 * 1024
+        limits.maxRetainedPerLine = 256 * 1024 * 1024
+        return limits
     }
 
     /// Parses fixture bytes (`S:`/`C:` lines as `FixtureWriter` writes them).
@@ -113,8 +113,8 @@ public struct ReplayScript: Sendable {
         var clientLineStart: Int?
 
         func pumpClient(_ fileLine: Int) throws {
-            while let f = client.nextFrame() {
-                switch f {
+            while let frame = client.nextFrame() {
+                switch frame {
                 case .needsContinuation:
                     if clientLineStart == nil { clientLineStart = fileLine }
                     if !earlyContinuations.isEmpty {
@@ -124,16 +124,16 @@ public struct ReplayScript: Sendable {
                         continue
                     }
                     return
-                case .line(let l):
+                case .line(let line):
                     let kind: ClientKind
                     switch mode {
-                    case .sasl(let t): kind = .sasl(tag: t)
-                    case .idle(let t): kind = .done(tag: t)
+                    case .sasl(let tag): kind = .sasl(tag: tag)
+                    case .idle(let tag): kind = .done(tag: tag)
                     case .commands:
-                        if let c = try? CommandParser.parse(l) {
-                            kind = .command(tag: c.tag, name: c.name)
-                            if c.name == .authenticate { mode = .sasl(c.tag) }
-                            if c.name == .idle { mode = .idle(c.tag) }
+                        if let command = try? CommandParser.parse(line) {
+                            kind = .command(tag: command.tag, name: command.name)
+                            if command.name == .authenticate { mode = .sasl(command.tag) }
+                            if command.name == .idle { mode = .idle(command.tag) }
                         } else {
                             kind = .other
                         }
@@ -141,12 +141,13 @@ public struct ReplayScript: Sendable {
                     steps.append(
                         .client(
                             ClientLine(
-                                kind: kind, line: l, continuations: pendingContinuations,
+                                kind: kind, line: line, continuations: pendingContinuations,
                                 fileLine: clientLineStart ?? fileLine)))
                     pendingContinuations = []
                     clientLineStart = nil
-                case .overlong(_, let n), .resynchronized(_, let n):
-                    throw Failure(description: "line \(fileLine): a client line of \(n) bytes is too long to replay")
+                case .overlong(_, let wireBytes), .resynchronized(_, let wireBytes):
+                    throw Failure(
+                        description: "line \(fileLine): a client line of \(wireBytes) bytes is too long to replay")
                 }
             }
         }
@@ -159,28 +160,29 @@ public struct ReplayScript: Sendable {
                 try pumpClient(chunk.fileLine)
             case .server, .proxy:
                 server.append(chunk.bytes)
-                while let f = server.nextFrame() {
-                    guard case .line(let l) = f, let wire = l.wire else {
+                while let frame = server.nextFrame() {
+                    guard case .line(let line) = frame, let wire = line.wire else {
                         throw Failure(
                             description:
                                 "line \(chunk.fileLine): a server line is too long to replay (over 256 KiB, or a literal over 64 MiB)"
                         )
                     }
-                    var s = Self.classify(wire, fileLine: chunk.fileLine)
-                    if s.isContinuation, client.isAwaitingContinuation {
+                    var response = Self.classify(wire, fileLine: chunk.fileLine)
+                    if response.isContinuation, client.isAwaitingContinuation {
                         // The `+` the client's synchronizing literal waited for.
                         pendingContinuations.append(wire)
                         client.continueLiteral()
                         try pumpClient(chunk.fileLine)
                         continue
                     }
-                    if s.isContinuation, case .commands = mode {
+                    if response.isContinuation, case .commands = mode {
                         earlyContinuations.append(wire)
                         continue
                     }
-                    if let t = s.tag {
+                    if let tag = response.tag {
                         switch mode {
-                        case .sasl(let m) where m == t, .idle(let m) where m == t: mode = .commands
+                        case .sasl(let running) where running == tag, .idle(let running) where running == tag:
+                            mode = .commands
                         default: break
                         }
                         if client.isAwaitingContinuation {
@@ -198,19 +200,20 @@ public struct ReplayScript: Sendable {
                             clientLineStart = nil
                         }
                     }
-                    s.fileLine = chunk.fileLine
-                    steps.append(.server(s))
+                    response.fileLine = chunk.fileLine
+                    steps.append(.server(response))
                 }
             }
         }
-        if case .line(let l)? = client.finish(), !l.segments.allSatisfy({ $0.text.isEmpty && $0.literal == nil }) {
+        if case .line(let line)? = client.finish(), !line.segments.allSatisfy({ $0.text.isEmpty && $0.literal == nil })
+        {
             steps.append(
                 .client(
                     ClientLine(
-                        kind: .other, line: l, continuations: pendingContinuations, fileLine: clientLineStart ?? 0)))
+                        kind: .other, line: line, continuations: pendingContinuations, fileLine: clientLineStart ?? 0)))
         }
-        if case .line(let l)? = server.finish(), let w = l.wire, !w.isEmpty {
-            steps.append(.server(Self.classify(w, fileLine: chunks.last?.fileLine ?? 0)))
+        if case .line(let line)? = server.finish(), let wire = line.wire, !wire.isEmpty {
+            steps.append(.server(Self.classify(wire, fileLine: chunks.last?.fileLine ?? 0)))
         }
         self.steps = steps
     }

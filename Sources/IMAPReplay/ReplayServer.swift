@@ -81,22 +81,22 @@ public final class ReplayServer: @unchecked Sendable {
 
     /// Binds the listener; returns the bound `host:port` (port 0 picks a free port).
     public func start() throws -> String {
-        let l = configuration.listen
-        let tlsFirst = l.scheme == .imaps
-        let ch: Channel
+        let listen = configuration.listen
+        let tlsFirst = listen.scheme == .imaps
+        let listening: Channel
         do {
-            ch = try ServerBootstrap(group: group)
+            listening = try ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 16)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { [self] channel in
                     channel.eventLoop.makeCompletedFuture { try self.accept(channel, tlsFirst: tlsFirst) }
                 }
-                .bind(host: l.host, port: l.port).wait()
-        } catch { throw ListenError(url: l, error: error) }
-        listener = ch
-        guard let a = ch.localAddress else { return "\(l.host):\(l.port)" }
-        if case .v6 = a { return "[\(a.ipAddress ?? "?")]:\(a.port ?? 0)" }
-        return "\(a.ipAddress ?? "?"):\(a.port ?? 0)"
+                .bind(host: listen.host, port: listen.port).wait()
+        } catch { throw ListenError(url: listen, error: error) }
+        listener = listening
+        guard let address = listening.localAddress else { return "\(listen.host):\(listen.port)" }
+        if case .v6 = address { return "[\(address.ipAddress ?? "?")]:\(address.port ?? 0)" }
+        return "\(address.ipAddress ?? "?"):\(address.port ?? 0)"
     }
 
     /// Results of the sessions that have ended so far.
@@ -146,12 +146,12 @@ public final class ReplayServer: @unchecked Sendable {
                 engine: player, tlsContext: tlsContext, tlsFirst: tlsFirst,
                 onMismatch: configuration.onMismatch
             ) { [self] engine, mismatches in
-                let r = SessionResult(
+                let result = SessionResult(
                     mismatches: mismatches, succeeded: mismatches.isEmpty && engine.succeeded, client: client,
                     skipped: engine.skippedByLogout, fixture: (engine as? FixtureChoice)?.fixture ?? 0)
-                state.withLockedValue { s in
-                    s.results.append(r)
-                    s.active = false
+                state.withLockedValue { shared in
+                    shared.results.append(result)
+                    shared.active = false
                 }
             })
     }
@@ -241,7 +241,7 @@ final class ReplayHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // A client that closes without TLS close_notify after its session is not a failure.
-        if let e = error as? NIOSSLError, case .uncleanShutdown = e { return }
+        if let sslError = error as? NIOSSLError, case .uncleanShutdown = sslError { return }
         // Nor is a reset once the client has run the fixture or logged out.
         if engine.succeeded {
             end(context, extra: nil)
@@ -254,19 +254,20 @@ final class ReplayHandler: ChannelInboundHandler {
         guard !finished else { return }
         finished = true
         idleTask?.cancel()
-        var m = engine.finish()
-        if let x = extra {
-            m.append(ReplayEngine.Mismatch(index: 0, fileLine: nil, expected: nil, received: x, context: []))
+        var mismatches = engine.finish()
+        if let extra {
+            mismatches.append(
+                ReplayEngine.Mismatch(index: 0, fileLine: nil, expected: nil, received: extra, context: []))
         }
         context.close(promise: nil)
-        report(m)
-        onEnd(engine, m)
+        report(mismatches)
+        onEnd(engine, mismatches)
     }
 
     private func write(_ bytes: [UInt8], context: ChannelHandlerContext) {
         var out = bytes
-        if let d = deflater {
-            do { out = try d.compress(bytes) } catch {
+        if let deflater {
+            do { out = try deflater.compress(bytes) } catch {
                 end(context, extra: "DEFLATE failed: \(error)")
                 return
             }
@@ -276,9 +277,9 @@ final class ReplayHandler: ChannelInboundHandler {
 
     /// Hands new mismatches to `onMismatch` at once, so a person watching sees them live.
     private func report(_ all: [ReplayEngine.Mismatch]) {
-        guard let f = onMismatch else { return }
+        guard let onMismatch else { return }
         while reported < all.count {
-            f(all[reported])
+            onMismatch(all[reported])
             reported += 1
         }
     }

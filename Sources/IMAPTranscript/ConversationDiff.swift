@@ -46,8 +46,8 @@ public enum ConversationDiff {
         for item in list.flatMap({ $0.split(separator: ",") }) {
             let name = item.trimmingCharacters(in: .whitespaces).lowercased()
             if name.isEmpty { continue }
-            guard let m = Mask(rawValue: name) else { throw UnknownMask(name: name) }
-            out.insert(m)
+            guard let mask = Mask(rawValue: name) else { throw UnknownMask(name: name) }
+            out.insert(mask)
         }
         return out
     }
@@ -58,14 +58,14 @@ public enum ConversationDiff {
     public static func lines(_ events: [Event], ignoring masks: Set<Mask> = []) -> [String] {
         var order: [String] = []
         var bySession: [String: [Event]] = [:]
-        for e in events {
-            if bySession[e.session] == nil { order.append(e.session) }
-            bySession[e.session, default: []].append(e)
+        for event in events {
+            if bySession[event.session] == nil { order.append(event.session) }
+            bySession[event.session, default: []].append(event)
         }
         var out: [String] = []
-        for (n, s) in order.enumerated() {
-            if order.count > 1 { out.append("== session \(n + 1)") }
-            out += sessionLines(bySession[s] ?? [], masks: masks)
+        for (index, session) in order.enumerated() {
+            if order.count > 1 { out.append("== session \(index + 1)") }
+            out += sessionLines(bySession[session] ?? [], masks: masks)
         }
         return out
     }
@@ -89,9 +89,9 @@ public enum ConversationDiff {
     /// (or UID); lines with no command in flight stand between the blocks.
     static func sessionLines(_ events: [Event], masks: Set<Mask>) -> [String] {
         var tags: [String: Int] = [:]
-        func position(_ t: String) -> String {
-            if let p = tags[t] { return "#\(p)" }
-            tags[t] = tags.count + 1
+        func position(_ tag: String) -> String {
+            if let known = tags[tag] { return "#\(known)" }
+            tags[tag] = tags.count + 1
             return "#\(tags.count)"
         }
         // The output order: standalone lines, and blocks by number.
@@ -103,11 +103,11 @@ public enum ConversationDiff {
         var blocks: [[String]] = []
         var inFlight: [InFlight] = []
         var sawGreeting = false
-        for e in events {
-            let line = e.body.line ?? ""
+        for event in events {
+            let line = event.body.line ?? ""
             var text: String
             var target: Int?
-            switch e.body {
+            switch event.body {
             case .command(let command):
                 let tag = command.tag
                 _ = position(tag)
@@ -130,9 +130,9 @@ public enum ConversationDiff {
                 let command = tagged.command ?? position(tag)
                 text = "S: (\(command)) " + afterFirstToken(line)
                 if masks.contains(.text) { text = maskText(text) }
-                if let k = inFlight.firstIndex(where: { $0.tag == tag }) {
-                    target = inFlight[k].block
-                    inFlight.remove(at: k)
+                if let index = inFlight.firstIndex(where: { $0.tag == tag }) {
+                    target = inFlight[index].block
+                    inFlight.remove(at: index)
                 }
             case .untagged(let untagged):
                 text = "S: " + line
@@ -151,13 +151,13 @@ public enum ConversationDiff {
                 if target == nil { target = inFlight.first?.block }
             case .continuation, .sasl, .idleDone, .compress, .gap, .unparsed:
                 // Part of the latest command's exchange (a literal, SASL, IDLE), if one runs.
-                switch e.body {
+                switch event.body {
                 case .continuation: text = "S: " + line
-                case .sasl: text = (e.dir == .client ? "C: " : "S: ") + line
+                case .sasl: text = (event.dir == .client ? "C: " : "S: ") + line
                 case .idleDone: text = "C: DONE"
-                case .compress(let c): text = "-- COMPRESS=\(c.algorithm) active"
-                case .gap(let gap): text = "-- gap: \(gap.missing) \(e.dir?.rawValue ?? "") bytes missing"
-                case .unparsed(let u): text = "\(e.dir == .client ? "C" : "S"): (unparsed) \(u.raw)"
+                case .compress(let compress): text = "-- COMPRESS=\(compress.algorithm) active"
+                case .gap(let gap): text = "-- gap: \(gap.missing) \(event.dir?.rawValue ?? "") bytes missing"
+                case .unparsed(let unparsed): text = "\(event.dir == .client ? "C" : "S"): (unparsed) \(unparsed.raw)"
                 default: continue
                 }
                 target = inFlight.last?.block
@@ -167,37 +167,39 @@ public enum ConversationDiff {
                 continue
             }
             let normalized = terminalSafe(normalize(text, masks: masks))
-            if let b = target { blocks[b].append(normalized) } else { slots.append(.line(normalized)) }
-            if e.kind == .untagged { sawGreeting = true }
+            if let block = target { blocks[block].append(normalized) } else { slots.append(.line(normalized)) }
+            if event.kind == .untagged { sawGreeting = true }
         }
         return slots.flatMap { slot -> [String] in
             switch slot {
-            case .line(let l): return [l]
-            case .block(let b): return blocks[b]
+            case .line(let line): return [line]
+            case .block(let block): return blocks[block]
             }
         }
     }
 
     /// The FETCH, UID FETCH, STORE or UID STORE in flight whose sequence set holds this FETCH
     /// response's message number (or its UID, for the UID forms).
-    static func fetchOwner(_ e: UntaggedEvent, _ inFlight: [InFlight]) -> InFlight? {
-        let number = e.number
-        let uid = e.response.arguments.fetchUID
-        return inFlight.first { c in
-            guard c.name == .fetch || c.name == .store, let set = c.sequenceSet, let n = c.uid ? uid : number else {
+    static func fetchOwner(_ fetch: UntaggedEvent, _ inFlight: [InFlight]) -> InFlight? {
+        let number = fetch.number
+        let uid = fetch.response.arguments.fetchUID
+        return inFlight.first { candidate in
+            guard candidate.name == .fetch || candidate.name == .store, let set = candidate.sequenceSet,
+                let wanted = candidate.uid ? uid : number
+            else {
                 return false
             }
-            return sequenceSet(set, contains: n)
+            return sequenceSet(set, contains: wanted)
         }
     }
 
     /// sequence-set = (seq-number / seq-range) *("," sequence-set), `*` the largest (RFC 9051 §9).
-    static func sequenceSet(_ set: String, contains n: Int64) -> Bool {
+    static func sequenceSet(_ set: String, contains number: Int64) -> Bool {
         for part in set.split(separator: ",") {
             let ends = part.split(separator: ":").map { $0 == "*" ? Int64.max : Int64($0) }
             guard !ends.isEmpty, !ends.contains(where: { $0 == nil }) else { continue }
             let values = ends.compactMap { $0 }
-            if let low = values.min(), let high = values.max(), low <= n && n <= high { return true }
+            if let low = values.min(), let high = values.max(), low <= number && number <= high { return true }
         }
         return false
     }
@@ -257,9 +259,9 @@ public enum ConversationDiff {
         return line[..<open.upperBound] + pairs.map { "\($0.0) \($0.1)" }.joined(separator: " ") + ")"
     }
 
-    private static func afterFirstToken(_ s: String) -> String {
-        guard let sp = s.firstIndex(of: " ") else { return "" }
-        return String(s[s.index(after: sp)...])
+    private static func afterFirstToken(_ text: String) -> String {
+        guard let space = text.firstIndex(of: " ") else { return "" }
+        return String(text[text.index(after: space)...])
     }
 
     /// `S: (SELECT) OK [READ-WRITE] Select completed.` → `S: (SELECT) OK [READ-WRITE] …`
@@ -271,29 +273,29 @@ public enum ConversationDiff {
             who = rest[...close]
             rest = rest[rest.index(after: close)...].drop { $0 == " " }
         } else {
-            let sp = rest.firstIndex(of: " ") ?? rest.endIndex
-            who = rest[..<sp]
-            rest = rest[sp...].drop { $0 == " " }
+            let space = rest.firstIndex(of: " ") ?? rest.endIndex
+            who = rest[..<space]
+            rest = rest[space...].drop { $0 == " " }
         }
-        let sp = rest.firstIndex(of: " ") ?? rest.endIndex
-        let status = rest[..<sp]
+        let space = rest.firstIndex(of: " ") ?? rest.endIndex
+        let status = rest[..<space]
         guard ["OK", "NO", "BAD", "BYE", "PREAUTH"].contains(status.uppercased()) else { return line }
         let head = "S: \(who) \(status)"
-        let text = rest[sp...].drop { $0 == " " }
+        let text = rest[space...].drop { $0 == " " }
         if text.isEmpty { return head }
-        let t = String(text)
-        if t.hasPrefix("["), let close = codeEnd(t) {
-            return head + " " + t[...close] + " …"
+        let remainder = String(text)
+        if remainder.hasPrefix("["), let close = codeEnd(remainder) {
+            return head + " " + remainder[...close] + " …"
         }
         return head + " …"
     }
 
     /// The `]` closing a response code, skipping brackets nested in it.
-    private static func codeEnd(_ s: String) -> String.Index? {
+    private static func codeEnd(_ text: String) -> String.Index? {
         var depth = 0
-        for i in s.indices {
-            if s[i] == "[" { depth += 1 }
-            if s[i] == "]" {
+        for i in text.indices {
+            if text[i] == "[" { depth += 1 }
+            if text[i] == "]" {
                 depth -= 1
                 if depth == 0 { return i }
             }
@@ -331,25 +333,26 @@ public enum ConversationDiff {
         (try? NSRegularExpression(pattern: pattern)).map { ($0, template) }
     }
 
-    static func sortFlags(_ s: String) -> String {
-        var out = s
-        guard let flagList else { return s }
-        for m in flagList.matches(in: s, range: NSRange(s.startIndex..., in: s)).reversed() {
-            guard let r = Range(m.range(at: 1), in: s), let o = Range(m.range(at: 1), in: out) else { continue }
+    static func sortFlags(_ line: String) -> String {
+        var out = line
+        guard let flagList else { return line }
+        for match in flagList.matches(in: line, range: NSRange(line.startIndex..., in: line)).reversed() {
+            guard let range = Range(match.range(at: 1), in: line), let outRange = Range(match.range(at: 1), in: out)
+            else { continue }
             // Same length, so the ranges of earlier matches stay valid.
-            let sorted = s[r].split(separator: " ").map(String.init).sorted { $0.lowercased() < $1.lowercased() }
+            let sorted = line[range].split(separator: " ").map(String.init).sorted { $0.lowercased() < $1.lowercased() }
                 .joined(separator: " ")
-            out.replaceSubrange(o, with: sorted)
+            out.replaceSubrange(outRange, with: sorted)
         }
         return out
     }
 
-    static func normalize(_ s: String, masks: Set<Mask>) -> String {
-        var out = sortFlags(s)
+    static func normalize(_ line: String, masks: Set<Mask>) -> String {
+        var out = sortFlags(line)
         var rules = always
-        for m in Mask.allCases where masks.contains(m) { rules += (maskPatterns[m] ?? []).compactMap { $0 } }
-        for (re, template) in rules {
-            out = re.stringByReplacingMatches(
+        for mask in Mask.allCases where masks.contains(mask) { rules += (maskPatterns[mask] ?? []).compactMap { $0 } }
+        for (expression, template) in rules {
+            out = expression.stringByReplacingMatches(
                 in: out, range: NSRange(out.startIndex..., in: out), withTemplate: template)
         }
         return out
@@ -364,84 +367,91 @@ public enum ConversationDiff {
     }
 
     /// The shortest edit script from `a` to `b` (Myers 1986), common prefix and suffix first.
-    public static func diff(_ a: [String], _ b: [String]) -> [Op] {
+    public static func diff(_ before: [String], _ after: [String]) -> [Op] {
         var prefix = 0
-        while prefix < a.count, prefix < b.count, a[prefix] == b[prefix] { prefix += 1 }
+        while prefix < before.count, prefix < after.count, before[prefix] == after[prefix] { prefix += 1 }
         var suffix = 0
-        while suffix < a.count - prefix, suffix < b.count - prefix, a[a.count - 1 - suffix] == b[b.count - 1 - suffix] {
+        while suffix < before.count - prefix, suffix < after.count - prefix,
+            before[before.count - 1 - suffix] == after[after.count - 1 - suffix]
+        {
             suffix += 1
         }
-        let x = Array(a[prefix..<(a.count - suffix)])
-        let y = Array(b[prefix..<(b.count - suffix)])
-        return a[..<prefix].map { .same($0) } + myers(x, y) + a[(a.count - suffix)...].map { .same($0) }
+        let middleBefore = Array(before[prefix..<(before.count - suffix)])
+        let middleAfter = Array(after[prefix..<(after.count - suffix)])
+        return before[..<prefix].map { .same($0) } + myers(middleBefore, middleAfter)
+            + before[(before.count - suffix)...].map { .same($0) }
     }
 
     /// Beyond this many differing lines the edit script is no longer searched for (its trace
     /// costs O(D²) memory): the differing middle is shown as removed, then added.
     public static let maxEditDistance = 2000
 
-    private static func myers(_ a: [String], _ b: [String]) -> [Op] {
-        let n = a.count
-        let m = b.count
-        if n == 0 { return b.map { .added($0) } }
-        if m == 0 { return a.map { .removed($0) } }
-        let max = n + m
-        var v = [Int](repeating: 0, count: 2 * max + 2)
-        // trace[d]: v for diagonals -d…d before step d (only those are read back).
+    private static func myers(_ before: [String], _ after: [String]) -> [Op] {
+        let beforeCount = before.count
+        let afterCount = after.count
+        if beforeCount == 0 { return after.map { .added($0) } }
+        if afterCount == 0 { return before.map { .removed($0) } }
+        let maxEdits = beforeCount + afterCount
+        var furthest = [Int](repeating: 0, count: 2 * maxEdits + 2)
+        // trace[d]: v for maxEdits -d…d before step d (only those are read back).
         var trace: [[Int]] = []
         var found = false
-        outer: for d in 0...min(max, maxEditDistance) {
-            trace.append(Array(v[(max - d)...(max + d)]))
-            for k in stride(from: -d, through: d, by: 2) {
-                var x: Int
-                if k == -d || (k != d && v[max + k - 1] < v[max + k + 1]) {
-                    x = v[max + k + 1]
+        outer: for edits in 0...min(maxEdits, maxEditDistance) {
+            trace.append(Array(furthest[(maxEdits - edits)...(maxEdits + edits)]))
+            for diagonal in stride(from: -edits, through: edits, by: 2) {
+                var beforeIndex: Int
+                if diagonal == -edits
+                    || (diagonal != edits && furthest[maxEdits + diagonal - 1] < furthest[maxEdits + diagonal + 1])
+                {
+                    beforeIndex = furthest[maxEdits + diagonal + 1]
                 } else {
-                    x = v[max + k - 1] + 1
+                    beforeIndex = furthest[maxEdits + diagonal - 1] + 1
                 }
-                var y = x - k
-                while x < n, y < m, a[x] == b[y] {
-                    x += 1
-                    y += 1
+                var afterIndex = beforeIndex - diagonal
+                while beforeIndex < beforeCount, afterIndex < afterCount, before[beforeIndex] == after[afterIndex] {
+                    beforeIndex += 1
+                    afterIndex += 1
                 }
-                v[max + k] = x
-                if x >= n && y >= m {
+                furthest[maxEdits + diagonal] = beforeIndex
+                if beforeIndex >= beforeCount && afterIndex >= afterCount {
                     found = true
                     break outer
                 }
             }
         }
-        guard found else { return a.map { .removed($0) } + b.map { .added($0) } }
+        guard found else { return before.map { .removed($0) } + after.map { .added($0) } }
         // Walk the trace back from (n, m).
         var ops: [Op] = []
-        var x = n
-        var y = m
-        for d in stride(from: trace.count - 1, through: 0, by: -1) {
-            let row = trace[d]
-            func at(_ k: Int) -> Int { row[k + d] }
-            let k = x - y
-            let prevK = (k == -d || (k != d && at(k - 1) < at(k + 1))) ? k + 1 : k - 1
-            let prevX = d == 0 ? 0 : at(prevK)
+        var beforeIndex = beforeCount
+        var afterIndex = afterCount
+        for edits in stride(from: trace.count - 1, through: 0, by: -1) {
+            let row = trace[edits]
+            func at(_ diagonal: Int) -> Int { row[diagonal + edits] }
+            let diagonal = beforeIndex - afterIndex
+            let prevK =
+                (diagonal == -edits || (diagonal != edits && at(diagonal - 1) < at(diagonal + 1)))
+                ? diagonal + 1 : diagonal - 1
+            let prevX = edits == 0 ? 0 : at(prevK)
             let prevY = prevX - prevK
-            while x > prevX, y > prevY {
-                ops.append(.same(a[x - 1]))
-                x -= 1
-                y -= 1
+            while beforeIndex > prevX, afterIndex > prevY {
+                ops.append(.same(before[beforeIndex - 1]))
+                beforeIndex -= 1
+                afterIndex -= 1
             }
-            if d > 0 {
-                if x == prevX {
-                    ops.append(.added(b[y - 1]))
-                    y -= 1
+            if edits > 0 {
+                if beforeIndex == prevX {
+                    ops.append(.added(after[afterIndex - 1]))
+                    afterIndex -= 1
                 } else {
-                    ops.append(.removed(a[x - 1]))
-                    x -= 1
+                    ops.append(.removed(before[beforeIndex - 1]))
+                    beforeIndex -= 1
                 }
             }
         }
-        while x > 0, y > 0 {
-            ops.append(.same(a[x - 1]))
-            x -= 1
-            y -= 1
+        while beforeIndex > 0, afterIndex > 0 {
+            ops.append(.same(before[beforeIndex - 1]))
+            beforeIndex -= 1
+            afterIndex -= 1
         }
         return ops.reversed()
     }
@@ -474,11 +484,11 @@ public enum ConversationDiff {
         guard !changed.isEmpty else { return [] }
         var ranges: [ClosedRange<Int>] = []
         for i in changed {
-            let r = max(0, i - context)...min(ops.count - 1, i + context)
-            if let last = ranges.last, r.lowerBound <= last.upperBound + 1 {
-                ranges[ranges.count - 1] = last.lowerBound...max(last.upperBound, r.upperBound)
+            let window = max(0, i - context)...min(ops.count - 1, i + context)
+            if let last = ranges.last, window.lowerBound <= last.upperBound + 1 {
+                ranges[ranges.count - 1] = last.lowerBound...max(last.upperBound, window.upperBound)
             } else {
-                ranges.append(r)
+                ranges.append(window)
             }
         }
         // Line numbers (1-based) in A and B at each op.
@@ -500,8 +510,8 @@ public enum ConversationDiff {
         return ranges.map { Hunk(aStart: aLine[$0.lowerBound], bStart: bLine[$0.lowerBound], ops: Array(ops[$0])) }
     }
 
-    private static func paint(_ s: String, _ code: String, _ on: Bool) -> String {
-        on ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s
+    private static func paint(_ text: String, _ code: String, _ on: Bool) -> String {
+        on ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text
     }
 
     /// `diff -u` style: `---`/`+++` names, `@@ -a,n +b,m @@` hunks. Empty when equal.
@@ -509,21 +519,21 @@ public enum ConversationDiff {
         let hs = hunks(ops, context: style.context)
         guard !hs.isEmpty else { return "" }
         var out = paint("--- \(nameA)", "1", style.color) + "\n" + paint("+++ \(nameB)", "1", style.color) + "\n"
-        for h in hs {
-            let aCount = h.ops.filter {
+        for hunk in hs {
+            let aCount = hunk.ops.filter {
                 if case .added = $0 { return false }
                 return true
             }.count
-            let bCount = h.ops.filter {
+            let bCount = hunk.ops.filter {
                 if case .removed = $0 { return false }
                 return true
             }.count
-            out += paint("@@ -\(h.aStart),\(aCount) +\(h.bStart),\(bCount) @@", "36", style.color) + "\n"
-            for op in h.ops {
+            out += paint("@@ -\(hunk.aStart),\(aCount) +\(hunk.bStart),\(bCount) @@", "36", style.color) + "\n"
+            for op in hunk.ops {
                 switch op {
-                case .same(let s): out += " \(s)\n"
-                case .removed(let s): out += paint("-\(s)", "31", style.color) + "\n"
-                case .added(let s): out += paint("+\(s)", "32", style.color) + "\n"
+                case .same(let line): out += " \(line)\n"
+                case .removed(let line): out += paint("-\(line)", "31", style.color) + "\n"
+                case .added(let line): out += paint("+\(line)", "32", style.color) + "\n"
                 }
             }
         }
@@ -535,38 +545,39 @@ public enum ConversationDiff {
         let hs = hunks(ops, context: style.context)
         guard !hs.isEmpty else { return "" }
         let col = max(20, (style.width - 3) / 2)
-        func cell(_ s: String, pad: Bool = true) -> String {
-            s.count > col
-                ? String(s.prefix(col - 1)) + "…" : (pad ? s + String(repeating: " ", count: col - s.count) : s)
+        func cell(_ text: String, pad: Bool = true) -> String {
+            text.count > col
+                ? String(text.prefix(col - 1)) + "…"
+                : (pad ? text + String(repeating: " ", count: col - text.count) : text)
         }
         var out = paint(cell(nameA) + "   " + cell(nameB, pad: false), "1", style.color) + "\n"
-        for h in hs {
-            out += paint("@@ \(h.aStart) / \(h.bStart) @@", "36", style.color) + "\n"
+        for hunk in hs {
+            out += paint("@@ \(hunk.aStart) / \(hunk.bStart) @@", "36", style.color) + "\n"
             var i = 0
-            while i < h.ops.count {
-                if case .same(let s) = h.ops[i] {
-                    out += cell(s) + "   " + cell(s, pad: false) + "\n"
+            while i < hunk.ops.count {
+                if case .same(let text) = hunk.ops[i] {
+                    out += cell(text) + "   " + cell(text, pad: false) + "\n"
                     i += 1
                     continue
                 }
                 // Pair a run of removals with the run of additions after it.
                 var removed: [String] = []
                 var added: [String] = []
-                while i < h.ops.count, case .removed(let s) = h.ops[i] {
-                    removed.append(s)
+                while i < hunk.ops.count, case .removed(let text) = hunk.ops[i] {
+                    removed.append(text)
                     i += 1
                 }
-                while i < h.ops.count, case .added(let s) = h.ops[i] {
-                    added.append(s)
+                while i < hunk.ops.count, case .added(let text) = hunk.ops[i] {
+                    added.append(text)
                     i += 1
                 }
-                for r in 0..<max(removed.count, added.count) {
-                    let l = r < removed.count ? removed[r] : ""
-                    let rt = r < added.count ? added[r] : ""
-                    let mark = r < removed.count && r < added.count ? " | " : (r < removed.count ? " < " : " > ")
+                for row in 0..<max(removed.count, added.count) {
+                    let left = row < removed.count ? removed[row] : ""
+                    let right = row < added.count ? added[row] : ""
+                    let mark = row < removed.count && row < added.count ? " | " : (row < removed.count ? " < " : " > ")
                     out +=
-                        paint(cell(l), "31", style.color && !l.isEmpty) + paint(mark, "33", style.color)
-                        + paint(cell(rt, pad: false), "32", style.color && !rt.isEmpty) + "\n"
+                        paint(cell(left), "31", style.color && !left.isEmpty) + paint(mark, "33", style.color)
+                        + paint(cell(right, pad: false), "32", style.color && !right.isEmpty) + "\n"
                 }
             }
         }

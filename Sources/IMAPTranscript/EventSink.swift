@@ -35,19 +35,19 @@ public final class EventPipeline {
 
     public func publish(_ events: consuming [DecodedEvent], session: String) {
         for index in events.indices {
-            let e = redactor.redact(taking: &events[index], session: session, seq: nextSeq, wire: wire)
+            let event = redactor.redact(taking: &events[index], session: session, seq: nextSeq, wire: wire)
             nextSeq += 1
-            for s in sinks { s.write(e) }
+            for sink in sinks { sink.write(event) }
         }
     }
 
     /// An event that was redacted when it was written (read back from JSON Lines): it keeps its
     /// session and takes the next sequence number.
     public func publish(redacted event: Event) {
-        var e = event
-        e.seq = nextSeq
+        var stamped = event
+        stamped.seq = nextSeq
         nextSeq += 1
-        for s in sinks { s.write(e) }
+        for sink in sinks { sink.write(stamped) }
     }
 
     public func finish() { for s in sinks { s.finish() } }
@@ -81,34 +81,34 @@ public final class PerSessionSink: EventSink {
     /// first); nil skips the session.
     public init(make: @escaping (_ session: String, _ index: Int) -> EventSink?) { self.make = make }
 
-    public func write(_ e: Event) {
-        if e.kind == .sessionStart, open[e.session] == nil, waiting[e.session] == nil {
-            waiting[e.session] = [e]
+    public func write(_ event: Event) {
+        if event.kind == .sessionStart, open[event.session] == nil, waiting[event.session] == nil {
+            waiting[event.session] = [event]
             return
         }
-        if var held = waiting[e.session] {
-            held.append(e)
-            let spoke = e.dir == .client
+        if var held = waiting[event.session] {
+            held.append(event)
+            let spoke = event.dir == .client
             guard spoke || held.count > Self.heldLimit else {
-                if e.kind == .sessionEnd { waiting[e.session] = nil } else { waiting[e.session] = held }
+                if event.kind == .sessionEnd { waiting[event.session] = nil } else { waiting[event.session] = held }
                 return
             }
-            waiting[e.session] = nil
-            guard let sink = make(e.session, started) else { return }
+            waiting[event.session] = nil
+            guard let sink = make(event.session, started) else { return }
             started += 1
-            open[e.session] = sink
-            for event in held { deliver(event, to: sink) }
+            open[event.session] = sink
+            for heldEvent in held { deliver(heldEvent, to: sink) }
             return
         }
-        guard let s = open[e.session] else { return }
-        deliver(e, to: s)
+        guard let sink = open[event.session] else { return }
+        deliver(event, to: sink)
     }
 
-    private func deliver(_ e: Event, to sink: EventSink) {
-        sink.write(e)
-        if e.kind == .sessionEnd {
+    private func deliver(_ event: Event, to sink: EventSink) {
+        sink.write(event)
+        if event.kind == .sessionEnd {
             sink.finish()
-            open[e.session] = nil
+            open[event.session] = nil
         }
     }
 

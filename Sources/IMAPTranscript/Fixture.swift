@@ -25,31 +25,31 @@ public final class FixtureWriter: EventSink {
         normalizer = normalize ? FixtureNormalizer() : nil
     }
 
-    public func write(_ e: Event) {
-        var e = e
-        if e.dir == .server, e.wire != nil,
-            e.kind == .continuation
-                || (!held.isEmpty && held.count < Self.heldLimit && (e.kind == .tagged || e.kind == .untagged))
+    public func write(_ event: Event) {
+        var event = event
+        if event.dir == .server, event.wire != nil,
+            event.kind == .continuation
+                || (!held.isEmpty && held.count < Self.heldLimit && (event.kind == .tagged || event.kind == .untagged))
         {
-            normalizer?.renumber(&e)
-            if let wire = e.wire {
-                held.append((render(wire), e.kind == .continuation))
+            normalizer?.renumber(&event)
+            if let wire = event.wire {
+                held.append((render(wire), event.kind == .continuation))
                 return
             }
         }
-        if !(e.kind == .command && e.dir == .client) { flushHeld() }
-        switch e.body {
+        if !(event.kind == .command && event.dir == .client) { flushHeld() }
+        switch event.body {
         case .sessionStart(let start):
             if normalizer != nil {
                 normalizer = FixtureNormalizer()
                 out.write("# imapscope fixture (normalized: tags renumbered, secrets redacted)\r\n")
                 return
             }
-            out.write("# imapscope fixture, session \(e.session): \(start.client) → \(start.server)\r\n")
+            out.write("# imapscope fixture, session \(event.session): \(start.client) → \(start.server)\r\n")
             return
         case .gap(let gap):
             let skipped = gap.skippedBytes.map { ", \($0) more skipped to the next response" } ?? ""
-            out.write("# gap: \(gap.missing) \(e.dir?.rawValue ?? "") bytes missing\(skipped)\r\n")
+            out.write("# gap: \(gap.missing) \(event.dir?.rawValue ?? "") bytes missing\(skipped)\r\n")
             return
         case .tls(let tls):
             out.write("# TLS \(tls.phase) (\(tls.leg))\r\n")
@@ -62,9 +62,9 @@ public final class FixtureWriter: EventSink {
         case .unparsed:
             return  // no line to replay (its wire pieces, if any, only say it was hidden)
         default:
-            normalizer?.renumber(&e)
+            normalizer?.renumber(&event)
         }
-        guard let wire = e.wire, let dir = e.dir else { return }
+        guard let wire = event.wire, let dir = event.dir else { return }
         let bytes = render(wire)
         guard dir == .client, !held.isEmpty else {
             emit(bytes, dir)
@@ -97,21 +97,21 @@ public final class FixtureWriter: EventSink {
 
     /// Offsets just after each line break that ends a synchronizing literal's header line
     /// (literal bodies skipped, so a body line ending in `{5}` is not one).
-    static func syncLiteralHeaderEnds(_ b: [UInt8]) -> [Int] {
+    static func syncLiteralHeaderEnds(_ bytes: [UInt8]) -> [Int] {
         var ends: [Int] = []
         var lineStart = 0
         var i = 0
-        while i < b.count {
-            guard b[i] == 0x0A else {
+        while i < bytes.count {
+            guard bytes[i] == 0x0A else {
                 i += 1
                 continue
             }
-            var text = Array(b[lineStart..<i])
+            var text = Array(bytes[lineStart..<i])
             if text.last == 0x0D { text.removeLast() }
             i += 1
-            if let (h, _) = LiteralHeader.trailing(in: text) {
-                if h.waitsForContinuation { ends.append(i) }
-                i = min(b.count, i + h.size)
+            if let (header, _) = LiteralHeader.trailing(in: text) {
+                if header.waitsForContinuation { ends.append(i) }
+                i = min(bytes.count, i + header.size)
             }
             lineStart = i
         }
@@ -120,12 +120,13 @@ public final class FixtureWriter: EventSink {
 
     private func render(_ wire: [WirePiece]) -> [UInt8] {
         var bytes: [UInt8] = []
-        for p in wire {
-            switch p {
-            case .bytes(let b): bytes += b
-            case .secret(let m, _): bytes += Array(m.utf8)
-            case .secretLiteral(let h, _, let crlf, let m):
-                bytes += Array(h.text(size: m.utf8.count).utf8) + (crlf ? [13, 10] : [10]) + Array(m.utf8)
+        for piece in wire {
+            switch piece {
+            case .bytes(let plain): bytes += plain
+            case .secret(let marker, _): bytes += Array(marker.utf8)
+            case .secretLiteral(let header, _, let crlf, let marker):
+                bytes +=
+                    Array(header.text(size: marker.utf8.count).utf8) + (crlf ? [13, 10] : [10]) + Array(marker.utf8)
             case .elidedLiteral(let size, let sha):
                 // The body was too large to keep; the fixture cannot hold it verbatim.
                 bytes += Array("\r\n# literal body of \(size) bytes not kept (sha256 \(sha))\r\n".utf8)
@@ -190,17 +191,17 @@ public enum FixtureReader {
     public static let decompressedDirective = "# imapscope: decompressed"
 
     public static func isDecompressed(_ bytes: [UInt8]) -> Bool {
-        let d = Array(decompressedDirective.utf8)
-        for line in bytes.split(separator: 0x0A) where line.starts(with: d) { return true }
+        let directive = Array(decompressedDirective.utf8)
+        for line in bytes.split(separator: 0x0A) where line.starts(with: directive) { return true }
         return false
     }
 
     /// Whether the text looks like a transcript at all (for format detection).
     public static func looksLikeTranscript(_ bytes: [UInt8]) -> Bool {
         for raw in bytes.prefix(4096).split(separator: 0x0A).prefix(20) {
-            let l = raw.drop { $0 == 0x20 || $0 == 0x09 }
-            if l.isEmpty || l.first == UInt8(ascii: "#") { continue }
-            let head = Array(l.prefix(2)).map { $0 | 0x20 }
+            let trimmed = raw.drop { $0 == 0x20 || $0 == 0x09 }
+            if trimmed.isEmpty || trimmed.first == UInt8(ascii: "#") { continue }
+            let head = Array(trimmed.prefix(2)).map { $0 | 0x20 }
             return head == [UInt8(ascii: "s"), UInt8(ascii: ":")] || head == [UInt8(ascii: "c"), UInt8(ascii: ":")]
         }
         return false

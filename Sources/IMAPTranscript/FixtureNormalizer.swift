@@ -12,53 +12,54 @@ public struct FixtureNormalizer {
     private var markers: [String: String] = [:]
 
     /// The normalized marker for a `Redactor` marker.
-    public mutating func marker(_ m: String) -> String {
-        if let n = markers[m] { return n }
+    public mutating func marker(_ recorded: String) -> String {
+        if let normalized = markers[recorded] { return normalized }
         let hex = String(markers.count + 1, radix: 16)
-        let n = "‹redacted:\(String(repeating: "0", count: max(0, 8 - hex.count)) + hex)›"
-        markers[m] = n
-        return n
+        let normalized = "‹redacted:\(String(repeating: "0", count: max(0, 8 - hex.count)) + hex)›"
+        markers[recorded] = normalized
+        return normalized
     }
 
     public init() {}
 
     /// The normalized name for a recorded tag.
-    public mutating func tag(_ t: String) -> String {
-        if let n = tags[t] { return n }
-        let n = "a\(tags.count + 1)"
-        tags[t] = n
-        return n
+    public mutating func tag(_ recorded: String) -> String {
+        if let normalized = tags[recorded] { return normalized }
+        let normalized = "a\(tags.count + 1)"
+        tags[recorded] = normalized
+        return normalized
     }
 
     /// Rewrites the tag at the start of a command's or a tagged response's wire bytes, and
     /// every redaction marker in them.
-    public mutating func renumber(_ e: inout Event) {
-        if var wire = e.wire {
+    public mutating func renumber(_ event: inout Event) {
+        if var wire = event.wire {
             for i in wire.indices {
                 switch wire[i] {
-                case .secret(let m, let length): wire[i] = .secret(marker: marker(m), length: length)
-                case .secretLiteral(let h, let n, let crlf, let m):
-                    wire[i] = .secretLiteral(header: h, headerLength: n, crlf: crlf, marker: marker(m))
+                case .secret(let recorded, let length): wire[i] = .secret(marker: marker(recorded), length: length)
+                case .secretLiteral(let header, let headerLength, let crlf, let recorded):
+                    wire[i] = .secretLiteral(
+                        header: header, headerLength: headerLength, crlf: crlf, marker: marker(recorded))
                 default: break
                 }
             }
-            e.wire = wire
+            event.wire = wire
         }
-        guard e.kind == .command || e.kind == .tagged, let t = e.body.tag,
-            var wire = e.wire, case .bytes(let first)? = wire.first
+        guard event.kind == .command || event.kind == .tagged, let recordedTag = event.body.tag,
+            var wire = event.wire, case .bytes(let first)? = wire.first
         else { return }
-        let old = Array(t.utf8)
+        let old = Array(recordedTag.utf8)
         guard first.starts(with: old), first.count > old.count, first[old.count] == 0x20 else { return }
-        let renamed = tag(t)
+        let renamed = tag(recordedTag)
         wire[0] = .bytes(Array(renamed.utf8) + first[old.count...])
-        e.wire = wire
-        switch e.body {
-        case .command(var c):
-            c.tag = renamed
-            e.body = .command(c)
-        case .tagged(var t):
-            t.tag = renamed
-            e.body = .tagged(t)
+        event.wire = wire
+        switch event.body {
+        case .command(var command):
+            command.tag = renamed
+            event.body = .command(command)
+        case .tagged(var tagged):
+            tagged.tag = renamed
+            event.body = .tagged(tagged)
         default: break
         }
     }

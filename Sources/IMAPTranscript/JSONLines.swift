@@ -39,7 +39,7 @@ public enum JSONLinesReader {
 
     public static func read(_ bytes: [UInt8]) throws -> [Event] {
         var events: [Event] = []
-        var n = 0
+        var lineNumber = 0
         // Lines found by an index loop over the array: the generic `split` costs a call (and, in
         // a debug build, an allocation) per byte, which made reading back a few kilobytes
         // dominate the fuzzer's time.
@@ -47,7 +47,7 @@ public enum JSONLinesReader {
         while start <= bytes.count {
             var end = start
             while end < bytes.count, bytes[end] != 0x0A { end += 1 }
-            n += 1
+            lineNumber += 1
             var stop = end
             if stop > start, bytes[stop - 1] == 0x0D { stop -= 1 }
             var blank = true
@@ -59,7 +59,7 @@ public enum JSONLinesReader {
                 do {
                     events.append(try Event(json: try JSONParser.parse(Array(bytes[start..<stop]))))
                 } catch {
-                    throw Failure(line: n, message: "\(error)")
+                    throw Failure(line: lineNumber, message: "\(error)")
                 }
             }
             start = end + 1

@@ -11,13 +11,13 @@ public protocol ByteOutput: AnyObject {
 }
 
 extension ByteOutput {
-    public func write(_ s: String) { write(Array(s.utf8)) }
+    public func write(_ text: String) { write(Array(text.utf8)) }
 }
 
 public final class MemoryOutput: ByteOutput {
     public private(set) var bytes: [UInt8] = []
     public init() {}
-    public func write(_ b: [UInt8]) { bytes += b }
+    public func write(_ more: [UInt8]) { bytes += more }
     public func flush() {}
     public var text: String { String(decoding: bytes, as: UTF8.self) }
 }
@@ -54,10 +54,10 @@ public final class FileOutput: ByteOutput {
     }
 
     public convenience init(path: String) throws {
-        guard let f = fopen(path, "wb") else {
+        guard let file = fopen(path, "wb") else {
             throw OutputError(description: "cannot write \(path): \(String(cString: strerror(errno)))")
         }
-        self.init(file: f, owned: true)
+        self.init(file: file, owned: true)
     }
 
     /// Each line goes out as soon as it ends (a proxy's live records: `tail -f` follows them, and

@@ -29,17 +29,17 @@ public enum ReportHTML {
     }
 
     /// Text for an HTML element or a quoted attribute.
-    public static func escape(_ s: String) -> String {
+    public static func escape(_ text: String) -> String {
         var out = ""
-        out.reserveCapacity(s.utf8.count)
-        for c in s.unicodeScalars {
-            switch c {
+        out.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            switch scalar {
             case "&": out += "&amp;"
             case "<": out += "&lt;"
             case ">": out += "&gt;"
             case "\"": out += "&quot;"
             case "'": out += "&#39;"
-            default: out.unicodeScalars.append(c)
+            default: out.unicodeScalars.append(scalar)
             }
         }
         return out
@@ -47,77 +47,82 @@ public enum ReportHTML {
 
     /// The JSON block: `<`, `>` and `&` only ever occur inside its strings, written as `\u003c`
     /// and so on, so no text can close the script element or open another.
-    static func writeData(_ m: ReportModel, inputs: [String], to b: inout [UInt8], flushingTo out: ByteOutput) {
+    static func writeData(_ model: ReportModel, inputs: [String], to buffer: inout [UInt8], flushingTo out: ByteOutput)
+    {
         func flush() {
-            if b.count >= 1 << 16 {
-                out.write(b)
-                b.removeAll(keepingCapacity: true)
+            if buffer.count >= 1 << 16 {
+                out.write(buffer)
+                buffer.removeAll(keepingCapacity: true)
             }
         }
-        func raw(_ s: String) { b.append(contentsOf: s.utf8) }
-        func str(_ s: String) { writeString(s, to: &b) }
-        func num(_ v: Double?) { raw(v.map { Decimal.format($0, 3) } ?? "null") }
+        func raw(_ text: String) { buffer.append(contentsOf: text.utf8) }
+        func str(_ text: String) { writeString(text, to: &buffer) }
+        func num(_ value: Double?) { raw(value.map { Decimal.format($0, 3) } ?? "null") }
         func list(_ items: [String]) {
             raw("[")
-            for (i, s) in items.enumerated() {
+            for (i, item) in items.enumerated() {
                 if i > 0 { raw(",") }
-                str(s)
+                str(item)
             }
             raw("]")
         }
         raw("{\"inputs\":")
         list(inputs)
-        raw(",\"droppedRows\":\(m.droppedRows)")
+        raw(",\"droppedRows\":\(model.droppedRows)")
         raw(",\"sessions\":[")
-        for (i, s) in m.sessions.enumerated() {
+        for (i, session) in model.sessions.enumerated() {
             if i > 0 { raw(",\n") }
-            let start = s.start.microseconds
+            let start = session.start.microseconds
             raw("{\"id\":")
-            str(s.id)
+            str(session.id)
             raw(",\"client\":")
-            str(s.client)
+            str(session.client)
             raw(",\"server\":")
-            str(s.server)
+            str(session.server)
             raw(",\"source\":")
-            str(s.source)
+            str(session.source)
             raw(",\"transport\":")
-            str(s.transport)
+            str(session.transport)
             raw(",\"start\":")
-            str(s.start.rfc3339)
-            raw(",\"dur\":\(s.end.microseconds - start),\"up\":\(s.bytesFromClient),\"down\":\(s.bytesFromServer)")
-            raw(",\"errors\":\(s.errors),\"lints\":\(s.lints),\"lanes\":\(s.lanes),\"firstRow\":\(s.firstRow)")
+            str(session.start.rfc3339)
+            raw(
+                ",\"dur\":\(session.end.microseconds - start),\"up\":\(session.bytesFromClient),\"down\":\(session.bytesFromServer)"
+            )
+            raw(
+                ",\"errors\":\(session.errors),\"lints\":\(session.lints),\"lanes\":\(session.lanes),\"firstRow\":\(session.firstRow)"
+            )
             raw(",\"reason\":")
-            str(s.endReason ?? "")
+            str(session.endReason ?? "")
             raw(",\"selected\":")
-            str(s.selected ?? "")
+            str(session.selected ?? "")
             raw(",\"mailbox\":[")
-            for (j, kv) in s.mailbox.enumerated() {
+            for (j, kv) in session.mailbox.enumerated() {
                 if j > 0 { raw(",") }
                 list([kv.0, kv.1])
             }
             raw("],\"caps\":[")
-            for (j, c) in s.capabilityChanges.enumerated() {
+            for (j, change) in session.capabilityChanges.enumerated() {
                 if j > 0 { raw(",") }
-                raw("[\(c.time.microseconds - start),\(c.row),")
-                list(c.added)
+                raw("[\(change.time.microseconds - start),\(change.row),")
+                list(change.added)
                 raw(",")
-                list(c.removed)
-                raw(",\(c.capabilities.count)]")
+                list(change.removed)
+                raw(",\(change.capabilities.count)]")
             }
             raw("],\"marks\":[")
-            for (j, k) in s.marks.enumerated() {
+            for (j, mark) in session.marks.enumerated() {
                 if j > 0 { raw(",") }
                 raw("[")
-                str(k.kind.rawValue)
-                raw(",\(k.start.microseconds - start),\(k.end.microseconds - start),\(k.row),")
-                str(k.label)
+                str(mark.kind.rawValue)
+                raw(",\(mark.start.microseconds - start),\(mark.end.microseconds - start),\(mark.row),")
+                str(mark.label)
                 raw("]")
             }
             raw("],\"commands\":[")
-            for (j, c) in s.commands.enumerated() {
+            for (j, commandIndex) in session.commands.enumerated() {
                 if j > 0 { raw(",") }
-                let cmd = m.commands[c]
-                raw("[\(c),")
+                let cmd = model.commands[commandIndex]
+                raw("[\(commandIndex),")
                 str(cmd.tag)
                 raw(",")
                 str(cmd.name)
@@ -133,34 +138,34 @@ public enum ReportHTML {
             flush()
         }
         raw("],\n\"latency\":[")
-        for (i, l) in m.latencyTable.enumerated() {
+        for (i, latency) in model.latencyTable.enumerated() {
             if i > 0 { raw(",") }
             raw("[")
-            str(l.name)
-            raw(",\(l.count),\(l.completed),\(l.no),\(l.bad),")
-            num(l.p50)
+            str(latency.name)
+            raw(",\(latency.count),\(latency.completed),\(latency.no),\(latency.bad),")
+            num(latency.p50)
             raw(",")
-            num(l.p95)
+            num(latency.p95)
             raw(",")
-            num(l.max)
+            num(latency.max)
             raw("]")
         }
         raw("],\n\"lints\":[")
-        for (i, l) in m.lints.enumerated() {
+        for (i, lint) in model.lints.enumerated() {
             if i > 0 { raw(",") }
-            raw("[\(l.session),")
-            for text in [l.level, l.code, l.message] {
+            raw("[\(lint.session),")
+            for text in [lint.level, lint.code, lint.message] {
                 str(text)
                 raw(",")
             }
-            raw("\(l.row)]")
+            raw("\(lint.row)]")
             flush()
         }
         raw("],\n\"rows\":[")
-        for (i, r) in m.rows.enumerated() {
+        for (i, row) in model.rows.enumerated() {
             if i > 0 { raw(",\n") }
-            raw("[\(r.session),\"\(r.kind.rawValue)\",\(r.command),")
-            str(r.text)
+            raw("[\(row.session),\"\(row.kind.rawValue)\",\(row.command),")
+            str(row.text)
             raw("]")
             flush()
         }
@@ -168,20 +173,20 @@ public enum ReportHTML {
     }
 
     /// A JSON string that is also safe inside a script element.
-    public static func writeString(_ s: String, to b: inout [UInt8]) {
-        b.append(0x22)
-        for u in s.utf8 {
-            switch u {
-            case 0x22: b.append(contentsOf: [0x5C, 0x22])
-            case 0x5C: b.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: b.append(contentsOf: [0x5C, 0x6E])
+    public static func writeString(_ text: String, to buffer: inout [UInt8]) {
+        buffer.append(0x22)
+        for byte in text.utf8 {
+            switch byte {
+            case 0x22: buffer.append(contentsOf: [0x5C, 0x22])
+            case 0x5C: buffer.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: buffer.append(contentsOf: [0x5C, 0x6E])
             case 0x3C, 0x3E, 0x26, 0..<0x20, 0x7F:
                 let hex = Array("0123456789abcdef".utf8)
-                b.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(u >> 4)], hex[Int(u & 0xF)]])
-            default: b.append(u)
+                buffer.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+            default: buffer.append(byte)
             }
         }
-        b.append(0x22)
+        buffer.append(0x22)
     }
 }
 

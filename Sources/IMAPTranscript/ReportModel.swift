@@ -148,100 +148,109 @@ public final class ReportModel: EventSink {
 
     public init(rowLimit: Int = 2_000_000) { self.rowLimit = rowLimit }
 
-    public func write(_ e: Event) {
-        if case .sessionStart(let s) = e.body {
-            startSession(e, s)
-        } else if open[e.session] == nil {
+    public func write(_ event: Event) {
+        if case .sessionStart(let sessionStart) = event.body {
+            startSession(event, sessionStart)
+        } else if open[event.session] == nil {
             // Events of a session whose start was not seen (a JSON Lines excerpt).
-            startSession(e, SessionStartEvent(client: "?", server: "?", source: "?"))
+            startSession(event, SessionStartEvent(client: "?", server: "?", source: "?"))
         }
-        guard var o = open[e.session] else { return }
-        defer { if e.kind == .sessionEnd { open[e.session] = nil } else { open[e.session] = o } }
-        let s = o.index
-        if e.time.microseconds - o.lastTime.microseconds >= Self.quietThreshold {
-            let seconds = Decimal.format(e.time.milliseconds(since: o.lastTime) / 1000, 1)
-            sessions[s].marks.append(
+        guard var live = open[event.session] else { return }
+        defer { if event.kind == .sessionEnd { open[event.session] = nil } else { open[event.session] = live } }
+        let sessionIndex = live.index
+        if event.time.microseconds - live.lastTime.microseconds >= Self.quietThreshold {
+            let seconds = Decimal.format(event.time.milliseconds(since: live.lastTime) / 1000, 1)
+            sessions[sessionIndex].marks.append(
                 Mark(
-                    kind: .quiet, start: o.lastTime, end: e.time, row: rows.count, label: "no traffic for \(seconds) s")
+                    kind: .quiet, start: live.lastTime, end: event.time, row: rows.count,
+                    label: "no traffic for \(seconds) s")
             )
         }
-        o.lastTime = max(o.lastTime, e.time)
-        sessions[s].end = max(sessions[s].end, e.time)
-        if let b = e.bytes, let d = e.dir {
-            if d == .client { sessions[s].bytesFromClient += Int64(b) }
-            if d == .server { sessions[s].bytesFromServer += Int64(b) }
+        live.lastTime = max(live.lastTime, event.time)
+        sessions[sessionIndex].end = max(sessions[sessionIndex].end, event.time)
+        if let count = event.bytes, let dir = event.dir {
+            if dir == .client { sessions[sessionIndex].bytesFromClient += Int64(count) }
+            if dir == .server { sessions[sessionIndex].bytesFromServer += Int64(count) }
         }
-        o.writer.write(e)
+        live.writer.write(event)
         var text = capture.take()
         if text.hasSuffix("\n") { text.removeLast() }
         let row = rows.count < rowLimit ? rows.count : -1
         var kind = Row.Kind.meta
-        var group = o.inFlight.last?.command ?? -1
-        switch e.body {
+        var group = live.inFlight.last?.command ?? -1
+        switch event.body {
         case .sessionStart:
             kind = .header
             group = -1
-        case .command(let c):
+        case .command(let command):
             kind = .command
             group = commands.count
-            let name = c.fullName
+            let name = command.fullName
             if names[name] == nil {
                 names[name] = (0, 0, 0, 0)
                 nameOrder.append(name)
             }
             names[name]?.count += 1
-            commands.append(Command(session: s, tag: c.tag, name: name, sent: e.time, row: row))
-            sessions[s].commands.append(group)
-            o.inFlight.append((c.tag, group))
-            assignLane(group, open: &o)
-            if c.name == .idle { o.idleStart = (e.time, row) }
-            if c.name == .select || c.name == .examine, let m = c.arguments.mailbox { sessions[s].selected = m }
-        case .tagged(let t):
-            kind = t.status == "OK" ? .ok : (t.status == "NO" ? .no : .bad)
-            if t.status != "OK" { sessions[s].errors += 1 }
-            if let i = o.inFlight.lastIndex(where: { $0.tag == t.tag }) {
-                group = o.inFlight[i].command
-                o.inFlight.remove(at: i)
-                complete(group, e.time, t, row: row, open: &o)
+            commands.append(Command(session: sessionIndex, tag: command.tag, name: name, sent: event.time, row: row))
+            sessions[sessionIndex].commands.append(group)
+            live.inFlight.append((command.tag, group))
+            assignLane(group, open: &live)
+            if command.name == .idle { live.idleStart = (event.time, row) }
+            if command.name == .select || command.name == .examine, let mailbox = command.arguments.mailbox {
+                sessions[sessionIndex].selected = mailbox
+            }
+        case .tagged(let tagged):
+            kind = tagged.status == "OK" ? .ok : (tagged.status == "NO" ? .no : .bad)
+            if tagged.status != "OK" { sessions[sessionIndex].errors += 1 }
+            if let index = live.inFlight.lastIndex(where: { $0.tag == tagged.tag }) {
+                group = live.inFlight[index].command
+                live.inFlight.remove(at: index)
+                complete(group, event.time, tagged, row: row, open: &live)
             } else {
                 group = -1
             }
-            if let start = o.idleStart, commands.indices.contains(group), commands[group].name == "IDLE" {
-                sessions[s].marks.append(
-                    Mark(kind: .idle, start: start.time, end: e.time, row: start.row, label: "IDLE"))
-                o.idleStart = nil
+            if let start = live.idleStart, commands.indices.contains(group), commands[group].name == "IDLE" {
+                sessions[sessionIndex].marks.append(
+                    Mark(kind: .idle, start: start.time, end: event.time, row: start.row, label: "IDLE"))
+                live.idleStart = nil
             }
-            noteCapabilities(t.response, time: e.time, row: row, open: &o)
-        case .untagged(let u):
+            noteCapabilities(tagged.response, time: event.time, row: row, open: &live)
+        case .untagged(let untagged):
             kind = .server
-            if u.unsolicited || o.idleStart != nil, u.name == "EXISTS" || u.name == "EXPUNGE" {
-                let n = u.number.map { "\($0) " } ?? ""
-                sessions[s].marks.append(
+            if untagged.unsolicited || live.idleStart != nil, untagged.name == "EXISTS" || untagged.name == "EXPUNGE" {
+                let number = untagged.number.map { "\($0) " } ?? ""
+                sessions[sessionIndex].marks.append(
                     Mark(
-                        kind: u.name == "EXISTS" ? .exists : .expunge, start: e.time, end: e.time, row: row,
-                        label: "unsolicited \(n)\(u.name)"))
+                        kind: untagged.name == "EXISTS" ? .exists : .expunge, start: event.time, end: event.time,
+                        row: row,
+                        label: "unsolicited \(number)\(untagged.name)"))
             }
-            noteCapabilities(u.response, time: e.time, row: row, open: &o)
+            noteCapabilities(untagged.response, time: event.time, row: row, open: &live)
         case .continuation, .sasl, .idleDone:
-            kind = e.dir == .client ? .command : .server
-            if let tag = e.body.tag, let f = o.inFlight.last(where: { $0.tag == tag }) { group = f.command }
-        case .lint(let l):
+            kind = event.dir == .client ? .command : .server
+            if let tag = event.body.tag, let owner = live.inFlight.last(where: { $0.tag == tag }) {
+                group = owner.command
+            }
+        case .lint(let lint):
             kind = .lint
-            sessions[s].lints += 1
-            lints.append(Lint(session: s, level: l.level.rawValue, code: l.code, message: l.message, row: row))
-        case .gap(let g):
+            sessions[sessionIndex].lints += 1
+            lints.append(
+                Lint(
+                    session: sessionIndex, level: lint.level.rawValue, code: lint.code, message: lint.message, row: row)
+            )
+        case .gap(let gap):
             kind = .damage
-            sessions[s].errors += 1
-            sessions[s].marks.append(
-                Mark(kind: .gap, start: e.time, end: e.time, row: row, label: "\(g.missing) bytes lost"))
+            sessions[sessionIndex].errors += 1
+            sessions[sessionIndex].marks.append(
+                Mark(kind: .gap, start: event.time, end: event.time, row: row, label: "\(gap.missing) bytes lost"))
         case .unparsed:
             kind = .damage
-            sessions[s].errors += 1
-        case .tls(let t):
-            if t.phase.hasPrefix("starttls"), sessions[s].transport == "plaintext" {
-                sessions[s].transport = "starttls"
+            sessions[sessionIndex].errors += 1
+        case .tls(let tls):
+            if tls.phase.hasPrefix("starttls"), sessions[sessionIndex].transport == "plaintext" {
+                sessions[sessionIndex].transport = "starttls"
             }
-            if t.phase == "implicit" { sessions[s].transport = "tls" }
+            if tls.phase == "implicit" { sessions[sessionIndex].transport = "tls" }
         case .compress:
             break
         case .fault:
@@ -249,23 +258,27 @@ public final class ReportModel: EventSink {
         case .sessionEnd(let end):
             kind = .header
             group = -1
-            sessions[s].endReason = end.reason
-            if let m = end.mailbox?.objectValue {
-                sessions[s].mailbox = m.map { ($0.0, Self.plain($0.1)) }
+            sessions[sessionIndex].endReason = end.reason
+            if let mailbox = end.mailbox?.objectValue {
+                sessions[sessionIndex].mailbox = mailbox.map { ($0.0, Self.plain($0.1)) }
             }
-            if let start = o.idleStart {
-                sessions[s].marks.append(
-                    Mark(kind: .idle, start: start.time, end: e.time, row: start.row, label: "IDLE"))
+            if let start = live.idleStart {
+                sessions[sessionIndex].marks.append(
+                    Mark(kind: .idle, start: start.time, end: event.time, row: start.row, label: "IDLE"))
             }
         }
-        if row >= 0 { rows.append(Row(session: s, kind: kind, command: group, text: text)) } else { droppedRows += 1 }
+        if row >= 0 {
+            rows.append(Row(session: sessionIndex, kind: kind, command: group, text: text))
+        } else {
+            droppedRows += 1
+        }
     }
 
     public func finish() {
-        for (_, o) in open.sorted(by: { $0.value.index < $1.value.index }) {
-            if let start = o.idleStart {
-                sessions[o.index].marks.append(
-                    Mark(kind: .idle, start: start.time, end: o.lastTime, row: start.row, label: "IDLE"))
+        for (_, live) in open.sorted(by: { $0.value.index < $1.value.index }) {
+            if let start = live.idleStart {
+                sessions[live.index].marks.append(
+                    Mark(kind: .idle, start: start.time, end: live.lastTime, row: start.row, label: "IDLE"))
             }
         }
         open.removeAll()
@@ -274,76 +287,77 @@ public final class ReportModel: EventSink {
     /// One row per command name, in order of first use: completions and latency percentiles in ms.
     public var latencyTable: [LatencyRow] {
         nameOrder.map { name in
-            let n = names[name] ?? (0, 0, 0, 0)
-            let l = (latencies[name] ?? []).sorted()
+            let tally = names[name] ?? (0, 0, 0, 0)
+            let timings = (latencies[name] ?? []).sorted()
             return LatencyRow(
-                name: name, count: n.count, completed: n.completed, no: n.no, bad: n.bad,
-                p50: l.isEmpty ? nil : SummarySink.percentile(l, 50),
-                p95: l.isEmpty ? nil : SummarySink.percentile(l, 95), max: l.last)
+                name: name, count: tally.count, completed: tally.completed, no: tally.no, bad: tally.bad,
+                p50: timings.isEmpty ? nil : SummarySink.percentile(timings, 50),
+                p95: timings.isEmpty ? nil : SummarySink.percentile(timings, 95), max: timings.last)
         }
     }
 
-    private func startSession(_ e: Event, _ s: SessionStartEvent) {
+    private func startSession(_ event: Event, _ start: SessionStartEvent) {
         let index = sessions.count
-        let transport = s.transport == "tls" ? "tls" : "plaintext"
+        let transport = start.transport == "tls" ? "tls" : "plaintext"
         sessions.append(
             Session(
-                id: e.session, client: s.client, server: s.server, source: s.source, transport: transport,
-                start: e.time, end: e.time, firstRow: rows.count))
+                id: event.session, client: start.client, server: start.server, source: start.source,
+                transport: transport,
+                start: event.time, end: event.time, firstRow: rows.count))
         let writer = TextWriter(capture, style: .init(color: false))
-        open[e.session] = Open(index: index, writer: writer, lastTime: e.time)
+        open[event.session] = Open(index: index, writer: writer, lastTime: event.time)
     }
 
-    private func complete(_ c: Int, _ time: Timestamp, _ t: TaggedEvent, row: Int, open o: inout Open) {
-        commands[c].completed = time
-        commands[c].status = t.status
-        commands[c].completionRow = row
-        commands[c].latencyMs = t.latencyMs ?? time.milliseconds(since: commands[c].sent)
-        let name = commands[c].name
+    private func complete(_ command: Int, _ time: Timestamp, _ tagged: TaggedEvent, row: Int, open live: inout Open) {
+        commands[command].completed = time
+        commands[command].status = tagged.status
+        commands[command].completionRow = row
+        commands[command].latencyMs = tagged.latencyMs ?? time.milliseconds(since: commands[command].sent)
+        let name = commands[command].name
         names[name]?.completed += 1
-        if t.status == "NO" { names[name]?.no += 1 }
-        if t.status == "BAD" { names[name]?.bad += 1 }
-        if let l = t.latencyMs { latencies[t.command ?? name, default: []].append(l) }
-        if o.laneBusy.indices.contains(commands[c].lane) { o.laneBusy[commands[c].lane] = false }
+        if tagged.status == "NO" { names[name]?.no += 1 }
+        if tagged.status == "BAD" { names[name]?.bad += 1 }
+        if let latency = tagged.latencyMs { latencies[tagged.command ?? name, default: []].append(latency) }
+        if live.laneBusy.indices.contains(commands[command].lane) { live.laneBusy[commands[command].lane] = false }
     }
 
     /// The first lane with no command in flight (events come in time order, so a lane whose
     /// command completed is free for any later one).
-    private func assignLane(_ c: Int, open o: inout Open) {
-        var lane = o.laneBusy.firstIndex(of: false) ?? o.laneBusy.count
+    private func assignLane(_ command: Int, open live: inout Open) {
+        var lane = live.laneBusy.firstIndex(of: false) ?? live.laneBusy.count
         if lane >= Self.maxLanes { lane = Self.maxLanes - 1 }
-        if lane == o.laneBusy.count { o.laneBusy.append(true) } else { o.laneBusy[lane] = true }
-        commands[c].lane = lane
-        let s = commands[c].session
-        sessions[s].lanes = max(sessions[s].lanes, lane + 1)
+        if lane == live.laneBusy.count { live.laneBusy.append(true) } else { live.laneBusy[lane] = true }
+        commands[command].lane = lane
+        let sessionIndex = commands[command].session
+        sessions[sessionIndex].lanes = max(sessions[sessionIndex].lanes, lane + 1)
     }
 
-    private func noteCapabilities(_ r: ResponseFields, time: Timestamp, row: Int, open o: inout Open) {
+    private func noteCapabilities(_ response: ResponseFields, time: Timestamp, row: Int, open live: inout Open) {
         var caps: [String]?
-        if r.code == "CAPABILITY" { caps = r.codeArguments }
-        if let list = r.arguments.fields.first(where: { $0.0 == "capabilities" })?.1.arrayValue {
+        if response.code == "CAPABILITY" { caps = response.codeArguments }
+        if let list = response.arguments.fields.first(where: { $0.0 == "capabilities" })?.1.arrayValue {
             caps = list.compactMap(\.stringValue)
         }
-        guard let caps, caps != o.lastCapabilities else { return }
-        let old = Set(o.lastCapabilities ?? [])
+        guard let caps, caps != live.lastCapabilities else { return }
+        let old = Set(live.lastCapabilities ?? [])
         let new = Set(caps)
-        sessions[o.index].capabilityChanges.append(
+        sessions[live.index].capabilityChanges.append(
             CapabilityChange(
                 time: time, row: row, added: caps.filter { !old.contains($0) },
-                removed: (o.lastCapabilities ?? []).filter { !new.contains($0) }, capabilities: caps))
-        o.lastCapabilities = caps
+                removed: (live.lastCapabilities ?? []).filter { !new.contains($0) }, capabilities: caps))
+        live.lastCapabilities = caps
     }
 
-    private static func plain(_ v: JSONValue) -> String {
-        if let s = v.stringValue { return s }
-        return v.serialized
+    private static func plain(_ value: JSONValue) -> String {
+        if let string = value.stringValue { return string }
+        return value.serialized
     }
 }
 
 /// The text a `TextWriter` wrote for the last event.
 private final class CapturedText: ByteOutput {
     private var bytes: [UInt8] = []
-    func write(_ b: [UInt8]) { bytes += b }
+    func write(_ more: [UInt8]) { bytes += more }
     func flush() {}
     func take() -> String {
         defer { bytes.removeAll(keepingCapacity: true) }

@@ -10,15 +10,15 @@ enum StringValues {
         var out = ""
         var index = 0
         while index < chars.count {
-            let c = chars[index]
-            if c == "\"", let (value, next) = quoted(chars, from: index) {
+            let character = chars[index]
+            if character == "\"", let (value, next) = quoted(chars, from: index) {
                 out += form(value)
                 index = next
-            } else if c == "{", isTokenStart(chars, index), let (shown, next) = literal(chars, from: index) {
+            } else if character == "{", isTokenStart(chars, index), let (shown, next) = literal(chars, from: index) {
                 out += shown
                 index = next
             } else {
-                out.append(c)
+                out.append(character)
                 index += 1
             }
         }
@@ -30,14 +30,14 @@ enum StringValues {
         var value = ""
         var index = start + 1
         while index < chars.count {
-            let c = chars[index]
-            if c == "\\", index + 1 < chars.count {
+            let character = chars[index]
+            if character == "\\", index + 1 < chars.count {
                 value.append(chars[index + 1])
                 index += 2
                 continue
             }
-            if c == "\"" { return (value, index + 1) }
-            value.append(c)
+            if character == "\"" { return (value, index + 1) }
+            value.append(character)
             index += 1
         }
         return nil
@@ -84,8 +84,8 @@ enum StringValues {
 
     /// ASTRING-CHAR: ATOM-CHAR or `]` (RFC 9051 §9), and the list wildcards `%` and `*` (a LIST
     /// pattern's `*` and `"*"` are the same); no space, control, `(){"\` or 8-bit.
-    private static func isAstringChar(_ s: Unicode.Scalar) -> Bool {
-        guard s.value > 0x20, s.value < 0x7F else { return false }
-        return !"(){\"\\".unicodeScalars.contains(s)
+    private static func isAstringChar(_ scalar: Unicode.Scalar) -> Bool {
+        guard scalar.value > 0x20, scalar.value < 0x7F else { return false }
+        return !"(){\"\\".unicodeScalars.contains(scalar)
     }
 }

@@ -17,14 +17,16 @@ public final class SummarySink: EventSink {
 
     public init() {}
 
-    public func write(_ e: Event) {
-        if let d = e.dir, let b = e.bytes { bytes[d, default: 0] += Int64(b) }
-        switch e.body {
-        case .sessionStart(let start): sessions.append("\(e.session): \(start.client) → \(start.server)")
-        case .command(let c): counts[c.fullName, default: 0] += 1
-        case .tagged(let t):
-            statuses[t.status, default: 0] += 1
-            if let c = t.command, let l = t.latencyMs { latencies[c, default: []].append(l) }
+    public func write(_ event: Event) {
+        if let dir = event.dir, let count = event.bytes { bytes[dir, default: 0] += Int64(count) }
+        switch event.body {
+        case .sessionStart(let start): sessions.append("\(event.session): \(start.client) → \(start.server)")
+        case .command(let command): counts[command.fullName, default: 0] += 1
+        case .tagged(let tagged):
+            statuses[tagged.status, default: 0] += 1
+            if let command = tagged.command, let latency = tagged.latencyMs {
+                latencies[command, default: []].append(latency)
+            }
         case .lint(let lint): lints[lint.code, default: 0] += 1
         case .unparsed: unparsed += 1
         case .gap(let gap):
@@ -51,16 +53,16 @@ public final class SummarySink: EventSink {
         encrypted += other.encrypted
     }
 
-    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    static func percentile(_ sorted: [Double], _ percent: Double) -> Double {
         guard !sorted.isEmpty else { return 0 }
-        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
+        let rank = Int((percent / 100 * Double(sorted.count)).rounded(.up)) - 1
         return sorted[max(0, min(sorted.count - 1, rank))]
     }
 
     public func report() -> String {
         var out = "\n── summary\n"
         out += "sessions: \(sessions.count)" + (encrypted > 0 ? " (\(encrypted) encrypted)" : "") + "\n"
-        for s in sessions.prefix(20) { out += "  \(terminalSafe(s))\n" }
+        for session in sessions.prefix(20) { out += "  \(terminalSafe(session))\n" }
         if sessions.count > 20 { out += "  … and \(sessions.count - 20) more\n" }
         out += "bytes: client \(bytes[.client] ?? 0), server \(bytes[.server] ?? 0)\n"
         out +=
@@ -70,14 +72,14 @@ public final class SummarySink: EventSink {
         out +=
             "  " + "name".padding(18) + "count".leftPad(7) + "p50 ms".leftPad(10) + "p95 ms".leftPad(10)
             + "max ms".leftPad(10) + "\n"
-        for (name, n) in counts.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
-            let l = (latencies[name] ?? []).sorted()
+        for (name, count) in counts.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
+            let timings = (latencies[name] ?? []).sorted()
             let cols =
-                l.last.map { slowest in
-                    [Self.percentile(l, 50), Self.percentile(l, 95), slowest].map { Decimal.format($0, 2) }
+                timings.last.map { slowest in
+                    [Self.percentile(timings, 50), Self.percentile(timings, 95), slowest].map { Decimal.format($0, 2) }
                 } ?? ["-", "-", "-"]
             out +=
-                "  " + terminalSafe(name).padding(18) + String(n).leftPad(7) + cols.map { $0.leftPad(10) }.joined()
+                "  " + terminalSafe(name).padding(18) + String(count).leftPad(7) + cols.map { $0.leftPad(10) }.joined()
                 + "\n"
         }
         if !lints.isEmpty {
@@ -92,6 +94,6 @@ public final class SummarySink: EventSink {
 }
 
 extension String {
-    func padding(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
-    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+    func leftPad(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
 }

@@ -27,85 +27,91 @@ public final class TextWriter: EventSink {
         sessionsSeen = sessionsBefore
     }
 
-    private func paint(_ s: String, _ code: String) -> String {
-        style.color ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s
+    private func paint(_ text: String, _ code: String) -> String {
+        style.color ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text
     }
 
     public func write(_ event: Event) {
         // Wire text (names, server text, reasons, annotations) must not reach the terminal raw.
-        var e = event
-        if let a = e.annotation { e.annotation = terminalSafe(a) }
+        var shown = event
+        if let annotation = shown.annotation { shown.annotation = terminalSafe(annotation) }
         let safe = terminalSafe
-        let start = starts[e.session] ?? e.time
+        let start = starts[shown.session] ?? shown.time
         // Forget an ended session's start, so a capture of many sessions does not grow this.
-        if e.kind == .sessionEnd { starts[e.session] = nil }
-        if case .sessionStart(let s) = e.body {
-            starts[e.session] = e.time
+        if shown.kind == .sessionEnd { starts[shown.session] = nil }
+        if case .sessionStart(let sessionStart) = shown.body {
+            starts[shown.session] = shown.time
             sessionsSeen += 1
-            let transport = s.transport.map { ", \(safe($0))" } ?? ""
+            let transport = sessionStart.transport.map { ", \(safe($0))" } ?? ""
             out.write(
                 paint(
-                    "── session \(e.session): \(safe(s.client)) → \(safe(s.server)) (\(safe(s.source))\(transport)), "
-                        + e.time.rfc3339, "1") + "\n")
-            lastSession = e.session
+                    "── session \(shown.session): \(safe(sessionStart.client)) → \(safe(sessionStart.server)) (\(safe(sessionStart.source))\(transport)), "
+                        + shown.time.rfc3339, "1") + "\n")
+            lastSession = shown.session
             return
         }
         var prefix = ""
-        if sessionsSeen > 1 || (lastSession != nil && lastSession != e.session) {
-            prefix = paint("[\(e.session)] ", "2")
+        if sessionsSeen > 1 || (lastSession != nil && lastSession != shown.session) {
+            prefix = paint("[\(shown.session)] ", "2")
         }
-        lastSession = e.session
-        let rel = Decimal.format(e.time.milliseconds(since: start) / 1000, 3).leftPadded(9)
+        lastSession = shown.session
+        let rel = Decimal.format(shown.time.milliseconds(since: start) / 1000, 3).leftPadded(9)
         var dirMark: String
         var body: String
-        switch e.body {
+        switch shown.body {
         case .command, .tagged, .untagged, .continuation, .sasl, .idleDone:
-            let d = e.dir ?? .server
-            dirMark = d == .client ? paint("C", "36") : (d == .server ? paint("S", "32") : paint("P", "35"))
-            body = safe(e.body.line ?? "")
+            let side = shown.dir ?? .server
+            dirMark = side == .client ? paint("C", "36") : (side == .server ? paint("S", "32") : paint("P", "35"))
+            body = safe(shown.body.line ?? "")
         case .lint(let lint):
             let colour = lint.level == .error ? "31" : (lint.level == .info ? "34" : "33")
             dirMark = paint("!", colour)
             body = paint("\(lint.level.rawValue): \(safe(lint.message))", colour)
-        case .fault(let f):
+        case .fault(let fault):
             // Provoked on purpose: marked so a recording shows what was injected.
             dirMark = paint("⚡", "1;35")
-            var t = "‹fault \(safe(f.action))"
-            if let tag = f.tag { t += " on \(safe(tag)) \(safe(f.command ?? ""))" }
-            t += ": \(safe(f.detail)) (rule: \(safe(f.rule)))›"
-            body = paint(t, "1;35")
-        case .unparsed(let u):
+            var text = "‹fault \(safe(fault.action))"
+            if let tag = fault.tag { text += " on \(safe(tag)) \(safe(fault.command ?? ""))" }
+            text += ": \(safe(fault.detail)) (rule: \(safe(fault.rule)))›"
+            body = paint(text, "1;35")
+        case .unparsed(let unparsed):
             dirMark = paint("?", "31")
-            body = paint("‹unparsed \(e.dir?.rawValue ?? "") bytes: \(safe(u.reason))›", "31") + " " + safe(u.raw)
+            body =
+                paint("‹unparsed \(shown.dir?.rawValue ?? "") bytes: \(safe(unparsed.reason))›", "31") + " "
+                + safe(unparsed.raw)
         case .gap(let gap):
             dirMark = paint("~", "31")
-            body = paint("‹\(gap.missing) \(e.dir?.rawValue ?? "") bytes missing from the capture›", "31")
+            body = paint("‹\(gap.missing) \(shown.dir?.rawValue ?? "") bytes missing from the capture›", "31")
         case .tls(let tls):
             dirMark = paint("*", "35")
-            var t = "‹TLS \(safe(tls.phase)) on the \(safe(tls.leg)) leg"
-            if let sni = tls.sni { t += ", server name \(safe(sni))" }
-            if let v = tls.versionsOffered, !v.isEmpty { t += ", client offers \(safe(v.joined(separator: " ")))" }
-            if let v = tls.version { t += ", \(safe(v))" }
-            if let c = tls.cipher { t += " \(safe(c))" }
-            if let a = tls.alpn { t += ", ALPN \(safe(a))" }
-            if let d = tls.decrypted { t += d ? ", decrypted with the key log" : ", not decrypted" }
-            body = paint(t + "›", "35")
-        case .compress(let c):
+            var summary = "‹TLS \(safe(tls.phase)) on the \(safe(tls.leg)) leg"
+            if let sni = tls.sni { summary += ", server name \(safe(sni))" }
+            if let versions = tls.versionsOffered, !versions.isEmpty {
+                summary += ", client offers \(safe(versions.joined(separator: " ")))"
+            }
+            if let version = tls.version { summary += ", \(safe(version))" }
+            if let cipher = tls.cipher { summary += " \(safe(cipher))" }
+            if let alpn = tls.alpn { summary += ", ALPN \(safe(alpn))" }
+            if let decrypted = tls.decrypted {
+                summary += decrypted ? ", decrypted with the key log" : ", not decrypted"
+            }
+            body = paint(summary + "›", "35")
+        case .compress(let compress):
             dirMark = paint("*", "35")
-            body = paint("‹COMPRESS \(safe(c.algorithm)) active›", "35")
+            body = paint("‹COMPRESS \(safe(compress.algorithm)) active›", "35")
         case .sessionEnd(let end):
-            var s = "── end of session \(e.session): \(safe(end.reason))"
-            if let n = end.commands { s += ", \(n) command(s)" }
-            if let d = end.durationMs { s += " in \(Decimal.format(d / 1000, 3)) s" }
-            out.write(prefix + paint(s, "1") + "\n")
+            var text = "── end of session \(shown.session): \(safe(end.reason))"
+            if let commands = end.commands { text += ", \(commands) command(s)" }
+            if let durationMs = end.durationMs { text += " in \(Decimal.format(durationMs / 1000, 3)) s" }
+            out.write(prefix + paint(text, "1") + "\n")
             return
         case .sessionStart:
             return
         }
         var line = "\(prefix)\(rel)  \(dirMark)  \(body)"
-        if let a = e.annotation, !a.isEmpty {
+        if let annotation = shown.annotation, !annotation.isEmpty {
             let visible = visibleWidth(line)
-            let note = paint(a, "2")
+            let note = paint(annotation, "2")
             if visible + 2 <= style.annotationColumn {
                 line += String(repeating: " ", count: style.annotationColumn - visible) + note
             } else {
@@ -117,24 +123,26 @@ public final class TextWriter: EventSink {
 
     public func finish() { out.flush() }
 
-    private func visibleWidth(_ s: String) -> Int {
-        var n = 0
+    private func visibleWidth(_ text: String) -> Int {
+        var width = 0
         var inEscape = false
-        for u in s.unicodeScalars {
+        for scalar in text.unicodeScalars {
             if inEscape {
-                if u == "m" { inEscape = false }
+                if scalar == "m" { inEscape = false }
                 continue
             }
-            if u == "\u{1B}" {
+            if scalar == "\u{1B}" {
                 inEscape = true
                 continue
             }
-            n += 1
+            width += 1
         }
-        return n
+        return width
     }
 }
 
 extension String {
-    func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
 }

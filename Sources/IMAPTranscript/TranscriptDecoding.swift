@@ -63,12 +63,12 @@ public final class TranscriptDecoding {
         if reader == nil { try begin() }
         try advance { try $0.finish() }
         ended = true
-        if let d = decoder { pipeline.publish(d.finish(reason: "end of transcript", time: time), session: session) }
-        if let r = reader, r.overlongLines > 0 {
-            let first = r.firstOverlongLine.map { " (the first at line \($0))" } ?? ""
-            let n = r.overlongLines
-            let lines = n == 1 ? "line" : "lines"
-            warnings.append("\(n) \(lines) longer than \(lineLimit) bytes\(first) passed to the decoder in pieces")
+        if let decoder { pipeline.publish(decoder.finish(reason: "end of transcript", time: time), session: session) }
+        if let reader, reader.overlongLines > 0 {
+            let first = reader.firstOverlongLine.map { " (the first at line \($0))" } ?? ""
+            let count = reader.overlongLines
+            let lines = count == 1 ? "line" : "lines"
+            warnings.append("\(count) \(lines) longer than \(lineLimit) bytes\(first) passed to the decoder in pieces")
         }
     }
 
@@ -78,15 +78,15 @@ public final class TranscriptDecoding {
         try feed(head[...])
         var block = [UInt8](repeating: 0, count: Self.blockSize)
         while true {
-            let n = block.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
+            let count = block.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
                 if errno == EINTR { continue }
                 let why = String(cString: strerror(errno))
                 end(reason: "the transcript could not be read further: \(why)")
                 throw Failure(description: why)
             }
-            if n == 0 { break }
-            try feed(block[..<n])
+            if count == 0 { break }
+            try feed(block[..<count])
         }
         try finish()
     }
@@ -94,10 +94,10 @@ public final class TranscriptDecoding {
     private func begin() throws {
         var options = options
         if FixtureReader.isDecompressed(head) { options.inflateAfterCompress = false }
-        let d = SessionDecoder(options: options)
-        decoder = d
+        let started = SessionDecoder(options: options)
+        decoder = started
         pipeline.publish(
-            d.start(
+            started.start(
                 client: "0.0.0.0:0", server: "0.0.0.0:143", source: "transcript", time: time,
                 file: name), session: session)
         reader = TranscriptReader(exact: head.contains(0x0D), lineLimit: lineLimit)
@@ -107,25 +107,26 @@ public final class TranscriptDecoding {
     }
 
     private func advance(_ step: (inout TranscriptReader) throws -> [TranscriptReader.Item]) throws {
-        guard var r = reader, let d = decoder else { return }
+        guard var owned = reader, let decoder else { return }
         // One owner while it changes, so its line buffer is not copied.
         reader = nil
-        defer { reader = r }
+        defer { reader = owned }
         do {
-            decode(try step(&r), with: d)
-        } catch let f as FixtureReader.Failure {
+            decode(try step(&owned), with: decoder)
+        } catch let failure as FixtureReader.Failure {
             // What the lines before the bad one hold is decoded, then the session ends there.
-            decode(r.itemsBeforeFailure(), with: d)
-            end(reason: "the transcript cannot be read past line \(f.line): \(f.message)")
-            throw f
+            decode(owned.itemsBeforeFailure(), with: decoder)
+            end(reason: "the transcript cannot be read past line \(failure.line): \(failure.message)")
+            throw failure
         }
     }
 
-    private func decode(_ items: [TranscriptReader.Item], with d: SessionDecoder) {
+    private func decode(_ items: [TranscriptReader.Item], with decoder: SessionDecoder) {
         for item in items {
             switch item {
-            case .decompressed: d.dataAfterCompressIsInflated()
-            case .chunk(let c): pipeline.publish(d.feed(c.direction, c.bytes, time: time), session: session)
+            case .decompressed: decoder.dataAfterCompressIsInflated()
+            case .chunk(let chunk):
+                pipeline.publish(decoder.feed(chunk.direction, chunk.bytes, time: time), session: session)
             }
         }
     }
@@ -133,6 +134,6 @@ public final class TranscriptDecoding {
     private func end(reason: String) {
         guard !ended else { return }
         ended = true
-        if let d = decoder { pipeline.publish(d.finish(reason: reason, time: time), session: session) }
+        if let decoder { pipeline.publish(decoder.finish(reason: reason, time: time), session: session) }
     }
 }

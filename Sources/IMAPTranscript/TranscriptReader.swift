@@ -96,26 +96,25 @@ public struct TranscriptReader {
         return items
     }
 
-    private func remaining(_ d: Direction) -> Int { d == .client ? remainingClient : remainingServer }
+    private func remaining(_ dir: Direction) -> Int { dir == .client ? remainingClient : remainingServer }
 
-    private mutating func setRemaining(_ d: Direction, _ n: Int) {
-        if d == .client { remainingClient = n } else { remainingServer = n }
+    private mutating func setRemaining(_ dir: Direction, _ count: Int) {
+        if dir == .client { remainingClient = count } else { remainingServer = count }
     }
 
     private mutating func release() {
-        if let h = held { items.append(.chunk(h)) }
+        if let held { items.append(.chunk(held)) }
         held = nil
     }
 
-    private static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
+    private static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
 
     private static func direction(_ trimmed: ArraySlice<UInt8>) -> Direction? {
         guard trimmed.count >= 2 else { return nil }
-        let a = trimmed[trimmed.startIndex] | 0x20
-        let b = trimmed[trimmed.startIndex + 1]
-        guard b == UInt8(ascii: ":") else { return nil }
-        if a == UInt8(ascii: "s") { return .server }
-        if a == UInt8(ascii: "c") { return .client }
+        let letter = trimmed[trimmed.startIndex] | 0x20
+        guard trimmed[trimmed.startIndex + 1] == UInt8(ascii: ":") else { return nil }
+        if letter == UInt8(ascii: "s") { return .server }
+        if letter == UInt8(ascii: "c") { return .client }
         return nil
     }
 
@@ -153,18 +152,18 @@ public struct TranscriptReader {
         if let prev = last, let first = body.first, Self.isSpace(first), remaining(prev) == 0, !exact {
             // An editorial continuation (RFC 3501 §8 "broken for editorial clarity"): the held
             // chunk loses its line break and goes on with the line's text.
-            guard var h = held, h.bytes.count >= 2 else {
+            guard var continued = held, continued.bytes.count >= 2 else {
                 throw FixtureReader.Failure(line: linesRead, message: "continuation line before any S: or C: line")
             }
             held = nil
-            h.bytes.removeLast(2)
-            out = h.bytes + [0x20]
-            outDirection = h.direction
-            outLine = h.fileLine
+            continued.bytes.removeLast(2)
+            out = continued.bytes + [0x20]
+            outDirection = continued.direction
+            outLine = continued.fileLine
             tail.append([0x20])
             separator = .none
             inText = true
-            mode = .content(h.direction)
+            mode = .content(continued.direction)
             return trimmed
         }
         throw FixtureReader.Failure(line: linesRead, message: "expected 'S:' or 'C:' at the start of the line")
@@ -172,30 +171,30 @@ public struct TranscriptReader {
 
     /// Content bytes of the current line (after its prefix, before its line ending).
     private mutating func content(_ bytes: ArraySlice<UInt8>) {
-        var b = bytes
+        var rest = bytes
         switch separator {
         case .none: break
         case .oneSpace:
-            guard let first = b.first else { return }
-            if first == 0x20 { b = b.dropFirst() }
+            guard let first = rest.first else { return }
+            if first == 0x20 { rest = rest.dropFirst() }
             separator = .none
         case .spaces, .spacesAndTabs:
             let tabs = separator == .spacesAndTabs
-            b = b.drop { $0 == 0x20 || (tabs && $0 == 0x09) }
-            if !b.isEmpty { separator = .none }
+            rest = rest.drop { $0 == 0x20 || (tabs && $0 == 0x09) }
+            if !rest.isEmpty { separator = .none }
         }
-        guard !b.isEmpty else { return }
+        guard !rest.isEmpty else { return }
         if !inText {
-            let r = remaining(outDirection)
-            let take = min(r, b.count)
-            out += b.prefix(take)
-            setRemaining(outDirection, r - take)
-            b = b.dropFirst(take)
-            if r - take == 0 { inText = true }
+            let remainingLiteral = remaining(outDirection)
+            let take = min(remainingLiteral, rest.count)
+            out += rest.prefix(take)
+            setRemaining(outDirection, remainingLiteral - take)
+            rest = rest.dropFirst(take)
+            if remainingLiteral - take == 0 { inText = true }
         }
-        guard !b.isEmpty else { return }
-        out += b
-        tail.append(b)
+        guard !rest.isEmpty else { return }
+        out += rest
+        tail.append(rest)
     }
 
     /// A line is complete (`raw`: the rest of it not handled yet, without the LF).
@@ -204,11 +203,11 @@ public struct TranscriptReader {
         var ending: [UInt8] = [13, 10]
         if body.last == 0x0D { body = body.dropLast() } else if exact { ending = [10] }
         if mode == nil {
-            guard let c = try begin(body, complete: true) else {
+            guard let afterPrefix = try begin(body, complete: true) else {
                 mode = nil
                 return
             }
-            content(c)
+            content(afterPrefix)
         } else if case .content = mode {
             content(body)
         }
@@ -220,10 +219,10 @@ public struct TranscriptReader {
         separator = .none
         if !inText {
             // The line ended inside a literal: its ending belongs to the literal as far as it goes.
-            let r = remaining(dir)
-            let take = min(r, ending.count)
+            let remainingLiteral = remaining(dir)
+            let take = min(remainingLiteral, ending.count)
             out += ending.prefix(take)
-            setRemaining(dir, r - take)
+            setRemaining(dir, remainingLiteral - take)
             if take < ending.count { out += ending }
         } else {
             out += ending
@@ -240,8 +239,8 @@ public struct TranscriptReader {
             overlongLines += 1
             if firstOverlongLine == nil { firstOverlongLine = linesRead + 1 }
             let body = line.dropLast()
-            if let c = try begin(body, complete: false) {
-                content(c)
+            if let afterPrefix = try begin(body, complete: false) {
+                content(afterPrefix)
             }
         } else if case .content = mode {
             content(line.dropLast())
@@ -264,8 +263,8 @@ struct TextTail {
     /// A backslash inside a quoted string escapes the byte after it.
     private var escapeNext = false
 
-    mutating func append(_ b: some Collection<UInt8>) {
-        bytes += b
+    mutating func append(_ more: some Collection<UInt8>) {
+        bytes += more
         guard bytes.count > 2 * Self.window else { return }
         let drop = bytes.count - Self.window
         for c in bytes[..<drop] {

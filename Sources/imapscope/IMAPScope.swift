@@ -79,15 +79,15 @@ struct CaptureOptions: ParsableArguments {
 
     /// `follow`: sniff re-reads the key log as the client appends to it.
     func decoderOptions(_ base: DecoderOptions, follow: Bool = false) throws -> CaptureDecoder.Options {
-        var o = CaptureDecoder.Options()
-        if !ports.isEmpty { o.imapPorts = Set(ports) }
-        if !tlsPorts.isEmpty { o.tlsPorts = Set(tlsPorts) }
-        o.decoder = base
+        var options = CaptureDecoder.Options()
+        if !ports.isEmpty { options.imapPorts = Set(ports) }
+        if !tlsPorts.isEmpty { options.tlsPorts = Set(tlsPorts) }
+        options.decoder = base
         if let path = keyLogPath {
             let keys = try KeyLogInput(path: path, follow: follow)
-            o.tlsKeys = { keys.secrets(forClientRandom: $0) }
+            options.tlsKeys = { keys.secrets(forClientRandom: $0) }
         }
-        return o
+        return options
     }
 }
 
@@ -138,9 +138,9 @@ final class Output {
 
     func finish() {
         pipeline.finish()
-        if let s = summary {
+        if let summary {
             let err = FileOutput.standardError()
-            err.write(s.report())
+            err.write(summary.report())
             err.flush()
         }
     }
@@ -248,10 +248,10 @@ struct Sniff: ParsableCommand {
             emit: { session, events in output.pipeline.publish(events, session: session) }
         )
         output.finish()
-        for w in result.warnings {
-            FileHandle.standardError.write(Data("imapscope: \(interface): \(terminalSafe(w))\n".utf8))
+        for warning in result.warnings {
+            FileHandle.standardError.write(Data("imapscope: \(interface): \(terminalSafe(warning))\n".utf8))
         }
-        if let e = result.error { throw CLIError(description: e) }
+        if let error = result.error { throw CLIError(description: error) }
     }
 }
 
@@ -260,8 +260,8 @@ enum StopSignal {
     nonisolated(unsafe) static var requested = false
     /// pcap_breakloop wakes a blocked read (libpcap documents it as callable from a signal handler).
     nonisolated(unsafe) static var source: PcapSource?
-    static func install(_ s: PcapSource) {
-        source = s
+    static func install(_ pcap: PcapSource) {
+        source = pcap
         signal(SIGINT) { _ in
             StopSignal.requested = true
             StopSignal.source?.breakLoop()
@@ -295,13 +295,13 @@ enum CaptureSource {
             )
         } catch { throw CLIError(description: "\(error)") }
         progress.done()
-        for w in result.warnings {
-            FileHandle.standardError.write(Data("imapscope: \(path): \(terminalSafe(w))\n".utf8))
+        for warning in result.warnings {
+            FileHandle.standardError.write(Data("imapscope: \(path): \(terminalSafe(warning))\n".utf8))
         }
-        if let e = result.error {
+        if let error = result.error {
             throw CLIError(
                 description:
-                    "\(e) (decoded everything before it: \(result.packets) packets, \(result.sessions) sessions)")
+                    "\(error) (decoded everything before it: \(result.packets) packets, \(result.sessions) sessions)")
         }
     }
 }
@@ -348,15 +348,15 @@ enum TranscriptSource {
 }
 
 enum CaptureMagic {
-    static func kind(of b: [UInt8]) -> String? {
-        guard b.count >= 4 else { return nil }
-        let m = Array(b[0..<4])
-        if m == [0xD4, 0xC3, 0xB2, 0xA1] || m == [0xA1, 0xB2, 0xC3, 0xD4] || m == [0x4D, 0x3C, 0xB2, 0xA1]
-            || m == [0xA1, 0xB2, 0x3C, 0x4D]
+    static func kind(of bytes: [UInt8]) -> String? {
+        guard bytes.count >= 4 else { return nil }
+        let magic = Array(bytes[0..<4])
+        if magic == [0xD4, 0xC3, 0xB2, 0xA1] || magic == [0xA1, 0xB2, 0xC3, 0xD4] || magic == [0x4D, 0x3C, 0xB2, 0xA1]
+            || magic == [0xA1, 0xB2, 0x3C, 0x4D]
         {
             return "pcap"
         }
-        if m == [0x0A, 0x0D, 0x0D, 0x0A] { return "pcapng" }
+        if magic == [0x0A, 0x0D, 0x0D, 0x0A] { return "pcapng" }
         return nil
     }
 }

@@ -42,11 +42,11 @@ final class InputFile {
     static func open(_ path: String) throws -> InputFile {
         let fd = path == "-" ? dup(0) : Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            let e = errno
-            switch e {
+            let code = errno
+            switch code {
             case ENOENT: throw CLIError(description: "\(path): no such file")
             case EACCES: throw CLIError(description: "\(path): cannot be read (permission denied)")
-            default: throw CLIError(description: "\(path): \(String(cString: strerror(e)))")
+            default: throw CLIError(description: "\(path): \(String(cString: strerror(code)))")
             }
         }
         var info = stat()
@@ -99,11 +99,13 @@ final class InputFile {
     /// The first section header block's length (the application name is in it), at most 4096.
     private static func sectionHeaderLength(_ head: [UInt8]) -> Int {
         guard head.count >= 12 else { return head.count }
-        let b = head[4..<8].map(Int.init)
+        let lengthBytes = head[4..<8].map(Int.init)
         let length: Int
         switch Array(head[8..<12]) {
-        case [0x4D, 0x3C, 0x2B, 0x1A]: length = b[0] | b[1] << 8 | b[2] << 16 | b[3] << 24
-        case [0x1A, 0x2B, 0x3C, 0x4D]: length = b[3] | b[2] << 8 | b[1] << 16 | b[0] << 24
+        case [0x4D, 0x3C, 0x2B, 0x1A]:
+            length = lengthBytes[0] | lengthBytes[1] << 8 | lengthBytes[2] << 16 | lengthBytes[3] << 24
+        case [0x1A, 0x2B, 0x3C, 0x4D]:
+            length = lengthBytes[3] | lengthBytes[2] << 8 | lengthBytes[1] << 16 | lengthBytes[0] << 24
         default: return head.count
         }
         return min(max(length, head.count), 4096)
@@ -115,16 +117,16 @@ final class InputFile {
         var buffer = [UInt8](repeating: 0, count: count)
         var filled = 0
         while filled < count {
-            let n = buffer.withUnsafeMutableBytes { raw -> Int in
+            let got = buffer.withUnsafeMutableBytes { raw -> Int in
                 guard let base = raw.baseAddress else { return 0 }
                 return read(fd, base + filled, count - filled)
             }
-            if n < 0 {
+            if got < 0 {
                 if errno == EINTR { continue }
                 throw CLIError(description: String(cString: strerror(errno)))
             }
-            if n == 0 { break }
-            filled += n
+            if got == 0 { break }
+            filled += got
         }
         buffer.removeLast(count - filled)
         return buffer

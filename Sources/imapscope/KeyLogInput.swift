@@ -42,12 +42,12 @@ final class KeyLogInput: @unchecked Sendable {
     func secrets(forClientRandom random: [UInt8]) -> TLSSessionSecrets? {
         lock.lock()
         defer { lock.unlock() }
-        if let s = log.secrets(forClientRandom: random) { return s }
+        if let secrets = log.secrets(forClientRandom: random) { return secrets }
         guard follow else { return nil }
         let deadline = Date().addingTimeInterval(patience)
         while true {
             reload()
-            if let s = log.secrets(forClientRandom: random) { return s }
+            if let secrets = log.secrets(forClientRandom: random) { return secrets }
             if Date() >= deadline { return nil }
             Thread.sleep(forTimeInterval: 0.02)
         }

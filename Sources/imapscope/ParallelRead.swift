@@ -76,8 +76,8 @@ final class ParallelRead: @unchecked Sendable {
                 unlink(spool)
             }
             seqOffset += job.events
-            if let s = job.summary { output.summary?.merge(s) }
-            if let f = job.failure { failures.append(f) }
+            if let summary = job.summary { output.summary?.merge(summary) }
+            if let failure = job.failure { failures.append(failure) }
         }
         // The pipeline's own sequence numbers go on from the files' (nothing more is published).
         return failures
@@ -126,13 +126,13 @@ final class ParallelRead: @unchecked Sendable {
         var block = [UInt8](repeating: 0, count: 1 << 20)
         var partial: [UInt8] = []
         while true {
-            let n = block.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-            if n == 0 { break }
+            let got = block.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+            if got == 0 { break }
             if offset == 0 {
-                output.out.write(Array(block[0..<n]))
+                output.out.write(Array(block[0..<got]))
                 continue
             }
-            partial += block[0..<n]
+            partial += block[0..<got]
             guard let lastBreak = partial.lastIndex(of: 0x0A) else { continue }
             var shifted: [UInt8] = []
             shifted.reserveCapacity(lastBreak + 64)
@@ -160,23 +160,25 @@ enum JSONLinesSeq {
     static func shift(_ line: ArraySlice<UInt8>, by offset: Int, into out: inout [UInt8]) {
         let prefix = Array(#"{"session":""#.utf8)
         let seqKey = Array(#","seq":"#.utf8)
-        var i = line.startIndex
+        var position = line.startIndex
         guard line.starts(with: prefix) else { return out.append(contentsOf: line) }
-        i += prefix.count
+        position += prefix.count
         // The session id: a JSON string, to its closing quote.
-        while i < line.endIndex, line[i] != 0x22 { i += line[i] == 0x5C ? 2 : 1 }
-        i += 1
-        guard i < line.endIndex, line[i...].starts(with: seqKey) else { return out.append(contentsOf: line) }
-        let digitsStart = i + seqKey.count
-        var j = digitsStart
-        var value = 0
-        while j < line.endIndex, (0x30...0x39).contains(line[j]), value < Int.max / 100 {
-            value = value * 10 + Int(line[j] - 0x30)
-            j += 1
+        while position < line.endIndex, line[position] != 0x22 { position += line[position] == 0x5C ? 2 : 1 }
+        position += 1
+        guard position < line.endIndex, line[position...].starts(with: seqKey) else {
+            return out.append(contentsOf: line)
         }
-        guard j > digitsStart else { return out.append(contentsOf: line) }
+        let digitsStart = position + seqKey.count
+        var digitsEnd = digitsStart
+        var value = 0
+        while digitsEnd < line.endIndex, (0x30...0x39).contains(line[digitsEnd]), value < Int.max / 100 {
+            value = value * 10 + Int(line[digitsEnd] - 0x30)
+            digitsEnd += 1
+        }
+        guard digitsEnd > digitsStart else { return out.append(contentsOf: line) }
         out.append(contentsOf: line[line.startIndex..<digitsStart])
         out.append(contentsOf: String(value + offset).utf8)
-        out.append(contentsOf: line[j...])
+        out.append(contentsOf: line[digitsEnd...])
     }
 }

@@ -137,15 +137,16 @@ struct ReplayCommand: ParsableCommand {
         return "\(path): cannot be read (permission denied)"
     }
 
-    private func report(_ r: ReplayServer.SessionResult, fixture: String?) {
+    private func report(_ result: ReplayServer.SessionResult, fixture: String?) {
         let err = FileOutput.standardError()
-        if r.succeeded {
+        if result.succeeded {
             err.write(
-                "imapscope replay: session from \(r.client) ran the fixture" + (fixture.map { " \($0)" } ?? "")
-                    + (r.skipped > 0 ? " (logged out with \(r.skipped) recorded client lines left)" : "") + "\n")
+                "imapscope replay: session from \(result.client) ran the fixture" + (fixture.map { " \($0)" } ?? "")
+                    + (result.skipped > 0 ? " (logged out with \(result.skipped) recorded client lines left)" : "")
+                    + "\n")
         } else {
             err.write(
-                "imapscope replay: session from \(r.client) failed: \(r.mismatches.count) mismatch\(r.mismatches.count == 1 ? "" : "es")"
+                "imapscope replay: session from \(result.client) failed: \(result.mismatches.count) mismatch\(result.mismatches.count == 1 ? "" : "es")"
                     + (fixture.map { " (following \($0))" } ?? "") + "\n"
             )
         }

@@ -132,4 +132,24 @@ struct TransportTests {
         #expect(text == Array("a1 NOOP\r\n".utf8))
         #expect(!transport.compressed)
     }
+
+    @Test(
+        "bytes held at STARTTLS's OK, whether TLS records are expected → findings per side",
+        arguments: [
+            ([UInt8](), [UInt8](), true, nil, nil),
+            ([0x16, 3, 1], [0x16, 3, 3], true, nil, nil),
+            (Array("* OK\r\n".utf8), [0x16], true, Lint.plaintextAfterStartTLS(bytes: 6), nil),
+            ([0x16], Array("a2 NOOP\r\n".utf8), true, nil, Lint.pipelinedAfterStartTLS(bytes: 9)),
+            // imapscope terminates the TLS: nothing at all should have come yet.
+            ([0x16], [0x16, 3], false, Lint.plaintextAfterStartTLS(bytes: 1), Lint.pipelinedAfterStartTLS(bytes: 2)),
+            ([], [], false, nil, nil),
+        ] as [([UInt8], [UInt8], Bool, Lint?, Lint?)])
+    func findingsAfterStartTLS(
+        _ serverHeld: [UInt8], _ clientHeld: [UInt8], _ recordsExpected: Bool, _ server: Lint?, _ client: Lint?
+    ) {
+        let findings = Transport.findingsAfterStartTLS(
+            serverHeld: serverHeld, clientHeld: clientHeld, tlsRecordsExpected: recordsExpected)
+        #expect(findings.server == server)
+        #expect(findings.client == client)
+    }
 }
