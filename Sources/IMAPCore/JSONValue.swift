@@ -18,8 +18,9 @@ public enum JSONValue: Sendable, Hashable {
         case (.int(let x), .double(let y)), (.double(let y), .int(let x)): return Double(x) == y
         case (.string(let x), .string(let y)): return x == y
         case (.array(let x), .array(let y)): return x == y
-        case (.object(let x), .object(let y)):
-            return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        case (.object(let lhsFields), .object(let rhsFields)):
+            return lhsFields.count == rhsFields.count
+                && zip(lhsFields, rhsFields).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
         default: return false
         }
     }
