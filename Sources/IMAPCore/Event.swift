@@ -66,10 +66,10 @@ public enum WirePiece: Sendable, Hashable {
     /// How many wire bytes this piece stands for.
     public var wireLength: Int {
         switch self {
-        case .bytes(let b): return b.count
-        case .secret(_, let n): return n
-        case .secretLiteral(let h, let n, let crlf, _): return n + (crlf ? 2 : 1) + h.size
-        case .elidedLiteral(let n, _): return n
+        case .bytes(let bytes): return bytes.count
+        case .secret(_, let length): return length
+        case .secretLiteral(let header, let length, let crlf, _): return length + (crlf ? 2 : 1) + header.size
+        case .elidedLiteral(let length, _): return length
         }
     }
 }

@@ -51,24 +51,24 @@ public enum EventBody: Sendable {
         set {
             guard let text = newValue else { return }
             switch self {
-            case .command(var e):
-                e.line = text
-                self = .command(e)
-            case .tagged(var e):
-                e.line = text
-                self = .tagged(e)
-            case .untagged(var e):
-                e.line = text
-                self = .untagged(e)
-            case .continuation(var e):
-                e.line = text
-                self = .continuation(e)
-            case .sasl(var e):
-                e.line = text
-                self = .sasl(e)
-            case .idleDone(var e):
-                e.line = text
-                self = .idleDone(e)
+            case .command(var event):
+                event.line = text
+                self = .command(event)
+            case .tagged(var event):
+                event.line = text
+                self = .tagged(event)
+            case .untagged(var event):
+                event.line = text
+                self = .untagged(event)
+            case .continuation(var event):
+                event.line = text
+                self = .continuation(event)
+            case .sasl(var event):
+                event.line = text
+                self = .sasl(event)
+            case .idleDone(var event):
+                event.line = text
+                self = .idleDone(event)
             default: break
             }
         }

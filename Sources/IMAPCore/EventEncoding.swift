@@ -88,9 +88,9 @@ struct EventFieldWriter {
         guard let values else { return }
         key(name)
         out.append(UInt8(ascii: "["))
-        for (i, v) in values.enumerated() {
+        for (i, element) in values.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            JSONValue.writeString(v, to: &out)
+            JSONValue.writeString(element, to: &out)
         }
         out.append(UInt8(ascii: "]"))
     }
@@ -101,9 +101,9 @@ struct EventFieldWriter {
     }
 
     mutating func fields(_ fields: [(String, JSONValue)]) {
-        for (name, v) in fields {
+        for (name, fieldValue) in fields {
             dynamicKey(name)
-            v.write(to: &out)
+            fieldValue.write(to: &out)
         }
     }
 
@@ -132,15 +132,15 @@ extension Event {
             out.append(contentsOf: ",\"dir\":".utf8)
             JSONValue.writeString(dir.rawValue, to: &out)
         }
-        var w = EventFieldWriter(line: body.line)
-        swap(&w.out, &out)
-        body.encodeFields(&w)
-        w.flushLine()
-        if case .sasl(let e) = body { w.string("payload", e.payload) }
-        w.fields(extra)
-        w.int("bytes", bytes)
-        w.string("annotation", annotation)
-        swap(&w.out, &out)
+        var writer = EventFieldWriter(line: body.line)
+        swap(&writer.out, &out)
+        body.encodeFields(&writer)
+        writer.flushLine()
+        if case .sasl(let sasl) = body { writer.string("payload", sasl.payload) }
+        writer.fields(extra)
+        writer.int("bytes", bytes)
+        writer.string("annotation", annotation)
+        swap(&writer.out, &out)
         out.append(UInt8(ascii: "}"))
     }
 
@@ -156,99 +156,99 @@ extension Event {
 }
 
 extension EventBody {
-    fileprivate func encodeFields(_ w: inout EventFieldWriter) {
+    fileprivate func encodeFields(_ writer: inout EventFieldWriter) {
         switch self {
-        case .sessionStart(let e):
-            w.string("client", e.client)
-            w.string("server", e.server)
-            w.string("source", e.source)
-            w.string("transport", e.transport)
-            w.string("file", e.file)
-            w.string("upstream", e.upstream)
-            w.string("upstream_verification", e.upstreamVerification)
-        case .command(let e):
-            w.string("tag", e.tag)
-            w.string("name", e.name.text)
-            w.bool("uid", e.uid)
-            w.fields(e.arguments.fields)
-            w.flag("truncated", e.truncated)
-            w.flag("literal_refused", e.literalRefused)
-        case .tagged(let e):
-            w.string("tag", e.tag)
-            w.string("status", e.status)
-            w.string("command", e.command)
-            w.value("latency_ms", e.latencyMs.map(JSONValue.double))
-            e.response.encode(&w)
-        case .untagged(let e):
-            w.string("name", e.name)
-            w.int("number", e.number)
-            e.response.encode(&w)
-            w.flag("unsolicited", e.unsolicited)
-        case .continuation(let e):
-            e.response.encode(&w)
-        case .sasl(let e):
-            w.string("tag", e.tag)
-            w.string("mechanism", e.mechanism)
-            w.int("step", e.step)
-            w.flag("cancelled", e.cancelled)
-            w.string("challenge", e.challenge)
-            w.string("user", e.user)
-            w.string("authzid", e.authzid)
-            if let base64 = e.base64 { w.bool("base64", base64) }
-        case .idleDone(let e):
-            w.string("tag", e.tag)
-        case .tls(let e):
-            w.string("leg", e.leg)
-            w.string("phase", e.phase)
-            w.string("version", e.version)
-            w.string("cipher", e.cipher)
-            w.string("sni", e.sni)
-            w.strings("versions_offered", e.versionsOffered)
-            w.string("verification", e.verification)
-            w.string("error", e.error)
-            w.string("alpn", e.alpn)
-            if let d = e.decrypted { w.bool("decrypted", d) }
-        case .compress(let e):
-            w.string("algorithm", e.algorithm)
-        case .gap(let e):
-            w.int("missing", e.missing)
-            w.int("skipped_bytes", e.skippedBytes)
-            w.int("skipped_lines", e.skippedLines)
-            w.string("raw", e.raw)
-        case .unparsed(let e):
-            w.string("tag", e.tag)
-            w.string("name", e.name)
-            w.string("reason", e.reason)
-            w.string("raw", e.raw)
-        case .lint(let e):
-            w.string("level", e.level.rawValue)
-            w.string("code", e.code)
-            w.string("message", e.message)
-        case .fault(let e):
-            w.string("rule", e.rule)
-            w.string("action", e.action)
-            w.string("tag", e.tag)
-            w.string("command", e.command)
-            w.string("detail", e.detail)
-        case .sessionEnd(let e):
-            w.string("reason", e.reason)
-            w.string("state", e.state)
-            w.int("commands", e.commands)
-            w.value("duration_ms", e.durationMs.map(JSONValue.double))
-            w.counts("encrypted_bytes", e.encryptedBytes)
-            w.value("mailbox", e.mailbox)
-            w.counts("bytes_after_deflate_end", e.bytesAfterDeflateEnd)
+        case .sessionStart(let event):
+            writer.string("client", event.client)
+            writer.string("server", event.server)
+            writer.string("source", event.source)
+            writer.string("transport", event.transport)
+            writer.string("file", event.file)
+            writer.string("upstream", event.upstream)
+            writer.string("upstream_verification", event.upstreamVerification)
+        case .command(let event):
+            writer.string("tag", event.tag)
+            writer.string("name", event.name.text)
+            writer.bool("uid", event.uid)
+            writer.fields(event.arguments.fields)
+            writer.flag("truncated", event.truncated)
+            writer.flag("literal_refused", event.literalRefused)
+        case .tagged(let event):
+            writer.string("tag", event.tag)
+            writer.string("status", event.status)
+            writer.string("command", event.command)
+            writer.value("latency_ms", event.latencyMs.map(JSONValue.double))
+            event.response.encode(&writer)
+        case .untagged(let event):
+            writer.string("name", event.name)
+            writer.int("number", event.number)
+            event.response.encode(&writer)
+            writer.flag("unsolicited", event.unsolicited)
+        case .continuation(let event):
+            event.response.encode(&writer)
+        case .sasl(let event):
+            writer.string("tag", event.tag)
+            writer.string("mechanism", event.mechanism)
+            writer.int("step", event.step)
+            writer.flag("cancelled", event.cancelled)
+            writer.string("challenge", event.challenge)
+            writer.string("user", event.user)
+            writer.string("authzid", event.authzid)
+            if let base64 = event.base64 { writer.bool("base64", base64) }
+        case .idleDone(let event):
+            writer.string("tag", event.tag)
+        case .tls(let event):
+            writer.string("leg", event.leg)
+            writer.string("phase", event.phase)
+            writer.string("version", event.version)
+            writer.string("cipher", event.cipher)
+            writer.string("sni", event.sni)
+            writer.strings("versions_offered", event.versionsOffered)
+            writer.string("verification", event.verification)
+            writer.string("error", event.error)
+            writer.string("alpn", event.alpn)
+            if let decrypted = event.decrypted { writer.bool("decrypted", decrypted) }
+        case .compress(let event):
+            writer.string("algorithm", event.algorithm)
+        case .gap(let event):
+            writer.int("missing", event.missing)
+            writer.int("skipped_bytes", event.skippedBytes)
+            writer.int("skipped_lines", event.skippedLines)
+            writer.string("raw", event.raw)
+        case .unparsed(let event):
+            writer.string("tag", event.tag)
+            writer.string("name", event.name)
+            writer.string("reason", event.reason)
+            writer.string("raw", event.raw)
+        case .lint(let event):
+            writer.string("level", event.level.rawValue)
+            writer.string("code", event.code)
+            writer.string("message", event.message)
+        case .fault(let event):
+            writer.string("rule", event.rule)
+            writer.string("action", event.action)
+            writer.string("tag", event.tag)
+            writer.string("command", event.command)
+            writer.string("detail", event.detail)
+        case .sessionEnd(let event):
+            writer.string("reason", event.reason)
+            writer.string("state", event.state)
+            writer.int("commands", event.commands)
+            writer.value("duration_ms", event.durationMs.map(JSONValue.double))
+            writer.counts("encrypted_bytes", event.encryptedBytes)
+            writer.value("mailbox", event.mailbox)
+            writer.counts("bytes_after_deflate_end", event.bytesAfterDeflateEnd)
         }
     }
 }
 
 extension ResponseFields {
-    fileprivate func encode(_ w: inout EventFieldWriter) {
-        w.string("code", code)
-        if !codeArguments.isEmpty { w.strings("code_arguments", codeArguments) }
-        w.string("text", text)
-        w.fields(arguments.fields)
-        w.flag("truncated", truncated)
+    fileprivate func encode(_ writer: inout EventFieldWriter) {
+        writer.string("code", code)
+        if !codeArguments.isEmpty { writer.strings("code_arguments", codeArguments) }
+        writer.string("text", text)
+        writer.fields(arguments.fields)
+        writer.flag("truncated", truncated)
     }
 }
 
@@ -261,8 +261,8 @@ struct JSONFieldReader {
     init(_ fields: [(String, JSONValue)]) { self.fields = fields }
 
     mutating func take(_ name: String) -> JSONValue? {
-        guard let i = fields.firstIndex(where: { $0.0 == name }) else { return nil }
-        return fields.remove(at: i).1
+        guard let index = fields.firstIndex(where: { $0.0 == name }) else { return nil }
+        return fields.remove(at: index).1
     }
 
     mutating func string(_ name: String) -> String? { take(name)?.stringValue }
@@ -272,14 +272,14 @@ struct JSONFieldReader {
 
     mutating func counts(_ name: String) -> [(Direction, Int)]? {
         take(name)?.objectValue?.compactMap { key, value in
-            guard let dir = Direction(rawValue: key), let n = value.intValue else { return nil }
-            return (dir, Int(n))
+            guard let dir = Direction(rawValue: key), let count = value.intValue else { return nil }
+            return (dir, Int(count))
         }
     }
 
     mutating func require(_ name: String) throws -> String {
-        guard let v = string(name) else { throw Event.DecodingError(message: "missing '\(name)'") }
-        return v
+        guard let value = string(name) else { throw Event.DecodingError(message: "missing '\(name)'") }
+        return value
     }
 
     var rest: [(String, JSONValue)] { fields }
@@ -300,131 +300,137 @@ extension Event {
         guard case .object(let object) = json else {
             throw DecodingError(message: "an event must be a JSON object")
         }
-        var r = JSONFieldReader(object)
-        let sessionValue = r.take("session")
+        var reader = JSONFieldReader(object)
+        let sessionValue = reader.take("session")
         guard let session = sessionValue?.stringValue ?? sessionValue?.intValue.map({ String($0) }) else {
             throw DecodingError(message: "missing 'session'")
         }
-        guard let seq = r.int("seq") else { throw DecodingError(message: "missing or invalid 'seq'") }
-        guard let t = r.string("time"), let time = Timestamp(rfc3339: t) else {
+        guard let seq = reader.int("seq") else { throw DecodingError(message: "missing or invalid 'seq'") }
+        guard let timeText = reader.string("time"), let time = Timestamp(rfc3339: timeText) else {
             throw DecodingError(message: "missing or invalid 'time'")
         }
-        guard let k = r.string("kind"), let kind = EventKind(rawValue: k) else {
+        guard let kindText = reader.string("kind"), let kind = EventKind(rawValue: kindText) else {
             throw DecodingError(message: "missing or unknown 'kind'")
         }
         var dir: Direction?
-        if let d = r.string("dir") {
-            guard let known = Direction(rawValue: d) else { throw DecodingError(message: "unknown 'dir' \(d)") }
+        if let dirText = reader.string("dir") {
+            guard let known = Direction(rawValue: dirText) else {
+                throw DecodingError(message: "unknown 'dir' \(dirText)")
+            }
             dir = known
         }
-        let annotation = r.string("annotation")
-        let bytes = r.int("bytes").map { Int(clamping: $0) }
-        let line = r.string("line")
-        r.dropAll(["session", "seq", "time", "kind", "dir", "annotation", "bytes", "line"])
-        var body = try EventBody.decode(kind, &r)
+        let annotation = reader.string("annotation")
+        let bytes = reader.int("bytes").map { Int(clamping: $0) }
+        let line = reader.string("line")
+        reader.dropAll(["session", "seq", "time", "kind", "dir", "annotation", "bytes", "line"])
+        var body = try EventBody.decode(kind, &reader)
         body.line = line
         self.init(
             session: session, seq: Int(clamping: seq), time: time, dir: dir, body: body, bytes: bytes,
             annotation: annotation)
-        extra = r.rest
+        extra = reader.rest
     }
 }
 
 extension EventBody {
-    fileprivate static func decode(_ kind: EventKind, _ r: inout JSONFieldReader) throws -> EventBody {
+    fileprivate static func decode(_ kind: EventKind, _ reader: inout JSONFieldReader) throws -> EventBody {
         switch kind {
         case .sessionStart:
             return .sessionStart(
                 SessionStartEvent(
-                    client: r.string("client") ?? "?", server: r.string("server") ?? "?",
-                    source: r.string("source") ?? "?",
-                    transport: r.string("transport"), file: r.string("file"), upstream: r.string("upstream"),
-                    upstreamVerification: r.string("upstream_verification")))
+                    client: reader.string("client") ?? "?", server: reader.string("server") ?? "?",
+                    source: reader.string("source") ?? "?",
+                    transport: reader.string("transport"), file: reader.string("file"),
+                    upstream: reader.string("upstream"),
+                    upstreamVerification: reader.string("upstream_verification")))
         case .command:
-            var e = CommandEvent(
-                tag: try r.require("tag"), name: CommandName(try r.require("name")), uid: r.bool("uid"))
-            e.truncated = r.bool("truncated")
-            e.literalRefused = r.bool("literal_refused")
-            e.arguments = ArgumentFields(readBack: r.rest)
-            r = JSONFieldReader([])
-            return .command(e)
+            var event = CommandEvent(
+                tag: try reader.require("tag"), name: CommandName(try reader.require("name")), uid: reader.bool("uid"))
+            event.truncated = reader.bool("truncated")
+            event.literalRefused = reader.bool("literal_refused")
+            event.arguments = ArgumentFields(readBack: reader.rest)
+            reader = JSONFieldReader([])
+            return .command(event)
         case .tagged:
-            var e = TaggedEvent(tag: try r.require("tag"), status: try r.require("status"))
-            e.command = r.string("command")
-            e.latencyMs = r.take("latency_ms")?.doubleValue
-            e.response = ResponseFields.decode(&r)
-            return .tagged(e)
+            var event = TaggedEvent(tag: try reader.require("tag"), status: try reader.require("status"))
+            event.command = reader.string("command")
+            event.latencyMs = reader.take("latency_ms")?.doubleValue
+            event.response = ResponseFields.decode(&reader)
+            return .tagged(event)
         case .untagged:
-            var e = UntaggedEvent(name: try r.require("name"), number: r.int("number"))
-            e.unsolicited = r.bool("unsolicited")
-            e.response = ResponseFields.decode(&r)
-            return .untagged(e)
+            var event = UntaggedEvent(name: try reader.require("name"), number: reader.int("number"))
+            event.unsolicited = reader.bool("unsolicited")
+            event.response = ResponseFields.decode(&reader)
+            return .untagged(event)
         case .continuation:
-            return .continuation(ContinuationEvent(response: ResponseFields.decode(&r)))
+            return .continuation(ContinuationEvent(response: ResponseFields.decode(&reader)))
         case .sasl:
-            var e = SASLEvent(
-                tag: try r.require("tag"), mechanism: try r.require("mechanism"),
-                step: Int(clamping: r.int("step") ?? 0))
-            e.cancelled = r.bool("cancelled")
-            e.challenge = r.string("challenge")
-            e.user = r.string("user")
-            e.authzid = r.string("authzid")
-            e.base64 = r.take("base64")?.boolValue
-            e.payload = r.string("payload")
-            return .sasl(e)
+            var event = SASLEvent(
+                tag: try reader.require("tag"), mechanism: try reader.require("mechanism"),
+                step: Int(clamping: reader.int("step") ?? 0))
+            event.cancelled = reader.bool("cancelled")
+            event.challenge = reader.string("challenge")
+            event.user = reader.string("user")
+            event.authzid = reader.string("authzid")
+            event.base64 = reader.take("base64")?.boolValue
+            event.payload = reader.string("payload")
+            return .sasl(event)
         case .idleDone:
-            return .idleDone(IdleDoneEvent(tag: r.string("tag") ?? ""))
+            return .idleDone(IdleDoneEvent(tag: reader.string("tag") ?? ""))
         case .tls:
             return .tls(
                 TLSEvent(
-                    leg: r.string("leg") ?? "?", phase: r.string("phase") ?? "?", version: r.string("version"),
-                    cipher: r.string("cipher"), sni: r.string("sni"), versionsOffered: r.strings("versions_offered"),
-                    verification: r.string("verification"), error: r.string("error"), alpn: r.string("alpn"),
-                    decrypted: r.take("decrypted")?.boolValue))
+                    leg: reader.string("leg") ?? "?", phase: reader.string("phase") ?? "?",
+                    version: reader.string("version"),
+                    cipher: reader.string("cipher"), sni: reader.string("sni"),
+                    versionsOffered: reader.strings("versions_offered"),
+                    verification: reader.string("verification"), error: reader.string("error"),
+                    alpn: reader.string("alpn"),
+                    decrypted: reader.take("decrypted")?.boolValue))
         case .compress:
-            return .compress(CompressEvent(algorithm: r.string("algorithm") ?? "?"))
+            return .compress(CompressEvent(algorithm: reader.string("algorithm") ?? "?"))
         case .gap:
             return .gap(
                 GapEvent(
-                    missing: Int(clamping: r.int("missing") ?? 0),
-                    skippedBytes: r.int("skipped_bytes").map { Int(clamping: $0) },
-                    skippedLines: r.int("skipped_lines").map { Int(clamping: $0) }, raw: r.string("raw")))
+                    missing: Int(clamping: reader.int("missing") ?? 0),
+                    skippedBytes: reader.int("skipped_bytes").map { Int(clamping: $0) },
+                    skippedLines: reader.int("skipped_lines").map { Int(clamping: $0) }, raw: reader.string("raw")))
         case .unparsed:
             return .unparsed(
                 UnparsedEvent(
-                    tag: r.string("tag"), name: r.string("name"),
-                    reason: r.string("reason") ?? "", raw: r.string("raw") ?? ""))
+                    tag: reader.string("tag"), name: reader.string("name"),
+                    reason: reader.string("reason") ?? "", raw: reader.string("raw") ?? ""))
         case .lint:
             return .lint(
                 LintEvent(
-                    level: r.string("level").flatMap(Lint.Level.init(rawValue:)) ?? .warning,
-                    code: r.string("code") ?? "?", message: r.string("message") ?? ""))
+                    level: reader.string("level").flatMap(Lint.Level.init(rawValue:)) ?? .warning,
+                    code: reader.string("code") ?? "?", message: reader.string("message") ?? ""))
         case .fault:
             return .fault(
                 FaultEvent(
-                    rule: try r.require("rule"), action: try r.require("action"), tag: r.string("tag"),
-                    command: r.string("command"), detail: r.string("detail") ?? ""))
+                    rule: try reader.require("rule"), action: try reader.require("action"), tag: reader.string("tag"),
+                    command: reader.string("command"), detail: reader.string("detail") ?? ""))
         case .sessionEnd:
-            var e = SessionEndEvent(
-                reason: r.string("reason") ?? "", state: r.string("state"),
-                commands: r.int("commands").map { Int(clamping: $0) })
-            e.durationMs = r.take("duration_ms")?.doubleValue
-            e.encryptedBytes = r.counts("encrypted_bytes")
-            e.mailbox = r.take("mailbox")
-            e.bytesAfterDeflateEnd = r.counts("bytes_after_deflate_end")
-            return .sessionEnd(e)
+            var event = SessionEndEvent(
+                reason: reader.string("reason") ?? "", state: reader.string("state"),
+                commands: reader.int("commands").map { Int(clamping: $0) })
+            event.durationMs = reader.take("duration_ms")?.doubleValue
+            event.encryptedBytes = reader.counts("encrypted_bytes")
+            event.mailbox = reader.take("mailbox")
+            event.bytesAfterDeflateEnd = reader.counts("bytes_after_deflate_end")
+            return .sessionEnd(event)
         }
     }
 }
 
 extension ResponseFields {
-    fileprivate static func decode(_ r: inout JSONFieldReader) -> ResponseFields {
-        var f = ResponseFields(
-            code: r.string("code"), codeArguments: r.strings("code_arguments") ?? [],
-            text: r.string("text"))
-        f.truncated = r.bool("truncated")
-        f.arguments = ArgumentFields(readBack: r.rest)
-        r = JSONFieldReader([])
-        return f
+    fileprivate static func decode(_ reader: inout JSONFieldReader) -> ResponseFields {
+        var fields = ResponseFields(
+            code: reader.string("code"), codeArguments: reader.strings("code_arguments") ?? [],
+            text: reader.string("text"))
+        fields.truncated = reader.bool("truncated")
+        fields.arguments = ArgumentFields(readBack: reader.rest)
+        reader = JSONFieldReader([])
+        return fields
     }
 }

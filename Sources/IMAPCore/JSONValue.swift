@@ -9,8 +9,8 @@ public enum JSONValue: Sendable, Hashable {
     case array([JSONValue])
     case object([(String, JSONValue)])
 
-    public static func == (a: JSONValue, b: JSONValue) -> Bool {
-        switch (a, b) {
+    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+        switch (lhs, rhs) {
         case (.null, .null): return true
         case (.bool(let x), .bool(let y)): return x == y
         case (.int(let x), .int(let y)): return x == y
@@ -18,24 +18,25 @@ public enum JSONValue: Sendable, Hashable {
         case (.int(let x), .double(let y)), (.double(let y), .int(let x)): return Double(x) == y
         case (.string(let x), .string(let y)): return x == y
         case (.array(let x), .array(let y)): return x == y
-        case (.object(let x), .object(let y)):
-            return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        case (.object(let lhsFields), .object(let rhsFields)):
+            return lhsFields.count == rhsFields.count
+                && zip(lhsFields, rhsFields).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
         default: return false
         }
     }
 
-    public func hash(into h: inout Hasher) {
+    public func hash(into hasher: inout Hasher) {
         switch self {
-        case .null: h.combine(0)
-        case .bool(let b): h.combine(b)
-        case .int(let i): h.combine(Double(i))
-        case .double(let d): h.combine(d)
-        case .string(let s): h.combine(s)
-        case .array(let a): h.combine(a)
-        case .object(let o):
-            for (k, v) in o {
-                h.combine(k)
-                h.combine(v)
+        case .null: hasher.combine(0)
+        case .bool(let b): hasher.combine(b)
+        case .int(let i): hasher.combine(Double(i))
+        case .double(let d): hasher.combine(d)
+        case .string(let s): hasher.combine(s)
+        case .array(let a): hasher.combine(a)
+        case .object(let fields):
+            for (key, value) in fields {
+                hasher.combine(key)
+                hasher.combine(value)
             }
         }
     }
@@ -43,11 +44,11 @@ public enum JSONValue: Sendable, Hashable {
     public subscript(key: String) -> JSONValue? {
         // An index loop: `first(where:)` costs a closure context and, unoptimized, an allocation per
         // element, and every reader of an event asks for its fields by name.
-        guard case .object(let o) = self else { return nil }
-        var i = 0
-        while i < o.count {
-            if o[i].0 == key { return o[i].1 }
-            i += 1
+        guard case .object(let fields) = self else { return nil }
+        var index = 0
+        while index < fields.count {
+            if fields[index].0 == key { return fields[index].1 }
+            index += 1
         }
         return nil
     }
@@ -98,32 +99,32 @@ public enum JSONValue: Sendable, Hashable {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
         case .int(let i): JSONValue.writeInt(i, to: &out)
-        case .double(let d):
-            if d.isFinite {
-                if d == d.rounded() && abs(d) < 1e15 {
-                    out.append(contentsOf: String(Int64(d)).utf8)
+        case .double(let number):
+            if number.isFinite {
+                if number == number.rounded() && abs(number) < 1e15 {
+                    out.append(contentsOf: String(Int64(number)).utf8)
                     out.append(contentsOf: ".0".utf8)
                 } else {
-                    out.append(contentsOf: "\(d)".utf8)
+                    out.append(contentsOf: "\(number)".utf8)
                 }
             } else {
                 out.append(contentsOf: "null".utf8)
             }
         case .string(let s): JSONValue.writeString(s, to: &out)
-        case .array(let a):
+        case .array(let elements):
             out.append(UInt8(ascii: "["))
-            for (i, v) in a.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                v.write(to: &out)
+            for (index, element) in elements.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                element.write(to: &out)
             }
             out.append(UInt8(ascii: "]"))
-        case .object(let o):
+        case .object(let fields):
             out.append(UInt8(ascii: "{"))
-            for (i, (k, v)) in o.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                JSONValue.writeString(k, to: &out)
+            for (index, (key, value)) in fields.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                JSONValue.writeString(key, to: &out)
                 out.append(UInt8(ascii: ":"))
-                v.write(to: &out)
+                value.write(to: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
@@ -131,9 +132,9 @@ public enum JSONValue: Sendable, Hashable {
 
     /// Decimal digits, without building a String.
     static func writeInt<I: BinaryInteger>(_ value: I, to out: inout [UInt8]) {
-        guard let v = Int64(exactly: value) else { return out.append(contentsOf: String(value).utf8) }
-        if v < 0 { out.append(UInt8(ascii: "-")) }
-        var magnitude = v.magnitude
+        guard let signed = Int64(exactly: value) else { return out.append(contentsOf: String(value).utf8) }
+        if signed < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = signed.magnitude
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
             var count = 0
             repeat {
@@ -145,8 +146,8 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
-    static func writeString(_ s: String, to out: inout [UInt8]) {
-        var text = s
+    static func writeString(_ string: String, to out: inout [UInt8]) {
+        var text = string
         text.withUTF8 { writeString(bytes: $0, to: &out) }
     }
 
@@ -194,87 +195,95 @@ public struct JSONParser {
         public var description: String { "\(message) at offset \(offset)" }
     }
 
-    private let b: [UInt8]
-    private var i = 0
+    private let input: [UInt8]
+    private var position = 0
     private var depth = 0
 
     public static func parse(_ text: String) throws -> JSONValue { try parse(Array(text.utf8)) }
 
     public static func parse(_ bytes: [UInt8]) throws -> JSONValue {
-        var p = JSONParser(b: bytes)
-        p.skipSpace()
-        let v = try p.value()
-        p.skipSpace()
-        guard p.i == p.b.count else { throw Error(offset: p.i, message: "trailing characters") }
-        return v
+        var parser = JSONParser(input: bytes)
+        parser.skipSpace()
+        let value = try parser.value()
+        parser.skipSpace()
+        guard parser.position == parser.input.count else {
+            throw Error(offset: parser.position, message: "trailing characters")
+        }
+        return value
     }
 
-    private init(b: [UInt8]) { self.b = b }
+    private init(input: [UInt8]) { self.input = input }
 
     private mutating func skipSpace() {
-        while i < b.count, b[i] == 0x20 || b[i] == 0x09 || b[i] == 0x0A || b[i] == 0x0D { i += 1 }
+        while position < input.count,
+            input[position] == 0x20 || input[position] == 0x09 || input[position] == 0x0A || input[position] == 0x0D
+        { position += 1 }
     }
 
     private mutating func value() throws -> JSONValue {
-        guard i < b.count else { throw Error(offset: i, message: "unexpected end") }
-        switch b[i] {
+        guard position < input.count else { throw Error(offset: position, message: "unexpected end") }
+        switch input[position] {
         case UInt8(ascii: "{"):
             depth += 1
-            guard depth < 512 else { throw Error(offset: i, message: "nesting too deep") }
+            guard depth < 512 else { throw Error(offset: position, message: "nesting too deep") }
             defer { depth -= 1 }
-            i += 1
+            position += 1
             skipSpace()
-            var o: [(String, JSONValue)] = []
-            if i < b.count, b[i] == UInt8(ascii: "}") {
-                i += 1
-                return .object(o)
+            var fields: [(String, JSONValue)] = []
+            if position < input.count, input[position] == UInt8(ascii: "}") {
+                position += 1
+                return .object(fields)
             }
             while true {
                 skipSpace()
-                guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw Error(offset: i, message: "expected a key") }
-                let k = try string()
+                guard position < input.count, input[position] == UInt8(ascii: "\"") else {
+                    throw Error(offset: position, message: "expected a key")
+                }
+                let key = try string()
                 skipSpace()
-                guard i < b.count, b[i] == UInt8(ascii: ":") else { throw Error(offset: i, message: "expected ':'") }
-                i += 1
+                guard position < input.count, input[position] == UInt8(ascii: ":") else {
+                    throw Error(offset: position, message: "expected ':'")
+                }
+                position += 1
                 skipSpace()
-                o.append((k, try value()))
+                fields.append((key, try value()))
                 skipSpace()
-                guard i < b.count else { throw Error(offset: i, message: "unexpected end") }
-                if b[i] == UInt8(ascii: ",") {
-                    i += 1
+                guard position < input.count else { throw Error(offset: position, message: "unexpected end") }
+                if input[position] == UInt8(ascii: ",") {
+                    position += 1
                     continue
                 }
-                if b[i] == UInt8(ascii: "}") {
-                    i += 1
-                    return .object(o)
+                if input[position] == UInt8(ascii: "}") {
+                    position += 1
+                    return .object(fields)
                 }
-                throw Error(offset: i, message: "expected ',' or '}'")
+                throw Error(offset: position, message: "expected ',' or '}'")
             }
         case UInt8(ascii: "["):
             depth += 1
-            guard depth < 512 else { throw Error(offset: i, message: "nesting too deep") }
+            guard depth < 512 else { throw Error(offset: position, message: "nesting too deep") }
             defer { depth -= 1 }
-            i += 1
+            position += 1
             skipSpace()
-            var a: [JSONValue] = []
-            if i < b.count, b[i] == UInt8(ascii: "]") {
-                i += 1
-                return .array(a)
+            var elements: [JSONValue] = []
+            if position < input.count, input[position] == UInt8(ascii: "]") {
+                position += 1
+                return .array(elements)
             }
             while true {
                 skipSpace()
-                a.append(try value())
+                elements.append(try value())
                 skipSpace()
-                guard i < b.count else { throw Error(offset: i, message: "unexpected end") }
-                if b[i] == UInt8(ascii: ",") {
-                    i += 1
+                guard position < input.count else { throw Error(offset: position, message: "unexpected end") }
+                if input[position] == UInt8(ascii: ",") {
+                    position += 1
                     continue
                 }
-                if b[i] == UInt8(ascii: "]") {
-                    i += 1
-                    return .array(a)
+                if input[position] == UInt8(ascii: "]") {
+                    position += 1
+                    return .array(elements)
                 }
-                throw Error(offset: i, message: "expected ',' or ']'")
+                throw Error(offset: position, message: "expected ',' or ']'")
             }
         case UInt8(ascii: "\""): return .string(try string())
         case UInt8(ascii: "t"):
@@ -291,77 +300,81 @@ public struct JSONParser {
     }
 
     private mutating func literal(_ word: String) throws {
-        let w = Array(word.utf8)
-        guard i + w.count <= b.count, Array(b[i..<i + w.count]) == w else {
-            throw Error(offset: i, message: "unexpected token")
+        let expected = Array(word.utf8)
+        guard position + expected.count <= input.count, Array(input[position..<position + expected.count]) == expected
+        else {
+            throw Error(offset: position, message: "unexpected token")
         }
-        i += w.count
+        position += expected.count
     }
 
     private mutating func number() throws -> JSONValue {
-        let start = i
-        if i < b.count, b[i] == UInt8(ascii: "-") { i += 1 }
+        let start = position
+        if position < input.count, input[position] == UInt8(ascii: "-") { position += 1 }
         var isInt = true
-        while i < b.count {
-            let c = b[i]
-            if c >= 48 && c <= 57 {
-                i += 1
+        while position < input.count {
+            let byte = input[position]
+            if byte >= 48 && byte <= 57 {
+                position += 1
                 continue
             }
-            if c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") || c == UInt8(ascii: "+")
-                || c == UInt8(ascii: "-")
+            if byte == UInt8(ascii: ".") || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E")
+                || byte == UInt8(ascii: "+")
+                || byte == UInt8(ascii: "-")
             {
                 isInt = false
-                i += 1
+                position += 1
                 continue
             }
             break
         }
-        let text = String(decoding: b[start..<i], as: UTF8.self)
-        if isInt, let v = Int64(text) { return .int(v) }
-        if let d = Double(text) { return .double(d) }
+        let text = String(decoding: input[start..<position], as: UTF8.self)
+        if isInt, let integer = Int64(text) { return .int(integer) }
+        if let double = Double(text) { return .double(double) }
         throw Error(offset: start, message: "invalid number")
     }
 
     private mutating func hex4() throws -> UInt32 {
-        guard i + 4 <= b.count else { throw Error(offset: i, message: "short \\u escape") }
-        var v: UInt32 = 0
+        guard position + 4 <= input.count else { throw Error(offset: position, message: "short \\u escape") }
+        var value: UInt32 = 0
         for _ in 0..<4 {
-            let c = b[i]
-            i += 1
-            switch c {
-            case 48...57: v = v << 4 | UInt32(c - 48)
-            case 65...70: v = v << 4 | UInt32(c - 55)
-            case 97...102: v = v << 4 | UInt32(c - 87)
-            default: throw Error(offset: i - 1, message: "bad \\u escape")
+            let digit = input[position]
+            position += 1
+            switch digit {
+            case 48...57: value = value << 4 | UInt32(digit - 48)
+            case 65...70: value = value << 4 | UInt32(digit - 55)
+            case 97...102: value = value << 4 | UInt32(digit - 87)
+            default: throw Error(offset: position - 1, message: "bad \\u escape")
             }
         }
-        return v
+        return value
     }
 
     private mutating func string() throws -> String {
-        i += 1
+        position += 1
         // Most strings hold no escape: decoded from the input in one piece, not a byte at a time.
-        let start = i
-        while i < b.count, b[i] != UInt8(ascii: "\""), b[i] != UInt8(ascii: "\\") { i += 1 }
-        if i < b.count, b[i] == UInt8(ascii: "\"") {
-            i += 1
-            return String(decoding: b[start..<(i - 1)], as: UTF8.self)
+        let start = position
+        while position < input.count, input[position] != UInt8(ascii: "\""), input[position] != UInt8(ascii: "\\") {
+            position += 1
         }
-        var out = Array(b[start..<i])
+        if position < input.count, input[position] == UInt8(ascii: "\"") {
+            position += 1
+            return String(decoding: input[start..<(position - 1)], as: UTF8.self)
+        }
+        var out = Array(input[start..<position])
         while true {
-            guard i < b.count else { throw Error(offset: i, message: "unterminated string") }
-            let c = b[i]
-            i += 1
-            if c == UInt8(ascii: "\"") { break }
-            if c != UInt8(ascii: "\\") {
-                out.append(c)
+            guard position < input.count else { throw Error(offset: position, message: "unterminated string") }
+            let byte = input[position]
+            position += 1
+            if byte == UInt8(ascii: "\"") { break }
+            if byte != UInt8(ascii: "\\") {
+                out.append(byte)
                 continue
             }
-            guard i < b.count else { throw Error(offset: i, message: "unterminated escape") }
-            let e = b[i]
-            i += 1
-            switch e {
+            guard position < input.count else { throw Error(offset: position, message: "unterminated escape") }
+            let escaped = input[position]
+            position += 1
+            switch escaped {
             case UInt8(ascii: "n"): out.append(0x0A)
             case UInt8(ascii: "r"): out.append(0x0D)
             case UInt8(ascii: "t"): out.append(0x09)
@@ -369,23 +382,24 @@ public struct JSONParser {
             case UInt8(ascii: "f"): out.append(0x0C)
             case UInt8(ascii: "u"):
                 var scalar = try hex4()
-                if scalar >= 0xD800 && scalar < 0xDC00, i + 6 <= b.count, b[i] == UInt8(ascii: "\\"),
-                    b[i + 1] == UInt8(ascii: "u")
+                if scalar >= 0xD800 && scalar < 0xDC00, position + 6 <= input.count,
+                    input[position] == UInt8(ascii: "\\"),
+                    input[position + 1] == UInt8(ascii: "u")
                 {
                     // Combined only with a low surrogate: `\udbee\udbee` overflowed here (FuzzJSONLines).
                     // Otherwise the high one alone is U+FFFD and the next escape stands on its own.
-                    let next = i
-                    i += 2
+                    let next = position
+                    position += 2
                     let low = try hex4()
                     if low >= 0xDC00 && low < 0xE000 {
                         scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                     } else {
-                        i = next
+                        position = next
                     }
                 }
-                let u = Unicode.Scalar(scalar) ?? "\u{FFFD}"
-                out.append(contentsOf: String(Character(u)).utf8)
-            default: out.append(e)
+                let unicodeScalar = Unicode.Scalar(scalar) ?? "\u{FFFD}"
+                out.append(contentsOf: String(Character(unicodeScalar)).utf8)
+            default: out.append(escaped)
             }
         }
         return String(decoding: out, as: UTF8.self)

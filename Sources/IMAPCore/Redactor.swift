@@ -19,51 +19,56 @@ public struct Redactor: Sendable {
     }
 
     /// `wire`: also render the redacted wire bytes (`Event.wire`), for sinks that write bytes back out.
-    public func redact(_ e: DecodedEvent, session: String, seq: Int, wire wantsWire: Bool = true) -> Event {
-        var event = e
+    public func redact(_ decoded: DecodedEvent, session: String, seq: Int, wire wantsWire: Bool = true) -> Event {
+        var event = decoded
         return redact(taking: &event, session: session, seq: seq, wire: wantsWire)
     }
 
     /// Like `redact`, but moves the body out of `e` instead of copying it (the pipeline's path:
     /// it drops each decoded event once redacted). `e.body` is left a placeholder.
-    public func redact(taking e: inout DecodedEvent, session: String, seq: Int, wire wantsWire: Bool = true) -> Event {
+    public func redact(taking decoded: inout DecodedEvent, session: String, seq: Int, wire wantsWire: Bool = true)
+        -> Event
+    {
         var body = EventBody.idleDone(IdleDoneEvent(tag: ""))
-        swap(&body, &e.body)
+        swap(&body, &decoded.body)
         var wire: [WirePiece]?
-        let hideClient = !showSecrets && e.dir == .client
-        if let line = e.line {
+        let hideClient = !showSecrets && decoded.dir == .client
+        if let line = decoded.line {
             let rendered: (text: String, wire: [WirePiece])
-            if hideClient && !e.clientLineClassified {
-                rendered = hiddenLine(bytes: e.bytes)
+            if hideClient && !decoded.clientLineClassified {
+                rendered = hiddenLine(bytes: decoded.bytes)
             } else {
                 rendered = render(
-                    line, secrets: e.secrets, whole: e.lineIsSecret, labels: e.literalLabels, wire: wantsWire)
+                    line, secrets: decoded.secrets, whole: decoded.lineIsSecret, labels: decoded.literalLabels,
+                    wire: wantsWire)
             }
             body.line = rendered.text
             wire = wantsWire ? rendered.wire : nil
         }
         switch body {
-        case .unparsed(var u) where hideClient:
+        case .unparsed(var unparsed) where hideClient:
             // An unparsed client line may be a secret the decoder could not delimit; sinks that
             // write wire bytes (the proxy's pcap) must not copy it either.
-            u.raw = hiddenLine(bytes: e.bytes).text
-            body = .unparsed(u)
-            wire = hiddenLine(bytes: e.bytes).wire
-        case .tagged(var t) where e.tagIsSecret && !showSecrets:
-            t.tag = marker(for: Array(t.tag.utf8))
-            body = .tagged(t)
-        case .sasl(var s):
-            if let p = e.payload {
-                s.payload = showSecrets ? printable(p.bytes) : "\(marker(for: p.bytes)) (\(p.bytes.count) bytes)"
-                body = .sasl(s)
+            unparsed.raw = hiddenLine(bytes: decoded.bytes).text
+            body = .unparsed(unparsed)
+            wire = hiddenLine(bytes: decoded.bytes).wire
+        case .tagged(var tagged) where decoded.tagIsSecret && !showSecrets:
+            tagged.tag = marker(for: Array(tagged.tag.utf8))
+            body = .tagged(tagged)
+        case .sasl(var sasl):
+            if let payload = decoded.payload {
+                sasl.payload =
+                    showSecrets
+                    ? printable(payload.bytes) : "\(marker(for: payload.bytes)) (\(payload.bytes.count) bytes)"
+                body = .sasl(sasl)
             }
         default:
             break
         }
-        let bytes = e.line != nil || e.bytes > 0 || body.kind == .unparsed ? e.bytes : nil
+        let bytes = decoded.line != nil || decoded.bytes > 0 || body.kind == .unparsed ? decoded.bytes : nil
         return Event(
-            session: session, seq: seq, time: e.time, dir: e.dir, body: body, bytes: bytes,
-            annotation: e.annotation, wire: wire)
+            session: session, seq: seq, time: decoded.time, dir: decoded.dir, body: body, bytes: bytes,
+            annotation: decoded.annotation, wire: wire)
     }
 
     /// A client line the decoder could not classify: only its size is shown, and a sink that
@@ -79,12 +84,12 @@ public struct Redactor: Sendable {
     {
         if whole && !showSecrets {
             let textBytes = line.segments.flatMap(\.text)
-            let m = marker(for: textBytes)
-            var wire: [WirePiece] = [.secret(marker: m, length: textBytes.count)]
+            let secretMarker = marker(for: textBytes)
+            var wire: [WirePiece] = [.secret(marker: secretMarker, length: textBytes.count)]
             if let end = line.segments.last?.ending, end != .none {
                 wire.append(.bytes(end == .crlf ? [13, 10] : [10]))
             }
-            return (m, wire)
+            return (secretMarker, wire)
         }
         // Most lines: one segment, no literal, nothing secret in it.
         if line.segments.count == 1, let seg = line.segments.first, seg.literal == nil,
@@ -97,15 +102,15 @@ public struct Redactor: Sendable {
         }
         var text = ""
         var wire: [WirePiece] = []
-        for (i, seg) in line.segments.enumerated() {
+        for (segmentIndex, seg) in line.segments.enumerated() {
             // Secret spans in this segment, in order.
             var spans = secrets.compactMap { ref -> Span? in
-                if case .span(let s) = ref, s.segment == i, !showSecrets { return s }
+                if case .span(let span) = ref, span.segment == segmentIndex, !showSecrets { return span }
                 return nil
             }.sorted { $0.start < $1.start }
             var literalSecret = false
             if seg.literal != nil, !showSecrets {
-                literalSecret = secrets.contains(.literal(segment: i))
+                literalSecret = secrets.contains(.literal(segment: segmentIndex))
             }
             var headerStart = seg.text.count
             if seg.literal != nil, let (_, at) = LiteralHeader.trailing(in: seg.text) { headerStart = at }
@@ -113,41 +118,41 @@ public struct Redactor: Sendable {
             var cursor = 0
             var plain: [UInt8] = []
             spans = spans.filter { $0.start >= 0 && $0.end <= body.count && $0.start <= $0.end }
-            for s in spans where s.start >= cursor {
-                plain.append(contentsOf: body[cursor..<s.start])
+            for span in spans where span.start >= cursor {
+                plain.append(contentsOf: body[cursor..<span.start])
                 text += printable(plain)
                 wire.append(.bytes(plain))
                 plain = []
-                let m = marker(for: body[s.start..<s.end])
-                text += m
-                wire.append(.secret(marker: m, length: s.end - s.start))
-                cursor = s.end
+                let secretMarker = marker(for: body[span.start..<span.end])
+                text += secretMarker
+                wire.append(.secret(marker: secretMarker, length: span.end - span.start))
+                cursor = span.end
             }
             plain.append(contentsOf: body[cursor...])
             text += printable(plain)
             if let lit = seg.literal {
                 if literalSecret {
                     let secret = lit.content ?? lit.preview
-                    let m = marker(for: secret)
+                    let secretMarker = marker(for: secret)
                     wire.append(.bytes(plain))
                     wire.append(
                         .secretLiteral(
                             header: lit.header, headerLength: seg.text.count - headerStart, crlf: seg.ending == .crlf,
-                            marker: m))
-                    text += lit.header.text() + " " + m
+                            marker: secretMarker))
+                    text += lit.header.text() + " " + secretMarker
                 } else {
                     plain.append(contentsOf: seg.ending == .crlf ? [13, 10] : (seg.ending == .lf ? [10] : []))
-                    if let c = lit.content {
-                        plain.append(contentsOf: c)
+                    if let content = lit.content {
+                        plain.append(contentsOf: content)
                         wire.append(.bytes(plain))
                     } else {
                         wire.append(.bytes(plain))
                         wire.append(.elidedLiteral(size: lit.header.size, sha256: lit.sha256))
                     }
-                    if showSecrets, secrets.contains(.literal(segment: i)), let c = lit.content {
-                        text += " ‹" + printable(c) + "›"
+                    if showSecrets, secrets.contains(.literal(segment: segmentIndex)), let content = lit.content {
+                        text += " ‹" + printable(content) + "›"
                     } else {
-                        text += " " + summary(lit, label: labels[i])
+                        text += " " + summary(lit, label: labels[segmentIndex])
                     }
                 }
             } else {
@@ -160,25 +165,25 @@ public struct Redactor: Sendable {
 
     /// `‹342 bytes, header›`, or the text itself for a short printable literal.
     func summary(_ lit: Literal, label: String?) -> String {
-        if let c = lit.content, c.count <= 64, label == nil || label == "data",
-            c.allSatisfy({ $0 >= 0x20 && $0 < 0x7F })
+        if let content = lit.content, content.count <= 64, label == nil || label == "data",
+            content.allSatisfy({ $0 >= 0x20 && $0 < 0x7F })
         {
-            return "‹\(String(decoding: c, as: UTF8.self))›"
+            return "‹\(String(decoding: content, as: UTF8.self))›"
         }
-        var s = "‹\(lit.header.size) bytes"
-        if let l = label { s += ", \(l)" }
-        if !lit.isComplete { s += ", only \(lit.received) received" }
-        return s + "›"
+        var text = "‹\(lit.header.size) bytes"
+        if let label { text += ", \(label)" }
+        if !lit.isComplete { text += ", only \(lit.received) received" }
+        return text + "›"
     }
 
-    private func coalesce(_ w: [WirePiece]) -> [WirePiece] {
+    private func coalesce(_ pieces: [WirePiece]) -> [WirePiece] {
         var out: [WirePiece] = []
-        for p in w {
-            if case .bytes(let b) = p, b.isEmpty { continue }
-            if case .bytes(let b) = p, case .bytes(let prev)? = out.last {
-                out[out.count - 1] = .bytes(prev + b)
+        for piece in pieces {
+            if case .bytes(let bytes) = piece, bytes.isEmpty { continue }
+            if case .bytes(let bytes) = piece, case .bytes(let prev)? = out.last {
+                out[out.count - 1] = .bytes(prev + bytes)
             } else {
-                out.append(p)
+                out.append(piece)
             }
         }
         return out
@@ -191,20 +196,20 @@ public func printable<C: Collection>(_ bytes: C) -> String where C.Element == UI
     if bytes.allSatisfy({ ($0 >= 0x20 && $0 < 0x7F) || $0 == 0x09 }) { return String(decoding: bytes, as: UTF8.self) }
     // One copy, then an index loop: iterating a generic collection costs a witness call per byte
     // and, in an unoptimized build (the fuzzers'), an allocation per byte.
-    let a = Array(bytes)
+    let copied = Array(bytes)
     var out = ""
     var run = 0
-    var i = 0
-    while i < a.count {
-        let b = a[i]
-        if b < 0x20 && b != 0x09 || b == 0x7F {
-            if run < i { out += String(decoding: a[run..<i], as: UTF8.self) }
-            out += "\\x" + String(b, radix: 16, uppercase: true).leftPad(2)
-            run = i + 1
+    var index = 0
+    while index < copied.count {
+        let byte = copied[index]
+        if byte < 0x20 && byte != 0x09 || byte == 0x7F {
+            if run < index { out += String(decoding: copied[run..<index], as: UTF8.self) }
+            out += "\\x" + String(byte, radix: 16, uppercase: true).leftPad(2)
+            run = index + 1
         }
-        i += 1
+        index += 1
     }
-    if run < a.count { out += String(decoding: a[run...], as: UTF8.self) }
+    if run < copied.count { out += String(decoding: copied[run...], as: UTF8.self) }
     return terminalSafe(out)
 }
 
@@ -212,30 +217,30 @@ public func printable<C: Collection>(_ bytes: C) -> String where C.Element == UI
 /// 8-bit CSI among them) and the bidirectional overrides that reorder what is shown
 /// (U+202A–U+202E, U+2066–U+2069) are escaped as `\xNN` / `\u{NNNN}`. Every text sink applies
 /// it to whatever came off the wire: user and mailbox names, server text, reasons, annotations.
-public func terminalSafe(_ s: String) -> String {
-    func unsafe(_ u: Unicode.Scalar) -> Bool {
-        let v = u.value
-        return (v < 0x20 && v != 0x09) || (v >= 0x7F && v <= 0x9F) || (0x202A...0x202E).contains(v)
-            || (0x2066...0x2069).contains(v)
+public func terminalSafe(_ text: String) -> String {
+    func unsafe(_ scalar: Unicode.Scalar) -> Bool {
+        let value = scalar.value
+        return (value < 0x20 && value != 0x09) || (value >= 0x7F && value <= 0x9F) || (0x202A...0x202E).contains(value)
+            || (0x2066...0x2069).contains(value)
     }
-    guard s.unicodeScalars.contains(where: unsafe) else { return s }
+    guard text.unicodeScalars.contains(where: unsafe) else { return text }
     var out = String.UnicodeScalarView()
-    for u in s.unicodeScalars {
-        guard unsafe(u) else {
-            out.append(u)
+    for scalar in text.unicodeScalars {
+        guard unsafe(scalar) else {
+            out.append(scalar)
             continue
         }
         let esc =
-            u.value < 0x80
-            ? "\\x" + String(u.value, radix: 16, uppercase: true).leftPad(2)
-            : "\\u{" + String(u.value, radix: 16, uppercase: true).leftPad(4) + "}"
+            scalar.value < 0x80
+            ? "\\x" + String(scalar.value, radix: 16, uppercase: true).leftPad(2)
+            : "\\u{" + String(scalar.value, radix: 16, uppercase: true).leftPad(4) + "}"
         out.append(contentsOf: esc.unicodeScalars)
     }
     return String(out)
 }
 
 extension String {
-    func leftPad(_ n: Int, with c: Character = "0") -> String {
-        count >= n ? self : String(repeating: c, count: n - count) + self
+    func leftPad(_ width: Int, with padding: Character = "0") -> String {
+        count >= width ? self : String(repeating: padding, count: width - count) + self
     }
 }

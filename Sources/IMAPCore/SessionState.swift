@@ -23,13 +23,13 @@ public struct MailboxState: Sendable, Equatable {
     public init(name: String) { self.name = name }
 
     public var json: JSONValue {
-        var o: [(String, JSONValue)] = [("name", .string(name)), ("read_only", .bool(readOnly))]
-        if let v = exists { o.append(("exists", .int(Int64(v)))) }
-        if let v = recent { o.append(("recent", .int(Int64(v)))) }
-        if let v = uidValidity { o.append(("uidvalidity", .int(Int64(clamping: v)))) }
-        if let v = uidNext { o.append(("uidnext", .int(Int64(clamping: v)))) }
-        if let v = highestModSeq { o.append(("highestmodseq", .int(Int64(clamping: v)))) }
-        return .object(o)
+        var fields: [(String, JSONValue)] = [("name", .string(name)), ("read_only", .bool(readOnly))]
+        if let exists { fields.append(("exists", .int(Int64(exists)))) }
+        if let recent { fields.append(("recent", .int(Int64(recent)))) }
+        if let uidValidity { fields.append(("uidvalidity", .int(Int64(clamping: uidValidity)))) }
+        if let uidNext { fields.append(("uidnext", .int(Int64(clamping: uidNext)))) }
+        if let highestModSeq { fields.append(("highestmodseq", .int(Int64(clamping: highestModSeq)))) }
+        return .object(fields)
     }
 }
 

@@ -155,9 +155,9 @@ public final class CertificateAuthority: Sendable {
             }
         }
         if mkdir(dir, 0o700) != 0 {
-            let e = errno
-            if e == EEXIST { return }  // created concurrently
-            throw CertificateAuthorityError(path: dir, "cannot create CA directory \(dir): \(errnoText(e))")
+            let errnoCode = errno
+            if errnoCode == EEXIST { return }  // created concurrently
+            throw CertificateAuthorityError(path: dir, "cannot create CA directory \(dir): \(errnoText(errnoCode))")
         }
         // The umask may have taken bits away; the directory is still empty, so this opens no window.
         _ = chmod(dir, 0o700)
@@ -261,14 +261,14 @@ public final class CertificateAuthority: Sendable {
     private static func readPrivateKeyText(_ path: String) throws -> String {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
-            let e = errno
-            if e == ELOOP {
+            let errnoCode = errno
+            if errnoCode == ELOOP {
                 throw CertificateAuthorityError(
                     path: path,
                     "CA private key \(path) is a symbolic link; refusing to follow it. Put the key itself "
                         + "there (mv \"$(readlink -f \(path))\" \(path)) and run chmod 600 \(path)")
             }
-            throw CertificateAuthorityError(path: path, "cannot read CA private key \(path): \(errnoText(e))")
+            throw CertificateAuthorityError(path: path, "cannot read CA private key \(path): \(errnoText(errnoCode))")
         }
         defer { close(fd) }
         var info = stat()
@@ -282,14 +282,15 @@ public final class CertificateAuthority: Sendable {
         var data = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 16_384)
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                let e = errno
-                if e == EINTR { continue }
-                throw CertificateAuthorityError(path: path, "cannot read CA private key \(path): \(errnoText(e))")
+            let bytesRead = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if bytesRead < 0 {
+                let errnoCode = errno
+                if errnoCode == EINTR { continue }
+                throw CertificateAuthorityError(
+                    path: path, "cannot read CA private key \(path): \(errnoText(errnoCode))")
             }
-            if n == 0 { break }
-            data += buffer[0..<n]
+            if bytesRead == 0 { break }
+            data += buffer[0..<bytesRead]
             // A PEM key is a few hundred bytes; anything this large is not one.
             guard data.count <= 1 << 20 else {
                 throw CertificateAuthorityError(path: path, "CA private key \(path) is corrupt (over 1 MiB)")
@@ -355,13 +356,13 @@ public final class CertificateAuthority: Sendable {
         var linked: [String] = []
         for (file, temporary) in zip(files, temporaries) {
             guard link(temporary, file.path) == 0 else {
-                let e = errno
+                let errnoCode = errno
                 for path in linked { unlink(path) }
                 throw CertificateAuthorityError(
                     path: file.path,
-                    e == EEXIST
+                    errnoCode == EEXIST
                         ? "\(file.what) \(file.path) appeared while creating the CA; not overwriting it"
-                        : "cannot create \(file.what) \(file.path): \(errnoText(e))")
+                        : "cannot create \(file.what) \(file.path): \(errnoText(errnoCode))")
             }
             linked.append(file.path)
         }
@@ -377,33 +378,33 @@ public final class CertificateAuthority: Sendable {
     private static func writeNewFile(_ path: String, contents: String, mode: mode_t, what: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else {
-            let e = errno
+            let errnoCode = errno
             throw CertificateAuthorityError(
                 path: path,
-                e == EEXIST
+                errnoCode == EEXIST
                     ? "\(what) \(path) appeared while creating the CA; not overwriting it"
-                    : "cannot create \(what) \(path): \(errnoText(e))")
+                    : "cannot create \(what) \(path): \(errnoText(errnoCode))")
         }
         defer { close(fd) }
         guard fchmod(fd, mode) == 0 else {
-            let e = errno
-            throw CertificateAuthorityError(path: path, "cannot set the mode of \(path): \(errnoText(e))")
+            let errnoCode = errno
+            throw CertificateAuthorityError(path: path, "cannot set the mode of \(path): \(errnoText(errnoCode))")
         }
         var bytes = Array(contents.utf8)[...]
         while !bytes.isEmpty {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                let e = errno
-                if e == EINTR { continue }
-                throw CertificateAuthorityError(path: path, "cannot write \(what) \(path): \(errnoText(e))")
+            let bytesWritten = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if bytesWritten < 0 {
+                let errnoCode = errno
+                if errnoCode == EINTR { continue }
+                throw CertificateAuthorityError(path: path, "cannot write \(what) \(path): \(errnoText(errnoCode))")
             }
-            bytes = bytes.dropFirst(n)
+            bytes = bytes.dropFirst(bytesWritten)
         }
         _ = fsync(fd)
     }
 
-    private static func errnoText(_ e: Int32) -> String {
-        strerror(e).map { String(cString: $0) } ?? "errno \(e)"
+    private static func errnoText(_ errnoCode: Int32) -> String {
+        strerror(errnoCode).map { String(cString: $0) } ?? "errno \(errnoCode)"
     }
 
     private static func localHostName() -> String {
@@ -455,10 +456,12 @@ public final class CertificateAuthority: Sendable {
 
     /// Lower case, without a trailing dot or IPv6 brackets.
     static func normalise(_ name: String) -> String {
-        var n = name.lowercased()
-        if n.hasPrefix("[") && n.hasSuffix("]") { n = String(n.dropFirst().dropLast()) }
-        while n.hasSuffix(".") && n.count > 1 { n.removeLast() }
-        return n
+        var normalized = name.lowercased()
+        if normalized.hasPrefix("[") && normalized.hasSuffix("]") {
+            normalized = String(normalized.dropFirst().dropLast())
+        }
+        while normalized.hasSuffix(".") && normalized.count > 1 { normalized.removeLast() }
+        return normalized
     }
 
     /// The bytes of an IPv4 or IPv6 address literal, or nil when `text` is not one.
@@ -485,9 +488,9 @@ public final class CertificateAuthority: Sendable {
         let leafKey = P256.Signing.PrivateKey()
         let publicKey = Certificate.PublicKey(leafKey.publicKey)
         var names: [GeneralName] = []
-        for n in [name, "localhost", "127.0.0.1", "::1"] {
-            let g = Self.generalName(n)
-            if !names.contains(g) { names.append(g) }
+        for candidate in [name, "localhost", "127.0.0.1", "::1"] {
+            let generalName = Self.generalName(candidate)
+            if !names.contains(generalName) { names.append(generalName) }
         }
         // ub-common-name is 64 characters; longer names live in the SAN only.
         let commonName = name.count <= 64 ? name : "imapscope leaf"
@@ -568,8 +571,8 @@ private struct LeafCache: Sendable {
             remove(name)
             return nil
         }
-        if let i = order.firstIndex(of: name) {
-            order.remove(at: i)
+        if let index = order.firstIndex(of: name) {
+            order.remove(at: index)
             order.append(name)
         }
         return entry
@@ -585,8 +588,8 @@ private struct LeafCache: Sendable {
     }
 
     private mutating func remove(_ name: String) {
-        if entries.removeValue(forKey: name) != nil, let i = order.firstIndex(of: name) {
-            order.remove(at: i)
+        if entries.removeValue(forKey: name) != nil, let index = order.firstIndex(of: name) {
+            order.remove(at: index)
         }
     }
 }

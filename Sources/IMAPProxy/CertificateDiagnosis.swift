@@ -14,7 +14,7 @@ enum CertificateDiagnosis {
         let raw = "\(error)"
         let isVerification = raw.contains("CERTIFICATE_VERIFY_FAILED")
         let isHostname: Bool = {
-            if let e = error as? NIOSSLExtraError, e == .failedToValidateHostname { return true }
+            if let extraError = error as? NIOSSLExtraError, extraError == .failedToValidateHostname { return true }
             return false
         }()
         guard isVerification || isHostname,
@@ -24,12 +24,14 @@ enum CertificateDiagnosis {
         let names = subjectNames(cert)
         let named = names.isEmpty ? "" : " (it names \(names.joined(separator: ", ")))"
         if isHostname { return "the server's certificate is not valid for \(host ?? "this address")\(named)" }
-        let f = ISO8601DateFormatter()
+        let formatter = ISO8601DateFormatter()
         if cert.notValidAfter < now {
-            return "the server's certificate has expired (not valid after \(f.string(from: cert.notValidAfter)))"
+            return
+                "the server's certificate has expired (not valid after \(formatter.string(from: cert.notValidAfter)))"
         }
         if cert.notValidBefore > now {
-            return "the server's certificate is not valid yet (not before \(f.string(from: cert.notValidBefore)))"
+            return
+                "the server's certificate is not valid yet (not before \(formatter.string(from: cert.notValidBefore)))"
         }
         if cert.issuer == cert.subject {
             return
@@ -41,11 +43,11 @@ enum CertificateDiagnosis {
 
     static func subjectNames(_ cert: Certificate) -> [String] {
         guard let san = try? cert.extensions.subjectAlternativeNames else { return [] }
-        return san.compactMap { n in
-            switch n {
-            case .dnsName(let d): return d
-            case .ipAddress(let b):
-                let bytes = Array(b.bytes)
+        return san.compactMap { generalName in
+            switch generalName {
+            case .dnsName(let dnsName): return dnsName
+            case .ipAddress(let address):
+                let bytes = Array(address.bytes)
                 if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
                 return bytes.count == 16
                     ? "IPv6 "

@@ -68,62 +68,67 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
     func raw(session: String, _ dir: IMAPDirection, _ bytes: some Collection<UInt8>, time: Timestamp) {
         lock.withLock {
             guard !closed else { return }
-            let c = connection(session)
-            let data = plaintext(c, dir, Array(bytes))
+            let connection = self.connection(session)
+            let data = plaintext(connection, dir, Array(bytes))
             guard !data.isEmpty else { return }
-            let start = c.received[dir, default: 0]
-            c.received[dir] = start + data.count
-            c.queue.append(Chunk(dir: dir, start: start, bytes: data, time: time))
-            c.queued += data.count
-            if dir == .proxy || c.uninflatable.contains(dir) { c.accounted[dir] = c.received[dir] }
-            drain(c, time: time)
+            let start = connection.received[dir, default: 0]
+            connection.received[dir] = start + data.count
+            connection.queue.append(Chunk(dir: dir, start: start, bytes: data, time: time))
+            connection.queued += data.count
+            if dir == .proxy || connection.uninflatable.contains(dir) {
+                connection.accounted[dir] = connection.received[dir]
+            }
+            drain(connection, time: time)
         }
     }
 
     /// After the decoder ran: no more than `holdLimit` bytes stay queued.
     func trim(session: String, time: Timestamp, mayHoldSecret: (IMAPDirection) -> Bool) {
         lock.withLock {
-            guard !closed, let c = connections[session], c.queued > Self.holdLimit else { return }
-            while c.queued > Self.holdLimit / 2, c.head < c.queue.count {
-                var chunk = fillSecrets(c, c.queue[c.head])
+            guard !closed, let connection = connections[session], connection.queued > Self.holdLimit else { return }
+            while connection.queued > Self.holdLimit / 2, connection.head < connection.queue.count {
+                var chunk = fillSecrets(connection, connection.queue[connection.head])
                 if mayHoldSecret(chunk.dir) {
                     chunk.bytes = [UInt8](repeating: Self.filler, count: chunk.bytes.count)
                 }
-                pop(c, chunk, time: time)
+                pop(connection, chunk, time: time)
             }
         }
     }
 
-    public func write(_ e: Event) {
+    public func write(_ event: Event) {
         lock.withLock {
             guard !closed else { return }
-            let c = connection(e.session)
-            switch e.body {
+            let connection = self.connection(event.session)
+            switch event.body {
             case .sessionStart(let start):
                 // Implicit TLS on the client leg: the connection is marked as decrypted TLS, so
                 // that `read` reports it as TLS and lints no cleartext in it.
                 open(
-                    c, client: Endpoint(parsing: start.client), server: Endpoint(parsing: start.server),
-                    decryptedTLS: start.transport == "tls", time: e.time)
+                    connection, client: Endpoint(parsing: start.client), server: Endpoint(parsing: start.server),
+                    decryptedTLS: start.transport == "tls", time: event.time)
             case .compress:
-                startInflating(c)
-                drain(c, time: e.time)
+                startInflating(connection)
+                drain(connection, time: event.time)
             case .sessionEnd:
-                c.accounted = c.received
-                drain(c, time: e.time)
-                if var tcp = c.tcp {
-                    for f in tcp.fin(fromClient: true) + tcp.fin(fromClient: false) { writer.write(f, time: e.time) }
-                    c.tcp = tcp
+                connection.accounted = connection.received
+                drain(connection, time: event.time)
+                if var tcp = connection.tcp {
+                    for frame in tcp.fin(fromClient: true) + tcp.fin(fromClient: false) {
+                        writer.write(frame, time: event.time)
+                    }
+                    connection.tcp = tcp
                 }
-                connections[e.session] = nil
+                connections[event.session] = nil
                 writer.flush()
             default:
-                guard let dir = e.dir, dir != .proxy, !c.uninflatable.contains(dir),
-                    let n = e.bytes, n > 0
+                guard let dir = event.dir, dir != .proxy, !connection.uninflatable.contains(dir),
+                    let byteCount = event.bytes, byteCount > 0
                 else { return }
-                let sasl = e.kind == .sasl || (e.kind == .command && e["name"]?.stringValue == "AUTHENTICATE")
-                account(c, dir, n, wire: e.wire, base64: sasl)
-                drain(c, time: e.time)
+                let sasl =
+                    event.kind == .sasl || (event.kind == .command && event["name"]?.stringValue == "AUTHENTICATE")
+                account(connection, dir, byteCount, wire: event.wire, base64: sasl)
+                drain(connection, time: event.time)
             }
         }
     }
@@ -132,9 +137,9 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
         lock.withLock {
             guard !closed else { return }
             closed = true
-            for (_, c) in connections {
-                c.accounted = c.received
-                drain(c, time: SessionTap.now())
+            for (_, connection) in connections {
+                connection.accounted = connection.received
+                drain(connection, time: SessionTap.now())
             }
             connections.removeAll()
             writer.close()
@@ -143,14 +148,14 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
 
     /// What the decoder makes of `bytes`: inflated after COMPRESS; filler once the direction's
     /// DEFLATE stream turned out corrupt.
-    private func plaintext(_ c: Connection, _ dir: IMAPDirection, _ bytes: [UInt8]) -> [UInt8] {
-        if c.uninflatable.contains(dir) { return [UInt8](repeating: Self.filler, count: bytes.count) }
-        guard let inflater = c.inflaters[dir] else { return bytes }
+    private func plaintext(_ connection: Connection, _ dir: IMAPDirection, _ bytes: [UInt8]) -> [UInt8] {
+        if connection.uninflatable.contains(dir) { return [UInt8](repeating: Self.filler, count: bytes.count) }
+        guard let inflater = connection.inflaters[dir] else { return bytes }
         do {
             return try inflater.inflate(bytes)
         } catch {
-            c.inflaters[dir] = nil
-            c.uninflatable.insert(dir)
+            connection.inflaters[dir] = nil
+            connection.uninflatable.insert(dir)
             return [UInt8](repeating: Self.filler, count: bytes.count)
         }
     }
@@ -159,16 +164,20 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
     /// what is queued past each direction's accounted bytes is compressed. It is replaced by its
     /// inflated bytes, in place (arrival order is kept), and each direction's stream offsets go
     /// on in inflated bytes, as the decoder's do.
-    private func startInflating(_ c: Connection) {
-        guard c.inflaters.isEmpty, c.uninflatable.isEmpty else { return }
+    private func startInflating(_ connection: Connection) {
+        guard connection.inflaters.isEmpty, connection.uninflatable.isEmpty else { return }
         let deflated: [IMAPDirection] = [.client, .server]
         for dir in deflated {
-            if let inflater = try? DeflateInflater() { c.inflaters[dir] = inflater } else { c.uninflatable.insert(dir) }
+            if let inflater = try? DeflateInflater() {
+                connection.inflaters[dir] = inflater
+            } else {
+                connection.uninflatable.insert(dir)
+            }
         }
-        let plainEnd = c.accounted
+        let plainEnd = connection.accounted
         var next: [IMAPDirection: Int] = [:]
         var queue: [Chunk] = []
-        for chunk in c.queue[c.head...] {
+        for chunk in connection.queue[connection.head...] {
             guard deflated.contains(chunk.dir) else {
                 queue.append(chunk)
                 continue
@@ -180,23 +189,25 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
                 queue.append(Chunk(dir: chunk.dir, start: chunk.start, bytes: kept, time: chunk.time))
             }
             guard plain < chunk.bytes.count else { continue }
-            let inflated = plaintext(c, chunk.dir, Array(chunk.bytes[plain...]))
+            let inflated = plaintext(connection, chunk.dir, Array(chunk.bytes[plain...]))
             guard !inflated.isEmpty else { continue }
             let at = next[chunk.dir, default: boundary]
             queue.append(Chunk(dir: chunk.dir, start: at, bytes: inflated, time: chunk.time))
             next[chunk.dir] = at + inflated.count
         }
-        c.queue = queue
-        c.head = 0
-        c.queued = queue.reduce(0) { $0 + $1.bytes.count }
-        for dir in deflated { c.received[dir] = next[dir] ?? plainEnd[dir] ?? 0 }
-        for dir in c.uninflatable { c.accounted[dir] = c.received[dir] }
+        connection.queue = queue
+        connection.head = 0
+        connection.queued = queue.reduce(0) { $0 + $1.bytes.count }
+        for dir in deflated { connection.received[dir] = next[dir] ?? plainEnd[dir] ?? 0 }
+        for dir in connection.uninflatable { connection.accounted[dir] = connection.received[dir] }
     }
 
     /// The next `n` bytes of `dir` are accounted for; notes where their secrets lie.
-    private func account(_ c: Connection, _ dir: IMAPDirection, _ n: Int, wire: [WirePiece]?, base64: Bool) {
-        var at = c.accounted[dir, default: 0]
-        c.accounted[dir] = at + n
+    private func account(
+        _ connection: Connection, _ dir: IMAPDirection, _ byteCount: Int, wire: [WirePiece]?, base64: Bool
+    ) {
+        var at = connection.accounted[dir, default: 0]
+        connection.accounted[dir] = at + byteCount
         guard let wire,
             wire.contains(where: {
                 if case .bytes = $0 { return false }
@@ -206,9 +217,10 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
         for piece in wire {
             let len = piece.wireLength
             switch piece {
-            case .secret: c.secrets[dir, default: []].append(Secret(range: at..<(at + len), base64: base64))
-            case .secretLiteral(let h, _, _, _):
-                c.secrets[dir, default: []].append(Secret(range: (at + len - h.size)..<(at + len), base64: base64))
+            case .secret: connection.secrets[dir, default: []].append(Secret(range: at..<(at + len), base64: base64))
+            case .secretLiteral(let header, _, _, _):
+                connection.secrets[dir, default: []].append(
+                    Secret(range: (at + len - header.size)..<(at + len), base64: base64))
             case .bytes, .elidedLiteral: break
             }
             at += len
@@ -217,25 +229,25 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
 
     /// Writes queued chunks from the front while they are accounted for (splitting one that is
     /// in part), secrets filled.
-    private func drain(_ c: Connection, time: Timestamp) {
-        while c.head < c.queue.count {
-            var chunk = c.queue[c.head]
-            let done = c.accounted[chunk.dir, default: 0] - chunk.start
+    private func drain(_ connection: Connection, time: Timestamp) {
+        while connection.head < connection.queue.count {
+            var chunk = connection.queue[connection.head]
+            let done = connection.accounted[chunk.dir, default: 0] - chunk.start
             guard done > 0 else { break }
             if done < chunk.bytes.count {
                 let rest = Chunk(
                     dir: chunk.dir, start: chunk.start + done, bytes: Array(chunk.bytes[done...]), time: chunk.time)
                 chunk.bytes.removeLast(chunk.bytes.count - done)
-                c.queue[c.head] = rest
-                c.queued -= chunk.bytes.count
-                emit(c, fillSecrets(c, chunk), time: time)
+                connection.queue[connection.head] = rest
+                connection.queued -= chunk.bytes.count
+                emit(connection, fillSecrets(connection, chunk), time: time)
                 break
             }
-            pop(c, fillSecrets(c, chunk), time: time)
+            pop(connection, fillSecrets(connection, chunk), time: time)
         }
-        if c.head > 256 {
-            c.queue.removeFirst(c.head)
-            c.head = 0
+        if connection.head > 256 {
+            connection.queue.removeFirst(connection.head)
+            connection.head = 0
         }
     }
 
@@ -244,62 +256,62 @@ public final class PcapRecorder: EventSink, @unchecked Sendable {
         byte == UInt8(ascii: "=") || byte == 0x0D || byte == 0x0A ? byte : UInt8(ascii: "A")
     }
 
-    private func pop(_ c: Connection, _ chunk: Chunk, time: Timestamp) {
-        c.head += 1
-        c.queued -= chunk.bytes.count
-        emit(c, chunk, time: time)
+    private func pop(_ connection: Connection, _ chunk: Chunk, time: Timestamp) {
+        connection.head += 1
+        connection.queued -= chunk.bytes.count
+        emit(connection, chunk, time: time)
     }
 
-    private func fillSecrets(_ c: Connection, _ chunk: Chunk) -> Chunk {
-        guard var ranges = c.secrets[chunk.dir], !ranges.isEmpty else { return chunk }
+    private func fillSecrets(_ connection: Connection, _ chunk: Chunk) -> Chunk {
+        guard var ranges = connection.secrets[chunk.dir], !ranges.isEmpty else { return chunk }
         var out = chunk
         let end = chunk.start + chunk.bytes.count
         for secret in ranges {
-            let r = secret.range
-            var lo = max(r.lowerBound, chunk.start)
-            var hi = min(r.upperBound, end)
+            let range = secret.range
+            var lo = max(range.lowerBound, chunk.start)
+            var hi = min(range.upperBound, end)
             guard lo < hi else { continue }
             // A quoted string keeps its quotes.
-            if r.count >= 2, lo == r.lowerBound, out.bytes[lo - chunk.start] == 0x22 { lo += 1 }
-            if r.count >= 2, hi == r.upperBound, out.bytes[hi - 1 - chunk.start] == 0x22 { hi -= 1 }
+            if range.count >= 2, lo == range.lowerBound, out.bytes[lo - chunk.start] == 0x22 { lo += 1 }
+            if range.count >= 2, hi == range.upperBound, out.bytes[hi - 1 - chunk.start] == 0x22 { hi -= 1 }
             for i in lo..<max(lo, hi) {
                 let byte = out.bytes[i - chunk.start]
                 out.bytes[i - chunk.start] = secret.base64 ? Self.base64Filler(byte) : Self.filler
             }
         }
         ranges.removeAll { $0.range.upperBound <= end }
-        c.secrets[chunk.dir] = ranges
+        connection.secrets[chunk.dir] = ranges
         return out
     }
 
     /// The made-up connection's handshake, on the session's endpoints (placeholders if unknown).
     private func open(
-        _ c: Connection, client: Endpoint?, server: Endpoint?, decryptedTLS: Bool = false, time: Timestamp
+        _ connection: Connection, client: Endpoint?, server: Endpoint?, decryptedTLS: Bool = false, time: Timestamp
     ) {
-        guard c.tcp == nil else { return }
+        guard connection.tcp == nil else { return }
         var tcp = SyntheticTCPConnection(
             client: client ?? Endpoint(ip: .v4(0), port: 1),
             server: server ?? Endpoint(ip: .v4(0), port: 143))
         let frames = tcp.handshake(markedAsDecryptedTLS: decryptedTLS)
-        for (index, f) in frames.enumerated() {
+        for (index, frame) in frames.enumerated() {
             // The SYN also carries a comment saying so, for people reading the file in Wireshark.
             let comment = decryptedTLS && index == 0 ? SyntheticTCPConnection.decryptedTLSComment : nil
-            writer.write(f, time: time, comment: comment)
+            writer.write(frame, time: time, comment: comment)
         }
-        c.tcp = tcp
+        connection.tcp = tcp
     }
 
-    private func emit(_ c: Connection, _ chunk: Chunk, time: Timestamp) {
-        if c.tcp == nil { open(c, client: nil, server: nil, time: time) }
-        guard var tcp = c.tcp else { return }
-        for f in tcp.data(fromClient: chunk.dir == .client, chunk.bytes) { writer.write(f, time: chunk.time) }
-        c.tcp = tcp
+    private func emit(_ connection: Connection, _ chunk: Chunk, time: Timestamp) {
+        if connection.tcp == nil { open(connection, client: nil, server: nil, time: time) }
+        guard var tcp = connection.tcp else { return }
+        for frame in tcp.data(fromClient: chunk.dir == .client, chunk.bytes) { writer.write(frame, time: chunk.time) }
+        connection.tcp = tcp
     }
 
-    private func connection(_ s: String) -> Connection {
-        if let c = connections[s] { return c }
-        let c = Connection()
-        connections[s] = c
-        return c
+    private func connection(_ session: String) -> Connection {
+        if let connection = connections[session] { return connection }
+        let connection = Connection()
+        connections[session] = connection
+        return connection
     }
 }

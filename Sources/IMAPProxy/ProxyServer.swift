@@ -24,32 +24,33 @@ public struct ProxyURL: Sendable, Equatable, CustomStringConvertible {
 
     /// `defaultHost` stands in for an empty host (`imaps://:1993`): listeners default to loopback.
     /// A `listener` is `imap://` or `imaps://` only (`imap+starttls://` names an upstream).
-    public init(parsing s: String, defaultHost: String? = nil, listener: Bool = false) throws {
+    public init(parsing text: String, defaultHost: String? = nil, listener: Bool = false) throws {
         let expected =
             listener
             ? "a listener is imap://host:port or imaps://host:port"
             : "expected imap://, imaps:// or imap+starttls://host:port"
-        guard let sep = s.range(of: "://"), let scheme = Scheme(rawValue: String(s[..<sep.lowerBound]).lowercased())
+        guard let sep = text.range(of: "://"),
+            let scheme = Scheme(rawValue: String(text[..<sep.lowerBound]).lowercased())
         else {
-            throw Invalid(description: "'\(s)': \(expected)")
+            throw Invalid(description: "'\(text)': \(expected)")
         }
         if listener && scheme == .imapStartTLS {
-            throw Invalid(description: "'\(s)': \(expected) (imap+starttls:// is for --upstream only)")
+            throw Invalid(description: "'\(text)': \(expected) (imap+starttls:// is for --upstream only)")
         }
-        var rest = String(s[sep.upperBound...])
+        var rest = String(text[sep.upperBound...])
         if rest.hasSuffix("/") { rest.removeLast() }
         var host: String
         var portText: String?
         if rest.hasPrefix("[") {
             guard let close = rest.firstIndex(of: "]") else {
-                throw Invalid(description: "'\(s)': unclosed '[' in IPv6 address")
+                throw Invalid(description: "'\(text)': unclosed '[' in IPv6 address")
             }
             host = String(rest[rest.index(after: rest.startIndex)..<close])
             let after = rest[rest.index(after: close)...]
             if after.hasPrefix(":") {
                 portText = String(after.dropFirst())
             } else if !after.isEmpty {
-                throw Invalid(description: "'\(s)': junk after ']'")
+                throw Invalid(description: "'\(text)': junk after ']'")
             }
         } else if let colon = rest.lastIndex(of: ":") {
             host = String(rest[..<colon])
@@ -57,11 +58,13 @@ public struct ProxyURL: Sendable, Equatable, CustomStringConvertible {
         } else {
             host = rest
         }
-        if host.isEmpty, let d = defaultHost { host = d }
-        guard !host.isEmpty else { throw Invalid(description: "'\(s)': no host") }
+        if host.isEmpty, let defaultHost { host = defaultHost }
+        guard !host.isEmpty else { throw Invalid(description: "'\(text)': no host") }
         let port = portText.map { Int($0) } ?? (scheme == .imaps ? 993 : 143)
-        guard let p = port, (0...65535).contains(p) else { throw Invalid(description: "'\(s)': invalid port") }
-        self.init(scheme: scheme, host: host, port: p)
+        guard let validPort = port, (0...65535).contains(validPort) else {
+            throw Invalid(description: "'\(text)': invalid port")
+        }
+        self.init(scheme: scheme, host: host, port: validPort)
     }
 
     public var description: String {
@@ -136,14 +139,14 @@ public final class ProxyServer: @unchecked Sendable {
     @discardableResult
     public func start() throws -> [String] {
         var bound: [String] = []
-        for l in configuration.listen {
-            if l.scheme == .imaps && serverContext == nil {
-                throw ProxyURL.Invalid(description: "\(l): an imaps listener needs the CA")
+        for url in configuration.listen {
+            if url.scheme == .imaps && serverContext == nil {
+                throw ProxyURL.Invalid(description: "\(url): an imaps listener needs the CA")
             }
-            if l.scheme == .imapStartTLS {
-                throw ProxyURL.Invalid(description: "\(l): imap+starttls is for the upstream only")
+            if url.scheme == .imapStartTLS {
+                throw ProxyURL.Invalid(description: "\(url): imap+starttls is for the upstream only")
             }
-            let tlsFirst = l.scheme == .imaps
+            let tlsFirst = url.scheme == .imaps
             let ch: Channel
             do {
                 ch = try ServerBootstrap(group: group)
@@ -153,16 +156,16 @@ public final class ProxyServer: @unchecked Sendable {
                     .childChannelInitializer { [self] channel in
                         channel.eventLoop.makeCompletedFuture { try self.accept(channel, tlsFirst: tlsFirst) }
                     }
-                    .bind(host: l.host, port: l.port).wait()
-            } catch { throw ListenError(url: l, error: error) }
+                    .bind(host: url.host, port: url.port).wait()
+            } catch { throw ListenError(url: url, error: error) }
             listeners.append(ch)
-            if let a = ch.localAddress { bound.append(Self.endpoint(a)) }
+            if let address = ch.localAddress { bound.append(Self.endpoint(address)) }
         }
         return bound
     }
 
     public func shutdown() {
-        for l in listeners { try? l.close().wait() }
+        for listener in listeners { try? listener.close().wait() }
         listeners.removeAll()
         try? group.syncShutdownGracefully()
     }
@@ -207,12 +210,12 @@ public final class ProxyServer: @unchecked Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     // The client left while the upstream address was looked up: no connection.
                     guard !clientGone() else { throw ChannelError.ioOnClosedChannel }
-                    let s = channel.pipeline.syncOperations
+                    let pipeline = channel.pipeline.syncOperations
                     if up.scheme == .imaps, let ctx = clientContext {
-                        try s.addTLSHandler(
+                        try pipeline.addTLSHandler(
                             try NIOSSLClientHandler(
                                 context: ctx, serverHostname: Self.isIPAddress(up.host) ? nil : up.host))
-                        try s.addHandler(
+                        try pipeline.addHandler(
                             TLSEventHandler(
                                 tap: tap, leg: .server, host: up.host, insecure: insecure,
                                 timeout: handshakeTimeout,
@@ -223,8 +226,8 @@ public final class ProxyServer: @unchecked Sendable {
                                         reason: "TLS with the real server failed: \(why)")
                                 }))
                     }
-                    if let startTLS { try s.addHandler(StartTLSHandler(leg: .server, session: startTLS)) }
-                    try s.addHandler(
+                    if let startTLS { try pipeline.addHandler(StartTLSHandler(leg: .server, session: startTLS)) }
+                    try pipeline.addHandler(
                         TapHandler(direction: .server, tap: tap, decodesReads: decodesReads) { upstream in
                             // The session starts once the real server is connected, before any byte.
                             tap.start(
@@ -232,7 +235,7 @@ public final class ProxyServer: @unchecked Sendable {
                                 server: upstream.remoteAddress.map(Self.endpoint) ?? "\(up.host):\(up.port)",
                                 upstream: up.description, upstreamVerification: insecure ? "disabled" : nil)
                         })
-                    try s.addHandler(toClient)
+                    try pipeline.addHandler(toClient)
                 }
             }
             .connect(host: up.host, port: up.port)
@@ -297,7 +300,7 @@ public final class ProxyServer: @unchecked Sendable {
         tap.proxySent(bye)
         var buf = client.allocator.buffer(capacity: bye.utf8.count)
         buf.writeString(bye)
-        let finish = { if let e = end { tap.finish(reason: e) } }
+        let finish = { if let end { tap.finish(reason: end) } }
         guard let relay else {
             client.writeAndFlush(buf).whenComplete { _ in
                 finish()
@@ -308,14 +311,14 @@ public final class ProxyServer: @unchecked Sendable {
         relay.sayAndClose(buf, then: finish)
     }
 
-    static func endpoint(_ a: SocketAddress) -> String {
-        switch a {
-        case .v6: return "[\(a.ipAddress ?? "?")]:\(a.port ?? 0)"
-        default: return "\(a.ipAddress ?? "?"):\(a.port ?? 0)"
+    static func endpoint(_ address: SocketAddress) -> String {
+        switch address {
+        case .v6: return "[\(address.ipAddress ?? "?")]:\(address.port ?? 0)"
+        default: return "\(address.ipAddress ?? "?"):\(address.port ?? 0)"
         }
     }
 
-    static func isIPAddress(_ h: String) -> Bool {
-        (try? SocketAddress(ipAddress: h, port: 0)) != nil
+    static func isIPAddress(_ host: String) -> Bool {
+        (try? SocketAddress(ipAddress: host, port: 0)) != nil
     }
 }

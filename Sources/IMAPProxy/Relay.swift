@@ -52,20 +52,20 @@ final class RelayHandler: ChannelDuplexHandler {
     /// Both ends of one session's relay: the client channel's, then the server channel's. The
     /// tap's `onDrained` resumes them (on this loop).
     static func pair(tap: SessionTap, on loop: EventLoop, faults: FaultDriver? = nil) -> (RelayHandler, RelayHandler) {
-        let a = RelayHandler(tap: tap, leg: .client, faults: faults)
-        let b = RelayHandler(tap: tap, leg: .server, faults: faults)
-        a.partner = b
-        b.partner = a
-        faults?.attach(clientSide: a, serverSide: b)
+        let clientSide = RelayHandler(tap: tap, leg: .client, faults: faults)
+        let serverSide = RelayHandler(tap: tap, leg: .server, faults: faults)
+        clientSide.partner = serverSide
+        serverSide.partner = clientSide
+        faults?.attach(clientSide: clientSide, serverSide: serverSide)
         // Touched on the loop only; the references go when a channel closes (onDrained = nil).
-        let handlers = NIOLoopBound((a, b), eventLoop: loop)
+        let handlers = NIOLoopBound((clientSide, serverSide), eventLoop: loop)
         tap.onDrained = {
             loop.execute {
                 handlers.value.0.resumeReading()
                 handlers.value.1.resumeReading()
             }
         }
-        return (a, b)
+        return (clientSide, serverSide)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -180,7 +180,9 @@ final class RelayHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let e = event as? ChannelEvent, e == .inputClosed, liveContext === context { partner?.partnerWriteEOF() }
+        if let channelEvent = event as? ChannelEvent, channelEvent == .inputClosed, liveContext === context {
+            partner?.partnerWriteEOF()
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -254,7 +256,7 @@ final class TapHandler: ChannelInboundHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         context.fireChannelReadComplete()
-        for b in received { tap.feed(direction, b) }
+        for bytes in received { tap.feed(direction, bytes) }
         received.removeAll(keepingCapacity: true)
     }
 
@@ -264,12 +266,12 @@ final class TapHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let e = event as? ChannelEvent, e == .inputClosed { tap.peerClosed(direction) }
+        if let channelEvent = event as? ChannelEvent, channelEvent == .inputClosed { tap.peerClosed(direction) }
         context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        for b in received { tap.feed(direction, b) }
+        for bytes in received { tap.feed(direction, bytes) }
         received.removeAll()
         tap.closed(direction)
         context.fireChannelInactive()

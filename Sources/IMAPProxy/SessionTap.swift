@@ -125,11 +125,11 @@ final class SessionTap: @unchecked Sendable {
     }
 
     func start(client: String, server: String, upstream: String, upstreamVerification: String? = nil) {
-        let t = Self.now()
+        let timestamp = Self.now()
         async { [self] in
             publisher.publish(
                 decoder.start(
-                    client: client, server: server, source: "proxy", time: t, upstream: upstream,
+                    client: client, server: server, source: "proxy", time: timestamp, upstream: upstream,
                     upstreamVerification: upstreamVerification), session: id)
         }
     }
@@ -144,24 +144,24 @@ final class SessionTap: @unchecked Sendable {
     /// Bytes one side sent, as the other side got them (with faults, what the relay let through,
     /// at the fault engine's `time`).
     func feed(_ dir: IMAPDirection, _ bytes: [UInt8], time: Timestamp? = nil) {
-        let t = time ?? Self.now()
-        let n = bytes.count + 64
-        lag.withLockedValue { $0.bytes += n }
-        budget.add(n)
+        let timestamp = time ?? Self.now()
+        let charged = bytes.count + 64
+        lag.withLockedValue { $0.bytes += charged }
+        budget.add(charged)
         async { [self] in
             if dir == .client && !bytes.isEmpty { clientSpoke = true }
             if !ended {
-                publisher.pcap?.raw(session: id, dir, bytes, time: t)
-                publisher.publish(decoder.feed(dir, bytes, time: t), session: id)
-                publisher.pcap?.trim(session: id, time: t, mayHoldSecret: decoder.pendingMayHoldSecret)
+                publisher.pcap?.raw(session: id, dir, bytes, time: timestamp)
+                publisher.publish(decoder.feed(dir, bytes, time: timestamp), session: id)
+                publisher.pcap?.trim(session: id, time: timestamp, mayHoldSecret: decoder.pendingMayHoldSecret)
             }
-            let resume = lag.withLockedValue { v -> (@Sendable () -> Void)? in
-                let before = v.bytes
-                v.bytes -= n
-                return before >= Self.resumeBelow && v.bytes < Self.resumeBelow ? v.onDrained : nil
+            let resume = lag.withLockedValue { lagState -> (@Sendable () -> Void)? in
+                let before = lagState.bytes
+                lagState.bytes -= charged
+                return before >= Self.resumeBelow && lagState.bytes < Self.resumeBelow ? lagState.onDrained : nil
             }
             resume?()
-            budget.remove(n)
+            budget.remove(charged)
         }
     }
 
@@ -169,10 +169,10 @@ final class SessionTap: @unchecked Sendable {
     func proxySent(_ text: String) { proxySent(Array(text.utf8)) }
 
     func proxySent(_ bytes: [UInt8], time: Timestamp? = nil) {
-        let t = time ?? Self.now()
+        let timestamp = time ?? Self.now()
         async { [self] in
-            publisher.pcap?.raw(session: id, .proxy, bytes, time: t)
-            publisher.publish(decoder.feed(.proxy, bytes, time: t), session: id)
+            publisher.pcap?.raw(session: id, .proxy, bytes, time: timestamp)
+            publisher.publish(decoder.feed(.proxy, bytes, time: timestamp), session: id)
         }
     }
 
@@ -192,21 +192,21 @@ final class SessionTap: @unchecked Sendable {
 
     /// imapscope upgraded the server leg itself (`imap+starttls://`).
     func upstreamUpgraded() {
-        let t = Self.now()
-        async { [self] in publisher.publish(decoder.upstreamUpgraded(time: t), session: id) }
+        let timestamp = Self.now()
+        async { [self] in publisher.publish(decoder.upstreamUpgraded(time: timestamp), session: id) }
     }
 
     /// Both legs finished their TLS handshakes after STARTTLS: plaintext decoding resumes.
     func tlsEstablished() {
-        let t = Self.now()
-        async { [self] in publisher.publish(decoder.tlsEstablished(time: t), session: id) }
+        let timestamp = Self.now()
+        async { [self] in publisher.publish(decoder.tlsEstablished(time: timestamp), session: id) }
     }
 
     func lint(_ code: String, _ message: String) { lint(.source(code: code, message: message)) }
 
     func lint(_ finding: Lint) {
-        let t = Self.now()
-        async { [self] in publisher.publish(decoder.sourceLint(finding, dir: nil, time: t), session: id) }
+        let timestamp = Self.now()
+        async { [self] in publisher.publish(decoder.sourceLint(finding, dir: nil, time: timestamp), session: id) }
     }
 
     /// A leg's error (a reset, TLS closed without close_notify), kept for the session-end reason.
@@ -225,7 +225,7 @@ final class SessionTap: @unchecked Sendable {
 
     /// A leg closed. The relay closes the other one in turn; the reason names who went first and how.
     func closed(_ dir: IMAPDirection) {
-        let t = Self.now()
+        let timestamp = Self.now()
         async { [self] in
             if firstClosed == nil { firstClosed = dir }
             closedLegs.insert(dir)
@@ -233,13 +233,13 @@ final class SessionTap: @unchecked Sendable {
             let close = SessionClose(
                 first: first, ending: legEndings[first] ?? .closed, afterLogout: decoder.state == .logout,
                 clientSpoke: clientSpoke)
-            end(reason: close.reason, time: t)
+            end(reason: close.reason, time: timestamp)
         }
     }
 
     func finish(reason: String, time: Timestamp? = nil) {
-        let t = time ?? Self.now()
-        async { [self] in end(reason: reason, time: t) }
+        let timestamp = time ?? Self.now()
+        async { [self] in end(reason: reason, time: timestamp) }
     }
 
     private func end(reason: String, time: Timestamp) {

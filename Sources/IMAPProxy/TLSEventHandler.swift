@@ -66,7 +66,7 @@ final class TLSEventHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let e = event as? TLSUserEvent, case .handshakeCompleted = e {
+        if let userEvent = event as? TLSUserEvent, case .handshakeCompleted = userEvent {
             let details = TLSHelloObserver.details(context.pipeline.syncOperations)
             tap.tls(
                 TLSReport(

@@ -32,14 +32,14 @@ final class TLSHelloObserver: ChannelDuplexHandler {
     /// Appends and tries both hello parsers; true once this direction is settled.
     private func look(_ buffer: ByteBuffer, into acc: inout [UInt8]) -> Bool {
         acc += buffer.readableBytesView
-        if case .hello(let h) = TLSClientHello.parse(acc) {
-            clientHello = h
+        if case .hello(let hello) = TLSClientHello.parse(acc) {
+            clientHello = hello
             acc = []
             return true
         }
         switch TLSServerHello.parse(acc) {
-        case .hello(let h):
-            serverHello = h
+        case .hello(let hello):
+            serverHello = hello
             acc = []
             return true
         case .notTLS:
@@ -67,8 +67,8 @@ final class TLSHelloObserver: ChannelDuplexHandler {
         return details
     }
 
-    static func versionName(_ v: TLSVersion) -> String {
-        switch v {
+    static func versionName(_ version: TLSVersion) -> String {
+        switch version {
         case .tlsv13: return "TLSv1.3"
         case .tlsv12: return "TLSv1.2"
         case .tlsv11: return "TLSv1.1"

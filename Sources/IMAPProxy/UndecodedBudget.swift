@@ -37,23 +37,23 @@ final class UndecodedBudget: Sendable {
     var waitingCount: Int { state.withLockedValue { $0.waiting.count } }
 
     /// `n` more bytes wait for decoding.
-    func add(_ n: Int) {
-        state.withLockedValue { s in
-            s.held += n
-            s.peak = max(s.peak, s.held)
-            if s.held >= limit { s.full = true }
+    func add(_ byteCount: Int) {
+        state.withLockedValue { locked in
+            locked.held += byteCount
+            locked.peak = max(locked.peak, locked.held)
+            if locked.held >= limit { locked.full = true }
         }
     }
 
-    /// `n` bytes were decoded; once the total is below `resumeBelow`, the refused sessions are
+    /// `byteCount` bytes were decoded; once the total is below `resumeBelow`, the refused sessions are
     /// called back (outside the lock, on the caller's thread).
-    func remove(_ n: Int) {
-        let wake = state.withLockedValue { s -> [@Sendable () -> Void] in
-            s.held -= n
-            guard s.full, s.held < resumeBelow else { return [] }
-            s.full = false
-            defer { s.waiting.removeAll() }
-            return Array(s.waiting.values)
+    func remove(_ byteCount: Int) {
+        let wake = state.withLockedValue { locked -> [@Sendable () -> Void] in
+            locked.held -= byteCount
+            guard locked.full, locked.held < resumeBelow else { return [] }
+            locked.full = false
+            defer { locked.waiting.removeAll() }
+            return Array(locked.waiting.values)
         }
         for resume in wake { resume() }
     }
@@ -61,9 +61,9 @@ final class UndecodedBudget: Sendable {
     /// Whether `session` may start a read now. If not, `resume` is called once there is room
     /// again (checked and registered under one lock, so a drain cannot slip between them).
     func admit(_ session: ObjectIdentifier, resume: @escaping @Sendable () -> Void) -> Bool {
-        state.withLockedValue { s in
-            guard s.full else { return true }
-            s.waiting[session] = resume
+        state.withLockedValue { locked in
+            guard locked.full else { return true }
+            locked.waiting[session] = resume
             return false
         }
     }

@@ -102,29 +102,29 @@ struct ProxyCommand: ParsableCommand {
         // Every record is live: each event is written as it is decoded, each line flushed as it ends.
         func open(_ path: String) throws -> FileOutput {
             do {
-                let o = path == "-" ? try FileOutput.standardOutput() : try FileOutput(path: path)
-                o.flushEachLine()
-                outputs.append(o)
-                return o
+                let output = path == "-" ? try FileOutput.standardOutput() : try FileOutput(path: path)
+                output.flushEachLine()
+                outputs.append(output)
+                return output
             } catch { throw CLIError(description: "\(error)") }
         }
-        if let p = log { sinks.append(JSONLinesWriter(try open(p), live: true)) }
-        if let p = transcript {
-            let o = try open(p)
+        if let log { sinks.append(JSONLinesWriter(try open(log), live: true)) }
+        if let transcript {
+            let output = try open(transcript)
             let useColor = ColorChoice.auto.enabled(
-                isTerminal: p == "-" && o.isTerminal,
+                isTerminal: transcript == "-" && output.isTerminal,
                 environment: ProcessInfo.processInfo.environment)
-            sinks.append(TextWriter(o, style: .init(color: useColor)))
+            sinks.append(TextWriter(output, style: .init(color: useColor)))
         }
-        if let p = fixture {
+        if let fixture {
             // One normalized fixture per session (replay plays one conversation): the first session
             // whose client speaks in FILE, each later one beside it as FILE's name with its session id
             // (x.fixture → x.p2.fixture); a port check (a client that sends nothing) gets none.
-            let first = try open(p)
+            let first = try open(fixture)
             let err = FileOutput.standardError()
             sinks.append(
                 PerSessionSink { session, index in
-                    let path = index == 0 ? p : Self.sessionPath(p, session)
+                    let path = index == 0 ? fixture : Self.sessionPath(fixture, session)
                     do {
                         let out = index == 0 ? first : try FileOutput(path: path)
                         if index > 0 {
@@ -140,16 +140,16 @@ struct ProxyCommand: ParsableCommand {
                 })
         }
         var recorder: PcapRecorder?
-        if let p = pcap {
+        if let pcap {
             let pcapRecorder: PcapRecorder
-            do { pcapRecorder = try PcapRecorder(path: p) } catch { throw CLIError(description: "--pcap: \(error)") }
+            do { pcapRecorder = try PcapRecorder(path: pcap) } catch { throw CLIError(description: "--pcap: \(error)") }
             recorder = pcapRecorder
             sinks.append(pcapRecorder)
         }
-        if let p = report {
+        if let report {
             sinks.append(
                 ReportWriter(
-                    try open(p), title: "imapscope proxy \(listen.joined(separator: " ")) → \(upstream)",
+                    try open(report), title: "imapscope proxy \(listen.joined(separator: " ")) → \(upstream)",
                     inputs: [upstream]))
         }
         sinks.append(ProblemReporter(FileOutput.standardError()))
@@ -191,28 +191,28 @@ struct ProxyCommand: ParsableCommand {
             throw CLIError(description: "\(error)")
         } catch { throw CLIError(description: "cannot listen: \(error)") }
         let err = FileOutput.standardError()
-        for (l, a) in zip(listeners, bound) {
+        for (url, address) in zip(listeners, bound) {
             err.write(
-                "imapscope: listening on \(l.scheme.rawValue)://\(a) → \(up)\(insecureUpstream ? " (upstream certificate NOT verified)" : "")\n"
+                "imapscope: listening on \(url.scheme.rawValue)://\(address) → \(up)\(insecureUpstream ? " (upstream certificate NOT verified)" : "")\n"
             )
         }
-        for (n, rule) in config.faults.enumerated() { err.write("imapscope: fault rule \(n + 1): \(rule)\n") }
+        for (index, rule) in config.faults.enumerated() { err.write("imapscope: fault rule \(index + 1): \(rule)\n") }
         err.flush()
 
         let stop = DispatchSemaphore(value: 0)
         signal(SIGINT, SIG_IGN)
         signal(SIGTERM, SIG_IGN)
         let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
-            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            s.setEventHandler { stop.signal() }
-            s.resume()
-            return s
+            let signalSource = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            signalSource.setEventHandler { stop.signal() }
+            signalSource.resume()
+            return signalSource
         }
         stop.wait()
         for source in sources { source.cancel() }
         server.shutdown()
         publisher.finish()
-        for o in outputs { o.flush() }
+        for output in outputs { output.flush() }
         err.write("imapscope: stopped\n")
         err.flush()
     }
@@ -249,13 +249,13 @@ extension ProxyCommand {
         var inQuotes = false
         var previous: Character = " "
         for index in line.indices {
-            let c = line[index]
-            if c == "\"" && previous != "\\" { inQuotes.toggle() }
-            if c == "#", !inQuotes, previous == " " || previous == "\t" {
+            let character = line[index]
+            if character == "\"" && previous != "\\" { inQuotes.toggle() }
+            if character == "#", !inQuotes, previous == " " || previous == "\t" {
                 let next = line.index(after: index)
                 if next == line.endIndex || !line[next].isNumber { return String(line[..<index]) }
             }
-            previous = c
+            previous = character
         }
         return String(line)
     }
@@ -275,10 +275,11 @@ final class ProblemReporter: EventSink {
     var readsWire: Bool { false }
     private let out: FileOutput
     init(_ out: FileOutput) { self.out = out }
-    func write(_ e: Event) {
-        guard case .tls(let tls) = e.body, tls.phase == "failed" else { return }
+    func write(_ event: Event) {
+        guard case .tls(let tls) = event.body, tls.phase == "failed" else { return }
         let peer = tls.leg == "server" ? "real server" : "client"
-        out.write("imapscope: session \(e.session): TLS with the \(peer) failed: \(terminalSafe(tls.error ?? "?"))\n")
+        out.write(
+            "imapscope: session \(event.session): TLS with the \(peer) failed: \(terminalSafe(tls.error ?? "?"))\n")
         out.flush()
     }
     func finish() { out.flush() }

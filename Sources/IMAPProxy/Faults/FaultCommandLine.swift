@@ -34,27 +34,27 @@ struct FaultCommandLine: Equatable {
         var inQuotes = false
         var escaped = false
         var started = false
-        for b in bytes {
+        for byte in bytes {
             if inQuotes {
                 if escaped {
-                    current.append(b)
+                    current.append(byte)
                     escaped = false
-                } else if b == UInt8(ascii: "\\") {
+                } else if byte == UInt8(ascii: "\\") {
                     escaped = true
-                } else if b == UInt8(ascii: "\"") {
+                } else if byte == UInt8(ascii: "\"") {
                     inQuotes = false
                 } else {
-                    current.append(b)
+                    current.append(byte)
                 }
-            } else if b == 0x20 || b == 0x0D || b == 0x0A {
+            } else if byte == 0x20 || byte == 0x0D || byte == 0x0A {
                 if started { out.append(String(decoding: current, as: UTF8.self)) }
                 current = []
                 started = false
-            } else if b == UInt8(ascii: "\"") {
+            } else if byte == UInt8(ascii: "\"") {
                 inQuotes = true
                 started = true
             } else {
-                current.append(b)
+                current.append(byte)
                 started = true
             }
         }

@@ -21,26 +21,26 @@ struct FaultCutScan: Equatable {
 
     /// Scans `bytes[from...]`; returns the offset in `bytes` to cut at, or nil to read on.
     mutating func cutOffset(in bytes: [UInt8], from: Int) -> Int? {
-        var i = from
-        while i < bytes.count {
+        var position = from
+        while position < bytes.count {
             if let left = literalLeft {
-                if bytes.count - i >= left { return i + left }
-                literalLeft = left - (bytes.count - i)
+                if bytes.count - position >= left { return position + left }
+                literalLeft = left - (bytes.count - position)
                 return nil
             }
-            let lineStart = i
-            guard let lf = bytes[i...].firstIndex(of: 0x0A) else {
-                segment.append(contentsOf: bytes[i...])
+            let lineStart = position
+            guard let lf = bytes[position...].firstIndex(of: 0x0A) else {
+                segment.append(contentsOf: bytes[position...])
                 segmentStartedEarlier = true
                 // A line this long with no literal yet: cut inside it.
                 return segment.count > Self.segmentLimit ? bytes.count : nil
             }
             let startedEarlier = segmentStartedEarlier
-            var text = segment + bytes[i..<lf]
+            var text = segment + bytes[position..<lf]
             segment = []
             segmentStartedEarlier = false
             if text.last == 0x0D { text.removeLast() }
-            i = lf + 1
+            position = lf + 1
             if let (header, _) = LiteralHeader.trailing(in: text) {
                 literalSize = header.size
                 literalLeft = header.size / 2

@@ -113,14 +113,15 @@ struct FaultEngine {
 
     /// A deadline came.
     mutating func tick(now: UInt64) -> [FaultEffect] {
-        if let w = lastWake, now >= w { lastWake = nil }
+        if let wake = lastWake, now >= wake { lastWake = nil }
         guard !closed, !stalled else { return takeEffects() }
-        for i in rules.indices {
-            guard case .elapsed(let d) = rules[i].rule.match.trigger, !rules[i].fired, now >= start + d.nanoseconds
+        for ruleIndex in rules.indices {
+            guard case .elapsed(let elapsed) = rules[ruleIndex].rule.match.trigger, !rules[ruleIndex].fired,
+                now >= start + elapsed.nanoseconds
             else { continue }
-            rules[i].fired = true
-            guard counts(i) else { continue }
-            apply(i, command: nil, now: now, at: "\(d) into the session")
+            rules[ruleIndex].fired = true
+            guard counts(ruleIndex) else { continue }
+            apply(ruleIndex, command: nil, now: now, at: "\(elapsed) into the session")
             if closed || stalled { return takeEffects() }
         }
         release(now: now)
@@ -172,25 +173,29 @@ struct FaultEngine {
         }
     }
 
-    private mutating func ruleFires(_ i: Int, for command: FaultCommandLine) -> Bool {
-        guard case .command(let pattern) = rules[i].rule.match.trigger, command.matches(pattern) else { return false }
-        if let s = rules[i].rule.match.session, s != session { return false }
-        rules[i].count += 1
-        guard rules[i].rule.match.occurrence.counts(rules[i].count) else { return false }
-        return draw(i)
+    private mutating func ruleFires(_ ruleIndex: Int, for command: FaultCommandLine) -> Bool {
+        guard case .command(let pattern) = rules[ruleIndex].rule.match.trigger, command.matches(pattern) else {
+            return false
+        }
+        if let ruleSession = rules[ruleIndex].rule.match.session, ruleSession != session { return false }
+        rules[ruleIndex].count += 1
+        guard rules[ruleIndex].rule.match.occurrence.counts(rules[ruleIndex].count) else { return false }
+        return draw(ruleIndex)
     }
 
     /// Session filter and probability for a trigger that is not a command.
-    private mutating func counts(_ i: Int) -> Bool {
-        if let s = rules[i].rule.match.session, s != session { return false }
-        return draw(i)
+    private mutating func counts(_ ruleIndex: Int) -> Bool {
+        if let ruleSession = rules[ruleIndex].rule.match.session, ruleSession != session { return false }
+        return draw(ruleIndex)
     }
 
-    private mutating func draw(_ i: Int) -> Bool {
-        guard let p = rules[i].rule.match.probability, var random = rules[i].random else { return true }
+    private mutating func draw(_ ruleIndex: Int) -> Bool {
+        guard let sampling = rules[ruleIndex].rule.match.probability, var random = rules[ruleIndex].random else {
+            return true
+        }
         let value = random.unit()
-        rules[i].random = random
-        return value < p.probability
+        rules[ruleIndex].random = random
+        return value < sampling.probability
     }
 
     // MARK: Server
@@ -269,8 +274,8 @@ struct FaultEngine {
     /// Whether the line begun in `heldLine` may be a completion some rule waits for.
     private mutating func decide() {
         var undecided = false
-        for p in pending {
-            let want = p.tag + [0x20]
+        for waiter in pending {
+            let want = waiter.tag + [0x20]
             if heldLine.count < want.count {
                 if want.starts(with: heldLine) { undecided = true }
             } else if heldLine.starts(with: want) {
@@ -327,26 +332,26 @@ struct FaultEngine {
         let matched = pending.filter { $0.tag == tag }
         let waiting = matched.filter(\.isInject) + matched.filter { !$0.isInject }
         pending.removeAll { $0.tag == tag }
-        for p in waiting {
+        for waiter in waiting {
             let tagText = String(decoding: tag, as: UTF8.self)
             let status = head.upperWord(in: line.text) ?? "?"
-            switch p.completion {
-            case .respond(let s, let text) where !passed && !replaced:
-                let answer = "\(tagText) \(s.rawValue)\(text.isEmpty ? "" : " \(text)")\r\n"
+            switch waiter.completion {
+            case .respond(let answerStatus, let text) where !passed && !replaced:
+                let answer = "\(tagText) \(answerStatus.rawValue)\(text.isEmpty ? "" : " \(text)")\r\n"
                 report(
-                    p.rule, tag: tagText, command: p.command,
-                    "answered \(tagText) \(p.command) with \(s.rawValue) in place of the server's \(status)",
+                    waiter.rule, tag: tagText, command: waiter.command,
+                    "answered \(tagText) \(waiter.command) with \(answerStatus.rawValue) in place of the server's \(status)",
                     inOrder: true)
                 gate.append(.proxy(Array(answer.utf8)))
                 replaced = true
             case .inject(let text) where !passed:
                 report(
-                    p.rule, tag: tagText, command: p.command, "sent an untagged line before the completion",
+                    waiter.rule, tag: tagText, command: waiter.command, "sent an untagged line before the completion",
                     inOrder: true)
                 gate.append(.proxy(Array((text + "\r\n").utf8)))
             default:
                 report(
-                    p.rule, tag: tagText, command: p.command,
+                    waiter.rule, tag: tagText, command: waiter.command,
                     "not applied: the completion was longer than \(Self.heldLineLimit) bytes and went on as it was")
             }
         }
@@ -364,9 +369,9 @@ struct FaultEngine {
     private func bytesUntilTrigger(_ leg: ProxyLeg) -> Int {
         var until = Int.max
         let count = leg == .client ? clientCount : serverCount
-        for r in rules where !r.fired {
-            if case .bytes(let n, let from) = r.rule.match.trigger, from == leg, n > count {
-                until = min(until, n - count)
+        for entry in rules where !entry.fired {
+            if case .bytes(let threshold, let from) = entry.rule.match.trigger, from == leg, threshold > count {
+                until = min(until, threshold - count)
             }
         }
         return until
@@ -374,71 +379,79 @@ struct FaultEngine {
 
     private mutating func fireByteTriggers(_ leg: ProxyLeg, now: UInt64) {
         let count = leg == .client ? clientCount : serverCount
-        for i in rules.indices where !rules[i].fired {
-            guard case .bytes(let n, let from) = rules[i].rule.match.trigger, from == leg, count >= n else { continue }
-            rules[i].fired = true
-            guard counts(i) else { continue }
-            apply(i, command: nil, now: now, at: "after \(count) bytes from the \(leg.rawValue)")
+        for ruleIndex in rules.indices where !rules[ruleIndex].fired {
+            guard case .bytes(let threshold, let from) = rules[ruleIndex].rule.match.trigger, from == leg,
+                count >= threshold
+            else { continue }
+            rules[ruleIndex].fired = true
+            guard counts(ruleIndex) else { continue }
+            apply(ruleIndex, command: nil, now: now, at: "after \(count) bytes from the \(leg.rawValue)")
             if closed || stalled { return }
         }
     }
 
     // MARK: Actions
 
-    private mutating func apply(_ i: Int, command: FaultCommandLine?, now: UInt64, at when: String?) {
+    private mutating func apply(_ ruleIndex: Int, command: FaultCommandLine?, now: UInt64, at when: String?) {
         let tag = command.map { String(decoding: $0.tag, as: UTF8.self) }
         let name = command?.displayName
         let on = tag.map { "\($0) \(name ?? "")" } ?? when ?? ""
-        switch rules[i].rule.action {
-        case .delay(let d):
-            gate.holdUntil = max(gate.holdUntil, now + d.nanoseconds)
-            report(i, tag: tag, command: name, "holding the server's bytes for \(d) from \(on)")
+        switch rules[ruleIndex].rule.action {
+        case .delay(let delay):
+            gate.holdUntil = max(gate.holdUntil, now + delay.nanoseconds)
+            report(ruleIndex, tag: tag, command: name, "holding the server's bytes for \(delay) from \(on)")
         case .respond(let status, let text):
             guard let command else { return }
             pending.append(
-                Pending(tag: command.tag, command: command.displayName, rule: i, completion: .respond(status, text)))
+                Pending(
+                    tag: command.tag, command: command.displayName, rule: ruleIndex, completion: .respond(status, text))
+            )
         case .inject(let line):
             if let command {
                 pending.append(
-                    Pending(tag: command.tag, command: command.displayName, rule: i, completion: .inject(line)))
+                    Pending(tag: command.tag, command: command.displayName, rule: ruleIndex, completion: .inject(line)))
             } else {
                 boundaryInjects.append(Array((line + "\r\n").utf8))
-                report(i, tag: nil, command: nil, "sending an untagged line at the server's next line boundary, \(on)")
+                report(
+                    ruleIndex, tag: nil, command: nil,
+                    "sending an untagged line at the server's next line boundary, \(on)")
                 if serverLines.carried == 0 && heldLine.isEmpty { injectAtBoundary() }
             }
         case .bye(let text):
-            report(i, tag: tag, command: name, "sent * BYE to the client and closed both legs at \(on)")
+            report(ruleIndex, tag: tag, command: name, "sent * BYE to the client and closed both legs at \(on)")
             send(gate.drain())
             effects.append(.say(to: .client, Array("* BYE \(text)\r\n".utf8)))
             closeAll()
         case .reset:
-            report(i, tag: tag, command: name, "reset both legs at \(on)")
+            report(ruleIndex, tag: tag, command: name, "reset both legs at \(on)")
             closed = true
             effects.append(.reset)
         case .cut:
-            if command == nil, case .bytes = rules[i].rule.match.trigger {
-                report(i, tag: nil, command: nil, "closed both legs \(on)")
+            if command == nil, case .bytes = rules[ruleIndex].rule.match.trigger {
+                report(ruleIndex, tag: nil, command: nil, "closed both legs \(on)")
                 closeAll()
             } else {
                 let scan = FaultCutScan(waitsForLineEnd: serverLines.carried > 0)
-                cut = ArmedCut(scan: scan, rule: i, tag: tag, command: name)
+                cut = ArmedCut(scan: scan, rule: ruleIndex, tag: tag, command: name)
             }
         case .throttle(let rate):
             gate.throttle = FaultGate.Throttle(bytesPerSecond: rate, start: now)
-            report(i, tag: tag, command: name, "throttling the server's bytes to \(rate) bytes/s from \(on)")
+            report(ruleIndex, tag: tag, command: name, "throttling the server's bytes to \(rate) bytes/s from \(on)")
         case .stall:
-            report(i, tag: tag, command: name, "stopped relaying both ways at \(on); the connections stay open")
+            report(ruleIndex, tag: tag, command: name, "stopped relaying both ways at \(on); the connections stay open")
             stalled = true
             effects.append(.stall)
         }
     }
 
     /// Reports a fault now, or (`inOrder`) when the bytes queued before it have gone to the client.
-    private mutating func report(_ i: Int, tag: String?, command: String?, _ detail: String, inOrder: Bool = false) {
-        let rule = rules[i].rule
-        let r = FaultEvent(
+    private mutating func report(
+        _ ruleIndex: Int, tag: String?, command: String?, _ detail: String, inOrder: Bool = false
+    ) {
+        let rule = rules[ruleIndex].rule
+        let event = FaultEvent(
             rule: rule.description, action: rule.action.name, tag: tag, command: command, detail: detail)
-        if inOrder { gate.append(.report(r)) } else { effects.append(.applied(r)) }
+        if inOrder { gate.append(.report(event)) } else { effects.append(.applied(event)) }
     }
 
     private mutating func closeAll() {
@@ -454,8 +467,10 @@ struct FaultEngine {
         let (ready, wake) = gate.release(now: now)
         send(ready)
         var next = wake
-        for r in rules where !r.fired {
-            if case .elapsed(let d) = r.rule.match.trigger { next = min(next ?? .max, start + d.nanoseconds) }
+        for entry in rules where !entry.fired {
+            if case .elapsed(let elapsed) = entry.rule.match.trigger {
+                next = min(next ?? .max, start + elapsed.nanoseconds)
+            }
         }
         if let next, next != lastWake {
             lastWake = next
@@ -466,9 +481,9 @@ struct FaultEngine {
     private mutating func send(_ pieces: [FaultGate.Piece]) {
         for piece in pieces {
             switch piece {
-            case .relayed(let b): effects.append(.forward(to: .client, b))
-            case .proxy(let b): effects.append(.say(to: .client, b))
-            case .report(let r): effects.append(.applied(r))
+            case .relayed(let bytes): effects.append(.forward(to: .client, bytes))
+            case .proxy(let bytes): effects.append(.say(to: .client, bytes))
+            case .report(let event): effects.append(.applied(event))
             }
         }
     }

@@ -14,7 +14,7 @@ struct FaultGate {
 
         var bytes: [UInt8] {
             switch self {
-            case .relayed(let b), .proxy(let b): return b
+            case .relayed(let bytes), .proxy(let bytes): return bytes
             case .report: return []
             }
         }
@@ -57,16 +57,16 @@ struct FaultGate {
     mutating func release(now: UInt64) -> (ready: [Piece], wake: UInt64?) {
         guard !pieces.isEmpty else { return ([], nil) }
         if now < holdUntil { return ([], holdUntil) }
-        guard var t = throttle else { return (drain(), nil) }
+        guard var limiter = throttle else { return (drain(), nil) }
         var ready: [Piece] = []
-        var allowed = t.allowance(at: now)
+        var allowed = limiter.allowance(at: now)
         while let first = pieces.first, allowed > 0 || first.bytes.isEmpty {
             let bytes = first.bytes
             if bytes.count <= allowed {
                 ready.append(first)
                 pieces.removeFirst()
                 allowed -= bytes.count
-                t.sent += bytes.count
+                limiter.sent += bytes.count
                 queuedBytes -= bytes.count
             } else {
                 let part = Array(bytes[..<allowed])
@@ -81,14 +81,14 @@ struct FaultGate {
                 case .report:
                     break  // no bytes: never split
                 }
-                t.sent += allowed
+                limiter.sent += allowed
                 queuedBytes -= allowed
                 allowed = 0
             }
         }
-        throttle = t
+        throttle = limiter
         guard let next = pieces.first else { return (ready, nil) }
-        return (ready, t.time(for: min(next.bytes.count, t.burst)))
+        return (ready, limiter.time(for: min(next.bytes.count, limiter.burst)))
     }
 
     /// Everything waiting, whatever the gates say (before a close, or when the server leaves).

@@ -41,8 +41,8 @@ public struct FaultMatch: Sendable, Equatable, CustomStringConvertible {
         case .every(let k) where k > 1: parts.append("every \(k)")
         case .every: break
         }
-        if let p = probability { parts.append("p=\(p.probability) seed=\(p.seed)") }
-        if let s = session { parts.append("session \(s)") }
+        if let sampling = probability { parts.append("p=\(sampling.probability) seed=\(sampling.seed)") }
+        if let session { parts.append("session \(session)") }
         return parts.joined(separator: " ")
     }
 }
@@ -90,23 +90,23 @@ public struct FaultCommandPattern: Sendable, Equatable, CustomStringConvertible 
     /// `"…"` with `"` and `\` escaped, as the rule parser reads it back.
     static func quoted(_ text: String) -> String {
         var out = "\""
-        for c in text {
-            if c == "\"" || c == "\\" { out.append("\\") }
-            out.append(c)
+        for character in text {
+            if character == "\"" || character == "\\" { out.append("\\") }
+            out.append(character)
         }
         return out + "\""
     }
 
     public var description: String {
-        var s = name.map { (uid ? "UID " : "") + $0 } ?? "*"
+        var text = name.map { (uid ? "UID " : "") + $0 } ?? "*"
         if !arguments.isEmpty {
             if let name, Self.credentialCommands.contains(name) {
-                s += " ‹pattern hidden›"
+                text += " ‹pattern hidden›"
             } else {
-                s += " " + arguments.map(Self.quotedIfNeeded).joined(separator: " ")
+                text += " " + arguments.map(Self.quotedIfNeeded).joined(separator: " ")
             }
         }
-        return s
+        return text
     }
 }
 
@@ -116,10 +116,10 @@ public enum FaultOccurrence: Sendable, Equatable {
     /// The k-th, 2k-th, …; `every(1)` is every one.
     case every(Int)
 
-    func counts(_ n: Int) -> Bool {
+    func counts(_ occurrence: Int) -> Bool {
         switch self {
-        case .nth(let k): return n == k
-        case .every(let k): return n % k == 0
+        case .nth(let wanted): return occurrence == wanted
+        case .every(let interval): return occurrence % interval == 0
         }
     }
 }
@@ -197,10 +197,10 @@ public struct FaultDuration: Sendable, Equatable, CustomStringConvertible {
 
 /// Byte sizes in rules: `512`, `64KB`, `1MB`, `1GB` (K = 1024).
 enum FaultSize {
-    static func describe(_ n: Int) -> String {
-        if n >= 1 << 30, n % (1 << 30) == 0 { return "\(n >> 30)GB" }
-        if n >= 1 << 20, n % (1 << 20) == 0 { return "\(n >> 20)MB" }
-        if n >= 1 << 10, n % (1 << 10) == 0 { return "\(n >> 10)KB" }
-        return "\(n)B"
+    static func describe(_ byteCount: Int) -> String {
+        if byteCount >= 1 << 30, byteCount % (1 << 30) == 0 { return "\(byteCount >> 30)GB" }
+        if byteCount >= 1 << 20, byteCount % (1 << 20) == 0 { return "\(byteCount >> 20)MB" }
+        if byteCount >= 1 << 10, byteCount % (1 << 10) == 0 { return "\(byteCount >> 10)KB" }
+        return "\(byteCount)B"
     }
 }

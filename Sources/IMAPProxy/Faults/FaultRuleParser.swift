@@ -58,33 +58,33 @@ public enum FaultRuleParser {
 
     static func split(_ chars: [Character]) throws -> [Word] {
         var words: [Word] = []
-        var i = 0
-        while i < chars.count {
-            if chars[i] == " " || chars[i] == "\t" {
-                i += 1
+        var position = 0
+        while position < chars.count {
+            if chars[position] == " " || chars[position] == "\t" {
+                position += 1
                 continue
             }
-            let start = i
-            if chars[i] == "\"" {
+            let start = position
+            if chars[position] == "\"" {
                 var text = ""
-                i += 1
+                position += 1
                 while true {
-                    guard i < chars.count else {
+                    guard position < chars.count else {
                         throw FaultRuleError(column: start + 1, message: "unclosed double quote")
                     }
-                    if chars[i] == "\"" { break }
-                    if chars[i] == "\\", i + 1 < chars.count { i += 1 }
-                    text.append(chars[i])
-                    i += 1
+                    if chars[position] == "\"" { break }
+                    if chars[position] == "\\", position + 1 < chars.count { position += 1 }
+                    text.append(chars[position])
+                    position += 1
                 }
-                i += 1
-                if i < chars.count, chars[i] != " ", chars[i] != "\t" {
-                    throw FaultRuleError(column: i + 1, message: "expected a space after the closing quote")
+                position += 1
+                if position < chars.count, chars[position] != " ", chars[position] != "\t" {
+                    throw FaultRuleError(column: position + 1, message: "expected a space after the closing quote")
                 }
                 words.append(Word(text: text, column: start + 1, quoted: true))
             } else {
-                while i < chars.count, chars[i] != " ", chars[i] != "\t" { i += 1 }
-                words.append(Word(text: String(chars[start..<i]), column: start + 1, quoted: false))
+                while position < chars.count, chars[position] != " ", chars[position] != "\t" { position += 1 }
+                words.append(Word(text: String(chars[start..<position]), column: start + 1, quoted: false))
             }
         }
         return words
@@ -93,7 +93,7 @@ public enum FaultRuleParser {
     // MARK: Match
 
     static func parseMatch(_ words: [Word]) throws -> FaultMatch {
-        var i = 1
+        var wordIndex = 1
         let head = words[0]
         let trigger: FaultTrigger
         if head.text.lowercased() == "after" && !head.quoted {
@@ -102,16 +102,16 @@ public enum FaultRuleParser {
                     column: head.column + head.text.count + 1, message: "'after' needs a size and a side or a duration")
             }
             let amount = words[1]
-            if let d = duration(amount.text) {
-                trigger = .elapsed(d)
-                i = 2
-            } else if let n = size(amount.text) {
+            if let delay = duration(amount.text) {
+                trigger = .elapsed(delay)
+                wordIndex = 2
+            } else if let byteCount = size(amount.text) {
                 guard words.count > 2, let leg = ProxyLeg(rawValue: words[2].text.lowercased()) else {
                     let column = words.count > 2 ? words[2].column : amount.column + amount.text.count + 1
                     throw FaultRuleError(column: column, message: "expected 'server' or 'client' after the size")
                 }
-                trigger = .bytes(n, from: leg)
-                i = 3
+                trigger = .bytes(byteCount, from: leg)
+                wordIndex = 3
             } else {
                 throw FaultRuleError(
                     column: amount.column, message: "expected a size (1MB) or a duration (30s) after 'after'")
@@ -129,83 +129,86 @@ public enum FaultRuleParser {
                     throw FaultRuleError(column: words[1].column, message: "UID \(name) is not a UID command")
                 }
                 pattern = FaultCommandPattern(name: name, uid: true)
-                i = 2
+                wordIndex = 2
             }
-            while i < words.count, !isOption(words[i]) {
-                pattern.arguments.append(words[i].text)
-                i += 1
+            while wordIndex < words.count, !isOption(words[wordIndex]) {
+                pattern.arguments.append(words[wordIndex].text)
+                wordIndex += 1
             }
             trigger = .command(pattern)
         }
         var match = FaultMatch(trigger: trigger)
-        try parseOptions(words[i...], into: &match)
+        try parseOptions(words[wordIndex...], into: &match)
         return match
     }
 
-    static func isCommandName(_ s: String) -> Bool {
-        !s.isEmpty && s.allSatisfy { ($0.isASCII && $0.isLetter) || $0.isNumber || $0 == "-" || $0 == "_" }
-            && s.first?.isLetter == true
+    static func isCommandName(_ name: String) -> Bool {
+        !name.isEmpty && name.allSatisfy { ($0.isASCII && $0.isLetter) || $0.isNumber || $0 == "-" || $0 == "_" }
+            && name.first?.isLetter == true
     }
 
-    static func isOption(_ w: Word) -> Bool {
-        guard !w.quoted else { return false }
-        let t = w.text.lowercased()
-        return t.hasPrefix("#") || t == "every" || t.hasPrefix("p=") || t.hasPrefix("seed=") || t == "session"
+    static func isOption(_ word: Word) -> Bool {
+        guard !word.quoted else { return false }
+        let lowered = word.text.lowercased()
+        return lowered.hasPrefix("#") || lowered == "every" || lowered.hasPrefix("p=") || lowered.hasPrefix("seed=")
+            || lowered == "session"
     }
 
     static func parseOptions(_ words: ArraySlice<Word>, into match: inout FaultMatch) throws {
         var seen: Set<String> = []
         var probability: Double?
         var seed: UInt64?
-        var i = words.startIndex
-        func once(_ key: String, _ w: Word) throws {
+        var wordIndex = words.startIndex
+        func once(_ key: String, _ word: Word) throws {
             guard seen.insert(key).inserted else {
-                throw FaultRuleError(column: w.column, message: "'\(key)' given twice")
+                throw FaultRuleError(column: word.column, message: "'\(key)' given twice")
             }
         }
-        func number(after w: Word) throws -> Int {
-            let next = i + 1
-            guard next < words.endIndex, let n = Int(words[next].text), n >= 1 else {
-                let column = next < words.endIndex ? words[next].column : w.column + w.text.count + 1
-                throw FaultRuleError(column: column, message: "'\(w.text)' needs a whole number of 1 or more")
+        func number(after word: Word) throws -> Int {
+            let next = wordIndex + 1
+            guard next < words.endIndex, let count = Int(words[next].text), count >= 1 else {
+                let column = next < words.endIndex ? words[next].column : word.column + word.text.count + 1
+                throw FaultRuleError(column: column, message: "'\(word.text)' needs a whole number of 1 or more")
             }
-            i = next
-            return n
+            wordIndex = next
+            return count
         }
-        while i < words.endIndex {
-            let w = words[i]
-            let t = w.text.lowercased()
-            if !isOption(w) {
+        while wordIndex < words.endIndex {
+            let word = words[wordIndex]
+            let lowered = word.text.lowercased()
+            if !isOption(word) {
                 let what = match.trigger.isCommand ? "an argument pattern comes before" : "expected one of"
                 throw FaultRuleError(
-                    column: w.column, message: "unexpected '\(w.text)': \(what) #N, every N, p=, seed=, session N")
+                    column: word.column, message: "unexpected '\(word.text)': \(what) #N, every N, p=, seed=, session N"
+                )
             }
-            if t.hasPrefix("#") {
-                try once("#", w)
-                guard let n = Int(t.dropFirst()), n >= 1 else {
-                    throw FaultRuleError(column: w.column + 1, message: "'#' needs a whole number of 1 or more")
+            if lowered.hasPrefix("#") {
+                try once("#", word)
+                guard let count = Int(lowered.dropFirst()), count >= 1 else {
+                    throw FaultRuleError(column: word.column + 1, message: "'#' needs a whole number of 1 or more")
                 }
-                match.occurrence = .nth(n)
-            } else if t == "every" {
-                try once("every", w)
-                match.occurrence = .every(try number(after: w))
-            } else if t.hasPrefix("p=") {
-                try once("p=", w)
-                guard let p = Double(t.dropFirst(2)), p > 0, p <= 1 else {
-                    throw FaultRuleError(column: w.column + 2, message: "p= needs a probability above 0 and at most 1")
+                match.occurrence = .nth(count)
+            } else if lowered == "every" {
+                try once("every", word)
+                match.occurrence = .every(try number(after: word))
+            } else if lowered.hasPrefix("p=") {
+                try once("p=", word)
+                guard let chance = Double(lowered.dropFirst(2)), chance > 0, chance <= 1 else {
+                    throw FaultRuleError(
+                        column: word.column + 2, message: "p= needs a probability above 0 and at most 1")
                 }
-                probability = p
-            } else if t.hasPrefix("seed=") {
-                try once("seed=", w)
-                guard let s = UInt64(t.dropFirst(5)) else {
-                    throw FaultRuleError(column: w.column + 5, message: "seed= needs a whole number")
+                probability = chance
+            } else if lowered.hasPrefix("seed=") {
+                try once("seed=", word)
+                guard let seedValue = UInt64(lowered.dropFirst(5)) else {
+                    throw FaultRuleError(column: word.column + 5, message: "seed= needs a whole number")
                 }
-                seed = s
+                seed = seedValue
             } else {
-                try once("session", w)
-                match.session = try number(after: w)
+                try once("session", word)
+                match.session = try number(after: word)
             }
-            i += 1
+            wordIndex += 1
         }
         if seen.contains("#") && seen.contains("every") {
             throw FaultRuleError(
@@ -232,8 +235,8 @@ public enum FaultRuleParser {
         let head = words[0]
         let rest = words.dropFirst()
         /// The rule's raw text after a word (for texts that keep their spaces and brackets).
-        func rawText(after w: Word) -> String {
-            String(chars[min(chars.count, w.column - 1 + w.text.count)...]).trimmingSpaces
+        func rawText(after word: Word) -> String {
+            String(chars[min(chars.count, word.column - 1 + word.text.count)...]).trimmingSpaces
         }
         func noMore(_ count: Int) throws {
             if rest.count > count {
@@ -242,30 +245,31 @@ public enum FaultRuleParser {
             }
         }
         func argument(_ what: String) throws -> Word {
-            guard let w = rest.first else {
+            guard let word = rest.first else {
                 throw FaultRuleError(column: head.column + head.text.count + 1, message: "\(head.text) needs \(what)")
             }
-            return w
+            return word
         }
         switch head.quoted ? "" : head.text.lowercased() {
         case "delay":
-            let w = try argument("a duration (2s, 500ms)")
-            guard let d = duration(w.text), d.milliseconds > 0 else {
-                throw FaultRuleError(column: w.column, message: "expected a duration such as 2s or 500ms")
+            let word = try argument("a duration (2s, 500ms)")
+            guard let delay = duration(word.text), delay.milliseconds > 0 else {
+                throw FaultRuleError(column: word.column, message: "expected a duration such as 2s or 500ms")
             }
             try noMore(1)
-            return .delay(d)
+            return .delay(delay)
         case "respond":
-            let w = try argument("NO or BAD and a text")
-            guard let status = FaultStatus(rawValue: w.text.uppercased()), !w.quoted else {
-                throw FaultRuleError(column: w.column, message: "respond takes NO or BAD (imapscope never claims OK)")
+            let word = try argument("NO or BAD and a text")
+            guard let status = FaultStatus(rawValue: word.text.uppercased()), !word.quoted else {
+                throw FaultRuleError(
+                    column: word.column, message: "respond takes NO or BAD (imapscope never claims OK)")
             }
-            return .respond(status: status, text: rawText(after: w))
+            return .respond(status: status, text: rawText(after: word))
         case "bye":
             let text: String
-            if let w = rest.first, w.quoted {
+            if let word = rest.first, word.quoted {
                 try noMore(1)
-                text = w.text
+                text = word.text
             } else {
                 text = rawText(after: head)
             }
@@ -274,18 +278,19 @@ public enum FaultRuleParser {
             try noMore(0)
             return head.text.lowercased() == "reset" ? .reset : head.text.lowercased() == "cut" ? .cut : .stall
         case "throttle":
-            let w = try argument("a rate such as 50KB/s")
-            guard w.text.lowercased().hasSuffix("/s"), let n = size(String(w.text.dropLast(2))), n > 0 else {
-                throw FaultRuleError(column: w.column, message: "expected a rate such as 50KB/s")
+            let word = try argument("a rate such as 50KB/s")
+            guard word.text.lowercased().hasSuffix("/s"), let rate = size(String(word.text.dropLast(2))), rate > 0
+            else {
+                throw FaultRuleError(column: word.column, message: "expected a rate such as 50KB/s")
             }
             try noMore(1)
-            return .throttle(bytesPerSecond: n)
+            return .throttle(bytesPerSecond: rate)
         case "inject":
-            let w = try argument("an untagged line such as \"* 0 EXISTS\"")
-            let line = w.quoted ? w.text : rawText(after: head)
-            if w.quoted { try noMore(1) }
+            let word = try argument("an untagged line such as \"* 0 EXISTS\"")
+            let line = word.quoted ? word.text : rawText(after: head)
+            if word.quoted { try noMore(1) }
             guard let lineHead = LineHead(Array(line.utf8)), lineHead.kind == .untagged, lineHead.word != nil else {
-                throw FaultRuleError(column: w.column, message: "inject sends an untagged line: '* ' and a response")
+                throw FaultRuleError(column: word.column, message: "inject sends an untagged line: '* ' and a response")
             }
             return .inject(line)
         default:
@@ -324,31 +329,35 @@ public enum FaultRuleParser {
     // MARK: Amounts
 
     /// `2s`, `500ms`, `1.5s`, `2m`.
-    static func duration(_ s: String) -> FaultDuration? {
-        let t = s.lowercased()
+    static func duration(_ text: String) -> FaultDuration? {
+        let lowered = text.lowercased()
         let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
-        for (suffix, scale) in units where t.hasSuffix(suffix) {
-            guard let v = Double(t.dropLast(suffix.count)), v >= 0, v.isFinite, v * scale < 1e12 else { return nil }
-            return FaultDuration(milliseconds: Int((v * scale).rounded()))
+        for (suffix, scale) in units where lowered.hasSuffix(suffix) {
+            guard let amount = Double(lowered.dropLast(suffix.count)), amount >= 0, amount.isFinite,
+                amount * scale < 1e12
+            else { return nil }
+            return FaultDuration(milliseconds: Int((amount * scale).rounded()))
         }
         return nil
     }
 
     /// `512`, `512B`, `64KB`, `1MB`, `2GB` (K = 1024; KiB, MiB, GiB too).
-    static func size(_ s: String) -> Int? {
-        let t = s.uppercased()
+    static func size(_ text: String) -> Int? {
+        let upper = text.uppercased()
         let units: [(String, Int)] = [
             ("KIB", 1 << 10), ("MIB", 1 << 20), ("GIB", 1 << 30), ("KB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30),
             ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("B", 1),
         ]
-        for (suffix, scale) in units where t.hasSuffix(suffix) {
-            guard let v = Double(t.dropLast(suffix.count)), v > 0, v.isFinite, v * Double(scale) < 1e15 else {
+        for (suffix, scale) in units where upper.hasSuffix(suffix) {
+            guard let amount = Double(upper.dropLast(suffix.count)), amount > 0, amount.isFinite,
+                amount * Double(scale) < 1e15
+            else {
                 return nil
             }
-            return Int((v * Double(scale)).rounded())
+            return Int((amount * Double(scale)).rounded())
         }
-        guard let n = Int(t), n > 0 else { return nil }
-        return n
+        guard let count = Int(upper), count > 0 else { return nil }
+        return count
     }
 }
 
@@ -361,9 +370,9 @@ extension FaultTrigger {
 
 extension String {
     fileprivate var trimmingSpaces: String {
-        var s = Substring(self)
-        while s.first == " " || s.first == "\t" { s.removeFirst() }
-        while s.last == " " || s.last == "\t" { s.removeLast() }
-        return String(s)
+        var trimmed = Substring(self)
+        while trimmed.first == " " || trimmed.first == "\t" { trimmed.removeFirst() }
+        while trimmed.last == " " || trimmed.last == "\t" { trimmed.removeLast() }
+        return String(trimmed)
     }
 }
