@@ -202,9 +202,11 @@ final class RelayHandler: ChannelDuplexHandler {
 
     // MARK: Faults (called by the session's FaultDriver, on this loop)
 
-    /// Sends bytes to this side's peer.
+    /// Sends bytes to this side's peer. Like the relay's own writes, not only once the channel is
+    /// active: under load the server's greeting can come before the accepted client channel's
+    /// activation, and NIO sends what was written then once it is (dropping it lost the greeting).
     func faultWrite(_ bytes: [UInt8]) {
-        guard let context, context.channel.isActive else { return }
+        guard let context else { return }
         var buffer = context.channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
