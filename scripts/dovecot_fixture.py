@@ -495,12 +495,14 @@ def main(argv=None):
             m.logout()
             print("check ok: INBOX has %s messages" % data[0].decode(), file=sys.stderr)
             return 0
-        stop = threading.Event()
+        # The handler only records the signal: Event.set() in a handler can deadlock against the
+        # same thread's Event.wait() holding the event's lock (it hung a CI run in stop()).
+        stopping = []
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *a: stop.set())
+            signal.signal(sig, lambda *a: stopping.append(True))
         print("Dovecot running; Ctrl-C to stop", file=sys.stderr)
-        while not stop.wait(0.5):
-            pass
+        while not stopping:
+            time.sleep(0.2)
     return 0
 
 
