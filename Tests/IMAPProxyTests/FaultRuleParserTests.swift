@@ -175,4 +175,16 @@ import Testing
     @Test func errorSaysItsColumn() {
         #expect(FaultRuleError(column: 8, message: "x").description == "column 8: x")
     }
+
+    /// `*` matches commands imapscope knows, not any line shaped like one: a literal's body line
+    /// (`my secret`) must not count, or its words would reach the log as a tag and a command name.
+    @Test(
+        arguments: [
+            ("a1 NOOP", true), ("a2 uid fetch 1:* (FLAGS)", true), ("x SELECT INBOX", true),
+            ("my secret", false), ("a3 XUNKNOWN 1", false), ("DONE", false),
+        ])
+    func anyCommandPatternTakesOnlyKnownCommands(_ line: String, _ matches: Bool) {
+        let command = FaultCommandLine(Array(line.utf8))
+        #expect((command?.matches(FaultCommandPattern(name: nil)) ?? false) == matches)
+    }
 }

@@ -65,6 +65,10 @@ struct FaultCommandLine: Equatable {
     func matches(_ pattern: FaultCommandPattern) -> Bool {
         if let name = pattern.name {
             guard name == self.name, pattern.uid == uid else { return false }
+        } else {
+            // `*` takes only commands imapscope knows: the engine does not follow literals or SASL, so a
+            // line like `my secret` inside a literal would otherwise count, and reach the log as a tag and name.
+            guard CommandName(self.name).isKnown else { return false }
         }
         guard pattern.arguments.count <= arguments.count else { return false }
         for (want, have) in zip(pattern.arguments, arguments) where want != "*" && want != have {
