@@ -86,9 +86,6 @@ public final class ProxyServer: @unchecked Sendable {
         public var decoder: DecoderOptions
         /// How long either leg's TLS handshake may take.
         public var tlsHandshakeTimeout: TimeAmount = .seconds(30)
-        /// Bytes waiting to be decoded across all sessions before every session pauses its reads
-        /// (until half of it is decoded); each session is capped at `SessionTap.lagLimit` too.
-        public var undecodedLimit = UndecodedBudget.defaultLimit
         /// `--require-client-tls`: a LOGIN or AUTHENTICATE on a plaintext client leg in front of a TLS
         /// server leg gets `NO [PRIVACYREQUIRED]` from imapscope and never reaches the server.
         public var requireClientTLS = false
@@ -118,13 +115,10 @@ public final class ProxyServer: @unchecked Sendable {
     private let clientContext: NIOSSLContext?
     private let starttlsClientContext: NIOSSLContext?
     private var listeners: [Channel] = []
-    /// Bytes queued for decoding in all sessions together.
-    let undecoded: UndecodedBudget
 
     public init(configuration: Configuration, publisher: EventPublisher, threads: Int = System.coreCount) throws {
         self.configuration = configuration
         self.publisher = publisher
-        undecoded = UndecodedBudget(limit: configuration.undecodedLimit)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         serverContext = try configuration.serverTLS.map { try NIOSSLContext(configuration: $0) }
         clientContext =
@@ -174,11 +168,11 @@ public final class ProxyServer: @unchecked Sendable {
         var options = configuration.decoder
         options.afterStartTLS = .plaintext
         options.encryptedTransport = tlsFirst
-        let tap = SessionTap(publisher: publisher, options: options, budget: undecoded)
+        let tap = SessionTap(publisher: publisher, options: options, loop: client.eventLoop)
         let faults =
             configuration.faults.isEmpty
             ? nil : FaultDriver(rules: configuration.faults, tap: tap, loop: client.eventLoop)
-        let (toUpstream, toClient) = RelayHandler.pair(tap: tap, on: client.eventLoop, faults: faults)
+        let (toUpstream, toClient) = RelayHandler.pair(tap: tap, faults: faults)
         let decodesReads = faults == nil
         // The client's bytes wait until the server leg's TLS (implicit or imapscope's STARTTLS) is up.
         toClient.ready = configuration.upstream.scheme == .imap

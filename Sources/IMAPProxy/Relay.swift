@@ -6,9 +6,9 @@ import NIOCore
 
 /// Copies bytes from one channel to its partner untouched, with backpressure both ways: a side
 /// reads only while its partner can take more, so a slow client slows the server's reads and no
-/// buffer grows without bound; and only while the session's decode queue is not too far behind
-/// and the proxy's shared budget has room (`SessionTap.admitsRead()`). Half-close is passed on
-/// (allowRemoteHalfClosure must be set).
+/// buffer grows without bound. The tap decodes each read before the next one starts (on this
+/// loop), so the decoder cannot fall behind either. Half-close is passed on (allowRemoteHalfClosure
+/// must be set).
 final class RelayHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -49,22 +49,13 @@ final class RelayHandler: ChannelDuplexHandler {
         self.faults = faults
     }
 
-    /// Both ends of one session's relay: the client channel's, then the server channel's. The
-    /// tap's `onDrained` resumes them (on this loop).
-    static func pair(tap: SessionTap, on loop: EventLoop, faults: FaultDriver? = nil) -> (RelayHandler, RelayHandler) {
+    /// Both ends of one session's relay: the client channel's, then the server channel's.
+    static func pair(tap: SessionTap, faults: FaultDriver? = nil) -> (RelayHandler, RelayHandler) {
         let clientSide = RelayHandler(tap: tap, leg: .client, faults: faults)
         let serverSide = RelayHandler(tap: tap, leg: .server, faults: faults)
         clientSide.partner = serverSide
         serverSide.partner = clientSide
         faults?.attach(clientSide: clientSide, serverSide: serverSide)
-        // Touched on the loop only; the references go when a channel closes (onDrained = nil).
-        let handlers = NIOLoopBound((clientSide, serverSide), eventLoop: loop)
-        tap.onDrained = {
-            loop.execute {
-                handlers.value.0.resumeReading()
-                handlers.value.1.resumeReading()
-            }
-        }
         return (clientSide, serverSide)
     }
 
@@ -152,9 +143,9 @@ final class RelayHandler: ChannelDuplexHandler {
         partner?.partnerBecameWritable()
     }
 
-    /// A read that waited (for the partner or the decoder) goes ahead once both can take more.
+    /// A read that waited (for the partner or a fault rule) goes ahead once both can take more.
     private func resumeReading() {
-        guard readPending, partner?.writable ?? false, tap.admitsRead(), faults?.admitsRead(from: leg) ?? true
+        guard readPending, partner?.writable ?? false, faults?.admitsRead(from: leg) ?? true
         else { return }
         readPending = false
         context?.read()
@@ -174,7 +165,6 @@ final class RelayHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         guard liveContext === context else { return }  // a connection happy eyeballs dropped
         ended = true
-        tap.onDrained = nil
         partner?.partnerClosed()
         faults?.channelEnded()
     }
@@ -193,7 +183,7 @@ final class RelayHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if partner?.writable ?? false, tap.admitsRead(), faults?.admitsRead(from: leg) ?? true {
+        if partner?.writable ?? false, faults?.admitsRead(from: leg) ?? true {
             context.read()
         } else {
             readPending = true

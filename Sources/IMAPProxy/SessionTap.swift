@@ -1,4 +1,3 @@
-import Dispatch
 import IMAPCore
 import IMAPTranscript
 import NIOConcurrencyHelpers
@@ -11,15 +10,13 @@ import NIOCore
 public typealias IMAPDirection = IMAPCore.Direction
 
 /// The one place proxied sessions meet the shared outputs: sinks are not thread-safe, and
-/// sessions decode on different threads.
+/// sessions decode on different event loops.
 public final class EventPublisher: @unchecked Sendable {
     private let lock = NIOLock()
     private let pipeline: EventPipeline
     private var sessions = 0
     /// `--pcap`: also one of the pipeline's sinks; fed the raw bytes here as well.
     let pcap: PcapRecorder?
-    /// Decoding still queued in some session; `finish` waits for it.
-    let work = DispatchGroup()
 
     public init(pipeline: EventPipeline, pcap: PcapRecorder? = nil) {
         self.pipeline = pipeline
@@ -38,41 +35,30 @@ public final class EventPublisher: @unchecked Sendable {
         lock.withLock { pipeline.publish(events, session: session) }
     }
 
-    /// Waits for every queued decoding, then flushes every sink (at shutdown).
+    /// Flushes every sink (at shutdown, once the proxy's event loops have stopped: each session
+    /// has published its last events then).
     public func finish() {
-        work.wait()
         lock.withLock { pipeline.finish() }
     }
 }
 
-/// One proxied connection's decoder. The relay hands it copies on the connection's event loop;
-/// decoding runs on a serial queue of its own, so a slow decode (SHA-256 of a large body) never
-/// holds up the relay. Every call is queued in order and the decoder is only touched there,
-/// which is what makes the unchecked Sendable true. The queue is bounded: once more than
-/// `lagLimit` bytes wait, the relay stops reading both legs until decoding is back under
-/// `resumeBelow` (`admitsRead`, `onDrained`), so a decoder that falls behind slows the session
-/// instead of growing a buffer. All sessions of a proxy also share one `UndecodedBudget`, which
-/// pauses every session's reads while the total waiting is too large. Arrival times are taken
-/// on the event loop.
+/// One proxied connection's decoder, fed on the session's event loop (both legs share it) right
+/// after the relay flushed what was read: the bytes are on their way before the decoder looks at
+/// them, and decoding never changes, delays or drops one. Decoding inline costs the relay's
+/// thread a little time per read, and that is the point: a hand-off to a decode thread cost a
+/// thread wake-up, a lock and a copy per read, more than twice the CPU per byte of a plain TLS
+/// relay (scripts/bench). Its backpressure is the relay's own: the next read starts once this
+/// one is decoded, so nothing waits undecoded outside the decoder, whose buffers are bounded
+/// (`FramerLimits`). Every call comes from the session's loop, which is what makes the unchecked
+/// Sendable true; debug builds check it. Arrival times are taken here too.
 final class SessionTap: @unchecked Sendable {
-    static let lagLimit = 4 << 20
-    static let resumeBelow = 1 << 20
-
     let id: String
     /// The session's number in the proxy (1 for `p1`): fault rules' `session N`.
     var number: Int { Int(id.dropFirst()) ?? 0 }
     private let decoder: SessionDecoder
     private let publisher: EventPublisher
-    private let budget: UndecodedBudget
-    private let queue: DispatchQueue
-    /// Bytes queued for decoding, and what resumes the relay's reads once they are few again
-    /// (set by the relay, cleared when its channels close: the event loop may be gone then).
-    private struct Lag {
-        var bytes = 0
-        var onDrained: (@Sendable () -> Void)?
-    }
-    private let lag = NIOLockedValueBox(Lag())
-    // Touched on the queue only:
+    /// The session's event loop; nil in tests that drive the tap from one thread.
+    private let loop: EventLoop?
     private var closedLegs: Set<IMAPDirection> = []
     /// The side that closed first: its half-close (FIN) counts, not only its connection's end.
     private var firstClosed: IMAPDirection?
@@ -81,12 +67,11 @@ final class SessionTap: @unchecked Sendable {
     private var clientSpoke = false
     private var ended = false
 
-    init(publisher: EventPublisher, options: DecoderOptions, budget: UndecodedBudget) {
+    init(publisher: EventPublisher, options: DecoderOptions, loop: EventLoop? = nil) {
         self.publisher = publisher
-        self.budget = budget
+        self.loop = loop
         self.id = publisher.nextSessionID()
         self.decoder = SessionDecoder(options: options)
-        self.queue = DispatchQueue(label: "imapscope.decode.\(id)")
     }
 
     static func now() -> Timestamp {
@@ -95,151 +80,103 @@ final class SessionTap: @unchecked Sendable {
         return Timestamp(seconds: Int64(ts.tv_sec), microseconds: Int64(ts.tv_nsec / 1000))
     }
 
-    /// Whether the relay may start another read: this session's decode queue is not too far
-    /// behind, and the proxy's shared budget has room. When the budget refuses, `onDrained` is
-    /// called once it has room again.
-    func admitsRead() -> Bool {
-        let (bytes, resume) = lag.withLockedValue { ($0.bytes, $0.onDrained) }
-        guard bytes < Self.lagLimit else { return false }
-        // Closed (no resume): nothing will read again, so nothing to call back either.
-        guard let resume else { return budget.hasRoom }
-        return budget.admit(ObjectIdentifier(self), resume: resume)
-    }
-
-    /// Called (from the decode queue) when the queue drains below `resumeBelow`, or when the
-    /// shared budget has room again after refusing a read. Cleared when the channels close.
-    var onDrained: (@Sendable () -> Void)? {
-        get { lag.withLockedValue { $0.onDrained } }
-        set {
-            lag.withLockedValue { $0.onDrained = newValue }
-            if newValue == nil { budget.forget(ObjectIdentifier(self)) }
-        }
-    }
-
-    private func async(_ body: @escaping @Sendable () -> Void) {
-        publisher.work.enter()
-        queue.async { [publisher] in
-            body()
-            publisher.work.leave()
-        }
-    }
+    private func onLoop() { assert(loop?.inEventLoop ?? true, "SessionTap used off its session's event loop") }
 
     func start(client: String, server: String, upstream: String, upstreamVerification: String? = nil) {
-        let timestamp = Self.now()
-        async { [self] in
-            publisher.publish(
-                decoder.start(
-                    client: client, server: server, source: "proxy", time: timestamp, upstream: upstream,
-                    upstreamVerification: upstreamVerification), session: id)
-        }
+        onLoop()
+        publisher.publish(
+            decoder.start(
+                client: client, server: server, source: "proxy", time: Self.now(), upstream: upstream,
+                upstreamVerification: upstreamVerification), session: id)
     }
 
     func feed(_ dir: IMAPDirection, _ buffer: ByteBuffer) {
-        // Copied on the event loop: NIO reuses a pooled receive buffer once it is uniquely owned,
-        // and only the reference count would order the decode queue's reads before that reuse
-        // (ThreadSanitizer reports it as a race). The copy also pins only the readable bytes.
-        feed(dir, Array(buffer.readableBytesView))
+        feed(dir, buffer.readableBytesView)
     }
 
     /// Bytes one side sent, as the other side got them (with faults, what the relay let through,
     /// at the fault engine's `time`).
-    func feed(_ dir: IMAPDirection, _ bytes: [UInt8], time: Timestamp? = nil) {
+    func feed(_ dir: IMAPDirection, _ bytes: some Collection<UInt8>, time: Timestamp? = nil) {
+        onLoop()
+        if dir == .client && !bytes.isEmpty { clientSpoke = true }
+        guard !ended else { return }
         let timestamp = time ?? Self.now()
-        let charged = bytes.count + 64
-        lag.withLockedValue { $0.bytes += charged }
-        budget.add(charged)
-        async { [self] in
-            if dir == .client && !bytes.isEmpty { clientSpoke = true }
-            if !ended {
-                publisher.pcap?.raw(session: id, dir, bytes, time: timestamp)
-                publisher.publish(decoder.feed(dir, bytes, time: timestamp), session: id)
-                publisher.pcap?.trim(session: id, time: timestamp, mayHoldSecret: decoder.pendingMayHoldSecret)
-            }
-            let resume = lag.withLockedValue { lagState -> (@Sendable () -> Void)? in
-                let before = lagState.bytes
-                lagState.bytes -= charged
-                return before >= Self.resumeBelow && lagState.bytes < Self.resumeBelow ? lagState.onDrained : nil
-            }
-            resume?()
-            budget.remove(charged)
-        }
+        publisher.pcap?.raw(session: id, dir, bytes, time: timestamp)
+        publisher.publish(decoder.feed(dir, bytes, time: timestamp), session: id)
+        publisher.pcap?.trim(session: id, time: timestamp, mayHoldSecret: decoder.pendingMayHoldSecret)
     }
 
     /// Bytes imapscope itself sent (a BYE when the upstream is unreachable, an answer to STARTTLS).
     func proxySent(_ text: String) { proxySent(Array(text.utf8)) }
 
     func proxySent(_ bytes: [UInt8], time: Timestamp? = nil) {
+        onLoop()
         let timestamp = time ?? Self.now()
-        async { [self] in
-            publisher.pcap?.raw(session: id, .proxy, bytes, time: timestamp)
-            publisher.publish(decoder.feed(.proxy, bytes, time: timestamp), session: id)
-        }
+        publisher.pcap?.raw(session: id, .proxy, bytes, time: timestamp)
+        publisher.publish(decoder.feed(.proxy, bytes, time: timestamp), session: id)
     }
 
     /// A fault `--fault` rules injected: a `fault` event, in order with the bytes.
     func fault(_ fault: FaultEvent, time: Timestamp) {
-        let event = DecodedEvent(.fault(fault), dir: .proxy, time: time)
-        async { [self] in if !ended { publisher.publish([event], session: id) } }
+        onLoop()
+        guard !ended else { return }
+        publisher.publish([DecodedEvent(.fault(fault), dir: .proxy, time: time)], session: id)
     }
 
     func tls(_ report: TLSReport) {
+        onLoop()
+        if report.leg == .client, report.phase == .established { clientSpoke = true }
         let event = DecodedEvent(.tls(report.event), dir: nil, time: Self.now(), annotation: report.annotation)
-        async { [self] in
-            if report.leg == .client, report.phase == .established { clientSpoke = true }
-            publisher.publish([event], session: id)
-        }
+        publisher.publish([event], session: id)
     }
 
     /// imapscope upgraded the server leg itself (`imap+starttls://`).
     func upstreamUpgraded() {
-        let timestamp = Self.now()
-        async { [self] in publisher.publish(decoder.upstreamUpgraded(time: timestamp), session: id) }
+        onLoop()
+        publisher.publish(decoder.upstreamUpgraded(time: Self.now()), session: id)
     }
 
     /// Both legs finished their TLS handshakes after STARTTLS: plaintext decoding resumes.
     func tlsEstablished() {
-        let timestamp = Self.now()
-        async { [self] in publisher.publish(decoder.tlsEstablished(time: timestamp), session: id) }
+        onLoop()
+        publisher.publish(decoder.tlsEstablished(time: Self.now()), session: id)
     }
 
     func lint(_ code: String, _ message: String) { lint(.source(code: code, message: message)) }
 
     func lint(_ finding: Lint) {
-        let timestamp = Self.now()
-        async { [self] in publisher.publish(decoder.sourceLint(finding, dir: nil, time: timestamp), session: id) }
+        onLoop()
+        publisher.publish(decoder.sourceLint(finding, dir: nil, time: Self.now()), session: id)
     }
 
     /// A leg's error (a reset, TLS closed without close_notify), kept for the session-end reason.
     func legFailed(_ dir: IMAPDirection, _ error: Error) {
-        let ending = SessionClose.ending(of: error)
-        async { [self] in
-            if legEndings[dir] == nil { legEndings[dir] = ending }
-            if firstClosed == nil { firstClosed = dir }
-        }
+        onLoop()
+        if legEndings[dir] == nil { legEndings[dir] = SessionClose.ending(of: error) }
+        if firstClosed == nil { firstClosed = dir }
     }
 
     /// A leg's peer half-closed (FIN): that side closed first, whatever the other does next.
     func peerClosed(_ dir: IMAPDirection) {
-        async { [self] in if firstClosed == nil { firstClosed = dir } }
+        onLoop()
+        if firstClosed == nil { firstClosed = dir }
     }
 
     /// A leg closed. The relay closes the other one in turn; the reason names who went first and how.
     func closed(_ dir: IMAPDirection) {
-        let timestamp = Self.now()
-        async { [self] in
-            if firstClosed == nil { firstClosed = dir }
-            closedLegs.insert(dir)
-            guard closedLegs.count == 2, let first = firstClosed else { return }
-            let close = SessionClose(
-                first: first, ending: legEndings[first] ?? .closed, afterLogout: decoder.state == .logout,
-                clientSpoke: clientSpoke)
-            end(reason: close.reason, time: timestamp)
-        }
+        onLoop()
+        if firstClosed == nil { firstClosed = dir }
+        closedLegs.insert(dir)
+        guard closedLegs.count == 2, let first = firstClosed else { return }
+        let close = SessionClose(
+            first: first, ending: legEndings[first] ?? .closed, afterLogout: decoder.state == .logout,
+            clientSpoke: clientSpoke)
+        end(reason: close.reason, time: Self.now())
     }
 
     func finish(reason: String, time: Timestamp? = nil) {
-        let timestamp = time ?? Self.now()
-        async { [self] in end(reason: reason, time: timestamp) }
+        onLoop()
+        end(reason: reason, time: time ?? Self.now())
     }
 
     private func end(reason: String, time: Timestamp) {

@@ -54,7 +54,7 @@ public final class EventPipeline {
 }
 
 /// Keeps every event (tests, summaries).
-/// Thread-safe: a test may read `events` while a proxy's decode queue writes them.
+/// Thread-safe: a test may read `events` while a proxy's event loops write them.
 public final class CollectingSink: EventSink, @unchecked Sendable {
     private let lock = NSLock()
     private var collected: [Event] = []

@@ -15,11 +15,11 @@ struct FaultDriverRelayTests {
         let loop = EmbeddedEventLoop()
         let sink = CollectingSink()
         let publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
-        let tap = SessionTap(publisher: publisher, options: DecoderOptions(), budget: UndecodedBudget())
+        let tap = SessionTap(publisher: publisher, options: DecoderOptions(), loop: loop)
         tap.start(client: "127.0.0.1:1", server: "127.0.0.1:2", upstream: "imap://127.0.0.1:2")
         let faults = FaultDriver(
             rules: [try FaultRuleParser.parse("NOOP -> respond NO [UNAVAILABLE] flaky")], tap: tap, loop: loop)
-        let (clientSide, serverSide) = RelayHandler.pair(tap: tap, on: loop, faults: faults)
+        let (clientSide, serverSide) = RelayHandler.pair(tap: tap, faults: faults)
         let client = EmbeddedChannel(loop: loop)
         let server = EmbeddedChannel(loop: loop)
         try client.pipeline.syncOperations.addHandler(clientSide)

@@ -10,16 +10,14 @@ import Testing
 @Suite("Proxy", .serialized)
 struct ProxyTests {
     static func proxy(
-        upstreamPort: Int, sinks: [EventSink], pcap: PcapRecorder? = nil,
-        undecodedLimit: Int? = nil
+        upstreamPort: Int, sinks: [EventSink], pcap: PcapRecorder? = nil
     ) throws -> (ProxyServer, EventPublisher, Int) {
         let publisher = EventPublisher(
             pipeline: EventPipeline(redactor: Redactor(), sinks: sinks + (pcap.map { [$0] } ?? [])), pcap: pcap)
-        var config = ProxyServer.Configuration(
+        let config = ProxyServer.Configuration(
             listen: [ProxyURL(scheme: .imap, host: "127.0.0.1", port: 0)],
             upstream: ProxyURL(scheme: .imap, host: "127.0.0.1", port: upstreamPort),
             serverTLS: nil, upstreamTLS: .makeClientConfiguration())
-        if let limit = undecodedLimit { config.undecodedLimit = limit }
         let server = try ProxyServer(configuration: config, publisher: publisher, threads: 2)
         let bound = try server.start()
         let port = Int(bound[0].split(separator: ":").last!)!

@@ -42,7 +42,7 @@ struct StartTLSSessionTests {
             publisher = EventPublisher(pipeline: EventPipeline(redactor: Redactor(), sinks: [sink]))
             var options = DecoderOptions()
             options.afterStartTLS = .plaintext
-            let tap = SessionTap(publisher: publisher, options: options, budget: UndecodedBudget())
+            let tap = SessionTap(publisher: publisher, options: options)
             tap.start(client: "127.0.0.1:1", server: "127.0.0.1:2", upstream: "imap://127.0.0.1:2")
             let ca = try CertificateAuthority.load(directory: caDirectory)
             let clientLegTLS = try NIOSSLContext(configuration: ca.serverTLSConfiguration(fallbackHost: "localhost"))
