@@ -16,6 +16,8 @@ import NIOConcurrencyHelpers
 /// count inflated bytes), so the filler applies there too and tshark reads the commands; the
 /// section header says so (`PcapNGWriter.decompressedComment`) and `read` does not inflate.
 public final class PcapRecorder: EventSink, @unchecked Sendable {
+    /// It writes the relayed bytes, never a digest of them.
+    public var readsDigests: Bool { false }
     /// Bytes queued per session beyond which the oldest go out before their event (a long
     /// literal): as relayed, or as filler when the decoder says that line may hold a secret.
     public static let holdLimit = 4 << 20

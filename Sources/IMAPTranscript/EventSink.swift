@@ -8,10 +8,15 @@ public protocol EventSink: AnyObject {
     /// Whether this sink reads `Event.wire` (the redacted wire bytes): building them costs two
     /// copies of every line, so the pipeline only does it when some sink asks.
     var readsWire: Bool { get }
+    /// Whether this sink writes literal bodies' SHA-256 (JSON Lines and fixtures do): hashing
+    /// every body is the largest part of decoding bulk FETCHes, so decoders skip it when no sink
+    /// asks (`EventPipeline.readsDigests`). True unless a sink says otherwise.
+    var readsDigests: Bool { get }
 }
 
 extension EventSink {
     public var readsWire: Bool { true }
+    public var readsDigests: Bool { true }
 }
 
 /// Decoders' events → the Redactor (once) → sequence numbers → every sink.
@@ -27,6 +32,10 @@ public final class EventPipeline {
         self.sinks = sinks
         wire = sinks.contains { $0.readsWire }
     }
+
+    /// Whether any sink writes body digests: decoders feeding this pipeline may skip hashing
+    /// when none does (`FramerLimits.digestLiterals`).
+    public var readsDigests: Bool { sinks.contains { $0.readsDigests } }
 
     public func add(_ sink: EventSink) {
         sinks.append(sink)

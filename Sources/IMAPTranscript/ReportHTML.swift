@@ -193,6 +193,7 @@ public enum ReportHTML {
 /// `imapscope report`'s sink: collects the model, writes the HTML when the input ends.
 public final class ReportWriter: EventSink {
     public var readsWire: Bool { false }
+    public var readsDigests: Bool { false }
     public let model: ReportModel
     private let out: ByteOutput
     private let title: String

@@ -6,6 +6,7 @@ import IMAPCore
 /// mailbox's state, lints, and the annotated transcript as `TextWriter` writes it, one row per event.
 public final class ReportModel: EventSink {
     public var readsWire: Bool { false }
+    public var readsDigests: Bool { false }
     /// One transcript row: the text `TextWriter` wrote for one event.
     public struct Row: Sendable, Equatable {
         public enum Kind: String, Sendable {

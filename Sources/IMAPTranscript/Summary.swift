@@ -4,6 +4,7 @@ import IMAPCore
 /// lints and damage, printed after the events.
 public final class SummarySink: EventSink {
     public var readsWire: Bool { false }
+    public var readsDigests: Bool { false }
     private var sessions: [String] = []
     private var latencies: [String: [Double]] = [:]
     private var counts: [String: Int] = [:]

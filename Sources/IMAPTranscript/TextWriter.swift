@@ -6,6 +6,7 @@ import IMAPCore
 ///     0.012  C  a1 LOGIN alice ‹redacted:1a2b3c4d›       log in as alice (password redacted)
 public final class TextWriter: EventSink {
     public var readsWire: Bool { false }
+    public var readsDigests: Bool { false }
     public struct Style: Sendable {
         public var color: Bool
         /// Column where annotations start; longer lines put theirs on the next line.

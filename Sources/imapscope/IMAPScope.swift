@@ -95,7 +95,7 @@ struct CaptureOptions: ParsableArguments {
 final class Output {
     let pipeline: EventPipeline
     let summary: SummarySink?
-    let options: DecoderOptions
+    private(set) var options: DecoderOptions
     let redactor: Redactor
     let format: OutputFormat
     let out: FileOutput
@@ -123,6 +123,8 @@ final class Output {
         pipeline = EventPipeline(redactor: redactor, sinks: [])
         pipeline.add(sink(writingTo: out))
         if let summary { pipeline.add(summary) }
+        // The text transcript shows no digests: hashing bodies would be wasted there.
+        self.options.limits.digestLiterals = pipeline.readsDigests
     }
 
     /// The format's sink over `destination`. `afterOtherFiles`: earlier files' sessions were

@@ -153,8 +153,8 @@ struct ProxyCommand: ParsableCommand {
                     inputs: [upstream]))
         }
         sinks.append(ProblemReporter(FileOutput.standardError()))
-        let publisher = EventPublisher(
-            pipeline: EventPipeline(redactor: Redactor(showSecrets: showSecrets), sinks: sinks), pcap: recorder)
+        let pipeline = EventPipeline(redactor: Redactor(showSecrets: showSecrets), sinks: sinks)
+        let publisher = EventPublisher(pipeline: pipeline, pcap: recorder)
 
         var upstreamTLS = TLSConfiguration.makeClientConfiguration()
         if insecureUpstream {
@@ -176,6 +176,7 @@ struct ProxyCommand: ParsableCommand {
             serverTLS?.keyLogCallback = file.callback
         }
         var decoder = DecoderOptions()
+        decoder.limits.digestLiterals = pipeline.readsDigests
         if fixture != nil {
             // A fixture must hold literal bodies whole to replay (as `read --format fixture`).
             decoder.limits.keepBodiesWhole()
@@ -273,6 +274,7 @@ extension ProxyCommand {
 /// Says on stderr what a person running the proxy must know at once: a TLS leg that failed.
 final class ProblemReporter: EventSink {
     var readsWire: Bool { false }
+    var readsDigests: Bool { false }
     private let out: FileOutput
     init(_ out: FileOutput) { self.out = out }
     func write(_ event: Event) {

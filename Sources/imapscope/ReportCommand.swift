@@ -45,6 +45,7 @@ struct ReportCommand: ParsableCommand {
         let pipeline = EventPipeline(redactor: Redactor(showSecrets: showSecrets), sinks: [report])
         var options = DecoderOptions()
         options.bodies = .preview
+        options.limits.digestLiterals = pipeline.readsDigests
         var failures: [String] = []
         var transcripts = 0
         for path in files {

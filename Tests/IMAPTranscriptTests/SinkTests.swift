@@ -184,6 +184,49 @@ struct SinkTests {
         #expect(a.events.map(shape) == b.events.map(shape))
     }
 
+    /// A session that fetches a 3,000-byte body (over the 16 KiB retain limit it would only
+    /// stream; here the digest is what differs).
+    private static let fetchSession = """
+        S: * OK ready
+        C: a1 LOGIN alice {6+}
+        C: hunter
+        S: a1 OK welcome
+        C: a2 SELECT INBOX
+        S: * 1 EXISTS
+        S: a2 OK [READ-WRITE] done
+        C: a3 FETCH 1 BODY[]
+        S: * 1 FETCH (BODY[] {3000}
+        S: \(String(repeating: "x", count: 2998))
+        S: )
+        S: a3 OK done
+        """
+
+    @Test("digests are computed only when a sink writes them, and the text transcript never shows one")
+    func digestsOnlyWhenASinkWritesThem() throws {
+        let text = MemoryOutput()
+        let withoutDigests = EventPipeline(
+            redactor: Redactor(), sinks: [TextWriter(text, style: .init(color: false)), SummarySink()])
+        #expect(!withoutDigests.readsDigests)
+        withoutDigests.add(JSONLinesWriter(MemoryOutput()))
+        #expect(withoutDigests.readsDigests)
+        #expect(EventPipeline(redactor: Redactor(), sinks: [FixtureWriter(MemoryOutput())]).readsDigests)
+        #expect(!EventPipeline(redactor: Redactor(), sinks: [ReportModel()]).readsDigests)
+
+        var skipping = DecoderOptions()
+        skipping.limits.digestLiterals = false
+        let (hashedText, skippedText) = (MemoryOutput(), MemoryOutput())
+        decode(Self.fetchSession, sinks: [TextWriter(hashedText, style: .init(color: false))])
+        decode(Self.fetchSession, sinks: [TextWriter(skippedText, style: .init(color: false))], options: skipping)
+        #expect(skippedText.text == hashedText.text)
+        #expect(hashedText.text.contains("a3 FETCH 1 BODY[]"))
+
+        let json = MemoryOutput()
+        decode(Self.fetchSession, sinks: [JSONLinesWriter(json)])
+        // hashlib.sha256(b"x" * 2998 + b"\r\n")
+        let digest = "215e49ac231161b78043c02409817f05cf4a6994c07a391dc3a5b8940f6b7b89"
+        #expect(json.text.contains(#""BODY[]":{"size":3000,"sha256":"\#(digest)""#))
+    }
+
     @Test func annotatedText() {
         let out = MemoryOutput()
         decode(session, sinks: [TextWriter(out, style: .init(color: false))])
